@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs every Debian package megatune needs to build, run and test. Safe to re-run.
+set -euo pipefail
+PKGS=(
+  build-essential cmake pkg-config          # compiler and build
+  libopenblas-dev                           # GEMM (CBLAS)
+  libopenmpi-dev openmpi-bin                # tensor/data parallel over MPI
+  libyaml-dev                               # NeMo-style YAML configs
+  libcjson-dev                              # JSON configs, safetensors headers
+  libutf8proc-dev                           # Unicode data for the tokenizer
+  libarchive-dev                            # .nemo (tar.gz) files
+  python3-torch python3-numpy               # PyTorch reference (tests and bench only)
+  python3-sklearn python3-scipy             # metric references (tests only)
+  clang libclang-rt-14-dev                  # libFuzzer targets
+  nodejs npm                                # Hugging Face `tokenizers` reference (tests only)
+)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# node/npm may come from outside Debian on some machines; accept any working node.
+if command -v node >/dev/null 2>&1; then
+  tmp=(); for p in "${missing[@]}"; do [[ $p == nodejs || $p == npm ]] || tmp+=("$p"); done; missing=("${tmp[@]}")
+fi
+if ((${#missing[@]})); then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  echo "install-deps: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Hugging Face tokenizers (npm), used only by the tokenizer parity test.
+here=$(cd "$(dirname "$0")/.." && pwd)
+if command -v npm >/dev/null 2>&1 && [ ! -d "$here/tools/node_modules/tokenizers" ]; then
+  (cd "$here/tools" && npm install --no-audit --no-fund --silent tokenizers >/dev/null 2>&1) \
+    || echo "install-deps: npm install tokenizers failed; the tokenizer parity test will be skipped"
+fi
+echo "install-deps: ok"

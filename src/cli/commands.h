@@ -1,0 +1,17 @@
+// Subcommands of the `megatune` program. Each lives in its own cmd_<name>.c and returns the
+// process exit code (0 ok, 1 error with the message already printed, 2 usage error).
+#ifndef MT_CLI_COMMANDS_H
+#define MT_CLI_COMMANDS_H
+
+int mt_cmd_train(int argc, char **argv);
+int mt_cmd_test(int argc, char **argv);
+int mt_cmd_predict(int argc, char **argv);
+int mt_cmd_tokenize(int argc, char **argv);
+int mt_cmd_inspect(int argc, char **argv);
+int mt_cmd_convert(int argc, char **argv);
+int mt_cmd_data(int argc, char **argv);
+
+// Prints "megatune: error: <message>" for the library's last error and returns 1.
+int mt_cli_error(void);
+
+#endif

@@ -1,0 +1,64 @@
+// megatune: fine-tune Megatron-BERT-family models. This file only dispatches subcommands.
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "core/status.h"
+
+// A subcommand whose module has not landed yet is a weak fallback that says so; the real
+// definition in cmd_<name>.c replaces it at link time.
+#define PENDING(fn, what)                                                                  \
+    __attribute__((weak)) int fn(int argc, char **argv) {                                  \
+        (void)argc; (void)argv;                                                            \
+        fprintf(stderr, "megatune: '%s' is not available in this build yet\n", what);      \
+        return 2;                                                                          \
+    }
+PENDING(mt_cmd_train, "train")
+PENDING(mt_cmd_test, "test")
+PENDING(mt_cmd_predict, "predict")
+PENDING(mt_cmd_tokenize, "tokenize")
+PENDING(mt_cmd_inspect, "inspect")
+PENDING(mt_cmd_convert, "convert")
+PENDING(mt_cmd_data, "data")
+
+int mt_cli_error(void) {
+    fprintf(stderr, "megatune: error: %s\n", mt_last_error());
+    return 1;
+}
+
+static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *help;
+} commands[] = {
+    {"train", mt_cmd_train, "fine-tune a model from a YAML config (+ key=value overrides)"},
+    {"test", mt_cmd_test, "evaluate a .nemo model on a test set and print its metrics"},
+    {"predict", mt_cmd_predict, "run a .nemo model on input text and write predictions"},
+    {"tokenize", mt_cmd_tokenize, "WordPiece-tokenize stdin lines (ids or tokens)"},
+    {"inspect", mt_cmd_inspect, "print a checkpoint's tree (.pt, Megatron folder, .nemo, .safetensors)"},
+    {"convert", mt_cmd_convert, "convert checkpoints between formats and tensor-parallel sizes"},
+    {"data", mt_cmd_data, "data tools (import-iob: CoNLL/IOB -> NeMo text/labels files)"},
+};
+
+static void usage(FILE *out) {
+    fprintf(out, "usage: megatune <command> [args]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].help);
+    fprintf(out, "\n'megatune <command> --help' shows a command's options and examples.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "megatune: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,90 @@
+#include "core/status.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static _Thread_local char mt_error_buf[2048];
+
+mt_status mt_fail(mt_status code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(mt_error_buf, sizeof mt_error_buf, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+mt_status mt_fail_context(mt_status code, const char *fmt, ...) {
+    char prefix[1024], old[sizeof mt_error_buf];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    memcpy(old, mt_error_buf, sizeof old);
+    size_t n = strlen(prefix);
+    if (n > sizeof mt_error_buf - 3) n = sizeof mt_error_buf - 3;
+    memcpy(mt_error_buf, prefix, n);
+    memcpy(mt_error_buf + n, ": ", 2);
+    size_t room = sizeof mt_error_buf - n - 3;
+    size_t m = strnlen(old, room);
+    memcpy(mt_error_buf + n + 2, old, m);
+    mt_error_buf[n + 2 + m] = 0;
+    return code;
+}
+
+const char *mt_last_error(void) { return mt_error_buf[0] ? mt_error_buf : "unknown error"; }
+void mt_clear_error(void) { mt_error_buf[0] = 0; }
+
+const char *mt_status_name(mt_status s) {
+    switch (s) {
+    case MT_OK: return "ok";
+    case MT_ERR_INVALID: return "invalid argument";
+    case MT_ERR_IO: return "I/O error";
+    case MT_ERR_FORMAT: return "malformed input";
+    case MT_ERR_NOMEM: return "out of memory";
+    case MT_ERR_UNSUPPORTED: return "unsupported";
+    case MT_ERR_NOT_FOUND: return "not found";
+    case MT_ERR_INTERRUPTED: return "interrupted";
+    }
+    return "unknown";
+}
+
+void *mt_malloc(size_t bytes) {
+    void *p = malloc(bytes ? bytes : 1);
+    if (!p) mt_fail(MT_ERR_NOMEM, "out of memory allocating %zu bytes", bytes);
+    return p;
+}
+
+void *mt_calloc(size_t n, size_t size) {
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) mt_fail(MT_ERR_NOMEM, "out of memory allocating %zu x %zu bytes", n, size);
+    return p;
+}
+
+void *mt_realloc(void *old, size_t bytes) {
+    void *p = realloc(old, bytes ? bytes : 1);
+    if (!p) mt_fail(MT_ERR_NOMEM, "out of memory reallocating to %zu bytes", bytes);
+    return p;
+}
+
+void *mt_alloc_aligned(size_t bytes) {
+    size_t rounded = (bytes + 63) / 64 * 64;
+    if (rounded == 0) rounded = 64;
+    void *p = aligned_alloc(64, rounded);
+    if (!p) {
+        mt_fail(MT_ERR_NOMEM, "out of memory allocating %zu bytes", bytes);
+        return NULL;
+    }
+    memset(p, 0, rounded);
+    return p;
+}
+
+void mt_free_aligned(void *p) { free(p); }
+
+char *mt_strdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *p = mt_malloc(n);
+    if (p) memcpy(p, s, n);
+    return p;
+}

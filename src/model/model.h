@@ -1,0 +1,66 @@
+// The model: encoder + one task head, forward, loss and backward over one batch.
+// Parameters, gradients (and the optimizer's moments, in optim.h) are single float spans laid
+// out by the parameter table (params.h). The model knows nothing of files or tasks.
+#ifndef MT_MODEL_MODEL_H
+#define MT_MODEL_MODEL_H
+
+#include <stdint.h>
+#include "core/status.h"
+#include "model/config.h"
+#include "model/params.h"
+#include "parallel/comm.h"
+
+// One batch of features. Arrays are row-major; B = batch, T = sequence length (<= max positions).
+// Only the target fields the head needs must be set; the others may be NULL.
+typedef struct {
+    int B, T;
+    const int32_t *input_ids;      // (B,T) token ids < vocab_size
+    const int32_t *token_type_ids; // (B,T) 0/1; NULL means all 0
+    const int32_t *attention_mask; // (B,T) 1 = real token, 0 = padding; NULL means all 1
+    // targets
+    const int32_t *labels;         // token head: (B,T); sequence classifier: (B)
+    const float *loss_mask;        // token head: (B,T) weight 0/1 of each position; NULL = attention_mask
+    const float *class_weights;    // (num_classes) cross-entropy weights (NeMo weighted_loss); NULL = none
+    const float *targets;          // regression: (B)
+    const int32_t *start_positions; // QA: (B)
+    const int32_t *end_positions;   // QA: (B)
+} mt_batch;
+
+typedef struct mt_model mt_model;
+
+// Builds the model for `cfg` (finalized inside; the model keeps a copy). `tp` is the
+// tensor-parallel group (NULL = one process). Weights start at zero: call
+// mt_model_init_weights or load a checkpoint.
+mt_status mt_model_create(const mt_model_config *cfg, mt_comm *tp, mt_model **out) MT_WARN_UNUSED;
+void mt_model_free(mt_model *m);
+
+const mt_model_config *mt_model_get_config(const mt_model *m);
+const mt_param_table *mt_model_params(const mt_model *m);
+float *mt_model_param_data(mt_model *m); // span of mt_model_params(m)->total floats
+float *mt_model_grad_data(mt_model *m);  // same layout
+// Pointer to one parameter (or its gradient) by table index.
+float *mt_model_param(mt_model *m, int index);
+float *mt_model_grad(mt_model *m, int index);
+
+// Megatron/NeMo initialisation: N(0, std) weights, std/sqrt(2*layers) for the two output
+// projections, zero biases, LayerNorm weight 1; heads N(0, 0.02) (use_transformer_init).
+// Deterministic in `seed`, and the same on every TP rank for the global tensor.
+void mt_model_init_weights(mt_model *m, uint64_t seed);
+
+// Forward pass and loss. `train` turns dropout on; the dropout mask is a pure function of
+// (dropout_seed, step, position) so runs are reproducible and resumable.
+// On return *loss holds the mean loss over the batch as the head's loss defines it.
+mt_status mt_model_forward(mt_model *m, const mt_batch *batch, int train, uint64_t dropout_seed,
+                           uint64_t step, float *loss) MT_WARN_UNUSED;
+// Head output of the last forward: token heads (B,T,C), sequence heads (B,C),
+// regression (B), QA (B,T,2). *n receives the element count.
+const float *mt_model_logits(const mt_model *m, size_t *n);
+// Final hidden states of the last forward, (B,T,hidden).
+const float *mt_model_hidden(const mt_model *m);
+
+// Backward of the last forward. Gradients are ADDED to the gradient span, each scaled by
+// `loss_scale` (1/accumulate_grad_batches for gradient accumulation).
+mt_status mt_model_backward(mt_model *m, float loss_scale) MT_WARN_UNUSED;
+void mt_model_zero_grad(mt_model *m);
+
+#endif
