@@ -1,0 +1,129 @@
+#include "model/optim.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct mt_optimizer {
+    mt_optim_config cfg;
+    size_t n;          // floats in the span
+    float *m, *v;      // exp_avg, exp_avg_sq
+    float *decay;      // per-float weight-decay factor (0 or 1); NULL when every float decays
+    int64_t steps;
+};
+
+void mt_optim_config_default(mt_optim_config *c, mt_optim_kind kind) {
+    c->kind = kind;
+    c->beta1 = 0.9f;
+    c->beta2 = 0.999f;
+    c->eps = 1e-8f;
+    c->weight_decay = kind == MT_OPTIM_ADAMW ? 0.01f : 0.0f;
+    c->decay_all = 1;
+}
+
+mt_status mt_optim_kind_parse(const char *name, mt_optim_kind *out) {
+    if (!strcasecmp(name, "adam")) *out = MT_OPTIM_ADAM;
+    else if (!strcasecmp(name, "adamw")) *out = MT_OPTIM_ADAMW;
+    else
+        return mt_fail(MT_ERR_INVALID, "model.optim.name: unknown optimizer '%s'; use adam or adamw", name);
+    return MT_OK;
+}
+
+mt_status mt_optimizer_create(const mt_optim_config *c, const mt_param_table *t, mt_optimizer **out) {
+    *out = NULL;
+    if (!(c->beta1 >= 0 && c->beta1 < 1 && c->beta2 >= 0 && c->beta2 < 1))
+        return mt_fail(MT_ERR_INVALID, "model.optim.betas must be in [0, 1), got [%g, %g]", c->beta1, c->beta2);
+    if (!(c->eps > 0) || !(c->weight_decay >= 0))
+        return mt_fail(MT_ERR_INVALID, "model.optim: eps must be > 0 and weight_decay >= 0 (eps %g, weight_decay %g)",
+                       c->eps, c->weight_decay);
+    mt_optimizer *o = mt_calloc(1, sizeof *o);
+    if (!o) return MT_ERR_NOMEM;
+    o->cfg = *c;
+    o->n = t->total;
+    o->m = mt_alloc_aligned(o->n * sizeof(float));
+    o->v = mt_alloc_aligned(o->n * sizeof(float));
+    if (!o->m || !o->v) {
+        mt_optimizer_free(o);
+        return MT_ERR_NOMEM;
+    }
+    if (!c->decay_all && c->weight_decay > 0) {
+        o->decay = mt_alloc_aligned(o->n * sizeof(float));
+        if (!o->decay) {
+            mt_optimizer_free(o);
+            return MT_ERR_NOMEM;
+        }
+        for (int i = 0; i < t->count; i++)
+            if (t->params[i].weight_decay)
+                for (size_t k = 0; k < t->params[i].numel; k++) o->decay[t->params[i].offset + k] = 1.0f;
+    }
+    *out = o;
+    return MT_OK;
+}
+
+void mt_optimizer_free(mt_optimizer *o) {
+    if (!o) return;
+    mt_free_aligned(o->m);
+    mt_free_aligned(o->v);
+    mt_free_aligned(o->decay);
+    free(o);
+}
+
+void mt_optimizer_step(mt_optimizer *o, float *p, const float *g, float lr) {
+    const mt_optim_config *c = &o->cfg;
+    o->steps++;
+    // Scalars in double, as torch computes them in Python before the fp32 tensor ops.
+    const double bc1 = 1.0 - pow((double)c->beta1, (double)o->steps);
+    const double bc2 = 1.0 - pow((double)c->beta2, (double)o->steps);
+    const float step_size = (float)((double)lr / bc1);
+    const float bc2_sqrt = (float)sqrt(bc2);
+    const float b1 = c->beta1, b2 = c->beta2, eps = c->eps, wd = c->weight_decay;
+    const int adamw = c->kind == MT_OPTIM_ADAMW;
+    const float *decay = o->decay;
+    float *m = o->m, *v = o->v;
+    const long n = (long)o->n;
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < n; i++) {
+        float wdi = decay ? wd * decay[i] : wd;
+        float gi = g[i];
+        float pi = p[i];
+        if (adamw) pi *= 1.0f - lr * wdi;
+        else gi += wdi * pi;
+        float mi = b1 * m[i] + (1.0f - b1) * gi;
+        float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        float denom = sqrtf(vi) / bc2_sqrt + eps;
+        p[i] = pi - step_size * (mi / denom);
+    }
+}
+
+float *mt_optimizer_exp_avg(mt_optimizer *o) { return o->m; }
+float *mt_optimizer_exp_avg_sq(mt_optimizer *o) { return o->v; }
+int64_t mt_optimizer_steps(const mt_optimizer *o) { return o->steps; }
+void mt_optimizer_set_steps(mt_optimizer *o, int64_t steps) { o->steps = steps; }
+
+float mt_clip_grad_norm(float *grads, const mt_param_table *t, float max_norm, mt_comm *tp) {
+    double sq = 0.0;
+    const int tp_rank = tp ? tp->rank : 0;
+    for (int i = 0; i < t->count; i++) {
+        const mt_param *p = &t->params[i];
+        if (p->split == MT_SPLIT_REPLICATED && tp_rank != 0) continue;
+        const float *gi = grads + p->offset;
+        double s = 0.0;
+        for (size_t k = 0; k < p->numel; k++) s += (double)gi[k] * gi[k];
+        sq += s;
+    }
+    float sqf = (float)sq;
+    (void)mt_all_reduce(tp, &sqf, 1, MT_REDUCE_SUM);
+    float norm = sqrtf(sqf);
+    if (max_norm > 0.0f) {
+        float coef = max_norm / (norm + 1e-6f);
+        if (coef < 1.0f) {
+            const long n = (long)t->total;
+#pragma omp parallel for schedule(static)
+            for (long k = 0; k < n; k++) grads[k] *= coef;
+        }
+    }
+    return norm;
+}
