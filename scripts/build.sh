@@ -10,7 +10,11 @@ case $kind in
   fuzz)    dir=$here/build-fuzz; args=(-DCMAKE_BUILD_TYPE=Debug -DMEGATUNE_FUZZ=ON -DCMAKE_C_COMPILER=clang) ;;
   *) echo "usage: $0 [release|asan|fuzz]" >&2; exit 2 ;;
 esac
+target=(); [ "$kind" = fuzz ] && target=(--target fuzzers)
 cmake -S "$here" -B "$dir" "${args[@]}" >/dev/null
-cmake --build "$dir" -j "$jobs" 2>&1 | grep -E "warning|error|Error" || true
-cmake --build "$dir" -j "$jobs" >/dev/null
+# Show warnings and errors only; a failed build fails this script.
+if ! cmake --build "$dir" -j "$jobs" "${target[@]}" >"$dir/build.log" 2>&1; then
+  grep -E "error|Error" "$dir/build.log" | head -40; exit 1
+fi
+grep -E "warning" "$dir/build.log" | head -40 || true
 echo "$dir"
