@@ -1,0 +1,1135 @@
+// Schema-driven config: the table below is the only list of keys. Parsing walks the YAML
+// document (libyaml's loader, so anchors/aliases resolve) building dotted paths and looks each
+// one up here; overrides reuse the same scalar parser; dumping and --help walk the table.
+#include "train/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "core/log.h"
+
+#define OFF(field) offsetof(mt_train_config, field)
+#define K(path, type, field, def, nullable, help) {path, type, OFF(field), def, nullable, help}
+#define ANY(path, help) {path, MT_CFG_ANY, 0, "null", 1, help}
+#define DS(split, bs_def, shuffle_def)                                                                            \
+    K("model." #split ".file_path", MT_CFG_STR, model.split.file_path, "null", 1,                        \
+      "text classification: the .tsv file (words<TAB>label per line)"),                                   \
+    K("model." #split ".text_file", MT_CFG_STR, model.split.text_file, "null", 1,                        \
+      "token classification: text_<split>.txt in model.dataset.data_dir"),                                \
+    K("model." #split ".labels_file", MT_CFG_STR, model.split.labels_file, "null", 1,                    \
+      "token classification: labels_<split>.txt in model.dataset.data_dir"),                              \
+    K("model." #split ".ds_item", MT_CFG_STR, model.split.ds_item, "null", 1,                            \
+      "GLUE: the split's file in model.dataset.data_dir (train.tsv, dev.tsv)"),                           \
+    K("model." #split ".batch_size", MT_CFG_INT, model.split.batch_size, bs_def, 0, "examples per batch"),    \
+    K("model." #split ".shuffle", MT_CFG_BOOL, model.split.shuffle, shuffle_def, 0,                          \
+      "reshuffle every epoch (a pure function of trainer.seed and the epoch)"),                           \
+    K("model." #split ".num_samples", MT_CFG_INT, model.split.num_samples, "-1", 0,                      \
+      "use only the first N examples (-1 = all)"),                                                        \
+    K("model." #split ".num_workers", MT_CFG_INT, model.split.num_workers, "2", 0, "accepted, ignored"),  \
+    K("model." #split ".drop_last", MT_CFG_BOOL, model.split.drop_last, "false", 0,                      \
+      "drop the last incomplete batch"),                                                                  \
+    K("model." #split ".pin_memory", MT_CFG_BOOL, model.split.pin_memory, "false", 0, "accepted, ignored"), \
+    K("model." #split ".use_cache", MT_CFG_BOOL, model.split.use_cache, "false", 0, "accepted, ignored")
+
+static const mt_cfg_key g_schema[] = {
+    K("task", MT_CFG_STR, task, "null", 1,
+      "megatune: text_classification | glue | token_classification | question_answering "
+      "(inferred from the config's shape when absent)"),
+    K("name", MT_CFG_STR, name, "null", 1, "accepted, ignored"),
+    K("init_from_nemo_model", MT_CFG_STR, init_from_nemo_model, "null", 1,
+      "start training from every weight (heads included) of this .nemo"),
+    K("pretrained_model", MT_CFG_STR, pretrained_model, "null", 1,
+      "GLUE's name for init_from_nemo_model"),
+    // trainer (PyTorch Lightning's Trainer arguments)
+    K("trainer.gpus", MT_CFG_INT, trainer.gpus, "1", 1, "accepted; megatune runs on the CPU"),
+    K("trainer.num_nodes", MT_CFG_INT, trainer.num_nodes, "1", 0, "accepted; must be 1"),
+    K("trainer.max_epochs", MT_CFG_INT, trainer.max_epochs, "3", 1, "epochs to train when max_steps is null"),
+    K("trainer.max_steps", MT_CFG_INT, trainer.max_steps, "null", 1,
+      "optimizer steps to train; null (or -1) = derived from max_epochs (NeMo compute_max_steps)"),
+    K("trainer.accumulate_grad_batches", MT_CFG_INT, trainer.accumulate_grad_batches, "1", 0,
+      "batches per optimizer step"),
+    K("trainer.gradient_clip_val", MT_CFG_FLOAT, trainer.gradient_clip_val, "0.0", 0,
+      "clip the global gradient L2 norm to this (0 = off)"),
+    K("trainer.precision", MT_CFG_STR, trainer.precision, "32", 0, "32 (16 and bf16 are accepted and run in fp32)"),
+    K("trainer.amp_level", MT_CFG_STR, trainer.amp_level, "null", 1, "accepted, ignored"),
+    K("trainer.accelerator", MT_CFG_STR, trainer.accelerator, "null", 1, "accepted, ignored"),
+    K("trainer.log_every_n_steps", MT_CFG_INT, trainer.log_every_n_steps, "1", 0,
+      "write a metrics.csv/TensorBoard row every N optimizer steps"),
+    K("trainer.val_check_interval", MT_CFG_NUM, trainer.val_check_interval, "1.0", 0,
+      "validate every N training batches (int) or fraction of an epoch (float)"),
+    K("trainer.limit_val_batches", MT_CFG_NUM, trainer.limit_val_batches, "1.0", 0,
+      "validation batches per check: int = count, float = fraction"),
+    K("trainer.limit_test_batches", MT_CFG_NUM, trainer.limit_test_batches, "1.0", 0,
+      "test batches: int = count, float = fraction"),
+    K("trainer.limit_train_batches", MT_CFG_NUM, trainer.limit_train_batches, "1.0", 0,
+      "training batches per epoch: int = count, float = fraction"),
+    K("trainer.num_sanity_val_steps", MT_CFG_INT, trainer.num_sanity_val_steps, "0", 0, "accepted, ignored"),
+    K("trainer.resume_from_checkpoint", MT_CFG_STR, trainer.resume_from_checkpoint, "null", 1,
+      "resume from this .ckpt (weights, optimizer, schedule, data position)"),
+    K("trainer.checkpoint_callback", MT_CFG_BOOL, trainer.checkpoint_callback, "false", 0,
+      "accepted (exp_manager provides checkpoints)"),
+    K("trainer.logger", MT_CFG_BOOL, trainer.logger, "false", 0, "accepted (exp_manager provides logs)"),
+    K("trainer.deterministic", MT_CFG_BOOL, trainer.deterministic, "true", 0, "accepted; megatune is always deterministic"),
+    K("trainer.seed", MT_CFG_INT, trainer.seed, "1234", 0,
+      "megatune: seed of weight init, dropout and data order (NeMo's PL_GLOBAL_SEED)"),
+    K("trainer.progress_bar", MT_CFG_STR, trainer.progress_bar, "auto", 0,
+      "megatune: auto (a bar on a terminal, plain lines otherwise) | bar | lines"),
+    // exp_manager
+    K("exp_manager.exp_dir", MT_CFG_STR, exp_manager.exp_dir, "null", 1, "experiments root (null = ./nemo_experiments)"),
+    K("exp_manager.name", MT_CFG_STR, exp_manager.name, "default", 1, "experiment name (also the checkpoint prefix)"),
+    K("exp_manager.version", MT_CFG_STR, exp_manager.version, "null", 1,
+      "version folder (null = date-time, or version_N when use_datetime_version is false)"),
+    K("exp_manager.use_datetime_version", MT_CFG_BOOL, exp_manager.use_datetime_version, "true", 0,
+      "name the version folder by date and time"),
+    K("exp_manager.explicit_log_dir", MT_CFG_STR, exp_manager.explicit_log_dir, "null", 1,
+      "log here instead of exp_dir/name/version"),
+    K("exp_manager.resume_if_exists", MT_CFG_BOOL, exp_manager.resume_if_exists, "false", 0,
+      "resume from exp_dir/name/checkpoints/*-last.ckpt (no version folder)"),
+    K("exp_manager.resume_past_end", MT_CFG_BOOL, exp_manager.resume_past_end, "false", 0,
+      "allow resuming a run that already ended"),
+    K("exp_manager.resume_ignore_no_checkpoint", MT_CFG_BOOL, exp_manager.resume_ignore_no_checkpoint, "false", 0,
+      "with resume_if_exists: start fresh (warning) when no checkpoint exists"),
+    K("exp_manager.create_tensorboard_logger", MT_CFG_BOOL, exp_manager.create_tensorboard_logger, "true", 0,
+      "write TensorBoard event files"),
+    K("exp_manager.create_checkpoint_callback", MT_CFG_BOOL, exp_manager.create_checkpoint_callback, "true", 0,
+      "write checkpoints and the final .nemo"),
+    K("exp_manager.checkpoint_callback_params.monitor", MT_CFG_STR, exp_manager.checkpoint_callback_params.monitor,
+      "val_loss", 0, "metric that ranks checkpoints"),
+    K("exp_manager.checkpoint_callback_params.mode", MT_CFG_STR, exp_manager.checkpoint_callback_params.mode, "min", 0,
+      "min | max"),
+    K("exp_manager.checkpoint_callback_params.save_top_k", MT_CFG_INT,
+      exp_manager.checkpoint_callback_params.save_top_k, "3", 0, "keep the k best checkpoints (-1 = all)"),
+    K("exp_manager.checkpoint_callback_params.save_last", MT_CFG_BOOL, exp_manager.checkpoint_callback_params.save_last,
+      "true", 0, "keep a -last.ckpt for resuming"),
+    K("exp_manager.checkpoint_callback_params.save_weights_only", MT_CFG_BOOL,
+      exp_manager.checkpoint_callback_params.save_weights_only, "false", 0, "accepted; checkpoints are always complete"),
+    K("exp_manager.checkpoint_callback_params.period", MT_CFG_INT, exp_manager.checkpoint_callback_params.period, "1",
+      0, "accepted, ignored (checkpoints follow validation)"),
+    K("exp_manager.checkpoint_callback_params.always_save_nemo", MT_CFG_BOOL,
+      exp_manager.checkpoint_callback_params.always_save_nemo, "false", 0, "accepted, ignored"),
+    K("exp_manager.checkpoint_callback_params.save_best_model", MT_CFG_BOOL,
+      exp_manager.checkpoint_callback_params.save_best_model, "false", 0,
+      "the final .nemo holds the best checkpoint's weights instead of the last"),
+    K("exp_manager.checkpoint_callback_params.filename", MT_CFG_STR, exp_manager.checkpoint_callback_params.filename,
+      "null", 1, "accepted; names are always <name>--<monitor>=X.XXXX-epoch=N"),
+    K("exp_manager.checkpoint_callback_params.dirpath", MT_CFG_STR, exp_manager.checkpoint_callback_params.dirpath,
+      "null", 1, "checkpoint folder (null = log_dir/checkpoints)"),
+    ANY("exp_manager.files_to_copy", "accepted, ignored"),
+    ANY("exp_manager.summary_writer_kwargs", "accepted, ignored"),
+    ANY("exp_manager.create_wandb_logger", "accepted, ignored"),
+    ANY("exp_manager.wandb_logger_kwargs", "accepted, ignored"),
+    // model
+    K("model.nemo_path", MT_CFG_STR, model.nemo_path, "null", 1,
+      "where to write the final .nemo (null = log_dir/checkpoints/<name>.nemo)"),
+    K("model.task_name", MT_CFG_STR, model.task_name, "null", 1,
+      "GLUE task: cola, sst-2, mrpc, sts-b, qqp, mnli, qnli, rte, wnli"),
+    K("model.output_dir", MT_CFG_STR, model.output_dir, "null", 1, "accepted, ignored"),
+    K("model.label_ids", MT_CFG_STR, model.label_ids, "null", 1, "accepted, ignored"),
+    K("model.target", MT_CFG_STR, model.target, "null", 1, "NeMo model class (written into .nemo files)"),
+    K("model.tensor_model_parallel_size", MT_CFG_INT, model.tensor_model_parallel_size, "1", 0,
+      "tensor-parallel size (1 in this build)"),
+    ANY("model.infer_samples", "accepted, ignored"),
+    ANY("model.supported_tasks", "accepted, ignored"),
+    K("model.class_labels.class_labels_file", MT_CFG_STR, model.class_labels.class_labels_file, "null", 1,
+      "label map (label_ids.csv, one label per line)"),
+    K("model.dataset.num_classes", MT_CFG_INT, model.dataset.num_classes, "-1", 1,
+      "text classification: number of classes (labels 0..N-1)"),
+    K("model.dataset.do_lower_case", MT_CFG_BOOL, model.dataset.do_lower_case, "false", 0, "accepted (QA answer text only)"),
+    K("model.dataset.max_seq_length", MT_CFG_INT, model.dataset.max_seq_length, "128", 0, "tokens per example"),
+    K("model.dataset.class_balancing", MT_CFG_STR, model.dataset.class_balancing, "null", 1, "null | weighted_loss"),
+    K("model.dataset.use_cache", MT_CFG_BOOL, model.dataset.use_cache, "false", 0, "accepted, ignored"),
+    K("model.dataset.data_dir", MT_CFG_STR, model.dataset.data_dir, "null", 1,
+      "token classification / GLUE / QA: the data folder"),
+    K("model.dataset.pad_label", MT_CFG_STR, model.dataset.pad_label, "O", 0, "token classification: label of padding"),
+    K("model.dataset.ignore_extra_tokens", MT_CFG_BOOL, model.dataset.ignore_extra_tokens, "false", 0,
+      "token classification: no loss on non-first word pieces"),
+    K("model.dataset.ignore_start_end", MT_CFG_BOOL, model.dataset.ignore_start_end, "false", 0,
+      "token classification: no loss on [CLS]/[SEP]"),
+    K("model.dataset.num_workers", MT_CFG_INT, model.dataset.num_workers, "2", 0, "accepted, ignored"),
+    K("model.dataset.pin_memory", MT_CFG_BOOL, model.dataset.pin_memory, "false", 0, "accepted, ignored"),
+    K("model.dataset.drop_last", MT_CFG_BOOL, model.dataset.drop_last, "false", 0, "accepted, ignored"),
+    K("model.dataset.version_2_with_negative", MT_CFG_BOOL, model.dataset.version_2_with_negative, "false", 0,
+      "QA: SQuAD v2.0"),
+    K("model.dataset.doc_stride", MT_CFG_INT, model.dataset.doc_stride, "128", 0, "QA: window stride"),
+    K("model.dataset.max_query_length", MT_CFG_INT, model.dataset.max_query_length, "64", 0, "QA: question tokens"),
+    K("model.dataset.max_answer_length", MT_CFG_INT, model.dataset.max_answer_length, "30", 0, "QA: answer tokens"),
+    K("model.dataset.null_score_diff_threshold", MT_CFG_FLOAT, model.dataset.null_score_diff_threshold, "0.0", 0,
+      "QA v2: no-answer threshold"),
+    K("model.dataset.n_best_size", MT_CFG_INT, model.dataset.n_best_size, "20", 0, "QA: candidate spans"),
+    DS(train_ds, "32", "true"),
+    DS(validation_ds, "32", "false"),
+    DS(test_ds, "32", "false"),
+    K("model.tokenizer.tokenizer_name", MT_CFG_STR, model.tokenizer.tokenizer_name,
+      "${model.language_model.pretrained_model_name}", 1, "tokenizer preset name"),
+    K("model.tokenizer.vocab_file", MT_CFG_STR, model.tokenizer.vocab_file, "null", 1,
+      "WordPiece vocab (one token per line; null = the preset's)"),
+    K("model.tokenizer.tokenizer_model", MT_CFG_STR, model.tokenizer.tokenizer_model, "null", 1,
+      "sentencepiece model (unsupported; must be null)"),
+    K("model.tokenizer.do_lower_case", MT_CFG_BOOL, model.tokenizer.do_lower_case, "true", 0,
+      "megatune: lower-case when no preset decides (custom vocab)"),
+    ANY("model.tokenizer.special_tokens", "accepted, ignored (BERT's [CLS] [SEP] [PAD] [UNK] [MASK])"),
+    K("model.language_model.pretrained_model_name", MT_CFG_STR, model.language_model.pretrained_model_name,
+      "bert-base-uncased", 0, "preset: vocab, architecture and default checkpoint"),
+    K("model.language_model.lm_checkpoint", MT_CFG_STR, model.language_model.lm_checkpoint, "null", 1,
+      "Megatron checkpoint (file, or folder with mp_rank_XX/ for model parallel)"),
+    K("model.language_model.config_file", MT_CFG_STR, model.language_model.config_file, "null", 1,
+      "Megatron config JSON (wins over model.language_model.config)"),
+    K("model.language_model.config.hidden_size", MT_CFG_INT, model.language_model.config.hidden_size, "-1", 1,
+      "encoder width"),
+    K("model.language_model.config.num_attention_heads", MT_CFG_INT,
+      model.language_model.config.num_attention_heads, "-1", 1, "attention heads"),
+    K("model.language_model.config.num_layers", MT_CFG_INT, model.language_model.config.num_layers, "-1", 1,
+      "transformer layers"),
+    K("model.language_model.config.max_position_embeddings", MT_CFG_INT,
+      model.language_model.config.max_position_embeddings, "-1", 1, "position table size"),
+    K("model.language_model.config.ffn_hidden_size", MT_CFG_INT, model.language_model.config.ffn_hidden_size, "-1",
+      1, "MLP width (null = 4*hidden_size)"),
+    K("model.language_model.config.num_tokentypes", MT_CFG_INT, model.language_model.config.num_tokentypes, "2", 0,
+      "token types"),
+    K("model.language_model.config.make_vocab_size_divisible_by", MT_CFG_INT,
+      model.language_model.config.make_vocab_size_divisible_by, "128", 0, "Megatron vocab padding"),
+    K("model.language_model.config.vocab_size", MT_CFG_INT, model.language_model.config.vocab_size, "-1", 1,
+      "accepted, ignored (the vocab file decides, as in NeMo)"),
+    K("model.language_model.config.hidden_dropout", MT_CFG_FLOAT, model.language_model.config.hidden_dropout, "0.1",
+      0, "dropout after attention/MLP and on embeddings (0 = off)"),
+    K("model.language_model.config.attention_dropout", MT_CFG_FLOAT,
+      model.language_model.config.attention_dropout, "0.1", 0, "dropout on attention probabilities (0 = off)"),
+    K("model.language_model.config.layernorm_epsilon", MT_CFG_FLOAT,
+      model.language_model.config.layernorm_epsilon, "-1", 1, "LayerNorm eps (null = 1e-5 Megatron, 1e-12 BERT)"),
+    K("model.language_model.config.init_method_std", MT_CFG_FLOAT, model.language_model.config.init_method_std,
+      "0.02", 0, "std of the initial weights"),
+    K("model.language_model.config.arch", MT_CFG_STR, model.language_model.config.arch, "null", 1,
+      "megatune: megatron (pre-LN) | bert (post-LN); null = from the preset"),
+    K("model.language_model.config.gelu", MT_CFG_STR, model.language_model.config.gelu, "erf", 0,
+      "megatune: erf | tanh | onnx"),
+    K("model.head.num_fc_layers", MT_CFG_INT, model.head.num_fc_layers, "2", 0, "token classification head layers"),
+    K("model.head.fc_dropout", MT_CFG_FLOAT, model.head.fc_dropout, "0.5", 0, "token classification head dropout"),
+    K("model.head.activation", MT_CFG_STR, model.head.activation, "relu", 0, "relu | gelu | tanh"),
+    K("model.head.use_transformer_init", MT_CFG_BOOL, model.head.use_transformer_init, "true", 0,
+      "head weights ~N(0, 0.02)"),
+    K("model.classifier_head.num_output_layers", MT_CFG_INT, model.classifier_head.num_output_layers, "2", 0,
+      "text classification head layers"),
+    K("model.classifier_head.fc_dropout", MT_CFG_FLOAT, model.classifier_head.fc_dropout, "0.1", 0,
+      "text classification head dropout"),
+    K("model.token_classifier.num_layers", MT_CFG_INT, model.token_classifier.num_layers, "1", 0, "QA head layers"),
+    K("model.token_classifier.dropout", MT_CFG_FLOAT, model.token_classifier.dropout, "0.0", 0, "QA head dropout"),
+    K("model.token_classifier.num_classes", MT_CFG_INT, model.token_classifier.num_classes, "2", 0, "QA: 2"),
+    K("model.token_classifier.activation", MT_CFG_STR, model.token_classifier.activation, "relu", 0, "QA head"),
+    K("model.token_classifier.log_softmax", MT_CFG_BOOL, model.token_classifier.log_softmax, "false", 0, "QA head"),
+    K("model.token_classifier.use_transformer_init", MT_CFG_BOOL, model.token_classifier.use_transformer_init, "true",
+      0, "QA head"),
+    K("model.optim.name", MT_CFG_STR, model.optim.name, "adam", 0, "adam (L2 decay) | adamw (decoupled) | sgd"),
+    K("model.optim.lr", MT_CFG_FLOAT, model.optim.lr, "5e-5", 0, "peak learning rate"),
+    K("model.optim.betas", MT_CFG_FLOAT_LIST, model.optim.betas, "[0.9, 0.999]", 0, "Adam betas"),
+    K("model.optim.eps", MT_CFG_FLOAT, model.optim.eps, "1e-8", 0, "Adam epsilon"),
+    K("model.optim.weight_decay", MT_CFG_FLOAT, model.optim.weight_decay, "0.0", 0, "weight decay"),
+    K("model.optim.momentum", MT_CFG_FLOAT, model.optim.momentum, "0.0", 0, "SGD momentum"),
+    K("model.optim.amsgrad", MT_CFG_BOOL, model.optim.amsgrad, "false", 0, "accepted; must be false"),
+    K("model.optim.decay_all", MT_CFG_BOOL, model.optim.decay_all, "true", 0,
+      "megatune: true = NeMo (decay every parameter), false = Megatron (no decay on biases, LayerNorm)"),
+    K("model.optim.sched.name", MT_CFG_STR, model.optim.sched.name, "WarmupAnnealing", 1,
+      "WarmupAnnealing | SquareRootAnnealing | CosineAnnealing | ... (null = constant)"),
+    K("model.optim.sched.warmup_steps", MT_CFG_INT, model.optim.sched.warmup_steps, "null", 1,
+      "warmup steps (null = warmup_ratio * max_steps)"),
+    K("model.optim.sched.warmup_ratio", MT_CFG_FLOAT, model.optim.sched.warmup_ratio, "0.1", 1,
+      "warmup as a fraction of max_steps"),
+    K("model.optim.sched.hold_steps", MT_CFG_INT, model.optim.sched.hold_steps, "null", 1, "accepted, ignored"),
+    K("model.optim.sched.min_lr", MT_CFG_FLOAT, model.optim.sched.min_lr, "0.0", 0, "floor of the schedule"),
+    K("model.optim.sched.last_epoch", MT_CFG_INT, model.optim.sched.last_epoch, "-1", 0, "accepted, ignored"),
+    K("model.optim.sched.monitor", MT_CFG_STR, model.optim.sched.monitor, "val_loss", 0, "accepted, ignored"),
+    K("model.optim.sched.reduce_on_plateau", MT_CFG_BOOL, model.optim.sched.reduce_on_plateau, "false", 0,
+      "accepted; must be false"),
+    ANY("model.optim.sched.max_steps", "accepted, ignored (derived from trainer)"),
+    ANY("model.optim.sched.t_max_epochs", "accepted, ignored"),
+    ANY("model.optim.sched.t_accumulate_grad_batches", "accepted, ignored"),
+    ANY("model.optim.sched.t_limit_train_batches", "accepted, ignored"),
+    ANY("model.optim.sched.t_num_workers", "accepted, ignored"),
+    ANY("model.optim.sched.iters_per_batch", "accepted, ignored"),
+    ANY("model.optim.sched.interval", "accepted, ignored"),
+    ANY("model.optim.sched.frequency", "accepted, ignored"),
+    ANY("hydra", "accepted, ignored"),
+};
+
+#define NKEYS (sizeof g_schema / sizeof g_schema[0])
+
+const mt_cfg_key *mt_config_schema(size_t *n) {
+    *n = NKEYS;
+    return g_schema;
+}
+
+int mt_config_key_index(const char *path) {
+    for (size_t i = 0; i < NKEYS; i++)
+        if (!strcmp(g_schema[i].path, path)) return (int)i;
+    return -1;
+}
+
+// Index of the ANY key that `path` is (or lies under), -1 otherwise.
+static int any_prefix(const char *path) {
+    for (size_t i = 0; i < NKEYS; i++) {
+        if (g_schema[i].type != MT_CFG_ANY) continue;
+        size_t l = strlen(g_schema[i].path);
+        if (!strncmp(path, g_schema[i].path, l) && (path[l] == 0 || path[l] == '.')) return (int)i;
+    }
+    return -1;
+}
+
+// Is `path` a section (a strict prefix of some key)?
+static int is_section(const char *path) {
+    size_t l = strlen(path);
+    for (size_t i = 0; i < NKEYS; i++)
+        if (!strncmp(g_schema[i].path, path, l) && g_schema[i].path[l] == '.') return 1;
+    return 0;
+}
+
+static size_t edit_distance(const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b);
+    size_t row[256];
+    if (lb >= 255) lb = 255;
+    for (size_t j = 0; j <= lb; j++) row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t prev = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t cur = row[j];
+            size_t sub = prev + (a[i - 1] != b[j - 1]);
+            size_t del = row[j] + 1, ins = row[j - 1] + 1;
+            row[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+            prev = cur;
+        }
+    }
+    return row[lb];
+}
+
+const char *mt_config_suggest(const char *path) {
+    const char *best = NULL;
+    size_t bestd = (size_t)-1;
+    // Compare with keys and with section names, so "model.optimm" suggests "model.optim".
+    static char sections[NKEYS * 4][128];
+    size_t ns = 0;
+    for (size_t i = 0; i < NKEYS; i++) {
+        size_t d = edit_distance(path, g_schema[i].path);
+        // A truncated name ("model.train_ds.file") is nearest to the key it begins.
+        if (!strncmp(g_schema[i].path, path, strlen(path)) && d > 1) d = 1;
+        if (d < bestd) { bestd = d; best = g_schema[i].path; }
+        const char *p = g_schema[i].path;
+        for (const char *dot = strchr(p, '.'); dot && ns < NKEYS * 4; dot = strchr(dot + 1, '.')) {
+            size_t l = (size_t)(dot - p);
+            if (l >= sizeof sections[0]) break;
+            memcpy(sections[ns], p, l);
+            sections[ns][l] = 0;
+            size_t ds = edit_distance(path, sections[ns]);
+            if (ds < bestd) { bestd = ds; best = sections[ns]; ns++; }
+        }
+    }
+    return best;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Values
+
+static void *field_ptr(mt_train_config *c, const mt_cfg_key *k) { return (char *)c + k->offset; }
+static const void *field_cptr(const mt_train_config *c, const mt_cfg_key *k) { return (const char *)c + k->offset; }
+
+void *mt_config_field(mt_train_config *c, const char *path) {
+    int i = mt_config_key_index(path);
+    if (i < 0 || g_schema[i].type == MT_CFG_ANY) return NULL;
+    return field_ptr(c, &g_schema[i]);
+}
+
+static const char *type_name(mt_cfg_type t) {
+    switch (t) {
+    case MT_CFG_INT: return "an integer";
+    case MT_CFG_FLOAT: return "a number";
+    case MT_CFG_BOOL: return "true or false";
+    case MT_CFG_STR: return "a string";
+    case MT_CFG_NUM: return "an integer or a float";
+    case MT_CFG_FLOAT_LIST: return "a list of numbers";
+    case MT_CFG_ANY: return "anything";
+    }
+    return "?";
+}
+
+static int is_null_text(const char *s) {
+    return !*s || !strcmp(s, "null") || !strcmp(s, "Null") || !strcmp(s, "NULL") || !strcmp(s, "~");
+}
+
+static int parse_int(const char *s, int64_t *out) {
+    char *end;
+    if (!*s) return 0;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (*end || errno) return 0;
+    *out = v;
+    return 1;
+}
+
+static int parse_double(const char *s, double *out) {
+    char *end;
+    if (!*s || isspace((unsigned char)*s)) return 0;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (*end || errno == ERANGE || !isfinite(v)) return 0;
+    // YAML numbers only: reject hex floats and "inf"/"nan" spellings strtod would take.
+    for (const char *p = s; *p; p++)
+        if (!strchr("0123456789+-.eE", *p)) return 0;
+    *out = v;
+    return 1;
+}
+
+static int parse_bool(const char *s, int *out) {
+    static const char *t[] = {"true", "True", "TRUE", "yes", "Yes", "on", "On"};
+    static const char *f[] = {"false", "False", "FALSE", "no", "No", "off", "Off"};
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        if (!strcmp(s, t[i])) { *out = 1; return 1; }
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        if (!strcmp(s, f[i])) { *out = 0; return 1; }
+    return 0;
+}
+
+// A scalar for key `k`. `plain` says the YAML scalar was unquoted (only plain scalars can be null,
+// numbers or booleans). Returns MT_OK or an error naming `where`.
+static mt_status set_scalar(mt_train_config *c, int idx, const char *text, int plain, const char *where) {
+    const mt_cfg_key *k = &g_schema[idx];
+    void *f = field_ptr(c, k);
+    int null = plain && is_null_text(text);
+    c->missing[idx] = 0;
+    if (plain && !strcmp(text, "???")) {
+        c->missing[idx] = 1;
+        return MT_OK;
+    }
+    if (null && !k->nullable && k->type != MT_CFG_ANY)
+        return mt_fail(MT_ERR_INVALID, "%s: %s cannot be null: expected %s (default %s)", where, k->path,
+                       type_name(k->type), k->def);
+    switch (k->type) {
+    case MT_CFG_ANY: return MT_OK;
+    case MT_CFG_INT: {
+        int64_t v;
+        if (null) { *(int64_t *)f = -1; return MT_OK; }
+        if (!parse_int(text, &v))
+            return mt_fail(MT_ERR_INVALID, "%s: %s expects %s, got '%s'", where, k->path, type_name(k->type), text);
+        *(int64_t *)f = v;
+        return MT_OK;
+    }
+    case MT_CFG_FLOAT: {
+        double v;
+        if (null) { *(double *)f = -1; return MT_OK; }
+        if (!parse_double(text, &v))
+            return mt_fail(MT_ERR_INVALID, "%s: %s expects %s, got '%s'", where, k->path, type_name(k->type), text);
+        *(double *)f = v;
+        return MT_OK;
+    }
+    case MT_CFG_NUM: {
+        mt_cfg_num *n = f;
+        int64_t iv;
+        double dv;
+        if (parse_int(text, &iv)) { n->value = (double)iv; n->is_int = 1; return MT_OK; }
+        if (parse_double(text, &dv)) { n->value = dv; n->is_int = 0; return MT_OK; }
+        return mt_fail(MT_ERR_INVALID, "%s: %s expects %s, got '%s'", where, k->path, type_name(k->type), text);
+    }
+    case MT_CFG_BOOL: {
+        int v;
+        if (!parse_bool(text, &v))
+            return mt_fail(MT_ERR_INVALID, "%s: %s expects %s, got '%s'", where, k->path, type_name(k->type), text);
+        *(int *)f = v;
+        return MT_OK;
+    }
+    case MT_CFG_STR: {
+        char **s = f;
+        char *v = null ? NULL : mt_strdup(text);
+        if (!null && !v) return MT_ERR_NOMEM;
+        free(*s);
+        *s = v;
+        return MT_OK;
+    }
+    case MT_CFG_FLOAT_LIST:
+        return mt_fail(MT_ERR_INVALID, "%s: %s expects %s like [0.9, 0.999], got '%s'", where, k->path,
+                       type_name(k->type), text);
+    }
+    return MT_OK;
+}
+
+static void set_where(mt_train_config *c, int idx, const char *where) {
+    free(c->where[idx]);
+    c->where[idx] = mt_strdup(where);
+}
+
+// ---------------------------------------------------------------------------------------------
+// YAML
+
+typedef struct {
+    mt_train_config *c;
+    yaml_document_t *doc;
+    const char *name;
+    int lenient;
+    int depth;
+} walk_ctx;
+
+static mt_status unknown_key(walk_ctx *w, const char *path, const char *where) {
+    const char *s = mt_config_suggest(path);
+    if (w->lenient) {
+        mt_warn("%s: ignoring unknown key %s", where, path);
+        return MT_OK;
+    }
+    return mt_fail(MT_ERR_INVALID, "%s: unknown key '%s'%s%s%s (see 'megatune train --help' for every key)", where,
+                   path, s ? "; did you mean '" : "", s ? s : "", s ? "'?" : "");
+}
+
+static mt_status walk(walk_ctx *w, yaml_node_t *node, const char *path);
+
+static mt_status walk_list(walk_ctx *w, int idx, yaml_node_t *node, const char *where) {
+    const mt_cfg_key *k = &g_schema[idx];
+    if (k->type != MT_CFG_FLOAT_LIST)
+        return mt_fail(MT_ERR_INVALID, "%s: %s expects %s, got a list", where, k->path, type_name(k->type));
+    mt_cfg_list *l = field_ptr(w->c, k);
+    mt_cfg_list tmp = {{0}, 0};
+    for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top; it++) {
+        yaml_node_t *e = yaml_document_get_node(w->doc, *it);
+        double v;
+        if (!e || e->type != YAML_SCALAR_NODE || !parse_double((const char *)e->data.scalar.value, &v))
+            return mt_fail(MT_ERR_INVALID, "%s: %s expects a list of numbers", where, k->path);
+        if (tmp.n >= MT_CFG_LIST_MAX)
+            return mt_fail(MT_ERR_INVALID, "%s: %s has more than %d elements", where, k->path, MT_CFG_LIST_MAX);
+        tmp.v[tmp.n++] = v;
+    }
+    *l = tmp;
+    w->c->missing[idx] = 0;
+    return MT_OK;
+}
+
+static mt_status walk(walk_ctx *w, yaml_node_t *node, const char *path) {
+    char where[1200];
+    snprintf(where, sizeof where, "%s:%zu", w->name, node->start_mark.line + 1);
+    if (++w->depth > 32) return mt_fail(MT_ERR_FORMAT, "%s: nesting deeper than 32 levels", where);
+    mt_status st = MT_OK;
+    int idx = *path ? mt_config_key_index(path) : -1;
+    int any = *path ? any_prefix(path) : -1;
+    if (any >= 0) goto done; // NeMo keys megatune ignores, whatever their shape
+    if (node->type == YAML_MAPPING_NODE) {
+        if (*path && idx >= 0) {
+            st = mt_fail(MT_ERR_INVALID, "%s: %s expects %s, got a mapping", where, path, type_name(g_schema[idx].type));
+            goto done;
+        }
+        if (*path && !is_section(path)) {
+            st = unknown_key(w, path, where);
+            goto done;
+        }
+        for (yaml_node_pair_t *p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top; p++) {
+            yaml_node_t *kn = yaml_document_get_node(w->doc, p->key);
+            yaml_node_t *vn = yaml_document_get_node(w->doc, p->value);
+            if (!kn || !vn) continue;
+            if (kn->type != YAML_SCALAR_NODE) {
+                snprintf(where, sizeof where, "%s:%zu", w->name, kn->start_mark.line + 1);
+                st = mt_fail(MT_ERR_FORMAT, "%s: a key must be a plain name", where);
+                goto done;
+            }
+            const char *key = (const char *)kn->data.scalar.value;
+            char sub[1024];
+            if (snprintf(sub, sizeof sub, "%s%s%s", path, *path ? "." : "", key) >= (int)sizeof sub) {
+                st = mt_fail(MT_ERR_FORMAT, "%s: key path too long", where);
+                goto done;
+            }
+            if (!*key || strchr(key, '.')) {
+                snprintf(where, sizeof where, "%s:%zu", w->name, kn->start_mark.line + 1);
+                st = mt_fail(MT_ERR_FORMAT, "%s: key '%s' is not a plain name (write nested mappings)", where, key);
+                goto done;
+            }
+            st = walk(w, vn, sub);
+            if (st != MT_OK) goto done;
+        }
+        goto done;
+    }
+    if (!*path) {
+        st = mt_fail(MT_ERR_FORMAT, "%s: the config must be a mapping (key: value lines)", where);
+        goto done;
+    }
+    if (idx < 0) {
+        // `config: null` for a section (NeMo's model.language_model.config: null).
+        if (node->type == YAML_SCALAR_NODE && is_section(path) && node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+            is_null_text((const char *)node->data.scalar.value))
+            goto done;
+        st = unknown_key(w, path, where);
+        goto done;
+    }
+    if (node->type == YAML_SEQUENCE_NODE) {
+        st = walk_list(w, idx, node, where);
+    } else {
+        st = set_scalar(w->c, idx, (const char *)node->data.scalar.value,
+                        node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE, where);
+    }
+    if (st == MT_OK) {
+        w->c->set[idx] = 1;
+        set_where(w->c, idx, where);
+    }
+done:
+    w->depth--;
+    return st;
+}
+
+static mt_status yaml_error(yaml_parser_t *p, const char *name) {
+    return mt_fail(MT_ERR_FORMAT, "%s:%zu:%zu: malformed YAML: %s%s%s", name, p->problem_mark.line + 1,
+                   p->problem_mark.column + 1, p->problem ? p->problem : "parse error",
+                   p->context ? " " : "", p->context ? p->context : "");
+}
+
+mt_status mt_config_load_yaml_text(mt_train_config *c, const char *text, size_t len, const char *name,
+                                   const char *prefix, int lenient) {
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    if (!yaml_parser_initialize(&parser)) return mt_fail(MT_ERR_NOMEM, "%s: cannot start the YAML parser", name);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    if (!yaml_parser_load(&parser, &doc)) {
+        mt_status st = yaml_error(&parser, name);
+        yaml_parser_delete(&parser);
+        return st;
+    }
+    mt_status st = MT_OK;
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (root) {
+        walk_ctx w = {c, &doc, name, lenient, 0};
+        char pre[256];
+        snprintf(pre, sizeof pre, "%s", prefix ? prefix : "");
+        size_t pl = strlen(pre);
+        if (pl && pre[pl - 1] == '.') pre[pl - 1] = 0;
+        if (root->type == YAML_SCALAR_NODE && is_null_text((const char *)root->data.scalar.value)) {
+            // an empty file: nothing set
+        } else {
+            st = walk(&w, root, pre);
+        }
+    }
+    yaml_document_delete(&doc);
+    // A second document in the stream is not a config we can honour.
+    if (st == MT_OK) {
+        yaml_document_t doc2;
+        if (!yaml_parser_load(&parser, &doc2)) {
+            st = yaml_error(&parser, name);
+        } else {
+            if (yaml_document_get_root_node(&doc2))
+                st = mt_fail(MT_ERR_FORMAT, "%s: more than one YAML document ('---'); keep one", name);
+            yaml_document_delete(&doc2);
+        }
+    }
+    yaml_parser_delete(&parser);
+    return st;
+}
+
+mt_status mt_config_load_yaml(mt_train_config *c, const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return mt_fail(MT_ERR_IO, "%s: cannot open the config: %s", path, strerror(errno));
+    size_t cap = 1 << 14, len = 0;
+    char *buf = mt_malloc(cap);
+    if (!buf) { fclose(f); return MT_ERR_NOMEM; }
+    size_t r;
+    while ((r = fread(buf + len, 1, cap - len, f)) > 0) {
+        len += r;
+        if (len == cap) {
+            if (cap > (64u << 20)) {
+                free(buf);
+                fclose(f);
+                return mt_fail(MT_ERR_FORMAT, "%s: config larger than 64 MiB", path);
+            }
+            char *nb = mt_realloc(buf, cap * 2);
+            if (!nb) { free(buf); fclose(f); return MT_ERR_NOMEM; }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    int err = ferror(f);
+    fclose(f);
+    if (err) { free(buf); return mt_fail(MT_ERR_IO, "%s: read error", path); }
+    mt_status st = mt_config_load_yaml_text(c, buf, len, path, "", 0);
+    free(buf);
+    return st;
+}
+
+// Parses `value` as a one-line YAML value and sets `path`.
+static mt_status set_from_text(mt_train_config *c, const char *path, const char *value, const char *where) {
+    int idx = mt_config_key_index(path);
+    if (idx < 0) {
+        if (any_prefix(path) >= 0) return MT_OK;
+        const char *s = mt_config_suggest(path);
+        return mt_fail(MT_ERR_INVALID, "%s: unknown key '%s'%s%s%s (see 'megatune train --help' for every key)", where,
+                       path, s ? "; did you mean '" : "", s ? s : "", s ? "'?" : "");
+    }
+    if (g_schema[idx].type == MT_CFG_ANY) return MT_OK;
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    if (!yaml_parser_initialize(&parser)) return mt_fail(MT_ERR_NOMEM, "cannot start the YAML parser");
+    yaml_parser_set_input_string(&parser, (const unsigned char *)value, strlen(value));
+    if (!yaml_parser_load(&parser, &doc)) {
+        mt_status st = mt_fail(MT_ERR_INVALID, "%s: cannot parse the value of %s: %s", where, path,
+                               parser.problem ? parser.problem : "parse error");
+        yaml_parser_delete(&parser);
+        return st;
+    }
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    mt_status st;
+    if (!root) {
+        st = set_scalar(c, idx, "", 1, where); // "key=" is null, as in Hydra
+    } else if (root->type == YAML_SEQUENCE_NODE) {
+        walk_ctx w = {c, &doc, where, 0, 0};
+        st = walk_list(&w, idx, root, where);
+    } else if (root->type == YAML_MAPPING_NODE) {
+        st = mt_fail(MT_ERR_INVALID, "%s: %s expects %s, got a mapping", where, path, type_name(g_schema[idx].type));
+    } else {
+        st = set_scalar(c, idx, (const char *)root->data.scalar.value,
+                        root->data.scalar.style == YAML_PLAIN_SCALAR_STYLE, where);
+    }
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&parser);
+    if (st == MT_OK) {
+        c->set[idx] = 1;
+        set_where(c, idx, where);
+    }
+    return st;
+}
+
+mt_status mt_config_override(mt_train_config *c, const char *arg) {
+    const char *eq = strchr(arg, '=');
+    const char *key = arg;
+    if (*key == '+') key++;
+    if (*key == '~')
+        return mt_fail(MT_ERR_UNSUPPORTED, "override '%s': deleting keys (~key) is not supported; set it to null", arg);
+    if (!eq || eq == key)
+        return mt_fail(MT_ERR_INVALID, "override '%s' is not key=value (e.g. trainer.max_steps=100)", arg);
+    char path[512];
+    size_t l = (size_t)(eq - key);
+    if (l >= sizeof path) return mt_fail(MT_ERR_INVALID, "override '%s': key too long", arg);
+    memcpy(path, key, l);
+    path[l] = 0;
+    char where[600];
+    snprintf(where, sizeof where, "override '%s'", path);
+    return set_from_text(c, path, eq + 1, where);
+}
+
+mt_status mt_config_set(mt_train_config *c, const char *path, const char *value) {
+    return set_from_text(c, path, value, "config");
+}
+
+int mt_config_is_set(const mt_train_config *c, const char *path) {
+    int i = mt_config_key_index(path);
+    return i >= 0 && c->set[i];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Init, free
+
+mt_status mt_config_init(mt_train_config *c) {
+    memset(c, 0, sizeof *c);
+    c->set = mt_calloc(NKEYS, 1);
+    c->missing = mt_calloc(NKEYS, 1);
+    c->where = mt_calloc(NKEYS, sizeof(char *));
+    if (!c->set || !c->missing || !c->where) {
+        mt_config_free(c);
+        return MT_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < NKEYS; i++) {
+        if (g_schema[i].type == MT_CFG_ANY) continue;
+        mt_status st;
+        if (g_schema[i].type == MT_CFG_FLOAT_LIST) {
+            st = set_from_text(c, g_schema[i].path, g_schema[i].def, "schema default");
+        } else {
+            int plain = strcmp(g_schema[i].def, "???") == 0 || g_schema[i].type != MT_CFG_STR ||
+                        is_null_text(g_schema[i].def);
+            st = set_scalar(c, (int)i, g_schema[i].def, plain, "schema default");
+        }
+        if (st != MT_OK) {
+            mt_config_free(c);
+            return st;
+        }
+        c->set[i] = 0;
+        free(c->where[i]);
+        c->where[i] = NULL;
+    }
+    return MT_OK;
+}
+
+void mt_config_free(mt_train_config *c) {
+    if (!c) return;
+    for (size_t i = 0; i < NKEYS; i++) {
+        if (g_schema[i].type == MT_CFG_STR) {
+            char **s = field_ptr(c, &g_schema[i]);
+            free(*s);
+            *s = NULL;
+        }
+        if (c->where) free(c->where[i]);
+    }
+    free(c->set);
+    free(c->missing);
+    free(c->where);
+    c->set = c->missing = NULL;
+    c->where = NULL;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Finish: task, task defaults, interpolation, validation
+
+typedef struct {
+    const char *task, *path, *value;
+} task_default;
+
+// NeMo v1.0 example configs, per task, for keys the user did not set.
+static const task_default g_task_defaults[] = {
+    {"text_classification", "model.dataset.max_seq_length", "256"},
+    {"text_classification", "model.train_ds.batch_size", "64"},
+    {"text_classification", "model.validation_ds.batch_size", "64"},
+    {"text_classification", "model.test_ds.batch_size", "64"},
+    {"text_classification", "trainer.max_epochs", "100"},
+    {"text_classification", "model.optim.lr", "2e-5"},
+    {"text_classification", "model.optim.weight_decay", "0.01"},
+    {"text_classification", "exp_manager.name", "TextClassification"},
+    {"text_classification", "model.nemo_path", "text_classification_model.nemo"},
+    {"text_classification", "model.target", "nemo.collections.nlp.models.text_classification.text_classification_model.TextClassificationModel"},
+    {"glue", "model.dataset.max_seq_length", "128"},
+    {"glue", "model.train_ds.ds_item", "train.tsv"},
+    {"glue", "model.validation_ds.ds_item", "dev.tsv"},
+    {"glue", "model.train_ds.batch_size", "32"},
+    {"glue", "model.validation_ds.batch_size", "32"},
+    {"glue", "trainer.max_epochs", "3"},
+    {"glue", "model.optim.lr", "5e-5"},
+    {"glue", "model.task_name", "mrpc"},
+    {"glue", "exp_manager.name", "${model.task_name}"},
+    {"glue", "model.target", "nemo.collections.nlp.models.glue_benchmark.glue_benchmark_model.GLUEModel"},
+    {"token_classification", "model.dataset.max_seq_length", "128"},
+    {"token_classification", "model.train_ds.text_file", "text_train.txt"},
+    {"token_classification", "model.train_ds.labels_file", "labels_train.txt"},
+    {"token_classification", "model.validation_ds.text_file", "text_dev.txt"},
+    {"token_classification", "model.validation_ds.labels_file", "labels_dev.txt"},
+    {"token_classification", "model.test_ds.text_file", "text_dev.txt"},
+    {"token_classification", "model.test_ds.labels_file", "labels_dev.txt"},
+    {"token_classification", "model.train_ds.batch_size", "64"},
+    {"token_classification", "model.validation_ds.batch_size", "64"},
+    {"token_classification", "model.test_ds.batch_size", "64"},
+    {"token_classification", "model.class_labels.class_labels_file", "label_ids.csv"},
+    {"token_classification", "trainer.max_epochs", "5"},
+    {"token_classification", "model.optim.lr", "5e-5"},
+    {"token_classification", "exp_manager.name", "token_classification_model"},
+    {"token_classification", "model.nemo_path", "null"},
+    {"token_classification", "model.target", "nemo.collections.nlp.models.token_classification.token_classification_model.TokenClassificationModel"},
+    {"question_answering", "model.dataset.max_seq_length", "384"},
+    {"question_answering", "model.train_ds.batch_size", "24"},
+    {"question_answering", "model.validation_ds.batch_size", "24"},
+    {"question_answering", "model.test_ds.batch_size", "24"},
+    {"question_answering", "trainer.max_epochs", "2"},
+    {"question_answering", "model.optim.name", "adamw"},
+    {"question_answering", "model.optim.lr", "3e-5"},
+    {"question_answering", "model.optim.sched.name", "SquareRootAnnealing"},
+    {"question_answering", "model.optim.sched.warmup_ratio", "0.0"},
+    {"question_answering", "exp_manager.name", "QA"},
+    {"question_answering", "model.target", "nemo.collections.nlp.models.question_answering.qa_model.QAModel"},
+};
+
+static const char *const g_tasks[] = {"text_classification", "glue", "token_classification", "question_answering"};
+
+static int any_set_under(const mt_train_config *c, const char *prefix) {
+    size_t l = strlen(prefix);
+    for (size_t i = 0; i < NKEYS; i++)
+        if (c->set[i] && !strncmp(g_schema[i].path, prefix, l)) return 1;
+    return 0;
+}
+
+static mt_status infer_task(mt_train_config *c) {
+    if (c->task) {
+        for (size_t i = 0; i < sizeof g_tasks / sizeof g_tasks[0]; i++)
+            if (!strcmp(c->task, g_tasks[i])) return MT_OK;
+        int idx = mt_config_key_index("task");
+        return mt_fail(MT_ERR_INVALID, "%s: task '%s' is unknown: use text_classification, glue, "
+                       "token_classification or question_answering", c->where[idx] ? c->where[idx] : "config", c->task);
+    }
+    const char *t = NULL;
+    const char *target = c->model.target;
+    if (target && strstr(target, "TextClassificationModel")) t = "text_classification";
+    else if (target && strstr(target, "GLUEModel")) t = "glue";
+    else if (target && strstr(target, "TokenClassificationModel")) t = "token_classification";
+    else if (target && strstr(target, "QAModel")) t = "question_answering";
+    else if (mt_config_is_set(c, "model.task_name")) t = "glue";
+    else if (any_set_under(c, "model.head.") || mt_config_is_set(c, "model.train_ds.text_file") ||
+             mt_config_is_set(c, "model.dataset.pad_label"))
+        t = "token_classification";
+    else if (any_set_under(c, "model.token_classifier.") || mt_config_is_set(c, "model.dataset.doc_stride"))
+        t = "question_answering";
+    else if (any_set_under(c, "model.classifier_head.") || mt_config_is_set(c, "model.train_ds.file_path") ||
+             mt_config_is_set(c, "model.dataset.num_classes"))
+        t = "text_classification";
+    if (!t)
+        return mt_fail(MT_ERR_INVALID, "cannot tell which task this config is for: add task: text_classification "
+                       "(or glue, token_classification, question_answering)");
+    c->task = mt_strdup(t);
+    return c->task ? MT_OK : MT_ERR_NOMEM;
+}
+
+static mt_status resolve_interpolations(mt_train_config *c) {
+    for (int pass = 0; pass < 4; pass++) {
+        int changed = 0;
+        for (size_t i = 0; i < NKEYS; i++) {
+            if (g_schema[i].type != MT_CFG_STR) continue;
+            char **s = field_ptr(c, &g_schema[i]);
+            if (!*s || strncmp(*s, "${", 2)) continue;
+            size_t l = strlen(*s);
+            if ((*s)[l - 1] != '}' || l < 4)
+                return mt_fail(MT_ERR_INVALID, "%s: %s: interpolation '%s' must be the whole value ${a.b.c}",
+                               c->where[i] ? c->where[i] : "config", g_schema[i].path, *s);
+            char ref[512];
+            snprintf(ref, sizeof ref, "%.*s", (int)(l - 3), *s + 2);
+            int j = mt_config_key_index(ref);
+            if (j < 0 || g_schema[j].type != MT_CFG_STR)
+                return mt_fail(MT_ERR_INVALID, "%s: %s refers to '%s', which is not a string key", 
+                               c->where[i] ? c->where[i] : "config", g_schema[i].path, ref);
+            char **t = field_ptr(c, &g_schema[j]);
+            if (*t && !strncmp(*t, "${", 2)) continue; // resolve the target first
+            char *v = *t ? mt_strdup(*t) : NULL;
+            if (*t && !v) return MT_ERR_NOMEM;
+            free(*s);
+            *s = v;
+            changed = 1;
+        }
+        if (!changed) break;
+    }
+    for (size_t i = 0; i < NKEYS; i++) {
+        if (g_schema[i].type != MT_CFG_STR) continue;
+        char **s = field_ptr(c, &g_schema[i]);
+        if (*s && !strncmp(*s, "${", 2))
+            return mt_fail(MT_ERR_INVALID, "%s: interpolation '%s' is circular", g_schema[i].path, *s);
+    }
+    return MT_OK;
+}
+
+static const char *where_of(const mt_train_config *c, const char *path) {
+    int i = mt_config_key_index(path);
+    if (i >= 0 && c->where[i]) return c->where[i];
+    return "default";
+}
+
+mt_status mt_config_finish(mt_train_config *c) {
+    MT_TRY(infer_task(c));
+    for (size_t i = 0; i < sizeof g_task_defaults / sizeof g_task_defaults[0]; i++) {
+        const task_default *d = &g_task_defaults[i];
+        if (strcmp(d->task, c->task)) continue;
+        int idx = mt_config_key_index(d->path);
+        if (idx < 0 || c->set[idx]) continue;
+        MT_TRY(set_from_text(c, d->path, d->value, "task default"));
+        c->set[idx] = 0;
+        free(c->where[idx]);
+        c->where[idx] = NULL;
+    }
+    MT_TRY(resolve_interpolations(c));
+    for (size_t i = 0; i < NKEYS; i++)
+        if (c->missing[i])
+            return mt_fail(MT_ERR_INVALID, "%s: %s is mandatory ('?\?\?'): set it in the YAML or on the command line "
+                           "as %s=VALUE", c->where[i] ? c->where[i] : "config", g_schema[i].path, g_schema[i].path);
+    const mt_cfg_ds *dss[3] = {&c->model.train_ds, &c->model.validation_ds, &c->model.test_ds};
+    const char *dsn[3] = {"model.train_ds", "model.validation_ds", "model.test_ds"};
+    for (int i = 0; i < 3; i++) {
+        char p[64];
+        snprintf(p, sizeof p, "%s.batch_size", dsn[i]);
+        if (dss[i]->batch_size <= 0)
+            return mt_fail(MT_ERR_INVALID, "%s: %s must be >= 1, got %lld", where_of(c, p), p,
+                           (long long)dss[i]->batch_size);
+    }
+#define CHECK_RANGE(cond, path, fmt, val)                                                              \
+    if (!(cond))                                                                                       \
+        return mt_fail(MT_ERR_INVALID, "%s: %s " fmt, where_of(c, path), path, val);
+    CHECK_RANGE(c->trainer.accumulate_grad_batches >= 1, "trainer.accumulate_grad_batches", "must be >= 1, got %lld",
+                (long long)c->trainer.accumulate_grad_batches);
+    CHECK_RANGE(c->trainer.log_every_n_steps >= 1, "trainer.log_every_n_steps", "must be >= 1, got %lld",
+                (long long)c->trainer.log_every_n_steps);
+    CHECK_RANGE(c->trainer.gradient_clip_val >= 0, "trainer.gradient_clip_val", "must be >= 0, got %g",
+                c->trainer.gradient_clip_val);
+    CHECK_RANGE(c->trainer.max_steps >= -1, "trainer.max_steps", "must be >= 0 (or null), got %lld",
+                (long long)c->trainer.max_steps);
+    CHECK_RANGE(c->trainer.max_steps >= 0 || c->trainer.max_epochs >= 1, "trainer.max_epochs",
+                "must be >= 1 when trainer.max_steps is null, got %lld", (long long)c->trainer.max_epochs);
+    CHECK_RANGE(c->trainer.num_nodes == 1, "trainer.num_nodes", "must be 1 in this build, got %lld",
+                (long long)c->trainer.num_nodes);
+    CHECK_RANGE(c->trainer.val_check_interval.value > 0 &&
+                    (c->trainer.val_check_interval.is_int || c->trainer.val_check_interval.value <= 1.0),
+                "trainer.val_check_interval", "must be an int >= 1 (batches) or a float in (0, 1], got %g",
+                c->trainer.val_check_interval.value);
+    CHECK_RANGE(c->trainer.limit_val_batches.value >= 0 &&
+                    (c->trainer.limit_val_batches.is_int || c->trainer.limit_val_batches.value <= 1.0),
+                "trainer.limit_val_batches", "must be an int >= 0 or a float in [0, 1], got %g",
+                c->trainer.limit_val_batches.value);
+    CHECK_RANGE(c->trainer.limit_test_batches.value >= 0 &&
+                    (c->trainer.limit_test_batches.is_int || c->trainer.limit_test_batches.value <= 1.0),
+                "trainer.limit_test_batches", "must be an int >= 0 or a float in [0, 1], got %g",
+                c->trainer.limit_test_batches.value);
+    CHECK_RANGE(c->trainer.limit_train_batches.value > 0 &&
+                    (c->trainer.limit_train_batches.is_int || c->trainer.limit_train_batches.value <= 1.0),
+                "trainer.limit_train_batches", "must be an int >= 1 or a float in (0, 1], got %g",
+                c->trainer.limit_train_batches.value);
+    CHECK_RANGE(c->model.dataset.max_seq_length >= 3, "model.dataset.max_seq_length", "must be >= 3, got %lld",
+                (long long)c->model.dataset.max_seq_length);
+    CHECK_RANGE(c->model.optim.lr >= 0, "model.optim.lr", "must be >= 0, got %g", c->model.optim.lr);
+    CHECK_RANGE(c->model.optim.weight_decay >= 0, "model.optim.weight_decay", "must be >= 0, got %g",
+                c->model.optim.weight_decay);
+    CHECK_RANGE(c->model.optim.betas.n == 2 && c->model.optim.betas.v[0] >= 0 && c->model.optim.betas.v[0] < 1 &&
+                    c->model.optim.betas.v[1] >= 0 && c->model.optim.betas.v[1] < 1,
+                "model.optim.betas", "must be two numbers in [0, 1), e.g. [0.9, 0.999]; got %d values",
+                c->model.optim.betas.n);
+    CHECK_RANGE(c->model.optim.eps > 0, "model.optim.eps", "must be > 0, got %g", c->model.optim.eps);
+    CHECK_RANGE(!c->model.optim.amsgrad, "model.optim.amsgrad", "is not supported (%s)", "set it to false");
+    CHECK_RANGE(!c->model.optim.sched.reduce_on_plateau, "model.optim.sched.reduce_on_plateau",
+                "is not supported (%s)", "set it to false");
+    {
+        const char *n = c->model.optim.name;
+        CHECK_RANGE(!strcmp(n, "adam") || !strcmp(n, "adamw") || !strcmp(n, "sgd"), "model.optim.name",
+                    "'%s' is unknown: use adam, adamw or sgd", n);
+    }
+    CHECK_RANGE(c->model.optim.sched.warmup_ratio < 0 || c->model.optim.sched.warmup_ratio <= 1.0,
+                "model.optim.sched.warmup_ratio", "must be in [0, 1], got %g", c->model.optim.sched.warmup_ratio);
+    {
+        const char *m = c->exp_manager.checkpoint_callback_params.mode;
+        CHECK_RANGE(!strcmp(m, "min") || !strcmp(m, "max"), "exp_manager.checkpoint_callback_params.mode",
+                    "'%s' is unknown: use min or max", m);
+    }
+    CHECK_RANGE(c->exp_manager.checkpoint_callback_params.save_top_k >= -1,
+                "exp_manager.checkpoint_callback_params.save_top_k", "must be >= -1, got %lld",
+                (long long)c->exp_manager.checkpoint_callback_params.save_top_k);
+    double drops[4] = {c->model.language_model.config.hidden_dropout, c->model.language_model.config.attention_dropout,
+                       c->model.head.fc_dropout, c->model.classifier_head.fc_dropout};
+    const char *dropn[4] = {"model.language_model.config.hidden_dropout",
+                            "model.language_model.config.attention_dropout", "model.head.fc_dropout",
+                            "model.classifier_head.fc_dropout"};
+    for (int i = 0; i < 4; i++)
+        CHECK_RANGE(drops[i] >= 0 && drops[i] < 1, dropn[i], "must be in [0, 1), got %g", drops[i]);
+    CHECK_RANGE(c->model.tensor_model_parallel_size >= 1, "model.tensor_model_parallel_size", "must be >= 1, got %lld",
+                (long long)c->model.tensor_model_parallel_size);
+    {
+        const char *pb = c->trainer.progress_bar;
+        CHECK_RANGE(!strcmp(pb, "auto") || !strcmp(pb, "bar") || !strcmp(pb, "lines"), "trainer.progress_bar",
+                    "'%s' is unknown: use auto, bar or lines", pb);
+    }
+    if (c->model.tokenizer.tokenizer_model)
+        return mt_fail(MT_ERR_UNSUPPORTED, "%s: model.tokenizer.tokenizer_model: sentencepiece tokenizers are not "
+                       "supported; use a WordPiece vocab_file", where_of(c, "model.tokenizer.tokenizer_model"));
+#undef CHECK_RANGE
+    return MT_OK;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dump and help
+
+static void write_double(FILE *out, double v, int force_float) {
+    char buf[64];
+    for (int prec = 6; prec <= 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) break;
+    }
+    if (force_float && !strpbrk(buf, ".eEn")) strcat(buf, ".0");
+    fputs(buf, out);
+}
+
+static void write_string(FILE *out, const char *s) {
+    fputc('"', out);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') fprintf(out, "\\%c", *p);
+        else if (*p == '\n') fputs("\\n", out);
+        else if (*p == '\t') fputs("\\t", out);
+        else if (*p < 0x20 || *p == 0x7f) fprintf(out, "\\x%02x", *p);
+        else fputc(*p, out);
+    }
+    fputc('"', out);
+}
+
+static void write_value(FILE *out, const mt_train_config *c, size_t i) {
+    const mt_cfg_key *k = &g_schema[i];
+    const void *f = field_cptr(c, k);
+    if (c->missing[i]) { fputs("???", out); return; }
+    switch (k->type) {
+    case MT_CFG_INT: {
+        int64_t v = *(const int64_t *)f;
+        if (k->nullable && v == -1) fputs("null", out);
+        else fprintf(out, "%lld", (long long)v);
+        break;
+    }
+    case MT_CFG_FLOAT: {
+        double v = *(const double *)f;
+        if (k->nullable && v == -1) fputs("null", out);
+        else write_double(out, v, 1);
+        break;
+    }
+    case MT_CFG_NUM: {
+        const mt_cfg_num *n = f;
+        if (n->is_int) fprintf(out, "%lld", (long long)n->value);
+        else write_double(out, n->value, 1);
+        break;
+    }
+    case MT_CFG_BOOL: fputs(*(const int *)f ? "true" : "false", out); break;
+    case MT_CFG_STR: {
+        const char *s = *(char *const *)f;
+        if (!s) fputs("null", out);
+        else write_string(out, s);
+        break;
+    }
+    case MT_CFG_FLOAT_LIST: {
+        const mt_cfg_list *l = f;
+        fputc('[', out);
+        for (int j = 0; j < l->n; j++) {
+            if (j) fputs(", ", out);
+            write_double(out, l->v[j], 1);
+        }
+        fputc(']', out);
+        break;
+    }
+    case MT_CFG_ANY: break;
+    }
+}
+
+mt_status mt_config_dump(const mt_train_config *c, FILE *out, const char *section) {
+    char open[8][64];
+    int nopen = 0;
+    size_t sl = section ? strlen(section) : 0;
+    for (size_t i = 0; i < NKEYS; i++) {
+        if (g_schema[i].type == MT_CFG_ANY) continue;
+        const char *p = g_schema[i].path;
+        if (section) {
+            if (strncmp(p, section, sl) || p[sl] != '.') continue;
+            p += sl + 1;
+        }
+        // split into components
+        char comps[8][64];
+        int n = 0;
+        const char *s = p;
+        while (n < 8) {
+            const char *dot = strchr(s, '.');
+            size_t l = dot ? (size_t)(dot - s) : strlen(s);
+            if (l >= 64) l = 63;
+            memcpy(comps[n], s, l);
+            comps[n][l] = 0;
+            n++;
+            if (!dot) break;
+            s = dot + 1;
+        }
+        int common = 0;
+        while (common < nopen && common < n - 1 && !strcmp(open[common], comps[common])) common++;
+        nopen = common;
+        for (int d = nopen; d < n - 1; d++) {
+            fprintf(out, "%*s%s:\n", 2 * d, "", comps[d]);
+            strcpy(open[d], comps[d]);
+            nopen = d + 1;
+        }
+        fprintf(out, "%*s%s: ", 2 * (n - 1), "", comps[n - 1]);
+        write_value(out, c, i);
+        fputc('\n', out);
+    }
+    if (ferror(out)) return mt_fail(MT_ERR_IO, "cannot write the config: %s", strerror(errno));
+    return MT_OK;
+}
+
+void mt_config_print_help(FILE *out) {
+    fprintf(out, "Config keys (YAML nesting or dotted key=value overrides):\n");
+    for (size_t i = 0; i < NKEYS; i++) {
+        const mt_cfg_key *k = &g_schema[i];
+        if (k->type == MT_CFG_ANY) {
+            fprintf(out, "  %-58s %s\n", k->path, k->help);
+            continue;
+        }
+        const char *t = k->type == MT_CFG_INT ? "int" : k->type == MT_CFG_FLOAT ? "float" : k->type == MT_CFG_BOOL ? "bool"
+                        : k->type == MT_CFG_STR ? "str" : k->type == MT_CFG_NUM ? "int|float" : "list";
+        fprintf(out, "  %-58s %s = %s%s: %s\n", k->path, t, k->def, k->nullable ? " (nullable)" : "", k->help);
+    }
+}

@@ -1,0 +1,164 @@
+// The training configuration: NeMo's YAML shape (trainer.*, model.*, exp_manager.*) read with
+// libyaml into one typed struct. A single schema table (every known dotted key with its type,
+// default and help) drives parsing, key=value overrides, validation, hparams.yaml dumping and
+// `megatune train --help`. Unknown keys and wrongly typed values are errors that name the key,
+// the file:line, and the nearest known key.
+#ifndef MT_TRAIN_CONFIG_H
+#define MT_TRAIN_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include "core/status.h"
+
+typedef enum {
+    MT_CFG_INT = 0,    // int64; nullable keys use -1 for null
+    MT_CFG_FLOAT,      // double
+    MT_CFG_BOOL,       // int 0/1
+    MT_CFG_STR,        // char* (owned; NULL = null)
+    MT_CFG_NUM,        // PTL's int-or-float (val_check_interval): mt_cfg_num
+    MT_CFG_FLOAT_LIST, // mt_cfg_list (betas)
+    MT_CFG_ANY,        // a NeMo key accepted and ignored (hydra.*, infer_samples, ...)
+} mt_cfg_type;
+
+typedef struct {
+    double value;
+    int is_int; // written without '.', 'e' (PTL: int = batches/steps, float = fraction of an epoch)
+} mt_cfg_num;
+
+#define MT_CFG_LIST_MAX 8
+typedef struct {
+    double v[MT_CFG_LIST_MAX];
+    int n;
+} mt_cfg_list;
+
+typedef struct {
+    const char *path;  // dotted, e.g. "model.language_model.config.hidden_size"
+    mt_cfg_type type;
+    size_t offset;     // into mt_train_config
+    const char *def;   // default as YAML text ("null", "1e-5", "true", "[0.9, 0.999]", "???")
+    int nullable;
+    const char *help;
+} mt_cfg_key;
+
+typedef struct {
+    char *file_path;   // text classification: the .tsv
+    char *text_file;   // token classification: text_<split>.txt (in model.dataset.data_dir)
+    char *labels_file; // token classification: labels_<split>.txt
+    char *ds_item;     // GLUE: train.tsv / dev.tsv (in model.dataset.data_dir)
+    int64_t batch_size;
+    int64_t num_samples;
+    int64_t num_workers;
+    int shuffle, drop_last, pin_memory, use_cache;
+} mt_cfg_ds;
+
+typedef struct {
+    char *task;                 // megatune: text_classification|glue|token_classification|question_answering
+    char *init_from_nemo_model; // NeMo: start from every weight of a .nemo
+    char *pretrained_model;     // GLUE's spelling of the same
+    char *name;                 // NeMo's top-level name (ignored)
+    struct {
+        int64_t gpus, num_nodes, max_epochs, max_steps, accumulate_grad_batches, log_every_n_steps;
+        int64_t num_sanity_val_steps, seed;
+        double gradient_clip_val;
+        mt_cfg_num val_check_interval, limit_val_batches, limit_test_batches, limit_train_batches;
+        char *precision, *amp_level, *accelerator, *resume_from_checkpoint, *progress_bar;
+        int checkpoint_callback, logger, deterministic;
+    } trainer;
+    struct {
+        char *nemo_path, *task_name, *output_dir, *label_ids, *target;
+        int64_t tensor_model_parallel_size;
+        struct { char *class_labels_file; } class_labels;
+        struct {
+            int64_t num_classes, max_seq_length, num_workers, doc_stride, max_query_length;
+            int64_t max_answer_length, n_best_size;
+            int do_lower_case, use_cache, pin_memory, drop_last, ignore_extra_tokens, ignore_start_end;
+            int version_2_with_negative;
+            double null_score_diff_threshold;
+            char *class_balancing, *data_dir, *pad_label;
+        } dataset;
+        mt_cfg_ds train_ds, validation_ds, test_ds;
+        struct { char *tokenizer_name, *vocab_file, *tokenizer_model; int do_lower_case; } tokenizer;
+        struct {
+            char *pretrained_model_name, *lm_checkpoint, *config_file;
+            struct {
+                int64_t hidden_size, num_attention_heads, num_layers, max_position_embeddings;
+                int64_t ffn_hidden_size, num_tokentypes, make_vocab_size_divisible_by, vocab_size;
+                double hidden_dropout, attention_dropout, layernorm_epsilon, init_method_std;
+                char *arch, *gelu;
+            } config;
+        } language_model;
+        struct { int64_t num_fc_layers; double fc_dropout; char *activation; int use_transformer_init; } head;
+        struct { int64_t num_output_layers; double fc_dropout; } classifier_head;
+        struct {
+            int64_t num_layers, num_classes; double dropout; char *activation;
+            int log_softmax, use_transformer_init;
+        } token_classifier;
+        struct {
+            char *name;
+            double lr, weight_decay, eps, momentum;
+            mt_cfg_list betas;
+            int amsgrad, decay_all;
+            struct {
+                char *name, *monitor;
+                int64_t warmup_steps, last_epoch, hold_steps;
+                double warmup_ratio, min_lr;
+                int reduce_on_plateau;
+            } sched;
+        } optim;
+    } model;
+    struct {
+        char *exp_dir, *name, *version, *explicit_log_dir;
+        int use_datetime_version, resume_if_exists, resume_past_end, resume_ignore_no_checkpoint;
+        int create_tensorboard_logger, create_checkpoint_callback;
+        struct {
+            char *monitor, *mode, *filename, *dirpath;
+            int64_t save_top_k, period;
+            int save_last, save_weights_only, always_save_nemo, save_best_model;
+        } checkpoint_callback_params;
+    } exp_manager;
+
+    // bookkeeping, one byte per schema key
+    unsigned char *set;     // given by the YAML file or an override
+    unsigned char *missing; // OmegaConf's "???" (mandatory) still in place
+    char **where;           // "file:line" that set the key (for error messages), or NULL
+} mt_train_config;
+
+// The schema, in dump order (keys of one section are contiguous).
+const mt_cfg_key *mt_config_schema(size_t *n);
+// Index of `path` in the schema, -1 if unknown.
+int mt_config_key_index(const char *path);
+// The known key nearest to `path` by edit distance (for "did you mean").
+const char *mt_config_suggest(const char *path);
+
+// Fills every key with its schema default. Free with mt_config_free.
+mt_status mt_config_init(mt_train_config *c) MT_WARN_UNUSED;
+void mt_config_free(mt_train_config *c);
+
+// Reads a YAML file (or text) into `c`. `prefix` is prepended to every key: "" for a training
+// config, "model." for a .nemo's model_config.yaml. `name` labels errors ("file.yaml").
+// `lenient` turns unknown keys into warnings (a .nemo written by NeMo itself carries keys
+// megatune does not use); wrongly typed values stay errors.
+mt_status mt_config_load_yaml(mt_train_config *c, const char *path) MT_WARN_UNUSED;
+mt_status mt_config_load_yaml_text(mt_train_config *c, const char *text, size_t len, const char *name,
+                                   const char *prefix, int lenient) MT_WARN_UNUSED;
+// One command-line override "dotted.key=value" (NeMo/Hydra syntax; a leading '+' is accepted).
+// The value is a YAML scalar or flow list.
+mt_status mt_config_override(mt_train_config *c, const char *arg) MT_WARN_UNUSED;
+// After loading and overrides: infers the task (if `task` is unset), applies that task's NeMo
+// defaults to keys nobody set, resolves ${...} interpolations, and validates ranges and
+// mandatory keys.
+mt_status mt_config_finish(mt_train_config *c) MT_WARN_UNUSED;
+
+int mt_config_is_set(const mt_train_config *c, const char *path);
+// Pointer to the typed field of `path` (NULL if unknown).
+void *mt_config_field(mt_train_config *c, const char *path);
+// Sets a key from YAML text as an override would (used by the trainer for derived values).
+mt_status mt_config_set(mt_train_config *c, const char *path, const char *value) MT_WARN_UNUSED;
+
+// Writes the config as YAML. `section` NULL writes everything; "model" writes only model.* with
+// the "model." prefix stripped (a .nemo's model_config.yaml).
+mt_status mt_config_dump(const mt_train_config *c, FILE *out, const char *section) MT_WARN_UNUSED;
+// The key table for --help.
+void mt_config_print_help(FILE *out);
+
+#endif

@@ -1,0 +1,280 @@
+// Config schema, YAML loading, overrides, errors, task defaults, interpolation, dump round trip.
+#include <dirent.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "test_util.h"
+#include "train/config.h"
+
+static mt_status load_text(mt_train_config *c, const char *text) {
+    return mt_config_load_yaml_text(c, text, strlen(text), "cfg.yaml", "", 0);
+}
+
+static int has(const char *hay, const char *needle) { return hay && strstr(hay, needle) != NULL; }
+
+static void test_defaults_and_types(void) {
+    mt_train_config c;
+    CHECK_OK(mt_config_init(&c));
+    CHECK(c.trainer.max_steps == -1);
+    CHECK(c.trainer.accumulate_grad_batches == 1);
+    CHECK(c.model.optim.betas.n == 2 && c.model.optim.betas.v[1] == 0.999);
+    CHECK(c.model.language_model.pretrained_model_name && !strcmp(c.model.language_model.pretrained_model_name, "bert-base-uncased"));
+    CHECK(c.model.train_ds.shuffle == 1 && c.model.validation_ds.shuffle == 0);
+    const char *y =
+        "trainer:\n"
+        "  max_epochs: 7\n"
+        "  max_steps: null\n"
+        "  val_check_interval: 50\n"
+        "  gradient_clip_val: 1.5\n"
+        "  precision: 16\n"
+        "model:\n"
+        "  dataset:\n"
+        "    num_classes: 3\n"
+        "    max_seq_length: 64\n"
+        "  train_ds:\n"
+        "    file_path: data/train.tsv\n"
+        "    shuffle: False\n"
+        "  language_model:\n"
+        "    pretrained_model_name: megatron-bert-uncased\n"
+        "    config:\n"
+        "      hidden_size: 96\n"
+        "      hidden_dropout: 0\n"
+        "  optim:\n"
+        "    name: adamw\n"
+        "    lr: 2e-5\n"
+        "    betas: [0.8, 0.98]\n"
+        "    sched:\n"
+        "      name: CosineAnnealing\n"
+        "      warmup_steps: 10\n"
+        "hydra:\n"
+        "  run:\n"
+        "    dir: .\n";
+    CHECK_OK(load_text(&c, y));
+    CHECK(c.trainer.max_epochs == 7);
+    CHECK(c.trainer.max_steps == -1);
+    CHECK(c.trainer.val_check_interval.is_int && c.trainer.val_check_interval.value == 50);
+    CHECK(c.trainer.gradient_clip_val == 1.5);
+    CHECK(!strcmp(c.trainer.precision, "16"));
+    CHECK(c.model.dataset.num_classes == 3 && c.model.dataset.max_seq_length == 64);
+    CHECK(!strcmp(c.model.train_ds.file_path, "data/train.tsv") && c.model.train_ds.shuffle == 0);
+    CHECK(c.model.language_model.config.hidden_size == 96 && c.model.language_model.config.hidden_dropout == 0.0);
+    CHECK(!strcmp(c.model.optim.name, "adamw") && c.model.optim.lr == 2e-5);
+    CHECK(c.model.optim.betas.n == 2 && c.model.optim.betas.v[0] == 0.8 && c.model.optim.betas.v[1] == 0.98);
+    CHECK(c.model.optim.sched.warmup_steps == 10);
+    CHECK(mt_config_is_set(&c, "trainer.max_epochs") && !mt_config_is_set(&c, "trainer.seed"));
+
+    // overrides exactly as NeMo's docs write them
+    CHECK_OK(mt_config_override(&c, "model.language_model.lm_checkpoint=/path/iter_0080000"));
+    CHECK_OK(mt_config_override(&c, "trainer.max_steps=100"));
+    CHECK_OK(mt_config_override(&c, "+trainer.val_check_interval=0.25"));
+    CHECK_OK(mt_config_override(&c, "model.optim.betas=[0.9,0.95]"));
+    CHECK_OK(mt_config_override(&c, "exp_manager.exp_dir=null"));
+    CHECK_OK(mt_config_override(&c, "model.tokenizer.vocab_file='a b.txt'"));
+    CHECK(!strcmp(c.model.language_model.lm_checkpoint, "/path/iter_0080000"));
+    CHECK(c.trainer.max_steps == 100);
+    CHECK(!c.trainer.val_check_interval.is_int && c.trainer.val_check_interval.value == 0.25);
+    CHECK(c.model.optim.betas.v[1] == 0.95);
+    CHECK(c.exp_manager.exp_dir == NULL);
+    CHECK(!strcmp(c.model.tokenizer.vocab_file, "a b.txt"));
+
+    // finish: task inferred from the shape, text-classification defaults only where unset,
+    // tokenizer_name interpolated from the pretrained name
+    CHECK_OK(mt_config_finish(&c));
+    CHECK(c.task && !strcmp(c.task, "text_classification"));
+    CHECK(c.model.dataset.max_seq_length == 64);          // set by the file
+    CHECK(c.model.train_ds.batch_size == 64);             // NeMo text-classification default
+    CHECK(c.model.tokenizer.tokenizer_name && !strcmp(c.model.tokenizer.tokenizer_name, "megatron-bert-uncased"));
+    CHECK(c.model.optim.lr == 2e-5);
+    mt_config_free(&c);
+}
+
+static void test_errors(void) {
+    mt_train_config c;
+    CHECK_OK(mt_config_init(&c));
+    // unknown key: names the key, file:line and the nearest key
+    mt_status st = load_text(&c, "trainer:\n  max_epochs: 1\n  max_stpes: 5\n");
+    CHECK(st == MT_ERR_INVALID);
+    CHECK_MSG(has(mt_last_error(), "cfg.yaml:3") && has(mt_last_error(), "trainer.max_stpes") &&
+                  has(mt_last_error(), "did you mean 'trainer.max_steps'"),
+              "%s", mt_last_error());
+    // wrong type
+    st = load_text(&c, "model:\n  optim:\n    lr: fast\n");
+    CHECK(st == MT_ERR_INVALID);
+    CHECK_MSG(has(mt_last_error(), "cfg.yaml:3") && has(mt_last_error(), "model.optim.lr") && has(mt_last_error(), "fast"),
+              "%s", mt_last_error());
+    st = load_text(&c, "trainer:\n  max_steps: 1.5\n");
+    CHECK(st == MT_ERR_INVALID && has(mt_last_error(), "integer"));
+    st = load_text(&c, "trainer:\n  max_steps:\n    a: 1\n");
+    CHECK(st == MT_ERR_INVALID && has(mt_last_error(), "mapping"));
+    st = load_text(&c, "trainer:\n  accumulate_grad_batches: null\n");
+    CHECK(st == MT_ERR_INVALID && has(mt_last_error(), "cannot be null"));
+    // malformed YAML: file:line:column and the parser's message
+    st = load_text(&c, "trainer:\n  max_epochs: [1, 2\n  x: 3\n");
+    CHECK(st == MT_ERR_FORMAT);
+    CHECK_MSG(has(mt_last_error(), "cfg.yaml:") && has(mt_last_error(), "malformed YAML"), "%s", mt_last_error());
+    st = load_text(&c, "a: b\n  c: d\n");
+    CHECK_MSG(st == MT_ERR_FORMAT && has(mt_last_error(), "cfg.yaml:2:"), "%s", mt_last_error());
+    // overrides
+    st = mt_config_override(&c, "model.train_ds.file=x.tsv");
+    CHECK(st == MT_ERR_INVALID);
+    CHECK_MSG(has(mt_last_error(), "model.train_ds.file") && has(mt_last_error(), "did you mean 'model.train_ds.file_path'"),
+              "%s", mt_last_error());
+    st = mt_config_override(&c, "trainer.max_steps");
+    CHECK(st == MT_ERR_INVALID && has(mt_last_error(), "key=value"));
+    st = mt_config_override(&c, "trainer.max_steps=ten");
+    CHECK(st == MT_ERR_INVALID && has(mt_last_error(), "trainer.max_steps"));
+    st = mt_config_override(&c, "model.optim.betas=[0.9, x]");
+    CHECK(st == MT_ERR_INVALID);
+    st = mt_config_override(&c, "model.optimm.lr=1");
+    CHECK_MSG(st == MT_ERR_INVALID && has(mt_last_error(), "did you mean 'model.optim"), "%s", mt_last_error());
+    mt_config_free(&c);
+
+    // mandatory ??? and range checks at finish, naming where the value came from
+    CHECK_OK(mt_config_init(&c));
+    CHECK_OK(load_text(&c, "model:\n  dataset:\n    num_classes: ???\n"));
+    st = mt_config_finish(&c);
+    CHECK_MSG(st == MT_ERR_INVALID && has(mt_last_error(), "model.dataset.num_classes") && has(mt_last_error(), "mandatory"),
+              "%s", mt_last_error());
+    mt_config_free(&c);
+    CHECK_OK(mt_config_init(&c));
+    CHECK_OK(load_text(&c, "task: text_classification\nmodel:\n  train_ds:\n    batch_size: 0\n"));
+    st = mt_config_finish(&c);
+    CHECK_MSG(st == MT_ERR_INVALID && has(mt_last_error(), "cfg.yaml:4") && has(mt_last_error(), "model.train_ds.batch_size"),
+              "%s", mt_last_error());
+    mt_config_free(&c);
+    CHECK_OK(mt_config_init(&c));
+    CHECK_OK(load_text(&c, "task: text_classification\nmodel:\n  head:\n    fc_dropout: 1.0\n"));
+    st = mt_config_finish(&c);
+    CHECK(st == MT_ERR_INVALID && has(mt_last_error(), "model.head.fc_dropout"));
+    mt_config_free(&c);
+    CHECK_OK(mt_config_init(&c));
+    st = mt_config_finish(&c);
+    CHECK(st == MT_ERR_INVALID && has(mt_last_error(), "task"));
+    mt_config_free(&c);
+    CHECK_OK(mt_config_init(&c));
+    CHECK_OK(load_text(&c, "task: summarization\n"));
+    CHECK(mt_config_finish(&c) == MT_ERR_INVALID && has(mt_last_error(), "summarization"));
+    mt_config_free(&c);
+}
+
+static void test_anchor_and_tasks(void) {
+    mt_train_config c;
+    CHECK_OK(mt_config_init(&c));
+    // GLUE config uses a YAML anchor for the task name (NeMo's glue_benchmark_config.yaml)
+    CHECK_OK(load_text(&c, "model:\n  task_name: &task_name sst-2\n  dataset:\n    data_dir: /d\n"
+                           "exp_manager:\n  name: *task_name\n"));
+    CHECK_OK(mt_config_finish(&c));
+    CHECK(!strcmp(c.task, "glue"));
+    CHECK(!strcmp(c.exp_manager.name, "sst-2"));
+    CHECK(!strcmp(c.model.train_ds.ds_item, "train.tsv") && c.model.train_ds.batch_size == 32);
+    mt_config_free(&c);
+
+    CHECK_OK(mt_config_init(&c));
+    CHECK_OK(load_text(&c, "model:\n  head:\n    num_fc_layers: 1\n  dataset:\n    data_dir: d\n"));
+    CHECK_OK(mt_config_finish(&c));
+    CHECK(!strcmp(c.task, "token_classification"));
+    CHECK(!strcmp(c.model.validation_ds.text_file, "text_dev.txt"));
+    CHECK(!strcmp(c.exp_manager.name, "token_classification_model"));
+    CHECK(c.model.head.num_fc_layers == 1);
+    mt_config_free(&c);
+
+    // a .nemo's model_config.yaml is read under the model. prefix; target decides the task;
+    // unknown keys there are warnings only
+    CHECK_OK(mt_config_init(&c));
+    const char *mc =
+        "target: nemo.collections.nlp.models.text_classification.text_classification_model.TextClassificationModel\n"
+        "dataset:\n  num_classes: 2\nsome_future_key: 3\n";
+    CHECK_OK(mt_config_load_yaml_text(&c, mc, strlen(mc), "model_config.yaml", "model.", 1));
+    CHECK_OK(mt_config_finish(&c));
+    CHECK(!strcmp(c.task, "text_classification") && c.model.dataset.num_classes == 2);
+    mt_config_free(&c);
+}
+
+static void test_dump_roundtrip(void) {
+    mt_train_config a, b;
+    CHECK_OK(mt_config_init(&a));
+    CHECK_OK(load_text(&a, "task: token_classification\ntrainer:\n  val_check_interval: 0.5\n  max_steps: 20\n"
+                           "model:\n  tokenizer:\n    vocab_file: \"we\\\"ird\\\\path\"\n  optim:\n    lr: 0.1\n"));
+    CHECK_OK(mt_config_finish(&a));
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    CHECK_OK(mt_config_dump(&a, f, NULL));
+    fclose(f);
+    CHECK_OK(mt_config_init(&b));
+    mt_status st = mt_config_load_yaml_text(&b, buf, len, "dump.yaml", "", 0);
+    CHECK_MSG(st == MT_OK, "%s\n%s", mt_last_error(), buf);
+    CHECK_OK(mt_config_finish(&b));
+    char *buf2 = NULL;
+    size_t len2 = 0;
+    f = open_memstream(&buf2, &len2);
+    CHECK_OK(mt_config_dump(&b, f, NULL));
+    fclose(f);
+    CHECK(len == len2 && !memcmp(buf, buf2, len));
+    CHECK(!strcmp(b.model.tokenizer.vocab_file, "we\"ird\\path"));
+    CHECK(!b.trainer.val_check_interval.is_int && b.trainer.val_check_interval.value == 0.5);
+    CHECK(b.model.optim.lr == 0.1 && b.trainer.max_steps == 20);
+    free(buf2);
+    // the model section alone, re-read under "model."
+    buf2 = NULL;
+    f = open_memstream(&buf2, &len2);
+    CHECK_OK(mt_config_dump(&a, f, "model"));
+    fclose(f);
+    CHECK(!has(buf2, "trainer:") && has(buf2, "\ndataset:\n"));
+    mt_train_config m;
+    CHECK_OK(mt_config_init(&m));
+    CHECK_OK(mt_config_load_yaml_text(&m, buf2, len2, "model_config.yaml", "model.", 0));
+    CHECK(m.model.optim.lr == 0.1);
+    mt_config_free(&m);
+    free(buf2);
+    free(buf);
+    mt_config_free(&a);
+    mt_config_free(&b);
+}
+
+// Every shipped example config loads and validates.
+static void test_examples(void) {
+    const char *src = mt_test_env("MEGATUNE_SOURCE_DIR", NULL);
+    if (!src) return;
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/examples", src);
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    int n = 0;
+    while ((e = readdir(d))) {
+        size_t l = strlen(e->d_name);
+        if (l < 6 || strcmp(e->d_name + l - 5, ".yaml")) continue;
+        char path[2048];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        mt_train_config c;
+        CHECK_OK(mt_config_init(&c));
+        mt_status st = mt_config_load_yaml(&c, path);
+        if (st == MT_OK) {
+            // mandatory keys ('???': data paths, num_classes) are given on the command line
+            size_t nk;
+            const mt_cfg_key *keys = mt_config_schema(&nk);
+            for (size_t i = 0; i < nk; i++) {
+                if (!c.missing[i]) continue;
+                char ov[512];
+                snprintf(ov, sizeof ov, "%s=%s", keys[i].path, keys[i].type == MT_CFG_INT ? "2" : "/tmp/x");
+                CHECK_OK(mt_config_override(&c, ov));
+            }
+            st = mt_config_finish(&c);
+        }
+        CHECK_MSG(st == MT_OK, "%s: %s", path, mt_last_error());
+        mt_config_free(&c);
+        n++;
+    }
+    closedir(d);
+    fprintf(stderr, "  %d example configs checked\n", n);
+}
+
+int main(void) {
+    test_defaults_and_types();
+    test_errors();
+    test_anchor_and_tasks();
+    test_dump_roundtrip();
+    test_examples();
+    TEST_DONE();
+}
