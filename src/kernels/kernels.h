@@ -1,0 +1,100 @@
+// The compute kernels behind the model: one table of function pointers (ggml-backend style) with
+// a plain fp32 reference implementation (ref/) and a fast one (opt/: OpenBLAS GEMMs, OpenMP).
+// Tests run both and compare; the model uses whichever table it is given (mt_kernels_default()).
+//
+// Conventions: row-major float arrays; N = rows (B*T tokens). Linear weights are [out, in] as in
+// PyTorch. Backward functions ADD into parameter gradients (dw, db); input gradients are
+// overwritten unless the comment says "+=". Dropout never stores a mask: the mask is recomputed
+// from the counter-based RNG (core/rng.h) so forward and backward agree by construction.
+#ifndef MT_KERNELS_KERNELS_H
+#define MT_KERNELS_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    MT_KACT_RELU = 0,
+    MT_KACT_GELU_ERF = 1,  // 0.5 x (1 + erf(x / sqrt 2))
+    MT_KACT_GELU_TANH = 2, // 0.5 x (1 + tanh(0.7978845608 (x + 0.044715 x^3)))
+    MT_KACT_GELU_ONNX = 3, // 0.5 x (1 + erf(x / 1.41421)) (NeMo onnx_safe)
+    MT_KACT_TANH = 4,
+} mt_kact;
+
+// A dropout site: element i of the site's tensor is kept (scaled by 1/(1-p)) or zeroed as a pure
+// function of (seed, step, stream, index0 + i). p == 0 means identity.
+typedef struct {
+    float p;
+    uint64_t seed, step;
+    uint32_t stream;
+} mt_dropout_site;
+
+typedef struct {
+    const char *name;
+
+    // --- embeddings ---
+    // ids (N) -> out (N,C) = wte[id - vstart] when vstart <= id < vstart+vlocal, else 0 (vocab-parallel)
+    void (*embed_word_fwd)(float *out, const int32_t *ids, const float *wte, int vstart, int vlocal, int N, int C);
+    // dwte (vlocal,C) += scatter of dout (N,C) rows by id
+    void (*embed_word_bwd)(float *dwte, const float *dout, const int32_t *ids, int vstart, int vlocal, int N, int C);
+    // out (B,T,C) += wpe[t] + wtt[type[b,t]]  (types NULL = all 0; positions are 0..T-1)
+    void (*embed_pos_type_fwd)(float *out, const int32_t *types, const float *wpe, const float *wtt, int B, int T, int C);
+    // dwpe (maxpos,C) += sum_b dout[b,t]; dwtt (types,C) += by type
+    void (*embed_pos_type_bwd)(float *dwpe, float *dwtt, const float *dout, const int32_t *types, int B, int T, int C);
+
+    // --- LayerNorm: inp (N,C) -> out (N,C), saves mean (N), rstd (N) ---
+    void (*layernorm_fwd)(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b,
+                          int N, int C, float eps);
+    // dinp (N,C) += ..., dw (C) += ..., db (C) += ...
+    void (*layernorm_bwd)(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                          const float *mean, const float *rstd, int N, int C);
+
+    // --- Linear: inp (N,IN), w (OUT,IN), b (OUT) or NULL -> out (N,OUT) ---
+    void (*linear_fwd)(float *out, const float *inp, const float *w, const float *b, int N, int IN, int OUT);
+    // dinp (N,IN) = dout @ w (skipped when NULL); dw (OUT,IN) += dout^T @ inp; db (OUT) += colsum(dout) (db may be NULL)
+    void (*linear_bwd)(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                       int N, int IN, int OUT);
+
+    // --- elementwise activations: inp (n) -> out (n); dinp (n) = dout * act'(inp) ---
+    void (*act_fwd)(float *out, const float *inp, size_t n, mt_kact kind);
+    void (*act_bwd)(float *dinp, const float *dout, const float *inp, size_t n, mt_kact kind);
+
+    // --- attention core, NH local heads of size HS, fused QKV rows in per-head [NH,3,HS] layout ---
+    // qkv (B,T,3*NH*HS), mask (B,T) 1 = token or NULL -> out (B,T,NH*HS), probs (B,NH,T,T) softmax
+    // before dropout. Scores are QK^T/sqrt(HS); where mask[b,i]*mask[b,j] == 0 the score is SET to
+    // -10000 (Megatron). Attention dropout element index: ((b*NHg + h0 + h)*T + i)*T + j, with the
+    // global head count NHg and this rank's first head h0, so masks do not depend on TP.
+    // scratch: 2*B*NH*T*T floats.
+    void (*attention_fwd)(float *out, float *probs, float *scratch, const float *qkv, const int32_t *mask, int B,
+                          int T, int NH, int HS, int NHg, int h0, const mt_dropout_site *drop);
+    // dout (B,T,NH*HS) -> dqkv (B,T,3*NH*HS) (overwritten); scratch: 2*B*NH*T*T floats.
+    void (*attention_bwd)(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *probs,
+                          const int32_t *mask, int B, int T, int NH, int HS, int NHg, int h0,
+                          const mt_dropout_site *drop);
+
+    // --- dropout and residuals (n elements; element i has index index0 + i) ---
+    // out = dropout(inp); out may equal inp
+    void (*dropout_fwd)(float *out, const float *inp, size_t n, uint64_t index0, const mt_dropout_site *d);
+    // out = res + dropout(inp + bias[i % C])  (bias NULL = none; Megatron's bias-dropout-add), out may alias res
+    void (*bias_dropout_add_fwd)(float *out, const float *res, const float *inp, const float *bias, size_t n, int C,
+                                 const mt_dropout_site *d);
+    // dinp = dout * mask (the gradient through dropout); dinp may equal dout
+    void (*dropout_bwd)(float *dinp, const float *dout, size_t n, uint64_t index0, const mt_dropout_site *d);
+} mt_kernels;
+
+const mt_kernels *mt_kernels_ref(void);
+const mt_kernels *mt_kernels_opt(void);
+// opt unless the environment says MEGATUNE_KERNELS=ref.
+const mt_kernels *mt_kernels_default(void);
+
+// Shared scalar helpers (same formulas in ref and opt so they agree to rounding).
+float mt_kact_scalar(float x, mt_kact kind);
+float mt_kact_grad_scalar(float x, mt_kact kind);
+
+// --- losses (kernels/loss.c; small, one implementation) ---
+// logits (N,C), labels (N), weight w_i per row (0 = ignored) -> returns sum_i w_i * (-log softmax(logits_i)[y_i]).
+// probs (N,C) receives the softmax. Labels of rows with w_i == 0 are not read.
+double mt_ce_fwd(float *probs, const float *logits, const int32_t *labels, const float *w, int N, int C);
+// dlogits (N,C) = scale * w_i * (probs - onehot(y_i)) (overwritten)
+void mt_ce_bwd(float *dlogits, const float *probs, const int32_t *labels, const float *w, int N, int C, float scale);
+
+#endif

@@ -1,0 +1,105 @@
+#include "kernels/opt/opt.h"
+
+#include <cblas.h>
+#include <math.h>
+#include "core/rng.h"
+
+// Softmax over one score row with Megatron's mask; returns nothing, row is overwritten with probs.
+static void masked_softmax_row(float *row, const int32_t *mrow, int qvalid, int T) {
+    float mx = -INFINITY;
+    for (int j = 0; j < T; j++) {
+        if (mrow && (!qvalid || mrow[j] == 0)) row[j] = -10000.0f;
+        mx = row[j] > mx ? row[j] : mx;
+    }
+    float sum = 0;
+    for (int j = 0; j < T; j++) {
+        row[j] = expf(row[j] - mx);
+        sum += row[j];
+    }
+    float inv = 1.0f / sum;
+    for (int j = 0; j < T; j++) row[j] *= inv;
+}
+
+// qkv (B,T,3*NH*HS) -> out (B,T,NH*HS), probs (B,NH,T,T); one (batch, head) per thread, BLAS per head
+void mt_opt_attention_fwd(float *out, float *probs, float *scratch, const float *qkv, const int32_t *mask, int B,
+                          int T, int NH, int HS, int NHg, int h0, const mt_dropout_site *drop) {
+    const int C3 = 3 * NH * HS, C = NH * HS;
+    const float scale = 1.0f / sqrtf((float)HS);
+    const int dropping = drop && drop->p > 0.0f;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int bh = 0; bh < B * NH; bh++) {
+        int b = bh / NH, h = bh % NH;
+        const float *Q = qkv + (size_t)b * T * C3 + (size_t)h * 3 * HS;
+        const float *K = Q + HS, *V = Q + 2 * HS;
+        float *P = probs + (size_t)bh * T * T;
+        // S (T,T) = scale * Q (T,HS) @ K^T (HS,T)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS, scale, Q, C3, K, C3, 0.0f, P, T);
+        const int32_t *mrow = mask ? mask + (size_t)b * T : NULL;
+        for (int i = 0; i < T; i++) masked_softmax_row(P + (size_t)i * T, mrow, mrow ? mrow[i] != 0 : 1, T);
+        const float *Pd = P;
+        if (dropping) {
+            float *D = scratch + (size_t)bh * T * T;
+            uint64_t base = ((uint64_t)b * NHg + h0 + h) * T * T;
+            mt_dropout_scale(D, drop->seed, drop->step, drop->stream, base, (uint64_t)T * T, drop->p);
+            for (size_t k = 0; k < (size_t)T * T; k++) D[k] *= P[k];
+            Pd = D;
+        }
+        // out_h (T,HS) = Pd (T,T) @ V (T,HS)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, T, 1.0f, Pd, T, V, C3, 0.0f,
+                    out + (size_t)b * T * C + (size_t)h * HS, C);
+    }
+}
+
+// dout (B,T,NH*HS) -> dqkv (B,T,3*NH*HS)
+void mt_opt_attention_bwd(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *probs,
+                          const int32_t *mask, int B, int T, int NH, int HS, int NHg, int h0,
+                          const mt_dropout_site *drop) {
+    const int C3 = 3 * NH * HS, C = NH * HS;
+    const float scale = 1.0f / sqrtf((float)HS);
+    const int dropping = drop && drop->p > 0.0f;
+    const size_t TT = (size_t)T * T;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int bh = 0; bh < B * NH; bh++) {
+        int b = bh / NH, h = bh % NH;
+        const float *Q = qkv + (size_t)b * T * C3 + (size_t)h * 3 * HS;
+        const float *K = Q + HS, *V = Q + 2 * HS;
+        float *dQ = dqkv + (size_t)b * T * C3 + (size_t)h * 3 * HS;
+        float *dK = dQ + HS, *dV = dQ + 2 * HS;
+        const float *dO = dout + (size_t)b * T * C + (size_t)h * HS;
+        const float *P = probs + (size_t)bh * TT;
+        float *dS = scratch + (size_t)bh * TT;
+        float *keep = scratch + (size_t)B * NH * TT + (size_t)bh * TT;
+        const float *Pd = P;
+        if (dropping) {
+            uint64_t base = ((uint64_t)b * NHg + h0 + h) * TT;
+            mt_dropout_scale(keep, drop->seed, drop->step, drop->stream, base, TT, drop->p);
+            // dS is free here: use it for Pd while computing dV
+            for (size_t k = 0; k < TT; k++) dS[k] = P[k] * keep[k];
+            Pd = dS;
+        }
+        // dV (T,HS) = Pd^T (T,T) @ dO (T,HS)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, HS, T, 1.0f, Pd, T, dO, C, 0.0f, dV, C3);
+        // dPd (T,T) = dO (T,HS) @ V^T (HS,T)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS, 1.0f, dO, C, V, C3, 0.0f, dS, T);
+        const int32_t *mrow = mask ? mask + (size_t)b * T : NULL;
+        for (int i = 0; i < T; i++) {
+            float *ds = dS + (size_t)i * T;
+            const float *p = P + (size_t)i * T;
+            if (dropping) {
+                const float *kp = keep + (size_t)i * T;
+                for (int j = 0; j < T; j++) ds[j] *= kp[j];
+            }
+            float dot = 0;
+            for (int j = 0; j < T; j++) dot += ds[j] * p[j];
+            int qvalid = mrow ? mrow[i] != 0 : 1;
+            for (int j = 0; j < T; j++) {
+                float g = p[j] * (ds[j] - dot) * scale;
+                // a masked score is a constant: no gradient reaches q or k through it
+                ds[j] = (mrow && (!qvalid || mrow[j] == 0)) ? 0.0f : g;
+            }
+        }
+        // dQ (T,HS) = dS (T,T) @ K (T,HS); dK (T,HS) = dS^T @ Q
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, T, 1.0f, dS, T, K, C3, 0.0f, dQ, C3);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, HS, T, 1.0f, dS, T, Q, C3, 0.0f, dK, C3);
+    }
+}

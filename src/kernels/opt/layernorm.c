@@ -1,0 +1,60 @@
+#include "kernels/opt/opt.h"
+
+#include <math.h>
+
+// inp (N,C) -> out (N,C), mean (N), rstd (N)
+void mt_opt_layernorm_fwd(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b,
+                          int N, int C, float eps) {
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < N; i++) {
+        const float *x = inp + (size_t)i * C;
+        float m = 0;
+        for (int c = 0; c < C; c++) m += x[c];
+        m /= C;
+        float v = 0;
+        for (int c = 0; c < C; c++) {
+            float d = x[c] - m;
+            v += d * d;
+        }
+        v /= C;
+        float s = 1.0f / sqrtf(v + eps);
+        float *o = out + (size_t)i * C;
+        for (int c = 0; c < C; c++) o[c] = ((x[c] - m) * s) * w[c] + b[c];
+        mean[i] = m;
+        rstd[i] = s;
+    }
+}
+
+// dout (N,C) -> dinp (N,C) +=, dw (C) +=, db (C) +=
+void mt_opt_layernorm_bwd(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                          const float *mean, const float *rstd, int N, int C) {
+#pragma omp parallel
+    {
+        // rows per thread for dinp
+#pragma omp for schedule(static)
+        for (int i = 0; i < N; i++) {
+            const float *x = inp + (size_t)i * C, *g = dout + (size_t)i * C;
+            float *dx = dinp + (size_t)i * C;
+            float m = mean[i], s = rstd[i];
+            float sum_g = 0, sum_gx = 0;
+            for (int c = 0; c < C; c++) {
+                float gw = g[c] * w[c];
+                sum_g += gw;
+                sum_gx += gw * ((x[c] - m) * s);
+            }
+            float mg = sum_g / C, mgx = sum_gx / C;
+            for (int c = 0; c < C; c++) dx[c] += s * (g[c] * w[c] - mg - ((x[c] - m) * s) * mgx);
+        }
+        // columns per thread for dw/db, so the reduction over rows needs no locks
+        int lo, hi;
+        mt_opt_split(C, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+        for (int i = 0; i < N; i++) {
+            const float *x = inp + (size_t)i * C, *g = dout + (size_t)i * C;
+            float m = mean[i], s = rstd[i];
+            for (int c = lo; c < hi; c++) {
+                dw[c] += g[c] * ((x[c] - m) * s);
+                db[c] += g[c];
+            }
+        }
+    }
+}

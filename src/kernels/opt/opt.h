@@ -1,0 +1,38 @@
+// Fast kernels: OpenMP for all threading; OpenBLAS single-threaded inside each OpenMP thread, so
+// the two thread pools never fight over the cores (OpenBLAS is set to 1 thread when this table
+// is first taken).
+#ifndef MT_KERNELS_OPT_H
+#define MT_KERNELS_OPT_H
+#include <omp.h>
+#include "kernels/kernels.h"
+
+// Rows [*lo, *hi) of n for thread `tid` of `nt`.
+static inline void mt_opt_split(int n, int tid, int nt, int *lo, int *hi) {
+    int q = n / nt, r = n % nt;
+    *lo = tid * q + (tid < r ? tid : r);
+    *hi = *lo + q + (tid < r ? 1 : 0);
+}
+
+void mt_opt_embed_word_fwd(float *out, const int32_t *ids, const float *wte, int vstart, int vlocal, int N, int C);
+void mt_opt_embed_word_bwd(float *dwte, const float *dout, const int32_t *ids, int vstart, int vlocal, int N, int C);
+void mt_opt_embed_pos_type_fwd(float *out, const int32_t *types, const float *wpe, const float *wtt, int B, int T, int C);
+void mt_opt_embed_pos_type_bwd(float *dwpe, float *dwtt, const float *dout, const int32_t *types, int B, int T, int C);
+void mt_opt_layernorm_fwd(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b,
+                          int N, int C, float eps);
+void mt_opt_layernorm_bwd(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                          const float *mean, const float *rstd, int N, int C);
+void mt_opt_linear_fwd(float *out, const float *inp, const float *w, const float *b, int N, int IN, int OUT);
+void mt_opt_linear_bwd(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                       int N, int IN, int OUT);
+void mt_opt_act_fwd(float *out, const float *inp, size_t n, mt_kact kind);
+void mt_opt_act_bwd(float *dinp, const float *dout, const float *inp, size_t n, mt_kact kind);
+void mt_opt_attention_fwd(float *out, float *probs, float *scratch, const float *qkv, const int32_t *mask, int B,
+                          int T, int NH, int HS, int NHg, int h0, const mt_dropout_site *drop);
+void mt_opt_attention_bwd(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *probs,
+                          const int32_t *mask, int B, int T, int NH, int HS, int NHg, int h0,
+                          const mt_dropout_site *drop);
+void mt_opt_dropout_fwd(float *out, const float *inp, size_t n, uint64_t index0, const mt_dropout_site *d);
+void mt_opt_bias_dropout_add_fwd(float *out, const float *res, const float *inp, const float *bias, size_t n, int C,
+                                 const mt_dropout_site *d);
+void mt_opt_dropout_bwd(float *dinp, const float *dout, size_t n, uint64_t index0, const mt_dropout_site *d);
+#endif

@@ -1,0 +1,32 @@
+#include "kernels/opt/opt.h"
+
+#include <cblas.h>
+
+static const mt_kernels opt_table = {
+    .name = "opt",
+    .embed_word_fwd = mt_opt_embed_word_fwd,
+    .embed_word_bwd = mt_opt_embed_word_bwd,
+    .embed_pos_type_fwd = mt_opt_embed_pos_type_fwd,
+    .embed_pos_type_bwd = mt_opt_embed_pos_type_bwd,
+    .layernorm_fwd = mt_opt_layernorm_fwd,
+    .layernorm_bwd = mt_opt_layernorm_bwd,
+    .linear_fwd = mt_opt_linear_fwd,
+    .linear_bwd = mt_opt_linear_bwd,
+    .act_fwd = mt_opt_act_fwd,
+    .act_bwd = mt_opt_act_bwd,
+    .attention_fwd = mt_opt_attention_fwd,
+    .attention_bwd = mt_opt_attention_bwd,
+    .dropout_fwd = mt_opt_dropout_fwd,
+    .bias_dropout_add_fwd = mt_opt_bias_dropout_add_fwd,
+    .dropout_bwd = mt_opt_dropout_bwd,
+};
+
+const mt_kernels *mt_kernels_opt(void) {
+    // All threading comes from OpenMP; BLAS runs single-threaded inside each OpenMP thread.
+    static int once;
+    if (!once) {
+        openblas_set_num_threads(1);
+        once = 1;
+    }
+    return &opt_table;
+}

@@ -1,0 +1,451 @@
+// The encoder: Megatron-BERT (pre-LN, final_layernorm) or plain BERT (post-LN, embedding LN),
+// tensor-parallel by the parameter table's split rules, with collectives at Megatron's f/g points.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/rng.h"
+#include "model/bert_internal.h"
+
+#define P(role, layer) (m->params + m->table.params[mt_param_index(&m->table, (role), (layer))].offset)
+#define G(role, layer) (m->grads + m->table.params[mt_param_index(&m->table, (role), (layer))].offset)
+
+static mt_kact gelu_kact(mt_gelu_kind g) {
+    return g == MT_GELU_TANH ? MT_KACT_GELU_TANH : g == MT_GELU_ONNX ? MT_KACT_GELU_ONNX : MT_KACT_GELU_ERF;
+}
+
+mt_status mt_model_create(const mt_model_config *cfg, mt_comm *tp, mt_model **out) {
+    *out = NULL;
+    mt_model *m = mt_calloc(1, sizeof *m);
+    if (!m) return MT_ERR_NOMEM;
+    m->cfg = *cfg;
+    mt_status s = mt_model_config_finalize(&m->cfg);
+    if (s != MT_OK) {
+        free(m);
+        return s;
+    }
+    if (tp && (tp->size != m->cfg.tp_size || tp->rank != m->cfg.tp_rank)) {
+        int cs = m->cfg.tp_size, cr = m->cfg.tp_rank;
+        free(m);
+        return mt_fail(MT_ERR_INVALID, "model: the config says tensor-parallel rank %d of %d but the TP "
+                       "communicator is rank %d of %d; launch with a matching process count", cr, cs, tp->rank,
+                       tp->size);
+    }
+    s = mt_param_table_build(&m->cfg, &m->table);
+    if (s != MT_OK) {
+        free(m);
+        return s;
+    }
+    m->params = mt_alloc_aligned(m->table.total * sizeof(float));
+    m->grads = mt_alloc_aligned(m->table.total * sizeof(float));
+    m->layers = mt_calloc((size_t)m->cfg.num_layers, sizeof *m->layers);
+    if (!m->params || !m->grads || !m->layers) {
+        mt_model_free(m);
+        return MT_ERR_NOMEM;
+    }
+    m->tp = tp;
+    m->k = mt_kernels_default();
+    m->vlocal = m->cfg.padded_vocab_size / m->cfg.tp_size;
+    m->vstart = m->cfg.tp_rank * m->vlocal;
+    m->nh_local = m->cfg.num_attention_heads / m->cfg.tp_size;
+    *out = m;
+    return MT_OK;
+}
+
+void mt_model_free(mt_model *m) {
+    if (!m) return;
+    mt_free_aligned(m->params);
+    mt_free_aligned(m->grads);
+    mt_free_aligned(m->arena);
+    free(m->layers);
+    free(m->ibuf);
+    mt_param_table_free(&m->table);
+    free(m);
+}
+
+const mt_model_config *mt_model_get_config(const mt_model *m) { return &m->cfg; }
+const mt_param_table *mt_model_params(const mt_model *m) { return &m->table; }
+float *mt_model_param_data(mt_model *m) { return m->params; }
+float *mt_model_grad_data(mt_model *m) { return m->grads; }
+float *mt_model_param(mt_model *m, int i) {
+    return (i >= 0 && i < m->table.count) ? m->params + m->table.params[i].offset : NULL;
+}
+float *mt_model_grad(mt_model *m, int i) {
+    return (i >= 0 && i < m->table.count) ? m->grads + m->table.params[i].offset : NULL;
+}
+void mt_model_zero_grad(mt_model *m) { memset(m->grads, 0, m->table.total * sizeof(float)); }
+void mt_model_set_kernels(mt_model *m, const mt_kernels *k) { m->k = k ? k : mt_kernels_default(); }
+
+void mt_model_init_weights(mt_model *m, uint64_t seed) {
+    const mt_model_config *c = &m->cfg;
+    const float std = c->init_method_std > 0 ? c->init_method_std : 0.02f;
+    const float out_std = std / sqrtf(2.0f * (float)c->num_layers);
+    for (int i = 0; i < m->table.count; i++) {
+        const mt_param *p = &m->table.params[i];
+        float *w = m->params + p->offset;
+        float sd = 0, fill = 0;
+        switch (p->role) {
+        case MT_ROLE_WORD_EMB: case MT_ROLE_POS_EMB: case MT_ROLE_TYPE_EMB:
+        case MT_ROLE_QKV_W: case MT_ROLE_FC1_W: sd = std; break;
+        case MT_ROLE_ATTN_OUT_W: case MT_ROLE_FC2_W: sd = out_std; break;
+        case MT_ROLE_HEAD_W: sd = 0.02f; break; // NeMo use_transformer_init
+        case MT_ROLE_EMB_LN_W: case MT_ROLE_LN1_W: case MT_ROLE_LN2_W: case MT_ROLE_FINAL_LN_W: fill = 1; break;
+        default: fill = 0; break; // biases
+        }
+        if (sd == 0) {
+            for (size_t e = 0; e < p->numel; e++) w[e] = fill;
+            continue;
+        }
+        // Draw the GLOBAL tensor's elements by their global index and keep this rank's shard, so
+        // every TP size starts from the same model.
+        int64_t r0 = 0, c0 = 0;
+        if (p->split_dim == 0) r0 = (int64_t)c->tp_rank * p->shape[0];
+        if (p->split_dim == 1) c0 = (int64_t)c->tp_rank * p->shape[1];
+        for (int64_t r = 0; r < p->shape[0]; r++)
+            for (int64_t q = 0; q < p->shape[1]; q++) {
+                uint64_t g = (uint64_t)(r + r0) * (uint64_t)p->global_shape[1] + (uint64_t)(q + c0);
+                w[r * p->shape[1] + q] = sd * mt_rng_normal(seed, (uint32_t)i, g);
+            }
+    }
+}
+
+// ---- arena ----
+
+typedef struct {
+    float *base;
+    size_t used;
+} carve_t;
+
+static float *carve(carve_t *a, size_t n) {
+    float *p = a->base ? a->base + a->used : NULL;
+    a->used += (n + 15) / 16 * 16;
+    return p;
+}
+
+// Lays out every activation for (B, T); with base NULL only counts.
+static size_t layout(mt_model *m, float *base, int B, int T) {
+    const mt_model_config *c = &m->cfg;
+    const size_t N = (size_t)B * T, C = (size_t)c->hidden_size, tp = (size_t)c->tp_size;
+    const size_t Cl = C / tp, F = (size_t)c->ffn_hidden_size / tp, NH = (size_t)m->nh_local;
+    const int post = c->arch == MT_ARCH_BERT;
+    carve_t a = {base, 0};
+    m->emb_sum = carve(&a, N * C);
+    m->emb_mean = carve(&a, N);
+    m->emb_rstd = carve(&a, N);
+    m->resid = carve(&a, (size_t)(c->num_layers + 1) * N * C);
+    for (int l = 0; l < c->num_layers; l++) {
+        mt_layer_acts *L = &m->layers[l];
+        L->ln1 = carve(&a, N * C);
+        L->ln1_mean = carve(&a, N);
+        L->ln1_rstd = carve(&a, N);
+        L->s1 = post ? carve(&a, N * C) : NULL;
+        L->qkv = carve(&a, N * 3 * Cl);
+        L->probs = carve(&a, (size_t)B * NH * T * T);
+        L->atty = carve(&a, N * Cl);
+        L->h = post ? NULL : carve(&a, N * C);
+        L->ln2 = post ? NULL : carve(&a, N * C);
+        L->ln2_mean = carve(&a, N);
+        L->ln2_rstd = carve(&a, N);
+        L->s2 = post ? carve(&a, N * C) : NULL;
+        L->fc1 = carve(&a, N * F);
+        L->act = carve(&a, N * F);
+    }
+    m->hidden = post ? NULL : carve(&a, N * C);
+    m->fin_mean = carve(&a, N);
+    m->fin_rstd = carve(&a, N);
+    size_t M = (size_t)mt_head_rows(m, B, T);
+    size_t nc = c->num_classes > 0 ? (size_t)c->num_classes : 1;
+    size_t hl = c->head_num_layers > 1 ? (size_t)c->head_num_layers - 1 : 1;
+    m->head_in = carve(&a, M * C);
+    m->head_z = carve(&a, hl * M * C);
+    m->head_a = carve(&a, hl * M * C);
+    m->logits = carve(&a, M * nc);
+    m->probs = carve(&a, M * nc + 2 * N);
+    m->qa_logits = carve(&a, 2 * N);
+    m->row_w = carve(&a, M + 2 * (size_t)B);
+    m->targets = carve(&a, (size_t)B);
+    m->d_res = carve(&a, N * C);
+    m->d_a = carve(&a, N * C);
+    m->d_b = carve(&a, N * C);
+    m->d_qkv = carve(&a, N * 3 * Cl);
+    m->d_atty = carve(&a, N * Cl);
+    m->d_ff = carve(&a, N * F);
+    m->d_ff2 = carve(&a, N * F);
+    m->att_scratch = carve(&a, 2 * (size_t)B * NH * T * T);
+    m->d_head_a = carve(&a, M * C);
+    m->d_head_b = carve(&a, M * C);
+    m->d_logits = carve(&a, M * nc + 2 * N);
+    if (post) m->hidden = m->resid + (size_t)c->num_layers * N * C;
+    return a.used;
+}
+
+static mt_status ensure_arena(mt_model *m, int B, int T) {
+    size_t need = layout(m, NULL, B, T);
+    if (need > m->arena_floats) {
+        mt_free_aligned(m->arena);
+        m->arena = mt_alloc_aligned(need * sizeof(float));
+        if (!m->arena) {
+            m->arena_floats = 0;
+            return mt_fail(MT_ERR_NOMEM, "model: cannot allocate %.1f MiB of activations for batch %d x %d; "
+                           "lower the batch size or sequence length", need * 4.0 / 1048576.0, B, T);
+        }
+        m->arena_floats = need;
+    }
+    layout(m, m->arena, B, T);
+    m->B = B;
+    m->T = T;
+    return MT_OK;
+}
+
+static mt_status ensure_ibuf(mt_model *m, size_t n) {
+    if (n > m->ibuf_cap) {
+        int32_t *p = mt_realloc(m->ibuf, n * sizeof *p);
+        if (!p) return MT_ERR_NOMEM;
+        m->ibuf = p;
+        m->ibuf_cap = n;
+    }
+    return MT_OK;
+}
+
+// ---- forward ----
+
+static mt_dropout_site site(const mt_model *m, float p, uint32_t stream) {
+    mt_dropout_site d = {m->train ? p : 0.0f, m->seed, m->step, stream};
+    return d;
+}
+
+static mt_status check_batch(const mt_model *m, const mt_batch *b) {
+    const mt_model_config *c = &m->cfg;
+    if (!b || b->B <= 0 || b->T <= 0)
+        return mt_fail(MT_ERR_INVALID, "model forward: batch size and sequence length must be positive (got B=%d, "
+                       "T=%d)", b ? b->B : 0, b ? b->T : 0);
+    if (b->T > c->max_position_embeddings)
+        return mt_fail(MT_ERR_INVALID, "model forward: sequence length %d exceeds max_position_embeddings %d; "
+                       "set max_seq_length <= %d", b->T, c->max_position_embeddings, c->max_position_embeddings);
+    if (!b->input_ids) return mt_fail(MT_ERR_INVALID, "model forward: batch has no input_ids");
+    if ((int64_t)b->B * b->T > INT32_MAX / 4)
+        return mt_fail(MT_ERR_INVALID, "model forward: batch %d x %d is too large", b->B, b->T);
+    size_t N = (size_t)b->B * b->T;
+    for (size_t i = 0; i < N; i++) {
+        if (b->input_ids[i] < 0 || b->input_ids[i] >= c->vocab_size)
+            return mt_fail(MT_ERR_INVALID, "model forward: token id %d at batch row %zu, position %zu is outside "
+                           "the vocabulary [0, %d); check the tokenizer's vocab file matches the model",
+                           (int)b->input_ids[i], i / (size_t)b->T, i % (size_t)b->T, c->vocab_size);
+        if (b->token_type_ids && (b->token_type_ids[i] < 0 || b->token_type_ids[i] >= c->num_tokentypes))
+            return mt_fail(MT_ERR_INVALID, "model forward: token type %d at batch row %zu, position %zu is outside "
+                           "[0, %d)", (int)b->token_type_ids[i], i / (size_t)b->T, i % (size_t)b->T,
+                           c->num_tokentypes);
+    }
+    if (c->tp_size > 1 && (!m->tp || m->tp->size != c->tp_size))
+        return mt_fail(MT_ERR_INVALID, "model forward: the model is one shard of tensor_model_parallel_size %d but "
+                       "has no TP communicator of that size", c->tp_size);
+    return MT_OK;
+}
+
+static mt_status layer_forward(mt_model *m, int l, float *x, float *out) {
+    const mt_model_config *c = &m->cfg;
+    const mt_kernels *k = m->k;
+    mt_layer_acts *L = &m->layers[l];
+    const int B = m->B, T = m->T, N = B * T, C = c->hidden_size, Cl = C / c->tp_size;
+    const int F = c->ffn_hidden_size / c->tp_size, NH = m->nh_local, HS = C / c->num_attention_heads;
+    const int post = c->arch == MT_ARCH_BERT;
+    const float eps = c->layernorm_eps;
+    const size_t NC = (size_t)N * C;
+    float *tmp = m->d_a; // (N,C) scratch: the row-parallel partial sums before the all-reduce
+    mt_dropout_site dprob = site(m, c->attention_dropout, MT_STREAM_LAYER(l, 0));
+    mt_dropout_site d1 = site(m, c->hidden_dropout, MT_STREAM_LAYER(l, 1));
+    mt_dropout_site d2 = site(m, c->hidden_dropout, MT_STREAM_LAYER(l, 2));
+    const int32_t *mask = m->has_mask ? m->mask : NULL;
+
+    const float *att_in = x;
+    if (!post) {
+        k->layernorm_fwd(L->ln1, L->ln1_mean, L->ln1_rstd, x, P(MT_ROLE_LN1_W, l), P(MT_ROLE_LN1_B, l), N, C, eps);
+        att_in = L->ln1;
+    }
+    MT_TRY(mt_tp_f_forward(m->tp, (float *)att_in, NC));
+    k->linear_fwd(L->qkv, att_in, P(MT_ROLE_QKV_W, l), P(MT_ROLE_QKV_B, l), N, C, 3 * Cl);
+    k->attention_fwd(L->atty, L->probs, m->att_scratch, L->qkv, mask, B, T, NH, HS, c->num_attention_heads,
+                     c->tp_rank * NH, &dprob);
+    k->linear_fwd(tmp, L->atty, P(MT_ROLE_ATTN_OUT_W, l), NULL, N, Cl, C);
+    MT_TRY(mt_tp_g_forward(m->tp, tmp, NC));
+    float *h;
+    if (!post) {
+        h = L->h;
+        k->bias_dropout_add_fwd(h, x, tmp, P(MT_ROLE_ATTN_OUT_B, l), NC, C, &d1);
+        k->layernorm_fwd(L->ln2, L->ln2_mean, L->ln2_rstd, h, P(MT_ROLE_LN2_W, l), P(MT_ROLE_LN2_B, l), N, C, eps);
+    } else {
+        k->bias_dropout_add_fwd(L->s1, x, tmp, P(MT_ROLE_ATTN_OUT_B, l), NC, C, &d1);
+        k->layernorm_fwd(L->ln1, L->ln1_mean, L->ln1_rstd, L->s1, P(MT_ROLE_LN1_W, l), P(MT_ROLE_LN1_B, l), N, C,
+                         eps);
+        h = L->ln1;
+    }
+    const float *mlp_in = post ? h : L->ln2;
+    MT_TRY(mt_tp_f_forward(m->tp, (float *)mlp_in, NC));
+    k->linear_fwd(L->fc1, mlp_in, P(MT_ROLE_FC1_W, l), P(MT_ROLE_FC1_B, l), N, C, F);
+    k->act_fwd(L->act, L->fc1, (size_t)N * F, gelu_kact(c->gelu));
+    k->linear_fwd(tmp, L->act, P(MT_ROLE_FC2_W, l), NULL, N, F, C);
+    MT_TRY(mt_tp_g_forward(m->tp, tmp, NC));
+    if (!post) {
+        k->bias_dropout_add_fwd(out, h, tmp, P(MT_ROLE_FC2_B, l), NC, C, &d2);
+    } else {
+        k->bias_dropout_add_fwd(L->s2, h, tmp, P(MT_ROLE_FC2_B, l), NC, C, &d2);
+        k->layernorm_fwd(out, L->ln2_mean, L->ln2_rstd, L->s2, P(MT_ROLE_LN2_W, l), P(MT_ROLE_LN2_B, l), N, C, eps);
+    }
+    return MT_OK;
+}
+
+mt_status mt_model_forward(mt_model *m, const mt_batch *batch, int train, uint64_t dropout_seed, uint64_t step,
+                           float *loss) {
+    m->have_forward = 0;
+    if (loss) *loss = 0;
+    MT_TRY(check_batch(m, batch));
+    const mt_model_config *c = &m->cfg;
+    const int B = batch->B, T = batch->T, N = B * T, C = c->hidden_size;
+    const size_t NC = (size_t)N * C;
+    MT_TRY(ensure_arena(m, B, T));
+    MT_TRY(ensure_ibuf(m, 3 * (size_t)N + 2 * (size_t)N + 2));
+    m->ids = m->ibuf;
+    m->types = m->ibuf + N;
+    m->mask = m->ibuf + 2 * (size_t)N;
+    m->labels = m->ibuf + 3 * (size_t)N;
+    memcpy(m->ids, batch->input_ids, (size_t)N * sizeof(int32_t));
+    m->has_types = batch->token_type_ids != NULL;
+    if (m->has_types) memcpy(m->types, batch->token_type_ids, (size_t)N * sizeof(int32_t));
+    m->has_mask = batch->attention_mask != NULL;
+    if (m->has_mask)
+        for (int i = 0; i < N; i++) m->mask[i] = batch->attention_mask[i] != 0;
+    m->train = train;
+    m->seed = dropout_seed;
+    m->step = step;
+
+    const mt_kernels *k = m->k;
+    // embeddings: vocab-parallel word lookup, all-reduce, then positions and token types
+    float *e = m->emb_sum;
+    k->embed_word_fwd(e, m->ids, P(MT_ROLE_WORD_EMB, -1), m->vstart, m->vlocal, N, C);
+    MT_TRY(mt_tp_g_forward(m->tp, e, NC));
+    k->embed_pos_type_fwd(e, m->has_types ? m->types : NULL, P(MT_ROLE_POS_EMB, -1), P(MT_ROLE_TYPE_EMB, -1), B, T, C);
+    mt_dropout_site de = site(m, c->hidden_dropout, MT_STREAM_EMBED);
+    if (c->arch == MT_ARCH_BERT) {
+        k->layernorm_fwd(m->resid, m->emb_mean, m->emb_rstd, e, P(MT_ROLE_EMB_LN_W, -1), P(MT_ROLE_EMB_LN_B, -1), N,
+                         C, c->layernorm_eps);
+        k->dropout_fwd(m->resid, m->resid, NC, 0, &de);
+    } else {
+        k->dropout_fwd(m->resid, e, NC, 0, &de);
+    }
+    for (int l = 0; l < c->num_layers; l++)
+        MT_TRY(layer_forward(m, l, m->resid + (size_t)l * NC, m->resid + (size_t)(l + 1) * NC));
+    if (c->arch == MT_ARCH_MEGATRON)
+        k->layernorm_fwd(m->hidden, m->fin_mean, m->fin_rstd, m->resid + (size_t)c->num_layers * NC,
+                         P(MT_ROLE_FINAL_LN_W, -1), P(MT_ROLE_FINAL_LN_B, -1), N, C, c->layernorm_eps);
+    float l = 0;
+    if (c->head != MT_HEAD_NONE) MT_TRY(mt_head_forward(m, batch, &l));
+    if (loss) *loss = l;
+    m->have_forward = 1;
+    return MT_OK;
+}
+
+const float *mt_model_logits(const mt_model *m, size_t *n) {
+    if (n) *n = m->have_forward ? m->n_logits : 0;
+    return m->have_forward ? m->logits : NULL;
+}
+
+const float *mt_model_hidden(const mt_model *m) { return m->have_forward ? m->hidden : NULL; }
+
+// ---- backward ----
+
+// dres holds d(out of layer l); on return d(input of layer l).
+static mt_status layer_backward(mt_model *m, int l, const float *x) {
+    const mt_model_config *c = &m->cfg;
+    const mt_kernels *k = m->k;
+    mt_layer_acts *L = &m->layers[l];
+    const int B = m->B, T = m->T, N = B * T, C = c->hidden_size, Cl = C / c->tp_size;
+    const int F = c->ffn_hidden_size / c->tp_size, NH = m->nh_local, HS = C / c->num_attention_heads;
+    const int post = c->arch == MT_ARCH_BERT;
+    const size_t NC = (size_t)N * C;
+    float *dres = m->d_res, *dA = m->d_a, *dB = m->d_b;
+    mt_dropout_site dprob = site(m, c->attention_dropout, MT_STREAM_LAYER(l, 0));
+    mt_dropout_site d1 = site(m, c->hidden_dropout, MT_STREAM_LAYER(l, 1));
+    mt_dropout_site d2 = site(m, c->hidden_dropout, MT_STREAM_LAYER(l, 2));
+    const int32_t *mask = m->has_mask ? m->mask : NULL;
+
+    // dh: gradient w.r.t. the residual stream after attention
+    float *dh = dres;
+    if (post) {
+        memset(dA, 0, NC * sizeof(float));
+        k->layernorm_bwd(dA, G(MT_ROLE_LN2_W, l), G(MT_ROLE_LN2_B, l), dres, L->s2, P(MT_ROLE_LN2_W, l),
+                         L->ln2_mean, L->ln2_rstd, N, C);
+        dh = dA; // d s2 = d h (residual) + the MLP branch below
+    }
+    const float *mlp_in = post ? L->ln1 : L->ln2;
+    k->dropout_bwd(dB, dh, NC, 0, &d2);
+    MT_TRY(mt_tp_g_backward(m->tp, dB, NC));
+    k->linear_bwd(m->d_ff, G(MT_ROLE_FC2_W, l), G(MT_ROLE_FC2_B, l), dB, L->act, P(MT_ROLE_FC2_W, l), N, F, C);
+    k->act_bwd(m->d_ff2, m->d_ff, L->fc1, (size_t)N * F, gelu_kact(c->gelu));
+    k->linear_bwd(dB, G(MT_ROLE_FC1_W, l), G(MT_ROLE_FC1_B, l), m->d_ff2, mlp_in, P(MT_ROLE_FC1_W, l), N, C, F);
+    MT_TRY(mt_tp_f_backward(m->tp, dB, NC));
+    if (!post) {
+        // dres += LN2'(dB)
+        k->layernorm_bwd(dres, G(MT_ROLE_LN2_W, l), G(MT_ROLE_LN2_B, l), dB, L->h, P(MT_ROLE_LN2_W, l), L->ln2_mean,
+                         L->ln2_rstd, N, C);
+        dh = dres;
+    } else {
+        for (size_t i = 0; i < NC; i++) dA[i] += dB[i];
+        memset(dres, 0, NC * sizeof(float));
+        k->layernorm_bwd(dres, G(MT_ROLE_LN1_W, l), G(MT_ROLE_LN1_B, l), dA, L->s1, P(MT_ROLE_LN1_W, l), L->ln1_mean,
+                         L->ln1_rstd, N, C);
+        dh = dres; // d s1
+    }
+    // attention branch: dh -> d(dense out) -> d atty -> d qkv -> d(att input)
+    k->dropout_bwd(dB, dh, NC, 0, &d1);
+    MT_TRY(mt_tp_g_backward(m->tp, dB, NC));
+    k->linear_bwd(m->d_atty, G(MT_ROLE_ATTN_OUT_W, l), G(MT_ROLE_ATTN_OUT_B, l), dB, L->atty, P(MT_ROLE_ATTN_OUT_W, l),
+                  N, Cl, C);
+    k->attention_bwd(m->d_qkv, m->att_scratch, m->d_atty, L->qkv, L->probs, mask, B, T, NH, HS,
+                     c->num_attention_heads, c->tp_rank * NH, &dprob);
+    const float *att_in = post ? x : L->ln1;
+    k->linear_bwd(dB, G(MT_ROLE_QKV_W, l), G(MT_ROLE_QKV_B, l), m->d_qkv, att_in, P(MT_ROLE_QKV_W, l), N, C, 3 * Cl);
+    MT_TRY(mt_tp_f_backward(m->tp, dB, NC));
+    if (!post) {
+        k->layernorm_bwd(dres, G(MT_ROLE_LN1_W, l), G(MT_ROLE_LN1_B, l), dB, x, P(MT_ROLE_LN1_W, l), L->ln1_mean,
+                         L->ln1_rstd, N, C);
+    } else {
+        for (size_t i = 0; i < NC; i++) dres[i] += dB[i];
+    }
+    return MT_OK;
+}
+
+mt_status mt_model_backward(mt_model *m, float loss_scale) {
+    if (!m->have_forward)
+        return mt_fail(MT_ERR_INVALID, "model backward: no forward pass to differentiate; call mt_model_forward "
+                       "first");
+    const mt_model_config *c = &m->cfg;
+    if (c->head == MT_HEAD_NONE)
+        return mt_fail(MT_ERR_INVALID, "model backward: the model has no head, so there is no loss to "
+                       "differentiate");
+    const mt_kernels *k = m->k;
+    const int B = m->B, T = m->T, N = B * T, C = c->hidden_size;
+    const size_t NC = (size_t)N * C;
+    mt_head_backward(m, loss_scale); // d hidden -> d_res
+    if (c->arch == MT_ARCH_MEGATRON) {
+        memcpy(m->d_a, m->d_res, NC * sizeof(float));
+        memset(m->d_res, 0, NC * sizeof(float));
+        k->layernorm_bwd(m->d_res, G(MT_ROLE_FINAL_LN_W, -1), G(MT_ROLE_FINAL_LN_B, -1), m->d_a,
+                         m->resid + (size_t)c->num_layers * NC, P(MT_ROLE_FINAL_LN_W, -1), m->fin_mean, m->fin_rstd,
+                         N, C);
+    }
+    for (int l = c->num_layers - 1; l >= 0; l--) MT_TRY(layer_backward(m, l, m->resid + (size_t)l * NC));
+    mt_dropout_site de = site(m, c->hidden_dropout, MT_STREAM_EMBED);
+    k->dropout_bwd(m->d_res, m->d_res, NC, 0, &de);
+    float *de_sum = m->d_res;
+    if (c->arch == MT_ARCH_BERT) {
+        memset(m->d_a, 0, NC * sizeof(float));
+        k->layernorm_bwd(m->d_a, G(MT_ROLE_EMB_LN_W, -1), G(MT_ROLE_EMB_LN_B, -1), m->d_res, m->emb_sum,
+                         P(MT_ROLE_EMB_LN_W, -1), m->emb_mean, m->emb_rstd, N, C);
+        de_sum = m->d_a;
+    }
+    k->embed_pos_type_bwd(G(MT_ROLE_POS_EMB, -1), G(MT_ROLE_TYPE_EMB, -1), de_sum, m->has_types ? m->types : NULL, B,
+                          T, C);
+    MT_TRY(mt_tp_g_backward(m->tp, de_sum, NC));
+    k->embed_word_bwd(G(MT_ROLE_WORD_EMB, -1), de_sum, m->ids, m->vstart, m->vlocal, N, C);
+    return MT_OK;
+}

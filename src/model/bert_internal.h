@@ -1,0 +1,73 @@
+// Private state of mt_model shared by bert.c (encoder) and heads.c (task heads and losses).
+#ifndef MT_MODEL_BERT_INTERNAL_H
+#define MT_MODEL_BERT_INTERNAL_H
+
+#include "kernels/kernels.h"
+#include "model/model.h"
+
+// Dropout stream ids: one per site, so every site has its own mask.
+#define MT_STREAM_EMBED 0u
+#define MT_STREAM_HEAD 1u
+#define MT_STREAM_LAYER(l, site) ((uint32_t)((l) + 1) * 8u + (uint32_t)(site)) // site 0 probs, 1 attn out, 2 mlp out
+
+// Activations of one transformer layer (pointers into the arena).
+typedef struct {
+    float *ln1, *ln1_mean, *ln1_rstd; // pre-LN: input_layernorm output; post-LN: after attention (h)
+    float *s1;                        // post-LN only: x + dropout(attention), the LN1 input
+    float *qkv;                       // (N, 3C/tp)
+    float *probs;                     // (B, NH/tp, T, T)
+    float *atty;                      // (N, C/tp)
+    float *h;                         // pre-LN: residual after attention
+    float *ln2, *ln2_mean, *ln2_rstd;
+    float *s2;                        // post-LN only: h + dropout(mlp), the LN2 input
+    float *fc1, *act;                 // (N, F/tp)
+} mt_layer_acts;
+
+struct mt_model {
+    mt_model_config cfg;
+    mt_param_table table;
+    float *params, *grads;
+    mt_comm *tp;
+    const mt_kernels *k;
+    int vstart, vlocal; // this rank's rows of the padded vocab
+    int nh_local;       // heads on this rank
+
+    // the arena, sized for (B, T)
+    float *arena;
+    size_t arena_floats;
+    int B, T;
+    mt_layer_acts *layers;
+    float *emb_sum, *emb_mean, *emb_rstd; // embedding sum (post-LN: the LN input)
+    float *resid;                         // (L+1, N, C): layer inputs; resid[L] = last layer output
+    float *hidden, *fin_mean, *fin_rstd;  // encoder output (after final_layernorm for pre-LN)
+    float *head_in;                       // (M, C): dropped head input (M = N token heads, B sequence heads)
+    float *head_z, *head_a;               // (n_layers-1, M, C) pre/post activation of the head MLP
+    float *logits, *probs;                // (M, C) head output and softmax; QA: (N,2) and (2,B,T) probs
+    float *qa_logits;                     // (2, B, T) start/end logits, transposed for the span loss
+    float *row_w;                         // (M) or (2B) per-row loss weights
+    float *targets;                       // (B) regression targets
+    float *d_res, *d_a, *d_b;             // (N, C) backward scratch
+    float *d_qkv, *d_atty, *d_ff, *d_ff2; // backward scratch
+    float *att_scratch;                   // 2 * B * NH * T * T
+    float *d_head_a, *d_head_b;           // (M, C)
+    float *d_logits;                      // (M, C)
+
+    // int copies of the batch, so backward does not depend on the caller's arrays
+    int32_t *ibuf;
+    size_t ibuf_cap;
+    int32_t *ids, *types, *mask, *labels; // labels: (M) or (2B) for QA
+    int has_types, has_mask;
+
+    int have_forward, train;
+    uint64_t seed, step;
+    float loss_norm; // divisor of the loss (sum of weights, B, ...)
+    size_t n_logits;
+};
+
+int mt_head_rows(const mt_model *m, int B, int T); // M
+// Head forward + loss given m->hidden; head backward writes d hidden into m->d_res (overwrites).
+mt_status mt_head_forward(mt_model *m, const mt_batch *batch, float *loss);
+void mt_head_backward(mt_model *m, float loss_scale);
+mt_kact mt_head_kact(const mt_model *m);
+
+#endif

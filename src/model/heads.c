@@ -1,0 +1,206 @@
+// Task heads as NeMo builds them, and their losses:
+//   TokenClassifier:    dropout(fc_dropout) on every token, MLP ([Linear(h,h), act] x (n-1), Linear(h,C))
+//   SequenceClassifier: dropout, the same MLP on token 0; CrossEntropy (optionally class-weighted)
+//   SequenceRegression: dropout, MLP to 1 value on token 0; MSE
+//   QA:                 TokenClassifier with C=2; SpanningLoss = mean of start and end cross-entropy
+#include <math.h>
+#include <string.h>
+
+#include "model/bert_internal.h"
+#include "model/model_kernels.h"
+
+static int is_token_head(const mt_model *m) {
+    return m->cfg.head == MT_HEAD_TOKEN_CLASSIFIER || m->cfg.head == MT_HEAD_QA;
+}
+
+int mt_head_rows(const mt_model *m, int B, int T) { return is_token_head(m) ? B * T : B; }
+
+mt_kact mt_head_kact(const mt_model *m) {
+    switch (m->cfg.head_activation) {
+    case MT_ACT_GELU: return MT_KACT_GELU_ERF; // torch.nn.GELU()
+    case MT_ACT_TANH: return MT_KACT_TANH;
+    default: return MT_KACT_RELU;
+    }
+}
+
+static float *hp(mt_model *m, mt_param_role role, int layer, int grad) {
+    int i = mt_param_index(&m->table, role, layer);
+    return (grad ? m->grads : m->params) + m->table.params[i].offset;
+}
+
+// Loss weights and labels; refuses labels outside the head's range where they are read.
+static mt_status prepare_targets(mt_model *m, const mt_batch *b) {
+    const mt_model_config *c = &m->cfg;
+    const int B = b->B, T = b->T, N = B * T, NC = c->num_classes;
+    switch (c->head) {
+    case MT_HEAD_TOKEN_CLASSIFIER: {
+        if (!b->labels) return mt_fail(MT_ERR_INVALID, "token classifier: the batch has no labels");
+        double sum = 0;
+        for (int i = 0; i < N; i++) {
+            float lm = b->loss_mask ? b->loss_mask[i] : (b->attention_mask ? (float)(b->attention_mask[i] != 0) : 1.0f);
+            float w = 0;
+            if (lm > 0.5f) {
+                int y = b->labels[i];
+                if (y < 0 || y >= NC)
+                    return mt_fail(MT_ERR_INVALID, "token classifier: label %d at batch row %d, position %d is "
+                                   "outside [0, %d); check the label map (label_ids.csv)", y, i / T, i % T, NC);
+                w = b->class_weights ? b->class_weights[y] : 1.0f;
+            }
+            m->row_w[i] = w;
+            m->labels[i] = w != 0.0f ? b->labels[i] : 0;
+            sum += w;
+        }
+        m->loss_norm = (float)sum;
+        break;
+    }
+    case MT_HEAD_SEQUENCE_CLASSIFIER: {
+        if (!b->labels) return mt_fail(MT_ERR_INVALID, "sequence classifier: the batch has no labels");
+        double sum = 0;
+        for (int i = 0; i < B; i++) {
+            int y = b->labels[i];
+            if (y < 0 || y >= NC)
+                return mt_fail(MT_ERR_INVALID, "sequence classifier: label %d of batch row %d is outside [0, %d); "
+                               "check num_classes and the data's labels", y, i, NC);
+            m->labels[i] = y;
+            m->row_w[i] = b->class_weights ? b->class_weights[y] : 1.0f;
+            sum += m->row_w[i];
+        }
+        m->loss_norm = (float)sum;
+        break;
+    }
+    case MT_HEAD_SEQUENCE_REGRESSION:
+        if (!b->targets) return mt_fail(MT_ERR_INVALID, "sequence regression: the batch has no targets");
+        for (int i = 0; i < B; i++) {
+            if (!isfinite(b->targets[i]))
+                return mt_fail(MT_ERR_INVALID, "sequence regression: target of batch row %d is not finite", i);
+            m->targets[i] = b->targets[i];
+        }
+        m->loss_norm = (float)B;
+        break;
+    case MT_HEAD_QA:
+        if (!b->start_positions || !b->end_positions)
+            return mt_fail(MT_ERR_INVALID, "QA: the batch has no start/end positions");
+        for (int i = 0; i < B; i++) {
+            int s = b->start_positions[i], e = b->end_positions[i];
+            if (s < 0 || s >= T || e < 0 || e >= T)
+                return mt_fail(MT_ERR_INVALID, "QA: answer span [%d, %d] of batch row %d is outside the sequence "
+                               "[0, %d)", s, e, i, T);
+            m->labels[i] = s;
+            m->labels[B + i] = e;
+            m->row_w[i] = m->row_w[B + i] = 1.0f;
+        }
+        m->loss_norm = (float)B;
+        break;
+    default: break;
+    }
+    return MT_OK;
+}
+
+mt_status mt_head_forward(mt_model *m, const mt_batch *batch, float *loss) {
+    const mt_model_config *c = &m->cfg;
+    const mt_kernels *k = m->k;
+    const int B = m->B, T = m->T, C = c->hidden_size, NC = c->num_classes, nl = c->head_num_layers;
+    const int M = mt_head_rows(m, B, T);
+    MT_TRY(prepare_targets(m, batch));
+    mt_dropout_site d = {m->train ? c->head_dropout : 0.0f, m->seed, m->step, MT_STREAM_HEAD};
+    // dropout acts on the whole (B,T,C) encoder output; sequence heads then read token 0, so row b
+    // uses the mask elements of (b, 0, :)
+    if (is_token_head(m)) {
+        k->dropout_fwd(m->head_in, m->hidden, (size_t)M * C, 0, &d);
+    } else {
+        for (int b = 0; b < B; b++)
+            k->dropout_fwd(m->head_in + (size_t)b * C, m->hidden + (size_t)b * T * C, (size_t)C,
+                           (uint64_t)b * T * C, &d);
+    }
+    const float *x = m->head_in;
+    for (int i = 0; i < nl - 1; i++) {
+        float *z = m->head_z + (size_t)i * M * C, *a = m->head_a + (size_t)i * M * C;
+        k->linear_fwd(z, x, hp(m, MT_ROLE_HEAD_W, i, 0), hp(m, MT_ROLE_HEAD_B, i, 0), M, C, C);
+        k->act_fwd(a, z, (size_t)M * C, mt_head_kact(m));
+        x = a;
+    }
+    k->linear_fwd(m->logits, x, hp(m, MT_ROLE_HEAD_W, nl - 1, 0), hp(m, MT_ROLE_HEAD_B, nl - 1, 0), M, C, NC);
+    m->n_logits = (size_t)M * NC;
+
+    double total = 0;
+    switch (c->head) {
+    case MT_HEAD_TOKEN_CLASSIFIER:
+    case MT_HEAD_SEQUENCE_CLASSIFIER:
+        total = mt_ce_fwd(m->probs, m->logits, m->labels, m->row_w, M, NC);
+        *loss = m->loss_norm > 0 ? (float)(total / m->loss_norm) : 0.0f;
+        break;
+    case MT_HEAD_SEQUENCE_REGRESSION:
+        for (int b = 0; b < B; b++) {
+            double e = (double)m->logits[b] - m->targets[b];
+            total += e * e;
+        }
+        *loss = (float)(total / B);
+        break;
+    case MT_HEAD_QA:
+        // (B,T,2) -> start (B,T) and end (B,T) rows, each a softmax over positions
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < T; t++) {
+                m->qa_logits[(size_t)b * T + t] = m->logits[((size_t)b * T + t) * 2];
+                m->qa_logits[(size_t)(B + b) * T + t] = m->logits[((size_t)b * T + t) * 2 + 1];
+            }
+        total = mt_ce_fwd(m->probs, m->qa_logits, m->labels, m->row_w, 2 * B, T);
+        *loss = (float)(total / (2.0 * B));
+        break;
+    default: break;
+    }
+    return MT_OK;
+}
+
+void mt_head_backward(mt_model *m, float loss_scale) {
+    const mt_model_config *c = &m->cfg;
+    const mt_kernels *k = m->k;
+    const int B = m->B, T = m->T, N = B * T, C = c->hidden_size, NC = c->num_classes, nl = c->head_num_layers;
+    const int M = mt_head_rows(m, B, T);
+    float *dl = m->d_logits;
+    switch (c->head) {
+    case MT_HEAD_TOKEN_CLASSIFIER:
+    case MT_HEAD_SEQUENCE_CLASSIFIER:
+        mt_ce_bwd(dl, m->probs, m->labels, m->row_w, M, NC, m->loss_norm > 0 ? loss_scale / m->loss_norm : 0.0f);
+        break;
+    case MT_HEAD_SEQUENCE_REGRESSION:
+        for (int b = 0; b < B; b++) dl[b] = loss_scale * 2.0f * (m->logits[b] - m->targets[b]) / (float)B;
+        break;
+    case MT_HEAD_QA: {
+        float *dq = m->d_logits + (size_t)M * NC; // (2B, T) scratch after the (N,2) gradient
+        mt_ce_bwd(dq, m->probs, m->labels, m->row_w, 2 * B, T, loss_scale / (2.0f * B));
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < T; t++) {
+                dl[((size_t)b * T + t) * 2] = dq[(size_t)b * T + t];
+                dl[((size_t)b * T + t) * 2 + 1] = dq[(size_t)(B + b) * T + t];
+            }
+        break;
+    }
+    default: break;
+    }
+    // MLP backward, last layer first, ping-ponging between the two (M,C) scratch buffers:
+    // dx receives d(input of layer i); the other buffer then receives d(pre-activation of i-1).
+    const float *g = dl;
+    int gdim = NC;
+    float *dx = m->d_head_a;
+    for (int i = nl - 1; i >= 0; i--) {
+        const float *x = i == 0 ? m->head_in : m->head_a + (size_t)(i - 1) * M * C;
+        k->linear_bwd(dx, hp(m, MT_ROLE_HEAD_W, i, 1), hp(m, MT_ROLE_HEAD_B, i, 1), g, x, hp(m, MT_ROLE_HEAD_W, i, 0),
+                      M, C, gdim);
+        if (i > 0) {
+            float *other = dx == m->d_head_a ? m->d_head_b : m->d_head_a;
+            k->act_bwd(other, dx, m->head_z + (size_t)(i - 1) * M * C, (size_t)M * C, mt_head_kact(m));
+            g = other;
+            gdim = C;
+            dx = other == m->d_head_a ? m->d_head_b : m->d_head_a;
+        }
+    }
+    // dx: gradient of the dropped head input -> d hidden (N,C) in d_res
+    mt_dropout_site d = {m->train ? c->head_dropout : 0.0f, m->seed, m->step, MT_STREAM_HEAD};
+    if (is_token_head(m)) {
+        k->dropout_bwd(m->d_res, dx, (size_t)N * C, 0, &d);
+    } else {
+        memset(m->d_res, 0, (size_t)N * C * sizeof(float));
+        for (int b = 0; b < B; b++)
+            k->dropout_bwd(m->d_res + (size_t)b * T * C, dx + (size_t)b * C, (size_t)C, (uint64_t)b * T * C, &d);
+    }
+}
