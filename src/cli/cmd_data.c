@@ -1,0 +1,99 @@
+// `megatune data`: data converters (import-iob, import-chemprot).
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "core/status.h"
+#include "tasks/data_tools.h"
+
+static void data_usage(FILE *out) {
+    fprintf(out,
+            "usage:\n"
+            "  megatune data import-iob --data_file FILE [--out_dir DIR] [--split NAME]\n"
+            "      CoNLL/IOB (word ... label per line, blank line between sentences, -DOCSTART- dropped)\n"
+            "      -> DIR/text_NAME.txt + DIR/labels_NAME.txt (NeMo token classification format).\n"
+            "      DIR defaults to FILE's folder; NAME to FILE's name: eng.train->train, eng.testa->dev,\n"
+            "      eng.testb->test, devel.tsv->dev, train.tsv->train.\n"
+            "  megatune data import-chemprot IN.tsv OUT.tsv [--label-map FILE]\n"
+            "      ChemProt 'sentence<TAB>label' with string labels (CPR:3 ... False) -> NeMo text\n"
+            "      classification 'sentence<TAB>id'. With --label-map: an existing FILE ('label<TAB>id' lines)\n"
+            "      is used; a missing one is written with ids in first-seen order (NeMo's importer order).\n"
+            "      Convert train first, then dev/test with the same --label-map. Train with num_classes=6.\n"
+            "example:\n"
+            "  megatune data import-iob --data_file conll2003/eng.train --out_dir ner/\n"
+            "  megatune data import-chemprot chemprot/train.tsv cp/train.tsv --label-map cp/label_mapping.tsv\n");
+}
+
+static int import_iob(int argc, char **argv) {
+    const char *in = NULL, *out_dir = NULL, *split = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = NULL;
+        const char *eq = strchr(a, '=');
+        char key[64];
+        if (eq && (size_t)(eq - a) < sizeof key) {
+            memcpy(key, a, (size_t)(eq - a));
+            key[eq - a] = '\0';
+            a = key;
+            v = eq + 1;
+        } else if (i + 1 < argc) {
+            v = argv[i + 1];
+        }
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { data_usage(stdout); return 0; }
+        if (!v) { fprintf(stderr, "megatune data import-iob: %s needs a value\n", argv[i]); return 2; }
+        if (!strcmp(a, "--data_file") || !strcmp(a, "--data-file")) in = v;
+        else if (!strcmp(a, "--out_dir") || !strcmp(a, "--out-dir")) out_dir = v;
+        else if (!strcmp(a, "--split")) split = v;
+        else { fprintf(stderr, "megatune data import-iob: unknown option '%s'\n", argv[i]); data_usage(stderr); return 2; }
+        if (!eq) i++;
+    }
+    if (!in) { fprintf(stderr, "megatune data import-iob: --data_file is required\n"); data_usage(stderr); return 2; }
+    char dir[2048];
+    if (!out_dir) {
+        const char *slash = strrchr(in, '/');
+        if (slash) snprintf(dir, sizeof dir, "%.*s", (int)(slash - in), in);
+        else snprintf(dir, sizeof dir, ".");
+        out_dir = dir;
+    }
+    size_t ns = 0, nw = 0;
+    if (mt_data_import_iob(in, out_dir, split, &ns, &nw) != MT_OK) return mt_cli_error();
+    char sp[256];
+    if (split) snprintf(sp, sizeof sp, "%s", split);
+    else mt_data_iob_split_name(in, sp, sizeof sp);
+    printf("%s: %zu sentences, %zu words -> %s/text_%s.txt, %s/labels_%s.txt\n", in, ns, nw, out_dir, sp, out_dir, sp);
+    return 0;
+}
+
+static int import_chemprot(int argc, char **argv) {
+    const char *pos[2] = {0}, *map = NULL;
+    int np = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { data_usage(stdout); return 0; }
+        if (!strncmp(argv[i], "--label-map=", 12) || !strncmp(argv[i], "--label_map=", 12)) map = argv[i] + 12;
+        else if (!strcmp(argv[i], "--label-map") || !strcmp(argv[i], "--label_map")) {
+            if (i + 1 >= argc) { fprintf(stderr, "megatune data import-chemprot: --label-map needs a file\n"); return 2; }
+            map = argv[++i];
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "megatune data import-chemprot: unknown option '%s'\n", argv[i]);
+            return 2;
+        } else if (np < 2) pos[np++] = argv[i];
+        else { fprintf(stderr, "megatune data import-chemprot: too many arguments\n"); return 2; }
+    }
+    if (np != 2) { data_usage(stderr); return 2; }
+    size_t n = 0;
+    int nl = 0;
+    if (mt_data_import_chemprot(pos[0], pos[1], map, &n, &nl) != MT_OK) return mt_cli_error();
+    printf("%s: %zu examples, %d labels -> %s%s%s\n", pos[0], n, nl, pos[1], map ? ", label map " : "", map ? map : "");
+    return 0;
+}
+
+int mt_cmd_data(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        data_usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "import-iob")) return import_iob(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "import-chemprot")) return import_chemprot(argc - 1, argv + 1);
+    fprintf(stderr, "megatune data: unknown tool '%s'\n", argv[1]);
+    data_usage(stderr);
+    return 2;
+}

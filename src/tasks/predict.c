@@ -1,0 +1,138 @@
+// mt_task_predict: raw input lines -> features (no labels) -> the caller's forward -> one output
+// line per input line.
+//   text classification: input "text" (a trailing "<TAB>int" label is ignored);
+//                        output "label<TAB>probability" (softmax of the winning class)
+//   GLUE:                input "sentence" or "sentence_a<TAB>sentence_b" (pair tasks);
+//                        output "label<TAB>probability", STS-B "score"
+//   token classification: input one sentence per line, words separated by spaces;
+//                        output the words, each followed by its label in brackets: "John[B-PER] lives[O]"
+// A blank input line gives a blank output line, so output line i always answers input line i.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tasks/task_internal.h"
+
+typedef struct {
+    int32_t label;
+    float score; // probability, or regression value
+} mt_pred;
+
+mt_status mt_task_predict(const mt_task_options *o, mt_tokenizer *tok, const mt_dataset *label_source, FILE *in,
+                          const char *in_name, FILE *out, int batch_size, mt_forward_fn forward, void *forward_ctx) {
+    if (batch_size <= 0) batch_size = 32;
+    if (o->kind == MT_TASK_TOKEN_CLASSIFICATION && !label_source && !o->label_ids_file[0])
+        return mt_fail(MT_ERR_INVALID, "token classification prediction needs the label map (label_ids.csv from the .nemo)");
+    mt_lines L;
+    MT_TRY(mt_lines_from_stream(&L, in, in_name, 0));
+    mt_dataset *d = NULL;
+    mt_status s = mt_task_setup_dataset(o, tok, label_source, &d);
+    if (s) { mt_lines_close(&L); return s; }
+    char ***words = NULL; // token classification: each line's words (pointing into L)
+    int *nwords = NULL;
+    size_t nlines = 0, capl = 0;
+    if (o->kind == MT_TASK_TEXT_CLASSIFICATION) s = mt_tc_build(d, tok, &L, 0);
+    else if (o->kind == MT_TASK_GLUE) s = mt_glue_build(d, tok, &L, 0);
+    else {
+        char *line;
+        size_t len;
+        int r;
+        char source[1100];
+        while (!s && (r = mt_lines_next(&L, &line, &len)) != 0) {
+            if (r < 0) { s = MT_ERR_FORMAT; break; }
+            if (nlines == capl) {
+                capl = capl ? capl * 2 : 256;
+                char ***nw = mt_realloc(words, capl * sizeof *nw);
+                int *nn = nw ? mt_realloc(nwords, capl * sizeof *nn) : NULL;
+                if (nw) words = nw;
+                if (!nw || !nn) { s = MT_ERR_NOMEM; break; }
+                nwords = nn;
+            }
+            words[nlines] = mt_malloc((len / 2 + 2) * sizeof(char *));
+            if (!words[nlines]) { s = MT_ERR_NOMEM; break; }
+            nwords[nlines] = mt_split_ws(line, words[nlines], (int)(len / 2 + 2));
+            snprintf(source, sizeof source, "%s:%d", in_name, L.lineno);
+            s = mt_ner_add_sentence(d, tok, words[nlines], NULL, nwords[nlines], (int32_t)nlines, source);
+            nlines++;
+        }
+        d->n_examples = nlines;
+    }
+    size_t nex = d->n_examples;
+    mt_pred *pred = NULL;
+    int32_t *wpred = NULL;
+    size_t nw_total = o->kind == MT_TASK_TOKEN_CLASSIFICATION && nex ? d->ex_word_off[nex] : 0;
+    if (!s) {
+        pred = mt_calloc(nex ? nex : 1, sizeof *pred);
+        wpred = mt_malloc((nw_total ? nw_total : 1) * sizeof *wpred);
+        if (!pred || !wpred) s = MT_ERR_NOMEM;
+        for (size_t i = 0; !s && i < nex; i++) pred[i].label = -1;
+        for (size_t i = 0; !s && i < nw_total; i++) wpred[i] = -1;
+    }
+    mt_batch_buffer buf = {0};
+    size_t *idx = mt_malloc((size_t)batch_size * sizeof *idx);
+    if (!idx && !s) s = MT_ERR_NOMEM;
+    int C = d->num_classes;
+    for (size_t start = 0; !s && start < d->n_feat; start += (size_t)batch_size) {
+        int n = (int)(d->n_feat - start < (size_t)batch_size ? d->n_feat - start : (size_t)batch_size);
+        for (int i = 0; i < n; i++) idx[i] = start + (size_t)i;
+        mt_batch batch;
+        if ((s = mt_dataset_make_batch(d, idx, n, &buf, &batch))) break;
+        const float *logits = NULL;
+        if ((s = forward(forward_ctx, &batch, &logits))) break;
+        if (!logits) { s = mt_fail(MT_ERR_INVALID, "predict: the forward function returned no logits"); break; }
+        for (int i = 0; i < n; i++) {
+            const mt_feature *f = &d->feat[idx[i]];
+            if (d->head == MT_HEAD_TOKEN_CLASSIFIER) {
+                size_t base = d->ex_word_off[f->example];
+                for (int t = 0; t < f->len; t++) {
+                    int w = d->word_at[f->off + t];
+                    if (w < 0) continue;
+                    const float *v = logits + ((size_t)i * (size_t)batch.T + (size_t)t) * (size_t)C;
+                    int b = 0;
+                    for (int c = 1; c < C; c++)
+                        if (v[c] > v[b]) b = c;
+                    wpred[base + (size_t)w] = b;
+                }
+            } else if (d->head == MT_HEAD_SEQUENCE_REGRESSION) {
+                pred[f->example].label = 0;
+                pred[f->example].score = logits[i];
+            } else {
+                const float *v = logits + (size_t)i * (size_t)C;
+                int b = 0;
+                for (int c = 1; c < C; c++)
+                    if (v[c] > v[b]) b = c;
+                double z = 0;
+                for (int c = 0; c < C; c++) z += exp((double)v[c] - (double)v[b]);
+                pred[f->example].label = b;
+                pred[f->example].score = (float)(1.0 / z);
+            }
+        }
+    }
+    for (size_t e = 0; !s && e < nex; e++) {
+        if (d->head == MT_HEAD_TOKEN_CLASSIFIER) {
+            size_t base = d->ex_word_off[e];
+            for (int w = 0; w < nwords[e]; w++) {
+                int l = wpred[base + (size_t)w];
+                fprintf(out, "%s%s[%s]", w ? " " : "", words[e][w], l >= 0 ? d->labels[l] : "?");
+            }
+            fputc('\n', out);
+        } else if (pred[e].label < 0) {
+            fputc('\n', out);
+        } else if (d->head == MT_HEAD_SEQUENCE_REGRESSION) {
+            fprintf(out, "%.6f\n", pred[e].score);
+        } else {
+            fprintf(out, "%s\t%.6f\n", d->labels[pred[e].label], pred[e].score);
+        }
+    }
+    if (!s && ferror(out)) s = mt_fail(MT_ERR_IO, "predict: writing the output failed (disk full?)");
+    mt_batch_buffer_free(&buf);
+    free(idx);
+    free(pred);
+    free(wpred);
+    for (size_t i = 0; i < nlines; i++) free(words[i]);
+    free(words);
+    free(nwords);
+    mt_dataset_free(d);
+    mt_lines_close(&L);
+    return s;
+}
