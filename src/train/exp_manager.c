@@ -1,0 +1,603 @@
+#include "train/exp_manager.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "train/tensorboard.h"
+
+#define PATH_CAP 4096
+
+typedef struct {
+    char *path;
+    double score;
+} topk_entry;
+
+struct mt_exp_manager {
+    char log_dir[PATH_CAP], ckpt_dir[PATH_CAP];
+    char name[256], monitor[128];
+    char *resume_path;
+    int rank0;
+    FILE *log_file;
+    FILE *csv;
+    int n_metrics;
+    mt_tb_writer *tb;
+    char **metric_tags; // "val_<name>"
+    topk_entry *topk;
+    int ntopk;
+    char *last_path;
+    int64_t save_top_k;
+    int mode_max, save_last, checkpoints_on, tensorboard_on;
+};
+
+// ---------------------------------------------------------------------------------------------
+// files
+
+mt_status mt_mkdirs(const char *path) {
+    char buf[PATH_CAP];
+    if (strlen(path) >= sizeof buf) return mt_fail(MT_ERR_INVALID, "%s: path too long", path);
+    strcpy(buf, path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return mt_fail(MT_ERR_IO, "%s: cannot create the folder: %s", buf, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+        return mt_fail(MT_ERR_IO, "%s: cannot create the folder: %s", buf, strerror(errno));
+    struct stat st;
+    if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
+        return mt_fail(MT_ERR_IO, "%s: exists and is not a folder", buf);
+    return MT_OK;
+}
+
+static void fsync_dir_of(const char *path) {
+    char dir[PATH_CAP * 3];
+    if (snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir) return;
+    char *slash = strrchr(dir, '/');
+    if (slash == dir) dir[1] = 0;
+    else if (slash) *slash = 0;
+    else strcpy(dir, ".");
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+}
+
+mt_status mt_write_file_atomic(const char *path, const void *data, size_t len) {
+    char tmp[PATH_CAP + 16];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+    if (fd < 0) return mt_fail(MT_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+    const char *p = data;
+    size_t left = len;
+    while (left > 0) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            int err = errno;
+            close(fd);
+            unlink(tmp);
+            return mt_fail(MT_ERR_IO, "%s: write failed: %s", tmp, strerror(err));
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    if (fsync(fd) != 0 || close(fd) != 0) {
+        unlink(tmp);
+        return mt_fail(MT_ERR_IO, "%s: fsync/close failed: %s", tmp, strerror(errno));
+    }
+    if (rename(tmp, path) != 0) {
+        int err = errno;
+        unlink(tmp);
+        return mt_fail(MT_ERR_IO, "%s: cannot rename into place: %s", path, strerror(err));
+    }
+    fsync_dir_of(path);
+    return MT_OK;
+}
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t ls = strlen(s), lx = strlen(suffix);
+    return ls >= lx && !strcmp(s + ls - lx, suffix);
+}
+
+static int is_dir(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// ---------------------------------------------------------------------------------------------
+// names
+
+void mt_exp_checkpoint_stem(const char *name, const char *monitor, double value, int64_t epoch, char *buf,
+                            size_t cap) {
+    snprintf(buf, cap, "%s--%s=%.4f-epoch=%lld", name, monitor, value, (long long)epoch);
+}
+
+// Parses "<name>--<monitor>=<value>-epoch=<n>[-vK].ckpt" (not -last); 1 when it matches.
+static int parse_topk_name(const char *file, const char *name, const char *monitor, double *value) {
+    char prefix[512];
+    snprintf(prefix, sizeof prefix, "%s--%s=", name, monitor);
+    size_t lp = strlen(prefix);
+    if (strncmp(file, prefix, lp) || !ends_with(file, ".ckpt") || ends_with(file, "-last.ckpt")) return 0;
+    char *end;
+    double v = strtod(file + lp, &end);
+    if (end == file + lp || strncmp(end, "-epoch=", 7)) return 0;
+    *value = v;
+    return 1;
+}
+
+// ---------------------------------------------------------------------------------------------
+// create
+
+static mt_status next_version(const char *base, char *out, size_t cap) {
+    int best = -1;
+    DIR *d = opendir(base);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            int v;
+            char tail;
+            if (sscanf(e->d_name, "version_%d%c", &v, &tail) == 1 && v > best) best = v;
+        }
+        closedir(d);
+    }
+    snprintf(out, cap, "version_%d", best + 1);
+    return MT_OK;
+}
+
+// NeMo check_resume: exactly one *last.ckpt (we take the newest when a kill left two, see below).
+static mt_status find_resume(mt_exp_manager *e, const mt_train_config *cfg) {
+    DIR *d = opendir(e->ckpt_dir);
+    if (!d) {
+        if (cfg->exp_manager.resume_ignore_no_checkpoint) {
+            mt_warn("resume_if_exists: there is no checkpoint folder %s; training from scratch "
+                    "(resume_ignore_no_checkpoint is true)", e->ckpt_dir);
+            return MT_OK;
+        }
+        return mt_fail(MT_ERR_NOT_FOUND, "resume_if_exists is true but there is no checkpoint folder %s: set "
+                       "exp_manager.resume_ignore_no_checkpoint=true to start fresh, or check exp_dir/name",
+                       e->ckpt_dir);
+    }
+    struct dirent *de;
+    char *best = NULL;
+    time_t best_t = 0;
+    long best_ns = 0;
+    int nlast = 0, nend = 0;
+    mt_status st = MT_OK;
+    while ((de = readdir(d))) {
+        if (ends_with(de->d_name, "end.ckpt")) nend++;
+        if (!ends_with(de->d_name, "last.ckpt")) continue;
+        char p[PATH_CAP * 2];
+        snprintf(p, sizeof p, "%s/%s", e->ckpt_dir, de->d_name);
+        struct stat sb;
+        if (stat(p, &sb) != 0 || !S_ISREG(sb.st_mode)) continue;
+        nlast++;
+        if (!best || sb.st_mtim.tv_sec > best_t || (sb.st_mtim.tv_sec == best_t && sb.st_mtim.tv_nsec > best_ns)) {
+            free(best);
+            best = mt_strdup(p);
+            best_t = sb.st_mtim.tv_sec;
+            best_ns = sb.st_mtim.tv_nsec;
+            if (!best) { st = MT_ERR_NOMEM; break; }
+        }
+    }
+    closedir(d);
+    if (st != MT_OK) return st;
+    if (nend && !cfg->exp_manager.resume_past_end) {
+        free(best);
+        return mt_fail(MT_ERR_INVALID, "%s holds an *end.ckpt: that run finished; set "
+                       "exp_manager.resume_past_end=true to continue it", e->ckpt_dir);
+    }
+    if (!best) {
+        if (cfg->exp_manager.resume_ignore_no_checkpoint) {
+            mt_warn("resume_if_exists: no *last.ckpt in %s; training from scratch", e->ckpt_dir);
+            return MT_OK;
+        }
+        return mt_fail(MT_ERR_NOT_FOUND, "resume_if_exists is true but %s has no *last.ckpt: set "
+                       "exp_manager.resume_ignore_no_checkpoint=true to start fresh", e->ckpt_dir);
+    }
+    // Two -last files only exist when a run was killed between writing the new one and
+    // deleting the old one; the newer is complete (it was renamed into place).
+    if (nlast > 1) mt_warn("%s holds %d *last.ckpt files; resuming from the newest, %s", e->ckpt_dir, nlast, best);
+    e->resume_path = best;
+    return MT_OK;
+}
+
+static mt_status rebuild_topk(mt_exp_manager *e) {
+    DIR *d = opendir(e->ckpt_dir);
+    if (!d) return MT_OK;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        double v;
+        if (!parse_topk_name(de->d_name, e->name, e->monitor, &v)) continue;
+        topk_entry *nt = mt_realloc(e->topk, (size_t)(e->ntopk + 1) * sizeof *nt);
+        if (!nt) { closedir(d); return MT_ERR_NOMEM; }
+        e->topk = nt;
+        char p[PATH_CAP * 2];
+        snprintf(p, sizeof p, "%s/%s", e->ckpt_dir, de->d_name);
+        e->topk[e->ntopk].path = mt_strdup(p);
+        e->topk[e->ntopk].score = v;
+        if (!e->topk[e->ntopk].path) { closedir(d); return MT_ERR_NOMEM; }
+        e->ntopk++;
+    }
+    closedir(d);
+    // Remember the newest -last file so the next save replaces it.
+    if (e->resume_path && !e->last_path) {
+        e->last_path = mt_strdup(e->resume_path);
+        if (!e->last_path) return MT_ERR_NOMEM;
+    }
+    return MT_OK;
+}
+
+// NeMo moves the previous run's loose files into run_<k>/ when resuming.
+static mt_status move_previous_run(mt_exp_manager *e) {
+    int k = 0;
+    char dst[PATH_CAP + 32];
+    for (;; k++) {
+        snprintf(dst, sizeof dst, "%s/run_%d", e->log_dir, k);
+        if (!is_dir(dst)) break;
+    }
+    DIR *d = opendir(e->log_dir);
+    if (!d) return MT_OK;
+    struct dirent *de;
+    int made = 0;
+    mt_status st = MT_OK;
+    while ((de = readdir(d))) {
+        if (!strcmp(de->d_name, "metrics.csv") || de->d_name[0] == '.') continue;
+        char src[PATH_CAP * 2];
+        snprintf(src, sizeof src, "%s/%s", e->log_dir, de->d_name);
+        struct stat sb;
+        if (lstat(src, &sb) != 0 || !S_ISREG(sb.st_mode)) continue;
+        if (!made) {
+            st = mt_mkdirs(dst);
+            if (st != MT_OK) break;
+            made = 1;
+        }
+        char to[PATH_CAP * 3];
+        snprintf(to, sizeof to, "%s/%s", dst, de->d_name);
+        if (rename(src, to) != 0) {
+            st = mt_fail(MT_ERR_IO, "%s: cannot move to %s: %s", src, to, strerror(errno));
+            break;
+        }
+    }
+    closedir(d);
+    return st;
+}
+
+mt_status mt_exp_create(const mt_train_config *cfg, int argc, char **argv, int tp_rank, int tp_size,
+                        mt_exp_manager **out) {
+    *out = NULL;
+    mt_exp_manager *e = mt_calloc(1, sizeof *e);
+    if (!e) return MT_ERR_NOMEM;
+    e->rank0 = tp_rank == 0;
+    const char *name = cfg->exp_manager.name ? cfg->exp_manager.name : "default";
+    snprintf(e->name, sizeof e->name, "%s", name);
+    snprintf(e->monitor, sizeof e->monitor, "%s", cfg->exp_manager.checkpoint_callback_params.monitor);
+    e->save_top_k = cfg->exp_manager.checkpoint_callback_params.save_top_k;
+    e->mode_max = !strcmp(cfg->exp_manager.checkpoint_callback_params.mode, "max");
+    e->save_last = cfg->exp_manager.checkpoint_callback_params.save_last;
+    e->checkpoints_on = cfg->exp_manager.create_checkpoint_callback;
+    e->tensorboard_on = cfg->exp_manager.create_tensorboard_logger;
+    mt_status st = MT_OK;
+    if (strchr(e->name, '/')) {
+        st = mt_fail(MT_ERR_INVALID, "exp_manager.name '%s' must not contain '/'", e->name);
+        goto fail;
+    }
+    const char *exp_dir = cfg->exp_manager.exp_dir ? cfg->exp_manager.exp_dir : "./nemo_experiments";
+    int resume = cfg->exp_manager.resume_if_exists;
+    if (cfg->exp_manager.explicit_log_dir) {
+        snprintf(e->log_dir, sizeof e->log_dir, "%s", cfg->exp_manager.explicit_log_dir);
+    } else if (resume) {
+        snprintf(e->log_dir, sizeof e->log_dir, "%s/%s", exp_dir, e->name);
+    } else {
+        char version[256], base[PATH_CAP];
+        snprintf(base, sizeof base, "%s/%s", exp_dir, e->name);
+        if (cfg->exp_manager.version) {
+            snprintf(version, sizeof version, "%s", cfg->exp_manager.version);
+        } else if (cfg->exp_manager.use_datetime_version) {
+            time_t now = time(NULL);
+            struct tm tmv;
+            localtime_r(&now, &tmv);
+            strftime(version, sizeof version, "%Y-%m-%d_%H-%M-%S", &tmv);
+        } else {
+            next_version(base, version, sizeof version);
+        }
+        if (snprintf(e->log_dir, sizeof e->log_dir, "%s/%s", base, version) >= (int)sizeof e->log_dir) {
+            st = mt_fail(MT_ERR_INVALID, "%s/%s: path too long", base, version);
+            goto fail;
+        }
+    }
+    const char *dirpath = cfg->exp_manager.checkpoint_callback_params.dirpath;
+    if (dirpath) snprintf(e->ckpt_dir, sizeof e->ckpt_dir, "%s", dirpath);
+    else if (snprintf(e->ckpt_dir, sizeof e->ckpt_dir, "%s/checkpoints", e->log_dir) >= (int)sizeof e->ckpt_dir) {
+        st = mt_fail(MT_ERR_INVALID, "%s: path too long", e->log_dir);
+        goto fail;
+    }
+    if (tp_size > 1) {
+        size_t l = strlen(e->ckpt_dir);
+        snprintf(e->ckpt_dir + l, sizeof e->ckpt_dir - l, "/mp_rank_%02d", tp_rank);
+    }
+    st = mt_mkdirs(e->log_dir);
+    if (st != MT_OK) goto fail;
+
+    if (cfg->trainer.resume_from_checkpoint) {
+        struct stat sb;
+        if (stat(cfg->trainer.resume_from_checkpoint, &sb) != 0) {
+            st = mt_fail(MT_ERR_NOT_FOUND, "trainer.resume_from_checkpoint: %s: %s", cfg->trainer.resume_from_checkpoint,
+                         strerror(errno));
+            goto fail;
+        }
+        e->resume_path = mt_strdup(cfg->trainer.resume_from_checkpoint);
+        if (!e->resume_path) { st = MT_ERR_NOMEM; goto fail; }
+    } else if (resume) {
+        st = find_resume(e, cfg);
+        if (st != MT_OK) goto fail;
+    }
+    if (e->resume_path && e->rank0) {
+        st = move_previous_run(e);
+        if (st != MT_OK) goto fail;
+    }
+    if (e->checkpoints_on) {
+        st = mt_mkdirs(e->ckpt_dir);
+        if (st != MT_OK) goto fail;
+        st = rebuild_topk(e);
+        if (st != MT_OK) goto fail;
+    }
+
+    char path[PATH_CAP + 64];
+    snprintf(path, sizeof path, "%s/nemo_log_globalrank-%d_localrank-%d.txt", e->log_dir, tp_rank, tp_rank);
+    e->log_file = fopen(path, "a");
+    if (!e->log_file) {
+        st = mt_fail(MT_ERR_IO, "%s: cannot open the log file: %s", path, strerror(errno));
+        goto fail;
+    }
+    mt_log_set_file(e->log_file);
+    if (e->rank0) {
+        char *args = NULL;
+        size_t alen = 0;
+        FILE *m = open_memstream(&args, &alen);
+        if (!m) { st = MT_ERR_NOMEM; goto fail; }
+        for (int i = 0; i < argc; i++) fprintf(m, "%s%s", i ? " " : "", argv[i]);
+        fclose(m);
+        snprintf(path, sizeof path, "%s/cmd-args.log", e->log_dir);
+        st = mt_write_file_atomic(path, args, alen);
+        free(args);
+        if (st != MT_OK) goto fail;
+        char *y = NULL;
+        size_t ylen = 0;
+        m = open_memstream(&y, &ylen);
+        if (!m) { st = MT_ERR_NOMEM; goto fail; }
+        st = mt_config_dump(cfg, m, NULL);
+        fclose(m);
+        if (st == MT_OK) {
+            snprintf(path, sizeof path, "%s/hparams.yaml", e->log_dir);
+            st = mt_write_file_atomic(path, y, ylen);
+        }
+        free(y);
+        if (st != MT_OK) goto fail;
+    }
+    mt_info("experiment folder: %s", e->log_dir);
+    if (e->resume_path) mt_info("resuming from %s", e->resume_path);
+    *out = e;
+    return MT_OK;
+fail:
+    mt_exp_free(e);
+    return st;
+}
+
+void mt_exp_free(mt_exp_manager *e) {
+    if (!e) return;
+    if (e->csv) fclose(e->csv);
+    if (e->tb) mt_tb_close(e->tb);
+    if (e->log_file) {
+        mt_log_set_file(NULL);
+        fclose(e->log_file);
+    }
+    for (int i = 0; i < e->n_metrics; i++) free(e->metric_tags[i]);
+    free(e->metric_tags);
+    for (int i = 0; i < e->ntopk; i++) free(e->topk[i].path);
+    free(e->topk);
+    free(e->last_path);
+    free(e->resume_path);
+    free(e);
+}
+
+const char *mt_exp_log_dir(const mt_exp_manager *e) { return e->log_dir; }
+const char *mt_exp_ckpt_dir(const mt_exp_manager *e) { return e->ckpt_dir; }
+const char *mt_exp_name(const mt_exp_manager *e) { return e->name; }
+const char *mt_exp_resume_path(const mt_exp_manager *e) { return e->resume_path; }
+const char *mt_exp_last_checkpoint(const mt_exp_manager *e) { return e->last_path; }
+
+const char *mt_exp_best_checkpoint(const mt_exp_manager *e) {
+    int best = -1;
+    for (int i = 0; i < e->ntopk; i++)
+        if (best < 0 || (e->mode_max ? e->topk[i].score > e->topk[best].score : e->topk[i].score < e->topk[best].score))
+            best = i;
+    return best >= 0 ? e->topk[best].path : NULL;
+}
+
+// ---------------------------------------------------------------------------------------------
+// metrics.csv + TensorBoard
+
+static void csv_header(FILE *f, char **tags, int n) {
+    fprintf(f, "step,epoch,train_loss,lr,val_loss");
+    for (int i = 0; i < n; i++) fprintf(f, ",%s", tags[i]);
+    fputc('\n', f);
+}
+
+mt_status mt_exp_metrics_begin(mt_exp_manager *e, const char *const *metric_names, int n_metrics,
+                               int64_t resume_step) {
+    if (!e->rank0) return MT_OK;
+    e->metric_tags = mt_calloc((size_t)(n_metrics > 0 ? n_metrics : 1), sizeof(char *));
+    if (!e->metric_tags) return MT_ERR_NOMEM;
+    e->n_metrics = n_metrics;
+    for (int i = 0; i < n_metrics; i++) {
+        size_t l = strlen(metric_names[i]) + 5;
+        e->metric_tags[i] = mt_malloc(l);
+        if (!e->metric_tags[i]) return MT_ERR_NOMEM;
+        snprintf(e->metric_tags[i], l, "val_%s", metric_names[i]);
+    }
+    char path[PATH_CAP + 32];
+    snprintf(path, sizeof path, "%s/metrics.csv", e->log_dir);
+    // The header and the rows kept from a previous run, rewritten atomically.
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    if (!m) return MT_ERR_NOMEM;
+    csv_header(m, e->metric_tags, n_metrics);
+    fflush(m);
+    size_t header_len = len;
+    if (resume_step >= 0) {
+        FILE *old = fopen(path, "r");
+        if (old) {
+            char *line = NULL;
+            size_t cap = 0;
+            ssize_t r;
+            int first = 1;
+            while ((r = getline(&line, &cap, old)) > 0) {
+                if (first) {
+                    first = 0;
+                    if ((size_t)r != header_len || memcmp(line, buf, header_len)) {
+                        mt_warn("%s: its columns differ from this run's; starting a new file", path);
+                        break;
+                    }
+                    continue;
+                }
+                char *end;
+                long long s = strtoll(line, &end, 10);
+                if (end == line || *end != ',' || line[r - 1] != '\n') break; // a torn last line
+                if (s > resume_step) break;
+                fputs(line, m);
+            }
+            free(line);
+            fclose(old);
+        }
+    }
+    fclose(m);
+    mt_status st = mt_write_file_atomic(path, buf, len);
+    free(buf);
+    if (st != MT_OK) return st;
+    e->csv = fopen(path, "a");
+    if (!e->csv) return mt_fail(MT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (e->tensorboard_on) MT_TRY(mt_tb_open(e->log_dir, &e->tb, NULL));
+    return MT_OK;
+}
+
+static void csv_cell(FILE *f, double v) {
+    if (isnan(v)) fputc(',', f);
+    else fprintf(f, ",%.9g", v);
+}
+
+mt_status mt_exp_log_row(mt_exp_manager *e, int64_t step, int64_t epoch, double train_loss, double lr,
+                         double val_loss, const double *metrics) {
+    if (!e->rank0 || !e->csv) return MT_OK;
+    fprintf(e->csv, "%lld,%lld", (long long)step, (long long)epoch);
+    csv_cell(e->csv, train_loss);
+    csv_cell(e->csv, lr);
+    csv_cell(e->csv, val_loss);
+    for (int i = 0; i < e->n_metrics; i++) csv_cell(e->csv, metrics ? metrics[i] : NAN);
+    fputc('\n', e->csv);
+    if (fflush(e->csv) != 0) return mt_fail(MT_ERR_IO, "%s/metrics.csv: write failed: %s", e->log_dir, strerror(errno));
+    if (e->tb) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        double wt = (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+        if (!isnan(train_loss)) MT_TRY(mt_tb_scalar(e->tb, "train_loss", (float)train_loss, step, wt));
+        if (!isnan(lr)) MT_TRY(mt_tb_scalar(e->tb, "lr", (float)lr, step, wt));
+        MT_TRY(mt_tb_scalar(e->tb, "epoch", (float)epoch, step, wt));
+        if (!isnan(val_loss)) MT_TRY(mt_tb_scalar(e->tb, "val_loss", (float)val_loss, step, wt));
+        for (int i = 0; i < e->n_metrics && metrics; i++)
+            if (!isnan(metrics[i])) MT_TRY(mt_tb_scalar(e->tb, e->metric_tags[i], (float)metrics[i], step, wt));
+    }
+    return MT_OK;
+}
+
+// ---------------------------------------------------------------------------------------------
+// checkpoints
+
+static int better(const mt_exp_manager *e, double a, double b) { return e->mode_max ? a > b : a < b; }
+
+mt_status mt_exp_save_checkpoint(mt_exp_manager *e, mt_ckpt_write_fn write, void *ctx, double monitor_value,
+                                 int64_t epoch) {
+    if (!e->checkpoints_on) return MT_OK;
+    char stem[512], last[PATH_CAP * 2];
+    mt_exp_checkpoint_stem(e->name, e->monitor, monitor_value, epoch, stem, sizeof stem);
+    snprintf(last, sizeof last, "%s/%s-last.ckpt", e->ckpt_dir, stem);
+    // 1. The new -last (write() is atomic), then drop the previous one.
+    MT_TRY(write(ctx, last));
+    if (e->last_path && strcmp(e->last_path, last)) {
+        if (unlink(e->last_path) != 0 && errno != ENOENT)
+            mt_warn("%s: cannot remove the previous last checkpoint: %s", e->last_path, strerror(errno));
+    }
+    free(e->last_path);
+    e->last_path = mt_strdup(last);
+    if (!e->last_path) return MT_ERR_NOMEM;
+    fsync_dir_of(last);
+    // 2. Top-k: a hard link to the -last file under the ranked name (no second write).
+    if (isnan(monitor_value) || e->save_top_k == 0) goto done;
+    int worst = -1;
+    for (int i = 0; i < e->ntopk; i++)
+        if (worst < 0 || better(e, e->topk[worst].score, e->topk[i].score)) worst = i;
+    int keep_all = e->save_top_k < 0;
+    if (!keep_all && e->ntopk >= e->save_top_k && !better(e, monitor_value, e->topk[worst].score)) goto done;
+    char path[PATH_CAP * 2], tmp[PATH_CAP * 2 + 8];
+    snprintf(path, sizeof path, "%s/%s.ckpt", e->ckpt_dir, stem);
+    // Same name as an existing top-k entry (same value and epoch): PTL adds -v1, -v2, ...
+    int same = -1;
+    for (int v = 1;; v++) {
+        int clash = 0;
+        for (int i = 0; i < e->ntopk; i++)
+            if (!strcmp(e->topk[i].path, path)) clash = 1;
+        if (!clash) break;
+        snprintf(path, sizeof path, "%s/%s-v%d.ckpt", e->ckpt_dir, stem, v);
+        same = v;
+    }
+    (void)same;
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    unlink(tmp);
+    if (link(last, tmp) != 0) {
+        // No hard links on this filesystem: write a second copy.
+        MT_TRY(write(ctx, path));
+    } else if (rename(tmp, path) != 0) {
+        int err = errno;
+        unlink(tmp);
+        return mt_fail(MT_ERR_IO, "%s: cannot rename into place: %s", path, strerror(err));
+    }
+    fsync_dir_of(path);
+    topk_entry *nt = mt_realloc(e->topk, (size_t)(e->ntopk + 1) * sizeof *nt);
+    if (!nt) return MT_ERR_NOMEM;
+    e->topk = nt;
+    e->topk[e->ntopk].path = mt_strdup(path);
+    if (!e->topk[e->ntopk].path) return MT_ERR_NOMEM;
+    e->topk[e->ntopk].score = monitor_value;
+    e->ntopk++;
+    if (!keep_all && e->ntopk > e->save_top_k) {
+        worst = 0;
+        for (int i = 1; i < e->ntopk; i++)
+            if (better(e, e->topk[worst].score, e->topk[i].score)) worst = i;
+        if (unlink(e->topk[worst].path) != 0 && errno != ENOENT)
+            mt_warn("%s: cannot remove: %s", e->topk[worst].path, strerror(errno));
+        free(e->topk[worst].path);
+        e->topk[worst] = e->topk[e->ntopk - 1];
+        e->ntopk--;
+    }
+done:
+    if (!e->save_last) {
+        // The -last file was only the source of the top-k link.
+        unlink(last);
+        free(e->last_path);
+        e->last_path = NULL;
+        return MT_OK;
+    }
+    mt_info("saved checkpoint %s", last);
+    return MT_OK;
+}
