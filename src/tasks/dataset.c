@@ -191,6 +191,9 @@ mt_status mt_tc_build(mt_dataset *d, mt_tokenizer *tok, mt_lines *L, int labelle
             // Prediction input: the whole line is the text; a trailing "<TAB>int" label is dropped.
             char *tab = strrchr(line, '\t');
             long v;
+            size_t k = 0;
+            while (k < len && (line[k] == ' ' || line[k] == '\t')) k++;
+            if (k == len) continue; // blank line: blank output line
             if (tab && mt_parse_int(tab + 1, &v)) { *tab = '\0'; len = (size_t)(tab - line); }
             s = tc_add(d, tok, &tb, &ids, &cap, line, len, -1, L->lineno - 1, source);
             if (s) break;
