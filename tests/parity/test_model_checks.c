@@ -1,0 +1,151 @@
+// Model construction checks that need no PyTorch: TP=2 shards of both ranks, concatenated along
+// each parameter's split dimension, equal the TP=1 initialisation; bad batches are refused with
+// a message naming the problem; backward before forward is refused.
+#include "model/model.h"
+#include "test_util.h"
+
+static void small(mt_model_config *c, int tp, int rank) {
+    mt_model_config_defaults(c);
+    c->vocab_size = 997;
+    c->hidden_size = 32;
+    c->num_layers = 2;
+    c->num_attention_heads = 4;
+    c->max_position_embeddings = 16;
+    c->head = MT_HEAD_TOKEN_CLASSIFIER;
+    c->num_classes = 4;
+    c->head_num_layers = 2;
+    c->tp_size = tp;
+    c->tp_rank = rank;
+}
+
+static void check_shards(void) {
+    mt_model_config c1, c2a, c2b;
+    small(&c1, 1, 0);
+    small(&c2a, 2, 0);
+    small(&c2b, 2, 1);
+    mt_model *m1 = NULL, *r0 = NULL, *r1 = NULL;
+    CHECK_OK(mt_model_create(&c1, NULL, &m1));
+    CHECK_OK(mt_model_create(&c2a, NULL, &r0));
+    CHECK_OK(mt_model_create(&c2b, NULL, &r1));
+    if (!m1 || !r0 || !r1) return;
+    mt_model_init_weights(m1, 77);
+    mt_model_init_weights(r0, 77);
+    mt_model_init_weights(r1, 77);
+    const mt_param_table *t1 = mt_model_params(m1), *t2 = mt_model_params(r0);
+    CHECK(t1->count == t2->count);
+    int compared = 0;
+    for (int i = 0; i < t1->count && i < t2->count; i++) {
+        const mt_param *p1 = &t1->params[i], *p2 = &t2->params[i];
+        CHECK(strcmp(p1->name, p2->name) == 0);
+        const float *w1 = mt_model_param(m1, i), *a = mt_model_param(r0, i), *b = mt_model_param(r1, i);
+        size_t bad = 0;
+        int64_t rows = p1->shape[0], cols = p1->shape[1];
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t q = 0; q < cols; q++) {
+                float want = w1[r * cols + q], got;
+                if (p2->split_dim == 0) {
+                    int64_t lr = p2->shape[0];
+                    got = r < lr ? a[r * cols + q] : b[(r - lr) * cols + q];
+                } else if (p2->split_dim == 1) {
+                    int64_t lc = p2->shape[1];
+                    got = q < lc ? a[r * lc + q] : b[r * lc + (q - lc)];
+                } else {
+                    got = a[r * cols + q];
+                    if (b[r * cols + q] != got) bad++;
+                }
+                if (got != want) bad++;
+            }
+        CHECK_MSG(bad == 0, "%s: %zu elements of the TP=2 shards differ from TP=1", p1->name, bad);
+        compared++;
+    }
+    // the vocab-split table: TP=2 pads to 1024 rows, TP=1 to 1024 as well here (997 -> 1024 both)
+    const mt_param *we = &t2->params[mt_param_index(t2, MT_ROLE_WORD_EMB, -1)];
+    CHECK(we->shape[0] * 2 == we->global_shape[0]);
+    fprintf(stderr, "compared %d tensors across TP=1 and TP=2 shards\n", compared);
+    // a TP=2 shard cannot run forward without a communicator of size 2
+    int32_t ids[4] = {1, 2, 3, 4};
+    mt_batch bt = {.B = 1, .T = 4, .input_ids = ids};
+    float loss;
+    CHECK(mt_model_forward(r0, &bt, 0, 0, 0, &loss) == MT_ERR_INVALID);
+    CHECK(strstr(mt_last_error(), "communicator") != NULL);
+    mt_model_free(m1);
+    mt_model_free(r0);
+    mt_model_free(r1);
+}
+
+static void check_errors(void) {
+    mt_model_config c;
+    small(&c, 1, 0);
+    mt_model *m = NULL;
+    CHECK_OK(mt_model_create(&c, NULL, &m));
+    if (!m) return;
+    mt_model_init_weights(m, 1);
+    int32_t ids[2 * 4] = {1, 2, 3, 4, 5, 6, 7, 8}, labels[8] = {0, 1, 2, 3, 0, 1, 2, 3}, types[8] = {0};
+    mt_batch b = {.B = 2, .T = 4, .input_ids = ids, .token_type_ids = types, .labels = labels};
+    float loss;
+    CHECK(mt_model_backward(m, 1.0f) == MT_ERR_INVALID);
+    CHECK(strstr(mt_last_error(), "forward") != NULL);
+    CHECK_OK(mt_model_forward(m, &b, 0, 0, 0, &loss));
+    CHECK_OK(mt_model_backward(m, 1.0f));
+    ids[5] = 997;
+    CHECK(mt_model_forward(m, &b, 0, 0, 0, &loss) == MT_ERR_INVALID);
+    CHECK(strstr(mt_last_error(), "token id 997") && strstr(mt_last_error(), "position 1"));
+    ids[5] = -1;
+    CHECK(mt_model_forward(m, &b, 0, 0, 0, &loss) == MT_ERR_INVALID);
+    ids[5] = 6;
+    CHECK(mt_model_backward(m, 1.0f) == MT_ERR_INVALID); // the failed forward left nothing to differentiate
+    types[3] = 2;
+    CHECK(mt_model_forward(m, &b, 0, 0, 0, &loss) == MT_ERR_INVALID);
+    CHECK(strstr(mt_last_error(), "token type") != NULL);
+    types[3] = 0;
+    labels[2] = 4;
+    CHECK(mt_model_forward(m, &b, 0, 0, 0, &loss) == MT_ERR_INVALID);
+    CHECK(strstr(mt_last_error(), "label 4") != NULL);
+    labels[2] = 2;
+    b.T = 17;
+    CHECK(mt_model_forward(m, &b, 0, 0, 0, &loss) == MT_ERR_INVALID);
+    CHECK(strstr(mt_last_error(), "max_position_embeddings") != NULL);
+    b.T = 0;
+    CHECK(mt_model_forward(m, &b, 0, 0, 0, &loss) == MT_ERR_INVALID);
+    b.T = 4;
+    b.B = -1;
+    CHECK(mt_model_forward(m, &b, 0, 0, 0, &loss) == MT_ERR_INVALID);
+    b.B = 2;
+    b.labels = NULL;
+    CHECK(mt_model_forward(m, &b, 0, 0, 0, &loss) == MT_ERR_INVALID);
+    // a larger batch grows the arena; the smaller one still works after it
+    int32_t big_ids[4 * 16] = {0}, big_labels[4 * 16] = {0};
+    mt_batch big = {.B = 4, .T = 16, .input_ids = big_ids, .labels = big_labels};
+    CHECK_OK(mt_model_forward(m, &big, 1, 3, 0, &loss));
+    CHECK_OK(mt_model_backward(m, 0.5f));
+    b.labels = labels;
+    float l2;
+    CHECK_OK(mt_model_forward(m, &b, 0, 0, 0, &l2));
+    size_t n = 0;
+    CHECK(mt_model_logits(m, &n) && n == 2 * 4 * 4);
+    mt_model_free(m);
+
+    // QA spans outside the sequence
+    small(&c, 1, 0);
+    c.head = MT_HEAD_QA;
+    CHECK_OK(mt_model_create(&c, NULL, &m));
+    if (!m) return;
+    int32_t s[2] = {0, 4}, e[2] = {1, 3};
+    mt_batch q = {.B = 2, .T = 4, .input_ids = ids, .start_positions = s, .end_positions = e};
+    CHECK(mt_model_forward(m, &q, 0, 0, 0, &loss) == MT_ERR_INVALID);
+    CHECK(strstr(mt_last_error(), "span") != NULL);
+    s[1] = 3;
+    CHECK_OK(mt_model_forward(m, &q, 0, 0, 0, &loss));
+    mt_model_free(m);
+
+    // inconsistent configs are refused at create
+    small(&c, 1, 0);
+    c.num_attention_heads = 5;
+    CHECK(mt_model_create(&c, NULL, &m) == MT_ERR_INVALID);
+}
+
+int main(void) {
+    check_shards();
+    check_errors();
+    TEST_DONE();
+}
