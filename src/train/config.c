@@ -223,12 +223,12 @@ static const mt_cfg_key g_schema[] = {
     K("model.token_classifier.log_softmax", MT_CFG_BOOL, model.token_classifier.log_softmax, "false", 0, "QA head"),
     K("model.token_classifier.use_transformer_init", MT_CFG_BOOL, model.token_classifier.use_transformer_init, "true",
       0, "QA head"),
-    K("model.optim.name", MT_CFG_STR, model.optim.name, "adam", 0, "adam (L2 decay) | adamw (decoupled) | sgd"),
+    K("model.optim.name", MT_CFG_STR, model.optim.name, "adam", 0, "adam (L2 decay) | adamw (decoupled)"),
     K("model.optim.lr", MT_CFG_FLOAT, model.optim.lr, "5e-5", 0, "peak learning rate"),
     K("model.optim.betas", MT_CFG_FLOAT_LIST, model.optim.betas, "[0.9, 0.999]", 0, "Adam betas"),
     K("model.optim.eps", MT_CFG_FLOAT, model.optim.eps, "1e-8", 0, "Adam epsilon"),
     K("model.optim.weight_decay", MT_CFG_FLOAT, model.optim.weight_decay, "0.0", 0, "weight decay"),
-    K("model.optim.momentum", MT_CFG_FLOAT, model.optim.momentum, "0.0", 0, "SGD momentum"),
+    K("model.optim.momentum", MT_CFG_FLOAT, model.optim.momentum, "0.0", 0, "accepted, ignored"),
     K("model.optim.amsgrad", MT_CFG_BOOL, model.optim.amsgrad, "false", 0, "accepted; must be false"),
     K("model.optim.decay_all", MT_CFG_BOOL, model.optim.decay_all, "true", 0,
       "megatune: true = NeMo (decay every parameter), false = Megatron (no decay on biases, LayerNorm)"),
@@ -976,8 +976,8 @@ mt_status mt_config_finish(mt_train_config *c) {
                 "is not supported (%s)", "set it to false");
     {
         const char *n = c->model.optim.name;
-        CHECK_RANGE(!strcmp(n, "adam") || !strcmp(n, "adamw") || !strcmp(n, "sgd"), "model.optim.name",
-                    "'%s' is unknown: use adam, adamw or sgd", n);
+        CHECK_RANGE(!strcmp(n, "adam") || !strcmp(n, "adamw"), "model.optim.name",
+                    "'%s' is not supported: use adam or adamw", n);
     }
     CHECK_RANGE(c->model.optim.sched.warmup_ratio < 0 || c->model.optim.sched.warmup_ratio <= 1.0,
                 "model.optim.sched.warmup_ratio", "must be in [0, 1], got %g", c->model.optim.sched.warmup_ratio);

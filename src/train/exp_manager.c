@@ -527,7 +527,7 @@ mt_status mt_exp_log_row(mt_exp_manager *e, int64_t step, int64_t epoch, double 
 static int better(const mt_exp_manager *e, double a, double b) { return e->mode_max ? a > b : a < b; }
 
 mt_status mt_exp_save_checkpoint(mt_exp_manager *e, mt_ckpt_write_fn write, void *ctx, double monitor_value,
-                                 int64_t epoch) {
+                                 int64_t epoch, int rank) {
     if (!e->checkpoints_on) return MT_OK;
     char stem[512], last[PATH_CAP * 2];
     mt_exp_checkpoint_stem(e->name, e->monitor, monitor_value, epoch, stem, sizeof stem);
@@ -543,7 +543,7 @@ mt_status mt_exp_save_checkpoint(mt_exp_manager *e, mt_ckpt_write_fn write, void
     if (!e->last_path) return MT_ERR_NOMEM;
     fsync_dir_of(last);
     // 2. Top-k: a hard link to the -last file under the ranked name (no second write).
-    if (isnan(monitor_value) || e->save_top_k == 0) goto done;
+    if (!rank || isnan(monitor_value) || e->save_top_k == 0) goto done;
     int worst = -1;
     for (int i = 0; i < e->ntopk; i++)
         if (worst < 0 || better(e, e->topk[worst].score, e->topk[i].score)) worst = i;
@@ -591,7 +591,7 @@ mt_status mt_exp_save_checkpoint(mt_exp_manager *e, mt_ckpt_write_fn write, void
         e->ntopk--;
     }
 done:
-    if (!e->save_last) {
+    if (!e->save_last && rank) {
         // The -last file was only the source of the top-k link.
         unlink(last);
         free(e->last_path);

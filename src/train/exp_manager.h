@@ -42,8 +42,9 @@ typedef mt_status (*mt_ckpt_write_fn)(void *ctx, const char *path);
 // checkpoint when `monitor_value` ranks among the best save_top_k (mode min/max), deleting the
 // one it displaces. Names: <name>--<monitor>=<value:.4f>-epoch=<epoch>[-last].ckpt.
 // A kill at any moment leaves the previous checkpoints intact (temp file + fsync + rename).
+// `rank` = 0 saves only the -last file (an interrupted run: the value names it but is not ranked).
 mt_status mt_exp_save_checkpoint(mt_exp_manager *e, mt_ckpt_write_fn write, void *ctx, double monitor_value,
-                                 int64_t epoch) MT_WARN_UNUSED;
+                                 int64_t epoch, int rank) MT_WARN_UNUSED;
 // Path of the best top-k checkpoint so far (NULL if none).
 const char *mt_exp_best_checkpoint(const mt_exp_manager *e);
 // Path of the current -last checkpoint (NULL if none).

@@ -107,7 +107,7 @@ int main(void) {
 
     // --- save_top_k = 2, mode min ---
     double vals[4] = {0.5, 0.4, 0.6, 0.3};
-    for (int i = 0; i < 4; i++) CHECK_OK(mt_exp_save_checkpoint(e, write_dummy, "x", vals[i], i));
+    for (int i = 0; i < 4; i++) CHECK_OK(mt_exp_save_checkpoint(e, write_dummy, "x", vals[i], i, 1));
     const char *ck = mt_exp_ckpt_dir(e);
     CHECK(count_files(ck, "-last.ckpt") == 1);
     CHECK(count_files(ck, ".ckpt") == 3);
@@ -135,7 +135,7 @@ int main(void) {
     CHECK(mt_exp_resume_path(e) == NULL);
     CHECK_OK(mt_exp_metrics_begin(e, names, 2, -1));
     for (int s = 1; s <= 4; s++) CHECK_OK(mt_exp_log_row(e, s, 0, 1.0 / s, 1e-3, NAN, NULL));
-    CHECK_OK(mt_exp_save_checkpoint(e, write_dummy, "step2", 0.7, 0));
+    CHECK_OK(mt_exp_save_checkpoint(e, write_dummy, "step2", 0.7, 0, 1));
     mt_exp_free(e);
     // second run resumes from the -last file, keeps metrics.csv rows up to the checkpoint's
     // step, rebuilds top-k, and moves the previous loose files into run_0/
@@ -154,7 +154,7 @@ int main(void) {
                                   "2,0,0.5,0.001,,,\n"
                                   "3,0,0.25,0.001,,,\n"), "%s", csv);
     CHECK(mt_exp_best_checkpoint(e) && strstr(mt_exp_best_checkpoint(e), "R--val_loss=0.7000-epoch=0.ckpt"));
-    CHECK_OK(mt_exp_save_checkpoint(e, write_dummy, "step4", 0.6, 1));
+    CHECK_OK(mt_exp_save_checkpoint(e, write_dummy, "step4", 0.6, 1, 1));
     snprintf(p, sizeof p, "%s/R/checkpoints", root);
     CHECK(count_files(p, "-last.ckpt") == 1);
     mt_exp_free(e);

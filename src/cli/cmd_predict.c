@@ -1,0 +1,70 @@
+// megatune predict MODEL.nemo INPUT [OUTPUT] [key=value ...]
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "train/nemo.h"
+
+static void predict_usage(FILE *out) {
+    fprintf(out,
+            "usage: megatune predict MODEL.nemo INPUT [OUTPUT] [key=value ...]\n\n"
+            "Runs a restored .nemo on INPUT ('-' = stdin) and writes one line per input line to OUTPUT\n"
+            "(default stdout): text classification / GLUE 'label<TAB>probability'; token classification the\n"
+            "words each followed by its label. Input lines are in the training format with or without the\n"
+            "label (NER: one sentence per line).\n\n"
+            "examples:\n"
+            "  megatune predict model.nemo sentences.txt predictions.tsv\n"
+            "  echo 'a great movie' | megatune predict model.nemo -\n");
+}
+
+static mt_status forward(void *ctx, const mt_batch *batch, const float **logits) {
+    mt_model *m = ctx;
+    MT_TRY(mt_model_forward(m, batch, 0, 0, 0, NULL));
+    size_t n;
+    *logits = mt_model_logits(m, &n);
+    return MT_OK;
+}
+
+int mt_cmd_predict(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            predict_usage(stdout);
+            return 0;
+        }
+    char *pos[3];
+    int npos = 0;
+    char *ovs[256];
+    int nov = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strchr(argv[i], '=') && nov < 256) ovs[nov++] = argv[i];
+        else if (npos < 3) pos[npos++] = argv[i];
+        else {
+            predict_usage(stderr);
+            return 2;
+        }
+    }
+    if (npos < 2) {
+        predict_usage(stderr);
+        return 2;
+    }
+    mt_nemo *n = NULL;
+    if (mt_nemo_restore(pos[0], ovs, nov, &n) != MT_OK) return mt_cli_error();
+    FILE *in = strcmp(pos[1], "-") ? fopen(pos[1], "rb") : stdin;
+    if (!in) {
+        mt_fail(MT_ERR_IO, "%s: cannot open the input: %s", pos[1], strerror(errno));
+        mt_nemo_free(n);
+        return mt_cli_error();
+    }
+    FILE *out = npos > 2 ? fopen(pos[2], "wb") : stdout;
+    mt_status s = MT_OK;
+    if (!out) s = mt_fail(MT_ERR_IO, "%s: cannot create the output: %s", pos[2], strerror(errno));
+    if (s == MT_OK)
+        s = mt_task_predict(&n->s.topt, n->s.tok, NULL, in, pos[1], out, (int)n->cfg.model.test_ds.batch_size, forward,
+                            n->s.model);
+    if (in != stdin) fclose(in);
+    if (out && out != stdout && fclose(out) != 0 && s == MT_OK)
+        s = mt_fail(MT_ERR_IO, "%s: write failed", pos[2]);
+    mt_nemo_free(n);
+    return s == MT_OK ? 0 : mt_cli_error();
+}

@@ -1,0 +1,96 @@
+// megatune test MODEL.nemo [DATA] [key=value ...]
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli/commands.h"
+#include "core/log.h"
+#include "train/nemo.h"
+#include "train/session.h"
+
+static void test_usage(FILE *out) {
+    fprintf(out,
+            "usage: megatune test MODEL.nemo [DATA] [key=value ...]\n\n"
+            "Restores a .nemo and evaluates it on model.test_ds (or model.validation_ds when the config has no\n"
+            "test file), printing the task's report and test_loss / test_<metric> lines (as NeMo logs them).\n"
+            "DATA, when given, is the test data: the .tsv for text classification, the data folder (or a .tsv\n"
+            "in it) for GLUE, the data folder for token classification.\n\n"
+            "examples:\n"
+            "  megatune test nemo_experiments/TextClassification/.../checkpoints/TextClassification.nemo test.tsv\n"
+            "  megatune test ner.nemo model.dataset.data_dir=conll2003 model.test_ds.text_file=text_test.txt \\\n"
+            "      model.test_ds.labels_file=labels_test.txt\n");
+}
+
+// The positional DATA argument as overrides for the restored task.
+static int data_overrides(const char *task_hint, const char *data, char ov[3][4200], int *n) {
+    (void)task_hint;
+    struct stat sb;
+    int dir = stat(data, &sb) == 0 && S_ISDIR(sb.st_mode);
+    *n = 0;
+    // The task is known only after restore; give keys for every task shape: text classification
+    // reads file_path, GLUE data_dir + ds_item, token classification data_dir.
+    if (dir) {
+        snprintf(ov[(*n)++], 4200, "model.dataset.data_dir=%s", data);
+    } else {
+        snprintf(ov[(*n)++], 4200, "model.test_ds.file_path='%s'", data);
+        const char *slash = strrchr(data, '/');
+        if (slash) {
+            snprintf(ov[(*n)++], 4200, "model.dataset.data_dir='%.*s'", (int)(slash - data), data);
+            snprintf(ov[(*n)++], 4200, "model.test_ds.ds_item='%s'", slash + 1);
+        } else {
+            snprintf(ov[(*n)++], 4200, "model.dataset.data_dir=.");
+            snprintf(ov[(*n)++], 4200, "model.test_ds.ds_item='%s'", data);
+        }
+    }
+    return 0;
+}
+
+int mt_cmd_test(int argc, char **argv) {
+    if (argc < 2) {
+        test_usage(stderr);
+        return 2;
+    }
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            test_usage(stdout);
+            return 0;
+        }
+    char *ovs[260];
+    int nov = 0;
+    char dov[3][4200];
+    for (int i = 2; i < argc && nov < 250; i++) {
+        if (strchr(argv[i], '=')) {
+            ovs[nov++] = argv[i];
+        } else {
+            int k;
+            data_overrides(NULL, argv[i], dov, &k);
+            for (int j = 0; j < k; j++) ovs[nov++] = dov[j];
+        }
+    }
+    mt_nemo *n = NULL;
+    if (mt_nemo_restore(argv[1], ovs, nov, &n) != MT_OK) return mt_cli_error();
+    mt_dataset *d = NULL;
+    mt_status s = mt_session_load_split(&n->cfg, &n->s, MT_SPLIT_TEST, NULL, &d);
+    const mt_cfg_ds *ds = &n->cfg.model.test_ds;
+    if (s == MT_OK && !d) {
+        s = mt_session_load_split(&n->cfg, &n->s, MT_SPLIT_VALIDATION, NULL, &d);
+        ds = &n->cfg.model.validation_ds;
+        if (s == MT_OK && d) mt_info("the config names no test file: evaluating model.validation_ds");
+        if (s == MT_OK && !d)
+            s = mt_fail(MT_ERR_INVALID, "no test data: give DATA or model.test_ds.file_path=... (text "
+                        "classification) / model.dataset.data_dir=... (GLUE, token classification)");
+    }
+    mt_eval_result ev;
+    if (s == MT_OK) {
+        int64_t nb = (int64_t)((mt_dataset_size(d) + (size_t)ds->batch_size - 1) / (size_t)ds->batch_size);
+        s = mt_evaluate(n->s.model, d, (int)ds->batch_size, mt_limit_batches(nb, &n->cfg.trainer.limit_test_batches),
+                        stdout, &ev);
+    }
+    if (s == MT_OK) {
+        printf("test_loss: %.9g\n", ev.loss);
+        for (int i = 0; i < ev.n_metrics; i++) printf("test_%s: %.9g\n", ev.metrics[i].name, ev.metrics[i].value);
+    }
+    mt_dataset_free(d);
+    mt_nemo_free(n);
+    return s == MT_OK ? 0 : mt_cli_error();
+}

@@ -1,0 +1,589 @@
+#include "train/nemo.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ckpt/state_dict.h"
+#include "ckpt/torchfile.h"
+#include "core/log.h"
+#include "text/pretrained.h"
+
+#define MEMBER_MAX ((int64_t)16 << 30)
+
+// ---------------------------------------------------------------------------------------------
+// small helpers
+
+static mt_status read_file(const char *path, char **buf, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return mt_fail(MT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    size_t cap = 1 << 16, n = 0;
+    char *b = mt_malloc(cap);
+    if (!b) { fclose(f); return MT_ERR_NOMEM; }
+    size_t r;
+    while ((r = fread(b + n, 1, cap - n, f)) > 0) {
+        n += r;
+        if (n == cap) {
+            char *nb = mt_realloc(b, cap * 2);
+            if (!nb) { free(b); fclose(f); return MT_ERR_NOMEM; }
+            b = nb;
+            cap *= 2;
+        }
+    }
+    int err = ferror(f);
+    fclose(f);
+    if (err) { free(b); return mt_fail(MT_ERR_IO, "%s: read error", path); }
+    *buf = b;
+    *len = n;
+    return MT_OK;
+}
+
+static mt_status write_file(const char *path, const void *data, size_t len) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0) return mt_fail(MT_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    const char *p = data;
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            int e = errno;
+            close(fd);
+            return mt_fail(MT_ERR_IO, "%s: write failed: %s", path, strerror(e));
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    if (close(fd) != 0) return mt_fail(MT_ERR_IO, "%s: close failed", path);
+    return MT_OK;
+}
+
+static void remove_tree_flat(const char *dir) {
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+            char p[1024];
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            unlink(p);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+static mt_status make_tmpdir(char *out, size_t cap) {
+    const char *base = getenv("TMPDIR");
+    if (!base || !*base) base = "/tmp";
+    if (snprintf(out, cap, "%s/megatune-nemo-XXXXXX", base) >= (int)cap)
+        return mt_fail(MT_ERR_INVALID, "TMPDIR path too long");
+    if (!mkdtemp(out)) return mt_fail(MT_ERR_IO, "%s: cannot create a temporary folder: %s", out, strerror(errno));
+    return MT_OK;
+}
+
+static void uuid_hex(char out[33]) {
+    unsigned char b[16];
+    if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) {
+        uint64_t t = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+        for (int i = 0; i < 16; i++) b[i] = (unsigned char)(t >> (8 * (i % 8))) ^ (unsigned char)(i * 37);
+    }
+    b[6] = (b[6] & 0x0f) | 0x40; // version 4
+    b[8] = (b[8] & 0x3f) | 0x80;
+    for (int i = 0; i < 16; i++) snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
+
+static void json_string(FILE *f, const char *s) {
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
+        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
+        else fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+// ---------------------------------------------------------------------------------------------
+// save
+
+typedef struct {
+    const char *name;
+    const void *data;
+    size_t len;
+} member;
+
+static mt_status add_member(struct archive *a, const char *name, const void *data, size_t len, const char *path) {
+    struct archive_entry *e = archive_entry_new();
+    if (!e) return MT_ERR_NOMEM;
+    char arcname[1024];
+    snprintf(arcname, sizeof arcname, "./%s", name);
+    archive_entry_set_pathname(e, arcname);
+    archive_entry_set_filetype(e, AE_IFREG);
+    archive_entry_set_perm(e, 0644);
+    archive_entry_set_size(e, (la_int64_t)len);
+    archive_entry_set_mtime(e, time(NULL), 0);
+    mt_status st = MT_OK;
+    if (archive_write_header(a, e) != ARCHIVE_OK) {
+        st = mt_fail(MT_ERR_IO, "%s: cannot write member %s: %s", path, name, archive_error_string(a));
+    } else {
+        const char *p = data;
+        size_t left = len;
+        while (left > 0 && st == MT_OK) {
+            size_t chunk = left > (1u << 24) ? (1u << 24) : left;
+            la_ssize_t w = archive_write_data(a, p, chunk);
+            if (w <= 0) st = mt_fail(MT_ERR_IO, "%s: cannot write member %s: %s", path, name, archive_error_string(a));
+            else { p += w; left -= (size_t)w; }
+        }
+    }
+    archive_entry_free(e);
+    return st;
+}
+
+static mt_status write_archive(const char *path, const member *m, int n) {
+    char tmp[4200];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) return mt_fail(MT_ERR_INVALID, "%s: path too long", path);
+    struct archive *a = archive_write_new();
+    if (!a) return MT_ERR_NOMEM;
+    mt_status st = MT_OK;
+    if (archive_write_add_filter_gzip(a) != ARCHIVE_OK || archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
+        archive_write_open_filename(a, tmp) != ARCHIVE_OK) {
+        st = mt_fail(MT_ERR_IO, "%s: cannot create: %s", tmp, archive_error_string(a));
+        archive_write_free(a);
+        return st;
+    }
+    // the "." folder entry first, as tarfile.add(dir, arcname=".") writes it
+    struct archive_entry *e = archive_entry_new();
+    archive_entry_set_pathname(e, ".");
+    archive_entry_set_filetype(e, AE_IFDIR);
+    archive_entry_set_perm(e, 0755);
+    archive_entry_set_mtime(e, time(NULL), 0);
+    if (archive_write_header(a, e) != ARCHIVE_OK)
+        st = mt_fail(MT_ERR_IO, "%s: %s", tmp, archive_error_string(a));
+    archive_entry_free(e);
+    for (int i = 0; i < n && st == MT_OK; i++) st = add_member(a, m[i].name, m[i].data, m[i].len, tmp);
+    if (archive_write_close(a) != ARCHIVE_OK && st == MT_OK)
+        st = mt_fail(MT_ERR_IO, "%s: %s", tmp, archive_error_string(a));
+    archive_write_free(a);
+    if (st == MT_OK) {
+        int fd = open(tmp, O_RDONLY);
+        if (fd < 0 || fsync(fd) != 0) st = mt_fail(MT_ERR_IO, "%s: fsync failed: %s", tmp, strerror(errno));
+        if (fd >= 0) close(fd);
+    }
+    if (st == MT_OK && rename(tmp, path) != 0) st = mt_fail(MT_ERR_IO, "%s: cannot rename into place: %s", path, strerror(errno));
+    if (st != MT_OK) unlink(tmp);
+    return st;
+}
+
+static mt_status set_fmt(mt_train_config *c, const char *key, const char *fmt, ...) MT_PRINTF(3, 4);
+static mt_status set_fmt(mt_train_config *c, const char *key, const char *fmt, ...) {
+    char v[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(v, sizeof v, fmt, ap);
+    va_end(ap);
+    return mt_config_set(c, key, v);
+}
+
+mt_status mt_nemo_save(const char *path, const mt_train_config *cfg, const mt_session *s, const mt_dataset *labels) {
+    char tmpdir[512];
+    MT_TRY(make_tmpdir(tmpdir, sizeof tmpdir));
+    char wpath[600];
+    snprintf(wpath, sizeof wpath, "%s/model_weights.ckpt", tmpdir);
+    char *weights = NULL, *vocab = NULL, *yaml = NULL, *json = NULL, *labtxt = NULL;
+    size_t wlen = 0, vlen = 0, ylen = 0, jlen = 0, llen = 0;
+    mt_train_config c2;
+    int c2_init = 0;
+    mt_status st = mt_state_dict_save_model(wpath, s->model);
+    if (st == MT_OK) st = read_file(wpath, &weights, &wlen);
+    if (st == MT_OK) st = read_file(s->vocab_path, &vocab, &vlen);
+    char uuid[33], vname[128], lname[128], jname[512];
+    uuid_hex(uuid);
+    snprintf(vname, sizeof vname, "%s_vocab.txt", uuid);
+    snprintf(lname, sizeof lname, "%s_label_ids.csv", uuid);
+    const char *pname = cfg->model.language_model.pretrained_model_name;
+    snprintf(jname, sizeof jname, "%s_%s_encoder_config.json", uuid, strchr(pname, '/') ? "encoder" : pname);
+    int nlabels = labels ? mt_dataset_num_labels(labels) : 0;
+    if (st == MT_OK && nlabels > 0) {
+        FILE *f = open_memstream(&labtxt, &llen);
+        if (!f) st = MT_ERR_NOMEM;
+        for (int i = 0; f && i < nlabels; i++) fprintf(f, "%s\n", mt_dataset_label_name(labels, i));
+        if (f) fclose(f);
+    }
+    const mt_model_config *mc = mt_model_get_config(s->model);
+    if (st == MT_OK) {
+        // sorted keys, indent 2 (Python json.dump(..., indent=2, sort_keys=True))
+        FILE *f = open_memstream(&json, &jlen);
+        if (!f) st = MT_ERR_NOMEM;
+        else {
+            fprintf(f, "{\n  \"hidden_size\": %d,\n  \"lazy_mpu_init\": true,\n  \"max_position_embeddings\": %d,\n"
+                       "  \"num_attention_heads\": %d,\n  \"num_layers\": %d,\n  \"onnx_safe\": true,\n"
+                       "  \"tokenizer_type\": \"%s\",\n  \"vocab_file\": ",
+                    mc->hidden_size, mc->max_position_embeddings, mc->num_attention_heads, mc->num_layers,
+                    s->lowercase ? "BertWordPieceLowerCase" : "BertWordPieceCase");
+            char vref[256];
+            snprintf(vref, sizeof vref, "nemo:%s", vname);
+            json_string(f, vref);
+            fprintf(f, "\n}");
+            fclose(f);
+        }
+    }
+    // The model section with the artifacts renamed to nemo:<member> and the encoder's actual shape.
+    if (st == MT_OK) {
+        char *full = NULL;
+        size_t flen = 0;
+        FILE *f = open_memstream(&full, &flen);
+        if (!f) st = MT_ERR_NOMEM;
+        else {
+            st = mt_config_dump(cfg, f, NULL);
+            fclose(f);
+        }
+        if (st == MT_OK) st = mt_config_init(&c2);
+        if (st == MT_OK) c2_init = 1;
+        if (st == MT_OK) st = mt_config_load_yaml_text(&c2, full, flen, "config", "", 0);
+        free(full);
+    }
+    if (st == MT_OK) st = set_fmt(&c2, "model.tokenizer.vocab_file", "'nemo:%s'", vname);
+    if (st == MT_OK) st = set_fmt(&c2, "model.tokenizer.do_lower_case", "%s", s->lowercase ? "true" : "false");
+    if (st == MT_OK) st = set_fmt(&c2, "model.language_model.config_file", "'nemo:%s'", jname);
+    if (st == MT_OK) st = mt_config_set(&c2, "model.language_model.lm_checkpoint", "null");
+    if (st == MT_OK && nlabels > 0) st = set_fmt(&c2, "model.class_labels.class_labels_file", "'nemo:%s'", lname);
+    if (st == MT_OK && nlabels == 0) st = mt_config_set(&c2, "model.class_labels.class_labels_file", "null");
+    if (st == MT_OK) st = set_fmt(&c2, "model.language_model.config.arch", "%s", mc->arch == MT_ARCH_MEGATRON ? "megatron" : "bert");
+    if (st == MT_OK) st = set_fmt(&c2, "model.language_model.config.hidden_size", "%d", mc->hidden_size);
+    if (st == MT_OK) st = set_fmt(&c2, "model.language_model.config.num_layers", "%d", mc->num_layers);
+    if (st == MT_OK) st = set_fmt(&c2, "model.language_model.config.num_attention_heads", "%d", mc->num_attention_heads);
+    if (st == MT_OK) st = set_fmt(&c2, "model.language_model.config.max_position_embeddings", "%d", mc->max_position_embeddings);
+    if (st == MT_OK) st = set_fmt(&c2, "model.language_model.config.ffn_hidden_size", "%d", mc->ffn_hidden_size);
+    if (st == MT_OK) st = set_fmt(&c2, "model.language_model.config.num_tokentypes", "%d", mc->num_tokentypes);
+    if (st == MT_OK) st = set_fmt(&c2, "model.language_model.config.layernorm_epsilon", "%.9g", (double)mc->layernorm_eps);
+    if (st == MT_OK && mc->head == MT_HEAD_SEQUENCE_CLASSIFIER && s->topt.kind == MT_TASK_TEXT_CLASSIFICATION)
+        st = set_fmt(&c2, "model.dataset.num_classes", "%d", mc->num_classes);
+    if (st == MT_OK) {
+        FILE *f = open_memstream(&yaml, &ylen);
+        if (!f) st = MT_ERR_NOMEM;
+        else {
+            st = mt_config_dump(&c2, f, "model");
+            fclose(f);
+        }
+    }
+    if (st == MT_OK) {
+        member m[5];
+        int n = 0;
+        m[n++] = (member){"model_config.yaml", yaml, ylen};
+        m[n++] = (member){"model_weights.ckpt", weights, wlen};
+        m[n++] = (member){vname, vocab, vlen};
+        if (nlabels > 0) m[n++] = (member){lname, labtxt, llen};
+        m[n++] = (member){jname, json, jlen};
+        st = write_archive(path, m, n);
+    }
+    if (c2_init) mt_config_free(&c2);
+    free(weights);
+    free(vocab);
+    free(yaml);
+    free(json);
+    free(labtxt);
+    remove_tree_flat(tmpdir);
+    return st;
+}
+
+// ---------------------------------------------------------------------------------------------
+// restore
+
+typedef struct {
+    char *name; // normalized: no leading "./"
+    char *data;
+    size_t len;
+} nmember;
+
+typedef struct {
+    nmember *m;
+    int n;
+} nmembers;
+
+static void members_free(nmembers *ms) {
+    for (int i = 0; i < ms->n; i++) {
+        free(ms->m[i].name);
+        free(ms->m[i].data);
+    }
+    free(ms->m);
+    ms->m = NULL;
+    ms->n = 0;
+}
+
+static const nmember *find_member(const nmembers *ms, const char *name) {
+    for (int i = 0; i < ms->n; i++)
+        if (!strcmp(ms->m[i].name, name)) return &ms->m[i];
+    return NULL;
+}
+
+// Rejects names that could escape a folder: absolute, '..' components, backslashes.
+static int safe_name(const char *n) {
+    if (!*n || n[0] == '/' || strchr(n, '\\')) return 0;
+    const char *p = n;
+    while (*p) {
+        const char *slash = strchr(p, '/');
+        size_t l = slash ? (size_t)(slash - p) : strlen(p);
+        if (l == 2 && p[0] == '.' && p[1] == '.') return 0;
+        if (!slash) break;
+        p = slash + 1;
+    }
+    return 1;
+}
+
+// Reads every regular member into memory (only names in `want`, if given: NULL = all).
+static mt_status read_members(const char *path, const char *only, nmembers *out) {
+    memset(out, 0, sizeof *out);
+    struct stat sb;
+    if (stat(path, &sb) != 0) return mt_fail(MT_ERR_IO, "%s: cannot open the .nemo: %s", path, strerror(errno));
+    struct archive *a = archive_read_new();
+    if (!a) return MT_ERR_NOMEM;
+    archive_read_support_filter_gzip(a);
+    archive_read_support_filter_none(a);
+    archive_read_support_format_tar(a);
+    mt_status st = MT_OK;
+    if (archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK) {
+        st = mt_fail(MT_ERR_FORMAT, "%s: not a .nemo (gzip tar): %s", path, archive_error_string(a));
+        archive_read_free(a);
+        return st;
+    }
+    struct archive_entry *e;
+    int r;
+    while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
+        const char *raw = archive_entry_pathname(e);
+        if (!raw) { st = mt_fail(MT_ERR_FORMAT, "%s: a member has no name", path); break; }
+        const char *name = raw;
+        while (name[0] == '.' && name[1] == '/') name += 2;
+        mode_t type = archive_entry_filetype(e);
+        if (!safe_name(raw[0] == '.' && raw[1] == 0 ? "." : raw) || (!*name && type != AE_IFDIR)) {
+            st = mt_fail(MT_ERR_FORMAT, "%s: member '%s' has an unsafe name (absolute or with '..'); refusing the "
+                         "archive", path, raw);
+            break;
+        }
+        if (archive_entry_hardlink(e) || archive_entry_symlink(e) || (type != AE_IFREG && type != AE_IFDIR)) {
+            st = mt_fail(MT_ERR_FORMAT, "%s: member '%s' is a link or special file; a .nemo holds only regular "
+                         "files", path, raw);
+            break;
+        }
+        if (type == AE_IFDIR) continue;
+        if (find_member(out, name)) {
+            st = mt_fail(MT_ERR_FORMAT, "%s: member '%s' appears twice", path, name);
+            break;
+        }
+        if (only && strcmp(only, name)) continue;
+        int64_t size = archive_entry_size_is_set(e) ? archive_entry_size(e) : -1;
+        if (size > MEMBER_MAX) {
+            st = mt_fail(MT_ERR_FORMAT, "%s: member '%s' is larger than 16 GiB", path, name);
+            break;
+        }
+        size_t cap = size >= 0 ? (size_t)size + 1 : 1 << 16, len = 0;
+        char *buf = mt_malloc(cap);
+        if (!buf) { st = MT_ERR_NOMEM; break; }
+        for (;;) {
+            if (len == cap) {
+                if (cap > (size_t)MEMBER_MAX) { st = mt_fail(MT_ERR_FORMAT, "%s: member '%s' too large", path, name); break; }
+                char *nb = mt_realloc(buf, cap * 2);
+                if (!nb) { st = MT_ERR_NOMEM; break; }
+                buf = nb;
+                cap *= 2;
+            }
+            la_ssize_t got = archive_read_data(a, buf + len, cap - len);
+            if (got < 0) {
+                st = mt_fail(MT_ERR_FORMAT, "%s: member '%s' is corrupt or truncated: %s", path, name,
+                             archive_error_string(a));
+                break;
+            }
+            if (got == 0) break;
+            len += (size_t)got;
+        }
+        if (st == MT_OK && size >= 0 && (int64_t)len != size)
+            st = mt_fail(MT_ERR_FORMAT, "%s: member '%s' is truncated (%zu of %lld bytes)", path, name, len, (long long)size);
+        nmember *nm = st == MT_OK ? mt_realloc(out->m, (size_t)(out->n + 1) * sizeof *nm) : NULL;
+        if (st == MT_OK && !nm) st = MT_ERR_NOMEM;
+        if (st != MT_OK) { free(buf); break; }
+        out->m = nm;
+        out->m[out->n].name = mt_strdup(name);
+        out->m[out->n].data = buf;
+        out->m[out->n].len = len;
+        if (!out->m[out->n].name) { free(buf); st = MT_ERR_NOMEM; break; }
+        out->n++;
+    }
+    if (st == MT_OK && r != ARCHIVE_EOF)
+        st = mt_fail(MT_ERR_FORMAT, "%s: corrupt or truncated .nemo: %s", path, archive_error_string(a));
+    archive_read_free(a);
+    if (st != MT_OK) members_free(out);
+    return st;
+}
+
+// "nemo:<member>" -> the member; a plain name is looked up by its basename.
+static const nmember *artifact(const nmembers *ms, const char *ref, const char *nemo, const char *key, mt_status *st) {
+    *st = MT_OK;
+    if (!ref) return NULL;
+    const char *n = !strncmp(ref, "nemo:", 5) ? ref + 5 : ref;
+    const nmember *m = find_member(ms, n);
+    if (!m) {
+        const char *slash = strrchr(n, '/');
+        if (slash) m = find_member(ms, slash + 1);
+    }
+    if (!m) *st = mt_fail(MT_ERR_FORMAT, "%s: %s refers to '%s', which the archive does not hold", nemo, key, ref);
+    return m;
+}
+
+static mt_status check_tp(const nmembers *ms, const char *path) {
+    for (int i = 0; i < ms->n; i++)
+        if (strstr(ms->m[i].name, "mp_rank_"))
+            return mt_fail(MT_ERR_UNSUPPORTED, "%s: a tensor-parallel .nemo (%s); restoring those needs the MPI "
+                           "launcher, which is not in this build", path, ms->m[i].name);
+    return MT_OK;
+}
+
+mt_status mt_nemo_load_weights(const char *path, mt_model *m) {
+    nmembers ms;
+    MT_TRY(read_members(path, NULL, &ms));
+    mt_status st = check_tp(&ms, path);
+    const nmember *w = st == MT_OK ? find_member(&ms, "model_weights.ckpt") : NULL;
+    if (st == MT_OK && !w) st = mt_fail(MT_ERR_FORMAT, "%s: no model_weights.ckpt member", path);
+    char tmpdir[512] = "";
+    if (st == MT_OK) st = make_tmpdir(tmpdir, sizeof tmpdir);
+    char wp[600];
+    snprintf(wp, sizeof wp, "%s/model_weights.ckpt", tmpdir);
+    if (st == MT_OK) st = write_file(wp, w->data, w->len);
+    if (st == MT_OK) {
+        st = mt_state_dict_load_model(wp, m, 1);
+        if (st != MT_OK) st = mt_fail_context(st, "%s", path);
+    }
+    if (tmpdir[0]) remove_tree_flat(tmpdir);
+    members_free(&ms);
+    return st;
+}
+
+// Rows of the head's last layer weight = the number of classes the .nemo was trained with.
+static mt_status head_classes(const char *wpath, const char *prefix, int layers, int *ncls) {
+    mt_torch_file *tf = NULL;
+    MT_TRY(mt_torch_open(wpath, &tf));
+    mt_flat f = {0};
+    mt_status st = mt_flatten(mt_torch_root(tf), "", &f);
+    char key[160];
+    snprintf(key, sizeof key, "%s.mlp.layer%d.weight", prefix, 2 * (layers - 1));
+    const mt_ckpt_tensor *t = st == MT_OK ? mt_flat_find(&f, key) : NULL;
+    if (!t) {
+        snprintf(key, sizeof key, "state_dict.%s.mlp.layer%d.weight", prefix, 2 * (layers - 1));
+        t = st == MT_OK ? mt_flat_find(&f, key) : NULL;
+    }
+    if (st == MT_OK && (!t || t->ndim != 2))
+        st = mt_fail(MT_ERR_FORMAT, "model_weights.ckpt: no 2-D '%s.mlp.layer%d.weight' (the config's head has %d "
+                     "layer(s))", prefix, 2 * (layers - 1), layers);
+    if (st == MT_OK) *ncls = (int)t->shape[0];
+    mt_flat_free(&f);
+    mt_torch_close(tf);
+    return st;
+}
+
+mt_status mt_nemo_restore(const char *path, char **overrides, int n_overrides, mt_nemo **out) {
+    *out = NULL;
+    mt_nemo *n = mt_calloc(1, sizeof *n);
+    if (!n) return MT_ERR_NOMEM;
+    nmembers ms;
+    memset(&ms, 0, sizeof ms);
+    mt_status st = mt_config_init(&n->cfg);
+    if (st != MT_OK) { free(n); return st; }
+    st = read_members(path, NULL, &ms);
+    if (st == MT_OK) st = check_tp(&ms, path);
+    const nmember *mc = st == MT_OK ? find_member(&ms, "model_config.yaml") : NULL;
+    if (st == MT_OK && !mc) st = mt_fail(MT_ERR_FORMAT, "%s: no model_config.yaml member", path);
+    const nmember *mw = st == MT_OK ? find_member(&ms, "model_weights.ckpt") : NULL;
+    if (st == MT_OK && !mw) st = mt_fail(MT_ERR_FORMAT, "%s: no model_weights.ckpt member", path);
+    char where[4200];
+    snprintf(where, sizeof where, "%s:model_config.yaml", path);
+    if (st == MT_OK) st = mt_config_load_yaml_text(&n->cfg, mc->data, mc->len, where, "model.", 1);
+    for (int i = 0; i < n_overrides && st == MT_OK; i++) st = mt_config_override(&n->cfg, overrides[i]);
+    // the restored model's data paths are whatever the user gives now; mandatory training keys
+    // left as ??? do not matter for evaluation
+    if (st == MT_OK) st = mt_config_finish(&n->cfg);
+    if (st == MT_OK) st = make_tmpdir(n->tmpdir, sizeof n->tmpdir);
+    mt_session *s = &n->s;
+    if (st == MT_OK) st = mt_session_task_options(&n->cfg, &s->topt);
+    // vocab -> a private file, then the tokenizer with the preset's (or the config's) casing
+    const nmember *mv = st == MT_OK ? artifact(&ms, n->cfg.model.tokenizer.vocab_file, path, "tokenizer.vocab_file", &st) : NULL;
+    if (st == MT_OK && !mv) {
+        for (int i = 0; i < ms.n; i++) {
+            size_t l = strlen(ms.m[i].name);
+            if (l >= 9 && !strcmp(ms.m[i].name + l - 9, "vocab.txt")) mv = &ms.m[i];
+        }
+        if (!mv) st = mt_fail(MT_ERR_FORMAT, "%s: no vocab member (tokenizer.vocab_file is null)", path);
+    }
+    if (st == MT_OK) {
+        snprintf(s->vocab_path, sizeof s->vocab_path, "%s/vocab.txt", n->tmpdir);
+        st = write_file(s->vocab_path, mv->data, mv->len);
+    }
+    if (st == MT_OK) {
+        // casing: the tokenizer preset's, else the recorded do_lower_case
+        const char *tname = n->cfg.model.tokenizer.tokenizer_name;
+        const mt_pretrained_info *tp = tname ? mt_pretrained_find(tname) : NULL;
+        s->lowercase = tp ? tp->lowercase : n->cfg.model.tokenizer.do_lower_case;
+        if (n->cfg.model.tokenizer.do_lower_case != s->lowercase && mt_config_is_set(&n->cfg, "model.tokenizer.do_lower_case"))
+            s->lowercase = n->cfg.model.tokenizer.do_lower_case; // what the model was trained with
+        mt_tokenizer_options to;
+        mt_tokenizer_options_default(&to, s->lowercase);
+        st = mt_tokenizer_create_from_file(s->vocab_path, &to, &s->tok);
+    }
+    // label map
+    const nmember *ml = NULL;
+    if (st == MT_OK && n->cfg.model.class_labels.class_labels_file)
+        ml = artifact(&ms, n->cfg.model.class_labels.class_labels_file, path, "class_labels.class_labels_file", &st);
+    if (st == MT_OK && ml) {
+        char lp[600];
+        snprintf(lp, sizeof lp, "%s/label_ids.csv", n->tmpdir);
+        st = write_file(lp, ml->data, ml->len);
+        if (st == MT_OK) snprintf(s->topt.label_ids_file, sizeof s->topt.label_ids_file, "%s", lp);
+    }
+    if (st == MT_OK && s->topt.kind == MT_TASK_TOKEN_CLASSIFICATION && !ml)
+        st = mt_fail(MT_ERR_FORMAT, "%s: a token-classification model without its label map (label_ids.csv)", path);
+    // weights -> a private file; head size from the weights
+    char wp[600];
+    snprintf(wp, sizeof wp, "%s/model_weights.ckpt", n->tmpdir);
+    if (st == MT_OK) st = write_file(wp, mw->data, mw->len);
+    if (st == MT_OK) {
+        mt_head_kind head = MT_HEAD_SEQUENCE_CLASSIFIER;
+        const char *prefix = "classifier";
+        int layers = (int)n->cfg.model.classifier_head.num_output_layers;
+        if (s->topt.kind == MT_TASK_TOKEN_CLASSIFICATION) {
+            head = MT_HEAD_TOKEN_CLASSIFIER;
+            layers = (int)n->cfg.model.head.num_fc_layers;
+        } else if (s->topt.kind == MT_TASK_GLUE) {
+            prefix = "pooler";
+            layers = 2;
+            if (!strcmp(s->topt.glue_task, "sts-b")) head = MT_HEAD_SEQUENCE_REGRESSION;
+        }
+        int ncls = 0;
+        st = head_classes(wp, prefix, layers, &ncls);
+        if (st == MT_OK) st = mt_session_build_model(&n->cfg, s, head, ncls);
+        if (st == MT_OK) {
+            st = mt_state_dict_load_model(wp, s->model, 1);
+            if (st != MT_OK) st = mt_fail_context(st, "%s", path);
+        }
+    }
+    members_free(&ms);
+    if (st != MT_OK) {
+        mt_nemo_free(n);
+        return st;
+    }
+    mt_info("restored %s (%s)", path, n->cfg.task);
+    *out = n;
+    return MT_OK;
+}
+
+void mt_nemo_free(mt_nemo *n) {
+    if (!n) return;
+    mt_session_free(&n->s);
+    mt_config_free(&n->cfg);
+    if (n->tmpdir[0]) remove_tree_flat(n->tmpdir);
+    free(n);
+}

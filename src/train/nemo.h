@@ -1,0 +1,36 @@
+// .nemo files (NeMo v1.x): a gzip-compressed tar with members
+//   ./model_config.yaml                      the model section of the config, target: <NeMo class>
+//   ./model_weights.ckpt                     torch.save(state_dict) with NeMo's key names
+//   ./<uuid>_vocab.txt                       the WordPiece vocab (tokenizer.vocab_file: nemo:<name>)
+//   ./<uuid>_label_ids.csv                   the label map, when the task has one
+//   ./<uuid>_<pretrained>_encoder_config.json  Megatron encoder config (sorted keys, indent 2)
+// Restoring reads members into memory: nothing from the archive is ever written under a name
+// the archive chose; absolute paths, '..' components, links and devices are rejected.
+#ifndef MT_TRAIN_NEMO_H
+#define MT_TRAIN_NEMO_H
+
+#include "core/status.h"
+#include "tasks/task.h"
+#include "train/config.h"
+#include "train/session.h"
+
+// Writes `path` atomically from the finished training config, the session's tokenizer vocab
+// and model, and `labels` (the training dataset, for the label map; may be NULL).
+mt_status mt_nemo_save(const char *path, const mt_train_config *cfg, const mt_session *s,
+                       const mt_dataset *labels) MT_WARN_UNUSED;
+
+typedef struct {
+    mt_train_config cfg;   // model.* from model_config.yaml, other sections at defaults
+    mt_session s;          // tokenizer and model holding the .nemo's weights
+    char tmpdir[256];      // private folder (label map, weights file) removed by mt_nemo_free
+} mt_nemo;
+
+// Restores a .nemo. `overrides` (key=value, may be NULL) are applied to the restored config
+// before it is finished (e.g. model.test_ds.file_path=...).
+mt_status mt_nemo_restore(const char *path, char **overrides, int n_overrides, mt_nemo **out) MT_WARN_UNUSED;
+void mt_nemo_free(mt_nemo *n);
+
+// Loads every weight of a .nemo (heads included) into `m` (init_from_nemo_model); strict.
+mt_status mt_nemo_load_weights(const char *path, mt_model *m) MT_WARN_UNUSED;
+
+#endif

@@ -1,0 +1,300 @@
+#include "train/session.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/log.h"
+#include "text/pretrained.h"
+
+static mt_task_kind task_kind(const char *t) {
+    if (!strcmp(t, "glue")) return MT_TASK_GLUE;
+    if (!strcmp(t, "token_classification")) return MT_TASK_TOKEN_CLASSIFICATION;
+    if (!strcmp(t, "question_answering")) return MT_TASK_QUESTION_ANSWERING;
+    return MT_TASK_TEXT_CLASSIFICATION;
+}
+
+mt_status mt_session_task_options(const mt_train_config *cfg, mt_task_options *o) {
+    mt_task_kind k = task_kind(cfg->task);
+    if (k == MT_TASK_QUESTION_ANSWERING)
+        return mt_fail(MT_ERR_UNSUPPORTED, "task question_answering is not available in this build yet");
+    mt_task_options_default(o, k);
+    o->max_seq_length = (int)cfg->model.dataset.max_seq_length;
+    if (k == MT_TASK_GLUE) {
+        const char *t = cfg->model.task_name ? cfg->model.task_name : "mrpc";
+        if (strlen(t) >= sizeof o->glue_task)
+            return mt_fail(MT_ERR_INVALID, "model.task_name '%s' is not a GLUE task", t);
+        snprintf(o->glue_task, sizeof o->glue_task, "%s", t);
+    }
+    o->num_classes = (int)cfg->model.dataset.num_classes;
+    if (k == MT_TASK_TEXT_CLASSIFICATION && o->num_classes <= 0)
+        return mt_fail(MT_ERR_INVALID, "model.dataset.num_classes must be set for text classification "
+                       "(e.g. model.dataset.num_classes=2)");
+    if (strlen(cfg->model.dataset.pad_label) >= sizeof o->pad_label)
+        return mt_fail(MT_ERR_INVALID, "model.dataset.pad_label '%s' is too long", cfg->model.dataset.pad_label);
+    snprintf(o->pad_label, sizeof o->pad_label, "%s", cfg->model.dataset.pad_label);
+    o->ignore_extra_tokens = cfg->model.dataset.ignore_extra_tokens;
+    o->ignore_start_end = cfg->model.dataset.ignore_start_end;
+    const char *cb = cfg->model.dataset.class_balancing;
+    if (cb && strcmp(cb, "weighted_loss"))
+        return mt_fail(MT_ERR_INVALID, "model.dataset.class_balancing '%s' is unknown: use null or weighted_loss", cb);
+    o->class_balancing = cb != NULL;
+    return MT_OK;
+}
+
+mt_status mt_session_open_tokenizer(const mt_train_config *cfg, mt_session *s) {
+    const char *tname = cfg->model.tokenizer.tokenizer_name ? cfg->model.tokenizer.tokenizer_name
+                                                            : cfg->model.language_model.pretrained_model_name;
+    const mt_pretrained_info *tp = tname ? mt_pretrained_find(tname) : NULL;
+    const mt_pretrained_info *lp = mt_pretrained_find(cfg->model.language_model.pretrained_model_name);
+    if (!tp) tp = lp;
+    s->lowercase = tp ? tp->lowercase : cfg->model.tokenizer.do_lower_case;
+    if (cfg->model.tokenizer.vocab_file) {
+        if (snprintf(s->vocab_path, sizeof s->vocab_path, "%s", cfg->model.tokenizer.vocab_file) >=
+            (int)sizeof s->vocab_path)
+            return mt_fail(MT_ERR_INVALID, "model.tokenizer.vocab_file: path too long");
+    } else {
+        if (!tp)
+            return mt_fail(MT_ERR_INVALID, "model.tokenizer.vocab_file is null and '%s' is not a known pretrained "
+                           "name (%s): set model.tokenizer.vocab_file=PATH", tname ? tname : "(null)",
+                           mt_pretrained_names());
+        MT_TRY(mt_pretrained_vocab_path(tp, s->vocab_path, sizeof s->vocab_path));
+    }
+    mt_tokenizer_options to;
+    mt_tokenizer_options_default(&to, s->lowercase);
+    MT_TRY(mt_tokenizer_create_from_file(s->vocab_path, &to, &s->tok));
+    mt_info("tokenizer: %s (%d tokens, %s)", s->vocab_path, mt_vocab_size(mt_tokenizer_vocab(s->tok)),
+            s->lowercase ? "uncased" : "cased");
+    return MT_OK;
+}
+
+static const mt_cfg_ds *split_ds(const mt_train_config *cfg, mt_split_kind which) {
+    return which == MT_SPLIT_TRAIN ? &cfg->model.train_ds
+           : which == MT_SPLIT_VALIDATION ? &cfg->model.validation_ds : &cfg->model.test_ds;
+}
+
+static const char *split_key(mt_split_kind which) {
+    return which == MT_SPLIT_TRAIN ? "model.train_ds" : which == MT_SPLIT_VALIDATION ? "model.validation_ds"
+                                                                                     : "model.test_ds";
+}
+
+mt_status mt_session_split_path(const mt_train_config *cfg, mt_split_kind which, char *path, size_t pcap,
+                                char *split, size_t scap, int *present) {
+    const mt_cfg_ds *ds = split_ds(cfg, which);
+    *present = 0;
+    mt_task_kind k = task_kind(cfg->task);
+    int n = 0;
+    if (k == MT_TASK_TEXT_CLASSIFICATION) {
+        if (!ds->file_path) return MT_OK;
+        n = snprintf(path, pcap, "%s", ds->file_path);
+        snprintf(split, scap, "%s", which == MT_SPLIT_TRAIN ? "train" : which == MT_SPLIT_VALIDATION ? "dev" : "test");
+    } else if (k == MT_TASK_GLUE) {
+        if (!ds->ds_item) return MT_OK;
+        const char *dir = cfg->model.dataset.data_dir;
+        if (!dir) return mt_fail(MT_ERR_INVALID, "model.dataset.data_dir must be set for GLUE");
+        n = snprintf(path, pcap, "%s/%s", dir, ds->ds_item);
+        // the NeMo split name is the file name without .tsv
+        snprintf(split, scap, "%s", ds->ds_item);
+        char *dot = strrchr(split, '.');
+        if (dot) *dot = 0;
+    } else if (k == MT_TASK_TOKEN_CLASSIFICATION) {
+        if (!ds->text_file) return MT_OK;
+        const char *dir = cfg->model.dataset.data_dir;
+        if (!dir) return mt_fail(MT_ERR_INVALID, "model.dataset.data_dir must be set for token classification");
+        // NeMo's files are text_<split>.txt / labels_<split>.txt inside data_dir.
+        const char *t = ds->text_file;
+        size_t l = strlen(t);
+        if (strncmp(t, "text_", 5) || l < 10 || strcmp(t + l - 4, ".txt") || strchr(t, '/'))
+            return mt_fail(MT_ERR_UNSUPPORTED, "%s.text_file '%s': megatune reads NeMo's text_<split>.txt naming "
+                           "inside model.dataset.data_dir; rename the file", split_key(which), t);
+        snprintf(split, scap, "%.*s", (int)(l - 9), t + 5);
+        char want[600];
+        snprintf(want, sizeof want, "labels_%s.txt", split);
+        if (ds->labels_file && strcmp(ds->labels_file, want))
+            return mt_fail(MT_ERR_UNSUPPORTED, "%s.labels_file '%s' must be '%s' to pair with %s",
+                           split_key(which), ds->labels_file, want, t);
+        n = snprintf(path, pcap, "%s", dir);
+    } else {
+        return mt_fail(MT_ERR_UNSUPPORTED, "task %s is not available in this build", cfg->task);
+    }
+    if (n < 0 || (size_t)n >= pcap) return mt_fail(MT_ERR_INVALID, "%s: data path too long", split_key(which));
+    *present = 1;
+    return MT_OK;
+}
+
+mt_status mt_session_load_split(const mt_train_config *cfg, mt_session *s, mt_split_kind which,
+                                const mt_dataset *label_source, mt_dataset **out) {
+    *out = NULL;
+    char path[4096], split[512];
+    int present;
+    MT_TRY(mt_session_split_path(cfg, which, path, sizeof path, split, sizeof split, &present));
+    if (!present) return MT_OK;
+    mt_status st = mt_dataset_load(&s->topt, s->tok, path, split, label_source, out);
+    if (st != MT_OK) return mt_fail_context(st, "%s", split_key(which));
+    if (mt_dataset_size(*out) == 0) {
+        mt_dataset_free(*out);
+        *out = NULL;
+        return mt_fail(MT_ERR_FORMAT, "%s (%s): no examples", split_key(which), path);
+    }
+    mt_info("%s: %zu examples from %s", split_key(which), mt_dataset_size(*out), path);
+    return MT_OK;
+}
+
+mt_status mt_session_build_model(const mt_train_config *cfg, mt_session *s, mt_head_kind head, int num_classes) {
+    const mt_train_config *c = cfg;
+    const char *name = c->model.language_model.pretrained_model_name;
+    const mt_pretrained_info *p = mt_pretrained_find(name);
+    if (!p) {
+        const mt_pretrained_info *dummy;
+        return mt_pretrained_lookup(name, &dummy); // sets the error listing the known names
+    }
+    mt_model_config *m = &s->mcfg;
+    if (p->megatron) mt_model_config_defaults(m);
+    else mt_model_config_bert_defaults(m);
+    if (p->has_architecture) {
+        m->hidden_size = p->hidden_size;
+        m->num_layers = p->num_layers;
+        m->num_attention_heads = p->num_attention_heads;
+        m->max_position_embeddings = p->max_position_embeddings;
+        m->ffn_hidden_size = p->ffn_hidden_size;
+        m->num_tokentypes = p->num_tokentypes;
+    }
+    const __typeof__(c->model.language_model.config) *lc = &c->model.language_model.config;
+    if (lc->arch) {
+        if (!strcmp(lc->arch, "megatron")) {
+            mt_model_config t = *m;
+            mt_model_config_defaults(m);
+            m->hidden_size = t.hidden_size, m->num_layers = t.num_layers, m->num_attention_heads = t.num_attention_heads;
+            m->max_position_embeddings = t.max_position_embeddings, m->ffn_hidden_size = t.ffn_hidden_size;
+        } else if (!strcmp(lc->arch, "bert")) {
+            mt_model_config t = *m;
+            mt_model_config_bert_defaults(m);
+            m->hidden_size = t.hidden_size, m->num_layers = t.num_layers, m->num_attention_heads = t.num_attention_heads;
+            m->max_position_embeddings = t.max_position_embeddings, m->ffn_hidden_size = t.ffn_hidden_size;
+        } else {
+            return mt_fail(MT_ERR_INVALID, "model.language_model.config.arch '%s' is unknown: use megatron or bert",
+                           lc->arch);
+        }
+    }
+    if (lc->hidden_size > 0) m->hidden_size = (int)lc->hidden_size;
+    if (lc->num_layers > 0) m->num_layers = (int)lc->num_layers;
+    if (lc->num_attention_heads > 0) m->num_attention_heads = (int)lc->num_attention_heads;
+    if (lc->max_position_embeddings > 0) m->max_position_embeddings = (int)lc->max_position_embeddings;
+    if (lc->ffn_hidden_size > 0) m->ffn_hidden_size = (int)lc->ffn_hidden_size;
+    else if (lc->hidden_size > 0) m->ffn_hidden_size = 0; // 4 * hidden, derived at finalize
+    m->num_tokentypes = (int)lc->num_tokentypes;
+    m->make_vocab_size_divisible_by = (int)lc->make_vocab_size_divisible_by;
+    if (lc->layernorm_epsilon > 0) m->layernorm_eps = (float)lc->layernorm_epsilon;
+    m->hidden_dropout = (float)lc->hidden_dropout;
+    m->attention_dropout = (float)lc->attention_dropout;
+    m->init_method_std = (float)lc->init_method_std;
+    if (!strcmp(lc->gelu, "erf")) m->gelu = MT_GELU_ERF;
+    else if (!strcmp(lc->gelu, "tanh")) m->gelu = MT_GELU_TANH;
+    else if (!strcmp(lc->gelu, "onnx")) m->gelu = MT_GELU_ONNX;
+    else return mt_fail(MT_ERR_INVALID, "model.language_model.config.gelu '%s' is unknown: use erf, tanh or onnx", lc->gelu);
+    if (m->hidden_size <= 0 || m->num_layers <= 0 || m->num_attention_heads <= 0 || m->max_position_embeddings <= 0)
+        return mt_fail(MT_ERR_INVALID, "'%s' defines no architecture: set model.language_model.config.hidden_size, "
+                       "num_layers, num_attention_heads and max_position_embeddings (or config_file)", name);
+    if (m->max_position_embeddings < c->model.dataset.max_seq_length + 1)
+        mt_warn("model.dataset.max_seq_length=%lld needs up to %lld positions but the model has %d; longer inputs "
+                "are rejected", (long long)c->model.dataset.max_seq_length, (long long)c->model.dataset.max_seq_length + 1,
+                m->max_position_embeddings);
+    m->vocab_size = mt_vocab_size(mt_tokenizer_vocab(s->tok));
+    // head
+    m->head = head;
+    m->num_classes = num_classes;
+    switch (s->topt.kind) {
+    case MT_TASK_TEXT_CLASSIFICATION:
+        snprintf(m->head_prefix, sizeof m->head_prefix, "classifier");
+        m->head_num_layers = (int)c->model.classifier_head.num_output_layers;
+        m->head_dropout = (float)c->model.classifier_head.fc_dropout;
+        m->head_activation = MT_ACT_RELU;
+        break;
+    case MT_TASK_GLUE:
+        // NeMo's GLUEModel: SequenceClassifier/SequenceRegression named "pooler", 2 layers, no dropout
+        snprintf(m->head_prefix, sizeof m->head_prefix, "pooler");
+        m->head_num_layers = 2;
+        m->head_dropout = 0.0f;
+        m->head_activation = MT_ACT_RELU;
+        break;
+    case MT_TASK_TOKEN_CLASSIFICATION: {
+        snprintf(m->head_prefix, sizeof m->head_prefix, "classifier");
+        m->head_num_layers = (int)c->model.head.num_fc_layers;
+        m->head_dropout = (float)c->model.head.fc_dropout;
+        const char *a = c->model.head.activation;
+        if (!strcmp(a, "relu")) m->head_activation = MT_ACT_RELU;
+        else if (!strcmp(a, "gelu")) m->head_activation = MT_ACT_GELU;
+        else if (!strcmp(a, "tanh")) m->head_activation = MT_ACT_TANH;
+        else return mt_fail(MT_ERR_INVALID, "model.head.activation '%s' is unknown: use relu, gelu or tanh", a);
+        break;
+    }
+    default:
+        return mt_fail(MT_ERR_UNSUPPORTED, "task %s is not available in this build", c->task);
+    }
+    m->tp_size = 1;
+    m->tp_rank = 0;
+    MT_TRY(mt_model_create(m, NULL, &s->model));
+    s->mcfg = *mt_model_get_config(s->model);
+    mt_model_init_weights(s->model, (uint64_t)c->trainer.seed);
+    mt_info("model: %s, %s, hidden %d, %d layers, %d heads, vocab %d (padded %d), head %s with %d layer(s), "
+            "%zu parameters", name, s->mcfg.arch == MT_ARCH_MEGATRON ? "Megatron pre-LN" : "BERT post-LN",
+            s->mcfg.hidden_size, s->mcfg.num_layers, s->mcfg.num_attention_heads, s->mcfg.vocab_size,
+            s->mcfg.padded_vocab_size, s->mcfg.head_prefix, s->mcfg.head_num_layers,
+            mt_model_params(s->model)->total_numel);
+    return MT_OK;
+}
+
+void mt_session_free(mt_session *s) {
+    if (!s) return;
+    mt_model_free(s->model);
+    mt_tokenizer_free(s->tok);
+    s->model = NULL;
+    s->tok = NULL;
+}
+
+int64_t mt_limit_batches(int64_t n_batches, const mt_cfg_num *limit) {
+    if (limit->is_int) return (int64_t)limit->value < n_batches ? (int64_t)limit->value : n_batches;
+    int64_t k = (int64_t)(n_batches * limit->value);
+    if (limit->value > 0 && k < 1) k = 1;
+    return k;
+}
+
+mt_status mt_evaluate(mt_model *m, const mt_dataset *d, int batch_size, int64_t max_batches, FILE *report,
+                      mt_eval_result *out) {
+    memset(out, 0, sizeof *out);
+    size_t n = mt_dataset_size(d);
+    int64_t nb = (int64_t)((n + (size_t)batch_size - 1) / (size_t)batch_size);
+    if (max_batches >= 0 && max_batches < nb) nb = max_batches;
+    mt_metrics *met = NULL;
+    MT_TRY(mt_metrics_create(d, &met));
+    size_t *idx = mt_malloc((size_t)batch_size * sizeof *idx);
+    mt_batch_buffer buf;
+    memset(&buf, 0, sizeof buf);
+    mt_status st = idx ? MT_OK : MT_ERR_NOMEM;
+    double sum = 0;
+    for (int64_t b = 0; b < nb && st == MT_OK; b++) {
+        int k = 0;
+        for (size_t i = (size_t)b * batch_size; i < n && k < batch_size; i++) idx[k++] = i;
+        mt_batch batch;
+        st = mt_dataset_make_batch(d, idx, k, &buf, &batch);
+        if (st != MT_OK) break;
+        float loss = 0;
+        st = mt_model_forward(m, &batch, 0, 0, 0, &loss);
+        if (st != MT_OK) break;
+        sum += loss;
+        size_t nl;
+        const float *logits = mt_model_logits(m, &nl);
+        st = mt_metrics_add(met, idx, k, &batch, logits);
+    }
+    if (st == MT_OK) {
+        out->batches = nb;
+        out->loss = nb > 0 ? sum / (double)nb : NAN;
+        out->n_metrics = nb > 0 ? mt_metrics_compute(met, out->metrics, 16) : 0;
+        if (report && nb > 0) mt_metrics_print_report(met, report);
+    }
+    mt_batch_buffer_free(&buf);
+    free(idx);
+    mt_metrics_free(met);
+    return st;
+}

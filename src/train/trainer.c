@@ -1,0 +1,505 @@
+#include "train/trainer.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ckpt/state_dict.h"
+#include "core/log.h"
+#include "core/rng.h"
+#include "model/optim.h"
+#include "model/sched.h"
+#include "text/pretrained.h"
+#include "train/checkpoint.h"
+#include "train/exp_manager.h"
+#include "train/nemo.h"
+#include "train/session.h"
+
+// ---------------------------------------------------------------------------------------------
+// steps, order
+
+int64_t mt_compute_max_steps(int64_t max_epochs, int64_t accumulate, const mt_cfg_num *limit_train_batches,
+                             int64_t num_samples, int64_t batch_size, int drop_last) {
+    int64_t per_epoch = drop_last ? num_samples / batch_size : (num_samples + batch_size - 1) / batch_size;
+    per_epoch = mt_limit_batches(per_epoch, limit_train_batches);
+    return (per_epoch + accumulate - 1) / accumulate * max_epochs;
+}
+
+void mt_epoch_order(size_t *order, size_t n, uint64_t seed, int64_t epoch, int shuffle) {
+    for (size_t i = 0; i < n; i++) order[i] = i;
+    if (!shuffle) return;
+    // Fisher-Yates; draw i uses Philox block i of stream 0x5348 ("SH") at step = epoch.
+    for (size_t i = n; i > 1; i--) {
+        uint32_t w[4];
+        mt_rng_block(seed, (uint64_t)epoch, 0x5348u, (uint64_t)i, w);
+        uint64_t r = ((uint64_t)w[0] << 32 | w[1]) % (uint64_t)i;
+        size_t t = order[i - 1];
+        order[i - 1] = order[r];
+        order[r] = t;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// signals: finish the step, save -last, exit
+
+static volatile sig_atomic_t g_stop_signal = 0;
+static void on_signal(int sig) { g_stop_signal = sig; }
+
+// ---------------------------------------------------------------------------------------------
+// progress
+
+typedef struct {
+    int bar;
+    double t0;
+    int64_t start_step, max_steps, every;
+    int64_t last_printed;
+} progress;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void progress_update(progress *p, int64_t step, int64_t epoch, double loss, double lr, int force) {
+    double el = now_s() - p->t0;
+    int64_t done = step - p->start_step;
+    double rate = el > 0 ? done / el : 0;
+    double eta = rate > 0 ? (p->max_steps - step) / rate : 0;
+    if (p->bar) {
+        int width = 24, fill = p->max_steps > 0 ? (int)(width * step / p->max_steps) : width;
+        char bar[32];
+        for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
+        bar[width] = 0;
+        printf("\r[%s] step %lld/%lld  epoch %lld  loss %.4f  lr %.3e  %.2f it/s  ETA %02d:%02d ", bar, (long long)step,
+               (long long)p->max_steps, (long long)epoch, loss, lr, rate, (int)(eta / 60), (int)fmod(eta, 60));
+        fflush(stdout);
+    } else if (force || step - p->last_printed >= p->every || step == p->max_steps) {
+        printf("step %lld/%lld epoch %lld loss %.4f lr %.3e %.2f it/s ETA %.0fs\n", (long long)step,
+               (long long)p->max_steps, (long long)epoch, loss, lr, rate, eta);
+        fflush(stdout);
+        p->last_printed = step;
+    }
+}
+
+static void progress_newline(progress *p) {
+    if (p->bar) {
+        printf("\n");
+        fflush(stdout);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// the run
+
+typedef struct {
+    mt_train_config *cfg;
+    mt_session s;
+    mt_dataset *train, *val;
+    mt_optimizer *opt;
+    mt_sched_config sched;
+    mt_exp_manager *exp;
+    mt_train_state st;
+    // metrics.csv rows wait until the metric names are known (first validation)
+    int csv_open;
+    int64_t resume_step;
+    struct pending_row { int64_t step, epoch; double loss, lr; } *pending;
+    int npending, cappending;
+} run;
+
+typedef struct {
+    mt_model *m;
+    mt_optimizer *o;
+    const mt_train_state *st;
+} ckpt_ctx;
+
+static mt_status write_ckpt(void *vctx, const char *path) {
+    ckpt_ctx *c = vctx;
+    return mt_train_ckpt_save(path, c->m, c->o, c->st);
+}
+
+static mt_status open_csv(run *r, const mt_eval_result *ev) {
+    const char *names[16];
+    int n = ev ? ev->n_metrics : 0;
+    for (int i = 0; i < n; i++) names[i] = ev->metrics[i].name;
+    MT_TRY(mt_exp_metrics_begin(r->exp, names, n, r->resume_step));
+    r->csv_open = 1;
+    for (int i = 0; i < r->npending; i++)
+        MT_TRY(mt_exp_log_row(r->exp, r->pending[i].step, r->pending[i].epoch, r->pending[i].loss, r->pending[i].lr,
+                              NAN, NULL));
+    r->npending = 0;
+    return MT_OK;
+}
+
+static mt_status log_row(run *r, int64_t step, int64_t epoch, double loss, double lr, const mt_eval_result *ev) {
+    if (!r->csv_open && (ev || !r->val)) MT_TRY(open_csv(r, ev));
+    if (!r->csv_open) {
+        if (r->npending == r->cappending) {
+            int cap = r->cappending ? 2 * r->cappending : 64;
+            struct pending_row *np = mt_realloc(r->pending, (size_t)cap * sizeof *np);
+            if (!np) return MT_ERR_NOMEM;
+            r->pending = np;
+            r->cappending = cap;
+        }
+        r->pending[r->npending++] = (struct pending_row){step, epoch, loss, lr};
+        return MT_OK;
+    }
+    double m[16];
+    for (int i = 0; i < 16; i++) m[i] = ev && i < ev->n_metrics ? ev->metrics[i].value : NAN;
+    return mt_exp_log_row(r->exp, step, epoch, loss, lr, ev ? ev->loss : NAN, ev ? m : NULL);
+}
+
+static mt_status validate(run *r, mt_eval_result *ev) {
+    int64_t vb = (int64_t)((mt_dataset_size(r->val) + (size_t)r->cfg->model.validation_ds.batch_size - 1) /
+                           (size_t)r->cfg->model.validation_ds.batch_size);
+    int64_t lim = mt_limit_batches(vb, &r->cfg->trainer.limit_val_batches);
+    MT_TRY(mt_evaluate(r->s.model, r->val, (int)r->cfg->model.validation_ds.batch_size, lim, NULL, ev));
+    char line[1024];
+    int k = snprintf(line, sizeof line, "validation at step %lld: val_loss %.4f", (long long)r->st.global_step, ev->loss);
+    for (int i = 0; i < ev->n_metrics && k < (int)sizeof line; i++)
+        k += snprintf(line + k, sizeof line - (size_t)k, ", val_%s %.4f", ev->metrics[i].name, ev->metrics[i].value);
+    mt_info("%s", line);
+    return MT_OK;
+}
+
+static mt_status monitor_value(run *r, const mt_eval_result *ev, double *out) {
+    const char *mon = r->cfg->exp_manager.checkpoint_callback_params.monitor;
+    *out = NAN;
+    if (!ev) return MT_OK;
+    if (!strcmp(mon, "val_loss")) { *out = ev->loss; return MT_OK; }
+    for (int i = 0; i < ev->n_metrics; i++) {
+        char tag[64];
+        snprintf(tag, sizeof tag, "val_%s", ev->metrics[i].name);
+        if (!strcmp(tag, mon)) { *out = ev->metrics[i].value; return MT_OK; }
+    }
+    return mt_fail(MT_ERR_INVALID, "exp_manager.checkpoint_callback_params.monitor '%s' is not a logged metric "
+                   "(val_loss or val_<metric> of this task)", mon);
+}
+
+static mt_status precision_check(const mt_train_config *cfg) {
+    const char *p = cfg->trainer.precision;
+    if (!strcmp(p, "32")) return MT_OK;
+    if (!strcmp(p, "16") || !strcmp(p, "bf16") || !strcmp(p, "16-mixed") || !strcmp(p, "bf16-mixed")) {
+        mt_warn("trainer.precision=%s: megatune trains in fp32; this run uses fp32 (set trainer.precision=32 to "
+                "silence this)", p);
+        return MT_OK;
+    }
+    return mt_fail(MT_ERR_UNSUPPORTED, "trainer.precision=%s is not supported: use 32", p);
+}
+
+static mt_status setup_optim(run *r, int64_t max_steps) {
+    const mt_train_config *c = r->cfg;
+    mt_optim_kind kind;
+    MT_TRY(mt_optim_kind_parse(c->model.optim.name, &kind));
+    mt_optim_config oc;
+    mt_optim_config_default(&oc, kind);
+    oc.beta1 = (float)c->model.optim.betas.v[0];
+    oc.beta2 = (float)c->model.optim.betas.v[1];
+    oc.eps = (float)c->model.optim.eps;
+    oc.weight_decay = (float)c->model.optim.weight_decay;
+    oc.decay_all = c->model.optim.decay_all;
+    MT_TRY(mt_optimizer_create(&oc, mt_model_params(r->s.model), &r->opt));
+    memset(&r->sched, 0, sizeof r->sched);
+    if (c->model.optim.sched.name) MT_TRY(mt_sched_kind_parse(c->model.optim.sched.name, &r->sched.kind));
+    else r->sched.kind = MT_SCHED_CONSTANT;
+    r->sched.lr = c->model.optim.lr;
+    r->sched.min_lr = c->model.optim.sched.min_lr;
+    r->sched.max_steps = max_steps;
+    r->sched.warmup_steps = c->model.optim.sched.warmup_steps; // -1 (null) = use the ratio
+    r->sched.warmup_ratio = c->model.optim.sched.warmup_ratio >= 0 ? c->model.optim.sched.warmup_ratio : 0.0;
+    if (!c->model.optim.sched.name) { r->sched.warmup_steps = 0; r->sched.warmup_ratio = 0; }
+    if (max_steps > 0) MT_TRY(mt_sched_validate(&r->sched));
+    return MT_OK;
+}
+
+// Initial weights: a .nemo (every weight), else the Megatron/BERT checkpoint (encoder only).
+static mt_status load_initial_weights(run *r) {
+    const mt_train_config *c = r->cfg;
+    const char *nemo = c->init_from_nemo_model ? c->init_from_nemo_model : c->pretrained_model;
+    if (nemo) {
+        MT_TRY(mt_nemo_load_weights(nemo, r->s.model));
+        mt_info("initialised every weight from %s", nemo);
+        return MT_OK;
+    }
+    if (c->model.language_model.config_file)
+        return mt_fail(MT_ERR_UNSUPPORTED, "model.language_model.config_file is not supported in this build yet: give "
+                       "the shape as model.language_model.config.{hidden_size,num_layers,num_attention_heads,"
+                       "max_position_embeddings}");
+    const char *ck = c->model.language_model.lm_checkpoint;
+    char preset_ck[4096];
+    if (!ck) {
+        const mt_pretrained_info *p = mt_pretrained_find(c->model.language_model.pretrained_model_name);
+        if (p && p->checkpoint_file) {
+            MT_TRY(mt_pretrained_checkpoint_path(p, preset_ck, sizeof preset_ck));
+            ck = preset_ck;
+        }
+    }
+    if (!ck) {
+        mt_warn("no encoder checkpoint (model.language_model.lm_checkpoint is null and '%s' has none): the encoder "
+                "starts from random weights (seed %lld)", c->model.language_model.pretrained_model_name,
+                (long long)c->trainer.seed);
+        return MT_OK;
+    }
+    mt_megatron_info info;
+    mt_status s = mt_megatron_load(ck, r->s.model, &info);
+    if (s != MT_OK) return mt_fail_context(s, "model.language_model.lm_checkpoint %s", ck);
+    mt_info("encoder weights from %s: %d tensors loaded, %d absent from the checkpoint (task head), %d unused",
+            ck, info.loaded, info.missing, info.unused);
+    return MT_OK;
+}
+
+static void run_free(run *r) {
+    mt_optimizer_free(r->opt);
+    mt_dataset_free(r->train);
+    mt_dataset_free(r->val);
+    mt_session_free(&r->s);
+    mt_exp_free(r->exp);
+    free(r->pending);
+}
+
+static mt_status final_nemo(run *r, mt_train_result *res) {
+    const mt_train_config *c = r->cfg;
+    if (!c->exp_manager.create_checkpoint_callback && !mt_config_is_set(c, "model.nemo_path")) return MT_OK;
+    const char *best = mt_exp_best_checkpoint(r->exp);
+    if (c->exp_manager.checkpoint_callback_params.save_best_model && best) {
+        mt_train_state tmp;
+        MT_TRY(mt_train_ckpt_load(best, r->s.model, r->opt, &tmp));
+        mt_info("the .nemo holds the best checkpoint's weights: %s", best);
+    }
+    char path[4096];
+    if (c->exp_manager.create_checkpoint_callback) {
+        if (snprintf(path, sizeof path, "%s/%s.nemo", mt_exp_ckpt_dir(r->exp), mt_exp_name(r->exp)) >= (int)sizeof path)
+            return mt_fail(MT_ERR_INVALID, "%s: path too long", mt_exp_ckpt_dir(r->exp));
+        MT_TRY(mt_nemo_save(path, c, &r->s, r->train));
+        mt_info("wrote %s", path);
+        snprintf(res->nemo_path, sizeof res->nemo_path, "%s", path);
+    }
+    if (mt_config_is_set(c, "model.nemo_path") && c->model.nemo_path) {
+        MT_TRY(mt_nemo_save(c->model.nemo_path, c, &r->s, r->train));
+        mt_info("wrote %s", c->model.nemo_path);
+        snprintf(res->nemo_path, sizeof res->nemo_path, "%s", c->model.nemo_path);
+    }
+    return MT_OK;
+}
+
+static mt_status train_loop(run *r, mt_train_result *res);
+
+mt_status mt_train_run(mt_train_config *cfg, int argc, char **argv, mt_train_result *res) {
+    memset(res, 0, sizeof *res);
+    run r;
+    memset(&r, 0, sizeof r);
+    r.cfg = cfg;
+    r.resume_step = -1;
+    r.st.last_monitor = NAN;
+    r.st.seed = cfg->trainer.seed;
+    mt_status s = precision_check(cfg);
+    if (s == MT_OK && cfg->model.tensor_model_parallel_size != 1)
+        s = mt_fail(MT_ERR_UNSUPPORTED, "model.tensor_model_parallel_size=%lld: tensor parallelism needs the MPI "
+                    "launcher, which is not in this build; use 1", (long long)cfg->model.tensor_model_parallel_size);
+    if (s == MT_OK) s = mt_exp_create(cfg, argc, argv, 0, 1, &r.exp);
+    if (s != MT_OK) goto out;
+    snprintf(res->log_dir, sizeof res->log_dir, "%s", mt_exp_log_dir(r.exp));
+    snprintf(res->ckpt_dir, sizeof res->ckpt_dir, "%s", mt_exp_ckpt_dir(r.exp));
+    s = mt_session_task_options(cfg, &r.s.topt);
+    if (s == MT_OK) s = mt_session_open_tokenizer(cfg, &r.s);
+    if (s == MT_OK) s = mt_session_load_split(cfg, &r.s, MT_SPLIT_TRAIN, NULL, &r.train);
+    if (s == MT_OK && !r.train)
+        s = mt_fail(MT_ERR_INVALID, "no training data: set model.train_ds.%s",
+                    r.s.topt.kind == MT_TASK_TEXT_CLASSIFICATION ? "file_path=FILE.tsv"
+                    : r.s.topt.kind == MT_TASK_GLUE ? "ds_item (and model.dataset.data_dir)"
+                                                    : "text_file (and model.dataset.data_dir)");
+    if (s == MT_OK) s = mt_session_load_split(cfg, &r.s, MT_SPLIT_VALIDATION, r.train, &r.val);
+    if (s == MT_OK && !r.val) mt_warn("no validation data (model.validation_ds): val_loss is not computed");
+    if (s == MT_OK) {
+        mt_head_kind head;
+        int ncls;
+        mt_dataset_head(r.train, &head, &ncls);
+        s = mt_session_build_model(cfg, &r.s, head, ncls);
+    }
+    if (s == MT_OK) s = load_initial_weights(&r);
+    if (s == MT_OK) s = train_loop(&r, res);
+    if (s == MT_OK || s == MT_ERR_INTERRUPTED) {
+        mt_status s2 = res->interrupted ? MT_OK : final_nemo(&r, res);
+        if (s2 != MT_OK) s = s2;
+    }
+out:
+    res->global_step = r.st.global_step;
+    run_free(&r);
+    return s;
+}
+
+static mt_status train_loop(run *r, mt_train_result *res) {
+    mt_train_config *c = r->cfg;
+    const int64_t B = c->model.train_ds.batch_size, A = c->trainer.accumulate_grad_batches;
+    size_t N = mt_dataset_size(r->train);
+    if (c->model.train_ds.num_samples > 0 && (size_t)c->model.train_ds.num_samples < N)
+        N = (size_t)c->model.train_ds.num_samples;
+    int drop_last = c->model.train_ds.drop_last;
+    int64_t bpe = drop_last ? (int64_t)N / B : ((int64_t)N + B - 1) / B;
+    bpe = mt_limit_batches(bpe, &c->trainer.limit_train_batches);
+    if (bpe <= 0)
+        return mt_fail(MT_ERR_INVALID, "model.train_ds: %zu examples make no batch of %lld (drop_last is true)", N,
+                       (long long)B);
+    int64_t max_steps = c->trainer.max_steps >= 0
+                            ? c->trainer.max_steps
+                            : mt_compute_max_steps(c->trainer.max_epochs, A, &c->trainer.limit_train_batches,
+                                                   (int64_t)N, B, drop_last);
+    // PTL stops at whichever of max_steps / max_epochs comes first; an explicit max_steps with
+    // max_epochs left at its default means "train max_steps steps".
+    int64_t max_epochs = c->trainer.max_epochs;
+    if (c->trainer.max_steps >= 0 && !mt_config_is_set(c, "trainer.max_epochs")) max_epochs = INT64_MAX;
+    int64_t vcb = c->trainer.val_check_interval.is_int ? (int64_t)c->trainer.val_check_interval.value
+                                                       : (int64_t)(bpe * c->trainer.val_check_interval.value);
+    if (vcb < 1) vcb = 1;
+    if (vcb > bpe) {
+        mt_warn("trainer.val_check_interval=%lld batches exceeds the %lld batches of an epoch; validating at "
+                "each epoch's end", (long long)vcb, (long long)bpe);
+        vcb = bpe;
+    }
+    MT_TRY(setup_optim(r, max_steps));
+    mt_info("training: %zu examples, batch %lld x %lld accumulated, %lld batches/epoch, %lld optimizer steps, "
+            "validation every %lld batches, schedule %s (warmup %lld)", N, (long long)B, (long long)A, (long long)bpe,
+            (long long)max_steps, (long long)vcb, mt_sched_kind_name(r->sched.kind),
+            (long long)(max_steps > 0 ? mt_sched_warmup(&r->sched) : 0));
+
+    const char *resume = mt_exp_resume_path(r->exp);
+    if (resume) {
+        mt_status s = mt_train_ckpt_load(resume, r->s.model, r->opt, &r->st);
+        if (s != MT_OK) return mt_fail_context(s, "cannot resume");
+        if (r->st.seed != c->trainer.seed)
+            mt_warn("the checkpoint was trained with trainer.seed=%lld; keeping it (data order and dropout continue)",
+                    (long long)r->st.seed);
+        r->resume_step = r->st.global_step;
+        mt_info("resumed at step %lld (epoch %lld, batch %lld)", (long long)r->st.global_step, (long long)r->st.epoch,
+                (long long)r->st.batch_in_epoch);
+    }
+
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    g_stop_signal = 0;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+
+    progress pg = {0};
+    const char *pb = c->trainer.progress_bar;
+    pg.bar = !strcmp(pb, "bar") || (!strcmp(pb, "auto") && isatty(STDOUT_FILENO));
+    pg.start_step = r->st.global_step;
+    pg.max_steps = max_steps;
+    pg.every = max_steps / 20 > c->trainer.log_every_n_steps ? max_steps / 20 : c->trainer.log_every_n_steps;
+    pg.last_printed = r->st.global_step;
+    pg.t0 = now_s();
+
+    size_t *order = mt_malloc((N ? N : 1) * sizeof *order);
+    size_t *idx = mt_malloc((size_t)B * sizeof *idx);
+    mt_batch_buffer buf;
+    memset(&buf, 0, sizeof buf);
+    mt_status s = order && idx ? MT_OK : MT_ERR_NOMEM;
+    mt_model *m = r->s.model;
+    const mt_param_table *tab = mt_model_params(m);
+    ckpt_ctx cc = {m, r->opt, &r->st};
+    int64_t last_val_step = -1;
+    if (s == MT_OK) mt_model_zero_grad(m);
+    while (s == MT_OK && r->st.global_step < max_steps && r->st.epoch < max_epochs) {
+        mt_epoch_order(order, N, (uint64_t)r->st.seed, r->st.epoch, c->model.train_ds.shuffle);
+        double group_loss = 0;
+        int in_group = 0;
+        for (int64_t b = r->st.batch_in_epoch; b < bpe && s == MT_OK; b++) {
+            int k = 0;
+            for (size_t i = (size_t)(b * B); i < N && k < B; i++) idx[k++] = order[i];
+            mt_batch batch;
+            s = mt_dataset_make_batch(r->train, idx, k, &buf, &batch);
+            float loss = 0;
+            if (s == MT_OK) s = mt_model_forward(m, &batch, 1, (uint64_t)r->st.seed, (uint64_t)r->st.micro_batches, &loss);
+            if (s == MT_OK) s = mt_model_backward(m, 1.0f / (float)A);
+            if (s != MT_OK) break;
+            if (!isfinite(loss)) {
+                s = mt_fail(MT_ERR_INVALID, "the training loss is %f at step %lld (epoch %lld, batch %lld): lower "
+                            "model.optim.lr or set trainer.gradient_clip_val", (double)loss,
+                            (long long)r->st.global_step, (long long)r->st.epoch, (long long)b);
+                break;
+            }
+            r->st.micro_batches++;
+            group_loss += loss;
+            in_group++;
+            if ((b + 1) % A != 0 && b + 1 != bpe) continue;
+            // one optimizer step
+            double lr = mt_sched_lr(&r->sched, r->st.global_step);
+            if (c->trainer.gradient_clip_val > 0)
+                mt_clip_grad_norm(mt_model_grad_data(m), tab, (float)c->trainer.gradient_clip_val, NULL);
+            mt_optimizer_step(r->opt, mt_model_param_data(m), mt_model_grad_data(m), (float)lr);
+            mt_model_zero_grad(m);
+            r->st.global_step++;
+            int64_t batches_before = b + 1 - in_group;
+            double step_loss = group_loss / in_group;
+            group_loss = 0;
+            in_group = 0;
+            r->st.batch_in_epoch = b + 1;
+            int64_t epoch_now = r->st.epoch;
+            if (r->st.batch_in_epoch == bpe) {
+                r->st.epoch++;
+                r->st.batch_in_epoch = 0;
+            }
+            int stop = r->st.global_step >= max_steps || r->st.epoch >= max_epochs;
+            int val_now = (b + 1) / vcb > batches_before / vcb || stop;
+            mt_eval_result ev;
+            int have_ev = 0;
+            if (val_now && r->val) {
+                progress_newline(&pg);
+                s = validate(r, &ev);
+                if (s != MT_OK) break;
+                have_ev = 1;
+            }
+            if (r->st.global_step % c->trainer.log_every_n_steps == 0 || have_ev) {
+                s = log_row(r, r->st.global_step, epoch_now, step_loss, lr, have_ev ? &ev : NULL);
+                if (s != MT_OK) break;
+            }
+            progress_update(&pg, r->st.global_step, epoch_now, step_loss, lr, have_ev);
+            if (val_now) {
+                double mon;
+                s = monitor_value(r, have_ev ? &ev : NULL, &mon);
+                if (s != MT_OK) break;
+                if (have_ev) r->st.last_monitor = mon;
+                s = mt_exp_save_checkpoint(r->exp, write_ckpt, &cc, mon, epoch_now, 1);
+                if (s != MT_OK) break;
+                last_val_step = r->st.global_step;
+            }
+            if (g_stop_signal) break;
+            if (stop) break;
+            if (r->st.batch_in_epoch == 0) break; // the epoch ended
+        }
+        if (s != MT_OK || g_stop_signal) break;
+        if (r->st.global_step >= max_steps) break;
+    }
+    progress_newline(&pg);
+    if (s == MT_OK && g_stop_signal) {
+        int sig = g_stop_signal;
+        if (last_val_step != r->st.global_step) {
+            // named by the last validated value (as PTL's ModelCheckpoint), not ranked
+            s = mt_exp_save_checkpoint(r->exp, write_ckpt, &cc, r->st.last_monitor, r->st.epoch, 0);
+        }
+        if (s == MT_OK) {
+            mt_warn("stopped by signal %d after step %lld; saved %s", sig, (long long)r->st.global_step,
+                    mt_exp_last_checkpoint(r->exp) ? mt_exp_last_checkpoint(r->exp) : "(no checkpoint)");
+            res->interrupted = sig;
+            s = MT_ERR_INTERRUPTED;
+            mt_fail(s, "interrupted by signal %d at step %lld; resume with exp_manager.resume_if_exists=true or "
+                    "trainer.resume_from_checkpoint=%s", sig, (long long)r->st.global_step,
+                    mt_exp_last_checkpoint(r->exp) ? mt_exp_last_checkpoint(r->exp) : "CKPT");
+        }
+    }
+    if (s == MT_OK && !r->csv_open) s = open_csv(r, NULL); // no validation ever ran: flush pending rows
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    mt_batch_buffer_free(&buf);
+    free(order);
+    free(idx);
+    return s;
+}

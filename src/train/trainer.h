@@ -1,0 +1,30 @@
+// The training loop: data order, gradient accumulation, clipping, the NeMo schedule, validation,
+// logging, checkpoints, resume, SIGINT/SIGTERM, and the final .nemo.
+#ifndef MT_TRAIN_TRAINER_H
+#define MT_TRAIN_TRAINER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "core/status.h"
+#include "train/config.h"
+
+typedef struct {
+    char log_dir[4096];
+    char ckpt_dir[4096];
+    char nemo_path[4096];   // "" when none was written
+    int64_t global_step;
+    int interrupted;        // signal number that stopped the run (0 = none)
+} mt_train_result;
+
+// NeMo's compute_max_steps (v1.0): optimizer steps of `max_epochs` epochs.
+int64_t mt_compute_max_steps(int64_t max_epochs, int64_t accumulate, const mt_cfg_num *limit_train_batches,
+                             int64_t num_samples, int64_t batch_size, int drop_last);
+
+// The order of `n` examples in `epoch`: identity, or a Fisher-Yates shuffle driven by the
+// counter-based RNG at (seed, epoch), so any epoch's order can be recomputed on resume.
+void mt_epoch_order(size_t *order, size_t n, uint64_t seed, int64_t epoch, int shuffle);
+
+// Runs `megatune train` for a finished config. argv is recorded in cmd-args.log.
+mt_status mt_train_run(mt_train_config *cfg, int argc, char **argv, mt_train_result *res) MT_WARN_UNUSED;
+
+#endif
