@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""PyTorch peer of bench_train.c: the same pre-LN Megatron-BERT + QA head, fp32, AdamW, clipping.
+
+Tuned as /work/shared/reference/pytorch-baseline.md says: torch.set_num_threads(N) (default 2);
+bench_train.sh runs it with OMP_WAIT_POLICY=PASSIVE and, when installed, the OpenMP OpenBLAS and
+tcmalloc. Prints "RESULT ms_per_step=..." like the C driver.
+"""
+import argparse
+import math
+import resource
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Layer(nn.Module):
+    def __init__(self, h, nh, p):
+        super().__init__()
+        self.nh = nh
+        self.ln1 = nn.LayerNorm(h, eps=1e-5)
+        self.qkv = nn.Linear(h, 3 * h)
+        self.dense = nn.Linear(h, h)
+        self.ln2 = nn.LayerNorm(h, eps=1e-5)
+        self.fc1 = nn.Linear(h, 4 * h)
+        self.fc2 = nn.Linear(4 * h, h)
+        self.p = p
+
+    def forward(self, x, mask2):
+        B, T, C = x.shape
+        hs = C // self.nh
+        qkv = self.qkv(self.ln1(x)).view(B, T, self.nh, 3, hs)
+        q, k, v = [qkv[:, :, :, i].permute(0, 2, 1, 3) for i in range(3)]
+        s = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(hs)
+        s = s.masked_fill(mask2, -10000.0)
+        a = F.dropout(torch.softmax(s, -1), self.p, self.training)
+        ctx = torch.matmul(a, v).permute(0, 2, 1, 3).reshape(B, T, C)
+        h = x + F.dropout(self.dense(ctx), self.p, self.training)
+        return h + F.dropout(self.fc2(F.gelu(self.fc1(self.ln2(h)))), self.p, self.training)
+
+
+class Model(nn.Module):
+    def __init__(self, vocab, h, layers, nh, maxpos, p):
+        super().__init__()
+        self.wte = nn.Embedding(vocab, h)
+        self.wpe = nn.Embedding(maxpos, h)
+        self.wtt = nn.Embedding(2, h)
+        self.layers = nn.ModuleList([Layer(h, nh, p) for _ in range(layers)])
+        self.lnf = nn.LayerNorm(h, eps=1e-5)
+        self.qa = nn.Linear(h, 2)
+        self.p = p
+
+    def forward(self, ids, types, mask):
+        B, T = ids.shape
+        x = self.wte(ids) + self.wpe.weight[:T][None] + self.wtt(types)
+        x = F.dropout(x, self.p, self.training)
+        m = mask.float()
+        mask2 = ((m[:, None, :] * m[:, :, None]) < 0.5).unsqueeze(1)
+        for l in self.layers:
+            x = l(x, mask2)
+        return self.qa(self.lnf(x))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    for k, v in dict(layers=12, hidden=768, heads=12, seq=128, batch=8, vocab=30522, steps=5, warmup=1,
+                     threads=2).items():
+        ap.add_argument("--" + k, type=int, default=v)
+    ap.add_argument("--dropout", type=float, default=0.1)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    vp = (a.vocab + 127) // 128 * 128
+    model = Model(vp, a.hidden, a.layers, a.heads, max(512, a.seq), a.dropout)
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-5, weight_decay=0.01)
+    ids = torch.randint(0, a.vocab, (a.batch, a.seq))
+    types = torch.zeros_like(ids)
+    mask = torch.ones_like(ids)
+    st = torch.arange(a.batch) % a.seq
+    en = (torch.arange(a.batch) + 3) % a.seq
+    total = 0.0
+    for s in range(a.warmup + a.steps):
+        t0 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        logits = model(ids, types, mask)
+        loss = (F.cross_entropy(logits[..., 0], st) + F.cross_entropy(logits[..., 1], en)) / 2
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        dt = time.perf_counter() - t0
+        if s >= a.warmup:
+            total += dt
+    ms = total / a.steps * 1e3
+    n = a.batch * a.seq
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    print(f"pytorch {torch.__version__} threads={a.threads} layers={a.layers} hidden={a.hidden} seq={a.seq} "
+          f"batch={a.batch}: {ms:.1f} ms/step, {n / (ms / 1e3):.0f} tokens/s, peak RSS {rss:.0f} MiB")
+    print(f"RESULT ms_per_step={ms:.3f} tokens_per_s={n / (ms / 1e3):.1f} rss_mib={rss:.0f}")
+
+
+if __name__ == "__main__":
+    main()
