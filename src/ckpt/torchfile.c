@@ -462,7 +462,7 @@ mt_status mt_ckpt_atomic_commit(const char *tmp, const char *path) {
     return MT_OK;
 }
 
-typedef enum { WV_DICT, WV_LIST, WV_TUPLE, WV_STR, WV_INT, WV_FLOAT, WV_BOOL, WV_NONE, WV_TENSOR } wv_kind;
+typedef enum { WV_DICT, WV_LIST, WV_TUPLE, WV_STR, WV_INT, WV_FLOAT, WV_BOOL, WV_NONE, WV_TENSOR, WV_OBJECT } wv_kind;
 
 struct mt_wv {
     wv_kind kind;
@@ -547,6 +547,20 @@ mt_wv *mt_wv_bool(mt_torch_writer *w, int x) {
     return v;
 }
 mt_wv *mt_wv_none(mt_torch_writer *w) { return wv_new(w, WV_NONE); }
+mt_wv *mt_wv_object(mt_torch_writer *w, const char *module, const char *name, mt_wv *state) {
+    if (!state || strchr(module, '\n') || strchr(name, '\n')) return NULL;
+    mt_wv *v = wv_new(w, WV_OBJECT);
+    if (!v) return NULL;
+    size_t n = strlen(module) + strlen(name) + 2;
+    v->s = mt_malloc(n);
+    if (!v->s) return NULL;
+    snprintf(v->s, n, "%s\n%s", module, name);
+    v->items = mt_malloc(sizeof *v->items);
+    if (!v->items) return NULL;
+    v->items[0] = state;
+    v->n = v->cap = 1;
+    return v;
+}
 mt_wv *mt_wv_tensor(mt_torch_writer *w, mt_dtype dtype, int ndim, const int64_t *shape, const void *data) {
     if (ndim < 0 || ndim > MT_CKPT_MAX_DIMS) return NULL;
     mt_wv *v = wv_new(w, WV_TENSOR);
@@ -647,6 +661,16 @@ static mt_status pk_value(mt_torch_writer *w, const mt_wv *v, int depth) {
         break;
     }
     case WV_STR: pk_str(w, v->s); break;
+    case WV_OBJECT: {
+        pk_op(w, 'c');
+        pk_bytes(w, v->s, strlen(v->s));
+        pk_op(w, '\n');
+        pk_op(w, ')');
+        pk_op(w, 0x81); // NEWOBJ: cls.__new__(cls)
+        MT_TRY(pk_value(w, v->items[0], depth + 1));
+        pk_op(w, 'b');  // BUILD: __dict__.update(state)
+        break;
+    }
     case WV_LIST:
     case WV_TUPLE:
         if (v->kind == WV_LIST) pk_op(w, ']');

@@ -84,6 +84,9 @@ mt_wv *mt_wv_int(mt_torch_writer *w, int64_t v);
 mt_wv *mt_wv_float(mt_torch_writer *w, double v);
 mt_wv *mt_wv_bool(mt_torch_writer *w, int v);
 mt_wv *mt_wv_none(mt_torch_writer *w);
+// An instance of module.name rebuilt as cls.__new__(cls) + BUILD(state), e.g. argparse.Namespace
+// with a dict state. torch.load needs the class to be importable.
+mt_wv *mt_wv_object(mt_torch_writer *w, const char *module, const char *name, mt_wv *state);
 // `data` is not copied: it must live until mt_torch_writer_save returns.
 mt_wv *mt_wv_tensor(mt_torch_writer *w, mt_dtype dtype, int ndim, const int64_t *shape, const void *data);
 mt_status mt_wv_set(mt_torch_writer *w, mt_wv *dict, const char *key, mt_wv *value) MT_WARN_UNUSED;
