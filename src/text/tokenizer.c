@@ -49,6 +49,7 @@ struct mt_tokenizer {
     size_t store_cap;  // chars stored at most (max_chars + 1: one more proves "too long")
     char *wb;          // its UTF-8 bytes, built at flush
     uint32_t *woff;    // [store_cap + 1] byte offset of each char in wb
+    uint64_t *poly;    // [store_cap + 1] hash prefix of the piece being matched, per char
     mt_tok_piece *pieces;
     size_t nc;         // chars stored
     size_t total;      // chars seen (> nc when the word is too long to store)
@@ -82,6 +83,7 @@ void mt_tokenizer_free(mt_tokenizer *t) {
     free(t->wc);
     free(t->wb);
     free(t->woff);
+    free(t->poly);
     free(t->pieces);
     free(t);
 }
@@ -157,7 +159,8 @@ mt_status mt_tokenizer_create(mt_vocab *vocab, const mt_tokenizer_options *o, mt
     t->wb = mt_malloc(t->store_cap * 4 + 1);
     t->woff = mt_malloc((t->store_cap + 1) * sizeof *t->woff);
     t->pieces = mt_malloc(t->store_cap * sizeof *t->pieces);
-    if (!t->wc || !t->wb || !t->woff || !t->pieces) {
+    t->poly = mt_malloc((t->store_cap + 1) * sizeof *t->poly);
+    if (!t->wc || !t->wb || !t->woff || !t->pieces || !t->poly) {
         mt_tokenizer_free(t);
         return MT_ERR_NOMEM;
     }
@@ -270,12 +273,21 @@ static void flush(mt_tokenizer *t) {
         while (cs < nc) {
             int cont = cs > 0;
             uint32_t bs = off[cs];
-            size_t ce = nc;
-            // Longer than any vocab key cannot match: skip those candidates.
-            while (ce > cs && off[ce] - bs > v->max_key[cont]) ce--;
+            // Hash every candidate piece [cs, ce) in one pass; pieces longer than any vocab key
+            // cannot match and are not tried.
+            uint32_t maxk = v->max_key[cont];
+            uint64_t poly = 0;
+            size_t cmax = cs;
+            const unsigned char *wb = (const unsigned char *)t->wb;
+            while (cmax < nc && off[cmax + 1] - bs <= maxk) {
+                for (uint32_t b = off[cmax]; b < off[cmax + 1]; b++) poly = mt_vocab_poly_step(poly, wb[b]);
+                t->poly[++cmax] = poly;
+            }
             int32_t id = -1;
+            size_t ce = cmax;
             for (; ce > cs; ce--) {
-                id = mt_vocab_lookup(v, cont, t->wb + bs, off[ce] - bs);
+                uint32_t plen = off[ce] - bs;
+                id = mt_vocab_lookup_hashed(v, cont, t->wb + bs, plen, mt_vocab_hash_finish(t->poly[ce], plen, cont));
                 if (id >= 0) break;
             }
             if (id < 0) { // no piece matches here: the whole word is [UNK]

@@ -57,8 +57,10 @@ static size_t trim_end_len(const char *s, size_t n) {
 
 static mt_status insert_key(mt_vocab *v, int32_t id, uint32_t off, uint32_t len, int cont) {
     uint32_t lenc = len << 1 | (cont ? 1u : 0u);
-    uint32_t h = (uint32_t)mt_vocab_hash((const unsigned char *)v->arena + off, len, cont);
-    for (uint32_t i = h & v->mask;; i = (i + 1) & v->mask) {
+    uint64_t h64 = mt_vocab_hash((const unsigned char *)v->arena + off, len, cont);
+    uint32_t h = (uint32_t)(h64 >> 32);
+    mt_vocab_bloom_add(v, h64);
+    for (uint32_t i = (uint32_t)h64 & v->mask;; i = (i + 1) & v->mask) {
         mt_vocab_slot *s = &v->slots[i];
         if (s->id < 0) {
             s->hash = h;
