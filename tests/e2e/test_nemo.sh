@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# .nemo written by `megatune train`: read by Python (tarfile + torch.load) with NeMo's keys and
+# shapes; restored by `megatune test` with exactly the validation metrics the run logged; weights
+# carried by init_from_nemo_model; metrics.csv columns; TensorBoard events read by the independent
+# reader match metrics.csv; malicious/broken archives are refused without touching the disk.
+set -u
+bin=${MEGATUNE_BIN:?}; src=${MEGATUNE_SOURCE_DIR:?}; py=${MEGATUNE_PYTHON:-/usr/bin/python3}
+"$py" -c "import torch, yaml" 2>/dev/null || { echo "SKIP: python with torch and yaml needed"; exit 77; }
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+cd "$src"
+fail() { echo "FAIL: $*"; exit 1; }
+steps=40; [ "${MEGATUNE_SANITIZED:-0}" = 1 ] && steps=20
+shape=(model.language_model.config.hidden_size=32 model.language_model.config.num_layers=2
+  model.language_model.config.num_attention_heads=4 model.dataset.max_seq_length=24)
+"$bin" train examples/quickstart_config.yaml "${shape[@]}" trainer.max_steps=$steps trainer.val_check_interval=10 \
+  trainer.log_every_n_steps=3 model.train_ds.batch_size=8 exp_manager.exp_dir="$work/e" exp_manager.version=v \
+  > "$work/train.log" 2>&1 || { cat "$work/train.log"; fail "train"; }
+dir="$work/e/quickstart/v"
+nemo="$dir/checkpoints/quickstart.nemo"
+[ -f "$nemo" ] || fail "no .nemo"
+grep -q "^.nemo: *$nemo" "$work/train.log" || fail "train did not print the .nemo path"
+for f in cmd-args.log hparams.yaml nemo_log_globalrank-0_localrank-0.txt metrics.csv; do [ -s "$dir/$f" ] || fail "missing $f"; done
+
+"$py" tools/check_nemo.py inspect "$nemo" --hidden 32 --layers 2 --heads 4 --positions 64 --vocab-lines 89 \
+  --classes 2 --head-layers 2 || fail "check_nemo inspect"
+
+# metrics.csv columns and rows; test metrics == last logged validation metrics
+"$py" - "$dir/metrics.csv" "$steps" <<'PY' || fail "metrics.csv"
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1])))
+want = ["step", "epoch", "train_loss", "lr", "val_loss", "val_f1", "val_precision", "val_recall", "val_acc"]
+assert rows[0] == want, rows[0]
+steps = [int(r[0]) for r in rows[1:]]
+# logged every 3 steps, plus every validation (every 10 batches) and the last step
+exp = sorted(set(range(3, int(sys.argv[2]) + 1, 3)) | set(range(10, int(sys.argv[2]) + 1, 10)))
+assert steps == exp, (steps, exp)
+for r in rows[1:]:
+    assert all(r[i] != "" for i in range(4)), r
+    has_val = int(r[0]) % 10 == 0
+    assert all((r[i] != "") == has_val for i in range(4, 9)), r
+PY
+last=$(tail -1 "$dir/metrics.csv")
+"$bin" test "$nemo" > "$work/test.out" 2>&1 || { cat "$work/test.out"; fail "megatune test"; }
+"$py" - "$dir/metrics.csv" "$work/test.out" <<'PY' || fail "test metrics differ from the logged validation metrics"
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1])))
+h, last = rows[0], rows[-1]
+got = dict(l.split(": ") for l in open(sys.argv[2]).read().splitlines() if l.startswith("test_"))
+for name in ["loss", "f1", "precision", "recall", "acc"]:
+    v = last[h.index("val_" + name)]
+    assert got["test_" + name] == v, (name, got["test_" + name], v)
+print("test metrics == logged validation metrics:", got)
+PY
+
+# TensorBoard events, read independently, carry the metrics.csv values
+ev=$(ls "$dir"/events.out.tfevents.* | head -1)
+"$py" - "$src/tools" "$ev" "$dir/metrics.csv" <<'PY' || fail "TensorBoard events"
+import csv, struct, sys
+sys.path.insert(0, sys.argv[1])
+import read_tfevents as r
+ev = r.read_records(sys.argv[2])
+assert ev[0]["file_version"] == "brain.Event:2"
+f32 = lambda x: struct.unpack("<f", struct.pack("<f", float(x)))[0]
+sc = {}
+for e in ev[1:]:
+    for v in e["summary"]:
+        sc[(e["step"], v["tag"])] = v["simple_value"]
+rows = list(csv.reader(open(sys.argv[3])))
+h = rows[0]
+n = 0
+for row in rows[1:]:
+    for i, tag in enumerate(h[2:], 2):
+        if row[i] == "":
+            assert (int(row[0]), tag) not in sc
+            continue
+        assert sc[(int(row[0]), tag)] == f32(row[i]), (row[0], tag, sc.get((int(row[0]), tag)), row[i])
+        n += 1
+print("tensorboard: %d scalars match metrics.csv" % n)
+PY
+
+# hparams.yaml is the full config, readable by YAML
+"$py" -c "import yaml,sys; c=yaml.safe_load(open(sys.argv[1])); assert c['trainer']['max_steps']==$steps and c['model']['language_model']['config']['hidden_size']==32" "$dir/hparams.yaml" || fail "hparams.yaml"
+
+# predict
+printf 'the movie was great .\nthe plot is dull .\n' > "$work/in.txt"
+"$bin" predict "$nemo" "$work/in.txt" "$work/pred.tsv" 2>/dev/null || fail "predict"
+[ "$(wc -l < "$work/pred.tsv")" = 2 ] && grep -Eq '^[01]	0?\.[0-9]+|^[01]	1' "$work/pred.tsv" || { cat "$work/pred.tsv"; fail "predict output"; }
+
+# init_from_nemo_model: every weight, heads included; max_steps=0 still writes the .nemo
+"$bin" train examples/quickstart_config.yaml "${shape[@]}" trainer.max_steps=0 init_from_nemo_model="$nemo" \
+  trainer.seed=99 exp_manager.exp_dir="$work/i" exp_manager.version=v > "$work/init.log" 2>&1 || { cat "$work/init.log"; fail "init_from_nemo_model"; }
+"$py" tools/check_nemo.py same-weights "$nemo" "$work/i/quickstart/v/checkpoints/quickstart.nemo" || fail "init_from_nemo_model weights"
+
+# hostile and broken archives: refused, nothing written outside
+for kind in dotdot absolute symlink hardlink device garbage truncated; do
+  "$py" tools/check_nemo.py make-bad "$work/bad_$kind.nemo" $kind "$nemo"
+  out=$("$bin" test "$work/bad_$kind.nemo" 2>&1); rc=$?
+  [ $rc -ne 0 ] || fail "$kind .nemo accepted"
+  echo "$out" | grep -q "megatune: error: .*bad_$kind.nemo" || fail "$kind: unclear error: $out"
+  echo "$kind -> $(echo "$out" | tail -1)"
+done
+[ ! -e /tmp/megatune_evil_absolute.txt ] || fail "absolute member was written"
+[ -z "$(find "$work/.." -maxdepth 2 -name megatune_evil_member.txt 2>/dev/null)" ] || fail "../ member was written"
+out=$("$bin" train examples/quickstart_config.yaml trainer.max_steps=1 init_from_nemo_model="$work/bad_dotdot.nemo" \
+  exp_manager.exp_dir="$work/j" 2>&1) && fail "init_from_nemo_model accepted a bad .nemo"
+echo PASSED
