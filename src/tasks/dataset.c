@@ -341,6 +341,10 @@ mt_status mt_glue_build(mt_dataset *d, mt_tokenizer *tok, mt_lines *L, int label
             }
         } else {
             int lcol = g->label < 0 ? nf - 1 : g->label;
+            if ((nf <= need || (g->label < 0 && nf < 2)) && d->glue == MT_GLUE_QQP) {
+                d->skipped++; // NeMo's (Hugging Face's) QQP processor skips rows with missing fields
+                continue;
+            }
             if (nf <= need || (g->label < 0 && nf < 2)) {
                 s = mt_fail(MT_ERR_FORMAT,
                             "%s: %d tab-separated column(s), but GLUE %s needs column %d (0-based); is this the "
@@ -379,6 +383,7 @@ mt_status mt_glue_build(mt_dataset *d, mt_tokenizer *tok, mt_lines *L, int label
     }
     if (r < 0) s = MT_ERR_FORMAT;
     d->n_examples = labelled ? (size_t)example : (size_t)L->lineno;
+    if (s == MT_OK && d->skipped) mt_warn("%s: skipped %d line(s) with missing fields, as NeMo does for QQP", L->name, d->skipped);
     if (s == MT_OK && labelled && d->n_feat == 0)
         s = mt_fail(MT_ERR_FORMAT, "%s: no example found for GLUE %s", L->name, g->name);
     mt_tokbuf_free(&ta);

@@ -110,19 +110,23 @@ mt_status mt_ner_add_sentence(mt_dataset *d, mt_tokenizer *tok, char **words, co
     // gold labels of the sentence (for word-level metrics)
     if (!s) {
         size_t base = d->n_examples ? d->ex_word_off[d->n_examples] : 0;
-        size_t *no = mt_realloc(d->ex_word_off, (d->n_examples + 2) * sizeof *no);
-        if (!no) s = MT_ERR_NOMEM;
-        else {
-            d->ex_word_off = no;
-            if (d->n_examples == 0) d->ex_word_off[0] = 0;
-            int32_t *ng = mt_realloc(d->ex_gold, (base + (size_t)n_words + 1) * sizeof *ng);
+        if (d->n_examples + 2 > d->cap_examples) {
+            size_t nc = (d->n_examples + 2) * 2;
+            size_t *no = mt_realloc(d->ex_word_off, nc * sizeof *no);
+            if (!no) s = MT_ERR_NOMEM;
+            else { d->ex_word_off = no; d->cap_examples = nc; }
+        }
+        if (!s && base + (size_t)n_words + 1 > d->cap_gold) {
+            size_t nc = (base + (size_t)n_words + 1) * 2;
+            int32_t *ng = mt_realloc(d->ex_gold, nc * sizeof *ng);
             if (!ng) s = MT_ERR_NOMEM;
-            else {
-                d->ex_gold = ng;
-                for (int i = 0; i < n_words; i++) d->ex_gold[base + i] = label_ids ? label_ids[i] : -1;
-                d->ex_word_off[d->n_examples + 1] = base + (size_t)n_words;
-                d->n_examples++;
-            }
+            else { d->ex_gold = ng; d->cap_gold = nc; }
+        }
+        if (!s) {
+            if (d->n_examples == 0) d->ex_word_off[0] = 0;
+            for (int i = 0; i < n_words; i++) d->ex_gold[base + i] = label_ids ? label_ids[i] : -1;
+            d->ex_word_off[d->n_examples + 1] = base + (size_t)n_words;
+            d->n_examples++;
         }
     }
     const size_t L = (size_t)d->opt.max_seq_length - 2;

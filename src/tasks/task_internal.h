@@ -78,6 +78,8 @@ struct mt_dataset {
     size_t *ex_word_off; // n_examples+1 offsets into ex_gold
     int32_t *ex_gold;    // gold label id per word (-1 if unlabelled)
     int too_long;        // features truncated (reported once in the log)
+    int skipped;         // malformed rows skipped (QQP only, as NeMo)
+    size_t cap_examples, cap_gold;
     int32_t pad_id, cls_id, sep_id, unk_id;
 };
 

@@ -187,6 +187,75 @@ static void test_glue(mt_tokenizer *tok) {
         CHECK(d->feat[0].label == 1 && d->feat[1].label == 0);
         mt_dataset_free(d);
     }
+    // MNLI: text_a col 8, text_b col 9, label last; dev = dev_matched, mnli-mm = dev_mismatched
+    mkdir(path_of("mnli"), 0755);
+    const char *mh = "index\tpromptID\tpairID\tgenre\ts1bp\ts2bp\ts1p\ts2p\tsentence1\tsentence2\tlabel1\tgold_label\n";
+    char mbuf[512];
+    snprintf(mbuf, sizeof mbuf, "%s0\t1\t1\tg\tx\tx\tx\tx\tthe cat\tthe dog\tneutral\tneutral\n", mh);
+    write_file("mnli/dev_matched.tsv", mbuf);
+    snprintf(mbuf, sizeof mbuf, "%s0\t1\t1\tg\tx\tx\tx\tx\ta cat\ta dog\tcontradiction\tcontradiction\n"
+                                "1\t1\t1\tg\tx\tx\tx\tx\ta\tthe\tentailment\tentailment\n", mh);
+    write_file("mnli/dev_mismatched.tsv", mbuf);
+    snprintf(o.glue_task, sizeof o.glue_task, "mnli");
+    CHECK_OK(mt_dataset_load(&o, tok, path_of("mnli"), "dev", NULL, &d));
+    if (d) {
+        CHECK(mt_dataset_size(d) == 1 && d->feat[0].label == 2 && mt_dataset_num_classes(d) == 3);
+        CHECK(feat_eq(d, 0, (int32_t[]){CLS, THE, CAT, SEP, THE, DOG, SEP}, 7));
+        mt_dataset_free(d);
+    }
+    snprintf(o.glue_task, sizeof o.glue_task, "mnli-mm");
+    CHECK_OK(mt_dataset_load(&o, tok, path_of("mnli"), "dev", NULL, &d));
+    if (d) {
+        CHECK(mt_dataset_size(d) == 2 && d->feat[0].label == 0 && d->feat[1].label == 1);
+        mt_dataset_free(d);
+    }
+    // QQP: text 3/4, label 5; rows with missing fields are skipped as NeMo does
+    mkdir(path_of("qqp"), 0755);
+    write_file("qqp/train.tsv", "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n"
+                                "0\t1\t2\tthe cat\ta cat\t1\n1\t3\t4\tbroken row\n2\t5\t6\tthe\ta\t0\n");
+    snprintf(o.glue_task, sizeof o.glue_task, "qqp");
+    CHECK_OK(mt_dataset_load(&o, tok, path_of("qqp"), "train", NULL, &d));
+    if (d) {
+        CHECK(mt_dataset_size(d) == 2 && d->feat[0].label == 1 && d->feat[1].label == 0);
+        CHECK(feat_eq(d, 1, (int32_t[]){CLS, THE, SEP, A, SEP}, 5));
+        mt_dataset_free(d);
+    }
+    // QNLI: text 1/2, label last; SST-2: text 0, label 1, header
+    mkdir(path_of("qnli"), 0755);
+    write_file("qnli/dev.tsv", "index\tquestion\tsentence\tlabel\n0\tthe cat\tthe mat\tentailment\n");
+    snprintf(o.glue_task, sizeof o.glue_task, "qnli");
+    CHECK_OK(mt_dataset_load(&o, tok, path_of("qnli"), "dev", NULL, &d));
+    if (d) {
+        CHECK(d->feat[0].label == 0 && feat_eq(d, 0, (int32_t[]){CLS, THE, CAT, SEP, THE, MAT, SEP}, 7));
+        mt_dataset_free(d);
+    }
+    mkdir(path_of("sst"), 0755);
+    write_file("sst/dev.tsv", "sentence\tlabel\ngood movie . \t1\n");
+    snprintf(o.glue_task, sizeof o.glue_task, "sst-2");
+    CHECK_OK(mt_dataset_load(&o, tok, path_of("sst"), "dev", NULL, &d));
+    if (d) {
+        CHECK(d->feat[0].label == 1 && feat_eq(d, 0, (int32_t[]){CLS, GOOD, MOVIE, DOT, SEP}, 5));
+        mt_dataset_free(d);
+    }
+    // single sentence truncation: [CLS] + max-2 pieces + [SEP]
+    o.max_seq_length = 4;
+    CHECK_OK(mt_dataset_load(&o, tok, path_of("sst"), "dev", NULL, &d));
+    if (d) {
+        CHECK(feat_eq(d, 0, (int32_t[]){CLS, GOOD, MOVIE, SEP}, 4));
+        mt_dataset_free(d);
+    }
+    o.max_seq_length = 128;
+    // pair truncation ties: b loses first ([CLS] a a a [SEP] b b b [SEP] with max 7 -> 2 + 2)
+    mkdir(path_of("wnli"), 0755);
+    write_file("wnli/dev.tsv", "index\tsentence1\tsentence2\tlabel\n0\tthe cat sat\ta dog sat\t1\n");
+    snprintf(o.glue_task, sizeof o.glue_task, "wnli");
+    o.max_seq_length = 7;
+    CHECK_OK(mt_dataset_load(&o, tok, path_of("wnli"), "dev", NULL, &d));
+    if (d) {
+        CHECK(feat_eq(d, 0, (int32_t[]){CLS, THE, CAT, SEP, A, DOG, SEP}, 7));
+        mt_dataset_free(d);
+    }
+    o.max_seq_length = 128;
     // RTE: string labels
     mkdir(path_of("rte"), 0755);
     write_file("rte/dev.tsv", "index\tsentence1\tsentence2\tlabel\n0\tthe cat\tthe dog\tnot_entailment\n");
