@@ -196,6 +196,7 @@ mt_status mt_ckpt_inspect(const char *path, FILE *out, int verbose) {
                 fprintf(out, "]\n");
             }
     }
+    if (S_ISDIR(sb.st_mode) && s->files[0]) print_torch(s->rank_paths[0], s->files[0], out, 0);
     print_src(s, out);
     mt_ckpt_src_free(s);
     return MT_OK;

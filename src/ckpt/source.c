@@ -139,11 +139,12 @@ static mt_status qkv_locate(const mt_ckpt_src *s, const mt_vtensor *v, int64_t g
         return MT_OK;
     }
     int heads = s->heads;
-    if (heads <= 0 || v->rows % (3 * heads) || heads % v->nshards)
+    int groups = v->qkv == MT_QKV_SPLIT ? 1 : v->nshards; // q, k, v are three global tensors
+    if (heads <= 0 || v->rows % (3 * heads) || heads % groups)
         return mt_fail(MT_ERR_INVALID, "%s: '%s' (%lld rows, %d shards) needs the attention head count to reorder its QKV rows "
                        "(checkpoint_version %g); the checkpoint's args do not give a usable one (got %d): pass the model's "
                        "num_attention_heads", s->path, v->name, (long long)v->rows, v->nshards, s->version, heads);
-    int64_t hn = v->rows / (3 * heads), np = heads / v->nshards;
+    int64_t hn = v->rows / (3 * heads), np = heads / groups;
     int64_t head = g / (3 * hn), which = (g / hn) % 3, e = g % hn;
     int64_t lh = head % np;
     switch (v->qkv) {

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# megatune inspect / convert end to end on checkpoints written by PyTorch: Megatron v0 TP=2 ->
+# TP=4 folder -> safetensors -> single .pt, each output checked by an independent Python merge
+# (tools/check_ckpt_convert.py); inspect on folders, legacy files, .safetensors and a .nemo
+# archive (members read in memory, hostile member names never extracted); hostile pickles stay inert.
+set -u
+PY=${MEGATUNE_PYTHON:-/usr/bin/python3}
+BIN=${MEGATUNE_BIN:?}
+SRC=${MEGATUNE_SOURCE_DIR:?}
+"$PY" -c 'import torch' 2>/dev/null || { echo "SKIP: no torch"; exit 77; }
+T=$(mktemp -d /tmp/mt_ckpt_e2e_XXXXXX)
+trap 'rm -rf "$T"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+"$PY" "$SRC/tools/make_megatron_ckpt.py" "$T/v0" --version 0 --tp 2 || fail "generator"
+"$BIN" inspect "$T/v0" > "$T/inspect.txt" || fail "inspect folder"
+grep -q "checkpoint_version: absent" "$T/inspect.txt" || fail "inspect: version"
+grep -q "2 tensor-parallel rank file" "$T/inspect.txt" || fail "inspect: TP size"
+grep -q "architecture: megatron (pre-LN), layers=2 hidden=64 heads=4 ffn=256 vocab_rows=512" "$T/inspect.txt" || fail "inspect: arch"
+grep -q "lm_head.bias .*float16  \[512\]  vocab-split" "$T/inspect.txt" || fail "inspect: lm_head"
+grep -q "args .*argparse.Namespace (inert)" "$T/inspect.txt" || fail "inspect: args"
+
+"$BIN" convert "$T/v0" "$T/tp4" --tp 4 || fail "convert to tp4"
+"$BIN" convert "$T/tp4" "$T/hf.safetensors" || fail "convert to safetensors"
+"$BIN" convert "$T/hf.safetensors" "$T/back.pt" || fail "convert safetensors to pt"
+"$PY" "$SRC/tools/check_ckpt_convert.py" "$T" || fail "python check of convert outputs"
+"$BIN" inspect "$T/hf.safetensors" | grep -q "bert.encoder.layer.1.attention.self.value.weight" || fail "inspect safetensors"
+"$BIN" inspect -q "$T/back.pt" | grep -q "checkpoint_version: 3" || fail "inspect back.pt"
+
+# legacy (pre-1.6) container
+"$PY" "$SRC/tools/make_megatron_ckpt.py" "$T/leg" --version 1 --legacy --no-expected || fail "legacy generator"
+"$BIN" inspect "$T/leg/release/mp_rank_00/model_optim_rng.pt" | grep -q "torch legacy (pre-1.6) container" || fail "inspect legacy"
+
+# usage errors and bad input
+"$BIN" convert "$T/v0" 2>/dev/null; [ $? -eq 2 ] || fail "convert without DST should be a usage error"
+"$BIN" convert "$T/v0" "$T/x.safetensors" --tp 2 2>"$T/err.txt"; [ $? -eq 1 ] || fail "safetensors --tp 2 should fail"
+grep -q "single TP=1 file" "$T/err.txt" || fail "safetensors --tp message"
+"$BIN" convert "$T/v0" "$T/bad" --tp 3 2>"$T/err.txt"; [ $? -eq 1 ] || fail "--tp 3 should fail"
+"$BIN" inspect "$T/nonexistent" 2>"$T/err.txt"; [ $? -eq 1 ] || fail "inspect missing path"
+grep -q "nonexistent" "$T/err.txt" || fail "missing path message"
+
+# hostile: a pickle calling os.system / eval is inert; a .nemo with a traversal member is read in memory only
+MARK="$T/PWNED"
+"$PY" "$SRC/tools/make_hostile_ckpt.py" "$T/h" "$MARK" || fail "hostile generator"
+"$BIN" inspect "$T/h/evil_system.pt" > "$T/evil.txt" || fail "inspect evil"
+grep -q "posix.system (inert)" "$T/evil.txt" || fail "evil object not shown inert"
+"$BIN" inspect "$T/h/evil_eval.pt" > /dev/null || fail "inspect evil eval"
+"$BIN" convert "$T/h/evil_exec_in_model.pt" "$T/evil_out.pt" 2>/dev/null
+[ -e "$MARK" ] && fail "hostile payload ran"
+"$BIN" inspect "$T/h/short_storage.pt" 2>"$T/err.txt"; [ $? -eq 1 ] || fail "short storage must fail"
+grep -q "declares 100" "$T/err.txt" || fail "short storage message"
+
+mkdir -p "$T/nemo_out"
+"$PY" - "$T" <<'EOF' || fail "nemo builder"
+import io, sys, tarfile, torch, collections
+T = sys.argv[1]
+sd = collections.OrderedDict()
+sd["bert_model.language_model.embedding.word_embeddings.weight"] = torch.zeros(8, 4)
+sd["classifier.mlp.layer0.weight"] = torch.ones(3, 4)
+buf = io.BytesIO(); torch.save(sd, buf)
+with tarfile.open(T + "/m.nemo", "w:gz") as tf:
+    for name, data in [("./model_config.yaml", b"hidden_size: 4\n"), ("./model_weights.ckpt", buf.getvalue()),
+                       ("../../escape.txt", b"x"), ("/tmp/abs_escape_mt.txt", b"y")]:
+        ti = tarfile.TarInfo(name); ti.size = len(data); tf.addfile(ti, io.BytesIO(data))
+EOF
+(cd "$T/nemo_out" && "$BIN" inspect "$T/m.nemo" > "$T/nemo.txt") || fail "inspect .nemo"
+grep -q "classifier.mlp.layer0.weight .*float32  \[3, 4\]" "$T/nemo.txt" || fail ".nemo weights not listed"
+grep -q "hidden_size: 4" "$T/nemo.txt" || fail ".nemo config not shown"
+[ -e "$T/escape.txt" ] || [ -e /tmp/abs_escape_mt.txt ] && fail ".nemo member extracted to disk"
+[ -z "$(ls -A "$T/nemo_out")" ] || fail "inspect wrote files"
+echo "PASSED"
