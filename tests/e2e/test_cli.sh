@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Bad inputs to `megatune train/test/predict`: each a clear error naming the problem and a non-zero
+# exit, and no existing checkpoint harmed. --help works for each command.
+set -u
+bin=${MEGATUNE_BIN:?}; src=${MEGATUNE_SOURCE_DIR:?}
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+cd "$src"
+fail() { echo "FAIL: $*"; exit 1; }
+# expect_error DESCRIPTION PATTERN CMD...: non-zero exit and stderr matching PATTERN
+expect_error() {
+  local what=$1 pat=$2; shift 2
+  local out rc
+  out=$("$@" 2>&1); rc=$?
+  [ $rc -ne 0 ] || fail "$what: exit 0"
+  echo "$out" | grep -Eq -- "$pat" || fail "$what: message does not match '$pat': $out"
+  echo "ok: $what -> $(echo "$out" | grep -E -- "$pat" | head -1)"
+}
+
+for c in train test predict; do
+  "$bin" $c --help > "$work/help.txt" || fail "$c --help exit code"
+  grep -q "usage: megatune $c" "$work/help.txt" && grep -q "examples:" "$work/help.txt" || fail "$c --help text"
+done
+grep -q "model.language_model.pretrained_model_name" <("$bin" train --help) || fail "train --help lists no keys"
+
+tiny=(model.language_model.config.hidden_size=32 model.language_model.config.num_layers=1 model.dataset.max_seq_length=24
+  trainer.progress_bar=lines)
+expect_error "missing config" "nope.yaml: cannot open the config" "$bin" train "$work/nope.yaml"
+printf 'trainer:\n  max_steps: 5\n   bad_indent: 1\n' > "$work/bad.yaml"
+expect_error "malformed YAML" "bad.yaml:3:[0-9]+: malformed YAML" "$bin" train "$work/bad.yaml"
+printf 'trainer:\n  max_step: 5\n' > "$work/unknown.yaml"
+expect_error "unknown YAML key" "unknown.yaml:2: unknown key 'trainer.max_step'; did you mean 'trainer.max_steps'" "$bin" train "$work/unknown.yaml"
+expect_error "unknown override" "unknown key 'trainer.max_stepz'; did you mean 'trainer.max_steps'" \
+  "$bin" train examples/quickstart_config.yaml trainer.max_stepz=3
+expect_error "wrongly typed override" "trainer.max_steps expects an integer, got 'many'" \
+  "$bin" train examples/quickstart_config.yaml trainer.max_steps=many
+expect_error "missing data file" "no_such_train.tsv" \
+  "$bin" train examples/quickstart_config.yaml "${tiny[@]}" model.train_ds.file_path="$work/no_such_train.tsv" exp_manager.exp_dir="$work/x"
+expect_error "mandatory key" "model.dataset.data_dir is mandatory" "$bin" train examples/token_classification_config.yaml
+expect_error "precision" "trainer.precision=8 is not supported" \
+  "$bin" train examples/quickstart_config.yaml "${tiny[@]}" trainer.precision=8 exp_manager.exp_dir="$work/x"
+expect_error "no checkpoint to resume" "resume_ignore_no_checkpoint" \
+  "$bin" train examples/quickstart_config.yaml "${tiny[@]}" exp_manager.resume_if_exists=true exp_manager.exp_dir="$work/none"
+expect_error "missing .nemo" "no_such.nemo" "$bin" test "$work/no_such.nemo"
+expect_error "missing resume_from_checkpoint" "trainer.resume_from_checkpoint: .*nope.ckpt" \
+  "$bin" train examples/quickstart_config.yaml "${tiny[@]}" trainer.resume_from_checkpoint="$work/nope.ckpt" exp_manager.exp_dir="$work/x"
+
+# a real run with checkpoints, then corrupt/truncated checkpoints: refused, the good one untouched
+run=(examples/quickstart_config.yaml "${tiny[@]}" trainer.max_steps=20 trainer.val_check_interval=10
+  exp_manager.resume_if_exists=true exp_manager.resume_ignore_no_checkpoint=true exp_manager.exp_dir="$work/r")
+"$bin" train "${run[@]}" trainer.max_steps=10 > "$work/r1.log" 2>&1 || { cat "$work/r1.log"; fail "first run"; }
+ck=$(ls "$work"/r/quickstart/checkpoints/*-last.ckpt)
+sum=$(md5sum < "$ck")
+cp "$ck" "$work/good.ckpt"
+# flip one byte in the middle of the tensor data
+size=$(stat -c %s "$ck")
+printf '\xff' | dd of="$ck" bs=1 seek=$((size / 2)) conv=notrunc 2> /dev/null
+cp "$ck" "$work/flipped.ckpt"
+expect_error "corrupt checkpoint" "cannot resume|corrupt|checksum" "$bin" train "${run[@]}"
+cmp -s "$ck" "$work/flipped.ckpt" || fail "the corrupt checkpoint was modified"
+head -c $((size / 3)) "$work/good.ckpt" > "$ck"
+cp "$ck" "$work/trunc.ckpt"
+expect_error "truncated checkpoint" "cannot resume|truncated|zip" "$bin" train "${run[@]}"
+cmp -s "$ck" "$work/trunc.ckpt" || fail "the truncated checkpoint was modified"
+# restore the good one: resuming works and continues to step 20
+cp "$work/good.ckpt" "$ck"
+[ "$(md5sum < "$ck")" = "$sum" ] || fail "copy"
+"$bin" train "${run[@]}" > "$work/r2.log" 2>&1 || { cat "$work/r2.log"; fail "resume from the good checkpoint"; }
+grep -q "resumed at step 10" "$work/r2.log" || fail "did not resume at step 10"
+# a corrupt .nemo as init_from_nemo_model leaves the experiment's checkpoints alone
+before=$(ls -l "$work"/r/quickstart/checkpoints | md5sum)
+head -c 1000 "$work"/r/quickstart/checkpoints/quickstart.nemo > "$work/cut.nemo"
+expect_error "truncated .nemo for init_from_nemo_model" "cut.nemo" \
+  "$bin" train "${run[@]}" init_from_nemo_model="$work/cut.nemo" exp_manager.resume_if_exists=false exp_manager.exp_dir="$work/z"
+[ "$(ls -l "$work"/r/quickstart/checkpoints | md5sum)" = "$before" ] || fail "checkpoints changed"
+expect_error "predict: missing input" "no_input.txt: cannot open" "$bin" predict "$work"/r/quickstart/checkpoints/quickstart.nemo "$work/no_input.txt"
+echo PASSED

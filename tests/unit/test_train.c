@@ -1,0 +1,154 @@
+// Trainer pieces: NeMo's compute_max_steps, the seeded resumable data order, and the training
+// checkpoint round trip (bitwise), with strictness and corruption detection.
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "model/model.h"
+#include "model/optim.h"
+#include "test_util.h"
+#include "train/checkpoint.h"
+#include "train/trainer.h"
+
+static void test_max_steps(void) {
+    mt_cfg_num all = {1.0, 0}, half = {0.5, 0}, three = {3, 1};
+    // ceil(N/B) batches per epoch, ceil(batches/accum) steps per epoch, times epochs
+    CHECK(mt_compute_max_steps(3, 1, &all, 100, 32, 0) == 4 * 3);
+    CHECK(mt_compute_max_steps(3, 1, &all, 100, 32, 1) == 3 * 3);
+    CHECK(mt_compute_max_steps(2, 3, &all, 100, 10, 0) == 4 * 2);
+    CHECK(mt_compute_max_steps(1, 1, &half, 100, 10, 0) == 5);
+    CHECK(mt_compute_max_steps(1, 1, &three, 100, 10, 0) == 3);
+    CHECK(mt_compute_max_steps(5, 1, &all, 1, 64, 0) == 5);
+}
+
+static void test_order(void) {
+    enum { N = 257 };
+    size_t a[N], b[N], c[N];
+    mt_epoch_order(a, N, 1234, 0, 0);
+    for (size_t i = 0; i < N; i++) CHECK(a[i] == i);
+    mt_epoch_order(a, N, 1234, 3, 1);
+    mt_epoch_order(b, N, 1234, 3, 1);
+    mt_epoch_order(c, N, 1234, 4, 1);
+    CHECK(!memcmp(a, b, sizeof a)); // a pure function of (seed, epoch)
+    CHECK(memcmp(a, c, sizeof a) != 0);
+    int seen[N] = {0}, moved = 0;
+    for (size_t i = 0; i < N; i++) {
+        CHECK(a[i] < N);
+        if (a[i] < N) seen[a[i]]++;
+        moved += a[i] != i;
+    }
+    for (size_t i = 0; i < N; i++) CHECK(seen[i] == 1); // a permutation
+    CHECK(moved > N / 2);
+    mt_epoch_order(b, N, 1235, 3, 1);
+    CHECK(memcmp(a, b, sizeof a) != 0);
+}
+
+static mt_model *tiny_model(void) {
+    mt_model_config c;
+    mt_model_config_defaults(&c);
+    c.vocab_size = 50;
+    c.hidden_size = 16;
+    c.num_layers = 1;
+    c.num_attention_heads = 2;
+    c.max_position_embeddings = 16;
+    c.head = MT_HEAD_SEQUENCE_CLASSIFIER;
+    c.num_classes = 3;
+    c.head_num_layers = 2;
+    mt_model *m = NULL;
+    CHECK_OK(mt_model_create(&c, NULL, &m));
+    return m;
+}
+
+static void test_checkpoint(void) {
+    mt_model *m = tiny_model(), *m2 = tiny_model();
+    if (!m || !m2) return;
+    mt_model_init_weights(m, 7);
+    mt_model_init_weights(m2, 8);
+    const mt_param_table *tab = mt_model_params(m);
+    mt_optim_config oc;
+    mt_optim_config_default(&oc, MT_OPTIM_ADAMW);
+    mt_optimizer *o = NULL, *o2 = NULL;
+    CHECK_OK(mt_optimizer_create(&oc, tab, &o));
+    CHECK_OK(mt_optimizer_create(&oc, tab, &o2));
+    if (!o || !o2) return;
+    // a few steps with synthetic gradients give non-trivial moments
+    float *g = mt_model_grad_data(m);
+    for (int s = 0; s < 3; s++) {
+        for (size_t i = 0; i < tab->total; i++) g[i] = 0;
+        for (int p = 0; p < tab->count; p++)
+            for (size_t i = 0; i < tab->params[p].numel; i++)
+                g[tab->params[p].offset + i] = 0.01f * (float)((i * 7 + (size_t)s) % 13) - 0.06f;
+        mt_optimizer_step(o, mt_model_param_data(m), g, 1e-3f);
+    }
+    char dir[] = "/tmp/mt_ckpt_XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char path[256];
+    snprintf(path, sizeof path, "%s/a.ckpt", dir);
+    mt_train_state st = {17, 2, 5, 40, 1234, 0.3512};
+    CHECK_OK(mt_train_ckpt_save(path, m, o, &st));
+    mt_train_state back;
+    memset(&back, 0, sizeof back);
+    CHECK_OK(mt_train_ckpt_load(path, m2, o2, &back));
+    CHECK(back.global_step == 17 && back.epoch == 2 && back.batch_in_epoch == 5 && back.micro_batches == 40 &&
+          back.seed == 1234 && back.last_monitor == 0.3512);
+    CHECK(mt_optimizer_steps(o2) == 3);
+    CHECK(!memcmp(mt_model_param_data(m), mt_model_param_data(m2), tab->total * sizeof(float)));
+    CHECK(!memcmp(mt_optimizer_exp_avg(o), mt_optimizer_exp_avg(o2), tab->total * sizeof(float)));
+    CHECK(!memcmp(mt_optimizer_exp_avg_sq(o), mt_optimizer_exp_avg_sq(o2), tab->total * sizeof(float)));
+
+    // corruption: a flipped byte inside tensor data fails the checksum; truncation fails the zip
+    FILE *f = fopen(path, "rb");
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *buf = malloc((size_t)size);
+    CHECK(fread(buf, 1, (size_t)size, f) == (size_t)size);
+    fclose(f);
+    char bad[300];
+    snprintf(bad, sizeof bad, "%s/bad.ckpt", dir);
+    int caught = 0, tries = 0;
+    for (long off = 200; off < size - 200; off += size / 7) {
+        unsigned char *copy = malloc((size_t)size);
+        memcpy(copy, buf, (size_t)size);
+        copy[off] ^= 0x40;
+        f = fopen(bad, "wb");
+        fwrite(copy, 1, (size_t)size, f);
+        fclose(f);
+        free(copy);
+        tries++;
+        caught += mt_train_ckpt_load(bad, m2, o2, &back) != MT_OK;
+    }
+    CHECK_MSG(caught == tries, "%d of %d corruptions detected", caught, tries);
+    f = fopen(bad, "wb");
+    fwrite(buf, 1, (size_t)size / 2, f);
+    fclose(f);
+    CHECK(mt_train_ckpt_load(bad, m2, o2, &back) != MT_OK);
+    free(buf);
+
+    // strict: a model of another shape refuses the checkpoint, naming the tensor
+    mt_model_config c = *mt_model_get_config(m);
+    c.num_classes = 4;
+    mt_model *m3 = NULL;
+    CHECK_OK(mt_model_create(&c, NULL, &m3));
+    mt_optimizer *o3 = NULL;
+    CHECK_OK(mt_optimizer_create(&oc, mt_model_params(m3), &o3));
+    CHECK(mt_train_ckpt_load(path, m3, o3, &back) == MT_ERR_FORMAT);
+    CHECK(strstr(mt_last_error(), "classifier.mlp.layer2") != NULL);
+    mt_optimizer_free(o3);
+    mt_model_free(m3);
+
+    unlink(bad);
+    unlink(path);
+    rmdir(dir);
+    mt_optimizer_free(o);
+    mt_optimizer_free(o2);
+    mt_model_free(m);
+    mt_model_free(m2);
+}
+
+int main(void) {
+    test_max_steps();
+    test_order();
+    test_checkpoint();
+    TEST_DONE();
+}
