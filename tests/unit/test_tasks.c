@@ -256,6 +256,26 @@ static void test_glue(mt_tokenizer *tok) {
         mt_dataset_free(d);
     }
     o.max_seq_length = 128;
+    // CoLA metric through mt_metrics: MCC of preds 1,0,1,1 vs gold 1,0,0,1 = 2/sqrt(12)
+    write_file("cola/train.tsv", "a\t1\t\tthe\nb\t0\t*\tcat\nc\t0\t*\tsat\nd\t1\t\tmat\n");
+    snprintf(o.glue_task, sizeof o.glue_task, "cola");
+    CHECK_OK(mt_dataset_load(&o, tok, path_of("cola"), "train", NULL, &d));
+    if (d) {
+        mt_batch_buffer buf = {0};
+        mt_batch b;
+        size_t idx[4] = {0, 1, 2, 3};
+        CHECK_OK(mt_dataset_make_batch(d, idx, 4, &buf, &b));
+        mt_metrics *m = NULL;
+        CHECK_OK(mt_metrics_create(d, &m));
+        float logits[8] = {0, 1, 1, 0, 0, 1, 0, 1};
+        CHECK_OK(mt_metrics_add(m, idx, 4, &b, logits));
+        mt_metric_value v[4];
+        int nv = mt_metrics_compute(m, v, 4);
+        CHECK(nv == 1 && !strcmp(v[0].name, "mcc") && fabs(v[0].value - 2.0 / sqrt(12.0)) < 1e-12);
+        mt_metrics_free(m);
+        mt_batch_buffer_free(&buf);
+        mt_dataset_free(d);
+    }
     // RTE: string labels
     mkdir(path_of("rte"), 0755);
     write_file("rte/dev.tsv", "index\tsentence1\tsentence2\tlabel\n0\tthe cat\tthe dog\tnot_entailment\n");
