@@ -7,6 +7,7 @@
 set -u
 BIN=${MEGATUNE_BIN:?}; SRC=${MEGATUNE_SOURCE_DIR:?}; DATA=${MEGATUNE_DATA:-}; PY=${MEGATUNE_PYTHON:-/usr/bin/python3}
 [ -n "$DATA" ] && [ -f "$DATA/conll2003/eng.testa" ] || { echo "SKIP: no MEGATUNE_DATA"; exit 77; }
+[ -x "$BIN" ] || { echo "SKIP: $BIN not built"; exit 77; }
 T=$(mktemp -d /tmp/mt_e2e_predict_XXXXXX); trap 'rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 tiny=(model.language_model.pretrained_model_name=megatron-bert-uncased model.language_model.config.hidden_size=32
