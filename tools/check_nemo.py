@@ -9,6 +9,10 @@
       model_config.yaml (target, nemo: artifact references present in the archive).
   check_nemo.py same-weights A.nemo B.nemo [--only-prefix P]
       Exit 0 when both archives hold bitwise-equal tensors under the same keys.
+  check_nemo.py megatron NEMO CKPT_DIR
+      The .nemo's encoder tensors (bert_model.<name>) equal the merged TP=1 weights that
+      tools/make_megatron_ckpt.py wrote next to the Megatron checkpoint (expected.idx/.f32),
+      over the vocab rows both hold; rows past the checkpoint's are zero.
   check_nemo.py make-bad OUT KIND [SOURCE.nemo]
       Writes a malicious or broken archive: dotdot (../ member), absolute (/tmp/... member),
       symlink, hardlink, device, truncated (first half of SOURCE), garbage.
@@ -145,6 +149,31 @@ def same_weights(argv):
     print("check_nemo: %d tensors equal" % n)
 
 
+def megatron(argv):
+    import numpy as np
+    import torch
+    sd = load_weights(read_members(argv[0]))
+    flat = np.fromfile(argv[1] + "/expected.f32", dtype="<f4")
+    n = 0
+    for line in open(argv[1] + "/expected.idx"):
+        name, ndim, d0, d1, off = line.split()
+        d0, d1, off = int(d0), int(d1), int(off)
+        want = torch.from_numpy(flat[off:off + d0 * d1].copy()).reshape((d0, d1) if int(ndim) == 2 else (d0,))
+        key = "bert_model." + name
+        if key not in sd:
+            if name.startswith("language_model.") and ".pooler." not in name:
+                fail("%s missing from the .nemo" % key)
+            continue  # pooler / lm_head: not part of the fine-tuning model
+        got = sd[key]
+        rows = min(got.shape[0], want.shape[0])
+        if not torch.equal(got[:rows], want[:rows]):
+            fail("%s differs from the Megatron checkpoint" % key)
+        if got.shape[0] > rows and got[rows:].abs().sum() != 0:
+            fail("%s: rows past the checkpoint's are not zero" % key)
+        n += 1
+    print("check_nemo: %d encoder tensors equal the Megatron checkpoint" % n)
+
+
 def make_bad(argv):
     out, kind = argv[0], argv[1]
     if kind in ("truncated",):
@@ -185,6 +214,8 @@ def main():
         inspect(rest)
     elif cmd == "same-weights":
         same_weights(rest)
+    elif cmd == "megatron":
+        megatron(rest)
     elif cmd == "make-bad":
         make_bad(rest)
     else:

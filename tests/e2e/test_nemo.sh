@@ -91,6 +91,18 @@ printf 'the movie was great .\nthe plot is dull .\n' > "$work/in.txt"
   trainer.seed=99 exp_manager.exp_dir="$work/i" exp_manager.version=v > "$work/init.log" 2>&1 || { cat "$work/init.log"; fail "init_from_nemo_model"; }
 "$py" tools/check_nemo.py same-weights "$nemo" "$work/i/quickstart/v/checkpoints/quickstart.nemo" || fail "init_from_nemo_model weights"
 
+# model.language_model.lm_checkpoint: a Megatron-LM folder with 2 tensor-parallel shards (checkpoint
+# version 3) merged into the encoder; max_steps=0 writes the untouched weights into the .nemo
+"$py" tools/make_megatron_ckpt.py "$work/mck" --tp 2 --version 3 --hidden 32 --heads 4 --layers 2 --vocab 89 \
+  --seq 64 > /dev/null || fail "make_megatron_ckpt"
+"$bin" train examples/quickstart_config.yaml "${shape[@]}" trainer.max_steps=0 model.language_model.lm_checkpoint="$work/mck" \
+  exp_manager.exp_dir="$work/m" exp_manager.version=v > "$work/m.log" 2>&1 || { cat "$work/m.log"; fail "lm_checkpoint"; }
+grep -q "encoder weights from $work/mck: 29 tensors loaded" "$work/m.log" || fail "lm_checkpoint load message"
+"$py" tools/check_nemo.py megatron "$work/m/quickstart/v/checkpoints/quickstart.nemo" "$work/mck" || fail "encoder != checkpoint"
+expect_fail=$("$bin" train examples/quickstart_config.yaml trainer.max_steps=0 model.language_model.lm_checkpoint="$work/mck" \
+  exp_manager.exp_dir="$work/m2" 2>&1) && fail "a checkpoint of another shape was accepted"
+echo "shape mismatch -> $(echo "$expect_fail" | tail -1)"
+
 # hostile and broken archives: refused, nothing written outside
 for kind in dotdot absolute symlink hardlink device garbage truncated; do
   "$py" tools/check_nemo.py make-bad "$work/bad_$kind.nemo" $kind "$nemo"
