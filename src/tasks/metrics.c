@@ -162,27 +162,33 @@ double mt_metric_pearson(const double *x, const double *y, size_t n) {
     return r > 1 ? 1 : r < -1 ? -1 : r;
 }
 
-static const double *rank_keys;
-static int cmp_rank(const void *a, const void *b) {
-    double x = rank_keys[*(const size_t *)a], y = rank_keys[*(const size_t *)b];
+typedef struct {
+    double v;
+    size_t i;
+} mt_ranked;
+
+static int cmp_ranked(const void *a, const void *b) {
+    double x = ((const mt_ranked *)a)->v, y = ((const mt_ranked *)b)->v;
     return x < y ? -1 : x > y ? 1 : 0;
 }
 
 // Average ranks (1-based), ties sharing the mean of their positions, as scipy.stats.rankdata.
 static int average_ranks(const double *v, size_t n, double *rank) {
-    size_t *idx = malloc(n * sizeof *idx);
-    if (!idx) return 0;
-    for (size_t i = 0; i < n; i++) idx[i] = i;
-    rank_keys = v;
-    qsort(idx, n, sizeof *idx, cmp_rank);
+    mt_ranked *r = malloc(n * sizeof *r);
+    if (!r) return 0;
+    for (size_t i = 0; i < n; i++) {
+        r[i].v = v[i];
+        r[i].i = i;
+    }
+    qsort(r, n, sizeof *r, cmp_ranked);
     for (size_t i = 0; i < n;) {
         size_t j = i;
-        while (j + 1 < n && v[idx[j + 1]] == v[idx[i]]) j++;
-        double r = (double)(i + j) / 2.0 + 1.0;
-        for (size_t k = i; k <= j; k++) rank[idx[k]] = r;
+        while (j + 1 < n && r[j + 1].v == r[i].v) j++;
+        double rk = (double)(i + j) / 2.0 + 1.0;
+        for (size_t k = i; k <= j; k++) rank[r[k].i] = rk;
         i = j + 1;
     }
-    free(idx);
+    free(r);
     return 1;
 }
 

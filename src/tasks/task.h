@@ -84,9 +84,14 @@ int mt_metrics_compute(mt_metrics *m, mt_metric_value *out, int cap);
 // Human-readable report (NeMo's classification report table, per-task extras).
 void mt_metrics_print_report(mt_metrics *m, FILE *out);
 
-// Prediction on raw input lines (text classification / GLUE: one example per line in the
-// training format without the label, or with it; NER: one sentence per line). Writes one line
-// per input: text classification "label<TAB>probability"; NER the words each followed by its label.
+// Prediction on raw input lines, one output line per input line (a blank input line gives a blank
+// output line):
+//   text classification: "text" (a trailing "<TAB>int" label is ignored) -> "label<TAB>probability"
+//   GLUE: "sentence" or "sentence_a<TAB>sentence_b" -> "label<TAB>probability"; STS-B "score"
+//   NER: one sentence per line, words separated by spaces -> "word[LABEL] word[LABEL] ..."; long
+//        sentences are windowed (see src/tasks/ner.c) so every word gets exactly one label.
+// The probability is the softmax of the winning class. `label_source` (or o->label_ids_file for
+// NER, o->num_classes for text classification) gives the label names.
 typedef mt_status (*mt_forward_fn)(void *ctx, const mt_batch *batch, const float **logits);
 mt_status mt_task_predict(const mt_task_options *o, mt_tokenizer *tok, const mt_dataset *label_source,
                           FILE *in, const char *in_name, FILE *out, int batch_size, mt_forward_fn forward,
