@@ -120,6 +120,12 @@ mt_status mt_ds_set_weights(mt_dataset *d, const int64_t *counts, int n) {
 }
 
 size_t mt_dataset_size(const mt_dataset *d) { return d->n_feat; }
+int mt_dataset_max_len(const mt_dataset *d) {
+    int m = 0;
+    for (size_t i = 0; i < d->n_feat; i++)
+        if (d->feat[i].len > m) m = d->feat[i].len;
+    return m;
+}
 int mt_dataset_num_classes(const mt_dataset *d) { return d->num_classes; }
 int mt_dataset_num_labels(const mt_dataset *d) { return d->n_labels; }
 const char *mt_dataset_label_name(const mt_dataset *d, int id) {

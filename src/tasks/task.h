@@ -45,6 +45,9 @@ mt_status mt_dataset_load(const mt_task_options *o, mt_tokenizer *tok, const cha
                           const mt_dataset *label_source, mt_dataset **out) MT_WARN_UNUSED;
 void mt_dataset_free(mt_dataset *d);
 size_t mt_dataset_size(const mt_dataset *d);          // number of features (windows)
+// Longest feature in tokens. Text classification features can have max_seq_length+1 tokens
+// (NeMo's off-by-one); check this against max_position_embeddings before training.
+int mt_dataset_max_len(const mt_dataset *d);
 int mt_dataset_num_classes(const mt_dataset *d);
 // Label names in id order (token classification: the label map; GLUE: the processor's labels).
 int mt_dataset_num_labels(const mt_dataset *d);

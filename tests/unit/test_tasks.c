@@ -100,6 +100,7 @@ static void test_text_classification(mt_tokenizer *tok) {
     CHECK_OK(mt_dataset_load(&o, tok, path_of("tc.tsv"), "train", NULL, &d));
     if (d) {
         CHECK(feat_eq(d, 0, (int32_t[]){CLS, THE, CAT, SEP}, 4));
+        CHECK(mt_dataset_max_len(d) == 4);
         CHECK(mt_dataset_class_weights(d) == NULL);
         mt_dataset_free(d);
     }
