@@ -105,7 +105,7 @@ static void test_text_classification(mt_tokenizer *tok) {
         mt_dataset_free(d);
     }
     // no header: the first line is data when its last token is an int
-    write_file("tc2.tsv", "the mat 1\n");
+    write_file("tc2.tsv", "the mat 1\r\n"); // CRLF line ends (ChemProt's raw files have them)
     o.max_seq_length = 256;
     CHECK_OK(mt_dataset_load(&o, tok, path_of("tc2.tsv"), "train", NULL, &d));
     if (d) {
@@ -293,7 +293,7 @@ static void test_ner(mt_tokenizer *tok) {
     write_file("ner/text_train.txt", "john lives in paris\nthe cats sat\n");
     write_file("ner/labels_train.txt", "B-PER O O B-LOC\nO B-ANIMAL O\n");
     write_file("ner/text_dev.txt", "the dogs sat on the mat\n");
-    write_file("ner/labels_dev.txt", "O B-ANIMAL O O O O\n");
+    write_file("ner/labels_dev.txt", "O B-ANIMAL O O O O\r\n");
     mt_task_options o;
     mt_task_options_default(&o, MT_TASK_TOKEN_CLASSIFICATION);
     CHECK(!strcmp(o.pad_label, "O") && o.max_seq_length == 128);
