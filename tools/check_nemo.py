@@ -13,6 +13,9 @@
       The .nemo's encoder tensors (bert_model.<name>) equal the merged TP=1 weights that
       tools/make_megatron_ckpt.py wrote next to the Megatron checkpoint (expected.idx/.f32),
       over the vocab rows both hold; rows past the checkpoint's are zero.
+  check_nemo.py nemo-style IN.nemo OUT.nemo
+      Rewrites model_config.yaml the way NeMo writes it: no language_model.config block (the
+      encoder is described only by the config_file member) and no megatune-only keys.
   check_nemo.py make-bad OUT KIND [SOURCE.nemo]
       Writes a malicious or broken archive: dotdot (../ member), absolute (/tmp/... member),
       symlink, hardlink, device, truncated (first half of SOURCE), garbage.
@@ -174,6 +177,20 @@ def megatron(argv):
     print("check_nemo: %d encoder tensors equal the Megatron checkpoint" % n)
 
 
+def nemo_style(argv):
+    import yaml
+    members = read_members(argv[0])
+    cfg = yaml.safe_load(members["./model_config.yaml"].decode())
+    cfg["language_model"]["config"] = None
+    cfg["tokenizer"].pop("do_lower_case", None)
+    members["./model_config.yaml"] = yaml.safe_dump(cfg).encode()
+    with tarfile.open(argv[1], "w:gz") as t:
+        for name in ["./model_config.yaml"] + [m for m in members if m != "./model_config.yaml"]:
+            ti = tarfile.TarInfo(name)
+            ti.size = len(members[name])
+            t.addfile(ti, io.BytesIO(members[name]))
+
+
 def make_bad(argv):
     out, kind = argv[0], argv[1]
     if kind in ("truncated",):
@@ -216,6 +233,8 @@ def main():
         same_weights(rest)
     elif cmd == "megatron":
         megatron(rest)
+    elif cmd == "nemo-style":
+        nemo_style(rest)
     elif cmd == "make-bad":
         make_bad(rest)
     else:

@@ -649,6 +649,27 @@ mt_status mt_config_load_yaml(mt_train_config *c, const char *path) {
 // Parses `value` as a one-line YAML value and sets `path`.
 static mt_status set_from_text(mt_train_config *c, const char *path, const char *value, const char *where) {
     int idx = mt_config_key_index(path);
+    if (idx < 0 && is_section(path) && is_null_text(value)) {
+        // "section=null" (Hydra): back to the schema defaults, as if the block were absent
+        size_t l = strlen(path);
+        for (size_t i = 0; i < NKEYS; i++) {
+            if (strncmp(g_schema[i].path, path, l) || g_schema[i].path[l] != '.' || g_schema[i].type == MT_CFG_ANY)
+                continue;
+            if (g_schema[i].type == MT_CFG_STR) {
+                char **sp = field_ptr(c, &g_schema[i]);
+                free(*sp);
+                *sp = NULL;
+                if (!is_null_text(g_schema[i].def) && !(*sp = mt_strdup(g_schema[i].def))) return MT_ERR_NOMEM;
+                c->missing[i] = 0;
+            } else {
+                MT_TRY(set_from_text(c, g_schema[i].path, g_schema[i].def, where));
+            }
+            c->set[i] = 0;
+            free(c->where[i]);
+            c->where[i] = NULL;
+        }
+        return MT_OK;
+    }
     if (idx < 0) {
         if (any_prefix(path) >= 0) return MT_OK;
         const char *s = mt_config_suggest(path);

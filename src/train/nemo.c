@@ -405,6 +405,12 @@ static mt_status read_members(const char *path, const char *only, nmembers *out)
         }
         if (st == MT_OK && size >= 0 && (int64_t)len != size)
             st = mt_fail(MT_ERR_FORMAT, "%s: member '%s' is truncated (%zu of %lld bytes)", path, name, len, (long long)size);
+        if (st == MT_OK) {
+            // members are also read as text (YAML, JSON): keep a NUL after the bytes
+            char *nb = len < cap ? buf : mt_realloc(buf, len + 1);
+            if (!nb) st = MT_ERR_NOMEM;
+            else { buf = nb; buf[len] = 0; }
+        }
         nmember *nm = st == MT_OK ? mt_realloc(out->m, (size_t)(out->n + 1) * sizeof *nm) : NULL;
         if (st == MT_OK && !nm) st = MT_ERR_NOMEM;
         if (st != MT_OK) { free(buf); break; }
@@ -564,7 +570,15 @@ mt_status mt_nemo_restore(const char *path, char **overrides, int n_overrides, m
         }
         int ncls = 0;
         st = head_classes(wp, prefix, layers, &ncls);
+        // A NeMo-written .nemo describes the encoder only in its config_file member; megatune's
+        // also writes the full model.language_model.config block, which then decides.
+        const char *cf = n->cfg.model.language_model.config_file;
+        if (st == MT_OK && cf && !mt_config_is_set(&n->cfg, "model.language_model.config.hidden_size")) {
+            const nmember *mj = artifact(&ms, cf, path, "language_model.config_file", &st);
+            if (mj) s->config_json = mj->data;
+        }
         if (st == MT_OK) st = mt_session_build_model(&n->cfg, s, head, ncls);
+        s->config_json = NULL;
         if (st == MT_OK) {
             st = mt_state_dict_load_model(wp, s->model, 1);
             if (st != MT_OK) st = mt_fail_context(st, "%s", path);

@@ -5,6 +5,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <cjson/cJSON.h>
+
+#include "ckpt/config_file.h"
 #include "core/log.h"
 #include "text/pretrained.h"
 
@@ -141,6 +144,46 @@ mt_status mt_session_load_split(const mt_train_config *cfg, mt_session *s, mt_sp
     return MT_OK;
 }
 
+// Applies a Megatron/NeMo encoder config JSON. NeMo's own encoder_config.json also carries
+// keys about the tokenizer and Megatron's init (vocab_file, tokenizer_type, lazy_mpu_init,
+// onnx_safe) that say nothing about the shape; they are dropped before parsing.
+static mt_status apply_config_json(const char *what, const char *text, mt_model_config *m) {
+    cJSON *j = cJSON_Parse(text);
+    if (!j) return mt_fail(MT_ERR_FORMAT, "%s: not valid JSON", what);
+    static const char *const ignored[] = {"vocab_file", "vocab-file", "tokenizer_type", "tokenizer-type",
+                                          "lazy_mpu_init", "lazy-mpu-init", "onnx_safe", "onnx-safe"};
+    for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++) cJSON_DeleteItemFromObjectCaseSensitive(j, ignored[i]);
+    char *clean = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    if (!clean) return MT_ERR_NOMEM;
+    mt_status st = mt_config_json_parse(what, clean, m);
+    cJSON_free(clean);
+    return st;
+}
+
+static mt_status read_text_file(const char *path, char **out) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return mt_fail(MT_ERR_IO, "model.language_model.config_file %s: cannot open", path);
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    int c;
+    while ((c = fgetc(f)) != EOF) {
+        if (len + 1 >= cap) {
+            cap = cap ? 2 * cap : 4096;
+            if (cap > (16u << 20)) { free(buf); fclose(f); return mt_fail(MT_ERR_FORMAT, "%s: larger than 16 MiB", path); }
+            char *nb = mt_realloc(buf, cap);
+            if (!nb) { free(buf); fclose(f); return MT_ERR_NOMEM; }
+            buf = nb;
+        }
+        buf[len++] = (char)c;
+    }
+    fclose(f);
+    if (!buf) { buf = mt_malloc(1); if (!buf) return MT_ERR_NOMEM; }
+    buf[len] = 0;
+    *out = buf;
+    return MT_OK;
+}
+
 mt_status mt_session_build_model(const mt_train_config *cfg, mt_session *s, mt_head_kind head, int num_classes) {
     const mt_train_config *c = cfg;
     const char *name = c->model.language_model.pretrained_model_name;
@@ -177,18 +220,35 @@ mt_status mt_session_build_model(const mt_train_config *cfg, mt_session *s, mt_h
                            lc->arch);
         }
     }
+    // NeMo's precedence: config_file, then the config block, then the preset. Keys of the config
+    // block given explicitly still refine a config file (megatune; NeMo would ignore them).
+    int from_json = 0;
+    const char *cf = c->model.language_model.config_file;
+    if (s->config_json) {
+        MT_TRY(apply_config_json("encoder config (.nemo)", s->config_json, m));
+        from_json = 1;
+    } else if (cf && strncmp(cf, "nemo:", 5)) {
+        char *text = NULL;
+        MT_TRY(read_text_file(cf, &text));
+        mt_status st = apply_config_json(cf, text, m);
+        free(text);
+        if (st != MT_OK) return st;
+        from_json = 1;
+    }
+#define LC_SET(key) (!from_json || mt_config_is_set(c, "model.language_model.config." key))
     if (lc->hidden_size > 0) m->hidden_size = (int)lc->hidden_size;
     if (lc->num_layers > 0) m->num_layers = (int)lc->num_layers;
     if (lc->num_attention_heads > 0) m->num_attention_heads = (int)lc->num_attention_heads;
     if (lc->max_position_embeddings > 0) m->max_position_embeddings = (int)lc->max_position_embeddings;
     if (lc->ffn_hidden_size > 0) m->ffn_hidden_size = (int)lc->ffn_hidden_size;
     else if (lc->hidden_size > 0) m->ffn_hidden_size = 0; // 4 * hidden, derived at finalize
-    m->num_tokentypes = (int)lc->num_tokentypes;
-    m->make_vocab_size_divisible_by = (int)lc->make_vocab_size_divisible_by;
+    if (LC_SET("num_tokentypes")) m->num_tokentypes = (int)lc->num_tokentypes;
+    if (LC_SET("make_vocab_size_divisible_by")) m->make_vocab_size_divisible_by = (int)lc->make_vocab_size_divisible_by;
     if (lc->layernorm_epsilon > 0) m->layernorm_eps = (float)lc->layernorm_epsilon;
-    m->hidden_dropout = (float)lc->hidden_dropout;
-    m->attention_dropout = (float)lc->attention_dropout;
-    m->init_method_std = (float)lc->init_method_std;
+    if (LC_SET("hidden_dropout")) m->hidden_dropout = (float)lc->hidden_dropout;
+    if (LC_SET("attention_dropout")) m->attention_dropout = (float)lc->attention_dropout;
+    if (LC_SET("init_method_std")) m->init_method_std = (float)lc->init_method_std;
+#undef LC_SET
     if (!strcmp(lc->gelu, "erf")) m->gelu = MT_GELU_ERF;
     else if (!strcmp(lc->gelu, "tanh")) m->gelu = MT_GELU_TANH;
     else if (!strcmp(lc->gelu, "onnx")) m->gelu = MT_GELU_ONNX;

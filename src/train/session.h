@@ -19,6 +19,9 @@ typedef struct {
     int lowercase;
     mt_model_config mcfg;
     mt_model *model;
+    // Encoder config JSON text to use instead of reading model.language_model.config_file (a .nemo
+    // member on restore); not owned, may be NULL.
+    const char *config_json;
 } mt_session;
 
 typedef enum { MT_SPLIT_TRAIN = 0, MT_SPLIT_VALIDATION = 1, MT_SPLIT_TEST = 2 } mt_split_kind;

@@ -227,10 +227,6 @@ static mt_status load_initial_weights(run *r) {
         mt_info("initialised every weight from %s", nemo);
         return MT_OK;
     }
-    if (c->model.language_model.config_file)
-        return mt_fail(MT_ERR_UNSUPPORTED, "model.language_model.config_file is not supported in this build yet: give "
-                       "the shape as model.language_model.config.{hidden_size,num_layers,num_attention_heads,"
-                       "max_position_embeddings}");
     const char *ck = c->model.language_model.lm_checkpoint;
     char preset_ck[4096];
     if (!ck) {

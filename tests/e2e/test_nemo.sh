@@ -78,6 +78,18 @@ for row in rows[1:]:
 print("tensorboard: %d scalars match metrics.csv" % n)
 PY
 
+# a .nemo shaped as NeMo writes it (encoder only in the config_file JSON member) restores the same
+"$py" tools/check_nemo.py nemo-style "$nemo" "$work/nemo_style.nemo" || fail "nemo-style rewrite"
+"$bin" test "$work/nemo_style.nemo" > "$work/test2.out" 2>&1 || { cat "$work/test2.out"; fail "test of the NeMo-style .nemo"; }
+[ "$(grep '^test_' "$work/test.out")" = "$(grep '^test_' "$work/test2.out")" ] || fail "NeMo-style .nemo gives other metrics"
+
+# model.language_model.config_file (Megatron JSON, dashed keys) decides the shape
+printf '{"hidden-size": 32, "num-attention-heads": 4, "num-layers": 1, "max-seq-length": 64}\n' > "$work/enc.json"
+"$bin" train examples/quickstart_config.yaml model.language_model.config=null model.language_model.config_file="$work/enc.json" \
+  trainer.max_steps=2 exp_manager.exp_dir="$work/cf" exp_manager.version=v > "$work/cf.log" 2>&1 || { cat "$work/cf.log"; fail "config_file"; }
+"$py" tools/check_nemo.py inspect "$work/cf/quickstart/v/checkpoints/quickstart.nemo" --hidden 32 --layers 1 --heads 4 \
+  --positions 64 --vocab-lines 89 --classes 2 || fail "config_file shape"
+
 # hparams.yaml is the full config, readable by YAML
 "$py" -c "import yaml,sys; c=yaml.safe_load(open(sys.argv[1])); assert c['trainer']['max_steps']==$steps and c['model']['language_model']['config']['hidden_size']==32" "$dir/hparams.yaml" || fail "hparams.yaml"
 

@@ -76,6 +76,11 @@ static void test_defaults_and_types(void) {
     CHECK(c.model.optim.betas.v[1] == 0.95);
     CHECK(c.exp_manager.exp_dir == NULL);
     CHECK(!strcmp(c.model.tokenizer.vocab_file, "a b.txt"));
+    // "section=null" resets the block to defaults (Hydra), e.g. model.language_model.config=null
+    CHECK_OK(mt_config_override(&c, "model.language_model.config=null"));
+    CHECK(c.model.language_model.config.hidden_size == -1 && c.model.language_model.config.hidden_dropout == 0.1);
+    CHECK(!mt_config_is_set(&c, "model.language_model.config.hidden_size"));
+    CHECK_OK(mt_config_override(&c, "model.language_model.config.hidden_size=96"));
 
     // finish: task inferred from the shape, text-classification defaults only where unset,
     // tokenizer_name interpolated from the pretrained name
