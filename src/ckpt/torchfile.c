@@ -46,7 +46,7 @@ mt_status mt_zip_open(const uint8_t *buf, size_t len, const char *what, mt_zip *
     uint64_t n_entries = le(buf + eocd + 10, 2), cd_size = le(buf + eocd + 12, 4), cd_off = le(buf + eocd + 16, 4);
     if (eocd >= 20 && le(buf + eocd - 20, 4) == 0x07064b50) {
         uint64_t z64 = le(buf + eocd - 20 + 8, 8);
-        if (z64 > len - 56 || le(buf + z64, 4) != 0x06064b50)
+        if (len < 56 || z64 > len - 56 || le(buf + z64, 4) != 0x06064b50)
             return mt_fail(MT_ERR_FORMAT, "%s: ZIP64 locator points at byte %llu, which holds no ZIP64 end record", what,
                            (unsigned long long)z64);
         n_entries = le(buf + z64 + 32, 8);
@@ -99,7 +99,7 @@ mt_status mt_zip_open(const uint8_t *buf, size_t len, const char *what, mt_zip *
         out->count++;
         e->method = method;
         e->size = csize;
-        if (lho > len - 30 || len < 30 || le(buf + lho, 4) != 0x04034b50) {
+        if (len < 30 || lho > len - 30 || le(buf + lho, 4) != 0x04034b50) {
             mt_status s = mt_fail(MT_ERR_FORMAT, "%s: member '%s': local header offset %llu is not a zip local header", what,
                                   e->name, (unsigned long long)lho);
             mt_zip_free(out);
