@@ -2,13 +2,14 @@
 // behaviour and the reference it matches). Characters are decoded once; each normalized character
 // keeps the byte span and word index of the original character it came from, so offsets need no
 // second alignment pass. Scratch space is sized once from max_input_chars_per_word, so tokenizing
-// never allocates.
+// does not allocate (except to grow the buffer for a run of more than 64 combining marks).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <utf8proc.h>
 
+#include "text/hf_unicode_internal.h"
 #include "text/tokenizer.h"
 #include "text/utf8_internal.h"
 #include "text/vocab_internal.h"
@@ -24,8 +25,24 @@ typedef struct {
     int32_t cp;
     uint32_t ostart, oend; // byte span of the original character
     int32_t word;
-    uint8_t ccc;           // canonical combining class (for NFD ordering)
 } mt_tok_char;
+
+// NFD (when stripping accents) as HF's unicode-normalization-alignments does it: a run of
+// non-starters (combining class > 0) is held until the next starter, then stably sorted by class.
+// Each sorted item takes its span POSITIONALLY, as HF's NormalizedString::transform assigns
+// alignments: the first character of a decomposition ("head") takes the span of the next input
+// character in text order, an extra character of a decomposition ("tail") the span of the
+// previous one. Only visible when marks that are not stripped (Mc with a class) get reordered.
+typedef struct {
+    int32_t cp;
+    uint8_t ccc;
+    uint8_t tail;
+} mt_nfd_item;
+
+typedef struct {
+    uint32_t s, e;
+    int32_t word;
+} mt_span;
 
 typedef struct {
     int32_t id;
@@ -53,7 +70,12 @@ struct mt_tokenizer {
     mt_tok_piece *pieces;
     size_t nc;         // chars stored
     size_t total;      // chars seen (> nc when the word is too long to store)
-    size_t run_start;  // first char of the current run of non-starters (NFD canonical order)
+    mt_nfd_item *run;  // pending non-starters, [run_cap]; run_tmp: sort scratch
+    mt_nfd_item *run_tmp;
+    mt_span *spanq;    // spans of the heads in `run`, in text order
+    size_t run_n, q_n, run_cap;
+    mt_span last;      // span of the last input character consumed by NFD
+    int oom;
     uint32_t last_oend;
     // output of the current call
     mt_token *out;
@@ -84,6 +106,9 @@ void mt_tokenizer_free(mt_tokenizer *t) {
     free(t->wb);
     free(t->woff);
     free(t->poly);
+    free(t->run);
+    free(t->run_tmp);
+    free(t->spanq);
     free(t->pieces);
     free(t);
 }
@@ -185,6 +210,19 @@ static inline int is_cjk(int32_t c) {
            (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
 }
 
+// The general category as HF sees it: utf8proc's, except where HF's Unicode 9 tables disagree.
+static inline int hf_category(int32_t cp, const utf8proc_property_t *p) {
+    if (cp >= mt_text_hf_first) {
+        int k = mt_text_hf_class(cp);
+        if (k >= 0) {
+            static const int as_cat[5] = {UTF8PROC_CATEGORY_LO, UTF8PROC_CATEGORY_CC, UTF8PROC_CATEGORY_PO,
+                                          UTF8PROC_CATEGORY_MN, UTF8PROC_CATEGORY_LO};
+            return as_cat[k];
+        }
+    }
+    return p->category;
+}
+
 static inline int is_punct_cat(int cat) { return cat >= UTF8PROC_CATEGORY_PC && cat <= UTF8PROC_CATEGORY_PO; }
 
 static inline int is_py_space(int32_t cp) {
@@ -209,23 +247,12 @@ static inline void emit(mt_tokenizer *t, int32_t id, uint32_t start, uint32_t en
 
 // ---- the word being built ----
 
-static inline void append(mt_tokenizer *t, int32_t cp, uint32_t ostart, uint32_t oend, int32_t word, int ccc) {
+static inline void append(mt_tokenizer *t, int32_t cp, uint32_t ostart, uint32_t oend, int32_t word) {
     t->total++;
     t->last_oend = oend;
     if (t->nc >= t->store_cap) return; // already too long: only counted
-    size_t j = t->nc++;
-    mt_tok_char ch = {cp, ostart, oend, word, (uint8_t)ccc};
-    if (ccc == 0) {
-        t->run_start = t->nc;
-    } else {
-        // NFD canonical ordering: a non-starter moves before earlier non-starters of higher class
-        // (stable). Only reached for marks kept after stripping Mn (e.g. Mc with a class).
-        while (j > t->run_start && t->wc[j - 1].ccc > ccc) {
-            t->wc[j] = t->wc[j - 1];
-            j--;
-        }
-    }
-    t->wc[j] = ch;
+    mt_tok_char ch = {cp, ostart, oend, word};
+    t->wc[t->nc++] = ch;
 }
 
 static inline int encode_utf8(int32_t cp, char *o) {
@@ -308,49 +335,107 @@ static void flush(mt_tokenizer *t) {
 done:
     t->nc = 0;
     t->total = 0;
-    t->run_start = 0;
 }
 
-// Appends one character that survived cleaning and is not whitespace: accent stripping and
-// lower-casing, then punctuation isolation.
-static void add_normalized(mt_tokenizer *t, int32_t cp, uint32_t s, uint32_t e, int32_t word) {
-    int32_t buf[16];
-    int n = 1;
-    buf[0] = cp;
-    if (t->strip) {
-        int bc = 0;
-        utf8proc_ssize_t k = utf8proc_decompose_char(cp, buf, 16, UTF8PROC_DECOMPOSE, &bc);
-        if (k < 1 || k > 16) {
-            buf[0] = cp;
-            k = 1;
+// One character of the normalized stream (after accent stripping), with the span it takes:
+// drop it if it is a non-spacing mark (when stripping), lower-case it, then isolate punctuation.
+static void put_normalized(mt_tokenizer *t, int32_t d, const utf8proc_property_t *p, mt_span sp) {
+    int cat = hf_category(d, p);
+    if (t->strip && cat == UTF8PROC_CATEGORY_MN) return;
+    if (t->lower) {
+        if (d == 0x130) { // Rust's full lowercase mapping: "i" + combining dot above
+            append(t, 'i', sp.s, sp.e, sp.word);
+            append(t, 0x307, sp.s, sp.e, sp.word);
+            return;
         }
-        n = (int)k;
+        int32_t l = utf8proc_tolower(d);
+        if (l != d) cat = hf_category(l, utf8proc_get_property(l));
+        d = l;
     }
-    for (int i = 0; i < n; i++) {
-        int32_t d = buf[i];
-        const utf8proc_property_t *p = utf8proc_get_property(d);
-        int ccc = t->strip ? p->combining_class : 0;
-        if (t->strip && p->category == UTF8PROC_CATEGORY_MN) {
-            if (ccc == 0) t->run_start = t->nc; // a starter (dropped) still ends the run
-            continue;
-        }
-        if (t->lower) {
-            if (d == 0x130) { // Rust's full lowercase mapping: "i" + combining dot above
-                append(t, 'i', s, e, word, 0);
-                append(t, 0x307, s, e, word, 0); // not reordered: no NFD here
-                continue;
+    if (d < 0x80 ? (t->ascii[d] & C_PUNCT) : is_punct_cat(cat)) {
+        flush(t);
+        append(t, d, sp.s, sp.e, sp.word);
+        flush(t);
+    } else if (mt_text_is_white_space(d)) {
+        flush(t);
+    } else {
+        append(t, d, sp.s, sp.e, sp.word);
+    }
+}
+
+// Sorts the pending non-starters by combining class (stable) and emits them with positional spans.
+static void release_run(mt_tokenizer *t) {
+    size_t n = t->run_n;
+    mt_nfd_item *r = t->run;
+    if (n <= 32) {
+        for (size_t i = 1; i < n; i++) {
+            mt_nfd_item x = r[i];
+            size_t j = i;
+            while (j > 0 && r[j - 1].ccc > x.ccc) {
+                r[j] = r[j - 1];
+                j--;
             }
-            d = utf8proc_tolower(d);
-            if (d != buf[i]) p = utf8proc_get_property(d);
+            r[j] = x;
         }
-        if (d < 0x80 ? (t->ascii[d] & C_PUNCT) : is_punct_cat(p->category)) {
-            flush(t);
-            append(t, d, s, e, word, 0);
-            flush(t);
-        } else if (mt_text_is_white_space(d)) {
-            flush(t);
+    } else { // counting sort: stable and linear for long (adversarial) runs of marks
+        size_t count[257] = {0};
+        for (size_t i = 0; i < n; i++) count[r[i].ccc + 1]++;
+        for (int c = 0; c < 256; c++) count[c + 1] += count[c];
+        for (size_t i = 0; i < n; i++) t->run_tmp[count[r[i].ccc]++] = r[i];
+        memcpy(r, t->run_tmp, n * sizeof *r);
+    }
+    size_t qi = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!r[i].tail && qi < t->q_n) t->last = t->spanq[qi++];
+        put_normalized(t, r[i].cp, utf8proc_get_property(r[i].cp), t->last);
+    }
+    t->run_n = t->q_n = 0;
+}
+
+static int grow_run(mt_tokenizer *t) {
+    size_t cap = t->run_cap ? t->run_cap * 2 : 64;
+    mt_nfd_item *r = realloc(t->run, cap * sizeof *r);
+    if (r) t->run = r;
+    mt_nfd_item *tmp = realloc(t->run_tmp, cap * sizeof *tmp);
+    if (tmp) t->run_tmp = tmp;
+    mt_span *q = realloc(t->spanq, cap * sizeof *q);
+    if (q) t->spanq = q;
+    if (!r || !tmp || !q) return 0;
+    t->run_cap = cap;
+    return 1;
+}
+
+// Appends one character that survived cleaning and is not whitespace.
+static void add_normalized(mt_tokenizer *t, int32_t cp, uint32_t s, uint32_t e, int32_t word) {
+    mt_span sp = {s, e, word};
+    if (!t->strip) {
+        put_normalized(t, cp, utf8proc_get_property(cp), sp);
+        return;
+    }
+    int32_t buf[16];
+    int bc = 0;
+    int is_new = cp >= mt_text_hf_first && mt_text_hf_class(cp) == MT_HF_NEW;
+    utf8proc_ssize_t n = is_new ? 1 : utf8proc_decompose_char(cp, buf, 16, UTF8PROC_DECOMPOSE, &bc);
+    if (n < 1 || n > 16 || is_new) {
+        buf[0] = cp;
+        n = 1;
+    }
+    for (int i = 0; i < (int)n; i++) {
+        const utf8proc_property_t *p = utf8proc_get_property(buf[i]);
+        if (p->combining_class == 0 || is_new) { // a starter: the pending run comes first
+            if (t->run_n) release_run(t);
+            if (i == 0) t->last = sp;
+            put_normalized(t, buf[i], p, t->last);
         } else {
-            append(t, d, s, e, word, ccc);
+            if (t->run_n == t->run_cap && !grow_run(t)) {
+                t->oom = 1;
+                return;
+            }
+            t->run[t->run_n].cp = buf[i];
+            t->run[t->run_n].ccc = (uint8_t)p->combining_class;
+            t->run[t->run_n].tail = i > 0;
+            t->run_n++;
+            if (i == 0) t->spanq[t->q_n++] = sp;
         }
     }
 }
@@ -366,7 +451,9 @@ mt_status mt_tokenize(mt_tokenizer *t, const char *text, size_t len, mt_token *o
     t->out = out;
     t->cap = cap;
     t->count = 0;
-    t->nc = t->total = t->run_start = 0;
+    t->nc = t->total = 0;
+    t->run_n = t->q_n = 0;
+    t->oom = 0;
     const unsigned char *p = (const unsigned char *)text;
     int in_word = 0;
     int32_t word = -1;
@@ -380,6 +467,7 @@ mt_status mt_tokenize(mt_tokenizer *t, const char *text, size_t len, mt_token *o
                     (best < 0 || t->special_len[k] > t->special_len[best]))
                     best = k;
             if (best >= 0) {
+                if (t->run_n) release_run(t); // the text before a special token is normalized alone
                 flush(t);
                 if (!in_word) {
                     word++;
@@ -399,16 +487,20 @@ mt_status mt_tokenize(mt_tokenizer *t, const char *text, size_t len, mt_token *o
                 in_word = 1;
             }
             if (k & C_DROP) {
-            } else if (k & C_SPACE) {
+                i++;
+                continue;
+            }
+            if (t->run_n) release_run(t); // an ASCII character is an NFD starter
+            if (k & C_SPACE) {
                 flush(t);
             } else if (k & C_PUNCT) {
                 flush(t);
-                append(t, (int32_t)c, (uint32_t)i, (uint32_t)i + 1, word, 0);
+                append(t, (int32_t)c, (uint32_t)i, (uint32_t)i + 1, word);
                 flush(t);
             } else {
                 int32_t d = (int32_t)c;
                 if (t->lower && d >= 'A' && d <= 'Z') d += 32;
-                append(t, d, (uint32_t)i, (uint32_t)i + 1, word, 0);
+                append(t, d, (uint32_t)i, (uint32_t)i + 1, word);
             }
             i++;
             continue;
@@ -436,14 +528,16 @@ mt_status mt_tokenize(mt_tokenizer *t, const char *text, size_t len, mt_token *o
             in_word = 1;
         }
         if (cp == 0xFFFD) continue;
-        int cat = utf8proc_get_property(cp)->category;
+        int cat = hf_category(cp, utf8proc_get_property(cp));
         // HF's is_control: Cc, Cf, Co (the unicode_categories crate's is_other), not Cn or Cs.
         if (cat == UTF8PROC_CATEGORY_CC || cat == UTF8PROC_CATEGORY_CF || cat == UTF8PROC_CATEGORY_CO) continue;
         if (cat == UTF8PROC_CATEGORY_ZS || cat == UTF8PROC_CATEGORY_ZL || cat == UTF8PROC_CATEGORY_ZP) {
+            if (t->run_n) release_run(t);
             flush(t);
             continue;
         }
         if (t->opt.tokenize_chinese_chars && is_cjk(cp)) {
+            if (t->run_n) release_run(t);
             flush(t);
             add_normalized(t, cp, s, e, word);
             flush(t);
@@ -452,18 +546,24 @@ mt_status mt_tokenize(mt_tokenizer *t, const char *text, size_t len, mt_token *o
         if (!t->strip && !t->lower) { // cased: no normalization
             if (is_punct_cat(cat)) {
                 flush(t);
-                append(t, cp, s, e, word, 0);
+                append(t, cp, s, e, word);
                 flush(t);
             } else {
-                append(t, cp, s, e, word, 0);
+                append(t, cp, s, e, word);
             }
             continue;
         }
         add_normalized(t, cp, s, e, word);
     }
+    if (t->run_n) release_run(t);
     flush(t);
     *n = t->count;
     t->out = NULL;
+    if (t->oom) {
+        *n = 0;
+        return mt_fail(MT_ERR_NOMEM, "%s: out of memory holding a run of %zu combining marks", source ? source : "<text>",
+                       t->run_cap);
+    }
     if (t->count > cap)
         return mt_fail(MT_ERR_INVALID, "%s: %zu tokens do not fit in the output array of %zu; grow it and retry",
                        source ? source : "<text>", t->count, cap);
