@@ -218,35 +218,49 @@ static mt_status setup_optim(run *r, int64_t max_steps) {
     return MT_OK;
 }
 
-// Initial weights: a .nemo (every weight), else the Megatron/BERT checkpoint (encoder only).
-static mt_status load_initial_weights(run *r) {
-    const mt_train_config *c = r->cfg;
+// Where the initial weights come from: a .nemo (every weight), else the Megatron/BERT checkpoint
+// (encoder only; the preset's file in the model directory when lm_checkpoint is null), else none.
+// Resolved before the model is built so a missing file fails fast.
+static mt_status resolve_initial_weights(const mt_train_config *c, char *path, size_t cap, int *is_nemo) {
+    path[0] = 0;
+    *is_nemo = 0;
     const char *nemo = c->init_from_nemo_model ? c->init_from_nemo_model : c->pretrained_model;
     if (nemo) {
-        MT_TRY(mt_nemo_load_weights(nemo, r->s.model));
-        mt_info("initialised every weight from %s", nemo);
+        struct stat sb;
+        if (stat(nemo, &sb) != 0)
+            return mt_fail(MT_ERR_NOT_FOUND, "init_from_nemo_model: %s: %s", nemo, strerror(errno));
+        snprintf(path, cap, "%s", nemo);
+        *is_nemo = 1;
         return MT_OK;
     }
     const char *ck = c->model.language_model.lm_checkpoint;
-    char preset_ck[4096];
-    if (!ck) {
-        const mt_pretrained_info *p = mt_pretrained_find(c->model.language_model.pretrained_model_name);
-        if (p && p->checkpoint_file) {
-            MT_TRY(mt_pretrained_checkpoint_path(p, preset_ck, sizeof preset_ck));
-            ck = preset_ck;
-        }
+    if (ck) {
+        snprintf(path, cap, "%s", ck);
+        return MT_OK;
     }
-    if (!ck) {
+    const mt_pretrained_info *p = mt_pretrained_find(c->model.language_model.pretrained_model_name);
+    if (p && p->checkpoint_file) MT_TRY(mt_pretrained_checkpoint_path(p, path, cap));
+    return MT_OK;
+}
+
+static mt_status load_initial_weights(run *r, const char *path, int is_nemo) {
+    const mt_train_config *c = r->cfg;
+    if (is_nemo) {
+        MT_TRY(mt_nemo_load_weights(path, r->s.model));
+        mt_info("initialised every weight from %s", path);
+        return MT_OK;
+    }
+    if (!path[0]) {
         mt_warn("no encoder checkpoint (model.language_model.lm_checkpoint is null and '%s' has none): the encoder "
                 "starts from random weights (seed %lld)", c->model.language_model.pretrained_model_name,
                 (long long)c->trainer.seed);
         return MT_OK;
     }
     mt_megatron_info info;
-    mt_status s = mt_megatron_load(ck, r->s.model, &info);
-    if (s != MT_OK) return mt_fail_context(s, "model.language_model.lm_checkpoint %s", ck);
+    mt_status s = mt_megatron_load(path, r->s.model, &info);
+    if (s != MT_OK) return mt_fail_context(s, "model.language_model.lm_checkpoint %s", path);
     mt_info("encoder weights from %s: %d tensors loaded, %d absent from the checkpoint (task head), %d unused",
-            ck, info.loaded, info.missing, info.unused);
+            path, info.loaded, info.missing, info.unused);
     return MT_OK;
 }
 
@@ -312,13 +326,16 @@ mt_status mt_train_run(mt_train_config *cfg, int argc, char **argv, mt_train_res
                                                     : "text_file (and model.dataset.data_dir)");
     if (s == MT_OK) s = mt_session_load_split(cfg, &r.s, MT_SPLIT_VALIDATION, r.train, &r.val);
     if (s == MT_OK && !r.val) mt_warn("no validation data (model.validation_ds): val_loss is not computed");
+    char init_path[4096];
+    int init_nemo = 0;
+    if (s == MT_OK) s = resolve_initial_weights(cfg, init_path, sizeof init_path, &init_nemo);
     if (s == MT_OK) {
         mt_head_kind head;
         int ncls;
         mt_dataset_head(r.train, &head, &ncls);
         s = mt_session_build_model(cfg, &r.s, head, ncls);
     }
-    if (s == MT_OK) s = load_initial_weights(&r);
+    if (s == MT_OK) s = load_initial_weights(&r, init_path, init_nemo);
     if (s == MT_OK) s = train_loop(&r, res);
     if (s == MT_OK || s == MT_ERR_INTERRUPTED) {
         mt_status s2 = res->interrupted ? MT_OK : final_nemo(&r, res);

@@ -72,5 +72,15 @@ head -c 1000 "$work"/r/quickstart/checkpoints/quickstart.nemo > "$work/cut.nemo"
 expect_error "truncated .nemo for init_from_nemo_model" "cut.nemo" \
   "$bin" train "${run[@]}" init_from_nemo_model="$work/cut.nemo" exp_manager.resume_if_exists=false exp_manager.exp_dir="$work/z"
 [ "$(ls -l "$work"/r/quickstart/checkpoints | md5sum)" = "$before" ] || fail "checkpoints changed"
+# pretrained names resolve their files in $MEGATUNE_MODEL_DIR; a missing file names the exact path
+mkdir -p "$work/models/megatron-bert-uncased"
+cp examples/data/quickstart_vocab.txt "$work/models/megatron-bert-uncased/vocab.txt"
+MEGATUNE_MODEL_DIR="$work/models" "$bin" train examples/quickstart_config.yaml "${tiny[@]}" model.tokenizer.vocab_file=null \
+  trainer.max_steps=1 exp_manager.exp_dir="$work/p" > "$work/p.log" 2>&1 || { cat "$work/p.log"; fail "preset vocab"; }
+grep -q "tokenizer: $work/models/megatron-bert-uncased/vocab.txt (89 tokens, uncased)" "$work/p.log" || fail "preset vocab not used"
+MEGATUNE_MODEL_DIR="$work/models" expect_error "missing preset checkpoint" \
+  "$work/models/megatron-bert-345m-uncased/model_optim_rng.pt: the checkpoint of pretrained model" \
+  "$bin" train examples/quickstart_config.yaml model.language_model.pretrained_model_name=megatron-bert-345m-uncased \
+  model.language_model.config=null trainer.max_steps=1 exp_manager.exp_dir="$work/p"
 expect_error "predict: missing input" "no_input.txt: cannot open" "$bin" predict "$work"/r/quickstart/checkpoints/quickstart.nemo "$work/no_input.txt"
 echo PASSED

@@ -160,6 +160,24 @@ int main(void) {
     mt_exp_free(e);
     mt_config_free(&c);
 
+    // use_datetime_version=false: version_0, version_1, ...
+    for (int v = 0; v < 2; v++) {
+        make_cfg(&c, root, "  name: V\n  use_datetime_version: false\n");
+        CHECK_OK(mt_exp_create(&c, 4, argv, 0, 1, &e));
+        snprintf(p, sizeof p, "%s/V/version_%d", root, v);
+        CHECK(e && !strcmp(mt_exp_log_dir(e), p));
+        mt_exp_free(e);
+        mt_config_free(&c);
+    }
+    // explicit_log_dir wins
+    snprintf(p, sizeof p, "  explicit_log_dir: %s/explicit\n", root);
+    make_cfg(&c, root, p);
+    CHECK_OK(mt_exp_create(&c, 4, argv, 0, 1, &e));
+    snprintf(p, sizeof p, "%s/explicit", root);
+    CHECK(e && !strcmp(mt_exp_log_dir(e), p));
+    mt_exp_free(e);
+    mt_config_free(&c);
+
     char cmd[8300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
     CHECK(system(cmd) == 0);
