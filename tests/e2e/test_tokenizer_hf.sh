@@ -57,6 +57,10 @@ cases = [
     "Hangul 가각 jamo \u1100\u1161\u11a8", "mixed CASE with ÀÉÎÕÜ and àéîõü", "trailing spaces   ",
     "   leading spaces", "multiple     internal      spaces", "end.", "(parenthetical)", "e.g. i.e. U.S.A.",
     "don't can't won't it's", "email@example.com http://example.com/path?q=1&r=2#frag",
+    # long runs of combining marks (NFD reordering of more than 32 marks, buffer growth past 64)
+    "a" + "\u302e\u0316\u0301\U0001D166" * 15 + " c", "b" + "\u0301\u302e" * 40 + "!",
+    "x" + "\u0301" * 200 + "y",
+    "\u302f\u302e" * 50 + " \u1e000\u0300\u1e001" * 30,
 ]
 with open(sys.argv[1], "w", encoding="utf-8", newline="\n") as f:
     for c in cases:
