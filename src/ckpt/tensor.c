@@ -1,6 +1,7 @@
 #include "ckpt/tensor.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 
 static const struct {
@@ -145,6 +146,13 @@ uint16_t mt_float_to_bf16(float f) {
     return (uint16_t)(x >> 16);
 }
 
+// fp16 -> fp32 through a 256 KiB table: loading a checkpoint is then bound by memory bandwidth.
+static float half_table[65536];
+static pthread_once_t half_once = PTHREAD_ONCE_INIT;
+static void half_table_init(void) {
+    for (uint32_t i = 0; i < 65536; i++) half_table[i] = mt_half_to_float((uint16_t)i);
+}
+
 static inline float elem_f32(mt_dtype d, const uint8_t *p) {
     switch (d) {
     case MT_DT_F32: { float v; memcpy(&v, p, 4); return v; }
@@ -192,10 +200,11 @@ void mt_ckpt_tensor_row_f32(const mt_ckpt_tensor *t, int64_t row, int64_t col0, 
             return;
         }
         if (t->dtype == MT_DT_F16) {
+            pthread_once(&half_once, half_table_init);
             for (int64_t j = 0; j < n; j++) {
                 uint16_t v;
                 memcpy(&v, p + 2 * j, 2);
-                dst[j] = mt_half_to_float(v);
+                dst[j] = half_table[v];
             }
             return;
         }
