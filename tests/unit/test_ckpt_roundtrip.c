@@ -61,6 +61,38 @@ static void state_dict_tests(const char *dir) {
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     CHECK(access(tmp, F_OK) != 0); // the temporary is renamed away
 
+    // {'state_dict': {...}} wrapper with Megatron's newer "encoder" / "self_attention" spellings
+    {
+        mt_torch_writer *w = mt_torch_writer_new();
+        mt_wv *root = mt_wv_dict(w, 0), *sd = mt_wv_dict(w, 1);
+        for (int i = 0; i < tab.count; i++) {
+            const mt_param *p = &tab.params[i];
+            char name[256];
+            snprintf(name, sizeof name, "%s", p->name);
+            char *q = strstr(name, "language_model.transformer.");
+            if (q) {
+                char tmp[256];
+                snprintf(tmp, sizeof tmp, "%.*slanguage_model.encoder.%s", (int)(q - name), name, q + strlen("language_model.transformer."));
+                snprintf(name, sizeof name, "%s", tmp);
+            }
+            if ((q = strstr(name, ".attention."))) {
+                char tmp[256];
+                snprintf(tmp, sizeof tmp, "%.*s.self_attention.%s", (int)(q - name), name, q + strlen(".attention."));
+                snprintf(name, sizeof name, "%s", tmp);
+            }
+            int64_t shp[2] = {p->shape[0], p->shape[1]};
+            CHECK_OK(mt_wv_set(w, sd, name, mt_wv_tensor(w, MT_DT_F32, p->ndim, shp, a + p->offset)));
+        }
+        CHECK_OK(mt_wv_set(w, root, "state_dict", sd));
+        CHECK_OK(mt_wv_set(w, root, "epoch", mt_wv_int(w, 3)));
+        char p2[1100];
+        snprintf(p2, sizeof p2, "%s/wrapped.ckpt", dir);
+        CHECK_OK(mt_torch_writer_save(w, root, p2));
+        mt_torch_writer_free(w);
+        memset(b, 0, tab.total * 4);
+        CHECK_OK(mt_state_dict_load_params(p2, &cfg, &tab, b, 1));
+        CHECK(memcmp(a, b, tab.total * 4) == 0);
+    }
     // strict: a model with 4 classes sees a shape mismatch naming the key
     mt_model_config c2;
     small_config(&c2, 2, 4);
