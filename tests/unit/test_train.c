@@ -8,6 +8,7 @@
 #include "model/optim.h"
 #include "test_util.h"
 #include "train/checkpoint.h"
+#include "train/session.h"
 #include "train/trainer.h"
 
 static void test_max_steps(void) {
@@ -146,7 +147,54 @@ static void test_checkpoint(void) {
     mt_model_free(m2);
 }
 
+// Dropout rates come from model.language_model.config.{hidden,attention}_dropout and the head's
+// fc_dropout; 0 turns dropout off exactly (a training forward equals an evaluation forward).
+static void test_dropout_keys(void) {
+    const char *src = mt_test_env("MEGATUNE_SOURCE_DIR", NULL);
+    if (!src) return;
+    char vocab[1024];
+    snprintf(vocab, sizeof vocab, "%s/examples/data/quickstart_vocab.txt", src);
+    for (int zero = 0; zero <= 1; zero++) {
+        mt_train_config c;
+        CHECK_OK(mt_config_init(&c));
+        char y[2048];
+        snprintf(y, sizeof y,
+                 "task: text_classification\nmodel:\n  dataset:\n    num_classes: 3\n  tokenizer:\n    vocab_file: %s\n"
+                 "  language_model:\n    pretrained_model_name: megatron-bert-uncased\n    config:\n      hidden_size: 16\n"
+                 "      num_layers: 1\n      num_attention_heads: 2\n      max_position_embeddings: 16\n"
+                 "      hidden_dropout: %s\n      attention_dropout: %s\n  classifier_head:\n    fc_dropout: %s\n",
+                 vocab, zero ? "0" : "0.25", zero ? "0.0" : "0.3", zero ? "0" : "0.2");
+        CHECK_OK(mt_config_load_yaml_text(&c, y, strlen(y), "t.yaml", "", 0));
+        CHECK_OK(mt_config_finish(&c));
+        mt_session s;
+        memset(&s, 0, sizeof s);
+        CHECK_OK(mt_session_task_options(&c, &s.topt));
+        CHECK_OK(mt_session_open_tokenizer(&c, &s));
+        CHECK_OK(mt_session_build_model(&c, &s, MT_HEAD_SEQUENCE_CLASSIFIER, 3));
+        if (!s.model) { mt_config_free(&c); continue; }
+        const mt_model_config *mc = mt_model_get_config(s.model);
+        CHECK(mc->hidden_dropout == (zero ? 0.0f : 0.25f) && mc->attention_dropout == (zero ? 0.0f : 0.3f) &&
+              mc->head_dropout == (zero ? 0.0f : 0.2f));
+        int32_t ids[2 * 6] = {2, 10, 11, 12, 13, 3, 2, 14, 15, 16, 17, 3};
+        int32_t labels[2] = {0, 2};
+        mt_batch b = {.B = 2, .T = 6, .input_ids = ids, .labels = labels};
+        float l_eval, l_train;
+        CHECK_OK(mt_model_forward(s.model, &b, 0, 0, 0, &l_eval));
+        size_t n;
+        float ev[6];
+        memcpy(ev, mt_model_logits(s.model, &n), sizeof ev);
+        CHECK_OK(mt_model_forward(s.model, &b, 1, 99, 5, &l_train));
+        const float *tr = mt_model_logits(s.model, &n);
+        int same = !memcmp(ev, tr, sizeof ev) && l_eval == l_train;
+        CHECK_MSG(same == zero, "dropout %s: train forward %s eval forward", zero ? "0" : "> 0",
+                  same ? "equals" : "differs from");
+        mt_session_free(&s);
+        mt_config_free(&c);
+    }
+}
+
 int main(void) {
+    test_dropout_keys();
     test_max_steps();
     test_order();
     test_checkpoint();
