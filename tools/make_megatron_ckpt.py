@@ -258,6 +258,17 @@ def make(out, version, tp, legacy, fp32, L, H, N, V, S, new_names=False, use_ite
         torch.save(st, os.path.join(d, "model_optim_rng.pt"), _use_new_zipfile_serialization=not legacy)
 
 
+def make_flat(out, L, H, N, V, S, prefix, wrap, seed=1234):
+    """A flat state dict in one file (BioMegatron's MegatronBERT.pt style, or NeMo's {'state_dict'})
+    with no checkpoint_version: version-0 QKV order, fp16."""
+    os.makedirs(out, exist_ok=True)
+    Vp = pad_vocab(V, 1)
+    w = master_weights(L, H, N, V, S, Vp, seed, torch.float16)
+    write_expected(w, out)
+    sd = collections.OrderedDict((prefix + k, shard(k, v, 1, 0, 0, N).half()) for k, v in w.items())
+    torch.save({"state_dict": sd} if wrap else sd, os.path.join(out, "model.pt"))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
@@ -287,7 +298,9 @@ def main():
         make(os.path.join(a.out, "v3_tp1_legacy"), 3, 1, True, False, *dims)
         make(os.path.join(a.out, "v3_tp2_newnames"), 3, 2, False, False, *dims, new_names=True)
         make(os.path.join(a.out, "v2_tp1_fp32"), 2, 1, False, True, *dims)
-        names += ["v0_tp2_legacy", "v3_tp1_legacy", "v3_tp2_newnames", "v2_tp1_fp32"]
+        make_flat(os.path.join(a.out, "flat_biomegatron"), *dims, "", False)
+        make_flat(os.path.join(a.out, "flat_nemo_wrapped"), *dims, "bert_model.", True)
+        names += ["v0_tp2_legacy", "v3_tp1_legacy", "v3_tp2_newnames", "v2_tp1_fp32", "flat_biomegatron", "flat_nemo_wrapped"]
         with open(os.path.join(a.out, "variants.txt"), "w") as f:
             f.write("\n".join(names) + "\n")
         return
