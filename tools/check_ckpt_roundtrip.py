@@ -71,6 +71,17 @@ for n, dt, shape in names:
     if tensor_bytes(t) != raw(n):
         fail("%s bytes differ" % n)
 
+z64 = torch.load(os.path.join(D, "zip64.pt"))
+for n, dt, shape in names:
+    if tensor_bytes(z64[n]) != raw(n):
+        fail("zip64.pt %s bytes differ" % n)
+with zipfile.ZipFile(os.path.join(D, "zip64.pt")) as z:
+    if z.testzip() is not None:
+        fail("CRC error in zip64.pt")
+with open(os.path.join(D, "zip64.pt"), "rb") as f:
+    if b"PK\x06\x06" not in f.read():
+        fail("zip64.pt has no ZIP64 end record")
+
 nest = torch.load(os.path.join(D, "nested.pt"))
 if nest["checkpoint_version"] != 3.0 or not isinstance(nest["checkpoint_version"], float):
     fail("checkpoint_version %r" % nest.get("checkpoint_version"))

@@ -741,6 +741,9 @@ static mt_status pk_value(mt_torch_writer *w, const mt_wv *v, int depth) {
     return MT_OK;
 }
 
+static int force_zip64 = 0;
+void mt_torch_writer_force_zip64(int on) { force_zip64 = on; }
+
 typedef struct {
     FILE *fp;
     uint64_t off;
@@ -772,7 +775,7 @@ static mt_status zw_member(zw *z, const char *name, const void *data, uint64_t s
     }
     uint32_t crc = mt_crc32(0, data, size);
     size_t nlen = strlen(name);
-    int z64 = size >= 0xffffffffu;
+    int z64 = size >= 0xffffffffu || force_zip64;
     size_t z64len = z64 ? 20 : 0;
     size_t base = z->off + 30 + nlen + z64len;
     size_t pad = (64 - base % 64) % 64;
@@ -821,7 +824,7 @@ static void zw_finish(zw *z) {
     uint64_t cd_start = z->off;
     for (size_t i = 0; i < z->n; i++) {
         struct cd_rec *r = &z->cd[i];
-        int zs = r->size >= 0xffffffffu, zo = r->off >= 0xffffffffu;
+        int zs = r->size >= 0xffffffffu || force_zip64, zo = r->off >= 0xffffffffu || force_zip64;
         size_t xlen = (zs || zo) ? 4 + (zs ? 16 : 0) + (zo ? 8 : 0) : 0;
         size_t nlen = strlen(r->name);
         uint8_t h[46];
@@ -862,7 +865,7 @@ static void zw_finish(zw *z) {
         }
     }
     uint64_t cd_size = z->off - cd_start;
-    int z64 = cd_start >= 0xffffffffu || z->n >= 0xffff;
+    int z64 = cd_start >= 0xffffffffu || z->n >= 0xffff || force_zip64;
     if (z64) {
         uint64_t eocd64 = z->off;
         uint8_t e[56];

@@ -93,6 +93,10 @@ mt_status mt_wv_set(mt_torch_writer *w, mt_wv *dict, const char *key, mt_wv *val
 mt_status mt_wv_append(mt_torch_writer *w, mt_wv *list, mt_wv *value) MT_WARN_UNUSED;
 mt_status mt_torch_writer_save(mt_torch_writer *w, mt_wv *root, const char *path) MT_WARN_UNUSED;
 
+// Testing aid: write every member, size and offset in ZIP64 form (as files over 4 GiB need),
+// so small test files exercise the ZIP64 reader and torch.load's ZIP64 support.
+void mt_torch_writer_force_zip64(int on);
+
 // Atomic file helpers shared with the safetensors writer.
 mt_status mt_ckpt_atomic_commit(const char *tmp, const char *path) MT_WARN_UNUSED;
 uint32_t mt_crc32(uint32_t crc, const void *data, size_t n);

@@ -200,6 +200,22 @@ int main(void) {
         mt_torch_close(f);
     }
 
+    // the same file with every size/offset in ZIP64 form (what > 4 GiB checkpoints use)
+    snprintf(path, sizeof path, "%s/zip64.pt", dir);
+    mt_torch_writer_force_zip64(1);
+    CHECK_OK(mt_torch_save(path, t, n));
+    mt_torch_writer_force_zip64(0);
+    CHECK_OK(mt_torch_open(path, &f));
+    if (f) {
+        mt_flat fl = {0};
+        CHECK_OK(mt_flatten(mt_torch_root(f), "", &fl));
+        CHECK(fl.n == (size_t)n);
+        const mt_ckpt_tensor *rt = mt_flat_find(&fl, "w32");
+        CHECK(rt && !memcmp(rt->data, w32, sizeof w32));
+        mt_flat_free(&fl);
+        mt_torch_close(f);
+    }
+
     // nested Megatron-style tree with scalars
     mt_torch_writer *w = mt_torch_writer_new();
     mt_wv *root = mt_wv_dict(w, 0), *model = mt_wv_dict(w, 0), *lm = mt_wv_dict(w, 0), *emb = mt_wv_dict(w, 0),
