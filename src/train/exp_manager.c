@@ -437,17 +437,39 @@ static void csv_header(FILE *f, char **tags, int n) {
 mt_status mt_exp_metrics_begin(mt_exp_manager *e, const char *const *metric_names, int n_metrics,
                                int64_t resume_step) {
     if (!e->rank0) return MT_OK;
+    char path[PATH_CAP + 32];
+    snprintf(path, sizeof path, "%s/metrics.csv", e->log_dir);
+    // Names unknown (no validation ran in this session): keep the existing file's columns.
+    char *adopted[16];
+    int nadopted = 0;
+    if (n_metrics < 0) {
+        n_metrics = 0;
+        FILE *old = resume_step >= 0 ? fopen(path, "r") : NULL;
+        char *line = NULL;
+        size_t cap = 0;
+        if (old && getline(&line, &cap, old) > 0 && !strncmp(line, "step,epoch,train_loss,lr,val_loss", 33)) {
+            line[strcspn(line, "\r\n")] = 0;
+            for (char *tok = strtok(line + 33, ","); tok && nadopted < 16; tok = strtok(NULL, ","))
+                if (!strncmp(tok, "val_", 4) && (adopted[nadopted] = mt_strdup(tok + 4))) nadopted++;
+        }
+        free(line);
+        if (old) fclose(old);
+        metric_names = (const char *const *)adopted;
+        n_metrics = nadopted;
+    }
+    mt_status st0 = MT_OK;
     e->metric_tags = mt_calloc((size_t)(n_metrics > 0 ? n_metrics : 1), sizeof(char *));
     if (!e->metric_tags) return MT_ERR_NOMEM;
     e->n_metrics = n_metrics;
-    for (int i = 0; i < n_metrics; i++) {
+    for (int i = 0; i < n_metrics && e->metric_tags; i++) {
         size_t l = strlen(metric_names[i]) + 5;
         e->metric_tags[i] = mt_malloc(l);
-        if (!e->metric_tags[i]) return MT_ERR_NOMEM;
+        if (!e->metric_tags[i]) { st0 = MT_ERR_NOMEM; break; }
         snprintf(e->metric_tags[i], l, "val_%s", metric_names[i]);
     }
-    char path[PATH_CAP + 32];
-    snprintf(path, sizeof path, "%s/metrics.csv", e->log_dir);
+    for (int i = 0; i < nadopted; i++) free(adopted[i]);
+    if (!e->metric_tags) return MT_ERR_NOMEM;
+    if (st0 != MT_OK) return st0;
     // The header and the rows kept from a previous run, rewritten atomically.
     char *buf = NULL;
     size_t len = 0;

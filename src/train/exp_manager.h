@@ -29,6 +29,7 @@ const char *mt_exp_resume_path(const mt_exp_manager *e);
 // metrics.csv + TensorBoard. Columns: step, epoch, train_loss, lr, val_loss, then
 // val_<name> for each of the task's metric names. `resume_step` >= 0 keeps the rows of an
 // existing metrics.csv up to that step (a resumed run continues the file); < 0 starts anew.
+// n_metrics < 0: the names are unknown (no validation ran); an existing file's columns are kept.
 mt_status mt_exp_metrics_begin(mt_exp_manager *e, const char *const *metric_names, int n_metrics,
                                int64_t resume_step) MT_WARN_UNUSED;
 // One row. NaN values are written as empty cells and not sent to TensorBoard.

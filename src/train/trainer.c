@@ -126,8 +126,8 @@ static mt_status write_ckpt(void *vctx, const char *path) {
 
 static mt_status open_csv(run *r, const mt_eval_result *ev) {
     const char *names[16];
-    int n = ev ? ev->n_metrics : 0;
-    for (int i = 0; i < n; i++) names[i] = ev->metrics[i].name;
+    int n = ev ? ev->n_metrics : r->val ? -1 : 0;
+    for (int i = 0; i < n && ev; i++) names[i] = ev->metrics[i].name;
     MT_TRY(mt_exp_metrics_begin(r->exp, names, n, r->resume_step));
     r->csv_open = 1;
     for (int i = 0; i < r->npending; i++)

@@ -68,4 +68,9 @@ cmp "$full" "$work/t/quickstart/metrics.csv" || { diff "$full" "$work/t/quicksta
 a=$("$bin" test "$work/full/quickstart/checkpoints/quickstart.nemo" 2>/dev/null | grep '^test_')
 b=$("$bin" test "$work/k/quickstart/checkpoints/quickstart.nemo" 2>/dev/null | grep '^test_')
 [ -n "$a" ] && [ "$a" = "$b" ] || fail "test metrics of the final .nemo differ: '$a' vs '$b'"
+# resuming a finished run trains nothing and keeps metrics.csv as it was
+cp "$full" "$work/full_before.csv"
+"$bin" train "${common[@]}" exp_manager.exp_dir="$work/full" > "$work/again.log" 2>&1 || { cat "$work/again.log"; fail "re-run of a finished run"; }
+grep -q "resumed at step $steps" "$work/again.log" || fail "re-run did not resume at the end"
+cmp "$work/full_before.csv" "$full" || fail "re-running a finished run changed metrics.csv"
 echo PASSED
