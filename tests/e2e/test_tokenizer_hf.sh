@@ -133,5 +133,13 @@ for casing in uncased cased; do
   if cmp -s "$tmp/hf.bad" "$tmp/mt.bad"; then echo "ok: invalid UTF-8 replaced ($casing): $(wc -l < "$tmp/bad.txt") lines identical"
   else echo "FAIL: invalid UTF-8 replace ($casing)"; diff "$tmp/hf.bad" "$tmp/mt.bad" | head; fail=1; fi
 done
+# Vocab-file quirks: duplicate tokens (the later line wins), CRLF, trailing spaces/tabs/NBSP.
+printf '[PAD]\n[UNK]\r\n[CLS]\n[SEP]  \nhello\nworld\t\nhello\n##s\n\xc2\xa0\nfoo\xc2\xa0\n##s\nbar \r\n' > "$tmp/dupvocab.txt"
+printf 'hello worlds foo bar [SEP] hellos [UNK]\nHello\n' > "$tmp/dup.txt"
+node "$hf" --vocab "$tmp/dupvocab.txt" --offsets < "$tmp/dup.txt" > "$tmp/hf.dup"
+"$bin" tokenize --vocab-file "$tmp/dupvocab.txt" --offsets < "$tmp/dup.txt" | sed -E 's/,-?[0-9]+\)/)/g' > "$tmp/mt.dup"
+if cmp -s "$tmp/hf.dup" "$tmp/mt.dup" && grep -q '^6(0,5) 5(6,11) 10(11,12)' "$tmp/mt.dup"; then
+  echo "ok: vocab with duplicates, CRLF and trailing whitespace: same ids as HF (later duplicate wins)"
+else echo "FAIL: vocab quirks"; diff "$tmp/hf.dup" "$tmp/mt.dup"; fail=1; fi
 [ $fail -eq 0 ] && echo "PASSED" || echo "FAILED"
 exit $fail
