@@ -137,6 +137,15 @@ for hf, meg in [("bert.embeddings.word_embeddings.weight", "language_model.embed
     if not torch.equal(st(hf), E[meg]):
         fail("safetensors %s" % hf)
 
+# ---- TP=2 fp16 folder (--dtype fp16): source values are fp16, so exact ----
+sh = [flat("", torch.load(os.path.join(D, "tp2h", "release", "mp_rank_%02d" % r, "model_optim_rng.pt"))["model"], {})
+      for r in range(2)]
+for name, want in E.items():
+    dim = rule(name)
+    got = sh[0][name] if dim is None else torch.cat([s[name] for s in sh], dim=dim)
+    if got.dtype != torch.float16 or not torch.equal(got.float(), want):
+        fail("tp2h %s (%s)" % (name, got.dtype))
+
 # ---- back to one Megatron .pt ----
 sd = torch.load(os.path.join(D, "back.pt"))
 m = flat("", sd["model"], {})

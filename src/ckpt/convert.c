@@ -241,6 +241,15 @@ static mt_status read_local(const mt_ckpt_src *s, const mt_vtensor *v, const mt_
     return MT_OK;
 }
 
+// Narrows fp32 values to fp16/bf16 in place (element i moves from byte 4i to byte 2i).
+static void narrow(float *buf, int64_t n, mt_dtype d) {
+    uint16_t *h = (uint16_t *)buf;
+    for (int64_t i = 0; i < n; i++) {
+        float v = buf[i];
+        h[i] = d == MT_DT_BF16 ? mt_float_to_bf16(v) : mt_float_to_half(v);
+    }
+}
+
 static mt_wv *child(mt_torch_writer *w, mt_wv *parent, const char *key, int ordered, mt_wv ***cache, char ***names, int *n) {
     // dicts created so far, keyed by parent pointer + key
     for (int i = 0; i < *n; i++)
@@ -282,6 +291,7 @@ static mt_status write_megatron_file(const mt_ckpt_src *s, const mt_convert_opts
         st = read_local(s, v, o, tp, r, &bufs[i], sh);
         if (st != MT_OK) break;
         if (v->split == MT_SPLIT_VOCAB && starts(v->name, "language_model.")) out_vocab = sh[0] * tp;
+        if (o->dtype != MT_DT_F32) narrow(bufs[i], sh[0] * sh[1], o->dtype);
         // place the tensor: language_model.{embedding.X | transformer | Y}.rest, or Z.rest
         char name[512];
         snprintf(name, sizeof name, "%s", v->name);
@@ -306,8 +316,7 @@ static mt_status write_megatron_file(const mt_ckpt_src *s, const mt_convert_opts
             break;
         }
         int64_t shape[2] = {sh[0], sh[1]};
-        mt_wv *t = v->ndim == 2 ? mt_wv_tensor(w, MT_DT_F32, 2, shape, bufs[i]) : v->ndim == 1 ? mt_wv_tensor(w, MT_DT_F32, 1, shape, bufs[i])
-                                                                                             : mt_wv_tensor(w, MT_DT_F32, 0, shape, bufs[i]);
+        mt_wv *t = mt_wv_tensor(w, o->dtype, v->ndim < 2 ? v->ndim : 2, shape, bufs[i]);
         st = mt_wv_set(w, parent, rest, t);
     }
     if (st == MT_OK) {
@@ -376,7 +385,8 @@ static mt_status write_safetensors(const mt_ckpt_src *s, const mt_convert_opts *
                 names[n] = mt_strdup(hf);
                 bufs[n] = b;
                 t[n].name = names[n];
-                t[n].dtype = MT_DT_F32;
+                if (o->dtype != MT_DT_F32) narrow(b, sh[0] / 3 * cols, o->dtype);
+                t[n].dtype = o->dtype;
                 t[n].ndim = v->ndim;
                 t[n].shape[0] = sh[0] / 3;
                 t[n].shape[1] = cols;
@@ -390,7 +400,8 @@ static mt_status write_safetensors(const mt_ckpt_src *s, const mt_convert_opts *
         names[n] = mt_strdup(hf);
         bufs[n] = full;
         t[n].name = names[n];
-        t[n].dtype = MT_DT_F32;
+        if (o->dtype != MT_DT_F32) narrow(full, sh[0] * sh[1], o->dtype);
+        t[n].dtype = o->dtype;
         t[n].ndim = v->ndim;
         t[n].shape[0] = sh[0];
         t[n].shape[1] = sh[1];
@@ -414,7 +425,7 @@ static mt_status write_safetensors(const mt_ckpt_src *s, const mt_convert_opts *
 }
 
 mt_status mt_ckpt_convert(const char *src, const char *dst, const mt_convert_opts *o) {
-    mt_convert_opts def = {1, 0, 0, -1.0};
+    mt_convert_opts def = {1, 0, 0, -1.0, MT_DT_F32};
     if (!o) o = &def;
     int tp = o->tp > 0 ? o->tp : 1;
     if (tp > MT_CKPT_MAX_TP) return mt_fail(MT_ERR_INVALID, "--tp %d exceeds %d", tp, MT_CKPT_MAX_TP);
@@ -422,7 +433,9 @@ mt_status mt_ckpt_convert(const char *src, const char *dst, const mt_convert_opt
     mt_ckpt_src *s;
     MT_TRY(mt_ckpt_src_open(src, &so, &s));
     mt_status st = MT_OK;
-    if (s->heads <= 0 && (tp > 1 || ends(dst, ".safetensors") || s->version < 2.0))
+    if (o->dtype != MT_DT_F32 && o->dtype != MT_DT_F16 && o->dtype != MT_DT_BF16)
+        st = mt_fail(MT_ERR_INVALID, "output dtype must be float32, float16 or bfloat16");
+    if (st == MT_OK && s->heads <= 0 && (tp > 1 || ends(dst, ".safetensors") || s->version < 2.0))
         st = mt_fail(MT_ERR_INVALID, "%s: the checkpoint does not record num_attention_heads; pass --heads N", src);
     if (st == MT_OK && ends(dst, ".safetensors")) {
         if (tp != 1) st = mt_fail(MT_ERR_INVALID, "safetensors output is a single TP=1 file; drop --tp %d", tp);

@@ -5,6 +5,7 @@
 #define MT_CKPT_CONVERT_H
 
 #include <stdio.h>
+#include "ckpt/tensor.h"
 #include "core/status.h"
 
 typedef struct {
@@ -13,11 +14,12 @@ typedef struct {
     int vocab_size;  // real vocab size: output vocab rows = pad(vocab, 128*tp); 0 = keep the source's rows
                      // (padded further to a multiple of 128*tp when needed)
     double force_version; // < 0: the source's checkpoint_version
+    mt_dtype dtype;       // output weights: MT_DT_F32 (default), MT_DT_F16 or MT_DT_BF16
 } mt_convert_opts;
 
 // SRC: Megatron folder / .pt / .safetensors. DST: a folder (Megatron layout
 // DST/release/mp_rank_XX/model_optim_rng.pt, checkpoint_version 3.0), a .pt file (one Megatron
-// tree at TP=1) or a .safetensors file (Hugging Face MegatronBert / Bert names). fp32 output.
+// tree at TP=1) or a .safetensors file (Hugging Face MegatronBert / Bert names).
 mt_status mt_ckpt_convert(const char *src, const char *dst, const mt_convert_opts *o) MT_WARN_UNUSED;
 
 // Prints a description of PATH (.pt, Megatron folder, .nemo, .safetensors) to out.

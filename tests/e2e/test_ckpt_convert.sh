@@ -23,6 +23,7 @@ grep -q "args .*argparse.Namespace (inert)" "$T/inspect.txt" || fail "inspect: a
 "$BIN" convert "$T/v0" "$T/tp4" --tp 4 || fail "convert to tp4"
 "$BIN" convert "$T/tp4" "$T/hf.safetensors" || fail "convert to safetensors"
 "$BIN" convert "$T/hf.safetensors" "$T/back.pt" || fail "convert safetensors to pt"
+"$BIN" convert "$T/tp4" "$T/tp2h" --tp 2 --dtype fp16 || fail "convert tp4 to tp2 fp16"
 "$PY" "$SRC/tools/check_ckpt_convert.py" "$T" || fail "python check of convert outputs"
 "$BIN" inspect "$T/hf.safetensors" | grep -q "bert.encoder.layer.1.attention.self.value.weight" || fail "inspect safetensors"
 "$BIN" inspect -q "$T/back.pt" | grep -q "checkpoint_version: 3" || fail "inspect back.pt"
