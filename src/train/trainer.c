@@ -49,7 +49,16 @@ void mt_epoch_order(size_t *order, size_t n, uint64_t seed, int64_t epoch, int s
 // signals: finish the step, save -last, exit
 
 static volatile sig_atomic_t g_stop_signal = 0;
-static void on_signal(int sig) { g_stop_signal = sig; }
+// The first signal asks for a clean stop; a second one stops at once (the default action).
+// Checkpoint writes are atomic either way.
+static void on_signal(int sig) {
+    if (g_stop_signal) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    g_stop_signal = sig;
+}
 
 // ---------------------------------------------------------------------------------------------
 // progress
