@@ -123,6 +123,16 @@ static mt_status read_scalar(const mt_flat *f, const char *what, const char *key
 }
 
 mt_status mt_train_ckpt_load(const char *path, mt_model *m, mt_optimizer *o, mt_train_state *st) {
+    // A .nemo (gzip) given where a training checkpoint belongs is a common mix-up (NeMo issue 1759).
+    FILE *probe = fopen(path, "rb");
+    if (probe) {
+        unsigned char magic[2] = {0, 0};
+        size_t got = fread(magic, 1, 2, probe);
+        fclose(probe);
+        if (got == 2 && magic[0] == 0x1f && magic[1] == 0x8b)
+            return mt_fail(MT_ERR_FORMAT, "%s is a .nemo (model only, no optimizer state), not a training checkpoint: "
+                           "start from it with init_from_nemo_model=%s", path, path);
+    }
     mt_torch_file *tf = NULL;
     mt_status s = mt_torch_open(path, &tf);
     if (s != MT_OK) return mt_fail_context(s, "cannot read checkpoint %s", path);

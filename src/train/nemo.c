@@ -350,7 +350,17 @@ static mt_status read_members(const char *path, const char *only, nmembers *out)
     archive_read_support_format_tar(a);
     mt_status st = MT_OK;
     if (archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK) {
-        st = mt_fail(MT_ERR_FORMAT, "%s: not a .nemo (gzip tar): %s", path, archive_error_string(a));
+        FILE *probe = fopen(path, "rb");
+        unsigned char magic[2] = {0, 0};
+        if (probe) {
+            if (fread(magic, 1, 2, probe) != 2) magic[0] = 0;
+            fclose(probe);
+        }
+        if (magic[0] == 'P' && magic[1] == 'K')
+            st = mt_fail(MT_ERR_FORMAT, "%s is a torch/zip file (a training .ckpt?), not a .nemo: resume training "
+                         "from a .ckpt with trainer.resume_from_checkpoint=%s", path, path);
+        else
+            st = mt_fail(MT_ERR_FORMAT, "%s: not a .nemo (gzip tar): %s", path, archive_error_string(a));
         archive_read_free(a);
         return st;
     }

@@ -82,5 +82,10 @@ MEGATUNE_MODEL_DIR="$work/models" expect_error "missing preset checkpoint" \
   "$work/models/megatron-bert-345m-uncased/model_optim_rng.pt: the checkpoint of pretrained model" \
   "$bin" train examples/quickstart_config.yaml model.language_model.pretrained_model_name=megatron-bert-345m-uncased \
   model.language_model.config=null trainer.max_steps=1 exp_manager.exp_dir="$work/p"
+# .ckpt vs .nemo mix-ups (NeMo issues 1852, 1759) are named as such
+expect_error ".ckpt given to test" "is a torch/zip file \(a training .ckpt\?\)" "$bin" test "$work/good.ckpt"
+expect_error ".nemo given to resume_from_checkpoint" "is a .nemo .*init_from_nemo_model" \
+  "$bin" train examples/quickstart_config.yaml "${tiny[@]}" trainer.resume_from_checkpoint="$work/r/quickstart/checkpoints/quickstart.nemo" \
+  exp_manager.exp_dir="$work/y"
 expect_error "predict: missing input" "no_input.txt: cannot open" "$bin" predict "$work"/r/quickstart/checkpoints/quickstart.nemo "$work/no_input.txt"
 echo PASSED
