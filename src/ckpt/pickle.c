@@ -73,8 +73,9 @@ static mt_status pv_push_item(mt_pv *c, mt_pv *item) {
 }
 
 static mt_status dict_set(mt_pv *d, mt_pv *k, mt_pv *v) {
-    // Python semantics: an existing string key is replaced in place.
-    if (k->kind == MT_PV_STR)
+    // Python semantics: an existing string key is replaced in place. Checked only for dicts of
+    // ordinary size so that a hostile million-key dict cannot cost quadratic time.
+    if (k->kind == MT_PV_STR && d->n < 4096)
         for (size_t i = 0; i < d->n; i++) {
             mt_pv *ek = d->items[2 * i];
             if (ek->kind == MT_PV_STR && ek->slen == k->slen && !memcmp(ek->s, k->s, k->slen)) {
@@ -170,6 +171,8 @@ static mt_status storage_add(mt_pickle *pk, mt_pv *s) {
     pk->scount++;
     return MT_OK;
 }
+
+mt_pv *mt_pickle_find_storage(mt_pickle *pk, const char *key) { return storage_find(pk, key); }
 
 // ---- the VM ------------------------------------------------------------------------------
 

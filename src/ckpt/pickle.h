@@ -68,6 +68,9 @@ void mt_pickle_free(mt_pickle *pk);
 size_t mt_pickle_count(const mt_pickle *pk);
 mt_pv *mt_pickle_value(const mt_pickle *pk, size_t i);
 
+// The storage with this key (root storages and legacy views), or NULL.
+mt_pv *mt_pickle_find_storage(mt_pickle *pk, const char *key);
+
 // Dict lookup by string key (NULL when absent or not a dict).
 mt_pv *mt_pv_get(const mt_pv *dict, const char *key);
 // Reads a Namespace-like object's attribute: OBJECT with a dict BUILD state, or a dict.

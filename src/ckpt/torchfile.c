@@ -258,11 +258,8 @@ static mt_status open_legacy(mt_torch_file *f) {
     for (size_t k = 0; k < keys->n; k++) {
         mt_pv *key = keys->items[k];
         if (key->kind != MT_PV_STR) return mt_fail(MT_ERR_FORMAT, "%s: legacy storage key %zu is not a string", f->path, k);
-        mt_pv *st = NULL;
-        for (size_t i = 0; i < nv && !st; i++) {
-            mt_pv *v = mt_pickle_value(f->pk, i);
-            if (v->kind == MT_PV_STORAGE && !v->root && !strcmp(v->key, key->s)) st = v;
-        }
+        mt_pv *st = mt_pickle_find_storage(f->pk, key->s);
+        if (st && st->root) st = NULL; // a view's key cannot own data
         if (!st) return mt_fail(MT_ERR_FORMAT, "%s: legacy data lists storage '%s' that the pickle never uses", f->path, key->s);
         if (f->len - pos < 8)
             return mt_fail(MT_ERR_FORMAT, "%s: truncated: storage '%s' size field at byte %zu is missing", f->path, key->s, pos);
@@ -376,6 +373,7 @@ const mt_ckpt_tensor *mt_flat_find(const mt_flat *f, const char *name) {
 static mt_status flatten_rec(const mt_pv *v, char *name, size_t nlen, size_t cap, int depth, mt_flat *out) {
     if (depth > 64) return mt_fail(MT_ERR_FORMAT, "checkpoint dict nesting deeper than 64 at '%s' (cyclic?)", name);
     if (v->kind == MT_PV_TENSOR) {
+        if (out->n >= ((size_t)1 << 20)) return mt_fail(MT_ERR_UNSUPPORTED, "checkpoint holds more than 2^20 tensors");
         if (out->n == out->cap) {
             size_t c = out->cap ? out->cap * 2 : 64;
             mt_flat_entry *e = mt_realloc(out->e, c * sizeof *e);
