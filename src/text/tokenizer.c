@@ -134,12 +134,12 @@ mt_status mt_tokenizer_create(mt_vocab *vocab, const mt_tokenizer_options *o, mt
     if (t->opt.max_input_chars_per_word > 1 << 20) {
         mt_tokenizer_free(t);
         return mt_fail(MT_ERR_INVALID, "max_input_chars_per_word %d is too large (at most %d)",
-                       o->max_input_chars_per_word, 1 << 20);
+                       t->opt.max_input_chars_per_word, 1 << 20);
     }
     if (t->opt.utf8 != MT_UTF8_STRICT && t->opt.utf8 != MT_UTF8_REPLACE) {
         mt_tokenizer_free(t);
         return mt_fail(MT_ERR_INVALID, "unknown invalid-UTF-8 policy %d (use MT_UTF8_STRICT or MT_UTF8_REPLACE)",
-                       (int)o->utf8);
+                       (int)t->opt.utf8);
     }
     t->lower = t->opt.lowercase != 0;
     t->strip = t->opt.accents == MT_ACCENTS_STRIP || (t->opt.accents == MT_ACCENTS_AUTO && t->lower);
