@@ -132,14 +132,22 @@ mt_status mt_tokenizer_create(mt_vocab *vocab, const mt_tokenizer_options *o, mt
         mt_tokenizer_options_default(&t->opt, 1);
     if (t->opt.max_input_chars_per_word <= 0) t->opt.max_input_chars_per_word = 100;
     if (t->opt.max_input_chars_per_word > 1 << 20) {
+        mt_status s = mt_fail(MT_ERR_INVALID, "max_input_chars_per_word %d is too large (at most %d)",
+                              t->opt.max_input_chars_per_word, 1 << 20);
         mt_tokenizer_free(t);
-        return mt_fail(MT_ERR_INVALID, "max_input_chars_per_word %d is too large (at most %d)",
-                       t->opt.max_input_chars_per_word, 1 << 20);
+        return s;
     }
     if (t->opt.utf8 != MT_UTF8_STRICT && t->opt.utf8 != MT_UTF8_REPLACE) {
+        mt_status s = mt_fail(MT_ERR_INVALID, "unknown invalid-UTF-8 policy %d (use MT_UTF8_STRICT or "
+                              "MT_UTF8_REPLACE)", (int)t->opt.utf8);
         mt_tokenizer_free(t);
-        return mt_fail(MT_ERR_INVALID, "unknown invalid-UTF-8 policy %d (use MT_UTF8_STRICT or MT_UTF8_REPLACE)",
-                       (int)t->opt.utf8);
+        return s;
+    }
+    if (t->opt.accents < MT_ACCENTS_AUTO || t->opt.accents > MT_ACCENTS_KEEP) {
+        mt_status s = mt_fail(MT_ERR_INVALID, "unknown accent policy %d (use MT_ACCENTS_AUTO, _STRIP or _KEEP)",
+                              (int)t->opt.accents);
+        mt_tokenizer_free(t);
+        return s;
     }
     t->lower = t->opt.lowercase != 0;
     t->strip = t->opt.accents == MT_ACCENTS_STRIP || (t->opt.accents == MT_ACCENTS_AUTO && t->lower);
