@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The training loop against PyTorch: a 24-step text-classification fine-tune (accumulation 2, an
+# uneven last batch per epoch, clipping, AdamW, WarmupAnnealing, validation every 10 batches, dropout
+# off, no shuffling) from the same initial weights; every step's train_loss and lr and every
+# val_loss in megatune's metrics.csv must match tools/nemo_train_ref.py's PyTorch re-run.
+set -u
+bin=${MEGATUNE_BIN:?}; src=${MEGATUNE_SOURCE_DIR:?}; py=${MEGATUNE_PYTHON:-/usr/bin/python3}
+"$py" -c "import torch" 2>/dev/null || { echo "SKIP: torch needed"; exit 77; }
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+cd "$src"
+fail() { echo "FAIL: $*"; exit 1; }
+# 90 training examples, batch 8: 12 batches per epoch, the last one of 2 examples
+head -91 examples/data/quickstart_train.tsv > "$work/train.tsv"
+head -41 examples/data/quickstart_dev.tsv > "$work/dev.tsv"
+steps=24
+args=(examples/quickstart_config.yaml model.train_ds.file_path="$work/train.tsv" model.validation_ds.file_path="$work/dev.tsv"
+  model.language_model.config.hidden_size=32 model.language_model.config.num_layers=2
+  model.language_model.config.num_attention_heads=4 model.language_model.config.hidden_dropout=0
+  model.language_model.config.attention_dropout=0 model.classifier_head.fc_dropout=0 model.train_ds.shuffle=false
+  model.train_ds.batch_size=8 model.validation_ds.batch_size=16 trainer.accumulate_grad_batches=2
+  trainer.gradient_clip_val=0.5 model.optim.name=adamw model.optim.lr=2e-3 model.optim.weight_decay=0.01
+  model.optim.sched.name=WarmupAnnealing model.optim.sched.warmup_ratio=0.25 trainer.val_check_interval=10
+  trainer.log_every_n_steps=1 model.dataset.max_seq_length=32 trainer.max_epochs=100)
+"$bin" train "${args[@]}" trainer.max_steps=0 exp_manager.exp_dir="$work/init" exp_manager.version=v > "$work/init.log" 2>&1 \
+  || { cat "$work/init.log"; fail "initial model"; }
+"$bin" train "${args[@]}" trainer.max_steps=$steps exp_manager.exp_dir="$work/run" exp_manager.version=v > "$work/run.log" 2>&1 \
+  || { cat "$work/run.log"; fail "training"; }
+"$py" tools/nemo_train_ref.py "$work/init/quickstart/v/checkpoints/quickstart.nemo" "$work/run/quickstart/v/metrics.csv" \
+  "$work/train.tsv" "$work/dev.tsv" examples/data/quickstart_vocab.txt --batch 8 --val-batch 16 --accumulate 2 \
+  --max-steps $steps --val-every 10 --lr 2e-3 --wd 0.01 --clip 0.5 --warmup-ratio 0.25 --max-seq-length 32 \
+  --hidden 32 --layers 2 --heads 4 || fail "megatune's training differs from PyTorch's"
+echo PASSED
