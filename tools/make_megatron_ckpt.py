@@ -11,7 +11,7 @@ Next to each checkpoint: expected.idx + expected.f32, the merged TP=1 weights in
 layout a loader must produce (QKV rows as the global [heads, 3, head_dim] order; vocab rows as
 many as the checkpoint holds). expected.idx lines: "name ndim d0 d1 float_offset".
 
-usage: make_megatron_ckpt.py OUT [--matrix] [--version V] [--tp P] [--legacy] [--fp32]
+usage: make_megatron_ckpt.py OUT [--matrix] [--version V] [--tp P] [--legacy] [--fp32 | --bf16]
        [--layers L --hidden H --heads N --vocab V --seq S] [--new-names] [--iter] [--bench]
 """
 import argparse
@@ -241,9 +241,10 @@ def write_expected(w, out):
             off += a.size
 
 
-def make(out, version, tp, legacy, fp32, L, H, N, V, S, new_names=False, use_iter=False, seed=1234, expected=True):
+def make(out, version, tp, legacy, fp32, L, H, N, V, S, new_names=False, use_iter=False, seed=1234, expected=True,
+         bf16=False):
     os.makedirs(out, exist_ok=True)
-    dtype = torch.float32 if fp32 else torch.float16
+    dtype = torch.float32 if fp32 else torch.bfloat16 if bf16 else torch.float16
     Vp = pad_vocab(V, tp)
     w = master_weights(L, H, N, V, S, Vp, seed, dtype)
     if expected:
@@ -277,6 +278,7 @@ def main():
     ap.add_argument("--tp", type=int, default=1)
     ap.add_argument("--legacy", action="store_true")
     ap.add_argument("--fp32", action="store_true")
+    ap.add_argument("--bf16", action="store_true")
     ap.add_argument("--new-names", action="store_true")
     ap.add_argument("--iter", action="store_true")
     ap.add_argument("--layers", type=int, default=2)
@@ -298,14 +300,15 @@ def main():
         make(os.path.join(a.out, "v3_tp1_legacy"), 3, 1, True, False, *dims)
         make(os.path.join(a.out, "v3_tp2_newnames"), 3, 2, False, False, *dims, new_names=True)
         make(os.path.join(a.out, "v2_tp1_fp32"), 2, 1, False, True, *dims)
+        make(os.path.join(a.out, "v3_tp2_bf16"), 3, 2, False, False, *dims, bf16=True)
         make_flat(os.path.join(a.out, "flat_biomegatron"), *dims, "", False)
         make_flat(os.path.join(a.out, "flat_nemo_wrapped"), *dims, "bert_model.", True)
-        names += ["v0_tp2_legacy", "v3_tp1_legacy", "v3_tp2_newnames", "v2_tp1_fp32", "flat_biomegatron", "flat_nemo_wrapped"]
+        names += ["v0_tp2_legacy", "v3_tp1_legacy", "v3_tp2_newnames", "v2_tp1_fp32", "v3_tp2_bf16", "flat_biomegatron", "flat_nemo_wrapped"]
         with open(os.path.join(a.out, "variants.txt"), "w") as f:
             f.write("\n".join(names) + "\n")
         return
     make(a.out, a.version, a.tp, a.legacy, a.fp32, *dims, new_names=a.new_names, use_iter=a.iter,
-         expected=not a.no_expected)
+         expected=not a.no_expected, bf16=a.bf16)
 
 
 if __name__ == "__main__":

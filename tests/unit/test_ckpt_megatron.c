@@ -1,5 +1,6 @@
 // Loads Megatron-LM checkpoints written by PyTorch (tools/make_megatron_ckpt.py: versions 0,
-// 1.0, 2.0, 3.0; TP 1, 2, 4; zip and legacy containers; fp16 and fp32; old and new key names)
+// 1.0, 2.0, 3.0; TP 1, 2, 4; zip and legacy containers; fp16, bf16 and fp32; old and new key
+// names; flat state dicts)
 // into models at TP=1, TP=2 (both ranks) and TP=4 (rank 3), and compares every parameter with
 // the merged fp32 weights PyTorch wrote next to each checkpoint.
 #include <stdint.h>
@@ -166,7 +167,7 @@ int main(void) {
         nvariants++;
     }
     if (vf) fclose(vf);
-    CHECK(nvariants == 18);
+    CHECK(nvariants == 19);
 
     // A config that disagrees with the checkpoint's args is an error naming both values.
     {
