@@ -142,6 +142,35 @@ static void test_cased(void) {
     mt_tokenizer_free(t);
 }
 
+static void test_accent_options(void) {
+    mt_tokenizer_options o;
+    mt_vocab *v = NULL;
+    mt_tokenizer *t = NULL;
+    // cased + strip accents: "Hèllo" -> "Hello" (id 24); lower-case + keep accents: "Café" -> "café",
+    // not in the vocab.
+    mt_tokenizer_options_default(&o, 0);
+    o.accents = MT_ACCENTS_STRIP;
+    CHECK_OK(mt_vocab_load_buffer(VOCAB, strlen(VOCAB), "v", &v));
+    CHECK_OK(mt_tokenizer_create(v, &o, &t));
+    if (t) EXPECT(t, "H\xC3\xA8llo", {24, 0, 6, 0});
+    mt_tokenizer_free(t);
+    mt_tokenizer_options_default(&o, 1);
+    o.accents = MT_ACCENTS_KEEP;
+    CHECK_OK(mt_vocab_load_buffer(VOCAB, strlen(VOCAB), "v", &v));
+    CHECK_OK(mt_tokenizer_create(v, &o, &t));
+    if (t) EXPECT(t, "Caf\xC3\xA9 CAFE", {1, 0, 5, 0}, {15, 6, 10, 1});
+    mt_tokenizer_free(t);
+    // Bad options are errors (and the vocab is freed: ASan checks).
+    o.accents = (mt_accent_policy)7;
+    CHECK_OK(mt_vocab_load_buffer(VOCAB, strlen(VOCAB), "v", &v));
+    CHECK(mt_tokenizer_create(v, &o, &t) == MT_ERR_INVALID && t == NULL);
+    mt_tokenizer_options_default(&o, 1);
+    o.utf8 = (mt_utf8_policy)5;
+    CHECK_OK(mt_vocab_load_buffer(VOCAB, strlen(VOCAB), "v", &v));
+    CHECK(mt_tokenizer_create(v, &o, &t) == MT_ERR_INVALID && t == NULL);
+    CHECK_MSG(strstr(mt_last_error(), "policy"), "%s", mt_last_error());
+}
+
 static void test_utf8_policies(void) {
     mt_tokenizer *t = make(1, MT_UTF8_STRICT);
     if (!t) return;
@@ -198,6 +227,7 @@ int main(void) {
     test_words_and_spaces();
     test_special_and_long();
     test_cased();
+    test_accent_options();
     test_utf8_policies();
     test_capacity();
     TEST_DONE();
