@@ -134,6 +134,19 @@ mt_status mt_megatron_load_params(const char *path, const mt_model_config *cfg, 
     if (st == MT_OK) st = check_arg(s, "num_attention_heads", s->args.num_attention_heads, cfg->num_attention_heads);
     if (st == MT_OK) st = check_arg(s, "max_position_embeddings", s->args.max_position_embeddings, cfg->max_position_embeddings);
     if (st == MT_OK && s->heads <= 0) s->heads = cfg->num_attention_heads;
+    // Shapes cannot reveal a deeper checkpoint: count its layers.
+    int ck_layers = 0;
+    for (int i = 0; i < s->n; i++) {
+        int l;
+        if (sscanf(s->v[i].name, "language_model.transformer.layers.%d.", &l) == 1 && l + 1 > ck_layers) ck_layers = l + 1;
+    }
+    if (st == MT_OK && ck_layers != cfg->num_layers)
+        st = mt_fail(MT_ERR_INVALID, "checkpoint %s has %d transformer layers but the model config says num_layers=%d; fix "
+                     "the model config", path, ck_layers, cfg->num_layers);
+    const mt_vtensor *we = mt_ckpt_src_find(s, "language_model.embedding.word_embeddings.weight");
+    if (st == MT_OK && we && s->args.padded_vocab_size > 0 && we->rows != s->args.padded_vocab_size)
+        st = mt_fail(MT_ERR_FORMAT, "checkpoint %s: its args say padded_vocab_size=%d but the word embeddings merge to %lld rows "
+                     "over %d rank file(s); is a rank folder missing?", path, s->args.padded_vocab_size, (long long)we->rows, s->tp);
     int loaded = 0, missing = 0;
     for (int i = 0; i < tab->count && st == MT_OK; i++) {
         const mt_param *p = &tab->params[i];

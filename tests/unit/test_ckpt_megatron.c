@@ -185,6 +185,21 @@ int main(void) {
         free(span);
         mt_param_table_free(&tab);
     }
+    // A shallower model than the checkpoint is an error even without args (flat file).
+    {
+        mt_model_config cfg;
+        small_config(&cfg, 1, 0);
+        cfg.num_layers = 1;
+        CHECK_OK(mt_model_config_finalize(&cfg));
+        mt_param_table tab;
+        CHECK_OK(mt_param_table_build(&cfg, &tab));
+        float *span = calloc(tab.total, sizeof(float));
+        snprintf(p, sizeof p, "%s/flat_biomegatron/model.pt", dir);
+        CHECK(mt_megatron_load_params(p, &cfg, &tab, span, NULL) != MT_OK);
+        CHECK(strstr(mt_last_error(), "has 2 transformer layers") && strstr(mt_last_error(), "num_layers=1"));
+        free(span);
+        mt_param_table_free(&tab);
+    }
     // Through the model API, with a task head the checkpoint does not have.
     {
         mt_model_config cfg;
