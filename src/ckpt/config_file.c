@@ -49,6 +49,10 @@ static const key_def keys[] = {
     {"torch-dtype", K_IGNORE, 0, 0}, {"transformers-version", K_IGNORE, 0, 0}, {"use-cache", K_IGNORE, 0, 0},
     {"gradient-checkpointing", K_IGNORE, 0, 0}, {"classifier-dropout", K_IGNORE, 0, 0}, {"tokenizer-type", K_IGNORE, 0, 0},
     {"vocab-file", K_IGNORE, 0, 0}, {"fp16", K_IGNORE, 0, 0}, {"bf16", K_IGNORE, 0, 0},
+    // Megatron runtime switches that do not change the weights' meaning
+    {"lazy-mpu-init", K_IGNORE, 0, 0}, {"onnx-safe", K_IGNORE, 0, 0}, {"apply-query-key-layer-scaling", K_IGNORE, 0, 0},
+    {"checkpoint-activations", K_IGNORE, 0, 0}, {"bias-gelu-fusion", K_IGNORE, 0, 0}, {"masked-softmax-fusion", K_IGNORE, 0, 0},
+    {"attention-softmax-in-fp32", K_IGNORE, 0, 0}, {"fp32-residual-connection", K_IGNORE, 0, 0},
 };
 
 static void normalise(const char *in, char *out, size_t cap) {
