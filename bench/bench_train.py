@@ -80,9 +80,9 @@ def main():
     mask = torch.ones_like(ids)
     st = torch.arange(a.batch) % a.seq
     en = (torch.arange(a.batch) + 3) % a.seq
-    total = 0.0
+    total = cpu = 0.0
     for s in range(a.warmup + a.steps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         opt.zero_grad(set_to_none=True)
         logits = model(ids, types, mask)
         loss = (F.cross_entropy(logits[..., 0], st) + F.cross_entropy(logits[..., 1], en)) / 2
@@ -92,12 +92,14 @@ def main():
         dt = time.perf_counter() - t0
         if s >= a.warmup:
             total += dt
+            cpu += time.process_time() - c0
     ms = total / a.steps * 1e3
     n = a.batch * a.seq
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(f"pytorch {torch.__version__} threads={a.threads} layers={a.layers} hidden={a.hidden} seq={a.seq} "
           f"batch={a.batch}: {ms:.1f} ms/step, {n / (ms / 1e3):.0f} tokens/s, peak RSS {rss:.0f} MiB")
-    print(f"RESULT ms_per_step={ms:.3f} tokens_per_s={n / (ms / 1e3):.1f} rss_mib={rss:.0f}")
+    print(f"RESULT ms_per_step={ms:.3f} tokens_per_s={n / (ms / 1e3):.1f} rss_mib={rss:.0f} "
+          f"cpu_ms_per_step={cpu / a.steps * 1e3:.3f}")
 
 
 if __name__ == "__main__":
