@@ -82,6 +82,8 @@ typedef struct {
 } mt_kernels;
 
 const mt_kernels *mt_kernels_ref(void);
+// Taking the opt table sets OpenBLAS to one thread for the whole process: opt kernels split work
+// over OpenMP threads and call BLAS inside them, so the two thread pools never compete.
 const mt_kernels *mt_kernels_opt(void);
 // opt unless the environment says MEGATUNE_KERNELS=ref.
 const mt_kernels *mt_kernels_default(void);

@@ -23,10 +23,8 @@ static const mt_kernels opt_table = {
 
 const mt_kernels *mt_kernels_opt(void) {
     // All threading comes from OpenMP; BLAS runs single-threaded inside each OpenMP thread.
+    // (set once, atomically: models may be created from several threads, e.g. TP ranks in tests)
     static int once;
-    if (!once) {
-        openblas_set_num_threads(1);
-        once = 1;
-    }
+    if (!__atomic_exchange_n(&once, 1, __ATOMIC_ACQ_REL)) openblas_set_num_threads(1);
     return &opt_table;
 }
