@@ -117,7 +117,21 @@ static void check_errors(void) {
     int32_t big_ids[4 * 16] = {0}, big_labels[4 * 16] = {0};
     mt_batch big = {.B = 4, .T = 16, .input_ids = big_ids, .labels = big_labels};
     CHECK_OK(mt_model_forward(m, &big, 1, 3, 0, &loss));
+    // gradient accumulation: two backwards at loss_scale 0.5 add up to one at 1.0
+    const mt_param_table *t = mt_model_params(m);
+    size_t total = t->total;
+    float *once = malloc(total * sizeof *once);
+    mt_model_zero_grad(m);
+    CHECK_OK(mt_model_backward(m, 1.0f));
+    memcpy(once, mt_model_grad_data(m), total * sizeof *once);
+    mt_model_zero_grad(m);
     CHECK_OK(mt_model_backward(m, 0.5f));
+    CHECK_OK(mt_model_backward(m, 0.5f));
+    double nrm = 0;
+    for (size_t i = 0; i < total; i++) nrm += (double)once[i] * once[i];
+    CHECK(nrm > 0);
+    mt_check_close("grad accumulation 0.5+0.5 vs 1.0", mt_model_grad_data(m), once, total, 1e-7, 1e-5);
+    free(once);
     b.labels = labels;
     float l2;
     CHECK_OK(mt_model_forward(m, &b, 0, 0, 0, &l2));
