@@ -6,7 +6,7 @@
 // Rows per BLAS call: small enough that a thread descheduled by a busy machine delays only one
 // block (the other thread takes the rest), large enough for BLAS to run at full speed.
 static int block_rows(int n, int nt) {
-    int b = n / (4 * nt);
+    int b = n / (2 * nt);
     if (b < 32) b = 32;
     return (b + 7) / 8 * 8;
 }
