@@ -296,7 +296,7 @@ static mt_status layer_forward(mt_model *m, int l, float *x, float *out) {
 
 mt_status mt_model_forward(mt_model *m, const mt_batch *batch, int train, uint64_t dropout_seed, uint64_t step,
                            float *loss) {
-    m->have_forward = 0;
+    m->have_forward = m->have_loss = 0;
     if (loss) *loss = 0;
     MT_TRY(check_batch(m, batch));
     const mt_model_config *c = &m->cfg;
@@ -338,9 +338,10 @@ mt_status mt_model_forward(mt_model *m, const mt_batch *batch, int train, uint64
         k->layernorm_fwd(m->hidden, m->fin_mean, m->fin_rstd, m->resid + (size_t)c->num_layers * NC,
                          P(MT_ROLE_FINAL_LN_W, -1), P(MT_ROLE_FINAL_LN_B, -1), N, C, c->layernorm_eps);
     float l = 0;
-    if (c->head != MT_HEAD_NONE) MT_TRY(mt_head_forward(m, batch, &l));
+    if (c->head != MT_HEAD_NONE) MT_TRY(mt_head_forward(m, batch, loss ? &l : NULL));
     if (loss) *loss = l;
     m->have_forward = 1;
+    m->have_loss = loss != NULL && c->head != MT_HEAD_NONE;
     return MT_OK;
 }
 
@@ -422,6 +423,9 @@ mt_status mt_model_backward(mt_model *m, float loss_scale) {
     if (c->head == MT_HEAD_NONE)
         return mt_fail(MT_ERR_INVALID, "model backward: the model has no head, so there is no loss to "
                        "differentiate");
+    if (!m->have_loss)
+        return mt_fail(MT_ERR_INVALID, "model backward: the last forward computed no loss (it was given no loss "
+                       "pointer); pass one to train");
     const mt_kernels *k = m->k;
     const int B = m->B, T = m->T, N = B * T, C = c->hidden_size;
     const size_t NC = (size_t)N * C;

@@ -58,14 +58,14 @@ struct mt_model {
     int32_t *ids, *types, *mask, *labels; // labels: (M) or (2B) for QA
     int has_types, has_mask;
 
-    int have_forward, train;
+    int have_forward, have_loss, train;
     uint64_t seed, step;
     float loss_norm; // divisor of the loss (sum of weights, B, ...)
     size_t n_logits;
 };
 
 int mt_head_rows(const mt_model *m, int B, int T); // M
-// Head forward + loss given m->hidden; head backward writes d hidden into m->d_res (overwrites).
+// Head forward given m->hidden, and the loss when `loss` is not NULL; head backward writes d hidden into m->d_res (overwrites).
 mt_status mt_head_forward(mt_model *m, const mt_batch *batch, float *loss);
 void mt_head_backward(mt_model *m, float loss_scale);
 mt_kact mt_head_kact(const mt_model *m);

@@ -101,7 +101,7 @@ mt_status mt_head_forward(mt_model *m, const mt_batch *batch, float *loss) {
     const mt_kernels *k = m->k;
     const int B = m->B, T = m->T, C = c->hidden_size, NC = c->num_classes, nl = c->head_num_layers;
     const int M = mt_head_rows(m, B, T);
-    MT_TRY(prepare_targets(m, batch));
+    if (loss) MT_TRY(prepare_targets(m, batch));
     mt_dropout_site d = {m->train ? c->head_dropout : 0.0f, m->seed, m->step, MT_STREAM_HEAD};
     // dropout acts on the whole (B,T,C) encoder output; sequence heads then read token 0, so row b
     // uses the mask elements of (b, 0, :)
@@ -121,6 +121,7 @@ mt_status mt_head_forward(mt_model *m, const mt_batch *batch, float *loss) {
     }
     k->linear_fwd(m->logits, x, hp(m, MT_ROLE_HEAD_W, nl - 1, 0), hp(m, MT_ROLE_HEAD_B, nl - 1, 0), M, C, NC);
     m->n_logits = (size_t)M * NC;
+    if (!loss) return MT_OK; // prediction: logits only, targets not needed
 
     double total = 0;
     switch (c->head) {

@@ -113,6 +113,9 @@ static void check_errors(void) {
     b.B = 2;
     b.labels = NULL;
     CHECK(mt_model_forward(m, &b, 0, 0, 0, &loss) == MT_ERR_INVALID);
+    // prediction needs no labels, and its forward cannot be differentiated
+    CHECK_OK(mt_model_forward(m, &b, 0, 0, 0, NULL));
+    CHECK(mt_model_backward(m, 1.0f) == MT_ERR_INVALID);
     // a larger batch grows the arena; the smaller one still works after it
     int32_t big_ids[4 * 16] = {0}, big_labels[4 * 16] = {0};
     mt_batch big = {.B = 4, .T = 16, .input_ids = big_ids, .labels = big_labels};
