@@ -4,6 +4,7 @@
 # project ships (examples/data/quickstart_*.tsv), then evaluates the .nemo it wrote and runs one
 # prediction. Extra arguments are passed to `megatune train` as overrides (e.g. trainer.max_epochs=2).
 set -euo pipefail
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive} # tiny model: do not spin threads on a busy machine
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 bash scripts/install-deps.sh

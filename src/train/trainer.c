@@ -334,6 +334,11 @@ mt_status mt_train_run(mt_train_config *cfg, int argc, char **argv, mt_train_res
                     : r.s.topt.kind == MT_TASK_GLUE ? "ds_item (and model.dataset.data_dir)"
                                                     : "text_file (and model.dataset.data_dir)");
     if (s == MT_OK) s = mt_session_load_split(cfg, &r.s, MT_SPLIT_VALIDATION, r.train, &r.val);
+    if (s == MT_OK && r.val && cfg->trainer.limit_val_batches.value == 0) {
+        mt_warn("trainer.limit_val_batches=0: validation is off (no val_loss, checkpoints are not ranked)");
+        mt_dataset_free(r.val);
+        r.val = NULL;
+    }
     if (s == MT_OK && !r.val) mt_warn("no validation data (model.validation_ds): val_loss is not computed");
     char init_path[4096];
     int init_nemo = 0;

@@ -2,6 +2,9 @@
 # Bad inputs to `megatune train/test/predict`: each a clear error naming the problem and a non-zero
 # exit, and no existing checkpoint harmed. --help works for each command.
 set -u
+# GOMP's default active wait makes 2 OpenMP threads crawl (seconds per step) when the 2 cores are
+# shared with other tests; passive waiting keeps the runs fast without changing any result.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 bin=${MEGATUNE_BIN:?}; src=${MEGATUNE_SOURCE_DIR:?}
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 cd "$src"

@@ -4,6 +4,9 @@
 # carried by init_from_nemo_model; metrics.csv columns; TensorBoard events read by the independent
 # reader match metrics.csv; malicious/broken archives are refused without touching the disk.
 set -u
+# GOMP's default active wait makes 2 OpenMP threads crawl (seconds per step) when the 2 cores are
+# shared with other tests; passive waiting keeps the runs fast without changing any result.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 bin=${MEGATUNE_BIN:?}; src=${MEGATUNE_SOURCE_DIR:?}; py=${MEGATUNE_PYTHON:-/usr/bin/python3}
 "$py" -c "import torch, yaml" 2>/dev/null || { echo "SKIP: python with torch and yaml needed"; exit 77; }
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT

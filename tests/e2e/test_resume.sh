@@ -3,6 +3,9 @@
 # metrics.csv — every loss, lr and validation metric, to the last digit — as an uninterrupted run of
 # the same config; so does a run stopped by SIGTERM (which finishes the step and saves -last).
 set -u
+# GOMP's default active wait makes 2 OpenMP threads crawl (seconds per step) when the 2 cores are
+# shared with other tests; passive waiting keeps the runs fast without changing any result.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 bin=${MEGATUNE_BIN:?}; src=${MEGATUNE_SOURCE_DIR:?}
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 cd "$src"

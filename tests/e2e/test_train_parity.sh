@@ -4,6 +4,9 @@
 # off, no shuffling) from the same initial weights; every step's train_loss and lr and every
 # val_loss in megatune's metrics.csv must match tools/nemo_train_ref.py's PyTorch re-run.
 set -u
+# GOMP's default active wait makes 2 OpenMP threads crawl (seconds per step) when the 2 cores are
+# shared with other tests; passive waiting keeps the runs fast without changing any result.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 bin=${MEGATUNE_BIN:?}; src=${MEGATUNE_SOURCE_DIR:?}; py=${MEGATUNE_PYTHON:-/usr/bin/python3}
 "$py" -c "import torch" 2>/dev/null || { echo "SKIP: torch needed"; exit 77; }
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT

@@ -3,6 +3,9 @@
 # GLUE MRPC classification and STS-B regression), each followed by `megatune test` on the .nemo: the
 # restored model (label map, head, tokenizer casing) reproduces the validation metrics the run logged.
 set -u
+# GOMP's default active wait makes 2 OpenMP threads crawl (seconds per step) when the 2 cores are
+# shared with other tests; passive waiting keeps the runs fast without changing any result.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 bin=${MEGATUNE_BIN:?}; src=${MEGATUNE_SOURCE_DIR:?}; data=${MEGATUNE_DATA:-}
 [ -n "$data" ] && [ -d "$data/conll2003" ] && [ -d "$data/glue/MRPC" ] || { echo "SKIP: MEGATUNE_DATA absent"; exit 77; }
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
