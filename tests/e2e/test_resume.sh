@@ -22,16 +22,17 @@ fail() { echo "FAIL: $*"; exit 1; }
 full="$work/full/quickstart/metrics.csv"
 [ "$(wc -l < "$full")" -gt $((steps / 2)) ] || fail "uninterrupted metrics.csv too short"
 
-# --- SIGKILL at a random moment after the first checkpoint, then resume ---
+# --- SIGKILL once a third of the steps are logged (between checkpoints), then resume ---
 killed_mid=0
 for attempt in 1 2 3; do
   rm -rf "$work/k"
   "$bin" train "${common[@]}" exp_manager.exp_dir="$work/k" > "$work/k1.log" 2>&1 &
   pid=$!
-  for _ in $(seq 1 3000); do
-    compgen -G "$work/k/quickstart/checkpoints/*-last.ckpt" > /dev/null && break
+  for _ in $(seq 1 6000); do
+    rows=$(cat "$work/k/quickstart/metrics.csv" 2>/dev/null | wc -l)
+    [ "$rows" -gt $((steps / 3)) ] && break
     kill -0 $pid 2>/dev/null || break
-    sleep 0.01
+    sleep 0.005
   done
   kill -9 $pid 2>/dev/null
   wait $pid 2>/dev/null
