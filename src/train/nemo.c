@@ -118,7 +118,45 @@ typedef struct {
     const char *name;
     const void *data;
     size_t len;
+    const char *file; // when set, the member's bytes are streamed from this file instead
 } member;
+
+// Streams `file` into the archive in 16 MiB pieces (a 345M model's weights are 1.3 GB).
+static mt_status add_member_file(struct archive *a, const char *name, const char *file, const char *path) {
+    FILE *f = fopen(file, "rb");
+    if (!f) return mt_fail(MT_ERR_IO, "%s: cannot open: %s", file, strerror(errno));
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0) { fclose(f); return mt_fail(MT_ERR_IO, "%s: cannot stat", file); }
+    struct archive_entry *e = archive_entry_new();
+    char *buf = mt_malloc(1u << 24);
+    if (!e || !buf) { fclose(f); archive_entry_free(e); free(buf); return MT_ERR_NOMEM; }
+    char arcname[1024];
+    snprintf(arcname, sizeof arcname, "./%s", name);
+    archive_entry_set_pathname(e, arcname);
+    archive_entry_set_filetype(e, AE_IFREG);
+    archive_entry_set_perm(e, 0644);
+    archive_entry_set_size(e, (la_int64_t)sb.st_size);
+    archive_entry_set_mtime(e, time(NULL), 0);
+    mt_status st = MT_OK;
+    if (archive_write_header(a, e) != ARCHIVE_OK)
+        st = mt_fail(MT_ERR_IO, "%s: cannot write member %s: %s", path, name, archive_error_string(a));
+    int64_t left = sb.st_size;
+    while (st == MT_OK && left > 0) {
+        size_t want = left > (1 << 24) ? (1u << 24) : (size_t)left;
+        size_t got = fread(buf, 1, want, f);
+        if (got != want) { st = mt_fail(MT_ERR_IO, "%s: short read", file); break; }
+        for (size_t off = 0; off < got && st == MT_OK;) {
+            la_ssize_t w = archive_write_data(a, buf + off, got - off);
+            if (w <= 0) st = mt_fail(MT_ERR_IO, "%s: cannot write member %s: %s", path, name, archive_error_string(a));
+            else off += (size_t)w;
+        }
+        left -= (int64_t)got;
+    }
+    free(buf);
+    fclose(f);
+    archive_entry_free(e);
+    return st;
+}
 
 static mt_status add_member(struct archive *a, const char *name, const void *data, size_t len, const char *path) {
     struct archive_entry *e = archive_entry_new();
@@ -168,7 +206,8 @@ static mt_status write_archive(const char *path, const member *m, int n) {
     if (archive_write_header(a, e) != ARCHIVE_OK)
         st = mt_fail(MT_ERR_IO, "%s: %s", tmp, archive_error_string(a));
     archive_entry_free(e);
-    for (int i = 0; i < n && st == MT_OK; i++) st = add_member(a, m[i].name, m[i].data, m[i].len, tmp);
+    for (int i = 0; i < n && st == MT_OK; i++)
+        st = m[i].file ? add_member_file(a, m[i].name, m[i].file, tmp) : add_member(a, m[i].name, m[i].data, m[i].len, tmp);
     if (archive_write_close(a) != ARCHIVE_OK && st == MT_OK)
         st = mt_fail(MT_ERR_IO, "%s: %s", tmp, archive_error_string(a));
     archive_write_free(a);
@@ -197,12 +236,11 @@ mt_status mt_nemo_save(const char *path, const mt_train_config *cfg, const mt_se
     MT_TRY(make_tmpdir(tmpdir, sizeof tmpdir));
     char wpath[600];
     snprintf(wpath, sizeof wpath, "%s/model_weights.ckpt", tmpdir);
-    char *weights = NULL, *vocab = NULL, *yaml = NULL, *json = NULL, *labtxt = NULL;
-    size_t wlen = 0, vlen = 0, ylen = 0, jlen = 0, llen = 0;
+    char *vocab = NULL, *yaml = NULL, *json = NULL, *labtxt = NULL;
+    size_t vlen = 0, ylen = 0, jlen = 0, llen = 0;
     mt_train_config c2;
     int c2_init = 0;
     mt_status st = mt_state_dict_save_model(wpath, s->model);
-    if (st == MT_OK) st = read_file(wpath, &weights, &wlen);
     if (st == MT_OK) st = read_file(s->vocab_path, &vocab, &vlen);
     char uuid[33], vname[128], lname[128], jname[512];
     uuid_hex(uuid);
@@ -277,15 +315,14 @@ mt_status mt_nemo_save(const char *path, const mt_train_config *cfg, const mt_se
     if (st == MT_OK) {
         member m[5];
         int n = 0;
-        m[n++] = (member){"model_config.yaml", yaml, ylen};
-        m[n++] = (member){"model_weights.ckpt", weights, wlen};
-        m[n++] = (member){vname, vocab, vlen};
-        if (nlabels > 0) m[n++] = (member){lname, labtxt, llen};
-        m[n++] = (member){jname, json, jlen};
+        m[n++] = (member){"model_config.yaml", yaml, ylen, NULL};
+        m[n++] = (member){"model_weights.ckpt", NULL, 0, wpath};
+        m[n++] = (member){vname, vocab, vlen, NULL};
+        if (nlabels > 0) m[n++] = (member){lname, labtxt, llen, NULL};
+        m[n++] = (member){jname, json, jlen, NULL};
         st = write_archive(path, m, n);
     }
     if (c2_init) mt_config_free(&c2);
-    free(weights);
     free(vocab);
     free(yaml);
     free(json);
@@ -338,8 +375,9 @@ static int safe_name(const char *n) {
     return 1;
 }
 
-// Reads every regular member into memory (only names in `want`, if given: NULL = all).
-static mt_status read_members(const char *path, const char *only, nmembers *out) {
+// Reads every regular member into memory, except model_weights.ckpt, which is streamed into
+// `weights_file` (a path in our private folder; NULL keeps it in memory too).
+static mt_status read_members(const char *path, const char *weights_file, nmembers *out) {
     memset(out, 0, sizeof *out);
     struct stat sb;
     if (stat(path, &sb) != 0) return mt_fail(MT_ERR_IO, "%s: cannot open the .nemo: %s", path, strerror(errno));
@@ -387,8 +425,46 @@ static mt_status read_members(const char *path, const char *only, nmembers *out)
             st = mt_fail(MT_ERR_FORMAT, "%s: member '%s' appears twice", path, name);
             break;
         }
-        if (only && strcmp(only, name)) continue;
         int64_t size = archive_entry_size_is_set(e) ? archive_entry_size(e) : -1;
+        if (weights_file && !strcmp(name, "model_weights.ckpt")) {
+            int fd = open(weights_file, O_WRONLY | O_CREAT | O_EXCL, 0600);
+            if (fd < 0) { st = mt_fail(MT_ERR_IO, "%s: cannot create: %s", weights_file, strerror(errno)); break; }
+            // archive_read_data_into_fd would also do; a loop keeps the error messages ours
+            char *buf = mt_malloc(1u << 20);
+            int64_t total = 0;
+            if (!buf) st = MT_ERR_NOMEM;
+            while (st == MT_OK) {
+                la_ssize_t got = archive_read_data(a, buf, 1u << 20);
+                if (got < 0) {
+                    st = mt_fail(MT_ERR_FORMAT, "%s: member '%s' is corrupt or truncated: %s", path, name,
+                                 archive_error_string(a));
+                    break;
+                }
+                if (got == 0) break;
+                for (la_ssize_t off = 0; off < got;) {
+                    ssize_t w = write(fd, buf + off, (size_t)(got - off));
+                    if (w < 0 && errno == EINTR) continue;
+                    if (w <= 0) { st = mt_fail(MT_ERR_IO, "%s: write failed: %s", weights_file, strerror(errno)); break; }
+                    off += w;
+                }
+                total += got;
+            }
+            free(buf);
+            if (close(fd) != 0 && st == MT_OK) st = mt_fail(MT_ERR_IO, "%s: close failed", weights_file);
+            if (st == MT_OK && size >= 0 && total != size)
+                st = mt_fail(MT_ERR_FORMAT, "%s: member '%s' is truncated (%lld of %lld bytes)", path, name,
+                             (long long)total, (long long)size);
+            nmember *nm = st == MT_OK ? mt_realloc(out->m, (size_t)(out->n + 1) * sizeof *nm) : NULL;
+            if (st == MT_OK && !nm) st = MT_ERR_NOMEM;
+            if (st != MT_OK) break;
+            out->m = nm;
+            out->m[out->n].name = mt_strdup(name);
+            out->m[out->n].data = NULL;
+            out->m[out->n].len = (size_t)total;
+            if (!out->m[out->n].name) { st = MT_ERR_NOMEM; break; }
+            out->n++;
+            continue;
+        }
         if (size > MEMBER_MAX) {
             st = mt_fail(MT_ERR_FORMAT, "%s: member '%s' is larger than 16 GiB", path, name);
             break;
@@ -461,16 +537,19 @@ static mt_status check_tp(const nmembers *ms, const char *path) {
 }
 
 mt_status mt_nemo_load_weights(const char *path, mt_model *m) {
-    nmembers ms;
-    MT_TRY(read_members(path, NULL, &ms));
-    mt_status st = check_tp(&ms, path);
-    const nmember *w = st == MT_OK ? find_member(&ms, "model_weights.ckpt") : NULL;
-    if (st == MT_OK && !w) st = mt_fail(MT_ERR_FORMAT, "%s: no model_weights.ckpt member", path);
     char tmpdir[512] = "";
-    if (st == MT_OK) st = make_tmpdir(tmpdir, sizeof tmpdir);
+    MT_TRY(make_tmpdir(tmpdir, sizeof tmpdir));
     char wp[600];
     snprintf(wp, sizeof wp, "%s/model_weights.ckpt", tmpdir);
-    if (st == MT_OK) st = write_file(wp, w->data, w->len);
+    nmembers ms;
+    mt_status st = read_members(path, wp, &ms);
+    if (st != MT_OK) {
+        remove_tree_flat(tmpdir);
+        return st;
+    }
+    st = check_tp(&ms, path);
+    const nmember *w = st == MT_OK ? find_member(&ms, "model_weights.ckpt") : NULL;
+    if (st == MT_OK && !w) st = mt_fail(MT_ERR_FORMAT, "%s: no model_weights.ckpt member", path);
     if (st == MT_OK) {
         st = mt_state_dict_load_model(wp, m, 1);
         if (st != MT_OK) st = mt_fail_context(st, "%s", path);
@@ -510,7 +589,10 @@ mt_status mt_nemo_restore(const char *path, char **overrides, int n_overrides, m
     memset(&ms, 0, sizeof ms);
     mt_status st = mt_config_init(&n->cfg);
     if (st != MT_OK) { free(n); return st; }
-    st = read_members(path, NULL, &ms);
+    st = make_tmpdir(n->tmpdir, sizeof n->tmpdir);
+    char wp[600];
+    snprintf(wp, sizeof wp, "%s/model_weights.ckpt", n->tmpdir);
+    if (st == MT_OK) st = read_members(path, wp, &ms);
     if (st == MT_OK) st = check_tp(&ms, path);
     const nmember *mc = st == MT_OK ? find_member(&ms, "model_config.yaml") : NULL;
     if (st == MT_OK && !mc) st = mt_fail(MT_ERR_FORMAT, "%s: no model_config.yaml member", path);
@@ -523,7 +605,6 @@ mt_status mt_nemo_restore(const char *path, char **overrides, int n_overrides, m
     // the restored model's data paths are whatever the user gives now; mandatory training keys
     // left as ??? do not matter for evaluation
     if (st == MT_OK) st = mt_config_finish(&n->cfg);
-    if (st == MT_OK) st = make_tmpdir(n->tmpdir, sizeof n->tmpdir);
     mt_session *s = &n->s;
     if (st == MT_OK) st = mt_session_task_options(&n->cfg, &s->topt);
     // vocab -> a private file, then the tokenizer with the preset's (or the config's) casing
@@ -562,10 +643,8 @@ mt_status mt_nemo_restore(const char *path, char **overrides, int n_overrides, m
     }
     if (st == MT_OK && s->topt.kind == MT_TASK_TOKEN_CLASSIFICATION && !ml)
         st = mt_fail(MT_ERR_FORMAT, "%s: a token-classification model without its label map (label_ids.csv)", path);
-    // weights -> a private file; head size from the weights
-    char wp[600];
-    snprintf(wp, sizeof wp, "%s/model_weights.ckpt", n->tmpdir);
-    if (st == MT_OK) st = write_file(wp, mw->data, mw->len);
+    // weights (already streamed into the private folder); head size from the weights
+    (void)mw;
     if (st == MT_OK) {
         mt_head_kind head = MT_HEAD_SEQUENCE_CLASSIFIER;
         const char *prefix = "classifier";
