@@ -85,6 +85,17 @@ MEGATUNE_MODEL_DIR="$work/models" expect_error "missing preset checkpoint" \
   "$work/models/megatron-bert-345m-uncased/model_optim_rng.pt: the checkpoint of pretrained model" \
   "$bin" train examples/quickstart_config.yaml model.language_model.pretrained_model_name=megatron-bert-345m-uncased \
   model.language_model.config=null trainer.max_steps=1 exp_manager.exp_dir="$work/p"
+# checkpoints ranked by another metric (mode max), named after it; an unknown monitor is an error
+"$bin" train examples/quickstart_config.yaml "${tiny[@]}" trainer.max_steps=20 trainer.val_check_interval=10 \
+  exp_manager.checkpoint_callback_params.monitor=val_acc exp_manager.checkpoint_callback_params.mode=max \
+  exp_manager.checkpoint_callback_params.save_top_k=1 exp_manager.exp_dir="$work/mon" > "$work/mon.log" 2>&1 \
+  || { cat "$work/mon.log"; fail "monitor=val_acc"; }
+n=$(ls "$work"/mon/quickstart/*/checkpoints/ | grep -c '^quickstart--val_acc=[0-9.]*-epoch=[0-9]*\.ckpt$')
+[ "$n" = 1 ] || { ls "$work"/mon/quickstart/*/checkpoints/; fail "save_top_k=1 by val_acc: $n ranked checkpoints"; }
+expect_error "unknown monitor" "monitor 'val_bogus' is not a logged metric" \
+  "$bin" train examples/quickstart_config.yaml "${tiny[@]}" trainer.max_steps=10 trainer.val_check_interval=10 \
+  exp_manager.checkpoint_callback_params.monitor=val_bogus exp_manager.exp_dir="$work/mon2"
+
 # .ckpt vs .nemo mix-ups (NeMo issues 1852, 1759) are named as such
 expect_error ".ckpt given to test" "is a torch/zip file \(a training .ckpt\?\)" "$bin" test "$work/good.ckpt"
 expect_error ".nemo given to resume_from_checkpoint" "is a .nemo .*init_from_nemo_model" \
