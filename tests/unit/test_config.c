@@ -1,5 +1,6 @@
 // Config schema, YAML loading, overrides, errors, task defaults, interpolation, dump round trip.
 #include <dirent.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -275,7 +276,52 @@ static void test_examples(void) {
     fprintf(stderr, "  %d example configs checked\n", n);
 }
 
+// Mutated configs (truncations, flipped bytes, inserted YAML punctuation) never crash the loader:
+// each is either accepted or refused with a message. ASan/UBSan builds make this a memory check.
+static void test_mutations(void) {
+    const char *base =
+        "task: token_classification\ntrainer:\n  max_steps: 5\n  val_check_interval: 0.5\nmodel:\n"
+        "  task_name: &t mrpc\n  optim:\n    betas: [0.9, 0.98]\n    sched:\n      name: CosineAnnealing\n"
+        "  tokenizer:\n    tokenizer_name: ${model.language_model.pretrained_model_name}\nexp_manager:\n  name: *t\n"
+        "hydra:\n  run:\n    dir: .\n";
+    size_t n = strlen(base);
+    char buf[1024];
+    const char punct[] = ":-[]{}&*!|>'\"%@`#,?~\n\t ";
+    uint64_t x = 88172645463325252ull;
+    int accepted = 0, iters = getenv("MEGATUNE_SANITIZED") ? 600 : 3000;
+    for (int it = 0; it < iters; it++) {
+        memcpy(buf, base, n + 1);
+        size_t len = n;
+        int edits = 1 + it % 4;
+        for (int e = 0; e < edits; e++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            size_t pos = (size_t)(x % len);
+            switch ((x >> 32) % 4) {
+            case 0: len = pos; buf[len] = 0; break;                                   // truncate
+            case 1: buf[pos] = (char)(x >> 40); if (!buf[pos]) buf[pos] = 'x'; break; // any byte
+            default: buf[pos] = punct[(x >> 40) % (sizeof punct - 1)]; break;         // YAML syntax
+            }
+            if (len == 0) break;
+        }
+        mt_train_config c;
+        CHECK_OK(mt_config_init(&c));
+        mt_status st = mt_config_load_yaml_text(&c, buf, len, "m.yaml", "", it % 2);
+        if (st == MT_OK) st = mt_config_finish(&c);
+        if (st == MT_OK) {
+            accepted++;
+            FILE *f = fopen("/dev/null", "w");
+            CHECK_OK(mt_config_dump(&c, f, NULL));
+            fclose(f);
+        } else {
+            CHECK(mt_last_error()[0] != 0);
+        }
+        mt_config_free(&c);
+    }
+    fprintf(stderr, "  %d of %d mutated configs accepted, the rest refused with a message\n", accepted, iters);
+}
+
 int main(void) {
+    test_mutations();
     test_defaults_and_types();
     test_errors();
     test_anchor_and_tasks();
