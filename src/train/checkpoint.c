@@ -77,9 +77,11 @@ mt_status mt_train_ckpt_save(const char *path, mt_model *m, mt_optimizer *o, con
     int64_t checksum = (int64_t)crc_params(tab, p, ea, es);
     int64_t last_epoch = st->global_step;
     const int64_t *ints[] = {&opt_steps, &st->global_step, &st->epoch, &st->batch_in_epoch, &st->micro_batches,
-                             &st->seed, &last_epoch, &version, &checksum};
+                             &st->seed, &st->train_examples, &st->batch_size, &st->accumulate, &last_epoch,
+                             &version, &checksum};
     const char *int_names[] = {"optimizer_states.step", "global_step", "epoch", "batch_in_epoch", "micro_batches",
-                               "seed", "lr_scheduler.last_epoch", "megatune_checkpoint_version", "checksum"};
+                               "seed", "train_examples", "batch_size", "accumulate_grad_batches",
+                               "lr_scheduler.last_epoch", "megatune_checkpoint_version", "checksum"};
     for (size_t i = 0; i < sizeof ints / sizeof ints[0] && s == MT_OK; i++)
         s = tl_add(&l, "", int_names[i], MT_DT_I64, 0, NULL, ints[i]);
     if (s == MT_OK) s = tl_add(&l, "", "last_monitor", MT_DT_F64, 0, NULL, &st->last_monitor);
@@ -161,6 +163,9 @@ mt_status mt_train_ckpt_load(const char *path, mt_model *m, mt_optimizer *o, mt_
     if (s == MT_OK) s = read_scalar(&f, path, "micro_batches", &st->micro_batches, NULL);
     if (s == MT_OK) s = read_scalar(&f, path, "seed", &st->seed, NULL);
     if (s == MT_OK) s = read_scalar(&f, path, "last_monitor", NULL, &st->last_monitor);
+    if (s == MT_OK) s = read_scalar(&f, path, "train_examples", &st->train_examples, NULL);
+    if (s == MT_OK) s = read_scalar(&f, path, "batch_size", &st->batch_size, NULL);
+    if (s == MT_OK) s = read_scalar(&f, path, "accumulate_grad_batches", &st->accumulate, NULL);
     if (s == MT_OK && (st->global_step < 0 || st->epoch < 0 || st->batch_in_epoch < 0 || st->micro_batches < 0 ||
                        opt_steps < 0))
         s = mt_fail(MT_ERR_FORMAT, "%s: negative counters: the checkpoint is corrupt", path);

@@ -6,6 +6,7 @@
 //   optimizer_states.exp_avg.<NeMo name>      f32
 //   optimizer_states.exp_avg_sq.<NeMo name>   f32
 //   optimizer_states.step, global_step, epoch, batch_in_epoch, micro_batches, seed,
+//   train_examples, batch_size, accumulate_grad_batches,
 //   lr_scheduler.last_epoch, megatune_checkpoint_version   0-d int64
 //   last_monitor                              0-d float64 (NaN before the first validation)
 //   checksum                                  0-d int64: CRC-32 of every float tensor above
@@ -25,6 +26,8 @@ typedef struct {
     int64_t micro_batches;  // forward passes done (the dropout counter)
     int64_t seed;
     double last_monitor;    // last validation value of the monitored metric
+    // what the data position means: a resumed run with other values cannot continue exactly
+    int64_t train_examples, batch_size, accumulate;
 } mt_train_state;
 
 // Atomic (temp file, fsync, rename).

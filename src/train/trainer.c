@@ -399,6 +399,16 @@ static mt_status train_loop(run *r, mt_train_result *res) {
     if (resume) {
         mt_status s = mt_train_ckpt_load(resume, r->s.model, r->opt, &r->st);
         if (s != MT_OK) return mt_fail_context(s, "cannot resume");
+        if (r->st.train_examples != (int64_t)N || r->st.batch_size != B || r->st.accumulate != A)
+            mt_warn("the checkpoint was written with %lld training examples, batch %lld, accumulation %lld; this run "
+                    "has %zu, %lld, %lld: training continues from epoch %lld batch %lld, but not as the original "
+                    "run would have", (long long)r->st.train_examples, (long long)r->st.batch_size,
+                    (long long)r->st.accumulate, N, (long long)B, (long long)A, (long long)r->st.epoch,
+                    (long long)r->st.batch_in_epoch);
+        if (r->st.batch_in_epoch >= bpe) {
+            r->st.epoch++;
+            r->st.batch_in_epoch = 0;
+        }
         if (r->st.seed != c->trainer.seed)
             mt_warn("the checkpoint was trained with trainer.seed=%lld; keeping it (data order and dropout continue)",
                     (long long)r->st.seed);
@@ -407,6 +417,9 @@ static mt_status train_loop(run *r, mt_train_result *res) {
                 (long long)r->st.batch_in_epoch);
     }
 
+    r->st.train_examples = (int64_t)N;
+    r->st.batch_size = B;
+    r->st.accumulate = A;
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
