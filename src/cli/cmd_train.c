@@ -22,7 +22,9 @@ static void train_usage(FILE *out) {
             "      model.language_model.pretrained_model_name=megatron-bert-345m-uncased trainer.max_epochs=3\n"
             "  megatune train examples/token_classification_config.yaml model.dataset.data_dir=conll2003 \\\n"
             "      model.language_model.lm_checkpoint=/path/iter_0080000 trainer.max_steps=100\n"
-            "  megatune train examples/quickstart_config.yaml exp_manager.resume_if_exists=true\n\n");
+            "  megatune train examples/quickstart_config.yaml exp_manager.resume_if_exists=true\n"
+            "  megatune train examples/quickstart_config.yaml trainer.max_steps=0 \\\n"
+            "      trainer.resume_from_checkpoint=CKPT       # a .nemo from any training checkpoint\n\n");
     mt_config_print_help(out);
 }
 

@@ -129,6 +129,12 @@ expect_fail=$("$bin" train examples/quickstart_config.yaml trainer.max_steps=0 m
   exp_manager.exp_dir="$work/m2" 2>&1) && fail "a checkpoint of another shape was accepted"
 echo "shape mismatch -> $(echo "$expect_fail" | tail -1)"
 
+# a .nemo on demand from any training checkpoint: resume from it with max_steps=0
+ck=$(ls "$dir"/checkpoints/*-last.ckpt)
+"$bin" train examples/quickstart_config.yaml "${shape[@]}" trainer.max_steps=0 trainer.resume_from_checkpoint="$ck" \
+  exp_manager.exp_dir="$work/od" exp_manager.version=v > "$work/od.log" 2>&1 || { cat "$work/od.log"; fail "on-demand .nemo"; }
+"$py" tools/check_nemo.py same-weights "$nemo" "$work/od/quickstart/v/checkpoints/quickstart.nemo" || fail "on-demand .nemo weights"
+
 # hostile and broken archives: refused, nothing written outside
 for kind in dotdot absolute symlink hardlink device garbage truncated; do
   "$py" tools/check_nemo.py make-bad "$work/bad_$kind.nemo" $kind "$nemo"
