@@ -292,6 +292,9 @@ mt_status mt_session_build_model(const mt_train_config *cfg, mt_session *s, mt_h
     default:
         return mt_fail(MT_ERR_UNSUPPORTED, "task %s is not available in this build", c->task);
     }
+    if (s->topt.kind == MT_TASK_TOKEN_CLASSIFICATION && !c->model.head.use_transformer_init)
+        mt_warn("model.head.use_transformer_init=false: megatune initialises the head as with true (weights "
+                "N(0, 0.02), zero biases); PyTorch's default Linear init is not implemented");
     m->tp_size = 1;
     m->tp_rank = 0;
     MT_TRY(mt_model_create(m, NULL, &s->model));
