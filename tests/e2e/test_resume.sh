@@ -59,6 +59,7 @@ for _ in $(seq 1 3000); do
 done
 kill -TERM $pid 2>/dev/null
 wait $pid; rc=$?
+echo "SIGTERM: exit $rc"
 if [ $rc -eq 0 ]; then
   echo "note: the run finished before SIGTERM arrived"
 else
@@ -67,6 +68,25 @@ else
 fi
 "$bin" train "${common[@]}" exp_manager.exp_dir="$work/t" > "$work/t2.log" 2>&1 || { cat "$work/t2.log"; fail "resume after SIGTERM"; }
 cmp "$full" "$work/t/quickstart/metrics.csv" || { diff "$full" "$work/t/quickstart/metrics.csv" | head; fail "metrics.csv differs after SIGTERM+resume"; }
+
+# SIGINT (Ctrl-C) behaves the same: exit 130 after saving -last
+rm -rf "$work/i"
+"$bin" train "${common[@]}" exp_manager.exp_dir="$work/i" > "$work/i1.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 6000); do
+  compgen -G "$work/i/quickstart/checkpoints/*-last.ckpt" > /dev/null && break
+  kill -0 $pid 2>/dev/null || break
+  sleep 0.005
+done
+kill -INT $pid 2>/dev/null
+wait $pid; rc=$?
+echo "SIGINT: exit $rc"
+if [ $rc -ne 0 ]; then
+  [ $rc -eq 130 ] || { cat "$work/i1.log"; fail "SIGINT exit code $rc, want 130"; }
+  grep -q "stopped by signal 2" "$work/i1.log" || fail "no 'stopped by signal 2' message"
+fi
+"$bin" train "${common[@]}" exp_manager.exp_dir="$work/i" > "$work/i2.log" 2>&1 || { cat "$work/i2.log"; fail "resume after SIGINT"; }
+cmp "$full" "$work/i/quickstart/metrics.csv" || fail "metrics.csv differs after SIGINT+resume"
 
 # the final models agree too
 a=$("$bin" test "$work/full/quickstart/checkpoints/quickstart.nemo" 2>/dev/null | grep '^test_')
