@@ -34,16 +34,34 @@ float mt_rng_uniform(uint64_t seed, uint64_t step, uint32_t stream, uint64_t ind
     return mt_rng_u24(w[index & 3]);
 }
 
-float mt_rng_normal(uint64_t seed, uint32_t stream, uint64_t index) {
+// Both normals of Box-Muller pair `pair` (elements 2*pair and 2*pair+1 of the stream).
+static void normal_pair(uint64_t seed, uint32_t stream, uint64_t pair, float z[2]) {
     uint32_t w[4];
     // Step slot 0xFFFFFFFF keeps initialisation streams apart from dropout streams at step 0.
-    mt_rng_block(seed, 0xFFFFFFFFu, stream, index >> 1, w);
-    // 32-bit uniforms in (0,1] and [0,1) from two words each.
+    mt_rng_block(seed, 0xFFFFFFFFu, stream, pair, w);
+    // 64-bit uniforms in (0,1] and [0,1) from two words each.
     double u1 = ((double)w[0] + (double)w[1] * 4294967296.0 + 1.0) / 18446744073709551616.0;
     double u2 = ((double)w[2] + (double)w[3] * 4294967296.0) / 18446744073709551616.0;
     double r = sqrt(-2.0 * log(u1));
     double a = 6.283185307179586476925 * u2;
-    return (float)((index & 1) ? r * sin(a) : r * cos(a));
+    z[0] = (float)(r * cos(a));
+    z[1] = (float)(r * sin(a));
+}
+
+float mt_rng_normal(uint64_t seed, uint32_t stream, uint64_t index) {
+    float z[2];
+    normal_pair(seed, stream, index >> 1, z);
+    return z[index & 1];
+}
+
+void mt_rng_normal_fill(float *out, uint64_t seed, uint32_t stream, uint64_t index0, uint64_t n) {
+    uint64_t i = 0;
+    while (i < n) {
+        uint64_t idx = index0 + i;
+        float z[2];
+        normal_pair(seed, stream, idx >> 1, z);
+        for (unsigned j = (unsigned)(idx & 1); j < 2 && i < n; j++, i++) out[i] = z[j];
+    }
 }
 
 // 16 Philox blocks at once, block i with counter (block0 + i, stream, step): AVX2 when the

@@ -23,6 +23,9 @@ float mt_rng_uniform(uint64_t seed, uint64_t step, uint32_t stream, uint64_t ind
 // Standard normal for element `index` (Box-Muller on one Philox block; even/odd indices share it).
 float mt_rng_normal(uint64_t seed, uint32_t stream, uint64_t index);
 
+// out[i] = mt_rng_normal(seed, stream, index0 + i) for i < n, drawing each Box-Muller pair once.
+void mt_rng_normal_fill(float *out, uint64_t seed, uint32_t stream, uint64_t index0, uint64_t n);
+
 // Dropout keep decision for element `index`: kept with probability 1-p.
 static inline float mt_rng_u24(uint32_t w) { return (float)(w >> 8) * (1.0f / 16777216.0f); }
 

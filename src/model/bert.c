@@ -101,11 +101,14 @@ void mt_model_init_weights(mt_model *m, uint64_t seed) {
         int64_t r0 = 0, c0 = 0;
         if (p->split_dim == 0) r0 = (int64_t)c->tp_rank * p->shape[0];
         if (p->split_dim == 1) c0 = (int64_t)c->tp_rank * p->shape[1];
-        for (int64_t r = 0; r < p->shape[0]; r++)
-            for (int64_t q = 0; q < p->shape[1]; q++) {
-                uint64_t g = (uint64_t)(r + r0) * (uint64_t)p->global_shape[1] + (uint64_t)(q + c0);
-                w[r * p->shape[1] + q] = sd * mt_rng_normal(seed, (uint32_t)i, g);
-            }
+        const int64_t rows = p->shape[0], cols = p->shape[1];
+#pragma omp parallel for schedule(static)
+        for (int64_t r = 0; r < rows; r++) {
+            float *row = w + r * cols;
+            mt_rng_normal_fill(row, seed, (uint32_t)i, (uint64_t)(r + r0) * (uint64_t)p->global_shape[1] + (uint64_t)c0,
+                               (uint64_t)cols);
+            for (int64_t q = 0; q < cols; q++) row[q] *= sd;
+        }
     }
 }
 

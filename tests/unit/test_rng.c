@@ -31,6 +31,12 @@ int main(void) {
         s2 += (double)z * z;
     }
     CHECK_MSG(fabs(s / n) < 0.01 && fabs(s2 / n - 1.0) < 0.02, "normal mean %g var %g", s / n, s2 / n);
+    // the bulk fill draws the same numbers as the one-element function, from any start
+    float fill[37];
+    mt_rng_normal_fill(fill, 5, 3, 11, 37);
+    int same = 1;
+    for (int i = 0; i < 37; i++) same &= fill[i] == mt_rng_normal(5, 3, 11 + (uint64_t)i);
+    CHECK(same);
 
     // dropout: statistics, scaling, determinism, thread independence, fwd/bwd agreement
     const size_t N = 1 << 18;
