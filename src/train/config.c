@@ -467,6 +467,7 @@ typedef struct {
     const char *name;
     int lenient;
     int depth;
+    long visits; // nodes walked, aliases counted each time: caps "billion laughs" expansions
 } walk_ctx;
 
 static mt_status unknown_key(walk_ctx *w, const char *path, const char *where) {
@@ -504,7 +505,17 @@ static mt_status walk_list(walk_ctx *w, int idx, yaml_node_t *node, const char *
 static mt_status walk(walk_ctx *w, yaml_node_t *node, const char *path) {
     char where[1200];
     snprintf(where, sizeof where, "%s:%zu", w->name, node->start_mark.line + 1);
-    if (++w->depth > 32) return mt_fail(MT_ERR_FORMAT, "%s: nesting deeper than 32 levels", where);
+    if (++w->visits > 100000) {
+        w->depth++;
+        mt_status st = mt_fail(MT_ERR_FORMAT, "%s: more than 100000 values (aliases expanding?); refusing the config",
+                               where);
+        w->depth--;
+        return st;
+    }
+    if (++w->depth > 32) {
+        w->depth--;
+        return mt_fail(MT_ERR_FORMAT, "%s: nesting deeper than 32 levels", where);
+    }
     mt_status st = MT_OK;
     int idx = *path ? mt_config_key_index(path) : -1;
     int any = *path ? any_prefix(path) : -1;
@@ -590,7 +601,7 @@ mt_status mt_config_load_yaml_text(mt_train_config *c, const char *text, size_t 
     mt_status st = MT_OK;
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     if (root) {
-        walk_ctx w = {c, &doc, name, lenient, 0};
+        walk_ctx w = {c, &doc, name, lenient, 0, 0};
         char pre[256];
         snprintf(pre, sizeof pre, "%s", prefix ? prefix : "");
         size_t pl = strlen(pre);
@@ -692,7 +703,7 @@ static mt_status set_from_text(mt_train_config *c, const char *path, const char 
     if (!root) {
         st = set_scalar(c, idx, "", 1, where); // "key=" is null, as in Hydra
     } else if (root->type == YAML_SEQUENCE_NODE) {
-        walk_ctx w = {c, &doc, where, 0, 0};
+        walk_ctx w = {c, &doc, where, 0, 0, 0};
         st = walk_list(&w, idx, root, where);
     } else if (root->type == YAML_MAPPING_NODE) {
         st = mt_fail(MT_ERR_INVALID, "%s: %s expects %s, got a mapping", where, path, type_name(g_schema[idx].type));

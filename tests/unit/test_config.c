@@ -133,6 +133,22 @@ static void test_errors(void) {
     CHECK(st == MT_ERR_INVALID);
     st = mt_config_override(&c, "model.optimm.lr=1");
     CHECK_MSG(st == MT_ERR_INVALID && has(mt_last_error(), "did you mean 'model.optim"), "%s", mt_last_error());
+    // self-referencing anchors and alias bombs are refused quickly, never expanded
+    st = load_text(&c, "hydra: &a\n  x: *a\n");
+    CHECK(st == MT_OK); // under an ignored key nothing is walked
+    st = load_text(&c, "trainer: &a\n  max_steps: 1\n  sub: *a\n");
+    CHECK(st == MT_ERR_INVALID || st == MT_ERR_FORMAT);
+    {
+        char bomb[4096] = "x0: &x0 {max_steps: 1}\n";
+        for (int i = 1; i < 12; i++) {
+            char line[256];
+            snprintf(line, sizeof line, "x%d: &x%d {a: *x%d, b: *x%d, c: *x%d, d: *x%d}\n", i, i, i - 1, i - 1, i - 1, i - 1);
+            strcat(bomb, line);
+        }
+        strcat(bomb, "trainer: *x11\n");
+        st = load_text(&c, bomb);
+        CHECK_MSG(st == MT_ERR_FORMAT || st == MT_ERR_INVALID, "%d %s", st, mt_last_error());
+    }
     mt_config_free(&c);
 
     // mandatory ??? and range checks at finish, naming where the value came from
