@@ -14,7 +14,8 @@ echo "quickstart: training (about a minute on 2 cores)..."
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 start=$(date +%s)
-"$bin" train examples/quickstart_config.yaml trainer.progress_bar=auto exp_manager.exp_dir="$here/nemo_experiments" "$@" | tee "$log"
+pb=lines; [ -t 1 ] && pb=bar # stdout goes through tee: decide from the script's own terminal
+"$bin" train examples/quickstart_config.yaml trainer.progress_bar=$pb exp_manager.exp_dir="$here/nemo_experiments" "$@" | tee "$log"
 nemo=$(sed -n 's/^\.nemo: *//p' "$log" | tail -1)
 logdir=$(sed -n 's/^log dir: *//p' "$log" | tail -1)
 echo
