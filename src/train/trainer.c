@@ -65,6 +65,7 @@ static void on_signal(int sig) {
 
 typedef struct {
     int bar;
+    int bar_open; // a bar line without its newline is on the terminal
     double t0;
     int64_t start_step, max_steps, every;
     int64_t last_printed;
@@ -89,6 +90,7 @@ static void progress_update(progress *p, int64_t step, int64_t epoch, double los
         printf("\r[%s] step %lld/%lld  epoch %lld  loss %.4f  lr %.3e  %.2f it/s  ETA %02d:%02d ", bar, (long long)step,
                (long long)p->max_steps, (long long)epoch, loss, lr, rate, (int)(eta / 60), (int)fmod(eta, 60));
         fflush(stdout);
+        p->bar_open = 1;
     } else if (force || step - p->last_printed >= p->every || step == p->max_steps) {
         printf("step %lld/%lld epoch %lld loss %.4f lr %.3e %.2f it/s ETA %.0fs\n", (long long)step,
                (long long)p->max_steps, (long long)epoch, loss, lr, rate, eta);
@@ -97,10 +99,12 @@ static void progress_update(progress *p, int64_t step, int64_t epoch, double los
     }
 }
 
+// Ends the bar's line before anything else (log lines on stderr) reaches the terminal.
 static void progress_newline(progress *p) {
-    if (p->bar) {
+    if (p->bar && p->bar_open) {
         printf("\n");
         fflush(stdout);
+        p->bar_open = 0;
     }
 }
 
@@ -503,6 +507,7 @@ static mt_status train_loop(run *r, mt_train_result *res) {
             }
             progress_update(&pg, r->st.global_step, epoch_now, step_loss, lr, have_ev);
             if (val_now) {
+                progress_newline(&pg);
                 double mon;
                 s = monitor_value(r, have_ev ? &ev : NULL, &mon);
                 if (s != MT_OK) break;
