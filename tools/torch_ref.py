@@ -120,8 +120,12 @@ class Ref:
         k = qkv[:, :, :, 1, :].permute(0, 2, 1, 3)
         v = qkv[:, :, :, 2, :].permute(0, 2, 1, 3)
         scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(HS)
-        m2 = (mask[:, None, :] * mask[:, :, None]).unsqueeze(1)  # (B,1,T,T), Megatron's outer product
-        scores = scores.masked_fill(m2 < 0.5, -10000.0)
+        if c["arch"] == "bert":
+            # Hugging Face BertModel: (1 - mask) * -10000 added over keys only
+            scores = scores + ((1.0 - mask) * -10000.0)[:, None, None, :]
+        else:
+            m2 = (mask[:, None, :] * mask[:, :, None]).unsqueeze(1)  # (B,1,T,T), Megatron's outer product
+            scores = scores.masked_fill(m2 < 0.5, -10000.0)
         probs = torch.softmax(scores, dim=-1)
         ctx = torch.matmul(probs, v).permute(0, 2, 1, 3).reshape(B, T, C)
         return F.linear(ctx, self.p(pre + "dense.weight"), self.p(pre + "dense.bias"))

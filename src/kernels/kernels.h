@@ -20,6 +20,13 @@ typedef enum {
     MT_KACT_TANH = 4,
 } mt_kact;
 
+// How padding masks attention scores.
+typedef enum {
+    MT_MASK_MEGATRON = 0, // Megatron v2: where mask[i]*mask[j] == 0 the score is SET to -10000 (padded
+                          // query rows then attend uniformly); no gradient through a set score
+    MT_MASK_KEYS_ADD = 1, // Hugging Face BERT: -10000 ADDED to scores of padded keys only
+} mt_mask_mode;
+
 // A dropout site: element i of the site's tensor is kept (scaled by 1/(1-p)) or zeroed as a pure
 // function of (seed, step, stream, index0 + i). p == 0 means identity.
 typedef struct {
@@ -60,15 +67,15 @@ typedef struct {
 
     // --- attention core, NH local heads of size HS, fused QKV rows in per-head [NH,3,HS] layout ---
     // qkv (B,T,3*NH*HS), mask (B,T) 1 = token or NULL -> out (B,T,NH*HS), probs (B,NH,T,T) softmax
-    // before dropout. Scores are QK^T/sqrt(HS); where mask[b,i]*mask[b,j] == 0 the score is SET to
-    // -10000 (Megatron). Attention dropout element index: ((b*NHg + h0 + h)*T + i)*T + j, with the
+    // before dropout. Scores are QK^T/sqrt(HS), masked as `mode` says. Attention dropout element index: ((b*NHg + h0 + h)*T + i)*T + j, with the
     // global head count NHg and this rank's first head h0, so masks do not depend on TP.
     // scratch: 2*B*NH*T*T floats.
-    void (*attention_fwd)(float *out, float *probs, float *scratch, const float *qkv, const int32_t *mask, int B,
-                          int T, int NH, int HS, int NHg, int h0, const mt_dropout_site *drop);
+    void (*attention_fwd)(float *out, float *probs, float *scratch, const float *qkv, const int32_t *mask,
+                          mt_mask_mode mode, int B, int T, int NH, int HS, int NHg, int h0,
+                          const mt_dropout_site *drop);
     // dout (B,T,NH*HS) -> dqkv (B,T,3*NH*HS) (overwritten); scratch: 2*B*NH*T*T floats.
     void (*attention_bwd)(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *probs,
-                          const int32_t *mask, int B, int T, int NH, int HS, int NHg, int h0,
+                          const int32_t *mask, mt_mask_mode mode, int B, int T, int NH, int HS, int NHg, int h0,
                           const mt_dropout_site *drop);
 
     // --- dropout and residuals (n elements; element i has index index0 + i) ---

@@ -10,6 +10,12 @@
 #define P(role, layer) (m->params + m->table.params[mt_param_index(&m->table, (role), (layer))].offset)
 #define G(role, layer) (m->grads + m->table.params[mt_param_index(&m->table, (role), (layer))].offset)
 
+// Megatron-BERT masks as Megatron v2 does; plain BERT as Hugging Face's BertModel (which NeMo
+// wraps), so padded positions, which NeMo's QA loss does read, match each origin.
+static mt_mask_mode mask_mode(const mt_model_config *c) {
+    return c->arch == MT_ARCH_BERT ? MT_MASK_KEYS_ADD : MT_MASK_MEGATRON;
+}
+
 static mt_kact gelu_kact(mt_gelu_kind g) {
     return g == MT_GELU_TANH ? MT_KACT_GELU_TANH : g == MT_GELU_ONNX ? MT_KACT_GELU_ONNX : MT_KACT_GELU_ERF;
 }
@@ -267,7 +273,7 @@ static mt_status layer_forward(mt_model *m, int l, float *x, float *out) {
     }
     MT_TRY(mt_tp_f_forward(m->tp, (float *)att_in, NC));
     k->linear_fwd(L->qkv, att_in, P(MT_ROLE_QKV_W, l), P(MT_ROLE_QKV_B, l), N, C, 3 * Cl);
-    k->attention_fwd(L->atty, L->probs, m->att_scratch, L->qkv, mask, B, T, NH, HS, c->num_attention_heads,
+    k->attention_fwd(L->atty, L->probs, m->att_scratch, L->qkv, mask, mask_mode(c), B, T, NH, HS, c->num_attention_heads,
                      c->tp_rank * NH, &dprob);
     k->linear_fwd(tmp, L->atty, P(MT_ROLE_ATTN_OUT_W, l), NULL, N, Cl, C);
     MT_TRY(mt_tp_g_forward(m->tp, tmp, NC));
@@ -404,7 +410,7 @@ static mt_status layer_backward(mt_model *m, int l, const float *x) {
     MT_TRY(mt_tp_g_backward(m->tp, dB, NC));
     k->linear_bwd(m->d_atty, G(MT_ROLE_ATTN_OUT_W, l), G(MT_ROLE_ATTN_OUT_B, l), dB, L->atty, P(MT_ROLE_ATTN_OUT_W, l),
                   N, Cl, C);
-    k->attention_bwd(m->d_qkv, m->att_scratch, m->d_atty, L->qkv, L->probs, mask, B, T, NH, HS,
+    k->attention_bwd(m->d_qkv, m->att_scratch, m->d_atty, L->qkv, L->probs, mask, mask_mode(c), B, T, NH, HS,
                      c->num_attention_heads, c->tp_rank * NH, &dprob);
     const float *att_in = post ? x : L->ln1;
     k->linear_bwd(dB, G(MT_ROLE_QKV_W, l), G(MT_ROLE_QKV_B, l), m->d_qkv, att_in, P(MT_ROLE_QKV_W, l), N, C, 3 * Cl);

@@ -1,8 +1,9 @@
 // megatune's encoder + heads against tools/torch_ref.py (PyTorch, float64, written from scratch):
 // logits, loss and EVERY parameter gradient after one forward/backward, for both kernel tables.
 // Cases: pre-LN (Megatron) and post-LN (BERT); token / sequence / regression / QA heads; class
-// weights and loss masks; padding with varying lengths (logits compared at every position since
-// the reference uses Megatron's mask too); vocab 1000 and 997 (not multiples of 8); GELU erf,
+// weights and loss masks; padding with varying lengths (logits compared at every position: the
+// reference masks as megatune does, Megatron's set-to--10000 outer product for pre-LN and Hugging
+// Face's additive key mask for post-LN BERT; NeMo's QA loss reads padded positions, so it matters); vocab 1000 and 997 (not multiples of 8); GELU erf,
 // tanh and onnx; head activations relu, gelu and tanh.
 // Tolerances (fp32 megatune vs float64 reference): logits atol 2e-5*max|ref| + rtol 1e-4; loss rel
 // 1e-5; each gradient tensor atol max(1e-4*max|ref grad|, 1e-6) + rtol 1e-3. A wrong transpose, a missing

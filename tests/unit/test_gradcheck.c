@@ -66,11 +66,11 @@ static double act_loss(void *p) {
 }
 
 // ---- attention ----
-typedef struct { float *qkv, *out, *probs, *scr, *r; int32_t *mask; int B, T, NH, HS; mt_dropout_site d; } att_ctx;
+typedef struct { float *qkv, *out, *probs, *scr, *r; int32_t *mask; mt_mask_mode mode; int B, T, NH, HS; mt_dropout_site d; } att_ctx;
 static double att_loss(void *p) {
     att_ctx *c = p;
-    mt_kernels_ref()->attention_fwd(c->out, c->probs, c->scr, c->qkv, c->mask, c->B, c->T, c->NH, c->HS, c->NH, 0,
-                                    &c->d);
+    mt_kernels_ref()->attention_fwd(c->out, c->probs, c->scr, c->qkv, c->mask, c->mode, c->B, c->T, c->NH, c->HS,
+                                    c->NH, 0, &c->d);
     return dot(c->out, c->r, (size_t)c->B * c->T * c->NH * c->HS);
 }
 
@@ -126,15 +126,18 @@ int main(void) {
         snprintf(what, sizeof what, "activation kind %d", k);
         gradcheck(what, x, dx, n, act_loss, &c);
     }
-    for (int drop = 0; drop < 2; drop++) { // attention: padding mask, dropout
+    for (int variant = 0; variant < 3; variant++) { // attention: padding mask, dropout, HF mask
+        int drop = variant == 1;
+        mt_mask_mode mode = variant == 2 ? MT_MASK_KEYS_ADD : MT_MASK_MEGATRON;
         enum { B = 2, T = 5, NH = 2, HS = 3, NQ = B * T * 3 * NH * HS, NO = B * T * NH * HS, NP = B * NH * T * T };
         float qkv[NQ], out[NO], probs[NP], scr[2 * NP], r[NO], dq[NQ];
         int32_t mask[B * T] = {1, 1, 1, 1, 1, 1, 1, 1, 0, 0};
         fill(qkv, NQ, 1.5f); fill(r, NO, 1);
-        att_ctx c = {qkv, out, probs, scr, r, mask, B, T, NH, HS, {drop ? 0.3f : 0.0f, 3, 1, 9}};
+        att_ctx c = {qkv, out, probs, scr, r, mask, mode, B, T, NH, HS, {drop ? 0.3f : 0.0f, 3, 1, 9}};
         att_loss(&c);
-        K->attention_bwd(dq, scr, r, qkv, probs, mask, B, T, NH, HS, NH, 0, &c.d);
-        gradcheck(drop ? "attention dqkv (mask, dropout 0.3)" : "attention dqkv (mask)", qkv, dq, NQ, att_loss, &c);
+        K->attention_bwd(dq, scr, r, qkv, probs, mask, mode, B, T, NH, HS, NH, 0, &c.d);
+        const char *names[3] = {"attention dqkv (mask)", "attention dqkv (mask, dropout 0.3)", "attention dqkv (HF key mask)"};
+        gradcheck(names[variant], qkv, dq, NQ, att_loss, &c);
     }
     { // cross-entropy with weights (0 = ignored row)
         enum { N = 4, C = 5 };

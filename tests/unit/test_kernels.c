@@ -118,7 +118,9 @@ int main(void) {
         free(tr); free(to);
     }
     // attention with padding, with and without dropout
-    for (int drop = 0; drop < 2; drop++) {
+    for (int variant = 0; variant < 3; variant++) {
+        int drop = variant == 1;
+        mt_mask_mode mode = variant == 2 ? MT_MASK_KEYS_ADD : MT_MASK_MEGATRON;
         const int NH = 4, HS = 10, NHg = 8, h0 = 4;
         size_t nq = (size_t)N * 3 * NH * HS, no = (size_t)N * NH * HS, np = (size_t)B * NH * T * T;
         int32_t mask[3 * 13];
@@ -127,14 +129,16 @@ int main(void) {
         float *qkv = rnd(nq, 1.5f), *or_ = malloc(no * 4), *oo = malloc(no * 4), *pr = malloc(np * 4),
               *po = malloc(np * 4), *scr = malloc(2 * np * 4);
         mt_dropout_site d = {drop ? 0.2f : 0.0f, 9, 2, 40};
-        R->attention_fwd(or_, pr, scr, qkv, mask, B, T, NH, HS, NHg, h0, &d);
-        O->attention_fwd(oo, po, scr, qkv, mask, B, T, NH, HS, NHg, h0, &d);
-        close_(drop ? "attention_fwd out (dropout)" : "attention_fwd out", oo, or_, no);
+        R->attention_fwd(or_, pr, scr, qkv, mask, mode, B, T, NH, HS, NHg, h0, &d);
+        O->attention_fwd(oo, po, scr, qkv, mask, mode, B, T, NH, HS, NHg, h0, &d);
+        const char *names[3] = {"attention_fwd out", "attention_fwd out (dropout)", "attention_fwd out (HF mask)"};
+        close_(names[variant], oo, or_, no);
         close_("attention_fwd probs", po, pr, np);
         float *dy = rnd(no, 1), *dqr = malloc(nq * 4), *dqo = malloc(nq * 4);
-        R->attention_bwd(dqr, scr, dy, qkv, pr, mask, B, T, NH, HS, NHg, h0, &d);
-        O->attention_bwd(dqo, scr, dy, qkv, pr, mask, B, T, NH, HS, NHg, h0, &d);
-        close_(drop ? "attention_bwd dqkv (dropout)" : "attention_bwd dqkv", dqo, dqr, nq);
+        R->attention_bwd(dqr, scr, dy, qkv, pr, mask, mode, B, T, NH, HS, NHg, h0, &d);
+        O->attention_bwd(dqo, scr, dy, qkv, pr, mask, mode, B, T, NH, HS, NHg, h0, &d);
+        const char *bnames[3] = {"attention_bwd dqkv", "attention_bwd dqkv (dropout)", "attention_bwd dqkv (HF mask)"};
+        close_(bnames[variant], dqo, dqr, nq);
         free(qkv); free(or_); free(oo); free(pr); free(po); free(scr); free(dy); free(dqr); free(dqo);
     }
     // dropout family

@@ -4,11 +4,12 @@
 #include <math.h>
 #include "core/rng.h"
 
-// Softmax over one score row with Megatron's mask; returns nothing, row is overwritten with probs.
-static void masked_softmax_row(float *row, const int32_t *mrow, int qvalid, int T) {
+// Softmax over one score row with the padding mask (mrow NULL = none); row is overwritten with probs.
+static void masked_softmax_row(float *row, const int32_t *mrow, mt_mask_mode mode, int qvalid, int T) {
     float mx = -INFINITY;
     for (int j = 0; j < T; j++) {
-        if (mrow && (!qvalid || mrow[j] == 0)) row[j] = -10000.0f;
+        if (mrow && mode == MT_MASK_MEGATRON && (!qvalid || mrow[j] == 0)) row[j] = -10000.0f;
+        if (mrow && mode == MT_MASK_KEYS_ADD && mrow[j] == 0) row[j] += -10000.0f;
         mx = row[j] > mx ? row[j] : mx;
     }
     float sum = 0;
@@ -21,8 +22,9 @@ static void masked_softmax_row(float *row, const int32_t *mrow, int qvalid, int 
 }
 
 // qkv (B,T,3*NH*HS) -> out (B,T,NH*HS), probs (B,NH,T,T); one (batch, head) per thread, BLAS per head
-void mt_opt_attention_fwd(float *out, float *probs, float *scratch, const float *qkv, const int32_t *mask, int B,
-                          int T, int NH, int HS, int NHg, int h0, const mt_dropout_site *drop) {
+void mt_opt_attention_fwd(float *out, float *probs, float *scratch, const float *qkv, const int32_t *mask,
+                          mt_mask_mode mode, int B, int T, int NH, int HS, int NHg, int h0,
+                          const mt_dropout_site *drop) {
     const int C3 = 3 * NH * HS, C = NH * HS;
     const float scale = 1.0f / sqrtf((float)HS);
     const int dropping = drop && drop->p > 0.0f;
@@ -35,7 +37,7 @@ void mt_opt_attention_fwd(float *out, float *probs, float *scratch, const float 
         // S (T,T) = scale * Q (T,HS) @ K^T (HS,T)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS, scale, Q, C3, K, C3, 0.0f, P, T);
         const int32_t *mrow = mask ? mask + (size_t)b * T : NULL;
-        for (int i = 0; i < T; i++) masked_softmax_row(P + (size_t)i * T, mrow, mrow ? mrow[i] != 0 : 1, T);
+        for (int i = 0; i < T; i++) masked_softmax_row(P + (size_t)i * T, mrow, mode, mrow ? mrow[i] != 0 : 1, T);
         const float *Pd = P;
         if (dropping) {
             float *D = scratch + (size_t)bh * T * T;
@@ -52,7 +54,7 @@ void mt_opt_attention_fwd(float *out, float *probs, float *scratch, const float 
 
 // dout (B,T,NH*HS) -> dqkv (B,T,3*NH*HS)
 void mt_opt_attention_bwd(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *probs,
-                          const int32_t *mask, int B, int T, int NH, int HS, int NHg, int h0,
+                          const int32_t *mask, mt_mask_mode mode, int B, int T, int NH, int HS, int NHg, int h0,
                           const mt_dropout_site *drop) {
     const int C3 = 3 * NH * HS, C = NH * HS;
     const float scale = 1.0f / sqrtf((float)HS);
@@ -95,7 +97,7 @@ void mt_opt_attention_bwd(float *dqkv, float *scratch, const float *dout, const 
             for (int j = 0; j < T; j++) {
                 float g = p[j] * (ds[j] - dot) * scale;
                 // a masked score is a constant: no gradient reaches q or k through it
-                ds[j] = (mrow && (!qvalid || mrow[j] == 0)) ? 0.0f : g;
+                ds[j] = (mrow && mode == MT_MASK_MEGATRON && (!qvalid || mrow[j] == 0)) ? 0.0f : g;
             }
         }
         // dQ (T,HS) = dS (T,T) @ K (T,HS); dK (T,HS) = dS^T @ Q

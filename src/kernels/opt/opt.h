@@ -26,10 +26,11 @@ void mt_opt_linear_bwd(float *dinp, float *dw, float *db, const float *dout, con
                        int N, int IN, int OUT);
 void mt_opt_act_fwd(float *out, const float *inp, size_t n, mt_kact kind);
 void mt_opt_act_bwd(float *dinp, const float *dout, const float *inp, size_t n, mt_kact kind);
-void mt_opt_attention_fwd(float *out, float *probs, float *scratch, const float *qkv, const int32_t *mask, int B,
-                          int T, int NH, int HS, int NHg, int h0, const mt_dropout_site *drop);
+void mt_opt_attention_fwd(float *out, float *probs, float *scratch, const float *qkv, const int32_t *mask,
+                          mt_mask_mode mode, int B, int T, int NH, int HS, int NHg, int h0,
+                          const mt_dropout_site *drop);
 void mt_opt_attention_bwd(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *probs,
-                          const int32_t *mask, int B, int T, int NH, int HS, int NHg, int h0,
+                          const int32_t *mask, mt_mask_mode mode, int B, int T, int NH, int HS, int NHg, int h0,
                           const mt_dropout_site *drop);
 void mt_opt_dropout_fwd(float *out, const float *inp, size_t n, uint64_t index0, const mt_dropout_site *d);
 void mt_opt_bias_dropout_add_fwd(float *out, const float *res, const float *inp, const float *bias, size_t n, int C,

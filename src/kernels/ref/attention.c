@@ -11,13 +11,21 @@ static float att_keep(const mt_dropout_site *d, int b, int h, int i, int j, int 
     return mt_rng_uniform(d->seed, d->step, d->stream, idx) >= d->p ? 1.0f / (1.0f - d->p) : 0.0f;
 }
 
-static int keep_pair(const int32_t *mask, int b, int i, int j, int T) {
-    return !mask || (mask[(size_t)b * T + i] != 0 && mask[(size_t)b * T + j] != 0);
+// Megatron: is score (i, j) kept (not set to -10000)?
+static int keep_pair(const int32_t *mask, mt_mask_mode mode, int b, int i, int j, int T) {
+    if (!mask || mode != MT_MASK_MEGATRON) return 1;
+    return mask[(size_t)b * T + i] != 0 && mask[(size_t)b * T + j] != 0;
+}
+
+// Hugging Face: the additive bias of key j
+static float key_bias(const int32_t *mask, mt_mask_mode mode, int b, int j, int T) {
+    return (mask && mode == MT_MASK_KEYS_ADD && mask[(size_t)b * T + j] == 0) ? -10000.0f : 0.0f;
 }
 
 // qkv (B,T,3*NH*HS) [per head: q,k,v] -> out (B,T,NH*HS), probs (B,NH,T,T)
-void mt_ref_attention_fwd(float *out, float *probs, float *scratch, const float *qkv, const int32_t *mask, int B,
-                          int T, int NH, int HS, int NHg, int h0, const mt_dropout_site *drop) {
+void mt_ref_attention_fwd(float *out, float *probs, float *scratch, const float *qkv, const int32_t *mask,
+                          mt_mask_mode mode, int B, int T, int NH, int HS, int NHg, int h0,
+                          const mt_dropout_site *drop) {
     (void)scratch;
     const int C3 = 3 * NH * HS, C = NH * HS;
     const float scale = 1.0f / sqrtf((float)HS);
@@ -32,8 +40,8 @@ void mt_ref_attention_fwd(float *out, float *probs, float *scratch, const float 
                     const float *k = qkv + ((size_t)b * T + j) * C3 + h * 3 * HS + HS;
                     float s = 0;
                     for (int e = 0; e < HS; e++) s += q[e] * k[e];
-                    s *= scale;
-                    if (!keep_pair(mask, b, i, j, T)) s = -10000.0f;
+                    s = s * scale + key_bias(mask, mode, b, j, T);
+                    if (!keep_pair(mask, mode, b, i, j, T)) s = -10000.0f;
                     row[j] = s;
                     if (s > mx) mx = s;
                 }
@@ -56,7 +64,7 @@ void mt_ref_attention_fwd(float *out, float *probs, float *scratch, const float 
 
 // dout (B,T,NH*HS) -> dqkv (B,T,3*NH*HS)
 void mt_ref_attention_bwd(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *probs,
-                          const int32_t *mask, int B, int T, int NH, int HS, int NHg, int h0,
+                          const int32_t *mask, mt_mask_mode mode, int B, int T, int NH, int HS, int NHg, int h0,
                           const mt_dropout_site *drop) {
     const int C3 = 3 * NH * HS, C = NH * HS;
     const float scale = 1.0f / sqrtf((float)HS);
@@ -85,7 +93,7 @@ void mt_ref_attention_bwd(float *dqkv, float *scratch, const float *dout, const 
                 for (int j = 0; j < T; j++) {
                     float ds = P[(size_t)i * T + j] * (dS[(size_t)i * T + j] - (float)dot);
                     // a masked score is a constant: no gradient reaches q or k through it
-                    if (!keep_pair(mask, b, i, j, T)) ds = 0;
+                    if (!keep_pair(mask, mode, b, i, j, T)) ds = 0;
                     dS[(size_t)i * T + j] = ds * scale;
                 }
             }
