@@ -1,6 +1,8 @@
 // `megatune data`: data converters (import-iob, import-chemprot).
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/commands.h"
 #include "core/status.h"
@@ -53,6 +55,11 @@ static int import_iob(int argc, char **argv) {
         if (slash) snprintf(dir, sizeof dir, "%.*s", (int)(slash - in), in);
         else snprintf(dir, sizeof dir, ".");
         out_dir = dir;
+    }
+    // Like `mkdir -p` for the last component: the user named a folder to be written.
+    if (mkdir(out_dir, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "megatune: error: %s: cannot create the output folder: %s\n", out_dir, strerror(errno));
+        return 1;
     }
     size_t ns = 0, nw = 0;
     if (mt_data_import_iob(in, out_dir, split, &ns, &nw) != MT_OK) return mt_cli_error();
