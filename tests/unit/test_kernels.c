@@ -1,5 +1,6 @@
 // Every opt kernel against its ref twin on random inputs (odd sizes, padding masks, dropout on).
-// Tolerance: atol 1e-5 * max|ref| + rtol 1e-4 (both fp32; they differ only in summation order).
+// Run with 2, 1 and 3 OpenMP threads. Tolerance: atol 1e-5 * max|ref| + rtol 1e-4 (both fp32; they
+// differ only in summation order and GELU's exp/erf approximations).
 #include <omp.h>
 
 #include "core/rng.h"
@@ -29,9 +30,21 @@ static void close_(const char *what, const float *got, const float *want, size_t
     mt_check_close(what, got, want, n, 1e-5 * fmax(maxabs(want, n), 1e-6), 1e-4);
 }
 
+static void run_all(void);
+
 int main(void) {
+    // thread counts that split rows, columns and heads unevenly
+    const int counts[3] = {2, 1, 3};
+    for (int i = 0; i < 3; i++) {
+        omp_set_num_threads(counts[i]);
+        fprintf(stderr, "== %d OpenMP thread(s)\n", counts[i]);
+        run_all();
+    }
+    TEST_DONE();
+}
+
+static void run_all(void) {
     const mt_kernels *R = mt_kernels_ref(), *O = mt_kernels_opt();
-    omp_set_num_threads(2);
     const int B = 3, T = 13, C = 40, N = B * T, OUT = 27, V = 50;
 
     // linear
@@ -157,5 +170,4 @@ int main(void) {
         close_("dropout_bwd", yo, yr, n);
         free(x); free(res); free(b); free(yr); free(yo);
     }
-    TEST_DONE();
 }
