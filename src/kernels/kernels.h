@@ -35,6 +35,9 @@ typedef struct {
     uint32_t stream;
 } mt_dropout_site;
 
+// Scratch floats the attention kernels need.
+#define MT_ATT_SCRATCH(B, NH, T) (3 * (size_t)(B) * (size_t)(NH) * (size_t)(T) * (size_t)(T))
+
 typedef struct {
     const char *name;
 
@@ -67,13 +70,14 @@ typedef struct {
 
     // --- attention core, NH local heads of size HS, fused QKV rows in per-head [NH,3,HS] layout ---
     // qkv (B,T,3*NH*HS), mask (B,T) 1 = token or NULL -> out (B,T,NH*HS), probs (B,NH,T,T) softmax
-    // before dropout. Scores are QK^T/sqrt(HS), masked as `mode` says. Attention dropout element index: ((b*NHg + h0 + h)*T + i)*T + j, with the
-    // global head count NHg and this rank's first head h0, so masks do not depend on TP.
-    // scratch: 2*B*NH*T*T floats.
+    // before dropout (probs NULL: not kept). Scores are QK^T/sqrt(HS), masked as `mode` says.
+    // Attention dropout element index: ((b*NHg + h0 + h)*T + i)*T + j, with the global head count NHg
+    // and this rank's first head h0, so masks do not depend on TP. scratch: MT_ATT_SCRATCH floats.
     void (*attention_fwd)(float *out, float *probs, float *scratch, const float *qkv, const int32_t *mask,
                           mt_mask_mode mode, int B, int T, int NH, int HS, int NHg, int h0,
                           const mt_dropout_site *drop);
-    // dout (B,T,NH*HS) -> dqkv (B,T,3*NH*HS) (overwritten); scratch: 2*B*NH*T*T floats.
+    // dout (B,T,NH*HS) -> dqkv (B,T,3*NH*HS) (overwritten). probs NULL: recomputed from qkv (saves
+    // B*NH*T*T floats per layer for one more QK^T). scratch: MT_ATT_SCRATCH floats.
     void (*attention_bwd)(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *probs,
                           const int32_t *mask, mt_mask_mode mode, int B, int T, int NH, int HS, int NHg, int h0,
                           const mt_dropout_site *drop);

@@ -54,6 +54,7 @@ mt_status mt_model_create(const mt_model_config *cfg, mt_comm *tp, mt_model **ou
     m->vlocal = m->cfg.padded_vocab_size / m->cfg.tp_size;
     m->vstart = m->cfg.tp_rank * m->vlocal;
     m->nh_local = m->cfg.num_attention_heads / m->cfg.tp_size;
+    m->recompute_attention = -1;
     *out = m;
     return MT_OK;
 }
@@ -81,6 +82,10 @@ float *mt_model_grad(mt_model *m, int i) {
 }
 void mt_model_zero_grad(mt_model *m) { memset(m->grads, 0, m->table.total * sizeof(float)); }
 void mt_model_set_kernels(mt_model *m, const mt_kernels *k) { m->k = k ? k : mt_kernels_default(); }
+void mt_model_set_attention_recompute(mt_model *m, int mode) {
+    m->recompute_attention = mode < 0 ? -1 : mode > 0;
+    m->have_forward = m->have_loss = 0; // the arena layout may change at the next forward
+}
 
 void mt_model_init_weights(mt_model *m, uint64_t seed) {
     const mt_model_config *c = &m->cfg;
@@ -149,7 +154,7 @@ static size_t layout(mt_model *m, float *base, int B, int T) {
         L->ln1_rstd = carve(&a, N);
         L->s1 = post ? carve(&a, N * C) : NULL;
         L->qkv = carve(&a, N * 3 * Cl);
-        L->probs = carve(&a, (size_t)B * NH * T * T);
+        L->probs = m->store_probs ? carve(&a, (size_t)B * NH * T * T) : NULL;
         L->atty = carve(&a, N * Cl);
         L->h = post ? NULL : carve(&a, N * C);
         L->ln2 = post ? NULL : carve(&a, N * C);
@@ -180,7 +185,7 @@ static size_t layout(mt_model *m, float *base, int B, int T) {
     m->d_atty = carve(&a, N * Cl);
     m->d_ff = carve(&a, N * F);
     m->d_ff2 = carve(&a, N * F);
-    m->att_scratch = carve(&a, 2 * (size_t)B * NH * T * T);
+    m->att_scratch = carve(&a, MT_ATT_SCRATCH(B, NH, T));
     m->d_head_a = carve(&a, M * C);
     m->d_head_b = carve(&a, M * C);
     m->d_logits = carve(&a, M * nc + 2 * N);
@@ -188,7 +193,15 @@ static size_t layout(mt_model *m, float *base, int B, int T) {
     return a.used;
 }
 
+// Attention probabilities are kept for backward while all layers' together stay under this many
+// bytes; past it (long sequences, big batches) backward recomputes them, one QK^T per head.
+#define MT_PROBS_KEEP_BYTES ((size_t)512 << 20)
+
 static mt_status ensure_arena(mt_model *m, int B, int T) {
+    size_t probs_bytes = (size_t)m->cfg.num_layers * B * m->nh_local * T * T * sizeof(float);
+    m->store_probs = m->recompute_attention > 0 ? 0
+                     : m->recompute_attention == 0 ? 1
+                                                   : probs_bytes <= MT_PROBS_KEEP_BYTES;
     size_t need = layout(m, NULL, B, T);
     if (need > m->arena_floats) {
         mt_free_aligned(m->arena);

@@ -15,7 +15,7 @@ typedef struct {
     float *ln1, *ln1_mean, *ln1_rstd; // pre-LN: input_layernorm output; post-LN: after attention (h)
     float *s1;                        // post-LN only: x + dropout(attention), the LN1 input
     float *qkv;                       // (N, 3C/tp)
-    float *probs;                     // (B, NH/tp, T, T)
+    float *probs;                     // (B, NH/tp, T, T), NULL when backward recomputes them
     float *atty;                      // (N, C/tp)
     float *h;                         // pre-LN: residual after attention
     float *ln2, *ln2_mean, *ln2_rstd;
@@ -31,6 +31,8 @@ struct mt_model {
     const mt_kernels *k;
     int vstart, vlocal; // this rank's rows of the padded vocab
     int nh_local;       // heads on this rank
+    int recompute_attention; // -1 auto (by memory), 0 keep probabilities, 1 recompute in backward
+    int store_probs;         // this arena layout keeps them
 
     // the arena, sized for (B, T)
     float *arena;
@@ -48,7 +50,7 @@ struct mt_model {
     float *targets;                       // (B) regression targets
     float *d_res, *d_a, *d_b;             // (N, C) backward scratch
     float *d_qkv, *d_atty, *d_ff, *d_ff2; // backward scratch
-    float *att_scratch;                   // 2 * B * NH * T * T
+    float *att_scratch;                   // MT_ATT_SCRATCH(B, NH, T)
     float *d_head_a, *d_head_b;           // (M, C)
     float *d_logits;                      // (M, C)
 

@@ -76,10 +76,12 @@ static void run_case(const parity_case *pc, int index) {
     CHECK(rl && rloss);
     if (!rl || !rloss) goto done_ref;
 
-    for (int kt = 0; kt < 2; kt++) {
-        const mt_kernels *k = kt == 0 ? mt_kernels_opt() : mt_kernels_ref();
-        fprintf(stderr, " -- kernels %s\n", k->name);
+    for (int kt = 0; kt < 3; kt++) {
+        // opt keeping attention probabilities, ref recomputing them, opt recomputing them
+        const mt_kernels *k = kt == 1 ? mt_kernels_ref() : mt_kernels_opt();
+        fprintf(stderr, " -- kernels %s, attention probabilities %s\n", k->name, kt ? "recomputed" : "kept");
         mt_model_set_kernels(m, k);
+        mt_model_set_attention_recompute(m, kt ? 1 : 0);
         mt_model_zero_grad(m);
         float loss = 0;
         CHECK_OK(mt_model_forward(m, &pb.batch, 1, 42, 0, &loss));

@@ -130,7 +130,7 @@ int main(void) {
         int drop = variant == 1;
         mt_mask_mode mode = variant == 2 ? MT_MASK_KEYS_ADD : MT_MASK_MEGATRON;
         enum { B = 2, T = 5, NH = 2, HS = 3, NQ = B * T * 3 * NH * HS, NO = B * T * NH * HS, NP = B * NH * T * T };
-        float qkv[NQ], out[NO], probs[NP], scr[2 * NP], r[NO], dq[NQ];
+        float qkv[NQ], out[NO], probs[NP], scr[3 * NP], r[NO], dq[NQ];
         int32_t mask[B * T] = {1, 1, 1, 1, 1, 1, 1, 1, 0, 0};
         fill(qkv, NQ, 1.5f); fill(r, NO, 1);
         att_ctx c = {qkv, out, probs, scr, r, mask, mode, B, T, NH, HS, {drop ? 0.3f : 0.0f, 3, 1, 9}};

@@ -140,18 +140,28 @@ static void run_all(void) {
         for (int b = 0; b < B; b++)
             for (int t = 0; t < T; t++) mask[b * T + t] = t < T - 4 * b;
         float *qkv = rnd(nq, 1.5f), *or_ = malloc(no * 4), *oo = malloc(no * 4), *pr = malloc(np * 4),
-              *po = malloc(np * 4), *scr = malloc(2 * np * 4);
+              *po = malloc(np * 4), *scr = malloc(MT_ATT_SCRATCH(B, NH, T) * 4);
         mt_dropout_site d = {drop ? 0.2f : 0.0f, 9, 2, 40};
         R->attention_fwd(or_, pr, scr, qkv, mask, mode, B, T, NH, HS, NHg, h0, &d);
         O->attention_fwd(oo, po, scr, qkv, mask, mode, B, T, NH, HS, NHg, h0, &d);
         const char *names[3] = {"attention_fwd out", "attention_fwd out (dropout)", "attention_fwd out (HF mask)"};
         close_(names[variant], oo, or_, no);
         close_("attention_fwd probs", po, pr, np);
-        float *dy = rnd(no, 1), *dqr = malloc(nq * 4), *dqo = malloc(nq * 4);
+        float *dy = rnd(no, 1), *dqr = malloc(nq * 4), *dqo = malloc(nq * 4), *dq2 = malloc(nq * 4);
+        float *o2 = malloc(no * 4);
+        // without kept probabilities: forward output unchanged, backward recomputes them
+        O->attention_fwd(o2, NULL, scr, qkv, mask, mode, B, T, NH, HS, NHg, h0, &d);
+        close_("attention_fwd out (probs not kept)", o2, or_, no);
+        R->attention_bwd(dq2, scr, dy, qkv, NULL, mask, mode, B, T, NH, HS, NHg, h0, &d);
         R->attention_bwd(dqr, scr, dy, qkv, pr, mask, mode, B, T, NH, HS, NHg, h0, &d);
         O->attention_bwd(dqo, scr, dy, qkv, pr, mask, mode, B, T, NH, HS, NHg, h0, &d);
         const char *bnames[3] = {"attention_bwd dqkv", "attention_bwd dqkv (dropout)", "attention_bwd dqkv (HF mask)"};
         close_(bnames[variant], dqo, dqr, nq);
+        close_("attention_bwd dqkv (ref, probs recomputed)", dq2, dqr, nq);
+        O->attention_bwd(dq2, scr, dy, qkv, NULL, mask, mode, B, T, NH, HS, NHg, h0, &d);
+        close_("attention_bwd dqkv (opt, probs recomputed)", dq2, dqr, nq);
+        free(dq2);
+        free(o2);
         free(qkv); free(or_); free(oo); free(pr); free(po); free(scr); free(dy); free(dqr); free(dqo);
     }
     // dropout family

@@ -21,6 +21,13 @@ static void masked_softmax_row(float *row, const int32_t *mrow, mt_mask_mode mod
     for (int j = 0; j < T; j++) row[j] *= inv;
 }
 
+// P (T,T) = masked softmax(scale * Q K^T) of one head
+static void head_probs(float *P, const float *Q, const float *K, int C3, const int32_t *mrow, mt_mask_mode mode,
+                       int T, int HS, float scale) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS, scale, Q, C3, K, C3, 0.0f, P, T);
+    for (int i = 0; i < T; i++) masked_softmax_row(P + (size_t)i * T, mrow, mode, mrow ? mrow[i] != 0 : 1, T);
+}
+
 // qkv (B,T,3*NH*HS) -> out (B,T,NH*HS), probs (B,NH,T,T); one (batch, head) per thread, BLAS per head
 void mt_opt_attention_fwd(float *out, float *probs, float *scratch, const float *qkv, const int32_t *mask,
                           mt_mask_mode mode, int B, int T, int NH, int HS, int NHg, int h0,
@@ -33,11 +40,8 @@ void mt_opt_attention_fwd(float *out, float *probs, float *scratch, const float 
         int b = bh / NH, h = bh % NH;
         const float *Q = qkv + (size_t)b * T * C3 + (size_t)h * 3 * HS;
         const float *K = Q + HS, *V = Q + 2 * HS;
-        float *P = probs + (size_t)bh * T * T;
-        // S (T,T) = scale * Q (T,HS) @ K^T (HS,T)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS, scale, Q, C3, K, C3, 0.0f, P, T);
-        const int32_t *mrow = mask ? mask + (size_t)b * T : NULL;
-        for (int i = 0; i < T; i++) masked_softmax_row(P + (size_t)i * T, mrow, mode, mrow ? mrow[i] != 0 : 1, T);
+        float *P = probs ? probs + (size_t)bh * T * T : scratch + ((size_t)2 * B * NH + bh) * T * T;
+        head_probs(P, Q, K, C3, mask ? mask + (size_t)b * T : NULL, mode, T, HS, scale);
         const float *Pd = P;
         if (dropping) {
             float *D = scratch + (size_t)bh * T * T;
@@ -68,7 +72,13 @@ void mt_opt_attention_bwd(float *dqkv, float *scratch, const float *dout, const 
         float *dQ = dqkv + (size_t)b * T * C3 + (size_t)h * 3 * HS;
         float *dK = dQ + HS, *dV = dQ + 2 * HS;
         const float *dO = dout + (size_t)b * T * C + (size_t)h * HS;
-        const float *P = probs + (size_t)bh * TT;
+        const int32_t *mrow = mask ? mask + (size_t)b * T : NULL;
+        const float *P = probs ? probs + (size_t)bh * TT : NULL;
+        if (!P) {
+            float *R = scratch + ((size_t)2 * B * NH + bh) * TT;
+            head_probs(R, Q, K, C3, mrow, mode, T, HS, scale);
+            P = R;
+        }
         float *dS = scratch + (size_t)bh * TT;
         float *keep = scratch + (size_t)B * NH * TT + (size_t)bh * TT;
         const float *Pd = P;
@@ -83,7 +93,6 @@ void mt_opt_attention_bwd(float *dqkv, float *scratch, const float *dout, const 
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, HS, T, 1.0f, Pd, T, dO, C, 0.0f, dV, C3);
         // dPd (T,T) = dO (T,HS) @ V^T (HS,T)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS, 1.0f, dO, C, V, C3, 0.0f, dS, T);
-        const int32_t *mrow = mask ? mask + (size_t)b * T : NULL;
         for (int i = 0; i < T; i++) {
             float *ds = dS + (size_t)i * T;
             const float *p = P + (size_t)i * T;
