@@ -54,7 +54,7 @@ mt_status mt_model_create(const mt_model_config *cfg, mt_comm *tp, mt_model **ou
     m->vlocal = m->cfg.padded_vocab_size / m->cfg.tp_size;
     m->vstart = m->cfg.tp_rank * m->vlocal;
     m->nh_local = m->cfg.num_attention_heads / m->cfg.tp_size;
-    m->recompute_attention = -1;
+    m->recompute = -1;
     *out = m;
     return MT_OK;
 }
@@ -82,8 +82,8 @@ float *mt_model_grad(mt_model *m, int i) {
 }
 void mt_model_zero_grad(mt_model *m) { memset(m->grads, 0, m->table.total * sizeof(float)); }
 void mt_model_set_kernels(mt_model *m, const mt_kernels *k) { m->k = k ? k : mt_kernels_default(); }
-void mt_model_set_attention_recompute(mt_model *m, int mode) {
-    m->recompute_attention = mode < 0 ? -1 : mode > 0;
+void mt_model_set_recompute(mt_model *m, int mode) {
+    m->recompute = mode < 0 ? -1 : mode > 0;
     m->have_forward = m->have_loss = 0; // the arena layout may change at the next forward
 }
 
@@ -162,7 +162,8 @@ static size_t layout(mt_model *m, float *base, int B, int T) {
         L->ln2_rstd = carve(&a, N);
         L->s2 = post ? carve(&a, N * C) : NULL;
         L->fc1 = carve(&a, N * F);
-        L->act = carve(&a, N * F);
+        // kept per layer, or one buffer shared by all layers and recomputed in backward
+        L->act = m->store_probs || l == 0 ? carve(&a, N * F) : m->layers[0].act;
     }
     m->hidden = post ? NULL : carve(&a, N * C);
     m->fin_mean = carve(&a, N);
@@ -193,14 +194,15 @@ static size_t layout(mt_model *m, float *base, int B, int T) {
     return a.used;
 }
 
-// Attention probabilities are kept for backward while all layers' together stay under this many
-// bytes; past it (long sequences, big batches) backward recomputes them, one QK^T per head.
+// Attention probabilities and GELU outputs are kept for backward while all layers' probabilities
+// together stay under this many bytes; past it (long sequences, big batches) backward recomputes
+// both (one QK^T per head, one GELU per layer), saving (B*NH*T*T + N*F) floats per layer.
 #define MT_PROBS_KEEP_BYTES ((size_t)512 << 20)
 
 static mt_status ensure_arena(mt_model *m, int B, int T) {
     size_t probs_bytes = (size_t)m->cfg.num_layers * B * m->nh_local * T * T * sizeof(float);
-    m->store_probs = m->recompute_attention > 0 ? 0
-                     : m->recompute_attention == 0 ? 1
+    m->store_probs = m->recompute > 0 ? 0
+                     : m->recompute == 0 ? 1
                                                    : probs_bytes <= MT_PROBS_KEEP_BYTES;
     size_t need = layout(m, NULL, B, T);
     if (need > m->arena_floats) {
@@ -402,6 +404,7 @@ static mt_status layer_backward(mt_model *m, int l, const float *x) {
     const float *mlp_in = post ? L->ln1 : L->ln2;
     k->dropout_bwd(dB, dh, NC, 0, &d2);
     MT_TRY(mt_tp_g_backward(m->tp, dB, NC));
+    if (!m->store_probs) k->act_fwd(L->act, L->fc1, (size_t)N * F, gelu_kact(c->gelu));
     k->linear_bwd(m->d_ff, G(MT_ROLE_FC2_W, l), G(MT_ROLE_FC2_B, l), dB, L->act, P(MT_ROLE_FC2_W, l), N, F, C);
     k->act_bwd(m->d_ff2, m->d_ff, L->fc1, (size_t)N * F, gelu_kact(c->gelu));
     k->linear_bwd(dB, G(MT_ROLE_FC1_W, l), G(MT_ROLE_FC1_B, l), m->d_ff2, mlp_in, P(MT_ROLE_FC1_W, l), N, C, F);

@@ -20,7 +20,7 @@ typedef struct {
     float *h;                         // pre-LN: residual after attention
     float *ln2, *ln2_mean, *ln2_rstd;
     float *s2;                        // post-LN only: h + dropout(mlp), the LN2 input
-    float *fc1, *act;                 // (N, F/tp)
+    float *fc1, *act;                 // (N, F/tp); act shared by all layers when recomputed
 } mt_layer_acts;
 
 struct mt_model {
@@ -31,8 +31,8 @@ struct mt_model {
     const mt_kernels *k;
     int vstart, vlocal; // this rank's rows of the padded vocab
     int nh_local;       // heads on this rank
-    int recompute_attention; // -1 auto (by memory), 0 keep probabilities, 1 recompute in backward
-    int store_probs;         // this arena layout keeps them
+    int recompute;   // -1 auto (by memory), 0 keep attention probs + GELU outputs, 1 recompute in backward
+    int store_probs; // this arena layout keeps them
 
     // the arena, sized for (B, T)
     float *arena;

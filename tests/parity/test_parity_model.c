@@ -77,11 +77,11 @@ static void run_case(const parity_case *pc, int index) {
     if (!rl || !rloss) goto done_ref;
 
     for (int kt = 0; kt < 3; kt++) {
-        // opt keeping attention probabilities, ref recomputing them, opt recomputing them
+        // opt keeping attention probabilities and GELU outputs, ref recomputing them, opt recomputing them
         const mt_kernels *k = kt == 1 ? mt_kernels_ref() : mt_kernels_opt();
         fprintf(stderr, " -- kernels %s, attention probabilities %s\n", k->name, kt ? "recomputed" : "kept");
         mt_model_set_kernels(m, k);
-        mt_model_set_attention_recompute(m, kt ? 1 : 0);
+        mt_model_set_recompute(m, kt ? 1 : 0);
         mt_model_zero_grad(m);
         float loss = 0;
         CHECK_OK(mt_model_forward(m, &pb.batch, 1, 42, 0, &loss));
