@@ -3,9 +3,13 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "ckpt/safetensors.h"
 #include "ckpt/source.h"
@@ -424,6 +428,71 @@ static mt_status write_safetensors(const mt_ckpt_src *s, const mt_convert_opts *
     return st;
 }
 
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb, (void)flag, (void)ftw;
+    (void)remove(path);
+    return 0;
+}
+
+static void remove_tree(const char *dir) { (void)nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
+
+// DST/release/mp_rank_XX/model_optim_rng.pt for every rank, then DST/latest_checkpointed_iteration.txt.
+// The ranks are built in a hidden folder beside release/ and swapped in whole (renameat2
+// RENAME_EXCHANGE), so a failure or a kill never leaves a mix of old and new ranks, and a failed
+// conversion leaves no partial tree.
+static mt_status write_megatron_folder(const mt_ckpt_src *s, const mt_convert_opts *o, int tp, const char *dst) {
+    struct stat sb;
+    int created = stat(dst, &sb) != 0;
+    if (!created && !S_ISDIR(sb.st_mode))
+        return mt_fail(MT_ERR_INVALID, "%s exists and is not a folder; give a folder, a .pt or a .safetensors as DST", dst);
+    MT_TRY(mkdir_p(dst));
+    char tmp[1300], p[1400], final[1300];
+    snprintf(tmp, sizeof tmp, "%s/.release.tmp.XXXXXX", dst);
+    snprintf(final, sizeof final, "%s/release", dst);
+    mt_status st = MT_OK;
+    if (!mkdtemp(tmp)) {
+        st = mt_fail(MT_ERR_IO, "%s: cannot create a folder in it: %s", dst, strerror(errno));
+        if (created) (void)rmdir(dst);
+        return st;
+    }
+    (void)chmod(tmp, 0755);
+    for (int r = 0; r < tp && st == MT_OK; r++) {
+        snprintf(p, sizeof p, "%s/mp_rank_%02d", tmp, r);
+        if (mkdir(p, 0755) != 0) st = mt_fail(MT_ERR_IO, "%s: cannot create: %s", p, strerror(errno));
+        snprintf(p, sizeof p, "%s/mp_rank_%02d/model_optim_rng.pt", tmp, r);
+        if (st == MT_OK) st = write_megatron_file(s, o, tp, r, p);
+    }
+    if (st == MT_OK) {
+        if (stat(final, &sb) == 0) {
+            if (!S_ISDIR(sb.st_mode)) st = mt_fail(MT_ERR_IO, "%s exists and is not a folder; remove it", final);
+            else if (renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_EXCHANGE) != 0) {
+                // a filesystem without the exchange: move the old tree aside first
+                char old[1400];
+                snprintf(old, sizeof old, "%s.old", tmp);
+                if (rename(final, old) != 0 || rename(tmp, final) != 0)
+                    st = mt_fail(MT_ERR_IO, "%s: cannot move the new ranks into place: %s", final, strerror(errno));
+                else remove_tree(old);
+            }
+            // after the exchange `tmp` holds the previous ranks
+        } else if (rename(tmp, final) != 0) {
+            st = mt_fail(MT_ERR_IO, "%s: cannot move the new ranks into place: %s", final, strerror(errno));
+        }
+    }
+    remove_tree(tmp);
+    if (st == MT_OK) {
+        snprintf(p, sizeof p, "%s/latest_checkpointed_iteration.txt", dst);
+        snprintf(tmp, sizeof tmp, "%s/.latest_checkpointed_iteration.txt.tmp", dst);
+        FILE *f = fopen(tmp, "w");
+        if (!f || fputs("release", f) < 0) st = mt_fail(MT_ERR_IO, "%s: cannot write: %s", tmp, strerror(errno));
+        if (f && fclose(f) != 0 && st == MT_OK) st = mt_fail(MT_ERR_IO, "%s: cannot write", tmp);
+        if (st == MT_OK && rename(tmp, p) != 0) st = mt_fail(MT_ERR_IO, "%s: cannot write: %s", p, strerror(errno));
+        if (st != MT_OK) (void)unlink(tmp);
+    } else if (created) {
+        (void)rmdir(dst);
+    }
+    return st;
+}
+
 mt_status mt_ckpt_convert(const char *src, const char *dst, const mt_convert_opts *o) {
     mt_convert_opts def = {1, 0, 0, -1.0, MT_DT_F32};
     if (!o) o = &def;
@@ -444,21 +513,7 @@ mt_status mt_ckpt_convert(const char *src, const char *dst, const mt_convert_opt
         if (tp != 1) st = mt_fail(MT_ERR_INVALID, "a single .pt holds TP=1; give a folder as DST for --tp %d", tp);
         else st = write_megatron_file(s, o, 1, 0, dst);
     } else if (st == MT_OK) {
-        char p[1300];
-        snprintf(p, sizeof p, "%s/release", dst);
-        st = mkdir_p(p);
-        for (int r = 0; r < tp && st == MT_OK; r++) {
-            snprintf(p, sizeof p, "%s/release/mp_rank_%02d", dst, r);
-            st = mkdir_p(p);
-            snprintf(p, sizeof p, "%s/release/mp_rank_%02d/model_optim_rng.pt", dst, r);
-            if (st == MT_OK) st = write_megatron_file(s, o, tp, r, p);
-        }
-        if (st == MT_OK) {
-            snprintf(p, sizeof p, "%s/latest_checkpointed_iteration.txt", dst);
-            FILE *f = fopen(p, "w");
-            if (!f || fputs("release", f) < 0) st = mt_fail(MT_ERR_IO, "%s: cannot write: %s", p, strerror(errno));
-            if (f && fclose(f) != 0 && st == MT_OK) st = mt_fail(MT_ERR_IO, "%s: cannot write", p);
-        }
+        st = write_megatron_folder(s, o, tp, dst);
     }
     mt_ckpt_src_free(s);
     return st;

@@ -69,7 +69,11 @@ int mt_cmd_convert(int argc, char **argv) {
         }
         pos[npos++] = a;
     }
-    if (npos != 2 || o.tp < 1) {
+    if (o.tp < 1) {
+        fprintf(stderr, "megatune convert: --tp must be 1 or more, got %d\n", o.tp);
+        return 2;
+    }
+    if (npos != 2) {
         usage(stderr);
         return 2;
     }

@@ -4,15 +4,17 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "tasks/outfile.h"
 #include "train/nemo.h"
 
 static void predict_usage(FILE *out) {
     fprintf(out,
             "usage: megatune predict MODEL.nemo INPUT [OUTPUT] [key=value ...]\n\n"
             "Runs a restored .nemo on INPUT ('-' = stdin) and writes one line per input line to OUTPUT\n"
-            "(default stdout): text classification / GLUE 'label<TAB>probability'; token classification the\n"
-            "words each followed by its label. Input lines are in the training format with or without the\n"
-            "label (NER: one sentence per line).\n\n"
+            "(default or '-': stdout): text classification / GLUE 'label<TAB>probability'; token\n"
+            "classification the words each followed by its label. Input lines are in the training format\n"
+            "with or without the label (NER: one sentence per line). An OUTPUT file appears only when every\n"
+            "line was predicted (written beside it, then renamed); a failure leaves the old file as it was.\n\n"
             "examples:\n"
             "  megatune predict model.nemo sentences.txt predictions.tsv\n"
             "  echo 'a great movie' | megatune predict model.nemo -\n");
@@ -56,15 +58,15 @@ int mt_cmd_predict(int argc, char **argv) {
         mt_nemo_free(n);
         return mt_cli_error();
     }
-    FILE *out = npos > 2 ? fopen(pos[2], "wb") : stdout;
-    mt_status s = MT_OK;
-    if (!out) s = mt_fail(MT_ERR_IO, "%s: cannot create the output: %s", pos[2], strerror(errno));
+    // OUTPUT appears only when every line was predicted: a failure leaves no half-written file
+    mt_outfile out;
+    mt_status s = mt_outfile_open(&out, npos > 2 ? pos[2] : "-");
     if (s == MT_OK)
-        s = mt_task_predict(&n->s.topt, n->s.tok, NULL, in, pos[1], out, (int)n->cfg.model.test_ds.batch_size, forward,
-                            n->s.model);
+        s = mt_task_predict(&n->s.topt, n->s.tok, NULL, in, pos[1], out.f, (int)n->cfg.model.test_ds.batch_size,
+                            forward, n->s.model);
     if (in != stdin) fclose(in);
-    if (out && out != stdout && fclose(out) != 0 && s == MT_OK)
-        s = mt_fail(MT_ERR_IO, "%s: write failed", pos[2]);
+    if (s == MT_OK) s = mt_outfile_commit(&out);
+    else mt_outfile_abort(&out);
     mt_nemo_free(n);
     return s == MT_OK ? 0 : mt_cli_error();
 }

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "tasks/data_tools.h"
+#include "tasks/outfile.h"
 #include "tasks/task_internal.h"
 
 void mt_data_iob_split_name(const char *path, char *out, size_t cap) {
@@ -37,17 +38,19 @@ mt_status mt_data_import_iob(const char *in_path, const char *out_dir, const cha
     snprintf(lpath, sizeof lpath, "%s/labels_%s.txt", out_dir, sp);
     mt_lines L;
     MT_TRY(mt_lines_open(&L, in_path));
-    FILE *ft = fopen(tpath, "wb");
-    if (!ft) {
+    // both files appear only when the whole input converted (a bad line leaves no partial pair)
+    mt_outfile ot, ol;
+    mt_status so = mt_outfile_open(&ot, tpath);
+    if (so) {
         mt_lines_close(&L);
-        return mt_fail(MT_ERR_IO, "%s: cannot create: %s (does --out_dir exist and is it writable?)", tpath, strerror(errno));
+        return so;
     }
-    FILE *fl = fopen(lpath, "wb");
-    if (!fl) {
-        fclose(ft);
+    if ((so = mt_outfile_open(&ol, lpath))) {
+        mt_outfile_abort(&ot);
         mt_lines_close(&L);
-        return mt_fail(MT_ERR_IO, "%s: cannot create: %s", lpath, strerror(errno));
+        return so;
     }
+    FILE *ft = ot.f, *fl = ol.f;
     size_t ns = 0, nw = 0, in_sentence = 0;
     char *line;
     size_t len;
@@ -83,8 +86,10 @@ mt_status mt_data_import_iob(const char *in_path, const char *out_dir, const cha
         ns++;
     }
     if (!s && ns == 0) s = mt_fail(MT_ERR_FORMAT, "%s: no sentence found (expected 'word ... label' lines)", in_path);
-    int e1 = fclose(ft), e2 = fclose(fl);
-    if (!s && (e1 || e2)) s = mt_fail(MT_ERR_IO, "%s: write failed (disk full?)", out_dir);
+    if (!s) s = mt_outfile_commit(&ot);
+    if (!s) s = mt_outfile_commit(&ol);
+    mt_outfile_abort(&ot);
+    mt_outfile_abort(&ol);
     mt_lines_close(&L);
     if (n_sentences) *n_sentences = ns;
     if (n_words) *n_words = nw;
@@ -148,12 +153,13 @@ mt_status mt_data_import_chemprot(const char *in_path, const char *out_path, con
     mt_lines L;
     mt_status s = mt_lines_open(&L, in_path);
     if (s) { lmap_free(&m); return s; }
-    FILE *fo = fopen(out_path, "wb");
-    if (!fo) {
+    mt_outfile oo;
+    if ((s = mt_outfile_open(&oo, out_path))) {
         mt_lines_close(&L);
         lmap_free(&m);
-        return mt_fail(MT_ERR_IO, "%s: cannot create: %s", out_path, strerror(errno));
+        return s;
     }
+    FILE *fo = oo.f;
     fprintf(fo, "sentence\tlabel\n");
     char *line;
     size_t len, n = 0;
@@ -190,15 +196,14 @@ mt_status mt_data_import_chemprot(const char *in_path, const char *out_path, con
     }
     if (r < 0) s = MT_ERR_FORMAT;
     if (!s && n == 0) s = mt_fail(MT_ERR_FORMAT, "%s: no example found", in_path);
-    if (fclose(fo) && !s) s = mt_fail(MT_ERR_IO, "%s: write failed (disk full?)", out_path);
-    if (!s && label_map && !have_map) {
-        FILE *fm = fopen(label_map, "wb");
-        if (!fm) s = mt_fail(MT_ERR_IO, "%s: cannot create the label map: %s", label_map, strerror(errno));
-        else {
-            for (int i = 0; i < m.n; i++) fprintf(fm, "%s\t%d\n", m.names[i], i);
-            if (fclose(fm)) s = mt_fail(MT_ERR_IO, "%s: write failed", label_map);
-        }
+    mt_outfile om = {0};
+    if (!s && label_map && !have_map && !(s = mt_outfile_open(&om, label_map))) {
+        for (int i = 0; i < m.n; i++) fprintf(om.f, "%s\t%d\n", m.names[i], i);
+        s = mt_outfile_commit(&om);
     }
+    // the data file last: it never exists without the label map that gives its ids meaning
+    if (!s) s = mt_outfile_commit(&oo);
+    mt_outfile_abort(&oo);
     if (n_examples) *n_examples = n;
     if (n_labels) *n_labels = m.n;
     mt_lines_close(&L);

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <yaml.h>
 
 #include "core/log.h"
@@ -549,6 +550,17 @@ static mt_status walk(walk_ctx *w, yaml_node_t *node, const char *path) {
                 st = mt_fail(MT_ERR_FORMAT, "%s: key '%s' is not a plain name (write nested mappings)", where, key);
                 goto done;
             }
+            // libyaml keeps both pairs of a repeated key; silently taking the last one hides an edit
+            // mistake (OmegaConf refuses duplicates too)
+            for (yaml_node_pair_t *q = node->data.mapping.pairs.start; q < p; q++) {
+                yaml_node_t *qk = yaml_document_get_node(w->doc, q->key);
+                if (qk && qk->type == YAML_SCALAR_NODE && !strcmp((const char *)qk->data.scalar.value, key)) {
+                    snprintf(where, sizeof where, "%s:%zu", w->name, kn->start_mark.line + 1);
+                    st = mt_fail(MT_ERR_FORMAT, "%s: duplicate key '%s' (first set on line %zu); keep one of them",
+                                 where, sub, qk->start_mark.line + 1);
+                    goto done;
+                }
+            }
             st = walk(w, vn, sub);
             if (st != MT_OK) goto done;
         }
@@ -631,6 +643,12 @@ mt_status mt_config_load_yaml_text(mt_train_config *c, const char *text, size_t 
 mt_status mt_config_load_yaml(mt_train_config *c, const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) return mt_fail(MT_ERR_IO, "%s: cannot open the config: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        fclose(f);
+        return mt_fail(MT_ERR_IO, "%s: is a folder; give the YAML config file (e.g. examples/quickstart_config.yaml)",
+                       path);
+    }
     size_t cap = 1 << 14, len = 0;
     char *buf = mt_malloc(cap);
     if (!buf) { fclose(f); return MT_ERR_NOMEM; }

@@ -1,0 +1,71 @@
+#!/bin/bash
+# Failed commands leave no partial output (QA regressions): predict, data import-iob / import-chemprot
+# and convert to a Megatron folder write to a temporary beside the target and rename it in only on
+# success, so a failure leaves no file, or the previous one untouched. Also: predict's OUTPUT '-' is
+# stdout, a repeated YAML key and a folder given as the config are refused with one clear message.
+set -u
+BIN=${MEGATUNE_BIN:?}; SRC=${MEGATUNE_SOURCE_DIR:?}
+[ -x "$BIN" ] || { echo "SKIP: $BIN not built"; exit 77; }
+export OMP_WAIT_POLICY=passive
+T=$(mktemp -d /tmp/mt_e2e_qa_XXXXXX); trap 'rm -rf "$T"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+cd "$SRC" || exit 1
+
+# a tiny .nemo (2 steps of the quickstart)
+"$BIN" train examples/quickstart_config.yaml trainer.max_steps=2 exp_manager.exp_dir="$T/e" exp_manager.version=v \
+  > "$T/train.log" 2>&1 || { tail "$T/train.log"; fail "quickstart train"; }
+N="$T/e/quickstart/v/checkpoints/quickstart.nemo"
+[ -f "$N" ] || fail "no .nemo at $N"
+
+# --- predict ---
+printf 'a great movie\nthe plot was dull\n' > "$T/in.txt"
+printf 'a great movie\n\xff bad bytes\n' > "$T/bad.txt"
+"$BIN" predict "$N" "$T/bad.txt" "$T/p1.tsv" 2> "$T/err" && fail "predict accepted bad UTF-8"
+grep -q 'bad.txt:2: invalid UTF-8' "$T/err" || fail "predict message: $(cat "$T/err")"
+[ -e "$T/p1.tsv" ] && fail "a failed predict left $T/p1.tsv"
+echo previous > "$T/p2.tsv"
+"$BIN" predict "$N" "$T/bad.txt" "$T/p2.tsv" 2>/dev/null && fail "predict accepted bad UTF-8 (2)"
+[ "$(cat "$T/p2.tsv")" = previous ] || fail "a failed predict changed the previous OUTPUT"
+"$BIN" predict "$N" "$T" "$T/p3.tsv" 2>/dev/null && fail "predict read a folder as INPUT"
+[ -e "$T/p3.tsv" ] && fail "a failed predict (folder input) left its OUTPUT"
+ls "$T" | grep -q '\.tmp\.' && fail "temporary files left behind: $(ls "$T")"
+"$BIN" predict "$N" "$T/in.txt" "$T/p4.tsv" 2>/dev/null || fail "predict to a file"
+[ "$(wc -l < "$T/p4.tsv")" = 2 ] || fail "predict wrote $(wc -l < "$T/p4.tsv") lines, expected 2"
+( cd "$T" && "$BIN" predict "$N" in.txt - 2>/dev/null ) > "$T/stdout.tsv" || fail "predict OUTPUT '-'"
+[ -e "$T/-" ] && fail "predict wrote a file named '-' instead of stdout"
+cmp -s "$T/stdout.tsv" "$T/p4.tsv" || fail "predict '-' output differs from the file output"
+"$BIN" predict "$N" "$T/in.txt" "$T" 2> "$T/err" && fail "predict wrote over a folder"
+grep -q 'is a folder' "$T/err" || fail "predict folder OUTPUT message: $(cat "$T/err")"
+
+# --- data import-iob / import-chemprot ---
+printf 'EU B-ORG\nrejects O\n\nGerman B-MISC\ncall\n' > "$T/bad.iob"
+mkdir -p "$T/ner"
+"$BIN" data import-iob --data_file "$T/bad.iob" --out_dir "$T/ner" --split train 2> "$T/err" && fail "import-iob accepted a 1-field line"
+grep -q 'bad.iob:5' "$T/err" || fail "import-iob message: $(cat "$T/err")"
+[ -n "$(ls -A "$T/ner")" ] && fail "a failed import-iob left files: $(ls -A "$T/ner")"
+printf 'a sentence\tCPR:3\nanother one\n' > "$T/bad_cp.tsv"
+"$BIN" data import-chemprot "$T/bad_cp.tsv" "$T/cp.tsv" --label-map "$T/map.tsv" 2>/dev/null && fail "import-chemprot accepted a missing label"
+[ -e "$T/cp.tsv" ] || [ -e "$T/map.tsv" ] && fail "a failed import-chemprot left output"
+
+# --- convert to a Megatron folder ---
+tar -xzf "$N" -C "$T" ./model_weights.ckpt || fail "untar"
+"$BIN" convert "$T/model_weights.ckpt" "$T/mg3" --heads 4 --tp 3 2>/dev/null && fail "convert split 4 heads over 3 ranks"
+[ -e "$T/mg3" ] && fail "a failed convert left $(find "$T/mg3")"
+"$BIN" convert "$T/model_weights.ckpt" "$T/mg" --heads 4 --tp 2 >/dev/null || fail "convert --tp 2"
+before=$(cd "$T/mg" && find . -type f | sort | xargs md5sum)
+"$BIN" convert "$T/model_weights.ckpt" "$T/mg" --heads 4 --tp 3 2>/dev/null && fail "convert split 4 heads over 3 ranks (2)"
+[ "$(cd "$T/mg" && find . -type f | sort | xargs md5sum)" = "$before" ] || fail "a failed convert changed the previous folder"
+[ -z "$(find "$T/mg" -name '.*tmp*')" ] || fail "convert left temporaries: $(find "$T/mg")"
+"$BIN" convert "$T/model_weights.ckpt" "$T/mg" --heads 4 --tp 4 >/dev/null || fail "convert --tp 4 over a TP=2 folder"
+[ "$(ls "$T/mg/release")" = "$(printf 'mp_rank_00\nmp_rank_01\nmp_rank_02\nmp_rank_03')" ] || fail "ranks: $(ls "$T/mg/release")"
+"$BIN" convert "$T/mg" "$T/back.pt" >/dev/null || fail "convert the TP=4 folder back"
+"$BIN" convert a b --tp 0 2> "$T/err"; [ $? = 2 ] && grep -q -- '--tp must be 1 or more' "$T/err" || fail "--tp 0 message: $(cat "$T/err")"
+
+# --- config files ---
+sed 's/^  max_steps: null/  max_steps: 3\n  max_steps: 4/' examples/quickstart_config.yaml > "$T/dup.yaml"
+"$BIN" train "$T/dup.yaml" exp_manager.exp_dir="$T/e2" 2> "$T/err" && fail "a repeated key was accepted"
+grep -q "dup.yaml:10: duplicate key 'trainer.max_steps' (first set on line 9)" "$T/err" || fail "dup message: $(cat "$T/err")"
+[ -e "$T/e2" ] && fail "a refused config created the experiment folder"
+"$BIN" train "$T" 2> "$T/err" && fail "a folder was accepted as the config"
+grep -q 'is a folder' "$T/err" || fail "folder config message: $(cat "$T/err")"
+echo PASSED
