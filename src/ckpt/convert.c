@@ -140,14 +140,24 @@ static mt_status inspect_nemo(const char *path, FILE *out, int verbose) {
             st = mt_fail(MT_ERR_UNSUPPORTED, "%s: member %s has size %lld (limit 16 GiB)", path, name, (long long)size);
             break;
         }
-        uint8_t *buf = malloc((size_t)size + 1);
+        // the header's size is a claim: grow the buffer as bytes actually arrive, so a forged size
+        // cannot make us reserve gigabytes
+        size_t cap = (size_t)(size < (1 << 26) ? size : (1 << 26)) + 1;
+        uint8_t *buf = malloc(cap);
         if (!buf) {
             st = mt_fail(MT_ERR_NOMEM, "%s: cannot hold member %s (%lld bytes) in memory", path, name, (long long)size);
             break;
         }
         int64_t got = 0;
         while (got < size) {
-            la_ssize_t k = archive_read_data(a, buf + got, (size_t)(size - got));
+            if ((size_t)got + 1 >= cap) {
+                size_t nc = cap * 2 > (size_t)size + 1 ? (size_t)size + 1 : cap * 2;
+                uint8_t *nb = realloc(buf, nc);
+                if (!nb) break;
+                buf = nb;
+                cap = nc;
+            }
+            la_ssize_t k = archive_read_data(a, buf + got, cap - 1 - (size_t)got);
             if (k <= 0) break;
             got += k;
         }

@@ -469,7 +469,9 @@ static mt_status read_members(const char *path, const char *weights_file, nmembe
             st = mt_fail(MT_ERR_FORMAT, "%s: member '%s' is larger than 16 GiB", path, name);
             break;
         }
-        size_t cap = size >= 0 ? (size_t)size + 1 : 1 << 16, len = 0;
+        // the header's size is a claim: start small and grow as bytes actually arrive, so a forged
+        // size cannot make us reserve gigabytes
+        size_t cap = size >= 0 && size < (1 << 26) ? (size_t)size + 1 : 1 << 16, len = 0;
         char *buf = mt_malloc(cap);
         if (!buf) { st = MT_ERR_NOMEM; break; }
         for (;;) {
