@@ -146,9 +146,14 @@ static size_t layout(mt_model *m, float *base, int B, int T) {
     m->emb_sum = carve(&a, N * C);
     m->emb_mean = carve(&a, N);
     m->emb_rstd = carve(&a, N);
-    m->resid = carve(&a, (size_t)(c->num_layers + 1) * N * C);
+    const int lean = m->lean;
+    m->resid = carve(&a, (size_t)(lean ? 2 : c->num_layers + 1) * N * C);
     for (int l = 0; l < c->num_layers; l++) {
         mt_layer_acts *L = &m->layers[l];
+        if (lean && l > 0) { // prediction keeps nothing for backward: every layer reuses layer 0's buffers
+            *L = m->layers[0];
+            continue;
+        }
         L->ln1 = carve(&a, N * C);
         L->ln1_mean = carve(&a, N);
         L->ln1_rstd = carve(&a, N);
@@ -186,11 +191,16 @@ static size_t layout(mt_model *m, float *base, int B, int T) {
     m->d_atty = carve(&a, N * Cl);
     m->d_ff = carve(&a, N * F);
     m->d_ff2 = carve(&a, N * F);
-    m->att_scratch = carve(&a, MT_ATT_SCRATCH(B, NH, T));
+    m->att_chunk = B;
+    if (lean) { // attention scratch for at most ~64 MiB of batch rows at a time
+        size_t per_row = MT_ATT_SCRATCH(1, NH, T), rows = ((size_t)16 << 20) / (per_row ? per_row : 1);
+        m->att_chunk = rows < 1 ? 1 : rows < (size_t)B ? (int)rows : B;
+    }
+    m->att_scratch = carve(&a, MT_ATT_SCRATCH(m->att_chunk, NH, T));
     m->d_head_a = carve(&a, M * C);
     m->d_head_b = carve(&a, M * C);
     m->d_logits = carve(&a, M * nc + 2 * N);
-    if (post) m->hidden = m->resid + (size_t)c->num_layers * N * C;
+    if (post) m->hidden = m->resid + (size_t)(lean ? c->num_layers % 2 : c->num_layers) * N * C;
     return a.used;
 }
 
@@ -201,7 +211,8 @@ static size_t layout(mt_model *m, float *base, int B, int T) {
 
 static mt_status ensure_arena(mt_model *m, int B, int T) {
     size_t probs_bytes = (size_t)m->cfg.num_layers * B * m->nh_local * T * T * sizeof(float);
-    m->store_probs = m->recompute > 0 ? 0
+    m->store_probs = m->lean ? 0
+                     : m->recompute > 0 ? 0
                      : m->recompute == 0 ? 1
                                                    : probs_bytes <= MT_PROBS_KEEP_BYTES;
     size_t need = layout(m, NULL, B, T);
@@ -232,6 +243,12 @@ static mt_status ensure_ibuf(mt_model *m, size_t n) {
 }
 
 // ---- forward ----
+
+// Input of layer l (l = num_layers: the last layer's output); lean forwards alternate two buffers.
+static float *resid_at(const mt_model *m, int l) {
+    size_t NC = (size_t)m->B * m->T * m->cfg.hidden_size;
+    return m->resid + (size_t)(m->lean ? l % 2 : l) * NC;
+}
 
 static mt_dropout_site site(const mt_model *m, float p, uint32_t stream) {
     mt_dropout_site d = {m->train ? p : 0.0f, m->seed, m->step, stream};
@@ -288,8 +305,17 @@ static mt_status layer_forward(mt_model *m, int l, float *x, float *out) {
     }
     MT_TRY(mt_tp_f_forward(m->tp, (float *)att_in, NC));
     k->linear_fwd(L->qkv, att_in, P(MT_ROLE_QKV_W, l), P(MT_ROLE_QKV_B, l), N, C, 3 * Cl);
-    k->attention_fwd(L->atty, L->probs, m->att_scratch, L->qkv, mask, mask_mode(c), B, T, NH, HS, c->num_attention_heads,
-                     c->tp_rank * NH, &dprob);
+    if (m->att_chunk >= B || dprob.p > 0.0f) {
+        k->attention_fwd(L->atty, L->probs, m->att_scratch, L->qkv, mask, mask_mode(c), B, T, NH, HS,
+                         c->num_attention_heads, c->tp_rank * NH, &dprob);
+    } else { // lean prediction: batch rows in chunks (no dropout, so chunking changes nothing)
+        for (int b0 = 0; b0 < B; b0 += m->att_chunk) {
+            int nb = B - b0 < m->att_chunk ? B - b0 : m->att_chunk;
+            k->attention_fwd(L->atty + (size_t)b0 * T * Cl, NULL, m->att_scratch, L->qkv + (size_t)b0 * T * 3 * Cl,
+                             mask ? mask + (size_t)b0 * T : NULL, mask_mode(c), nb, T, NH, HS,
+                             c->num_attention_heads, c->tp_rank * NH, &dprob);
+        }
+    }
     k->linear_fwd(tmp, L->atty, P(MT_ROLE_ATTN_OUT_W, l), NULL, N, Cl, C);
     MT_TRY(mt_tp_g_forward(m->tp, tmp, NC));
     float *h;
@@ -326,6 +352,7 @@ mt_status mt_model_forward(mt_model *m, const mt_batch *batch, int train, uint64
     const mt_model_config *c = &m->cfg;
     const int B = batch->B, T = batch->T, N = B * T, C = c->hidden_size;
     const size_t NC = (size_t)N * C;
+    m->lean = loss == NULL; // no loss: prediction, nothing kept for backward
     MT_TRY(ensure_arena(m, B, T));
     MT_TRY(ensure_ibuf(m, 3 * (size_t)N + 2 * (size_t)N + 2));
     m->ids = m->ibuf;
@@ -357,9 +384,9 @@ mt_status mt_model_forward(mt_model *m, const mt_batch *batch, int train, uint64
         k->dropout_fwd(m->resid, e, NC, 0, &de);
     }
     for (int l = 0; l < c->num_layers; l++)
-        MT_TRY(layer_forward(m, l, m->resid + (size_t)l * NC, m->resid + (size_t)(l + 1) * NC));
+        MT_TRY(layer_forward(m, l, resid_at(m, l), resid_at(m, l + 1)));
     if (c->arch == MT_ARCH_MEGATRON)
-        k->layernorm_fwd(m->hidden, m->fin_mean, m->fin_rstd, m->resid + (size_t)c->num_layers * NC,
+        k->layernorm_fwd(m->hidden, m->fin_mean, m->fin_rstd, resid_at(m, c->num_layers),
                          P(MT_ROLE_FINAL_LN_W, -1), P(MT_ROLE_FINAL_LN_B, -1), N, C, c->layernorm_eps);
     float l = 0;
     if (c->head != MT_HEAD_NONE) MT_TRY(mt_head_forward(m, batch, loss ? &l : NULL));

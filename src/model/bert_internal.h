@@ -33,6 +33,8 @@ struct mt_model {
     int nh_local;       // heads on this rank
     int recompute;   // -1 auto (by memory), 0 keep attention probs + GELU outputs, 1 recompute in backward
     int store_probs; // this arena layout keeps them
+    int lean;        // prediction forward (no loss, no backward): one layer's activations, reused
+    int att_chunk;   // batch rows per attention call (lean: bounds the scratch)
 
     // the arena, sized for (B, T)
     float *arena;

@@ -50,7 +50,8 @@ void mt_model_init_weights(mt_model *m, uint64_t seed);
 // Forward pass and loss. `train` turns dropout on; the dropout mask is a pure function of
 // (dropout_seed, step, position) so runs are reproducible and resumable.
 // On return *loss holds the mean loss over the batch as the head's loss defines it. With loss NULL
-// only the logits are computed (prediction): the batch needs no targets, and backward is refused.
+// only the logits are computed (prediction): the batch needs no targets, backward is refused, and
+// the forward keeps one layer's activations instead of all (much larger batches fit).
 mt_status mt_model_forward(mt_model *m, const mt_batch *batch, int train, uint64_t dropout_seed,
                            uint64_t step, float *loss) MT_WARN_UNUSED;
 // Head output of the last forward: token heads (B,T,C), sequence heads (B,C),

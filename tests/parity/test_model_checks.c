@@ -161,7 +161,51 @@ static void check_errors(void) {
     CHECK(mt_model_create(&c, NULL, &m) == MT_ERR_INVALID);
 }
 
+// Prediction (loss NULL) keeps one layer's activations and splits attention into batch chunks
+// (here 8 rows of T=512 x 4 heads: chunks of 5 and 3); its logits must equal a training-layout forward.
+static void check_lean(mt_arch arch) {
+    mt_model_config c;
+    small(&c, 1, 0);
+    if (arch == MT_ARCH_BERT) {
+        mt_model_config_bert_defaults(&c);
+        small(&c, 1, 0);
+        c.arch = MT_ARCH_BERT;
+        c.layernorm_eps = 1e-12f;
+    }
+    c.max_position_embeddings = 512;
+    c.num_layers = 3;
+    mt_model *m = NULL;
+    CHECK_OK(mt_model_create(&c, NULL, &m));
+    if (!m) return;
+    mt_model_init_weights(m, 4);
+    enum { B = 8, T = 512 };
+    int32_t *ids = malloc(B * T * 4), *mask = malloc(B * T * 4), *labels = calloc(B * T, 4);
+    for (int i = 0; i < B * T; i++) {
+        ids[i] = (i * 37) % 997;
+        mask[i] = (i % T) < T - 40 * (i / T);
+    }
+    mt_batch b = {.B = B, .T = T, .input_ids = ids, .attention_mask = mask, .labels = labels};
+    float loss;
+    size_t n1 = 0, n2 = 0;
+    CHECK_OK(mt_model_forward(m, &b, 0, 0, 0, &loss));
+    const float *l1 = mt_model_logits(m, &n1);
+    float *full = malloc(n1 * sizeof *full);
+    memcpy(full, l1, n1 * sizeof *full);
+    CHECK_OK(mt_model_forward(m, &b, 0, 0, 0, NULL));
+    const float *l2 = mt_model_logits(m, &n2);
+    CHECK(n1 == n2 && l2);
+    if (n1 == n2 && l2) mt_check_close(arch == MT_ARCH_BERT ? "lean prediction logits (post-LN)" : "lean prediction logits (pre-LN)", l2, full, n1, 1e-6, 1e-5);
+    CHECK(mt_model_backward(m, 1.0f) == MT_ERR_INVALID);
+    // and a training forward after it is whole again
+    CHECK_OK(mt_model_forward(m, &b, 0, 0, 0, &loss));
+    CHECK_OK(mt_model_backward(m, 1.0f));
+    free(full); free(ids); free(mask); free(labels);
+    mt_model_free(m);
+}
+
 int main(void) {
+    check_lean(MT_ARCH_MEGATRON);
+    check_lean(MT_ARCH_BERT);
     check_shards();
     check_errors();
     TEST_DONE();
