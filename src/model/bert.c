@@ -192,7 +192,7 @@ static size_t layout(mt_model *m, float *base, int B, int T) {
     m->d_ff = carve(&a, N * F);
     m->d_ff2 = carve(&a, N * F);
     m->att_chunk = B;
-    if (lean) { // attention scratch for at most ~64 MiB of batch rows at a time
+    if (lean && !(m->train && c->attention_dropout > 0.0f)) { // scratch for ~64 MiB of batch rows at a time
         size_t per_row = MT_ATT_SCRATCH(1, NH, T), rows = ((size_t)16 << 20) / (per_row ? per_row : 1);
         m->att_chunk = rows < 1 ? 1 : rows < (size_t)B ? (int)rows : B;
     }
@@ -353,6 +353,7 @@ mt_status mt_model_forward(mt_model *m, const mt_batch *batch, int train, uint64
     const int B = batch->B, T = batch->T, N = B * T, C = c->hidden_size;
     const size_t NC = (size_t)N * C;
     m->lean = loss == NULL; // no loss: prediction, nothing kept for backward
+    m->train = train;       // (the layout chunks attention only when no attention dropout runs)
     MT_TRY(ensure_arena(m, B, T));
     MT_TRY(ensure_ibuf(m, 3 * (size_t)N + 2 * (size_t)N + 2));
     m->ids = m->ibuf;

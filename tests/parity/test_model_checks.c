@@ -196,6 +196,8 @@ static void check_lean(mt_arch arch) {
     CHECK(n1 == n2 && l2);
     if (n1 == n2 && l2) mt_check_close(arch == MT_ARCH_BERT ? "lean prediction logits (post-LN)" : "lean prediction logits (pre-LN)", l2, full, n1, 1e-6, 1e-5);
     CHECK(mt_model_backward(m, 1.0f) == MT_ERR_INVALID);
+    // a training-mode prediction with attention dropout cannot chunk (masks are per batch row)
+    CHECK_OK(mt_model_forward(m, &b, 1, 3, 0, NULL));
     // and a training forward after it is whole again
     CHECK_OK(mt_model_forward(m, &b, 0, 0, 0, &loss));
     CHECK_OK(mt_model_backward(m, 1.0f));
