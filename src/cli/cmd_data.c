@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli/commands.h"
 #include "core/status.h"
@@ -24,6 +25,26 @@ static void data_usage(FILE *out) {
             "example:\n"
             "  megatune data import-iob --data_file conll2003/eng.train --out_dir ner/\n"
             "  megatune data import-chemprot chemprot/train.tsv cp/train.tsv --label-map cp/label_mapping.tsv\n");
+}
+
+// Like `mkdir` for the last component (the user named a folder to be written); *created says
+// whether it is new, so a failed import can remove it again.
+static int make_folder(const char *dir, int *created) {
+    *created = 0;
+    if (mkdir(dir, 0755) == 0) {
+        *created = 1;
+        return 0;
+    }
+    if (errno == EEXIST) return 0;
+    fprintf(stderr, "megatune: error: %s: cannot create the output folder: %s\n", dir, strerror(errno));
+    return 1;
+}
+
+static void parent_of(const char *path, char *out, size_t cap) {
+    const char *slash = strrchr(path, '/');
+    if (slash == path) snprintf(out, cap, "/");
+    else if (slash) snprintf(out, cap, "%.*s", (int)(slash - path), path);
+    else snprintf(out, cap, ".");
 }
 
 static int import_iob(int argc, char **argv) {
@@ -56,13 +77,13 @@ static int import_iob(int argc, char **argv) {
         else snprintf(dir, sizeof dir, ".");
         out_dir = dir;
     }
-    // Like `mkdir -p` for the last component: the user named a folder to be written.
-    if (mkdir(out_dir, 0755) != 0 && errno != EEXIST) {
-        fprintf(stderr, "megatune: error: %s: cannot create the output folder: %s\n", out_dir, strerror(errno));
-        return 1;
-    }
+    int created;
+    if (make_folder(out_dir, &created) != 0) return 1;
     size_t ns = 0, nw = 0;
-    if (mt_data_import_iob(in, out_dir, split, &ns, &nw) != MT_OK) return mt_cli_error();
+    if (mt_data_import_iob(in, out_dir, split, &ns, &nw) != MT_OK) {
+        if (created) (void)rmdir(out_dir); // a failed import leaves nothing behind
+        return mt_cli_error();
+    }
     char sp[256];
     if (split) snprintf(sp, sizeof sp, "%s", split);
     else mt_data_iob_split_name(in, sp, sizeof sp);
@@ -86,9 +107,25 @@ static int import_chemprot(int argc, char **argv) {
         else { fprintf(stderr, "megatune data import-chemprot: too many arguments\n"); return 2; }
     }
     if (np != 2) { data_usage(stderr); return 2; }
+    // the folders that will hold OUT and the label map (`cp/train.tsv` in the help's example)
+    char od[2048], md[2048];
+    int oc = 0, mc = 0;
+    parent_of(pos[1], od, sizeof od);
+    if (make_folder(od, &oc) != 0) return 1;
+    if (map) {
+        parent_of(map, md, sizeof md);
+        if (make_folder(md, &mc) != 0) {
+            if (oc) (void)rmdir(od);
+            return 1;
+        }
+    }
     size_t n = 0;
     int nl = 0;
-    if (mt_data_import_chemprot(pos[0], pos[1], map, &n, &nl) != MT_OK) return mt_cli_error();
+    if (mt_data_import_chemprot(pos[0], pos[1], map, &n, &nl) != MT_OK) {
+        if (mc) (void)rmdir(md);
+        if (oc) (void)rmdir(od);
+        return mt_cli_error();
+    }
     printf("%s: %zu examples, %d labels -> %s%s%s\n", pos[0], n, nl, pos[1], map ? ", label map " : "", map ? map : "");
     return 0;
 }

@@ -46,6 +46,15 @@ grep -q 'bad.iob:5' "$T/err" || fail "import-iob message: $(cat "$T/err")"
 printf 'a sentence\tCPR:3\nanother one\n' > "$T/bad_cp.tsv"
 "$BIN" data import-chemprot "$T/bad_cp.tsv" "$T/cp.tsv" --label-map "$T/map.tsv" 2>/dev/null && fail "import-chemprot accepted a missing label"
 [ -e "$T/cp.tsv" ] || [ -e "$T/map.tsv" ] && fail "a failed import-chemprot left output"
+"$BIN" data import-iob --data_file "$T/bad.iob" --out_dir "$T/new_ner" 2>/dev/null && fail "import-iob accepted a 1-field line (2)"
+[ -e "$T/new_ner" ] && fail "a failed import-iob left the --out_dir it created"
+# the help's example writes into a folder that does not exist yet
+printf 'sentence\tlabel\na sentence\tCPR:3\nanother one\tFalse\n' > "$T/cp_train.tsv"
+"$BIN" data import-chemprot "$T/cp_train.tsv" "$T/cp/train.tsv" --label-map "$T/cp/label_mapping.tsv" >/dev/null \
+  || fail "import-chemprot into a new folder"
+[ "$(cat "$T/cp/label_mapping.tsv")" = "$(printf 'CPR:3\t0\nFalse\t1')" ] || fail "label map: $(cat "$T/cp/label_mapping.tsv")"
+"$BIN" data import-chemprot "$T/bad_cp.tsv" "$T/cp2/train.tsv" 2>/dev/null && fail "import-chemprot accepted a missing label (2)"
+[ -e "$T/cp2" ] && fail "a failed import-chemprot left the folder it created"
 
 # --- convert to a Megatron folder ---
 tar -xzf "$N" -C "$T" ./model_weights.ckpt || fail "untar"
