@@ -184,22 +184,23 @@ static size_t layout(mt_model *m, float *base, int B, int T) {
     m->qa_logits = carve(&a, 2 * N);
     m->row_w = carve(&a, M + 2 * (size_t)B);
     m->targets = carve(&a, (size_t)B);
-    m->d_res = carve(&a, N * C);
+    // backward scratch (d_a doubles as the forward's row-parallel partial sums, so it always exists)
     m->d_a = carve(&a, N * C);
-    m->d_b = carve(&a, N * C);
-    m->d_qkv = carve(&a, N * 3 * Cl);
-    m->d_atty = carve(&a, N * Cl);
-    m->d_ff = carve(&a, N * F);
-    m->d_ff2 = carve(&a, N * F);
+    m->d_res = lean ? NULL : carve(&a, N * C);
+    m->d_b = lean ? NULL : carve(&a, N * C);
+    m->d_qkv = lean ? NULL : carve(&a, N * 3 * Cl);
+    m->d_atty = lean ? NULL : carve(&a, N * Cl);
+    m->d_ff = lean ? NULL : carve(&a, N * F);
+    m->d_ff2 = lean ? NULL : carve(&a, N * F);
     m->att_chunk = B;
     if (lean && !(m->train && c->attention_dropout > 0.0f)) { // scratch for ~64 MiB of batch rows at a time
         size_t per_row = MT_ATT_SCRATCH(1, NH, T), rows = ((size_t)16 << 20) / (per_row ? per_row : 1);
         m->att_chunk = rows < 1 ? 1 : rows < (size_t)B ? (int)rows : B;
     }
     m->att_scratch = carve(&a, MT_ATT_SCRATCH(m->att_chunk, NH, T));
-    m->d_head_a = carve(&a, M * C);
-    m->d_head_b = carve(&a, M * C);
-    m->d_logits = carve(&a, M * nc + 2 * N);
+    m->d_head_a = lean ? NULL : carve(&a, M * C);
+    m->d_head_b = lean ? NULL : carve(&a, M * C);
+    m->d_logits = lean ? NULL : carve(&a, M * nc + 2 * N);
     if (post) m->hidden = m->resid + (size_t)(lean ? c->num_layers % 2 : c->num_layers) * N * C;
     return a.used;
 }
