@@ -141,7 +141,29 @@ mt_status mt_session_load_split(const mt_train_config *cfg, mt_session *s, mt_sp
         return mt_fail(MT_ERR_FORMAT, "%s (%s): no examples", split_key(which), path);
     }
     mt_info("%s: %zu examples from %s", split_key(which), mt_dataset_size(*out), path);
+    if (s->model) {
+        mt_status fs = mt_session_check_fits(cfg, s, which, *out);
+        if (fs != MT_OK) {
+            mt_dataset_free(*out);
+            *out = NULL;
+            return fs;
+        }
+    }
     return MT_OK;
+}
+
+mt_status mt_session_check_fits(const mt_train_config *cfg, const mt_session *s, mt_split_kind which,
+                                const mt_dataset *d) {
+    int longest = mt_dataset_max_len(d), npos = s->mcfg.max_position_embeddings;
+    if (!s->model || longest <= npos) return MT_OK;
+    char path[4096] = "?", split[512];
+    int present = 0;
+    if (mt_session_split_path(cfg, which, path, sizeof path, split, sizeof split, &present) != MT_OK) mt_clear_error();
+    // text classification features can hold max_seq_length + 1 tokens (NeMo's off-by-one)
+    long long fit = npos - (s->topt.kind == MT_TASK_TEXT_CLASSIFICATION ? 1 : 0);
+    return mt_fail(MT_ERR_INVALID, "%s (%s): an example has %d tokens but the model has only %d positions "
+                   "(max_position_embeddings); set model.dataset.max_seq_length=%lld or less (longer examples are "
+                   "then truncated)", split_key(which), path, longest, npos, fit > 1 ? fit : 1);
 }
 
 // Applies a Megatron/NeMo encoder config JSON. NeMo's own encoder_config.json also carries

@@ -40,6 +40,11 @@ mt_status mt_session_load_split(const mt_train_config *cfg, mt_session *s, mt_sp
 // from trainer.seed.
 mt_status mt_session_build_model(const mt_train_config *cfg, mt_session *s, mt_head_kind head,
                                  int num_classes) MT_WARN_UNUSED;
+// Fails (naming the split, its file and the max_seq_length that fits) when a feature of `d` is
+// longer than the model's max_position_embeddings: found before training, not at the first batch
+// that holds such an example. mt_session_load_split checks this itself once a model exists.
+mt_status mt_session_check_fits(const mt_train_config *cfg, const mt_session *s, mt_split_kind which,
+                                const mt_dataset *d) MT_WARN_UNUSED;
 void mt_session_free(mt_session *s);
 
 // Evaluates `m` on `d` in order: val_loss = mean of the batch losses (as PTL's

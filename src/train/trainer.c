@@ -353,6 +353,8 @@ mt_status mt_train_run(mt_train_config *cfg, int argc, char **argv, mt_train_res
         mt_dataset_head(r.train, &head, &ncls);
         s = mt_session_build_model(cfg, &r.s, head, ncls);
     }
+    if (s == MT_OK) s = mt_session_check_fits(cfg, &r.s, MT_SPLIT_TRAIN, r.train);
+    if (s == MT_OK && r.val) s = mt_session_check_fits(cfg, &r.s, MT_SPLIT_VALIDATION, r.val);
     if (s == MT_OK) s = load_initial_weights(&r, init_path, init_nemo);
     if (s == MT_OK) s = train_loop(&r, res);
     if (s == MT_OK || s == MT_ERR_INTERRUPTED) {

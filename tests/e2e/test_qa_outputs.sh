@@ -75,6 +75,17 @@ sed 's/^  max_steps: null/  max_steps: 3\n  max_steps: 4/' examples/quickstart_c
 "$BIN" train "$T/dup.yaml" exp_manager.exp_dir="$T/e2" 2> "$T/err" && fail "a repeated key was accepted"
 grep -q "dup.yaml:10: duplicate key 'trainer.max_steps' (first set on line 9)" "$T/err" || fail "dup message: $(cat "$T/err")"
 [ -e "$T/e2" ] && fail "a refused config created the experiment folder"
+# an example longer than the model's positions is found before training, not at its first batch
+( tail -n +2 examples/data/quickstart_train.tsv; for i in $(seq 80); do printf 'good '; done; printf '\t1\n' ) > "$T/long.tsv"
+"$BIN" train examples/quickstart_config.yaml model.train_ds.file_path="$T/long.tsv" model.dataset.max_seq_length=100 \
+  trainer.max_steps=40 exp_manager.exp_dir="$T/e3" > /dev/null 2> "$T/err" && fail "trained on an example longer than the positions"
+grep -q 'an example has 82 tokens but the model has only 64 positions.*max_seq_length=63 or less' "$T/err" \
+  || fail "long example message: $(grep error "$T/err")"
+grep -q '^step' "$T/err" && fail "training started before the length check"
+"$BIN" train examples/quickstart_config.yaml model.train_ds.file_path="$T/long.tsv" model.dataset.max_seq_length=63 \
+  trainer.max_steps=2 exp_manager.exp_dir="$T/e3" > /dev/null 2>&1 || fail "the suggested max_seq_length does not fit"
+"$BIN" test "$N" "$T/long.tsv" model.dataset.max_seq_length=100 > /dev/null 2> "$T/err" && fail "tested a too-long example"
+grep -q 'model.test_ds (.*long.tsv): an example has 82 tokens' "$T/err" || fail "test long message: $(grep error "$T/err")"
 "$BIN" train "$T" 2> "$T/err" && fail "a folder was accepted as the config"
 grep -q 'is a folder' "$T/err" || fail "folder config message: $(cat "$T/err")"
 # --- a .nemo member whose tar header claims 7 GiB (5 real bytes) is read without reserving 7 GiB ---

@@ -46,9 +46,9 @@ static void make_cfg(mt_train_config *c, const char *root, const char *extra) {
     CHECK_OK(mt_config_init(c));
     char y[2048];
     snprintf(y, sizeof y,
-             "task: text_classification\nexp_manager:\n  exp_dir: %s\n  name: TC\n"
+             "task: text_classification\nexp_manager:\n  exp_dir: %s\n%s"
              "  checkpoint_callback_params:\n    save_top_k: 2\n%s",
-             root, extra);
+             root, strstr(extra, "  name:") ? "" : "  name: TC\n", extra); // a repeated key is refused
     CHECK_OK(mt_config_load_yaml_text(c, y, strlen(y), "t.yaml", "", 0));
     CHECK_OK(mt_config_finish(c));
 }
