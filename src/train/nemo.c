@@ -554,7 +554,26 @@ mt_status mt_nemo_load_weights(const char *path, mt_model *m) {
     if (st == MT_OK && !w) st = mt_fail(MT_ERR_FORMAT, "%s: no model_weights.ckpt member", path);
     if (st == MT_OK) {
         st = mt_state_dict_load_model(wp, m, 1);
-        if (st != MT_OK) st = mt_fail_context(st, "%s", path);
+        if (st != MT_OK) {
+            // Name the member, not our temporary copy (gone once we return), and say what kind of
+            // model the .nemo holds: a mismatch is nearly always another task or head.
+            char msg[1024], kind[160] = "";
+            const char *e = mt_last_error(), *at = strstr(e, wp);
+            if (at) snprintf(msg, sizeof msg, "%.*smodel_weights.ckpt%s", (int)(at - e), e, at + strlen(wp));
+            else snprintf(msg, sizeof msg, "%s", e);
+            const nmember *mc = find_member(&ms, "model_config.yaml");
+            const char *t = mc && mc->data ? strstr(mc->data, "\ntarget:") : NULL;
+            if (t) {
+                t += 8;
+                size_t l = strcspn(t, "\n");
+                const char *dot = memchr(t, '.', l) ? t + l : NULL;
+                while (dot && dot > t && dot[-1] != '.') dot--;
+                if (dot) snprintf(kind, sizeof kind, " (a %.*s)", (int)strcspn(dot, "\"\n"), dot);
+            }
+            st = mt_fail(st, "%s%s: its weights do not fit the model this config builds: %s; initialise from a .nemo "
+                         "of the same task, head, num_classes and encoder shape (model.language_model.lm_checkpoint "
+                         "loads an encoder alone)", path, kind, msg);
+        }
     }
     if (tmpdir[0]) remove_tree_flat(tmpdir);
     members_free(&ms);

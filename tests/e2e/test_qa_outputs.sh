@@ -86,6 +86,13 @@ grep -q '^step' "$T/err" && fail "training started before the length check"
   trainer.max_steps=2 exp_manager.exp_dir="$T/e3" > /dev/null 2>&1 || fail "the suggested max_seq_length does not fit"
 "$BIN" test "$N" "$T/long.tsv" model.dataset.max_seq_length=100 > /dev/null 2> "$T/err" && fail "tested a too-long example"
 grep -q 'model.test_ds (.*long.tsv): an example has 82 tokens' "$T/err" || fail "test long message: $(grep error "$T/err")"
+# init_from_nemo_model whose head does not fit: the message names the .nemo's model class and
+# member, not a temporary copy that is gone by then
+"$BIN" train examples/quickstart_config.yaml init_from_nemo_model="$N" model.dataset.num_classes=3 trainer.max_steps=2 \
+  exp_manager.exp_dir="$T/e4" > /dev/null 2> "$T/err" && fail "a 2-class .nemo initialised a 3-class model"
+grep -q "quickstart.nemo (a TextClassificationModel): its weights do not fit.*model_weights.ckpt: 'classifier" "$T/err" \
+  || fail "init_from_nemo_model message: $(grep error "$T/err")"
+grep -q "megatune-nemo-" "$T/err" && fail "the message names a temporary file: $(grep error "$T/err")"
 "$BIN" train "$T" 2> "$T/err" && fail "a folder was accepted as the config"
 grep -q 'is a folder' "$T/err" || fail "folder config message: $(cat "$T/err")"
 # --- a .nemo member whose tar header claims 7 GiB (5 real bytes) is read without reserving 7 GiB ---
