@@ -55,8 +55,10 @@ mt_status mt_lines_from_stream(mt_lines *L, FILE *f, const char *name, int allow
         if (got == 0) break;
     }
     if (ferror(f)) {
+        int e = errno;
         free(buf);
-        return mt_fail(MT_ERR_IO, "%s: read error: %s", name, strerror(errno));
+        return mt_fail(MT_ERR_IO, "%s: read error: %s%s", name, strerror(e),
+                       e == EISDIR ? " (give a data file, not a folder)" : "");
     }
     buf[len] = '\0';
     if (!allow_empty && only_space(buf, len)) {

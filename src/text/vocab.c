@@ -189,11 +189,12 @@ mt_status mt_vocab_load(const char *path, mt_vocab **out) {
         len += got;
         if (got == 0) break;
     }
-    int err = ferror(f);
+    int err = ferror(f) ? errno : 0;
     fclose(f);
     if (err) {
         free(buf);
-        return mt_fail(MT_ERR_IO, "%s: read error in the vocab file", path);
+        return mt_fail(MT_ERR_IO, "%s: read error in the vocab file: %s%s", path, strerror(err),
+                       err == EISDIR ? " (give the vocab.txt file inside it)" : "");
     }
     buf[len] = 0;
     return build(buf, len, path, out);

@@ -1,0 +1,117 @@
+// QA regressions at the library level: a repeated YAML key is refused (naming both lines), a folder
+// given where a config, vocab or data file is expected gets a message saying so, and an atomic
+// output file appears only on commit (abort leaves the previous content).
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tasks/outfile.h"
+#include "tasks/task_internal.h"
+#include "test_util.h"
+#include "text/tokenizer.h"
+#include "train/config.h"
+
+static int has(const char *hay, const char *needle) { return hay && strstr(hay, needle) != NULL; }
+
+static void test_duplicate_keys(void) {
+    mt_train_config c;
+    CHECK_OK(mt_config_init(&c));
+    const char *y = "task: text_classification\ntrainer:\n  max_steps: 3\n  max_epochs: 2\n  max_steps: 4\n";
+    CHECK(mt_config_load_yaml_text(&c, y, strlen(y), "d.yaml", "", 0) != MT_OK);
+    CHECK_MSG(has(mt_last_error(), "d.yaml:5: duplicate key 'trainer.max_steps' (first set on line 3)"), "%s",
+              mt_last_error());
+    mt_config_free(&c);
+    // the same name in different sections is fine
+    CHECK_OK(mt_config_init(&c));
+    const char *ok = "task: text_classification\nmodel:\n  train_ds:\n    batch_size: 8\n  validation_ds:\n"
+                     "    batch_size: 16\n";
+    CHECK_OK(mt_config_load_yaml_text(&c, ok, strlen(ok), "ok.yaml", "", 0));
+    CHECK(c.model.train_ds.batch_size == 8 && c.model.validation_ds.batch_size == 16);
+    mt_config_free(&c);
+    // top level too
+    CHECK_OK(mt_config_init(&c));
+    const char *top = "task: text_classification\ntask: glue\n";
+    CHECK(mt_config_load_yaml_text(&c, top, strlen(top), "t.yaml", "", 0) != MT_OK);
+    CHECK_MSG(has(mt_last_error(), "duplicate key 'task'"), "%s", mt_last_error());
+    mt_config_free(&c);
+}
+
+static void test_folders(const char *dir) {
+    mt_train_config c;
+    CHECK_OK(mt_config_init(&c));
+    CHECK(mt_config_load_yaml(&c, dir) != MT_OK);
+    CHECK_MSG(has(mt_last_error(), "is a folder"), "%s", mt_last_error());
+    mt_config_free(&c);
+    mt_vocab *v = NULL;
+    CHECK(mt_vocab_load(dir, &v) != MT_OK && !v);
+    CHECK_MSG(has(mt_last_error(), "Is a directory") && has(mt_last_error(), "vocab.txt"), "%s", mt_last_error());
+    mt_lines L;
+    CHECK(mt_lines_open(&L, dir) != MT_OK);
+    CHECK_MSG(has(mt_last_error(), "not a folder"), "%s", mt_last_error());
+}
+
+static char *slurp(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    static char buf[256];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    return buf;
+}
+
+static int count_entries(const char *dir) {
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "ls -A '%s' | wc -l", dir);
+    FILE *p = popen(cmd, "r");
+    int n = -1;
+    if (p) {
+        if (fscanf(p, "%d", &n) != 1) n = -1;
+        pclose(p);
+    }
+    return n;
+}
+
+static void test_outfile(const char *dir) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/out.txt", dir);
+    mt_outfile o;
+    CHECK_OK(mt_outfile_open(&o, path));
+    fputs("partial", o.f);
+    fflush(o.f);
+    CHECK(access(path, F_OK) != 0); // nothing at the target before commit
+    mt_outfile_abort(&o);
+    CHECK(access(path, F_OK) != 0);
+    CHECK(count_entries(dir) == 0); // the temporary is gone too
+    CHECK_OK(mt_outfile_open(&o, path));
+    fputs("first", o.f);
+    CHECK_OK(mt_outfile_commit(&o));
+    CHECK(slurp(path) && !strcmp(slurp(path), "first"));
+    struct stat sb;
+    CHECK(stat(path, &sb) == 0 && (sb.st_mode & 0044) == 0044); // readable like a fopen'd file (umask 022)
+    CHECK_OK(mt_outfile_open(&o, path));
+    fputs("second, failed", o.f);
+    mt_outfile_abort(&o);
+    CHECK(slurp(path) && !strcmp(slurp(path), "first"));
+    CHECK(count_entries(dir) == 1);
+    CHECK(mt_outfile_open(&o, dir) != MT_OK);
+    CHECK_MSG(has(mt_last_error(), "is a folder"), "%s", mt_last_error());
+    char missing[600];
+    snprintf(missing, sizeof missing, "%s/no/such/out.txt", dir);
+    CHECK(mt_outfile_open(&o, missing) != MT_OK);
+    CHECK_MSG(has(mt_last_error(), "no/such/out.txt: cannot create"), "%s", mt_last_error());
+    unlink(path);
+}
+
+int main(void) {
+    umask(022);
+    char dir[] = "/tmp/mt_qa_XXXXXX";
+    if (!mkdtemp(dir)) TEST_SKIP("no temp folder");
+    test_duplicate_keys();
+    test_folders(dir);
+    test_outfile(dir);
+    rmdir(dir);
+    TEST_DONE();
+}
