@@ -39,7 +39,7 @@ int mt_cmd_predict(int argc, char **argv) {
     char *ovs[256];
     int nov = 0;
     for (int i = 1; i < argc; i++) {
-        if (strchr(argv[i], '=') && nov < 256) ovs[nov++] = argv[i];
+        if (mt_cli_is_override(argv[i]) && nov < 256) ovs[nov++] = argv[i];
         else if (npos < 3) pos[npos++] = argv[i];
         else {
             predict_usage(stderr);

@@ -21,6 +21,17 @@ static void test_usage(FILE *out) {
             "      model.test_ds.labels_file=labels_test.txt\n");
 }
 
+static void yaml_quote(const char *s, size_t n, char *out, size_t cap) {
+    size_t o = 0;
+    out[o++] = '\'';
+    for (size_t i = 0; i < n && o + 3 < cap; i++) {
+        if (s[i] == '\'') out[o++] = '\'';
+        out[o++] = s[i];
+    }
+    out[o++] = '\'';
+    out[o] = 0;
+}
+
 // The positional DATA argument as overrides for the restored task.
 static int data_overrides(const char *task_hint, const char *data, char ov[3][4200], int *n) {
     (void)task_hint;
@@ -29,17 +40,22 @@ static int data_overrides(const char *task_hint, const char *data, char ov[3][42
     *n = 0;
     // The task is known only after restore; give keys for every task shape: text classification
     // reads file_path, GLUE data_dir + ds_item, token classification data_dir.
+    // values are YAML single-quoted ('' for a quote) so any path character (': ', '#') stays literal
+    char q[4100], qd[4100], qb[4100];
+    yaml_quote(data, strlen(data), q, sizeof q);
     if (dir) {
-        snprintf(ov[(*n)++], 4200, "model.dataset.data_dir=%s", data);
+        snprintf(ov[(*n)++], 4200, "model.dataset.data_dir=%s", q);
     } else {
-        snprintf(ov[(*n)++], 4200, "model.test_ds.file_path='%s'", data);
+        snprintf(ov[(*n)++], 4200, "model.test_ds.file_path=%s", q);
         const char *slash = strrchr(data, '/');
         if (slash) {
-            snprintf(ov[(*n)++], 4200, "model.dataset.data_dir='%.*s'", (int)(slash - data), data);
-            snprintf(ov[(*n)++], 4200, "model.test_ds.ds_item='%s'", slash + 1);
+            yaml_quote(data, (size_t)(slash - data), qd, sizeof qd);
+            yaml_quote(slash + 1, strlen(slash + 1), qb, sizeof qb);
+            snprintf(ov[(*n)++], 4200, "model.dataset.data_dir=%s", qd);
+            snprintf(ov[(*n)++], 4200, "model.test_ds.ds_item=%s", qb);
         } else {
             snprintf(ov[(*n)++], 4200, "model.dataset.data_dir=.");
-            snprintf(ov[(*n)++], 4200, "model.test_ds.ds_item='%s'", data);
+            snprintf(ov[(*n)++], 4200, "model.test_ds.ds_item=%s", q);
         }
     }
     return 0;
@@ -58,9 +74,13 @@ int mt_cmd_test(int argc, char **argv) {
     char *ovs[260];
     int nov = 0;
     char dov[3][4200];
+    int ndata = 0;
     for (int i = 2; i < argc && nov < 250; i++) {
-        if (strchr(argv[i], '=')) {
+        if (mt_cli_is_override(argv[i])) {
             ovs[nov++] = argv[i];
+        } else if (ndata++) {
+            fprintf(stderr, "megatune test: more than one DATA argument ('%s'); give one file or folder\n", argv[i]);
+            return 2;
         } else {
             int k;
             data_overrides(NULL, argv[i], dov, &k);

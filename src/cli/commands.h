@@ -13,5 +13,9 @@ int mt_cmd_data(int argc, char **argv);
 
 // Prints "megatune: error: <message>" for the library's last error and returns 1.
 int mt_cli_error(void);
+// Whether a command-line argument is a key=value override rather than a path: the part before
+// '=' must look like a dotted config key (letters, digits, '_', '.', an optional leading '+' or
+// '~'), so a file such as 'TC--val_loss=0.35-epoch=2.ckpt' or 'runs/lr=1e-5/in.txt' stays a path.
+int mt_cli_is_override(const char *arg);
 
 #endif

@@ -1,4 +1,5 @@
 // megatune: fine-tune Megatron-BERT-family models. This file only dispatches subcommands.
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -20,6 +21,17 @@ PENDING(mt_cmd_tokenize, "tokenize")
 PENDING(mt_cmd_inspect, "inspect")
 PENDING(mt_cmd_convert, "convert")
 PENDING(mt_cmd_data, "data")
+
+int mt_cli_is_override(const char *arg) {
+    const char *eq = strchr(arg, '=');
+    if (!eq) return 0;
+    const char *k = arg;
+    if (*k == '+' || *k == '~') k++;
+    if (k == eq || !(isalpha((unsigned char)*k) || *k == '_')) return 0;
+    for (; k < eq; k++)
+        if (!isalnum((unsigned char)*k) && *k != '_' && *k != '.') return 0;
+    return 1;
+}
 
 int mt_cli_error(void) {
     fprintf(stderr, "megatune: error: %s\n", mt_last_error());
