@@ -120,6 +120,13 @@ mt_status mt_ds_set_weights(mt_dataset *d, const int64_t *counts, int n) {
 }
 
 size_t mt_dataset_size(const mt_dataset *d) { return d->n_feat; }
+
+void mt_dataset_keep_examples(mt_dataset *d, size_t n) {
+    size_t k = 0;
+    while (k < d->n_feat && d->feat[k].example >= 0 && (size_t)d->feat[k].example < n) k++;
+    d->n_feat = k;
+    if (d->n_examples > n) d->n_examples = n;
+}
 int mt_dataset_max_len(const mt_dataset *d) {
     int m = 0;
     for (size_t i = 0; i < d->n_feat; i++)

@@ -140,7 +140,21 @@ mt_status mt_session_load_split(const mt_train_config *cfg, mt_session *s, mt_sp
         *out = NULL;
         return mt_fail(MT_ERR_FORMAT, "%s (%s): no examples", split_key(which), path);
     }
-    mt_info("%s: %zu examples from %s", split_key(which), mt_dataset_size(*out), path);
+    const mt_cfg_ds *ds = which == MT_SPLIT_TRAIN ? &cfg->model.train_ds
+                          : which == MT_SPLIT_VALIDATION ? &cfg->model.validation_ds : &cfg->model.test_ds;
+    if (ds->num_samples == 0 || ds->num_samples < -1) {
+        mt_dataset_free(*out);
+        *out = NULL;
+        return mt_fail(MT_ERR_INVALID, "%s.num_samples=%lld would use no example; give a positive count, or -1 for all",
+                       split_key(which), (long long)ds->num_samples);
+    }
+    size_t before = mt_dataset_size(*out);
+    if (ds->num_samples > 0) mt_dataset_keep_examples(*out, (size_t)ds->num_samples);
+    if (mt_dataset_size(*out) < before)
+        mt_info("%s: %zu examples from %s (the first %lld: num_samples)", split_key(which), mt_dataset_size(*out), path,
+                (long long)ds->num_samples);
+    else
+        mt_info("%s: %zu examples from %s", split_key(which), mt_dataset_size(*out), path);
     if (s->model) {
         mt_status fs = mt_session_check_fits(cfg, s, which, *out);
         if (fs != MT_OK) {

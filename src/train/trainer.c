@@ -370,9 +370,7 @@ out:
 static mt_status train_loop(run *r, mt_train_result *res) {
     mt_train_config *c = r->cfg;
     const int64_t B = c->model.train_ds.batch_size, A = c->trainer.accumulate_grad_batches;
-    size_t N = mt_dataset_size(r->train);
-    if (c->model.train_ds.num_samples > 0 && (size_t)c->model.train_ds.num_samples < N)
-        N = (size_t)c->model.train_ds.num_samples;
+    size_t N = mt_dataset_size(r->train); // num_samples already applied by mt_session_load_split
     int drop_last = c->model.train_ds.drop_last;
     int64_t bpe = drop_last ? (int64_t)N / B : ((int64_t)N + B - 1) / B;
     bpe = mt_limit_batches(bpe, &c->trainer.limit_train_batches);

@@ -102,6 +102,16 @@ grep -q 'model.test_ds (.*long.tsv): an example has 82 tokens' "$T/err" || fail 
 grep -q "quickstart.nemo (a TextClassificationModel): its weights do not fit.*model_weights.ckpt: 'classifier" "$T/err" \
   || fail "init_from_nemo_model message: $(grep error "$T/err")"
 grep -q "megatune-nemo-" "$T/err" && fail "the message names a temporary file: $(grep error "$T/err")"
+# num_samples applies to every split (as the help says), and 0 is refused as in NeMo
+"$BIN" train examples/quickstart_config.yaml trainer.max_steps=1 model.train_ds.num_samples=5 \
+  model.validation_ds.num_samples=7 exp_manager.exp_dir="$T/e5" > /dev/null 2> "$T/err" || fail "num_samples run: $(grep error "$T/err")"
+grep -q 'model.train_ds: 5 examples' "$T/err" && grep -q 'model.validation_ds: 7 examples' "$T/err" \
+  || fail "num_samples not applied: $(grep examples "$T/err")"
+"$BIN" test "$N" examples/data/quickstart_dev.tsv model.test_ds.num_samples=10 2>&1 | grep -q 'model.test_ds: 10 examples' \
+  || fail "test_ds.num_samples not applied"
+"$BIN" train examples/quickstart_config.yaml trainer.max_steps=1 model.train_ds.num_samples=0 exp_manager.exp_dir="$T/e5" \
+  > /dev/null 2> "$T/err" && fail "num_samples=0 accepted"
+grep -q 'model.train_ds.num_samples=0 would use no example' "$T/err" || fail "num_samples=0 message: $(grep error "$T/err")"
 "$BIN" train "$T" 2> "$T/err" && fail "a folder was accepted as the config"
 grep -q 'is a folder' "$T/err" || fail "folder config message: $(cat "$T/err")"
 # --- a .nemo member whose tar header claims 7 GiB (5 real bytes) is read without reserving 7 GiB ---
