@@ -34,10 +34,11 @@ for s in "${shapes[@]}"; do
   mt=; pt=; mcpu=; pcpu=
   for ((r = 0; r < repeats; r++)); do
     # shellcheck disable=SC2086
-    mo=$(OMP_NUM_THREADS=$threads OMP_WAIT_POLICY=PASSIVE "$bin" $args --steps "$steps" | tee /dev/stderr)
+    mo=$(OMP_NUM_THREADS=$threads OMP_WAIT_POLICY=PASSIVE "$bin" $args --steps "$steps")
+    printf '%s\n' "$mo" >&2
     # shellcheck disable=SC2086
-    po=$(env "${torch_env[@]}" "$py" "$here/bench/bench_train.py" $args --steps "$steps" --threads "$threads" \
-         | tee /dev/stderr)
+    po=$(env "${torch_env[@]}" "$py" "$here/bench/bench_train.py" $args --steps "$steps" --threads "$threads")
+    printf '%s\n' "$po" >&2
     m=$(sed -n 's/^RESULT ms_per_step=\([0-9.]*\).*/\1/p' <<<"$mo"); mc=$(sed -n 's/^RESULT.*cpu_ms_per_step=\([0-9.]*\).*/\1/p' <<<"$mo")
     p=$(sed -n 's/^RESULT ms_per_step=\([0-9.]*\).*/\1/p' <<<"$po"); pc=$(sed -n 's/^RESULT.*cpu_ms_per_step=\([0-9.]*\).*/\1/p' <<<"$po")
     mcpu=$(awk -v a="$mc" -v b="$mcpu" 'BEGIN { print (b == "" || a < b) ? a : b }')
