@@ -10,7 +10,8 @@
 
 static void train_usage(FILE *out) {
     fprintf(out,
-            "usage: megatune train CONFIG.yaml [key=value ...]\n\n"
+            "usage: megatune train CONFIG.yaml [key=value ...]\n"
+            "       megatune train --config-path DIR --config-name NAME [key=value ...]   (NeMo/Hydra style)\n\n"
             "Fine-tunes a model as NeMo's example scripts do, from a YAML config in NeMo's shape (trainer.*,\n"
             "model.*, exp_manager.*) and dotted key=value overrides (a leading '+' is accepted).\n"
             "Writes exp_dir/name/version/ with cmd-args.log, hparams.yaml, nemo_log_globalrank-0_localrank-0.txt,\n"
@@ -37,16 +38,57 @@ int mt_cmd_train(int argc, char **argv) {
         train_usage(stdout);
         return 0;
     }
+    // NeMo scripts take Hydra's --config-path DIR --config-name NAME (-cp / -cn); accept them
+    // anywhere, else the first argument is the YAML file.
+    const char *cpath = NULL, *cname = NULL;
+    char *rest[1024];
+    int nrest = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], **dst = NULL;
+        size_t kl = 0;
+        if (!strncmp(a, "--config-path", 13)) dst = &cpath, kl = 13;
+        else if (!strncmp(a, "--config-name", 13)) dst = &cname, kl = 13;
+        else if (!strncmp(a, "-cp", 3)) dst = &cpath, kl = 3;
+        else if (!strncmp(a, "-cn", 3)) dst = &cname, kl = 3;
+        if (dst && (a[kl] == '=' || a[kl] == 0)) {
+            if (a[kl] == '=') *dst = a + kl + 1;
+            else if (i + 1 < argc) *dst = argv[++i];
+            else {
+                fprintf(stderr, "megatune train: %s needs a value\n", a);
+                return 2;
+            }
+            continue;
+        }
+        if (nrest < 1024) rest[nrest++] = argv[i];
+    }
+    char cfg_path[4096];
+    int first = 0;
+    if (cname) {
+        size_t nl = strlen(cname);
+        int has_ext = nl > 5 && (!strcmp(cname + nl - 5, ".yaml") || !strcmp(cname + nl - 4, ".yml"));
+        snprintf(cfg_path, sizeof cfg_path, "%s%s%s%s", cpath ? cpath : "", cpath ? "/" : "", cname,
+                 has_ext ? "" : ".yaml");
+    } else if (cpath) {
+        fprintf(stderr, "megatune train: --config-path needs --config-name (the YAML file's name in it)\n");
+        return 2;
+    } else if (nrest == 0 || rest[0][0] == '-') {
+        if (nrest) fprintf(stderr, "megatune train: unknown option '%s'\n\n", rest[0]);
+        train_usage(stderr);
+        return 2;
+    } else {
+        snprintf(cfg_path, sizeof cfg_path, "%s", rest[0]);
+        first = 1;
+    }
     mt_train_config cfg;
     if (mt_config_init(&cfg) != MT_OK) return mt_cli_error();
-    mt_status s = mt_config_load_yaml(&cfg, argv[1]);
-    for (int i = 2; i < argc && s == MT_OK; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+    mt_status s = mt_config_load_yaml(&cfg, cfg_path);
+    for (int i = first; i < nrest && s == MT_OK; i++) {
+        if (!strcmp(rest[i], "--help") || !strcmp(rest[i], "-h")) {
             mt_config_free(&cfg);
             train_usage(stdout);
             return 0;
         }
-        s = mt_config_override(&cfg, argv[i]);
+        s = mt_config_override(&cfg, rest[i]);
     }
     if (s == MT_OK) s = mt_config_finish(&cfg);
     if (s != MT_OK) {

@@ -26,7 +26,8 @@ int mt_cli_is_override(const char *arg) {
     const char *eq = strchr(arg, '=');
     if (!eq) return 0;
     const char *k = arg;
-    if (*k == '+' || *k == '~') k++;
+    if (k[0] == '+' && k[1] == '+') k += 2;
+    else if (*k == '+' || *k == '~') k++;
     if (k == eq || !(isalpha((unsigned char)*k) || *k == '_')) return 0;
     for (; k < eq; k++)
         if (!isalnum((unsigned char)*k) && *k != '_' && *k != '.') return 0;

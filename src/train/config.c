@@ -741,7 +741,8 @@ static mt_status set_from_text(mt_train_config *c, const char *path, const char 
 mt_status mt_config_override(mt_train_config *c, const char *arg) {
     const char *eq = strchr(arg, '=');
     const char *key = arg;
-    if (*key == '+') key++;
+    if (key[0] == '+' && key[1] == '+') key += 2; // Hydra >= 1.1 "add or override"
+    else if (*key == '+') key++;
     if (*key == '~')
         return mt_fail(MT_ERR_UNSUPPORTED, "override '%s': deleting keys (~key) is not supported; set it to null", arg);
     if (!eq || eq == key)

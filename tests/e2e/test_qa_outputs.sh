@@ -112,6 +112,12 @@ grep -q 'model.train_ds: 5 examples' "$T/err" && grep -q 'model.validation_ds: 7
 "$BIN" train examples/quickstart_config.yaml trainer.max_steps=1 model.train_ds.num_samples=0 exp_manager.exp_dir="$T/e5" \
   > /dev/null 2> "$T/err" && fail "num_samples=0 accepted"
 grep -q 'model.train_ds.num_samples=0 would use no example' "$T/err" || fail "num_samples=0 message: $(grep error "$T/err")"
+# NeMo/Hydra habits: --config-path/--config-name (and -cp/-cn), ++key=value
+"$BIN" train --config-path=examples --config-name=quickstart_config ++trainer.max_steps=1 exp_manager.exp_dir="$T/e6" \
+  > /dev/null 2> "$T/err" || fail "--config-path/--config-name: $(grep error "$T/err")"
+grep -q '1 optimizer steps' "$T/err" || fail "++trainer.max_steps=1 not applied"
+"$BIN" train -cp examples -cn quickstart_config.yaml trainer.max_steps=1 exp_manager.exp_dir="$T/e6" > /dev/null 2>&1 \
+  || fail "-cp/-cn"
 "$BIN" train "$T" 2> "$T/err" && fail "a folder was accepted as the config"
 grep -q 'is a folder' "$T/err" || fail "folder config message: $(cat "$T/err")"
 # --- a .nemo member whose tar header claims 7 GiB (5 real bytes) is read without reserving 7 GiB ---
