@@ -292,10 +292,11 @@ mt_status mt_session_build_model(const mt_train_config *cfg, mt_session *s, mt_h
     if (m->hidden_size <= 0 || m->num_layers <= 0 || m->num_attention_heads <= 0 || m->max_position_embeddings <= 0)
         return mt_fail(MT_ERR_INVALID, "'%s' defines no architecture: set model.language_model.config.hidden_size, "
                        "num_layers, num_attention_heads and max_position_embeddings (or config_file)", name);
-    if (m->max_position_embeddings < c->model.dataset.max_seq_length + 1)
-        mt_warn("model.dataset.max_seq_length=%lld needs up to %lld positions but the model has %d; longer inputs "
-                "are rejected", (long long)c->model.dataset.max_seq_length, (long long)c->model.dataset.max_seq_length + 1,
-                m->max_position_embeddings);
+    // only text classification appends [SEP] after truncating (NeMo's off-by-one: max_seq_length + 1 tokens)
+    long long need = c->model.dataset.max_seq_length + (s->topt.kind == MT_TASK_TEXT_CLASSIFICATION ? 1 : 0);
+    if (m->max_position_embeddings < need)
+        mt_warn("model.dataset.max_seq_length=%lld needs up to %lld positions but the model has %d; data with longer "
+                "examples is refused", (long long)c->model.dataset.max_seq_length, need, m->max_position_embeddings);
     m->vocab_size = mt_vocab_size(mt_tokenizer_vocab(s->tok));
     // head
     m->head = head;

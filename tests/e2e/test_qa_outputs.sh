@@ -118,6 +118,15 @@ grep -q 'model.train_ds.num_samples=0 would use no example' "$T/err" || fail "nu
 grep -q '1 optimizer steps' "$T/err" || fail "++trainer.max_steps=1 not applied"
 "$BIN" train -cp examples -cn quickstart_config.yaml trainer.max_steps=1 exp_manager.exp_dir="$T/e6" > /dev/null 2>&1 \
   || fail "-cp/-cn"
+# token classification features never exceed max_seq_length: no "+1 positions" warning for it
+mkdir -p "$T/nerd"
+for sp in train dev; do printf 'the movie was great\nnot dull\n' > "$T/nerd/text_$sp.txt"; printf 'O B-X O O\nO B-X\n' > "$T/nerd/labels_$sp.txt"; done
+"$BIN" train examples/token_classification_config.yaml model.dataset.data_dir="$T/nerd" model.dataset.max_seq_length=16 \
+  model.language_model.pretrained_model_name=megatron-bert-uncased model.tokenizer.vocab_file=examples/data/quickstart_vocab.txt \
+  model.language_model.config.hidden_size=16 model.language_model.config.num_layers=1 \
+  model.language_model.config.num_attention_heads=2 model.language_model.config.max_position_embeddings=16 \
+  trainer.max_steps=1 exp_manager.exp_dir="$T/e7" > /dev/null 2> "$T/err" || fail "tiny NER: $(grep error "$T/err")"
+grep -q 'positions but the model has' "$T/err" && fail "spurious positions warning for NER: $(grep positions "$T/err")"
 "$BIN" train "$T" 2> "$T/err" && fail "a folder was accepted as the config"
 grep -q 'is a folder' "$T/err" || fail "folder config message: $(cat "$T/err")"
 # --- a .nemo member whose tar header claims 7 GiB (5 real bytes) is read without reserving 7 GiB ---
