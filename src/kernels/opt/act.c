@@ -3,23 +3,7 @@
 #include <math.h>
 #include <stdint.h>
 
-// Branch-free exp and erfc the compiler can vectorize (libm's calls block vectorization).
-// exp: Cody-Waite reduction by ln 2 and a degree-6 polynomial, ~2 ulp on [-87, 88].
-static inline float fast_expf(float x) {
-    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-    // round to nearest by the 1.5*2^23 trick (floorf and memcpy would stop vectorization)
-    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    float r = x - n * 0.693359375f + n * 2.12194440e-4f;
-    float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.66666672e-1f + r * (4.16664183e-2f + r * (8.33336726e-3f +
-                                                                                          r * 1.39819994e-3f)))));
-    union {
-        float f;
-        int32_t i;
-    } scale;
-    scale.i = ((int32_t)n + 127) << 23;
-    return p * scale.f;
-}
-
+// Branch-free erfc the compiler can vectorize (libm's calls block vectorization); exp: opt.h.
 // erfc(z) for z >= 0 (Numerical Recipes' Chebyshev fit, relative error < 1.2e-7).
 static inline float erfc_pos(float z) {
     float t = 1.0f / (1.0f + 0.5f * z);
@@ -30,7 +14,7 @@ static inline float erfc_pos(float z) {
                                 t * (-0.18628806f +
                                      t * (0.27886807f +
                                           t * (-1.13520398f + t * (1.48851587f + t * (-0.82215223f + t * 0.17087277f))))))));
-    return t * fast_expf(-z * z + poly);
+    return t * mt_fast_expf(-z * z + poly);
 }
 
 // Phi-like term 0.5 * (1 + erf(x / k)) for any sign of x
@@ -52,7 +36,7 @@ static void gelu_erf_bwd(float *dinp, const float *dout, const float *inp, size_
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) {
         float x = inp[i], z = x * inv_k;
-        float g = half_one_plus_erf(x, inv_k) + x * inv_k * 0.56418958354775628f * fast_expf(-z * z);
+        float g = half_one_plus_erf(x, inv_k) + x * inv_k * 0.56418958354775628f * mt_fast_expf(-z * z);
         dinp[i] = dout[i] * g;
     }
 }
@@ -63,7 +47,7 @@ static void gelu_tanh_fwd(float *out, const float *inp, size_t n) {
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
         float u = 0.7978845608028654f * (x + 0.044715f * x * x * x);
-        out[i] = x / (1.0f + fast_expf(-2.0f * u));
+        out[i] = x / (1.0f + mt_fast_expf(-2.0f * u));
     }
 }
 
@@ -73,7 +57,7 @@ static void gelu_tanh_bwd(float *dinp, const float *dout, const float *inp, size
     for (size_t i = 0; i < n; i++) {
         float x = inp[i], x2 = x * x;
         float u = 0.7978845608028654f * (x + 0.044715f * x2 * x);
-        float sg = 1.0f / (1.0f + fast_expf(-2.0f * u));
+        float sg = 1.0f / (1.0f + mt_fast_expf(-2.0f * u));
         float du = 0.7978845608028654f * (1.0f + 3.0f * 0.044715f * x2);
         dinp[i] = dout[i] * (sg + 2.0f * x * sg * (1.0f - sg) * du);
     }

@@ -6,17 +6,16 @@
 
 // Softmax over one score row with the padding mask (mrow NULL = none); row is overwritten with probs.
 static void masked_softmax_row(float *row, const int32_t *mrow, mt_mask_mode mode, int qvalid, int T) {
-    float mx = -INFINITY;
-    for (int j = 0; j < T; j++) {
-        if (mrow && mode == MT_MASK_MEGATRON && (!qvalid || mrow[j] == 0)) row[j] = -10000.0f;
-        if (mrow && mode == MT_MASK_KEYS_ADD && mrow[j] == 0) row[j] += -10000.0f;
-        mx = row[j] > mx ? row[j] : mx;
-    }
+    if (mrow)
+        for (int j = 0; j < T; j++) {
+            if (mode == MT_MASK_MEGATRON && (!qvalid || mrow[j] == 0)) row[j] = -10000.0f;
+            if (mode == MT_MASK_KEYS_ADD && mrow[j] == 0) row[j] += -10000.0f;
+        }
+    float mx = row[0];
+    for (int j = 1; j < T; j++) mx = row[j] > mx ? row[j] : mx;
+    for (int j = 0; j < T; j++) row[j] = mt_fast_expf(row[j] - mx); // vectorized; the sum is kept in order
     float sum = 0;
-    for (int j = 0; j < T; j++) {
-        row[j] = expf(row[j] - mx);
-        sum += row[j];
-    }
+    for (int j = 0; j < T; j++) sum += row[j];
     float inv = 1.0f / sum;
     for (int j = 0; j < T; j++) row[j] *= inv;
 }
