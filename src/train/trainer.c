@@ -346,7 +346,11 @@ mt_status mt_train_run(mt_train_config *cfg, int argc, char **argv, mt_train_res
     if (s == MT_OK && !r.val) mt_warn("no validation data (model.validation_ds): val_loss is not computed");
     char init_path[4096];
     int init_nemo = 0;
-    if (s == MT_OK) s = resolve_initial_weights(cfg, init_path, sizeof init_path, &init_nemo);
+    // As NeMo: the encoder checkpoint / .nemo initialise a fresh run only; a resumed run takes every
+    // weight from its training checkpoint (no needless read, no warning about random weights).
+    int resuming = s == MT_OK && mt_exp_resume_path(r.exp) != NULL;
+    init_path[0] = 0;
+    if (s == MT_OK && !resuming) s = resolve_initial_weights(cfg, init_path, sizeof init_path, &init_nemo);
     if (s == MT_OK) {
         mt_head_kind head;
         int ncls;
@@ -355,7 +359,7 @@ mt_status mt_train_run(mt_train_config *cfg, int argc, char **argv, mt_train_res
     }
     if (s == MT_OK) s = mt_session_check_fits(cfg, &r.s, MT_SPLIT_TRAIN, r.train);
     if (s == MT_OK && r.val) s = mt_session_check_fits(cfg, &r.s, MT_SPLIT_VALIDATION, r.val);
-    if (s == MT_OK) s = load_initial_weights(&r, init_path, init_nemo);
+    if (s == MT_OK && !resuming) s = load_initial_weights(&r, init_path, init_nemo);
     if (s == MT_OK) s = train_loop(&r, res);
     if (s == MT_OK || s == MT_ERR_INTERRUPTED) {
         mt_status s2 = res->interrupted ? MT_OK : final_nemo(&r, res);

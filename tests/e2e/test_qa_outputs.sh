@@ -127,6 +127,17 @@ for sp in train dev; do printf 'the movie was great\nnot dull\n' > "$T/nerd/text
   model.language_model.config.num_attention_heads=2 model.language_model.config.max_position_embeddings=16 \
   trainer.max_steps=1 exp_manager.exp_dir="$T/e7" > /dev/null 2> "$T/err" || fail "tiny NER: $(grep error "$T/err")"
 grep -q 'positions but the model has' "$T/err" && fail "spurious positions warning for NER: $(grep positions "$T/err")"
+# a resumed run takes its weights from the checkpoint (as NeMo): the lm_checkpoint it started from
+# may be gone, and no "random weights" warning is printed
+"$BIN" convert "$T/model_weights.ckpt" "$T/enc.pt" --heads 4 > /dev/null || fail "convert enc.pt"
+R=(examples/quickstart_config.yaml model.language_model.lm_checkpoint="$T/enc.pt" exp_manager.exp_dir="$T/e8"
+   exp_manager.resume_if_exists=true exp_manager.resume_ignore_no_checkpoint=true)
+"$BIN" train "${R[@]}" trainer.max_steps=2 > /dev/null 2> "$T/err" || fail "run from enc.pt: $(grep error "$T/err")"
+grep -q 'encoder weights from .*enc.pt' "$T/err" || fail "enc.pt not loaded"
+rm "$T/enc.pt"
+"$BIN" train "${R[@]}" trainer.max_steps=4 > /dev/null 2> "$T/err" || fail "resume without enc.pt: $(grep error "$T/err")"
+grep -q 'resumed at step 2' "$T/err" || fail "did not resume"
+grep -q 'random weights' "$T/err" && fail "a resumed run warns about random weights"
 "$BIN" train "$T" 2> "$T/err" && fail "a folder was accepted as the config"
 grep -q 'is a folder' "$T/err" || fail "folder config message: $(cat "$T/err")"
 # --- a .nemo member whose tar header claims 7 GiB (5 real bytes) is read without reserving 7 GiB ---
