@@ -87,12 +87,16 @@ static void run_case(const parity_case *pc, int index) {
         CHECK_OK(mt_model_forward(m, &pb.batch, 1, 42, 0, &loss));
         CHECK_OK(mt_model_backward(m, 1.0f));
         size_t n = 0;
+        double worst_grad = 0;
         const float *lg = mt_model_logits(m, &n);
         CHECK_MSG(n == rl->n, "logit count %zu vs reference %zu", n, rl->n);
         if (n == rl->n) mt_check_close("logits", lg, rl->f, n, 2e-5 * parity_max_abs(rl->f, n), 1e-4);
         double rel = fabs(loss - rloss->f[0]) / fabs(rloss->f[0]);
         fprintf(stderr, "  loss megatune %.8f torch %.8f rel %.2e\n", loss, rloss->f[0], rel);
         CHECK_MSG(rel < 1e-5, "loss differs");
+        double worst_logit = 0, lscale = n == rl->n ? parity_max_abs(rl->f, n) : 0;
+        for (size_t e = 0; n == rl->n && e < n; e++)
+            worst_logit = fmax(worst_logit, fabs((double)lg[e] - rl->f[e]) / lscale);
         for (int i = 0; i < t->count; i++) {
             char name[200];
             snprintf(name, sizeof name, "grad/%s", t->params[i].name);
@@ -100,10 +104,19 @@ static void run_case(const parity_case *pc, int index) {
             CHECK_MSG(g && g->n == t->params[i].numel, "reference gradient %s missing or wrong size", name);
             if (!g || g->n != t->params[i].numel) continue;
             double scale = parity_max_abs(g->f, g->n);
+            if (scale > 1e-6) { // worst error relative to the tensor's scale, for the summary line
+                const float *mine = mt_model_grad(m, i);
+                for (size_t e = 0; e < g->n; e++) {
+                    double r = fabs((double)mine[e] - g->f[e]) / scale;
+                    if (r > worst_grad) worst_grad = r;
+                }
+            }
             // floor 1e-6: some gradients are exactly zero in theory (the QA head's bias, a LayerNorm bias
             // feeding only a position softmax) and fp32 leaves ~1e-8 there
             mt_check_close(t->params[i].name, mt_model_grad(m, i), g->f, g->n, fmax(1e-4 * scale, 1e-6), 1e-3);
         }
+        fprintf(stderr, "  SUMMARY %s: max|logit err|/max|logit| %.2e, loss rel %.2e, worst max|grad err|/max|grad| "
+                "over all tensors %.2e\n", k->name, worst_logit, rel, worst_grad);
     }
     mt_model_set_kernels(m, NULL);
 done_ref:
