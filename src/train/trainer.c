@@ -313,6 +313,27 @@ static mt_status final_nemo(run *r, mt_train_result *res) {
 
 static mt_status train_loop(run *r, mt_train_result *res);
 
+// model.nemo_path is written only after the last step: a path that cannot be written must fail
+// now, not after hours of training.
+static mt_status check_nemo_path(const mt_train_config *c) {
+    if (!mt_config_is_set(c, "model.nemo_path") || !c->model.nemo_path) return MT_OK;
+    const char *p = c->model.nemo_path;
+    struct stat sb;
+    if (stat(p, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return mt_fail(MT_ERR_INVALID, "model.nemo_path=%s is a folder; give a file name such as %s/model.nemo", p, p);
+    char dir[4096];
+    const char *slash = strrchr(p, '/');
+    if (slash == p) snprintf(dir, sizeof dir, "/");
+    else if (slash) snprintf(dir, sizeof dir, "%.*s", (int)(slash - p), p);
+    else snprintf(dir, sizeof dir, ".");
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return mt_fail(MT_ERR_NOT_FOUND, "model.nemo_path=%s: the folder %s does not exist; create it first (the .nemo "
+                       "is written after training)", p, dir);
+    if (access(dir, W_OK) != 0)
+        return mt_fail(MT_ERR_IO, "model.nemo_path=%s: the folder %s is not writable", p, dir);
+    return MT_OK;
+}
+
 mt_status mt_train_run(mt_train_config *cfg, int argc, char **argv, mt_train_result *res) {
     memset(res, 0, sizeof *res);
     run r;
@@ -325,6 +346,7 @@ mt_status mt_train_run(mt_train_config *cfg, int argc, char **argv, mt_train_res
     if (s == MT_OK && cfg->model.tensor_model_parallel_size != 1)
         s = mt_fail(MT_ERR_UNSUPPORTED, "model.tensor_model_parallel_size=%lld: tensor parallelism needs the MPI "
                     "launcher, which is not in this build; use 1", (long long)cfg->model.tensor_model_parallel_size);
+    if (s == MT_OK) s = check_nemo_path(cfg);
     if (s == MT_OK) s = mt_exp_create(cfg, argc, argv, 0, 1, &r.exp);
     if (s != MT_OK) goto out;
     snprintf(res->log_dir, sizeof res->log_dir, "%s", mt_exp_log_dir(r.exp));

@@ -138,6 +138,14 @@ rm "$T/enc.pt"
 "$BIN" train "${R[@]}" trainer.max_steps=4 > /dev/null 2> "$T/err" || fail "resume without enc.pt: $(grep error "$T/err")"
 grep -q 'resumed at step 2' "$T/err" || fail "did not resume"
 grep -q 'random weights' "$T/err" && fail "a resumed run warns about random weights"
+# model.nemo_path is written after the last step: an unwritable one fails before training starts
+"$BIN" train examples/quickstart_config.yaml trainer.max_steps=3 model.nemo_path="$T/no/such/x.nemo" \
+  exp_manager.exp_dir="$T/e9" > /dev/null 2> "$T/err" && fail "trained with an unwritable nemo_path"
+grep -q "model.nemo_path=.*no/such/x.nemo: the folder .*no/such does not exist" "$T/err" || fail "nemo_path message: $(grep error "$T/err")"
+grep -q '^step' "$T/err" && fail "training ran before the nemo_path check"
+"$BIN" train examples/quickstart_config.yaml trainer.max_steps=3 model.nemo_path="$T" exp_manager.exp_dir="$T/e9" \
+  > /dev/null 2> "$T/err" && fail "nemo_path naming a folder was accepted"
+grep -q "is a folder" "$T/err" || fail "nemo_path folder message: $(grep error "$T/err")"
 "$BIN" train "$T" 2> "$T/err" && fail "a folder was accepted as the config"
 grep -q 'is a folder' "$T/err" || fail "folder config message: $(cat "$T/err")"
 # --- a .nemo member whose tar header claims 7 GiB (5 real bytes) is read without reserving 7 GiB ---
