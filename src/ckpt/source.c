@@ -232,16 +232,23 @@ static mt_status resolve_folder(mt_ckpt_src *s, const char *path) {
         char line[64] = {0};
         if (!f || !fgets(line, sizeof line, f)) {
             if (f) fclose(f);
-            return mt_fail(MT_ERR_IO, "%s: cannot read", tracker);
+            return mt_fail(MT_ERR_IO, "%s: %s; it should hold an iteration number or 'release'", tracker,
+                           f ? "the file is empty" : "cannot read");
         }
         fclose(f);
-        line[strcspn(line, " \r\n")] = 0;
+        // Megatron reads it with str.strip(): surrounding whitespace is not part of the value
+        size_t lead = strspn(line, " \t");
+        memmove(line, line + lead, strlen(line + lead) + 1);
+        line[strcspn(line, " \t\r\n")] = 0;
+        if (!line[0])
+            return mt_fail(MT_ERR_FORMAT, "%s: blank first line; it should hold an iteration number or 'release'", tracker);
         char sub[1100];
         if (!strcmp(line, "release")) snprintf(sub, sizeof sub, "%s/release", dir);
         else {
             char *end;
+            errno = 0;
             long it = strtol(line, &end, 10);
-            if (*end || it < 0)
+            if (*end || it < 0 || errno == ERANGE || it > 9999999999L)
                 return mt_fail(MT_ERR_FORMAT, "%s: holds '%s', expected an iteration number or 'release'", tracker, line);
             snprintf(sub, sizeof sub, "%s/iter_%07ld", dir, it);
         }

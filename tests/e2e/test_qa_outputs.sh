@@ -77,6 +77,12 @@ before=$(cd "$T/mg" && find . -type f | sort | xargs md5sum)
 "$BIN" convert "$T/model_weights.ckpt" "$T/mg" --heads 4 --tp 4 >/dev/null || fail "convert --tp 4 over a TP=2 folder"
 [ "$(ls "$T/mg/release")" = "$(printf 'mp_rank_00\nmp_rank_01\nmp_rank_02\nmp_rank_03')" ] || fail "ranks: $(ls "$T/mg/release")"
 "$BIN" convert "$T/mg" "$T/back.pt" >/dev/null || fail "convert the TP=4 folder back"
+# latest_checkpointed_iteration.txt is read as Megatron does (str.strip()); an empty one is named
+printf '  release \r\n' > "$T/mg/latest_checkpointed_iteration.txt"
+"$BIN" inspect -q "$T/mg" > /dev/null 2> "$T/err" || fail "padded 'release' tracker: $(cat "$T/err")"
+: > "$T/mg/latest_checkpointed_iteration.txt"
+"$BIN" inspect -q "$T/mg" > /dev/null 2> "$T/err" && fail "empty tracker accepted"
+grep -q 'latest_checkpointed_iteration.txt: the file is empty' "$T/err" || fail "empty tracker message: $(cat "$T/err")"
 "$BIN" convert a b --tp 0 2> "$T/err"; [ $? = 2 ] && grep -q -- '--tp must be 1 or more' "$T/err" || fail "--tp 0 message: $(cat "$T/err")"
 
 # --- config files ---
