@@ -694,6 +694,9 @@ mt_status mt_nemo_restore(const char *path, char **overrides, int n_overrides, m
             if (st != MT_OK) st = mt_fail_context(st, "%s", path);
         }
     }
+    // The weights are in the model now: drop the copy (345M: 1.3 GB of TMPDIR, RAM on a tmpfs) rather
+    // than keep it until mt_nemo_free, which a Ctrl-C during test/predict would never reach.
+    unlink(wp);
     members_free(&ms);
     if (st != MT_OK) {
         mt_nemo_free(n);

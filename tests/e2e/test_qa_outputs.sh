@@ -46,6 +46,19 @@ cmp -s "$T/t1" "$T/t2" || fail "test DATA with odd characters gave other metrics
 "$BIN" predict "$N" "$T/in.txt" "$T" 2> "$T/err" && fail "predict wrote over a folder"
 grep -q 'is a folder' "$T/err" || fail "predict folder OUTPUT message: $(cat "$T/err")"
 
+# while predict waits for input, TMPDIR holds no copy of the weights (freed right after loading)
+mkdir -p "$T/tmpd"; mkfifo "$T/fifo"
+TMPDIR="$T/tmpd" "$BIN" predict "$N" - < "$T/fifo" > "$T/fifo.out" 2> "$T/fifo.err" &
+pid=$!
+exec 3> "$T/fifo"
+for i in $(seq 300); do grep -q 'restored' "$T/fifo.err" && break; sleep 0.1; done # restored = weights loaded
+weights=$(find "$T/tmpd" -name 'model_weights.ckpt')
+echo 'a great movie' >&3; exec 3>&-
+wait $pid || fail "predict from a fifo"
+[ -z "$weights" ] || fail "the weights copy stays in TMPDIR while predicting: $weights"
+[ "$(wc -l < "$T/fifo.out")" = 1 ] || fail "fifo predict output: $(cat "$T/fifo.out")"
+[ -z "$(ls -A "$T/tmpd")" ] || fail "predict left $(ls -A "$T/tmpd") in TMPDIR"
+
 # --- data import-iob / import-chemprot ---
 printf 'EU B-ORG\nrejects O\n\nGerman B-MISC\ncall\n' > "$T/bad.iob"
 mkdir -p "$T/ner"
