@@ -20,7 +20,7 @@ typedef struct {
     uint32_t count;
 } mttf_writer;
 
-static int mttf_open(mttf_writer *w, const char *path) {
+static inline int mttf_open(mttf_writer *w, const char *path) {
     w->f = fopen(path, "wb");
     w->count = 0;
     if (!w->f) return 0;
@@ -30,7 +30,7 @@ static int mttf_open(mttf_writer *w, const char *path) {
     return 1;
 }
 
-static void mttf_add(mttf_writer *w, const char *name, int dtype, int ndim, const int64_t *dims, const void *data) {
+static inline void mttf_add(mttf_writer *w, const char *name, int dtype, int ndim, const int64_t *dims, const void *data) {
     uint32_t nl = (uint32_t)strlen(name), dt = (uint32_t)dtype, nd = (uint32_t)ndim;
     size_t n = 1;
     for (int i = 0; i < ndim; i++) n *= (size_t)dims[i];
@@ -43,7 +43,7 @@ static void mttf_add(mttf_writer *w, const char *name, int dtype, int ndim, cons
     w->count++;
 }
 
-static void mttf_close(mttf_writer *w) {
+static inline void mttf_close(mttf_writer *w) {
     fseek(w->f, 8, SEEK_SET);
     fwrite(&w->count, 4, 1, w->f);
     fclose(w->f);
@@ -62,7 +62,7 @@ typedef struct {
     int count;
 } mttf_file;
 
-static int mttf_read(mttf_file *out, const char *path) {
+static inline int mttf_read(mttf_file *out, const char *path) {
     memset(out, 0, sizeof *out);
     FILE *f = fopen(path, "rb");
     if (!f) return 0;
@@ -100,20 +100,20 @@ static int mttf_read(mttf_file *out, const char *path) {
     return out->count == (int)hdr[1];
 }
 
-static const mttf_tensor *mttf_find(const mttf_file *f, const char *name) {
+static inline const mttf_tensor *mttf_find(const mttf_file *f, const char *name) {
     for (int i = 0; i < f->count; i++)
         if (strcmp(f->t[i].name, name) == 0) return &f->t[i];
     return NULL;
 }
 
-static void mttf_free(mttf_file *f) {
+static inline void mttf_free(mttf_file *f) {
     for (int i = 0; i < f->count; i++) free(f->t[i].f);
     free(f->t);
     memset(f, 0, sizeof *f);
 }
 
 // Writes every parameter of a TP=1 model as "param/<name>".
-static void parity_write_params(mttf_writer *w, mt_model *m) {
+static inline void parity_write_params(mttf_writer *w, mt_model *m) {
     const mt_param_table *t = mt_model_params(m);
     for (int i = 0; i < t->count; i++) {
         const mt_param *p = &t->params[i];
@@ -124,7 +124,7 @@ static void parity_write_params(mttf_writer *w, mt_model *m) {
 }
 
 // Runs tools/torch_ref.py; exits 77 (skip) when PyTorch is missing. Returns 1 on success.
-static int parity_run_ref(const char *cfg_path, const char *in_path, const char *out_path) {
+static inline int parity_run_ref(const char *cfg_path, const char *in_path, const char *out_path) {
     const char *py = mt_test_env("MEGATUNE_PYTHON", "/usr/bin/python3");
     const char *src = mt_test_env("MEGATUNE_SOURCE_DIR", ".");
     char cmd[4096];
@@ -142,7 +142,7 @@ static int parity_run_ref(const char *cfg_path, const char *in_path, const char 
 }
 
 // A temporary directory for one test's files.
-static const char *parity_tmpdir(void) {
+static inline const char *parity_tmpdir(void) {
     static char dir[256];
     if (!dir[0]) {
         snprintf(dir, sizeof dir, "%s/mt_parity_XXXXXX", mt_test_env("TMPDIR", "/tmp"));
@@ -151,8 +151,8 @@ static const char *parity_tmpdir(void) {
     return dir;
 }
 
-static const char *gelu_name(mt_gelu_kind g) { return g == MT_GELU_TANH ? "tanh" : g == MT_GELU_ONNX ? "onnx" : "erf"; }
-static const char *head_name(mt_head_kind h) {
+static inline const char *gelu_name(mt_gelu_kind g) { return g == MT_GELU_TANH ? "tanh" : g == MT_GELU_ONNX ? "onnx" : "erf"; }
+static inline const char *head_name(mt_head_kind h) {
     switch (h) {
     case MT_HEAD_TOKEN_CLASSIFIER: return "token";
     case MT_HEAD_SEQUENCE_CLASSIFIER: return "sequence";
@@ -161,10 +161,10 @@ static const char *head_name(mt_head_kind h) {
     default: return "none";
     }
 }
-static const char *act_name(mt_activation a) { return a == MT_ACT_GELU ? "gelu" : a == MT_ACT_TANH ? "tanh" : "relu"; }
+static inline const char *act_name(mt_activation a) { return a == MT_ACT_GELU ? "gelu" : a == MT_ACT_TANH ? "tanh" : "relu"; }
 
 // Writes the JSON config the reference reads; `extra` is appended inside the object (may be "").
-static void parity_write_config(const char *path, const mt_model_config *c, const char *extra) {
+static inline void parity_write_config(const char *path, const mt_model_config *c, const char *extra) {
     FILE *f = fopen(path, "w");
     if (!f) return;
     fprintf(f, "{\"arch\": \"%s\", \"vocab_size\": %d, \"hidden_size\": %d, \"num_layers\": %d, "
@@ -184,7 +184,7 @@ typedef struct {
     mt_batch batch;
 } parity_batch;
 
-static void parity_batch_make(parity_batch *pb, const mt_model_config *c, int B, int T, uint64_t seed,
+static inline void parity_batch_make(parity_batch *pb, const mt_model_config *c, int B, int T, uint64_t seed,
                               int with_loss_mask, int with_class_weights) {
     memset(pb, 0, sizeof *pb);
     size_t N = (size_t)B * T;
@@ -237,7 +237,7 @@ static void parity_batch_make(parity_batch *pb, const mt_model_config *c, int B,
     bt->end_positions = pb->end;
 }
 
-static void parity_batch_write(mttf_writer *w, const parity_batch *pb, const mt_model_config *c) {
+static inline void parity_batch_write(mttf_writer *w, const parity_batch *pb, const mt_model_config *c) {
     int64_t bt[2] = {pb->B, pb->T}, b1[1] = {pb->B}, nc[1] = {c->num_classes};
     mttf_add(w, "batch/input_ids", MTTF_I32, 2, bt, pb->ids);
     mttf_add(w, "batch/token_type_ids", MTTF_I32, 2, bt, pb->types);
@@ -253,19 +253,19 @@ static void parity_batch_write(mttf_writer *w, const parity_batch *pb, const mt_
     }
 }
 
-static void parity_batch_free(parity_batch *pb) {
+static inline void parity_batch_free(parity_batch *pb) {
     free(pb->ids); free(pb->types); free(pb->mask); free(pb->labels); free(pb->start); free(pb->end);
     free(pb->loss_mask); free(pb->targets); free(pb->class_weights);
 }
 
-static double parity_max_abs(const float *x, size_t n) {
+static inline double parity_max_abs(const float *x, size_t n) {
     double m = 0;
     for (size_t i = 0; i < n; i++) m = fabs((double)x[i]) > m ? fabs((double)x[i]) : m;
     return m;
 }
 
 // The small shape every parity case starts from.
-static void parity_small_config(mt_model_config *c, mt_arch arch, mt_head_kind head) {
+static inline void parity_small_config(mt_model_config *c, mt_arch arch, mt_head_kind head) {
     if (arch == MT_ARCH_BERT)
         mt_model_config_bert_defaults(c);
     else
