@@ -141,14 +141,21 @@ static inline int parity_run_ref(const char *cfg_path, const char *in_path, cons
     return 1;
 }
 
-// A temporary directory for one test's files.
+// A temporary directory for one test's files, removed at exit (MEGATUNE_KEEP_PARITY=1 keeps it).
+static char parity_dir_[256];
+static inline void parity_tmpdir_cleanup_(void) {
+    if (!parity_dir_[0] || getenv("MEGATUNE_KEEP_PARITY")) return;
+    char cmd[320];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", parity_dir_);
+    if (system(cmd) != 0) fprintf(stderr, "note: could not remove %s\n", parity_dir_);
+}
 static inline const char *parity_tmpdir(void) {
-    static char dir[256];
-    if (!dir[0]) {
-        snprintf(dir, sizeof dir, "%s/mt_parity_XXXXXX", mt_test_env("TMPDIR", "/tmp"));
-        if (!mkdtemp(dir)) TEST_SKIP("cannot create a temporary directory");
+    if (!parity_dir_[0]) {
+        snprintf(parity_dir_, sizeof parity_dir_, "%s/mt_parity_XXXXXX", mt_test_env("TMPDIR", "/tmp"));
+        if (!mkdtemp(parity_dir_)) TEST_SKIP("cannot create a temporary directory");
+        atexit(parity_tmpdir_cleanup_);
     }
-    return dir;
+    return parity_dir_;
 }
 
 static inline const char *gelu_name(mt_gelu_kind g) { return g == MT_GELU_TANH ? "tanh" : g == MT_GELU_ONNX ? "onnx" : "erf"; }
