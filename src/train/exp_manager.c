@@ -315,6 +315,31 @@ mt_status mt_exp_create(const mt_train_config *cfg, int argc, char **argv, int t
             st = mt_fail(MT_ERR_INVALID, "%s/%s: path too long", base, version);
             goto fail;
         }
+        // A generated version folder is claimed with mkdir, which only one process wins: two runs
+        // started in the same second (a scripted sweep) would otherwise share one folder and
+        // overwrite each other's metrics, checkpoints and .nemo. The loser takes _1, _2, ...
+        if (!cfg->exp_manager.version && tp_size == 1) {
+            st = mt_mkdirs(base);
+            if (st != MT_OK) goto fail;
+            for (int k = 1;; k++) {
+                if (mkdir(e->log_dir, 0777) == 0) break;
+                if (errno != EEXIST || k > 1000) {
+                    st = mt_fail(MT_ERR_IO, "%s: cannot create the experiment folder: %s", e->log_dir, strerror(errno));
+                    goto fail;
+                }
+                int n;
+                if (cfg->exp_manager.use_datetime_version) {
+                    n = snprintf(e->log_dir, sizeof e->log_dir, "%s/%s_%d", base, version, k);
+                } else {
+                    next_version(base, version, sizeof version);
+                    n = snprintf(e->log_dir, sizeof e->log_dir, "%s/%s", base, version);
+                }
+                if (n < 0 || n >= (int)sizeof e->log_dir) {
+                    st = mt_fail(MT_ERR_INVALID, "%s/%s: path too long", base, version);
+                    goto fail;
+                }
+            }
+        }
     }
     const char *dirpath = cfg->exp_manager.checkpoint_callback_params.dirpath;
     if (dirpath) snprintf(e->ckpt_dir, sizeof e->ckpt_dir, "%s", dirpath);

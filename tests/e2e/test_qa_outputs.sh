@@ -165,6 +165,15 @@ grep -q '^step' "$T/err" && fail "training ran before the nemo_path check"
 "$BIN" train examples/quickstart_config.yaml trainer.max_steps=3 model.nemo_path="$T" exp_manager.exp_dir="$T/e9" \
   > /dev/null 2> "$T/err" && fail "nemo_path naming a folder was accepted"
 grep -q "is a folder" "$T/err" || fail "nemo_path folder message: $(grep error "$T/err")"
+# runs started together (same second) get their own version folders instead of sharing one
+for i in 1 2 3; do
+  "$BIN" train examples/quickstart_config.yaml trainer.max_steps=1 exp_manager.exp_dir="$T/e10" > /dev/null 2>&1 &
+done
+wait
+[ "$(ls "$T/e10/quickstart" | wc -l)" = 3 ] || fail "3 parallel runs made $(ls "$T/e10/quickstart" | wc -l) version folders"
+for d in "$T"/e10/quickstart/*/; do
+  [ "$(ls "$d"checkpoints/*-last.ckpt | wc -l)" = 1 ] || fail "$d holds $(ls "$d"checkpoints/*-last.ckpt | wc -l) -last checkpoints"
+done
 "$BIN" train "$T" 2> "$T/err" && fail "a folder was accepted as the config"
 grep -q 'is a folder' "$T/err" || fail "folder config message: $(cat "$T/err")"
 # --- a .nemo member whose tar header claims 7 GiB (5 real bytes) is read without reserving 7 GiB ---
