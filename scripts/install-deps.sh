@@ -12,6 +12,7 @@ PKGS=(
   python3-torch python3-numpy               # PyTorch reference (tests and bench only)
   python3-sklearn python3-scipy             # metric references (tests only)
   clang libclang-rt-14-dev                  # libFuzzer targets
+  libopenblas0-openmp libtcmalloc-minimal4  # PyTorch's best setting in bench/ (the default BLAS stays pthread)
   nodejs npm                                # Hugging Face `tokenizers` reference (tests only)
 )
 missing=()
