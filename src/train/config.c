@@ -59,6 +59,7 @@ static const mt_cfg_key g_schema[] = {
     K("trainer.precision", MT_CFG_STR, trainer.precision, "32", 0, "32 (16 and bf16 are accepted and run in fp32)"),
     K("trainer.amp_level", MT_CFG_STR, trainer.amp_level, "null", 1, "accepted, ignored"),
     K("trainer.accelerator", MT_CFG_STR, trainer.accelerator, "null", 1, "accepted, ignored"),
+    ANY("trainer.distributed_backend", "accepted, ignored (PyTorch Lightning's older name of accelerator)"),
     K("trainer.log_every_n_steps", MT_CFG_INT, trainer.log_every_n_steps, "1", 0,
       "write a metrics.csv/TensorBoard row every N optimizer steps"),
     K("trainer.val_check_interval", MT_CFG_NUM, trainer.val_check_interval, "1.0", 0,
@@ -136,6 +137,7 @@ static const mt_cfg_key g_schema[] = {
       "tensor-parallel size (1 in this build)"),
     ANY("model.infer_samples", "accepted, ignored"),
     ANY("model.supported_tasks", "accepted, ignored"),
+    ANY("supported_tasks", "accepted, ignored (NeMo's GLUE config anchor)"),
     K("model.class_labels.class_labels_file", MT_CFG_STR, model.class_labels.class_labels_file, "null", 1,
       "label map (label_ids.csv, one label per line)"),
     K("model.dataset.num_classes", MT_CFG_INT, model.dataset.num_classes, "-1", 1,
@@ -171,8 +173,11 @@ static const mt_cfg_key g_schema[] = {
       "WordPiece vocab (one token per line; null = the preset's)"),
     K("model.tokenizer.tokenizer_model", MT_CFG_STR, model.tokenizer.tokenizer_model, "null", 1,
       "sentencepiece model (unsupported; must be null)"),
-    K("model.tokenizer.do_lower_case", MT_CFG_BOOL, model.tokenizer.do_lower_case, "true", 0,
+    K("model.tokenizer.do_lower_case", MT_CFG_BOOL, model.tokenizer.do_lower_case, "true", 1,
       "megatune: lower-case when no preset decides (custom vocab)"),
+    ANY("model.tokenizer.data_file", "accepted, ignored (sentencepiece training only)"),
+    ANY("model.tokenizer.sample_size", "accepted, ignored (sentencepiece training only)"),
+    ANY("model.tokenizer.vocab_size", "accepted, ignored (sentencepiece training only)"),
     ANY("model.tokenizer.special_tokens", "accepted, ignored (BERT's [CLS] [SEP] [PAD] [UNK] [MASK])"),
     K("model.language_model.pretrained_model_name", MT_CFG_STR, model.language_model.pretrained_model_name,
       "bert-base-uncased", 0, "preset: vocab, architecture and default checkpoint"),
@@ -266,6 +271,12 @@ const mt_cfg_key *mt_config_schema(size_t *n) {
 int mt_config_key_index(const char *path) {
     for (size_t i = 0; i < NKEYS; i++)
         if (!strcmp(g_schema[i].path, path)) return (int)i;
+    // NeMo's GLUE configs before v1.0 named the split's file `file_name` (v1.0: `ds_item`)
+    static const char *const alias[][2] = {{"model.train_ds.file_name", "model.train_ds.ds_item"},
+                                           {"model.validation_ds.file_name", "model.validation_ds.ds_item"},
+                                           {"model.test_ds.file_name", "model.test_ds.ds_item"}};
+    for (size_t a = 0; a < sizeof alias / sizeof alias[0]; a++)
+        if (!strcmp(path, alias[a][0])) return mt_config_key_index(alias[a][1]);
     return -1;
 }
 
@@ -434,6 +445,11 @@ static mt_status set_scalar(mt_train_config *c, int idx, const char *text, int p
     }
     case MT_CFG_BOOL: {
         int v;
+        if (null) { // a nullable switch: null = "not decided here" (the default; callers leave it unset)
+            if (!parse_bool(k->def, &v)) v = 0;
+            *(int *)f = v;
+            return MT_OK;
+        }
         if (!parse_bool(text, &v))
             return mt_fail(MT_ERR_INVALID, "%s: %s expects %s, got '%s'", where, k->path, type_name(k->type), text);
         *(int *)f = v;
@@ -482,6 +498,11 @@ static mt_status unknown_key(walk_ctx *w, const char *path, const char *where) {
 }
 
 static mt_status walk(walk_ctx *w, yaml_node_t *node, const char *path);
+
+// A nullable bool set to null keeps its default and stays "not set" (NeMo's do_lower_case: null).
+static int null_switch(int idx, const char *text, int plain) {
+    return idx >= 0 && g_schema[idx].type == MT_CFG_BOOL && g_schema[idx].nullable && text && plain && is_null_text(text);
+}
 
 static mt_status walk_list(walk_ctx *w, int idx, yaml_node_t *node, const char *where) {
     const mt_cfg_key *k = &g_schema[idx];
@@ -584,7 +605,8 @@ static mt_status walk(walk_ctx *w, yaml_node_t *node, const char *path) {
         st = set_scalar(w->c, idx, (const char *)node->data.scalar.value,
                         node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE, where);
     }
-    if (st == MT_OK) {
+    if (st == MT_OK && !null_switch(idx, node->type == YAML_SCALAR_NODE ? (const char *)node->data.scalar.value : NULL,
+                                    node->type == YAML_SCALAR_NODE && node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)) {
         w->c->set[idx] = 1;
         set_where(w->c, idx, where);
     }
@@ -729,9 +751,11 @@ static mt_status set_from_text(mt_train_config *c, const char *path, const char 
         st = set_scalar(c, idx, (const char *)root->data.scalar.value,
                         root->data.scalar.style == YAML_PLAIN_SCALAR_STYLE, where);
     }
+    int nulled = root && root->type == YAML_SCALAR_NODE &&
+                 null_switch(idx, (const char *)root->data.scalar.value, root->data.scalar.style == YAML_PLAIN_SCALAR_STYLE);
     yaml_document_delete(&doc);
     yaml_parser_delete(&parser);
-    if (st == MT_OK) {
+    if (st == MT_OK && !nulled) {
         c->set[idx] = 1;
         set_where(c, idx, where);
     }

@@ -96,9 +96,12 @@ mt_status mt_session_split_path(const mt_train_config *cfg, mt_split_kind which,
         if (!ds->ds_item) return MT_OK;
         const char *dir = cfg->model.dataset.data_dir;
         if (!dir) return mt_fail(MT_ERR_INVALID, "model.dataset.data_dir must be set for GLUE");
-        n = snprintf(path, pcap, "%s/%s", dir, ds->ds_item);
+        // os.path.join(data_dir, ds_item) as NeMo: an absolute ds_item stands alone
+        if (ds->ds_item[0] == '/') n = snprintf(path, pcap, "%s", ds->ds_item);
+        else n = snprintf(path, pcap, "%s/%s", dir, ds->ds_item);
         // the NeMo split name is the file name without .tsv
-        snprintf(split, scap, "%s", ds->ds_item);
+        const char *base = strrchr(ds->ds_item, '/');
+        snprintf(split, scap, "%s", base ? base + 1 : ds->ds_item);
         char *dot = strrchr(split, '.');
         if (dot) *dot = 0;
     } else if (k == MT_TASK_TOKEN_CLASSIFICATION) {

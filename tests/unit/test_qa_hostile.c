@@ -12,6 +12,7 @@
 #include "test_util.h"
 #include "text/tokenizer.h"
 #include "train/config.h"
+#include "train/session.h"
 
 static int has(const char *hay, const char *needle) { return hay && strstr(hay, needle) != NULL; }
 
@@ -35,6 +36,35 @@ static void test_duplicate_keys(void) {
     const char *top = "task: text_classification\ntask: glue\n";
     CHECK(mt_config_load_yaml_text(&c, top, strlen(top), "t.yaml", "", 0) != MT_OK);
     CHECK_MSG(has(mt_last_error(), "duplicate key 'task'"), "%s", mt_last_error());
+    mt_config_free(&c);
+}
+
+// A GLUE config as NeMo shipped it before v1.0 (file_name, distributed_backend, a top-level
+// supported_tasks anchor, sentencepiece tokenizer keys, do_lower_case: null) loads; file_name is
+// ds_item, an absolute one is used as is (os.path.join), and a null do_lower_case stays unset.
+static void test_nemo_glue_keys(void) {
+    mt_train_config c;
+    CHECK_OK(mt_config_init(&c));
+    const char *y = "supported_tasks: &t ['cola', 'mrpc']\n"
+                    "trainer:\n  distributed_backend: ddp\n  max_steps: 2\n"
+                    "model:\n  task_name: mrpc\n  supported_tasks: *t\n"
+                    "  dataset:\n    data_dir: /data/MRPC\n"
+                    "  train_ds:\n    file_name: 'train.tsv'\n"
+                    "  validation_ds:\n    file_name: /elsewhere/dev.tsv\n"
+                    "  tokenizer:\n    data_file: null\n    sample_size: null\n    vocab_size: null\n"
+                    "    do_lower_case: null\n";
+    CHECK_OK(mt_config_load_yaml_text(&c, y, strlen(y), "glue.yaml", "", 0));
+    CHECK_OK(mt_config_finish(&c));
+    CHECK(c.model.train_ds.ds_item && !strcmp(c.model.train_ds.ds_item, "train.tsv"));
+    CHECK(!mt_config_is_set(&c, "model.tokenizer.do_lower_case") && c.model.tokenizer.do_lower_case == 1);
+    char path[512], split[64];
+    int present = 0;
+    CHECK_OK(mt_session_split_path(&c, MT_SPLIT_TRAIN, path, sizeof path, split, sizeof split, &present));
+    CHECK_MSG(present && !strcmp(path, "/data/MRPC/train.tsv") && !strcmp(split, "train"), "%s %s", path, split);
+    CHECK_OK(mt_session_split_path(&c, MT_SPLIT_VALIDATION, path, sizeof path, split, sizeof split, &present));
+    CHECK_MSG(present && !strcmp(path, "/elsewhere/dev.tsv") && !strcmp(split, "dev"), "%s %s", path, split);
+    CHECK_OK(mt_config_override(&c, "model.test_ds.file_name=test.tsv"));
+    CHECK(c.model.test_ds.ds_item && !strcmp(c.model.test_ds.ds_item, "test.tsv"));
     mt_config_free(&c);
 }
 
@@ -110,6 +140,7 @@ int main(void) {
     char dir[] = "/tmp/mt_qa_XXXXXX";
     if (!mkdtemp(dir)) TEST_SKIP("no temp folder");
     test_duplicate_keys();
+    test_nemo_glue_keys();
     test_folders(dir);
     test_outfile(dir);
     rmdir(dir);
