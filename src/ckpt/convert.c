@@ -175,7 +175,7 @@ static mt_status inspect_nemo(const char *path, FILE *out, int verbose) {
             mt_torch_file *f;
             st = mt_torch_open_mem(what, buf, (size_t)size, &f);
             if (st == MT_OK) {
-                print_torch(what, f, out, 1);
+                print_torch(what, f, out, verbose);
                 mt_torch_close(f);
             }
         }

@@ -59,6 +59,10 @@ wait $pid || fail "predict from a fifo"
 [ "$(wc -l < "$T/fifo.out")" = 1 ] || fail "fifo predict output: $(cat "$T/fifo.out")"
 [ -z "$(ls -A "$T/tmpd")" ] || fail "predict left $(ls -A "$T/tmpd") in TMPDIR"
 
+# inspect -q on a .nemo drops the stored-tensor list as it does for other files
+q=$("$BIN" inspect -q "$N" | grep -c 'stored tensors'); f=$("$BIN" inspect "$N" | grep -c 'stored tensors')
+[ "$q" = 0 ] && [ "$f" = 1 ] || fail "inspect -q .nemo: $q stored-tensor lists (full: $f)"
+
 # --- data import-iob / import-chemprot ---
 printf 'EU B-ORG\nrejects O\n\nGerman B-MISC\ncall\n' > "$T/bad.iob"
 mkdir -p "$T/ner"
