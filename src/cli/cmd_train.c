@@ -105,6 +105,10 @@ int mt_cmd_train(int argc, char **argv) {
     mt_config_free(&cfg);
     if (res.log_dir[0]) {
         printf("log dir:      %s\n", res.log_dir);
+        if (s != MT_OK && s != MT_ERR_INTERRUPTED) { // failed: its log (which has the error) is what to read
+            fflush(stdout);
+            return mt_cli_error();
+        }
         printf("metrics:      %s/metrics.csv\n", res.log_dir);
         printf("checkpoints:  %s\n", res.ckpt_dir);
         if (res.nemo_path[0]) printf(".nemo:        %s\n", res.nemo_path);

@@ -419,6 +419,12 @@ fail:
     return st;
 }
 
+void mt_exp_log_failure(mt_exp_manager *e, const char *message) {
+    if (!e || !e->log_file) return;
+    fprintf(e->log_file, "megatune: error: %s\n", message);
+    fflush(e->log_file);
+}
+
 void mt_exp_free(mt_exp_manager *e) {
     if (!e) return;
     if (e->csv) fclose(e->csv);

@@ -19,6 +19,9 @@ typedef struct mt_exp_manager mt_exp_manager;
 mt_status mt_exp_create(const mt_train_config *cfg, int argc, char **argv, int tp_rank, int tp_size,
                         mt_exp_manager **out) MT_WARN_UNUSED;
 void mt_exp_free(mt_exp_manager *e);
+// Records a failure in the run's log file (the console shows it once, from the caller), so the
+// log of a failed run says why it stopped.
+void mt_exp_log_failure(mt_exp_manager *e, const char *message);
 
 const char *mt_exp_log_dir(const mt_exp_manager *e);
 const char *mt_exp_ckpt_dir(const mt_exp_manager *e);

@@ -389,6 +389,7 @@ mt_status mt_train_run(mt_train_config *cfg, int argc, char **argv, mt_train_res
     }
 out:
     res->global_step = r.st.global_step;
+    if (s != MT_OK && s != MT_ERR_INTERRUPTED) mt_exp_log_failure(r.exp, mt_last_error());
     run_free(&r);
     return s;
 }

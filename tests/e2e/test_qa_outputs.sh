@@ -178,6 +178,12 @@ wait
 for d in "$T"/e10/quickstart/*/; do
   [ "$(ls "$d"checkpoints/*-last.ckpt | wc -l)" = 1 ] || fail "$d holds $(ls "$d"checkpoints/*-last.ckpt | wc -l) -last checkpoints"
 done
+# a failed run's log file says why; stdout points at the log only, not at metrics that do not exist
+"$BIN" train examples/quickstart_config.yaml model.train_ds.file_path="$T/bad.txt" exp_manager.exp_dir="$T/e11" \
+  exp_manager.version=v > "$T/out" 2>/dev/null && fail "trained on bad UTF-8"
+grep -q 'megatune: error: model.train_ds: .*bad.txt:2: invalid UTF-8' "$T/e11/quickstart/v/nemo_log_globalrank-0_localrank-0.txt" \
+  || fail "the log file lacks the error: $(tail -2 "$T/e11/quickstart/v/nemo_log_globalrank-0_localrank-0.txt")"
+grep -q '^log dir:' "$T/out" && ! grep -q '^metrics:' "$T/out" || fail "failed run stdout: $(cat "$T/out")"
 "$BIN" train "$T" 2> "$T/err" && fail "a folder was accepted as the config"
 grep -q 'is a folder' "$T/err" || fail "folder config message: $(cat "$T/err")"
 # --- a .nemo member whose tar header claims 7 GiB (5 real bytes) is read without reserving 7 GiB ---
