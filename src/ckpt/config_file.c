@@ -99,7 +99,12 @@ mt_status mt_config_json_parse(const char *what, const char *json, mt_model_conf
                 int d = edit_distance(k, keys[i].name);
                 if (d < bd) bd = d, best = keys[i].name;
             }
-            s = mt_fail(MT_ERR_INVALID, "%s: unknown key '%s'; did you mean '%s'?", what, it->string, best);
+            // Suggest in the spelling the user wrote: NeMo's underscores or Megatron's dashes.
+            char suggestion[128];
+            snprintf(suggestion, sizeof suggestion, "%s", best);
+            if (strchr(it->string, '_') && !strchr(it->string, '-'))
+                for (char *q = suggestion; *q; q++) *q = *q == '-' ? '_' : *q;
+            s = mt_fail(MT_ERR_INVALID, "%s: unknown key '%s'; did you mean '%s'?", what, it->string, suggestion);
             break;
         }
         char *base = (char *)cfg;

@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 
 #include "ckpt/config_file.h"
+#include "train/encoder_yaml.h"
 #include "core/log.h"
 #include "text/pretrained.h"
 
@@ -269,6 +270,13 @@ mt_status mt_session_build_model(const mt_train_config *cfg, mt_session *s, mt_h
     } else if (cf && strncmp(cf, "nemo:", 5)) {
         char *text = NULL;
         MT_TRY(read_text_file(cf, &text));
+        if (mt_encoder_config_is_yaml(cf)) { // NeMo's underscored keys in YAML: same checks via JSON
+            char *json = NULL;
+            mt_status ys = mt_encoder_yaml_to_json(cf, text, strlen(text), &json);
+            free(text);
+            if (ys != MT_OK) return ys;
+            text = json;
+        }
         mt_status st = apply_config_json(cf, text, m);
         free(text);
         if (st != MT_OK) return st;
