@@ -30,7 +30,7 @@ int main(void) {
     CHECK(mt_config_json_parse("c.json", "{\"hiden-size\": 1024}", &c) != MT_OK);
     CHECK(strstr(mt_last_error(), "unknown key 'hiden-size'") && strstr(mt_last_error(), "did you mean 'hidden-size'"));
     CHECK(mt_config_json_parse("c.json", "{\"num_layer\": 3}", &c) != MT_OK);
-    CHECK(strstr(mt_last_error(), "'num-layers'") != NULL);
+    CHECK(strstr(mt_last_error(), "did you mean 'num_layers'") != NULL);
     CHECK(mt_config_json_parse("c.json", "{\"num-layers\": 2.5}", &c) != MT_OK);
     CHECK(strstr(mt_last_error(), "'num-layers' must be an integer") != NULL);
     CHECK(mt_config_json_parse("c.json", "{\"hidden_act\": \"swish\"}", &c) != MT_OK);
