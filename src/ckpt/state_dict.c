@@ -147,6 +147,19 @@ mt_status mt_megatron_load_params(const char *path, const mt_model_config *cfg, 
     if (st == MT_OK && we && s->args.padded_vocab_size > 0 && we->rows != s->args.padded_vocab_size)
         st = mt_fail(MT_ERR_FORMAT, "checkpoint %s: its args say padded_vocab_size=%d but the word embeddings merge to %lld rows "
                      "over %d rank file(s); is a rank folder missing?", path, s->args.padded_vocab_size, (long long)we->rows, s->tp);
+    if (st == MT_OK && we) {
+        // Megatron pads the vocab to a multiple of make_vocab_size_divisible_by * TP (a merged
+        // checkpoint keeps its training TP's padding). Rows far beyond that mean the checkpoint
+        // was trained with another, larger vocab: taking its first rows would pair our token ids
+        // with other tokens' embeddings.
+        int tp = s->tp > s->args.tp_size ? s->tp : s->args.tp_size;
+        if (tp < 8) tp = 8;
+        int64_t mult = cfg->make_vocab_size_divisible_by > 128 ? cfg->make_vocab_size_divisible_by : 128;
+        if (we->rows - cfg->vocab_size >= mult * tp)
+            st = mt_fail(MT_ERR_INVALID, "checkpoint %s has %lld vocab rows but the tokenizer's vocab has %d tokens: the "
+                         "checkpoint was trained with another vocab; set model.tokenizer.vocab_file (or the "
+                         "pretrained_model_name) to the checkpoint's vocab", path, (long long)we->rows, cfg->vocab_size);
+    }
     int loaded = 0, missing = 0;
     for (int i = 0; i < tab->count && st == MT_OK; i++) {
         const mt_param *p = &tab->params[i];

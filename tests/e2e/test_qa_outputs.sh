@@ -184,6 +184,19 @@ done
 grep -q 'megatune: error: model.train_ds: .*bad.txt:2: invalid UTF-8' "$T/e11/quickstart/v/nemo_log_globalrank-0_localrank-0.txt" \
   || fail "the log file lacks the error: $(tail -2 "$T/e11/quickstart/v/nemo_log_globalrank-0_localrank-0.txt")"
 grep -q '^log dir:' "$T/out" && ! grep -q '^metrics:' "$T/out" || fail "failed run stdout: $(cat "$T/out")"
+# an encoder checkpoint trained with a much larger vocab is refused (its first rows would be read
+# as our tokens' embeddings); its own vocab loads
+( cat examples/data/quickstart_vocab.txt; for i in $(seq 3000); do echo "filler$i"; done ) > "$T/big_vocab.txt"
+"$BIN" train examples/quickstart_config.yaml model.tokenizer.vocab_file="$T/big_vocab.txt" trainer.max_steps=1 \
+  exp_manager.exp_dir="$T/e12" exp_manager.version=v > /dev/null 2>&1 || fail "big-vocab run"
+tar -xzf "$T/e12/quickstart/v/checkpoints/quickstart.nemo" -C "$T/e12" ./model_weights.ckpt || fail "untar big"
+"$BIN" convert "$T/e12/model_weights.ckpt" "$T/big.pt" --heads 4 > /dev/null || fail "convert big.pt"
+"$BIN" train examples/quickstart_config.yaml model.language_model.lm_checkpoint="$T/big.pt" trainer.max_steps=1 \
+  exp_manager.exp_dir="$T/e12" > /dev/null 2> "$T/err" && fail "a 3200-row checkpoint loaded with an 89-token vocab"
+grep -q 'big.pt has 3200 vocab rows but the tokenizer.s vocab has 89 tokens' "$T/err" || fail "vocab rows message: $(grep error "$T/err")"
+"$BIN" train examples/quickstart_config.yaml model.language_model.lm_checkpoint="$T/big.pt" trainer.max_steps=1 \
+  model.tokenizer.vocab_file="$T/big_vocab.txt" exp_manager.exp_dir="$T/e12" > /dev/null 2> "$T/err" \
+  || fail "the checkpoint's own vocab: $(grep error "$T/err")"
 "$BIN" train "$T" 2> "$T/err" && fail "a folder was accepted as the config"
 grep -q 'is a folder' "$T/err" || fail "folder config message: $(cat "$T/err")"
 # --- a .nemo member whose tar header claims 7 GiB (5 real bytes) is read without reserving 7 GiB ---
