@@ -235,6 +235,14 @@ def main():
     torch.set_num_threads(1)
     ref = Ref(cfg, tensors, dtype)
     batch = {k[len("batch/"):]: v for k, v in tensors.items() if k.startswith("batch/")}
+    # A trace may run over several batches in order: tensors "trace_batch<k>/<field>", step i uses
+    # batch i % count (the data order of a real fine-tune); without them every step uses "batch/".
+    trace_batches = []
+    while any(k.startswith("trace_batch%d/" % len(trace_batches)) for k in tensors):
+        pre = "trace_batch%d/" % len(trace_batches)
+        trace_batches.append({k[len(pre):]: v for k, v in tensors.items() if k.startswith(pre)})
+    if not trace_batches:
+        trace_batches = [batch]
     out = {}
     trace = cfg.get("trace")
     if not trace:
@@ -253,7 +261,7 @@ def main():
         losses, norms, lrs = [], [], []
         for i in range(steps):
             opt.zero_grad(set_to_none=True)
-            _, loss = ref.step(batch)
+            _, loss = ref.step(trace_batches[i % len(trace_batches)])
             norm = torch.nn.utils.clip_grad_norm_(params, trace["clip"])
             lr = nemo_lr(i, trace["lr"], steps, warmup, trace["sched"])
             for g in opt.param_groups:

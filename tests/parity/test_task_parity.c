@@ -3,7 +3,7 @@
 // windows) are fed, with the same initial weights, to megatune and to the PyTorch reference
 // (tools/torch_ref.py, float64). Checked: logits at valid positions and the loss of one forward,
 // argmax predictions, the metrics computed from either side's logits, and the loss of a 20-step
-// AdamW + WarmupAnnealing + clipping trace on that batch (dropout 0).
+// AdamW + WarmupAnnealing + clipping trace over TRACE_BATCHES different batches in order (dropout 0).
 // Tolerances as the core's parity tests: logits atol 1e-4 + rtol 1e-3, losses rel 2e-4.
 #include "parity_util.h"
 #include "model/optim.h"
@@ -14,20 +14,28 @@
 static const char *data;
 static mt_tokenizer *tok;
 
-static void write_batch(mttf_writer *w, const mt_batch *b, mt_head_kind head, int num_classes) {
+#define TRACE_BATCHES 5
+
+// Writes one batch's tensors as "<prefix>/<field>" (prefix "batch" for the single forward,
+// "trace_batch<k>" for the trace's batches, which tools/torch_ref.py runs in order).
+static void write_batch(mttf_writer *w, const char *prefix, const mt_batch *b, mt_head_kind head, int num_classes) {
     int64_t bt[2] = {b->B, b->T}, b1[1] = {b->B}, nc[1] = {num_classes};
-    mttf_add(w, "batch/input_ids", MTTF_I32, 2, bt, b->input_ids);
-    mttf_add(w, "batch/token_type_ids", MTTF_I32, 2, bt, b->token_type_ids);
-    mttf_add(w, "batch/attention_mask", MTTF_I32, 2, bt, b->attention_mask);
+    char name[64];
+#define ADD(field, type, nd, dims, ptr) \
+    (snprintf(name, sizeof name, "%s/%s", prefix, field), mttf_add(w, name, type, nd, dims, ptr))
+    ADD("input_ids", MTTF_I32, 2, bt, b->input_ids);
+    ADD("token_type_ids", MTTF_I32, 2, bt, b->token_type_ids);
+    ADD("attention_mask", MTTF_I32, 2, bt, b->attention_mask);
     if (head == MT_HEAD_TOKEN_CLASSIFIER) {
-        mttf_add(w, "batch/labels", MTTF_I32, 2, bt, b->labels);
-        mttf_add(w, "batch/loss_mask", MTTF_F32, 2, bt, b->loss_mask);
+        ADD("labels", MTTF_I32, 2, bt, b->labels);
+        ADD("loss_mask", MTTF_F32, 2, bt, b->loss_mask);
     } else if (head == MT_HEAD_SEQUENCE_CLASSIFIER) {
-        mttf_add(w, "batch/labels", MTTF_I32, 1, b1, b->labels);
+        ADD("labels", MTTF_I32, 1, b1, b->labels);
     } else {
-        mttf_add(w, "batch/targets", MTTF_F32, 1, b1, b->targets);
+        ADD("targets", MTTF_F32, 1, b1, b->targets);
     }
-    if (b->class_weights) mttf_add(w, "batch/class_weights", MTTF_F32, 1, nc, b->class_weights);
+    if (b->class_weights) ADD("class_weights", MTTF_F32, 1, nc, b->class_weights);
+#undef ADD
 }
 
 static void run_case(const char *tag, const mt_task_options *o, const char *path, const char *split,
@@ -38,6 +46,14 @@ static void run_case(const char *tag, const mt_task_options *o, const char *path
     mt_batch_buffer buf = {0};
     mt_batch b;
     CHECK_OK(mt_dataset_make_batch(d, idx, n, &buf, &b));
+    // the trace's batches: the same positions shifted by 23 features per batch (all different)
+    mt_batch_buffer tbuf[TRACE_BATCHES] = {{0}};
+    mt_batch tb[TRACE_BATCHES];
+    for (int k = 0; k < TRACE_BATCHES; k++) {
+        size_t shifted[16];
+        for (int i = 0; i < n && i < 16; i++) shifted[i] = idx[i] + 23 * (size_t)k;
+        CHECK_OK(mt_dataset_make_batch(d, shifted, n, &tbuf[k], &tb[k]));
+    }
     mt_head_kind head;
     int nc;
     mt_dataset_head(d, &head, &nc);
@@ -74,12 +90,18 @@ static void run_case(const char *tag, const mt_task_options *o, const char *path
     mttf_writer w;
     CHECK(mttf_open(&w, in));
     parity_write_params(&w, m);
-    write_batch(&w, &b, head, nc);
+    write_batch(&w, "batch", &b, head, nc);
+    for (int k = 0; k < TRACE_BATCHES; k++) {
+        char prefix[32];
+        snprintf(prefix, sizeof prefix, "trace_batch%d", k);
+        write_batch(&w, prefix, &tb[k], head, nc);
+    }
     mttf_close(&w);
     if (!parity_run_ref(cfg, in, out) || !parity_run_ref(cfg2, in, out2)) {
         mt_test_failures++;
         mt_model_free(m);
         mt_batch_buffer_free(&buf);
+    for (int k = 0; k < TRACE_BATCHES; k++) mt_batch_buffer_free(&tbuf[k]);
         mt_dataset_free(d);
         return;
     }
@@ -167,7 +189,7 @@ static void run_case(const char *tag, const mt_task_options *o, const char *path
     float losses[20];
     for (int s = 0; s < steps && opt; s++) {
         mt_model_zero_grad(m);
-        CHECK_OK(mt_model_forward(m, &b, 1, 7, (uint64_t)s, &losses[s]));
+        CHECK_OK(mt_model_forward(m, &tb[s % TRACE_BATCHES], 1, 7, (uint64_t)s, &losses[s]));
         CHECK_OK(mt_model_backward(m, 1.0f));
         mt_clip_grad_norm(mt_model_grad_data(m), t, (float)clip, NULL);
         mt_optimizer_step(opt, mt_model_param_data(m), mt_model_grad_data(m), (float)mt_sched_lr(&sc, s));
@@ -178,12 +200,16 @@ static void run_case(const char *tag, const mt_task_options *o, const char *path
         char what[128];
         snprintf(what, sizeof what, "%s 20-step loss trace", tag);
         mt_check_close(what, losses, tl->f, (size_t)steps, 0, 2e-4);
-        CHECK_MSG(losses[19] < losses[0], "%s: loss did not fall", tag);
+        // the loss over the last round of batches is below the first round's
+        float first = 0, last = 0;
+        for (int k = 0; k < TRACE_BATCHES; k++) first += losses[k], last += losses[steps - TRACE_BATCHES + k];
+        CHECK_MSG(last < first, "%s: loss did not fall (%g -> %g)", tag, first, last);
     }
     mttf_free(&tr);
     mt_optimizer_free(opt);
     mt_model_free(m);
     mt_batch_buffer_free(&buf);
+    for (int k = 0; k < TRACE_BATCHES; k++) mt_batch_buffer_free(&tbuf[k]);
     mt_dataset_free(d);
 }
 
