@@ -24,7 +24,7 @@ bash scripts/build.sh release || { echo "0 passed, 1 failed"; exit 1; }
 run_ctest build release
 echo "== ASan+UBSan build =="
 bash scripts/build.sh asan || { echo "$pass passed, $((fail+1)) failed"; exit 1; }
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   MEGATUNE_SANITIZED=1 run_ctest build-asan asan
 if command -v clang >/dev/null 2>&1 && ls tests/fuzz/fuzz_*.c >/dev/null 2>&1; then
   echo "== fuzz (bounded) =="
