@@ -106,13 +106,30 @@ void mt_optimizer_set_steps(mt_optimizer *o, int64_t steps) { o->steps = steps; 
 float mt_clip_grad_norm(float *grads, const mt_param_table *t, float max_norm, mt_comm *tp) {
     double sq = 0.0;
     const int tp_rank = tp ? tp->rank : 0;
-    for (int i = 0; i < t->count; i++) {
-        const mt_param *p = &t->params[i];
-        if (p->split == MT_SPLIT_REPLICATED && tp_rank != 0) continue;
-        const float *gi = grads + p->offset;
-        double s = 0.0;
-        for (size_t k = 0; k < p->numel; k++) s += (double)gi[k] * gi[k];
-        sq += s;
+    if (tp_rank == 0) {
+        // Every parameter counts here, so one parallel pass over the span (gaps hold zeros).
+        // Fixed chunks summed in a fixed order: the norm, and so a run, is bit-reproducible
+        // (an OpenMP reduction combines partial sums in arrival order).
+        enum { CHUNKS = 64 };
+        double part[CHUNKS];
+        const size_t n = t->total, per = (n + CHUNKS - 1) / CHUNKS;
+#pragma omp parallel for schedule(static)
+        for (int c = 0; c < CHUNKS; c++) {
+            size_t lo = (size_t)c * per, hi = lo + per < n ? lo + per : n;
+            double s = 0.0;
+            for (size_t k = lo; k < hi; k++) s += (double)grads[k] * grads[k];
+            part[c] = s;
+        }
+        for (int c = 0; c < CHUNKS; c++) sq += part[c];
+    } else {
+        for (int i = 0; i < t->count; i++) {
+            const mt_param *p = &t->params[i];
+            if (p->split == MT_SPLIT_REPLICATED) continue; // counted once, on TP rank 0
+            const float *gi = grads + p->offset;
+            double s = 0.0;
+            for (size_t k = 0; k < p->numel; k++) s += (double)gi[k] * gi[k];
+            sq += s;
+        }
     }
     float sqf = (float)sq;
     (void)mt_all_reduce(tp, &sqf, 1, MT_REDUCE_SUM);
