@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "parallel/parallel.h"
 #include "core/log.h"
 #include "train/config.h"
 #include "train/trainer.h"
@@ -103,6 +104,13 @@ int mt_cmd_train(int argc, char **argv) {
     mt_train_result res;
     s = mt_train_run(&cfg, n, args, &res);
     mt_config_free(&cfg);
+    if (s != MT_OK && s != MT_ERR_INTERRUPTED && res.world_size > 1) {
+        // The other ranks may wait in a collective for this one: report, then end the whole job.
+        fprintf(stderr, "megatune: rank %d: %s\n", res.world_rank, mt_last_error());
+        fflush(stderr);
+        mt_parallel_abort(1);
+    }
+    if (res.world_rank != 0) return s == MT_OK ? 0 : s == MT_ERR_INTERRUPTED ? 128 + res.interrupted : 1;
     if (res.log_dir[0]) {
         printf("log dir:      %s\n", res.log_dir);
         if (s != MT_OK && s != MT_ERR_INTERRUPTED) { // failed: its log (which has the error) is what to read

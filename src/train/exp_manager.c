@@ -275,10 +275,22 @@ static mt_status move_previous_run(mt_exp_manager *e) {
 
 mt_status mt_exp_create(const mt_train_config *cfg, int argc, char **argv, int tp_rank, int tp_size,
                         mt_exp_manager **out) {
+    mt_parallel p;
+    memset(&p, 0, sizeof p);
+    p.world_rank = p.local_rank = p.tp_rank = tp_rank;
+    p.world_size = p.tp_size = tp_size;
+    p.dp_size = 1;
+    return mt_exp_create_par(cfg, argc, argv, &p, out);
+}
+
+mt_status mt_exp_create_par(const mt_train_config *cfg, int argc, char **argv, const mt_parallel *par,
+                            mt_exp_manager **out) {
     *out = NULL;
+    const int tp_rank = par->tp_rank, tp_size = par->tp_size;
+    mt_comm *world = par->world;
     mt_exp_manager *e = mt_calloc(1, sizeof *e);
     if (!e) return MT_ERR_NOMEM;
-    e->rank0 = tp_rank == 0;
+    e->rank0 = par->world_rank == 0;
     const char *name = cfg->exp_manager.name ? cfg->exp_manager.name : "default";
     snprintf(e->name, sizeof e->name, "%s", name);
     snprintf(e->monitor, sizeof e->monitor, "%s", cfg->exp_manager.checkpoint_callback_params.monitor);
@@ -318,7 +330,7 @@ mt_status mt_exp_create(const mt_train_config *cfg, int argc, char **argv, int t
         // A generated version folder is claimed with mkdir, which only one process wins: two runs
         // started in the same second (a scripted sweep) would otherwise share one folder and
         // overwrite each other's metrics, checkpoints and .nemo. The loser takes _1, _2, ...
-        if (!cfg->exp_manager.version && tp_size == 1) {
+        if (!cfg->exp_manager.version && e->rank0) {
             st = mt_mkdirs(base);
             if (st != MT_OK) goto fail;
             for (int k = 1;; k++) {
@@ -340,6 +352,11 @@ mt_status mt_exp_create(const mt_train_config *cfg, int argc, char **argv, int t
                 }
             }
         }
+    }
+    // Every rank logs into the folder global rank 0 chose (a generated version name could differ).
+    if (world && world->size > 1) {
+        st = mt_broadcast(world, e->log_dir, sizeof e->log_dir, 0);
+        if (st != MT_OK) goto fail;
     }
     const char *dirpath = cfg->exp_manager.checkpoint_callback_params.dirpath;
     if (dirpath) snprintf(e->ckpt_dir, sizeof e->ckpt_dir, "%s", dirpath);
@@ -371,6 +388,13 @@ mt_status mt_exp_create(const mt_train_config *cfg, int argc, char **argv, int t
         st = move_previous_run(e);
         if (st != MT_OK) goto fail;
     }
+    // The others open their log files once rank 0 has moved the previous run's away.
+    if (world && world->size > 1) {
+        st = mt_barrier(world);
+        if (st != MT_OK) goto fail;
+    }
+    // NeMo: only data-parallel rank 0 of each tensor-parallel rank writes checkpoints.
+    if (par->dp_rank != 0) e->checkpoints_on = 0;
     if (e->checkpoints_on) {
         st = mt_mkdirs(e->ckpt_dir);
         if (st != MT_OK) goto fail;
@@ -379,7 +403,8 @@ mt_status mt_exp_create(const mt_train_config *cfg, int argc, char **argv, int t
     }
 
     char path[PATH_CAP + 64];
-    snprintf(path, sizeof path, "%s/nemo_log_globalrank-%d_localrank-%d.txt", e->log_dir, tp_rank, tp_rank);
+    snprintf(path, sizeof path, "%s/nemo_log_globalrank-%d_localrank-%d.txt", e->log_dir, par->world_rank,
+             par->local_rank);
     e->log_file = fopen(path, "a");
     if (!e->log_file) {
         st = mt_fail(MT_ERR_IO, "%s: cannot open the log file: %s", path, strerror(errno));

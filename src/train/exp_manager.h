@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "core/status.h"
+#include "parallel/parallel.h"
 #include "train/config.h"
 
 typedef struct mt_exp_manager mt_exp_manager;
@@ -18,6 +19,12 @@ typedef struct mt_exp_manager mt_exp_manager;
 // previous run move to log_dir/run_<k>/ as NeMo does, except metrics.csv, which continues.
 mt_status mt_exp_create(const mt_train_config *cfg, int argc, char **argv, int tp_rank, int tp_size,
                         mt_exp_manager **out) MT_WARN_UNUSED;
+// The same for one rank of a tensor x data parallel run: log_dir is global rank 0's (broadcast),
+// the log file is nemo_log_globalrank-G_localrank-L.txt, checkpoints go to
+// checkpoints/mp_rank_XX when tp_size > 1 and are written by data-parallel rank 0 only;
+// cmd-args.log, hparams.yaml, metrics.csv and TensorBoard by global rank 0 only.
+mt_status mt_exp_create_par(const mt_train_config *cfg, int argc, char **argv, const mt_parallel *par,
+                            mt_exp_manager **out) MT_WARN_UNUSED;
 void mt_exp_free(mt_exp_manager *e);
 // Records a failure in the run's log file (the console shows it once, from the caller), so the
 // log of a failed run says why it stopped.

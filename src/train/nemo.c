@@ -206,8 +206,23 @@ static mt_status write_archive(const char *path, const member *m, int n) {
     if (archive_write_header(a, e) != ARCHIVE_OK)
         st = mt_fail(MT_ERR_IO, "%s: %s", tmp, archive_error_string(a));
     archive_entry_free(e);
-    for (int i = 0; i < n && st == MT_OK; i++)
+    for (int i = 0; i < n && st == MT_OK; i++) {
+        size_t nl = strlen(m[i].name);
+        if (nl && m[i].name[nl - 1] == '/') { // a folder entry (mp_rank_XX/, as tarfile writes it)
+            char arcname[1024];
+            snprintf(arcname, sizeof arcname, "./%.*s", (int)(nl - 1), m[i].name);
+            struct archive_entry *de = archive_entry_new();
+            if (!de) { st = MT_ERR_NOMEM; break; }
+            archive_entry_set_pathname(de, arcname);
+            archive_entry_set_filetype(de, AE_IFDIR);
+            archive_entry_set_perm(de, 0755);
+            archive_entry_set_mtime(de, time(NULL), 0);
+            if (archive_write_header(a, de) != ARCHIVE_OK) st = mt_fail(MT_ERR_IO, "%s: %s", tmp, archive_error_string(a));
+            archive_entry_free(de);
+            continue;
+        }
         st = m[i].file ? add_member_file(a, m[i].name, m[i].file, tmp) : add_member(a, m[i].name, m[i].data, m[i].len, tmp);
+    }
     if (archive_write_close(a) != ARCHIVE_OK && st == MT_OK)
         st = mt_fail(MT_ERR_IO, "%s: %s", tmp, archive_error_string(a));
     archive_write_free(a);
@@ -231,7 +246,21 @@ static mt_status set_fmt(mt_train_config *c, const char *key, const char *fmt, .
     return mt_config_set(c, key, v);
 }
 
+static mt_status nemo_save(const char *path, const mt_train_config *cfg, const mt_session *s, const mt_dataset *labels,
+                           const char *const *weight_files, int tp);
+
 mt_status mt_nemo_save(const char *path, const mt_train_config *cfg, const mt_session *s, const mt_dataset *labels) {
+    return nemo_save(path, cfg, s, labels, NULL, 1);
+}
+
+mt_status mt_nemo_save_tp(const char *path, const mt_train_config *cfg, const mt_session *s, const mt_dataset *labels,
+                          const char *const *weight_files, int tp) {
+    if (tp < 1 || tp > 1024 || !weight_files) return mt_fail(MT_ERR_INVALID, "%s: bad tensor-parallel size %d", path, tp);
+    return nemo_save(path, cfg, s, labels, weight_files, tp);
+}
+
+static mt_status nemo_save(const char *path, const mt_train_config *cfg, const mt_session *s, const mt_dataset *labels,
+                           const char *const *weight_files, int tp) {
     char tmpdir[512];
     MT_TRY(make_tmpdir(tmpdir, sizeof tmpdir));
     char wpath[600];
@@ -240,7 +269,10 @@ mt_status mt_nemo_save(const char *path, const mt_train_config *cfg, const mt_se
     size_t vlen = 0, ylen = 0, jlen = 0, llen = 0;
     mt_train_config c2;
     int c2_init = 0;
-    mt_status st = mt_state_dict_save_model(wpath, s->model);
+    member *m = mt_calloc((size_t)(5 + 2 * tp), sizeof *m);
+    char (*mpnames)[40] = mt_calloc((size_t)(2 * tp), sizeof *mpnames);
+    mt_status st = m && mpnames ? MT_OK : MT_ERR_NOMEM;
+    if (st == MT_OK && !weight_files) st = mt_state_dict_save_model(wpath, s->model);
     if (st == MT_OK) st = read_file(s->vocab_path, &vocab, &vlen);
     char uuid[33], vname[128], lname[128], jname[512];
     uuid_hex(uuid);
@@ -304,6 +336,7 @@ mt_status mt_nemo_save(const char *path, const mt_train_config *cfg, const mt_se
     if (st == MT_OK) st = set_fmt(&c2, "model.language_model.config.layernorm_epsilon", "%.9g", (double)mc->layernorm_eps);
     if (st == MT_OK && mc->head == MT_HEAD_SEQUENCE_CLASSIFIER && s->topt.kind == MT_TASK_TEXT_CLASSIFICATION)
         st = set_fmt(&c2, "model.dataset.num_classes", "%d", mc->num_classes);
+    if (st == MT_OK) st = set_fmt(&c2, "model.tensor_model_parallel_size", "%d", weight_files ? tp : 1);
     if (st == MT_OK) {
         FILE *f = open_memstream(&yaml, &ylen);
         if (!f) st = MT_ERR_NOMEM;
@@ -313,10 +346,19 @@ mt_status mt_nemo_save(const char *path, const mt_train_config *cfg, const mt_se
         }
     }
     if (st == MT_OK) {
-        member m[5];
         int n = 0;
         m[n++] = (member){"model_config.yaml", yaml, ylen, NULL};
-        m[n++] = (member){"model_weights.ckpt", NULL, 0, wpath};
+        if (!weight_files) {
+            m[n++] = (member){"model_weights.ckpt", NULL, 0, wpath};
+        } else {
+            // NeMo's model-parallel layout: mp_rank_XX/model_weights.ckpt, no top-level weights
+            for (int r = 0; r < tp; r++) {
+                snprintf(mpnames[2 * r], sizeof mpnames[0], "mp_rank_%02d/", r);
+                snprintf(mpnames[2 * r + 1], sizeof mpnames[0], "mp_rank_%02d/model_weights.ckpt", r);
+                m[n++] = (member){mpnames[2 * r], NULL, 0, NULL};
+                m[n++] = (member){mpnames[2 * r + 1], NULL, 0, weight_files[r]};
+            }
+        }
         m[n++] = (member){vname, vocab, vlen, NULL};
         if (nlabels > 0) m[n++] = (member){lname, labtxt, llen, NULL};
         m[n++] = (member){jname, json, jlen, NULL};
@@ -327,6 +369,8 @@ mt_status mt_nemo_save(const char *path, const mt_train_config *cfg, const mt_se
     free(yaml);
     free(json);
     free(labtxt);
+    free(m);
+    free(mpnames);
     remove_tree_flat(tmpdir);
     return st;
 }

@@ -19,6 +19,12 @@
 mt_status mt_nemo_save(const char *path, const mt_train_config *cfg, const mt_session *s,
                        const mt_dataset *labels) MT_WARN_UNUSED;
 
+// The same for a tensor-parallel model (NeMo's model-parallel .nemo): members
+// mp_rank_XX/model_weights.ckpt from weight_files[XX] (each rank's mt_state_dict_save_model), no
+// top-level weights; model_config.yaml records tensor_model_parallel_size = tp.
+mt_status mt_nemo_save_tp(const char *path, const mt_train_config *cfg, const mt_session *s,
+                          const mt_dataset *labels, const char *const *weight_files, int tp) MT_WARN_UNUSED;
+
 typedef struct {
     mt_train_config cfg;   // model.* from model_config.yaml, other sections at defaults
     mt_session s;          // tokenizer and model holding the .nemo's weights

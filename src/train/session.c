@@ -343,9 +343,13 @@ mt_status mt_session_build_model(const mt_train_config *cfg, mt_session *s, mt_h
     if (s->topt.kind == MT_TASK_TOKEN_CLASSIFICATION && !c->model.head.use_transformer_init)
         mt_warn("model.head.use_transformer_init=false: megatune initialises the head as with true (weights "
                 "N(0, 0.02), zero biases); PyTorch's default Linear init is not implemented");
-    m->tp_size = 1;
-    m->tp_rank = 0;
-    MT_TRY(mt_model_create(m, NULL, &s->model));
+    m->tp_size = s->tp ? s->tp->size : 1;
+    m->tp_rank = s->tp ? s->tp->rank : 0;
+    if (m->num_attention_heads % m->tp_size != 0)
+        return mt_fail(MT_ERR_INVALID, "model.tensor_model_parallel_size=%d does not divide the %d attention heads "
+                       "of '%s': use a divisor of %d", m->tp_size, m->num_attention_heads, name,
+                       m->num_attention_heads);
+    MT_TRY(mt_model_create(m, s->tp, &s->model));
     s->mcfg = *mt_model_get_config(s->model);
     mt_model_init_weights(s->model, (uint64_t)c->trainer.seed);
     mt_info("model: %s, %s, hidden %d, %d layers, %d heads, vocab %d (padded %d), head %s with %d layer(s), "

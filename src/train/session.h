@@ -22,6 +22,8 @@ typedef struct {
     // Encoder config JSON text to use instead of reading model.language_model.config_file (a .nemo
     // member on restore); not owned, may be NULL.
     const char *config_json;
+    // Tensor-parallel group the model is built for (NULL = one process); not owned.
+    mt_comm *tp;
 } mt_session;
 
 typedef enum { MT_SPLIT_TRAIN = 0, MT_SPLIT_VALIDATION = 1, MT_SPLIT_TEST = 2 } mt_split_kind;

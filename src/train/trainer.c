@@ -15,6 +15,7 @@
 #include "core/rng.h"
 #include "model/optim.h"
 #include "model/sched.h"
+#include "parallel/parallel.h"
 #include "text/pretrained.h"
 #include "train/checkpoint.h"
 #include "train/exp_manager.h"
@@ -66,6 +67,7 @@ static void on_signal(int sig) {
 typedef struct {
     int bar;
     int bar_open; // a bar line without its newline is on the terminal
+    int quiet;    // not global rank 0: the progress is rank 0's to print
     double t0;
     int64_t start_step, max_steps, every;
     int64_t last_printed;
@@ -78,6 +80,7 @@ static double now_s(void) {
 }
 
 static void progress_update(progress *p, int64_t step, int64_t epoch, double loss, double lr, int force) {
+    if (p->quiet) return;
     double el = now_s() - p->t0;
     int64_t done = step - p->start_step;
     double rate = el > 0 ? done / el : 0;
@@ -119,6 +122,7 @@ typedef struct {
     mt_sched_config sched;
     mt_exp_manager *exp;
     mt_train_state st;
+    mt_parallel *par; // tensor x data parallel groups (groups of one without mpirun)
     // metrics.csv rows wait until the metric names are known (first validation)
     int csv_open;
     int64_t resume_step;
@@ -284,10 +288,15 @@ static void run_free(run *r) {
     mt_session_free(&r->s);
     mt_exp_free(r->exp);
     free(r->pending);
+    mt_parallel_free(r->par);
 }
 
+// Writes the .nemo of a finished run (checkpoints/<name>.nemo and/or model.nemo_path). With tensor
+// parallelism, NeMo's layout: data-parallel rank 0 of each tensor-parallel rank saves its weights
+// shard, and after a barrier global rank 0 archives them as mp_rank_XX/model_weights.ckpt.
 static mt_status final_nemo(run *r, mt_train_result *res) {
     const mt_train_config *c = r->cfg;
+    const mt_parallel *p = r->par;
     if (!c->exp_manager.create_checkpoint_callback && !mt_config_is_set(c, "model.nemo_path")) return MT_OK;
     const char *best = mt_exp_best_checkpoint(r->exp);
     if (c->exp_manager.checkpoint_callback_params.save_best_model && best) {
@@ -295,20 +304,54 @@ static mt_status final_nemo(run *r, mt_train_result *res) {
         MT_TRY(mt_train_ckpt_load(best, r->s.model, r->opt, &tmp));
         mt_info("the .nemo holds the best checkpoint's weights: %s", best);
     }
-    char path[4096];
+    char ckdir[4096];
+    snprintf(ckdir, sizeof ckdir, "%s", mt_exp_ckpt_dir(r->exp));
+    if (p->tp_size > 1) { // the .nemo goes to checkpoints/, beside the mp_rank_XX folders
+        char *slash = strrchr(ckdir, '/');
+        if (slash && !strncmp(slash, "/mp_rank_", 9)) *slash = 0;
+    }
+    const char *paths[2] = {NULL, NULL};
+    char path[4200];
     if (c->exp_manager.create_checkpoint_callback) {
-        if (snprintf(path, sizeof path, "%s/%s.nemo", mt_exp_ckpt_dir(r->exp), mt_exp_name(r->exp)) >= (int)sizeof path)
-            return mt_fail(MT_ERR_INVALID, "%s: path too long", mt_exp_ckpt_dir(r->exp));
-        MT_TRY(mt_nemo_save(path, c, &r->s, r->train));
-        mt_info("wrote %s", path);
-        snprintf(res->nemo_path, sizeof res->nemo_path, "%s", path);
+        if (snprintf(path, sizeof path, "%s/%s.nemo", ckdir, mt_exp_name(r->exp)) >= (int)sizeof path)
+            return mt_fail(MT_ERR_INVALID, "%s: path too long", ckdir);
+        paths[0] = path;
     }
-    if (mt_config_is_set(c, "model.nemo_path") && c->model.nemo_path) {
-        MT_TRY(mt_nemo_save(c->model.nemo_path, c, &r->s, r->train));
-        mt_info("wrote %s", c->model.nemo_path);
-        snprintf(res->nemo_path, sizeof res->nemo_path, "%s", c->model.nemo_path);
+    if (mt_config_is_set(c, "model.nemo_path") && c->model.nemo_path) paths[1] = c->model.nemo_path;
+    char shard[4200] = "";
+    char **shards = NULL;
+    mt_status st = MT_OK;
+    if (p->tp_size > 1) {
+        snprintf(shard, sizeof shard, "%s/.mp_rank_%02d_model_weights.ckpt", mt_exp_log_dir(r->exp), p->tp_rank);
+        if (p->dp_rank == 0) st = mt_state_dict_save_model(shard, r->s.model);
+        if (st == MT_OK) st = mt_barrier(p->world);
+        if (st == MT_OK && p->world_rank == 0) {
+            shards = mt_calloc((size_t)p->tp_size, sizeof *shards);
+            if (!shards) st = MT_ERR_NOMEM;
+            for (int t = 0; t < p->tp_size && st == MT_OK; t++) {
+                shards[t] = mt_malloc(4200);
+                if (!shards[t]) st = MT_ERR_NOMEM;
+                else snprintf(shards[t], 4200, "%s/.mp_rank_%02d_model_weights.ckpt", mt_exp_log_dir(r->exp), t);
+            }
+        }
     }
-    return MT_OK;
+    for (int k = 0; k < 2 && st == MT_OK; k++) {
+        if (!paths[k]) continue;
+        if (p->world_rank == 0) {
+            st = shards ? mt_nemo_save_tp(paths[k], c, &r->s, r->train, (const char *const *)shards, p->tp_size)
+                        : mt_nemo_save(paths[k], c, &r->s, r->train);
+            if (st != MT_OK) break;
+            mt_info("wrote %s", paths[k]);
+        }
+        snprintf(res->nemo_path, sizeof res->nemo_path, "%s", paths[k]);
+    }
+    if (shards)
+        for (int t = 0; t < p->tp_size; t++) free(shards[t]);
+    free(shards);
+    // every rank returns once the archive exists (a caller may read it next)
+    if (st == MT_OK && p->world_size > 1) st = mt_barrier(p->world);
+    if (shard[0] && p->dp_rank == 0) unlink(shard);
+    return st;
 }
 
 static mt_status train_loop(run *r, mt_train_result *res);
@@ -343,12 +386,21 @@ mt_status mt_train_run(mt_train_config *cfg, int argc, char **argv, mt_train_res
     r.st.last_monitor = NAN;
     r.st.seed = cfg->trainer.seed;
     mt_status s = precision_check(cfg);
-    if (s == MT_OK && cfg->model.tensor_model_parallel_size != 1)
-        s = mt_fail(MT_ERR_UNSUPPORTED, "model.tensor_model_parallel_size=%lld: tensor parallelism needs the MPI "
-                    "launcher, which is not in this build; use 1", (long long)cfg->model.tensor_model_parallel_size);
+    if (s == MT_OK && cfg->model.tensor_model_parallel_size > 1024)
+        s = mt_fail(MT_ERR_INVALID, "model.tensor_model_parallel_size=%lld is too large",
+                    (long long)cfg->model.tensor_model_parallel_size);
+    if (s == MT_OK) s = mt_parallel_create((int)cfg->model.tensor_model_parallel_size, &r.par);
+    if (s == MT_OK) {
+        res->world_rank = r.par->world_rank;
+        res->world_size = r.par->world_size;
+        r.s.tp = r.par->tp;
+    }
     if (s == MT_OK) s = check_nemo_path(cfg);
-    if (s == MT_OK) s = mt_exp_create(cfg, argc, argv, 0, 1, &r.exp);
+    if (s == MT_OK) s = mt_exp_create_par(cfg, argc, argv, r.par, &r.exp);
     if (s != MT_OK) goto out;
+    if (r.par->world_size > 1)
+        mt_info("parallel: global rank %d of %d, tensor-parallel rank %d of %d, data-parallel rank %d of %d",
+                r.par->world_rank, r.par->world_size, r.par->tp_rank, r.par->tp_size, r.par->dp_rank, r.par->dp_size);
     snprintf(res->log_dir, sizeof res->log_dir, "%s", mt_exp_log_dir(r.exp));
     snprintf(res->ckpt_dir, sizeof res->ckpt_dir, "%s", mt_exp_ckpt_dir(r.exp));
     s = mt_session_task_options(cfg, &r.s.topt);
@@ -399,7 +451,12 @@ static mt_status train_loop(run *r, mt_train_result *res) {
     const int64_t B = c->model.train_ds.batch_size, A = c->trainer.accumulate_grad_batches;
     size_t N = mt_dataset_size(r->train); // num_samples already applied by mt_session_load_split
     int drop_last = c->model.train_ds.drop_last;
-    int64_t bpe = drop_last ? (int64_t)N / B : ((int64_t)N + B - 1) / B;
+    // Data parallel: as torch's DistributedSampler (num_replicas = dp_size, rank = dp_rank), each
+    // rank takes every dp_size-th example of the epoch's order, the order padded by wrapping to a
+    // multiple of dp_size; batch_size is per rank. One tensor-parallel group shares one shard.
+    const int R = r->par->dp_size, rr = r->par->dp_rank;
+    const size_t NR = (N + (size_t)R - 1) / (size_t)R; // examples per rank and epoch
+    int64_t bpe = drop_last ? (int64_t)NR / B : ((int64_t)NR + B - 1) / B;
     bpe = mt_limit_batches(bpe, &c->trainer.limit_train_batches);
     if (bpe <= 0)
         return mt_fail(MT_ERR_INVALID, "model.train_ds: %zu examples make no batch of %lld (drop_last is true)", N,
@@ -407,7 +464,7 @@ static mt_status train_loop(run *r, mt_train_result *res) {
     int64_t max_steps = c->trainer.max_steps >= 0
                             ? c->trainer.max_steps
                             : mt_compute_max_steps(c->trainer.max_epochs, A, &c->trainer.limit_train_batches,
-                                                   (int64_t)N, B, drop_last);
+                                                   (int64_t)NR, B, drop_last);
     // PTL stops at whichever of max_steps / max_epochs comes first; an explicit max_steps with
     // max_epochs left at its default means "train max_steps steps".
     int64_t max_epochs = c->trainer.max_epochs;
@@ -462,6 +519,7 @@ static mt_status train_loop(run *r, mt_train_result *res) {
     progress pg = {0};
     const char *pb = c->trainer.progress_bar;
     pg.bar = !strcmp(pb, "bar") || (!strcmp(pb, "auto") && isatty(STDOUT_FILENO));
+    pg.quiet = r->par->world_rank != 0;
     pg.start_step = r->st.global_step;
     pg.max_steps = max_steps;
     pg.every = max_steps / 20 > c->trainer.log_every_n_steps ? max_steps / 20 : c->trainer.log_every_n_steps;
@@ -469,10 +527,11 @@ static mt_status train_loop(run *r, mt_train_result *res) {
     pg.t0 = now_s();
 
     size_t *order = mt_malloc((N ? N : 1) * sizeof *order);
+    size_t *rorder = R > 1 ? mt_malloc((NR ? NR : 1) * sizeof *rorder) : order;
     size_t *idx = mt_malloc((size_t)B * sizeof *idx);
     mt_batch_buffer buf;
     memset(&buf, 0, sizeof buf);
-    mt_status s = order && idx ? MT_OK : MT_ERR_NOMEM;
+    mt_status s = order && rorder && idx ? MT_OK : MT_ERR_NOMEM;
     mt_model *m = r->s.model;
     const mt_param_table *tab = mt_model_params(m);
     ckpt_ctx cc = {m, r->opt, &r->st};
@@ -480,11 +539,13 @@ static mt_status train_loop(run *r, mt_train_result *res) {
     if (s == MT_OK) mt_model_zero_grad(m);
     while (s == MT_OK && r->st.global_step < max_steps && r->st.epoch < max_epochs) {
         mt_epoch_order(order, N, (uint64_t)r->st.seed, r->st.epoch, c->model.train_ds.shuffle);
+        if (R > 1)
+            for (size_t i = 0; i < NR; i++) rorder[i] = order[(i * (size_t)R + (size_t)rr) % N];
         double group_loss = 0;
         int in_group = 0;
         for (int64_t b = r->st.batch_in_epoch; b < bpe && s == MT_OK; b++) {
             int k = 0;
-            for (size_t i = (size_t)(b * B); i < N && k < B; i++) idx[k++] = order[i];
+            for (size_t i = (size_t)(b * B); i < NR && k < B; i++) idx[k++] = rorder[i];
             mt_batch batch;
             s = mt_dataset_make_batch(r->train, idx, k, &buf, &batch);
             float loss = 0;
@@ -503,13 +564,25 @@ static mt_status train_loop(run *r, mt_train_result *res) {
             if ((b + 1) % A != 0 && b + 1 != bpe) continue;
             // one optimizer step
             double lr = mt_sched_lr(&r->sched, r->st.global_step);
+            double step_loss = group_loss / in_group;
+            if (R > 1) {
+                // DDP: the mean gradient over the data-parallel group, one all-reduce of the whole span
+                float *g = mt_model_grad_data(m);
+                s = mt_all_reduce(r->par->dp, g, tab->total, MT_REDUCE_SUM);
+                if (s != MT_OK) break;
+                const float inv = 1.0f / (float)R;
+                for (size_t i = 0; i < tab->total; i++) g[i] *= inv;
+                float lv = (float)step_loss; // the logged loss is the mean over data-parallel ranks
+                s = mt_all_reduce(r->par->dp, &lv, 1, MT_REDUCE_SUM);
+                if (s != MT_OK) break;
+                step_loss = (double)lv / R;
+            }
             if (c->trainer.gradient_clip_val > 0)
-                mt_clip_grad_norm(mt_model_grad_data(m), tab, (float)c->trainer.gradient_clip_val, NULL);
+                mt_clip_grad_norm(mt_model_grad_data(m), tab, (float)c->trainer.gradient_clip_val, r->par->tp);
             mt_optimizer_step(r->opt, mt_model_param_data(m), mt_model_grad_data(m), (float)lr);
             mt_model_zero_grad(m);
             r->st.global_step++;
             int64_t batches_before = b + 1 - in_group;
-            double step_loss = group_loss / in_group;
             group_loss = 0;
             in_group = 0;
             r->st.batch_in_epoch = b + 1;
@@ -543,6 +616,13 @@ static mt_status train_loop(run *r, mt_train_result *res) {
                 if (s != MT_OK) break;
                 last_val_step = r->st.global_step;
             }
+            if (r->par->world_size > 1) {
+                // A signal may reach some ranks only (or at different steps): all stop at the same step.
+                float sig = (float)g_stop_signal;
+                s = mt_all_reduce(r->par->world, &sig, 1, MT_REDUCE_MAX);
+                if (s != MT_OK) break;
+                if (sig > 0 && !g_stop_signal) g_stop_signal = (int)sig;
+            }
             if (g_stop_signal) break;
             if (stop) break;
             if (r->st.batch_in_epoch == 0) break; // the epoch ended
@@ -571,6 +651,7 @@ static mt_status train_loop(run *r, mt_train_result *res) {
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     mt_batch_buffer_free(&buf);
+    if (rorder != order) free(rorder);
     free(order);
     free(idx);
     return s;

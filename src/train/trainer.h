@@ -14,6 +14,7 @@ typedef struct {
     char nemo_path[4096];   // "" when none was written
     int64_t global_step;
     int interrupted;        // signal number that stopped the run (0 = none)
+    int world_rank, world_size; // this process in an mpirun job (0, 1 otherwise)
 } mt_train_result;
 
 // NeMo's compute_max_steps (v1.0): optimizer steps of `max_epochs` epochs.
