@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "parallel/parallel.h"
 #include "tasks/outfile.h"
 #include "train/nemo.h"
 
@@ -51,7 +52,15 @@ int mt_cmd_predict(int argc, char **argv) {
         return 2;
     }
     mt_nemo *n = NULL;
-    if (mt_nemo_restore(pos[0], ovs, nov, &n) != MT_OK) return mt_cli_error();
+    if (mt_nemo_restore(pos[0], ovs, nov, &n) != MT_OK) {
+        // a rank that failed alone would leave the others waiting in a collective
+        if (mt_parallel_launched_size() > 1) {
+            fprintf(stderr, "megatune: %s\n", mt_last_error());
+            fflush(stderr);
+            mt_parallel_abort(1);
+        }
+        return mt_cli_error();
+    }
     FILE *in = strcmp(pos[1], "-") ? fopen(pos[1], "rb") : stdin;
     if (!in) {
         mt_fail(MT_ERR_IO, "%s: cannot open the input: %s", pos[1], strerror(errno));
@@ -59,14 +68,26 @@ int mt_cmd_predict(int argc, char **argv) {
         return mt_cli_error();
     }
     // OUTPUT appears only when every line was predicted: a failure leaves no half-written file
+    // Under mpirun (a tensor-parallel .nemo) every rank runs the model; global rank 0 writes OUTPUT.
     mt_outfile out;
-    mt_status s = mt_outfile_open(&out, npos > 2 ? pos[2] : "-");
+    int rank0 = n->par->world_rank == 0;
+    FILE *sink = rank0 ? NULL : fopen("/dev/null", "w");
+    mt_status s = rank0 ? mt_outfile_open(&out, npos > 2 ? pos[2] : "-")
+                        : sink ? MT_OK : mt_fail(MT_ERR_IO, "/dev/null: cannot open: %s", strerror(errno));
     if (s == MT_OK)
-        s = mt_task_predict(&n->s.topt, n->s.tok, NULL, in, pos[1], out.f, (int)n->cfg.model.test_ds.batch_size,
-                            forward, n->s.model);
+        s = mt_task_predict(&n->s.topt, n->s.tok, NULL, in, pos[1], rank0 ? out.f : sink,
+                            (int)n->cfg.model.test_ds.batch_size, forward, n->s.model);
     if (in != stdin) fclose(in);
-    if (s == MT_OK) s = mt_outfile_commit(&out);
-    else mt_outfile_abort(&out);
+    if (sink) fclose(sink);
+    if (s != MT_OK && n->par->world_size > 1) {
+        fprintf(stderr, "megatune: rank %d: %s\n", n->par->world_rank, mt_last_error());
+        fflush(stderr);
+        mt_parallel_abort(1);
+    }
+    if (rank0) {
+        if (s == MT_OK) s = mt_outfile_commit(&out);
+        else mt_outfile_abort(&out);
+    }
     mt_nemo_free(n);
     return s == MT_OK ? 0 : mt_cli_error();
 }

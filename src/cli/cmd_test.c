@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "core/log.h"
+#include "parallel/parallel.h"
 #include "train/nemo.h"
 #include "train/session.h"
 
@@ -88,7 +89,15 @@ int mt_cmd_test(int argc, char **argv) {
         }
     }
     mt_nemo *n = NULL;
-    if (mt_nemo_restore(argv[1], ovs, nov, &n) != MT_OK) return mt_cli_error();
+    if (mt_nemo_restore(argv[1], ovs, nov, &n) != MT_OK) {
+        // a rank that failed alone would leave the others waiting in a collective
+        if (mt_parallel_launched_size() > 1) {
+            fprintf(stderr, "megatune: %s\n", mt_last_error());
+            fflush(stderr);
+            mt_parallel_abort(1);
+        }
+        return mt_cli_error();
+    }
     mt_dataset *d = NULL;
     mt_status s = mt_session_load_split(&n->cfg, &n->s, MT_SPLIT_TEST, NULL, &d);
     const mt_cfg_ds *ds = &n->cfg.model.test_ds;
@@ -101,12 +110,19 @@ int mt_cmd_test(int argc, char **argv) {
                         "classification) / model.dataset.data_dir=... (GLUE, token classification)");
     }
     mt_eval_result ev;
+    // under mpirun (a tensor-parallel .nemo) every rank computes, global rank 0 reports
+    int rank0 = n->par->world_rank == 0;
     if (s == MT_OK) {
         int64_t nb = (int64_t)((mt_dataset_size(d) + (size_t)ds->batch_size - 1) / (size_t)ds->batch_size);
         s = mt_evaluate(n->s.model, d, (int)ds->batch_size, mt_limit_batches(nb, &n->cfg.trainer.limit_test_batches),
-                        stdout, &ev);
+                        rank0 ? stdout : NULL, &ev);
     }
-    if (s == MT_OK) {
+    if (s != MT_OK && n->par->world_size > 1) {
+        fprintf(stderr, "megatune: rank %d: %s\n", n->par->world_rank, mt_last_error());
+        fflush(stderr);
+        mt_parallel_abort(1);
+    }
+    if (s == MT_OK && rank0) {
         printf("test_loss: %.9g\n", ev.loss);
         for (int i = 0; i < ev.n_metrics; i++) printf("test_%s: %.9g\n", ev.metrics[i].name, ev.metrics[i].value);
     }

@@ -419,9 +419,17 @@ static int safe_name(const char *n) {
     return 1;
 }
 
-// Reads every regular member into memory, except model_weights.ckpt, which is streamed into
-// `weights_file` (a path in our private folder; NULL keeps it in memory too).
+// Reads every regular member into memory, except the weights member `weights_member`
+// (model_weights.ckpt, or mp_rank_XX/model_weights.ckpt), which is streamed into `weights_file` (a
+// path in our private folder; NULL keeps it in memory too). Other ranks' weights shards
+// (mp_rank_XX/model_weights.ckpt) are skipped: only their names are kept, with no data.
+static mt_status read_members_as(const char *path, const char *weights_member, const char *weights_file,
+                                 nmembers *out);
 static mt_status read_members(const char *path, const char *weights_file, nmembers *out) {
+    return read_members_as(path, "model_weights.ckpt", weights_file, out);
+}
+static mt_status read_members_as(const char *path, const char *weights_member, const char *weights_file,
+                                 nmembers *out) {
     memset(out, 0, sizeof *out);
     struct stat sb;
     if (stat(path, &sb) != 0) return mt_fail(MT_ERR_IO, "%s: cannot open the .nemo: %s", path, strerror(errno));
@@ -470,7 +478,9 @@ static mt_status read_members(const char *path, const char *weights_file, nmembe
             break;
         }
         int64_t size = archive_entry_size_is_set(e) ? archive_entry_size(e) : -1;
-        if (weights_file && !strcmp(name, "model_weights.ckpt")) {
+        int other_shard = !strncmp(name, "mp_rank_", 8) && strstr(name, "/model_weights.ckpt") &&
+                          strcmp(name, weights_member);
+        if (weights_file && !strcmp(name, weights_member)) {
             int fd = open(weights_file, O_WRONLY | O_CREAT | O_EXCL, 0600);
             if (fd < 0) { st = mt_fail(MT_ERR_IO, "%s: cannot create: %s", weights_file, strerror(errno)); break; }
             // archive_read_data_into_fd would also do; a loop keeps the error messages ours
@@ -505,6 +515,22 @@ static mt_status read_members(const char *path, const char *weights_file, nmembe
             out->m[out->n].name = mt_strdup(name);
             out->m[out->n].data = NULL;
             out->m[out->n].len = (size_t)total;
+            if (!out->m[out->n].name) { st = MT_ERR_NOMEM; break; }
+            out->n++;
+            continue;
+        }
+        if (other_shard && weights_file) { // another tensor-parallel rank's weights: name only
+            if (archive_read_data_skip(a) != ARCHIVE_OK) {
+                st = mt_fail(MT_ERR_FORMAT, "%s: member '%s' is corrupt or truncated: %s", path, name,
+                             archive_error_string(a));
+                break;
+            }
+            nmember *nm = mt_realloc(out->m, (size_t)(out->n + 1) * sizeof *nm);
+            if (!nm) { st = MT_ERR_NOMEM; break; }
+            out->m = nm;
+            out->m[out->n].name = mt_strdup(name);
+            out->m[out->n].data = NULL;
+            out->m[out->n].len = 0;
             if (!out->m[out->n].name) { st = MT_ERR_NOMEM; break; }
             out->n++;
             continue;
@@ -574,12 +600,46 @@ static const nmember *artifact(const nmembers *ms, const char *ref, const char *
     return m;
 }
 
-static mt_status check_tp(const nmembers *ms, const char *path) {
+// The tensor-parallel size of an archive: the number of mp_rank_XX/model_weights.ckpt members
+// (NeMo counts mp_rank entries), 1 for a top-level model_weights.ckpt.
+static int archive_tp(const nmembers *ms) {
+    int n = 0;
     for (int i = 0; i < ms->n; i++)
-        if (strstr(ms->m[i].name, "mp_rank_"))
-            return mt_fail(MT_ERR_UNSUPPORTED, "%s: a tensor-parallel .nemo (%s); restoring those needs the MPI "
-                           "launcher, which is not in this build", path, ms->m[i].name);
+        if (!strncmp(ms->m[i].name, "mp_rank_", 8) && !strcmp(ms->m[i].name + strcspn(ms->m[i].name, "/"),
+                                                               "/model_weights.ckpt"))
+            n++;
+    return n ? n : 1;
+}
+
+static mt_status check_tp(const nmembers *ms, const char *path) {
+    int t = archive_tp(ms);
+    if (t > 1)
+        return mt_fail(MT_ERR_UNSUPPORTED, "%s: a tensor-parallel .nemo (tensor_model_parallel_size=%d, members "
+                       "mp_rank_XX/model_weights.ckpt): initialising a training run from it is not supported; restore "
+                       "it with mpirun -np %d megatune test/predict", path, t, t);
     return MT_OK;
+}
+
+// Which shard this process restores: under mpirun -np N every process is one tensor-parallel rank
+// of a TP=N .nemo (data parallel size 1); without a launcher, one process and a TP=1 .nemo.
+static mt_status restore_parallel(const char *path, mt_parallel **par, char *member, size_t cap) {
+    int world = mt_parallel_launched_size();
+    MT_TRY(mt_parallel_create(world, par));
+    if ((*par)->tp_size > 1) snprintf(member, cap, "mp_rank_%02d/model_weights.ckpt", (*par)->tp_rank);
+    else snprintf(member, cap, "model_weights.ckpt");
+    (void)path;
+    return MT_OK;
+}
+
+static mt_status restore_check_tp(const nmembers *ms, const char *path, const mt_parallel *par) {
+    int t = archive_tp(ms);
+    if (t == par->tp_size) return MT_OK;
+    if (t > 1)
+        return mt_fail(MT_ERR_UNSUPPORTED, "%s is a tensor-parallel .nemo (mp_rank_00 .. mp_rank_%02d): restore it "
+                       "with one process per shard, mpirun -np %d megatune ... (this run has %d process%s)", path,
+                       t - 1, t, par->world_size, par->world_size == 1 ? "" : "es");
+    return mt_fail(MT_ERR_UNSUPPORTED, "%s holds one model_weights.ckpt (tensor_model_parallel_size=1): run it as one "
+                   "process, without mpirun (this run has %d processes)", path, par->world_size);
 }
 
 mt_status mt_nemo_load_weights(const char *path, mt_model *m) {
@@ -655,14 +715,16 @@ mt_status mt_nemo_restore(const char *path, char **overrides, int n_overrides, m
     mt_status st = mt_config_init(&n->cfg);
     if (st != MT_OK) { free(n); return st; }
     st = make_tmpdir(n->tmpdir, sizeof n->tmpdir);
-    char wp[600];
+    char wp[600], wmember[64];
     snprintf(wp, sizeof wp, "%s/model_weights.ckpt", n->tmpdir);
-    if (st == MT_OK) st = read_members(path, wp, &ms);
-    if (st == MT_OK) st = check_tp(&ms, path);
+    if (st == MT_OK) st = restore_parallel(path, &n->par, wmember, sizeof wmember);
+    if (st == MT_OK) st = read_members_as(path, wmember, wp, &ms);
+    if (st == MT_OK) st = restore_check_tp(&ms, path, n->par);
+    if (st == MT_OK) n->s.tp = n->par->tp;
     const nmember *mc = st == MT_OK ? find_member(&ms, "model_config.yaml") : NULL;
     if (st == MT_OK && !mc) st = mt_fail(MT_ERR_FORMAT, "%s: no model_config.yaml member", path);
-    const nmember *mw = st == MT_OK ? find_member(&ms, "model_weights.ckpt") : NULL;
-    if (st == MT_OK && !mw) st = mt_fail(MT_ERR_FORMAT, "%s: no model_weights.ckpt member", path);
+    const nmember *mw = st == MT_OK ? find_member(&ms, wmember) : NULL;
+    if (st == MT_OK && !mw) st = mt_fail(MT_ERR_FORMAT, "%s: no %s member", path, wmember);
     char where[4200];
     snprintf(where, sizeof where, "%s:model_config.yaml", path);
     if (st == MT_OK) st = mt_config_load_yaml_text(&n->cfg, mc->data, mc->len, where, "model.", 1);
@@ -756,5 +818,6 @@ void mt_nemo_free(mt_nemo *n) {
     mt_session_free(&n->s);
     mt_config_free(&n->cfg);
     if (n->tmpdir[0]) remove_tree_flat(n->tmpdir);
+    mt_parallel_free(n->par); // after the model, which uses its tensor-parallel group
     free(n);
 }

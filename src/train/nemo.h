@@ -11,6 +11,7 @@
 
 #include "core/status.h"
 #include "tasks/task.h"
+#include "parallel/parallel.h"
 #include "train/config.h"
 #include "train/session.h"
 
@@ -29,6 +30,10 @@ typedef struct {
     mt_train_config cfg;   // model.* from model_config.yaml, other sections at defaults
     mt_session s;          // tokenizer and model holding the .nemo's weights
     char tmpdir[256];      // private folder (label map, weights file) removed by mt_nemo_free
+    // The process groups: under mpirun -np N a TP=N .nemo is restored one shard per process
+    // (mp_rank_XX/model_weights.ckpt) into a tensor-parallel model; par->world_rank == 0 is the
+    // process that should print and write outputs. Groups of one otherwise.
+    mt_parallel *par;
 } mt_nemo;
 
 // Restores a .nemo. `overrides` (key=value, may be NULL) are applied to the restored config
