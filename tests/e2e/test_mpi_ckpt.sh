@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Tensor-parallel checkpoints and .nemo under mpirun (NeMo's model-parallel layout):
+#  - checkpoints/mp_rank_00/ and mp_rank_01/ each hold that rank's -last and top-k .ckpt;
+#  - checkpoints/<name>.nemo has mp_rank_XX/model_weights.ckpt members and no top-level weights;
+#  - a TP=2 run stopped at step 5 and resumed from its -last checkpoints writes the same
+#    metrics.csv as an uninterrupted TP=2 run (constant LR: max_steps does not change the schedule);
+#  - `mpirun -np 2 megatune test` on the TP=2 .nemo reproduces the last logged validation metrics;
+#    one process refuses it and names the launch; predict under mpirun writes one line per input.
+set -u
+command -v mpirun > /dev/null || { echo "mpirun not found: skipped"; exit 77; }
+bin=${MEGATUNE_BIN:?}; src=${MEGATUNE_SOURCE_DIR:?}; py=${MEGATUNE_PYTHON:-python3}
+"$py" -c 1 2> /dev/null || { echo "no python: skipped"; exit 77; }
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
+export OMPI_MCA_btl=self,vader OMPI_MCA_rmaps_base_oversubscribe=1
+export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+cd "$src"
+fail() { echo "FAIL: $*"; exit 1; }
+common=(examples/quickstart_config.yaml trainer.val_check_interval=5 trainer.log_every_n_steps=1
+  trainer.progress_bar=lines model.optim.sched.name=null model.train_ds.batch_size=8
+  model.tensor_model_parallel_size=2 exp_manager.resume_if_exists=true exp_manager.resume_ignore_no_checkpoint=true)
+mpi() { mpirun --oversubscribe -np 2 "$bin" "$@"; }
+
+mpi train "${common[@]}" trainer.max_steps=10 exp_manager.exp_dir="$work/full" > "$work/full.log" 2>&1 \
+  || { tail -30 "$work/full.log"; fail "TP=2 run"; }
+d=$work/full/quickstart
+for r in 00 01; do
+  ls "$d/checkpoints/mp_rank_$r/"*-last.ckpt > /dev/null 2>&1 || fail "no -last.ckpt in mp_rank_$r"
+  [ "$(ls "$d/checkpoints/mp_rank_$r/"*.ckpt | grep -vc -- -last.ckpt)" -ge 1 ] || fail "no top-k .ckpt in mp_rank_$r"
+done
+ls "$d/checkpoints/"*.ckpt > /dev/null 2>&1 && fail "a .ckpt outside mp_rank_XX"
+nemo=$d/checkpoints/quickstart.nemo
+[ -f "$nemo" ] || fail "no $nemo"
+"$py" - "$nemo" << 'PY' || fail ".nemo members"
+import sys, tarfile
+names = [n[2:] if n.startswith("./") else n for n in tarfile.open(sys.argv[1]).getnames()]
+assert "model_weights.ckpt" not in names, names
+for r in ("00", "01"):
+    assert f"mp_rank_{r}/model_weights.ckpt" in names and f"mp_rank_{r}" in names, names
+assert "model_config.yaml" in names
+# NeMo's restore_from counts the members naming mp_rank: a folder and a file per rank
+assert sum("mp_rank" in n for n in names) // 2 == 2, names
+cfg = tarfile.open(sys.argv[1]).extractfile("./model_config.yaml").read().decode()
+assert "tensor_model_parallel_size: 2" in cfg, cfg
+print("members:", names)
+PY
+# the shards differ (each holds half of the split tensors)
+"$py" - "$nemo" << 'PY' || fail "shard sizes"
+import sys, tarfile
+t = tarfile.open(sys.argv[1])
+a, b = (t.extractfile(f"./mp_rank_0{r}/model_weights.ckpt").read() for r in (0, 1))
+assert a != b
+print("shard bytes:", len(a), len(b))
+PY
+
+# stop at step 5, resume to 10
+mpi train "${common[@]}" trainer.max_steps=5 exp_manager.exp_dir="$work/r" > "$work/r1.log" 2>&1 || { tail -30 "$work/r1.log"; fail "first half"; }
+mpi train "${common[@]}" trainer.max_steps=10 exp_manager.exp_dir="$work/r" > "$work/r2.log" 2>&1 || { tail -30 "$work/r2.log"; fail "resumed half"; }
+[ "$(grep -c "resumed at step 5" "$work/r2.log")" = 2 ] || { cat "$work/r2.log"; fail "both ranks resume at step 5"; }
+grep -q "mp_rank_01/.*-last.ckpt" "$work/r2.log" || fail "rank 1 did not resume from its own mp_rank_01 file"
+cmp "$d/metrics.csv" "$work/r/quickstart/metrics.csv" || { diff "$d/metrics.csv" "$work/r/quickstart/metrics.csv" | head; fail "resumed metrics.csv differs"; }
+
+# test on the TP=2 .nemo reproduces the last validation (the .nemo holds the last weights)
+mpi test "$nemo" examples/data/quickstart_dev.tsv > "$work/test.out" 2> "$work/test.err" || { cat "$work/test.err"; fail "mpirun test"; }
+"$py" - "$d/metrics.csv" "$work/test.out" << 'PY' || fail "test metrics vs logged validation"
+import csv, sys
+last = [r for r in csv.DictReader(open(sys.argv[1])) if r["val_loss"]][-1]
+got = dict(l.split(": ") for l in open(sys.argv[2]).read().splitlines() if l.startswith("test_"))
+assert len([l for l in open(sys.argv[2]) if l.startswith("test_loss")]) == 1, "rank 1 printed too"
+for k, v in last.items():
+    if not k.startswith("val_"): continue
+    x, y = float(v), float(got["test_" + k[4:]])
+    assert abs(x - y) <= 1e-5 * max(1.0, abs(x)), (k, x, y)
+print("test == logged validation at step", last["step"], ":", {k: got[k] for k in sorted(got)})
+PY
+"$bin" test "$nemo" examples/data/quickstart_dev.tsv > "$work/t1.out" 2>&1 && fail "one process restored a TP=2 .nemo"
+grep -q "mpirun -np 2" "$work/t1.out" || { cat "$work/t1.out"; fail "one-process message"; }
+mpi predict "$nemo" examples/data/quickstart_dev.tsv "$work/pred.txt" > "$work/pred.log" 2>&1 || { cat "$work/pred.log"; fail "mpirun predict"; }
+[ "$(wc -l < "$work/pred.txt")" = "$(wc -l < examples/data/quickstart_dev.tsv)" ] || fail "predict line count"
+echo "OK"
