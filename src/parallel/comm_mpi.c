@@ -134,8 +134,6 @@ mt_comm *mt_comm_mpi_dup(const void *mpi_comm) {
     return wrap(d);
 }
 
-static int g_we_initialised = 0;
-
 static void finalize_at_exit(void) {
     int fin = 0;
     MPI_Finalized(&fin);
@@ -160,7 +158,6 @@ static mt_status ensure_mpi(void) {
     if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
         return mt_fail(MT_ERR_IO, "MPI_Init_thread failed: check the mpirun installation (mpirun --version)");
     // OpenMP threads never call MPI; only the main thread does (FUNNELED suffices).
-    g_we_initialised = 1;
     atexit(finalize_at_exit);
     return MT_OK;
 }

@@ -1,6 +1,7 @@
 #include "train/exp_manager.h"
 
 #include <dirent.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -373,12 +374,34 @@ mt_status mt_exp_create_par(const mt_train_config *cfg, int argc, char **argv, c
 
     if (cfg->trainer.resume_from_checkpoint) {
         struct stat sb;
-        if (stat(cfg->trainer.resume_from_checkpoint, &sb) != 0) {
-            st = mt_fail(MT_ERR_NOT_FOUND, "trainer.resume_from_checkpoint: %s: %s", cfg->trainer.resume_from_checkpoint,
-                         strerror(errno));
+        char rpath[PATH_CAP];
+        if (snprintf(rpath, sizeof rpath, "%s", cfg->trainer.resume_from_checkpoint) >= (int)sizeof rpath) {
+            st = mt_fail(MT_ERR_INVALID, "trainer.resume_from_checkpoint: path too long");
             goto fail;
         }
-        e->resume_path = mt_strdup(cfg->trainer.resume_from_checkpoint);
+        if (tp_size > 1) {
+            // NeMo: each tensor-parallel rank resumes from its own file, .../mp_rank_XX/<basename>
+            char *m = NULL;
+            for (char *q = strstr(rpath, "mp_rank_"); q; q = strstr(q + 1, "mp_rank_"))
+                if (isdigit((unsigned char)q[8]) && isdigit((unsigned char)q[9]) && q[10] == '/') m = q;
+            if (m) {
+                char d[3];
+                snprintf(d, sizeof d, "%02u", (unsigned)tp_rank % 100u);
+                m[8] = d[0];
+                m[9] = d[1];
+            } else {
+                const char *slash = strrchr(cfg->trainer.resume_from_checkpoint, '/');
+                const char *base = slash ? slash + 1 : cfg->trainer.resume_from_checkpoint;
+                int dl = slash ? (int)(slash - cfg->trainer.resume_from_checkpoint) : 1;
+                snprintf(rpath, sizeof rpath, "%.*s/mp_rank_%02d/%s", dl, slash ? cfg->trainer.resume_from_checkpoint : ".",
+                         tp_rank, base);
+            }
+        }
+        if (stat(rpath, &sb) != 0) {
+            st = mt_fail(MT_ERR_NOT_FOUND, "trainer.resume_from_checkpoint: %s: %s", rpath, strerror(errno));
+            goto fail;
+        }
+        e->resume_path = mt_strdup(rpath);
         if (!e->resume_path) { st = MT_ERR_NOMEM; goto fail; }
     } else if (resume) {
         st = find_resume(e, cfg);

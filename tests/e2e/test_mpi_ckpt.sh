@@ -60,6 +60,12 @@ mpi train "${common[@]}" trainer.max_steps=10 exp_manager.exp_dir="$work/r" > "$
 grep -q "mp_rank_01/.*-last.ckpt" "$work/r2.log" || fail "rank 1 did not resume from its own mp_rank_01 file"
 cmp "$d/metrics.csv" "$work/r/quickstart/metrics.csv" || { diff "$d/metrics.csv" "$work/r/quickstart/metrics.csv" | head; fail "resumed metrics.csv differs"; }
 
+# trainer.resume_from_checkpoint naming rank 0's file: each rank resumes from its own mp_rank_XX copy (NeMo)
+last0=$(ls "$work/r/quickstart/checkpoints/mp_rank_00/"*-last.ckpt)
+mpi train "${common[@]}" trainer.max_steps=12 exp_manager.resume_if_exists=false exp_manager.exp_dir="$work/rc" \
+  exp_manager.version=v trainer.resume_from_checkpoint="$last0" > "$work/rc.log" 2>&1 || { tail -30 "$work/rc.log"; fail "resume_from_checkpoint"; }
+grep -q "resuming from .*/mp_rank_01/" "$work/rc.log" || { grep resum "$work/rc.log"; fail "rank 1 not on its own file"; }
+
 # test on the TP=2 .nemo reproduces the last validation (the .nemo holds the last weights)
 mpi test "$nemo" examples/data/quickstart_dev.tsv > "$work/test.out" 2> "$work/test.err" || { cat "$work/test.err"; fail "mpirun test"; }
 "$py" - "$d/metrics.csv" "$work/test.out" << 'PY' || fail "test metrics vs logged validation"
