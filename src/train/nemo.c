@@ -625,6 +625,7 @@ static mt_status check_tp(const nmembers *ms, const char *path) {
 static mt_status restore_parallel(const char *path, mt_parallel **par, char *member, size_t cap) {
     int world = mt_parallel_launched_size();
     MT_TRY(mt_parallel_create(world, par));
+    if ((*par)->world_size > 1) mt_log_set_rank((*par)->world_rank);
     if ((*par)->tp_size > 1) snprintf(member, cap, "mp_rank_%02d/model_weights.ckpt", (*par)->tp_rank);
     else snprintf(member, cap, "model_weights.ckpt");
     (void)path;

@@ -263,6 +263,11 @@ static mt_status resolve_initial_weights(const mt_train_config *c, char *path, s
 static mt_status load_initial_weights(run *r, const char *path, int is_nemo) {
     const mt_train_config *c = r->cfg;
     if (is_nemo) {
+        if (r->par->tp_size > 1)
+            return mt_fail(MT_ERR_UNSUPPORTED, "init_from_nemo_model=%s with model.tensor_model_parallel_size=%d: "
+                           "initialising a tensor-parallel run from a .nemo is not supported; train with "
+                           "tensor_model_parallel_size=1 (data parallelism still works under mpirun), or start from "
+                           "model.language_model.lm_checkpoint, which is split across ranks", path, r->par->tp_size);
         MT_TRY(mt_nemo_load_weights(path, r->s.model));
         mt_info("initialised every weight from %s", path);
         return MT_OK;
@@ -390,6 +395,7 @@ mt_status mt_train_run(mt_train_config *cfg, int argc, char **argv, mt_train_res
         s = mt_fail(MT_ERR_INVALID, "model.tensor_model_parallel_size=%lld is too large",
                     (long long)cfg->model.tensor_model_parallel_size);
     if (s == MT_OK) s = mt_parallel_create((int)cfg->model.tensor_model_parallel_size, &r.par);
+    if (s == MT_OK && r.par->world_size > 1) mt_log_set_rank(r.par->world_rank);
     if (s == MT_OK) {
         res->world_rank = r.par->world_rank;
         res->world_size = r.par->world_size;
@@ -487,11 +493,13 @@ static mt_status train_loop(run *r, mt_train_result *res) {
     if (resume) {
         mt_status s = mt_train_ckpt_load(resume, r->s.model, r->opt, &r->st);
         if (s != MT_OK) return mt_fail_context(s, "cannot resume");
-        if (r->st.train_examples != (int64_t)N || r->st.batch_size != B || r->st.accumulate != A)
+        // batch_size is the global batch (per-rank batch x data-parallel size): a resume on another
+        // number of processes changes the data position's meaning, and is warned about
+        if (r->st.train_examples != (int64_t)N || r->st.batch_size != B * R || r->st.accumulate != A)
             mt_warn("the checkpoint was written with %lld training examples, batch %lld, accumulation %lld; this run "
                     "has %zu, %lld, %lld: training continues from epoch %lld batch %lld, but not as the original "
                     "run would have", (long long)r->st.train_examples, (long long)r->st.batch_size,
-                    (long long)r->st.accumulate, N, (long long)B, (long long)A, (long long)r->st.epoch,
+                    (long long)r->st.accumulate, N, (long long)(B * R), (long long)A, (long long)r->st.epoch,
                     (long long)r->st.batch_in_epoch);
         if (r->st.batch_in_epoch >= bpe) {
             r->st.epoch++;
@@ -506,7 +514,7 @@ static mt_status train_loop(run *r, mt_train_result *res) {
     }
 
     r->st.train_examples = (int64_t)N;
-    r->st.batch_size = B;
+    r->st.batch_size = B * R;
     r->st.accumulate = A;
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof sa);
