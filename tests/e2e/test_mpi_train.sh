@@ -72,6 +72,18 @@ same tp1 tp2dp2
 c=$work/dp2/quickstart/v/checkpoints
 [ -f "$c/quickstart.nemo" ] && ! ls -d "$c"/mp_rank_* > /dev/null 2>&1 || fail "DP=2 checkpoint layout"
 
+# (e) from a TP=2 Megatron-LM checkpoint (model.language_model.lm_checkpoint), split per rank: TP=2 == TP=1
+if "$py" -c "import torch, numpy" 2> /dev/null; then
+  "$py" "$src/tools/make_megatron_ckpt.py" "$work/mg" --tp 2 --layers 2 --hidden 64 --heads 4 --vocab 128 --seq 64 \
+    --fp32 > "$work/mg.log" 2>&1 || { cat "$work/mg.log"; fail "make_megatron_ckpt.py"; }
+  run mg1 1 model.train_ds.batch_size=8 model.language_model.lm_checkpoint="$work/mg"
+  run mg2 2 model.train_ds.batch_size=8 model.language_model.lm_checkpoint="$work/mg" model.tensor_model_parallel_size=2
+  grep -q "rank 1\] encoder weights from" "$work/mg2.log" || fail "rank 1 did not load the encoder checkpoint"
+  same mg1 mg2
+else
+  echo "no torch: the lm_checkpoint case is skipped"
+fi
+
 # errors: TP not dividing the processes, heads not divisible, TP > 1 without mpirun
 mpirun --oversubscribe -np 3 "$bin" train "${common[@]}" model.tensor_model_parallel_size=2 \
   exp_manager.exp_dir="$work/bad" > "$work/bad.log" 2>&1 && fail "TP=2 on 3 ranks was accepted"
