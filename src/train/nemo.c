@@ -419,15 +419,22 @@ static int safe_name(const char *n) {
     return 1;
 }
 
+// "mp_rank_XX/model_weights.ckpt" (NeMo's %02d): its rank, else -1.
+static int shard_rank(const char *name) {
+    if (strncmp(name, "mp_rank_", 8) || name[8] < '0' || name[8] > '9' || name[9] < '0' || name[9] > '9' ||
+        strcmp(name + 10, "/model_weights.ckpt"))
+        return -1;
+    return (name[8] - '0') * 10 + (name[9] - '0');
+}
+
 // Reads every regular member into memory, except the weights member `weights_member`
 // (model_weights.ckpt, or mp_rank_XX/model_weights.ckpt), which is streamed into `weights_file` (a
 // path in our private folder; NULL keeps it in memory too). Other ranks' weights shards
 // (mp_rank_XX/model_weights.ckpt) are skipped: only their names are kept, with no data.
+// weights_member NULL streams every weights member: model_weights.ckpt into weights_file and
+// mp_rank_XX/model_weights.ckpt into weights_file.XX (for resharding).
 static mt_status read_members_as(const char *path, const char *weights_member, const char *weights_file,
                                  nmembers *out);
-static mt_status read_members(const char *path, const char *weights_file, nmembers *out) {
-    return read_members_as(path, "model_weights.ckpt", weights_file, out);
-}
 static mt_status read_members_as(const char *path, const char *weights_member, const char *weights_file,
                                  nmembers *out) {
     memset(out, 0, sizeof *out);
@@ -478,11 +485,16 @@ static mt_status read_members_as(const char *path, const char *weights_member, c
             break;
         }
         int64_t size = archive_entry_size_is_set(e) ? archive_entry_size(e) : -1;
-        int other_shard = !strncmp(name, "mp_rank_", 8) && strstr(name, "/model_weights.ckpt") &&
-                          strcmp(name, weights_member);
-        if (weights_file && !strcmp(name, weights_member)) {
-            int fd = open(weights_file, O_WRONLY | O_CREAT | O_EXCL, 0600);
-            if (fd < 0) { st = mt_fail(MT_ERR_IO, "%s: cannot create: %s", weights_file, strerror(errno)); break; }
+        int srank = shard_rank(name);
+        int other_shard = srank >= 0 && weights_member && strcmp(name, weights_member);
+        int stream = weights_file && (weights_member ? !strcmp(name, weights_member)
+                                                     : srank >= 0 || !strcmp(name, "model_weights.ckpt"));
+        char wf[700];
+        if (stream && !weights_member && srank >= 0) snprintf(wf, sizeof wf, "%s.%02d", weights_file, srank);
+        else if (stream) snprintf(wf, sizeof wf, "%s", weights_file);
+        if (stream) {
+            int fd = open(wf, O_WRONLY | O_CREAT | O_EXCL, 0600);
+            if (fd < 0) { st = mt_fail(MT_ERR_IO, "%s: cannot create: %s", wf, strerror(errno)); break; }
             // archive_read_data_into_fd would also do; a loop keeps the error messages ours
             char *buf = mt_malloc(1u << 20);
             int64_t total = 0;
@@ -498,13 +510,13 @@ static mt_status read_members_as(const char *path, const char *weights_member, c
                 for (la_ssize_t off = 0; off < got;) {
                     ssize_t w = write(fd, buf + off, (size_t)(got - off));
                     if (w < 0 && errno == EINTR) continue;
-                    if (w <= 0) { st = mt_fail(MT_ERR_IO, "%s: write failed: %s", weights_file, strerror(errno)); break; }
+                    if (w <= 0) { st = mt_fail(MT_ERR_IO, "%s: write failed: %s", wf, strerror(errno)); break; }
                     off += w;
                 }
                 total += got;
             }
             free(buf);
-            if (close(fd) != 0 && st == MT_OK) st = mt_fail(MT_ERR_IO, "%s: close failed", weights_file);
+            if (close(fd) != 0 && st == MT_OK) st = mt_fail(MT_ERR_IO, "%s: close failed", wf);
             if (st == MT_OK && size >= 0 && total != size)
                 st = mt_fail(MT_ERR_FORMAT, "%s: member '%s' is truncated (%lld of %lld bytes)", path, name,
                              (long long)total, (long long)size);
@@ -605,42 +617,147 @@ static const nmember *artifact(const nmembers *ms, const char *ref, const char *
 static int archive_tp(const nmembers *ms) {
     int n = 0;
     for (int i = 0; i < ms->n; i++)
-        if (!strncmp(ms->m[i].name, "mp_rank_", 8) && !strcmp(ms->m[i].name + strcspn(ms->m[i].name, "/"),
-                                                               "/model_weights.ckpt"))
-            n++;
+        if (shard_rank(ms->m[i].name) >= 0) n++;
     return n ? n : 1;
 }
 
-static mt_status check_tp(const nmembers *ms, const char *path) {
+// Every shard mp_rank_00 .. mp_rank_{T-1} is present (T = archive_tp).
+static mt_status check_shards(const nmembers *ms, const char *path) {
     int t = archive_tp(ms);
-    if (t > 1)
-        return mt_fail(MT_ERR_UNSUPPORTED, "%s: a tensor-parallel .nemo (tensor_model_parallel_size=%d, members "
-                       "mp_rank_XX/model_weights.ckpt): initialising a training run from it is not supported; restore "
-                       "it with mpirun -np %d megatune test/predict", path, t, t);
+    if (t == 1) return MT_OK;
+    for (int r = 0; r < t; r++) {
+        char n[64];
+        snprintf(n, sizeof n, "mp_rank_%02d/model_weights.ckpt", r);
+        if (!find_member(ms, n))
+            return mt_fail(MT_ERR_FORMAT, "%s: %d tensor-parallel shards but no %s (they must be mp_rank_00 .. "
+                           "mp_rank_%02d)", path, t, n, t - 1);
+    }
     return MT_OK;
 }
 
-// Which shard this process restores: under mpirun -np N every process is one tensor-parallel rank
-// of a TP=N .nemo (data parallel size 1); without a launcher, one process and a TP=1 .nemo.
-static mt_status restore_parallel(const char *path, mt_parallel **par, char *member, size_t cap) {
-    int world = mt_parallel_launched_size();
-    MT_TRY(mt_parallel_create(world, par));
+// Loads the weights of a .nemo written at tensor-parallel size T (files[k] = shard k; T = 1: the
+// one model_weights.ckpt) into `m`, whatever its own tensor-parallel size and rank: a split tensor
+// is the concatenation of the shards along its split dimension, and each of m's elements is taken
+// from there. Vocab rows past the source's padded vocab are zero (padding rows are never looked up).
+// Strict: every parameter must be present with a compatible shape.
+static mt_status load_resharded(char *const *files, int T, mt_model *m, const char *nemo) {
+    const mt_param_table *tab = mt_model_params(m);
+    const mt_model_config *mc = mt_model_get_config(m);
+    mt_torch_file **tf = mt_calloc((size_t)T, sizeof *tf);
+    mt_flat *fl = mt_calloc((size_t)T, sizeof *fl);
+    const mt_ckpt_tensor **t = mt_calloc((size_t)T, sizeof *t);
+    mt_status st = tf && fl && t ? MT_OK : MT_ERR_NOMEM;
+    for (int k = 0; k < T && st == MT_OK; k++) {
+        st = mt_torch_open(files[k], &tf[k]);
+        if (st == MT_OK) st = mt_flatten(mt_torch_root(tf[k]), "", &fl[k]);
+    }
+    for (int i = 0; i < tab->count && st == MT_OK; i++) {
+        const mt_param *p = &tab->params[i];
+        const int64_t rows = p->shape[0], cols = p->ndim == 2 ? p->shape[1] : 1;
+        for (int k = 0; k < T && st == MT_OK; k++) {
+            char key[MT_PARAM_NAME_MAX + 16];
+            t[k] = mt_flat_find(&fl[k], p->name);
+            if (!t[k]) {
+                snprintf(key, sizeof key, "state_dict.%s", p->name);
+                t[k] = mt_flat_find(&fl[k], key);
+            }
+            if (!t[k]) {
+                st = mt_fail(MT_ERR_FORMAT, "%s: shard %d of %d has no '%s'", nemo, k, T, p->name);
+                break;
+            }
+            st = mt_ckpt_tensor_check(t[k], p->name);
+            if (st == MT_OK && (t[k]->ndim != p->ndim || mt_ckpt_tensor_rows(t[k]) != mt_ckpt_tensor_rows(t[0]) ||
+                                mt_ckpt_tensor_cols(t[k]) != mt_ckpt_tensor_cols(t[0])))
+                st = mt_fail(MT_ERR_FORMAT, "%s: '%s' has %d dimension(s) and shape %lldx%lld in shard %d (the model "
+                             "wants %d dimension(s); shard 0 has %lldx%lld)", nemo, p->name, t[k]->ndim,
+                             (long long)mt_ckpt_tensor_rows(t[k]), (long long)mt_ckpt_tensor_cols(t[k]), k, p->ndim,
+                             (long long)mt_ckpt_tensor_rows(t[0]), (long long)mt_ckpt_tensor_cols(t[0]));
+        }
+        if (st != MT_OK) break;
+        const int64_t srows = mt_ckpt_tensor_rows(t[0]), scols = mt_ckpt_tensor_cols(t[0]);
+        float *dst = mt_model_param(m, i);
+        const int d = p->split_dim, tp = mc->tp_size, rk = mc->tp_rank;
+        if (d < 0) { // replicated: the same tensor in every shard; take shard 0's
+            if (srows != rows || scols != cols) {
+                st = mt_fail(MT_ERR_FORMAT, "%s: '%s' is %lldx%lld, the model's is %lldx%lld (another task, head or "
+                             "encoder shape)", nemo, p->name, (long long)srows, (long long)scols, (long long)rows,
+                             (long long)cols);
+                break;
+            }
+            for (int64_t r = 0; r < rows; r++) mt_ckpt_tensor_row_f32(t[0], r, 0, cols, dst + r * cols);
+        } else if (d == 0) {
+            const int64_t sglob = srows * T, glob = rows * tp;
+            int vocab = p->split == MT_SPLIT_VOCAB;
+            if (scols != cols || (!vocab && sglob != glob) || (vocab && sglob < mc->vocab_size)) {
+                st = mt_fail(MT_ERR_FORMAT, "%s: '%s' is %lldx%lld in each of %d shard(s) (%lld rows in all); the model "
+                             "needs %lld rows of %lld", nemo, p->name, (long long)srows, (long long)scols, T,
+                             (long long)sglob, (long long)glob, (long long)cols);
+                break;
+            }
+            for (int64_t r = 0; r < rows; r++) {
+                int64_t g = (int64_t)rk * rows + r;
+                if (g < sglob) mt_ckpt_tensor_row_f32(t[g / srows], g % srows, 0, cols, dst + r * cols);
+                else memset(dst + r * cols, 0, (size_t)cols * sizeof *dst);
+            }
+        } else { // d == 1: columns split
+            if (srows != rows || scols * T != cols * tp) {
+                st = mt_fail(MT_ERR_FORMAT, "%s: '%s' is %lldx%lld in each of %d shard(s); the model needs %lld rows "
+                             "of %lld columns in all", nemo, p->name, (long long)srows, (long long)scols, T,
+                             (long long)rows, (long long)(cols * tp));
+                break;
+            }
+            for (int64_t r = 0; r < rows; r++)
+                for (int64_t c = 0; c < cols;) {
+                    int64_t g = (int64_t)rk * cols + c, off = g % scols, n = scols - off;
+                    if (n > cols - c) n = cols - c;
+                    mt_ckpt_tensor_row_f32(t[g / scols], r, off, n, dst + r * cols + c);
+                    c += n;
+                }
+        }
+    }
+    for (int k = 0; k < T; k++) {
+        if (fl) mt_flat_free(&fl[k]);
+        if (tf && tf[k]) mt_torch_close(tf[k]);
+    }
+    free(tf);
+    free(fl);
+    free(t);
+    return st;
+}
+
+// The weights files read_members_as(..., NULL, wp, ...) streamed: wp, or wp.00 .. wp.{T-1}.
+static char **shard_files(const char *wp, int T) {
+    char **f = mt_calloc((size_t)T, sizeof *f);
+    if (!f) return NULL;
+    for (int k = 0; k < T; k++) {
+        f[k] = mt_malloc(strlen(wp) + 8);
+        if (!f[k]) {
+            for (int j = 0; j < k; j++) free(f[j]);
+            free(f);
+            return NULL;
+        }
+        if (T == 1) strcpy(f[k], wp);
+        else sprintf(f[k], "%s.%02d", wp, k);
+    }
+    return f;
+}
+
+static void shard_files_free(char **f, int T) {
+    if (!f) return;
+    for (int k = 0; k < T; k++) {
+        unlink(f[k]);
+        free(f[k]);
+    }
+    free(f);
+}
+
+// The process groups a restore runs in: under mpirun -np N every process is one tensor-parallel
+// rank (data-parallel size 1) of a model split N ways, whatever N the .nemo was written with (its
+// shards are resharded when they differ); without a launcher, one process.
+static mt_status restore_parallel(mt_parallel **par) {
+    MT_TRY(mt_parallel_create(mt_parallel_launched_size(), par));
     if ((*par)->world_size > 1) mt_log_set_rank((*par)->world_rank);
-    if ((*par)->tp_size > 1) snprintf(member, cap, "mp_rank_%02d/model_weights.ckpt", (*par)->tp_rank);
-    else snprintf(member, cap, "model_weights.ckpt");
-    (void)path;
     return MT_OK;
-}
-
-static mt_status restore_check_tp(const nmembers *ms, const char *path, const mt_parallel *par) {
-    int t = archive_tp(ms);
-    if (t == par->tp_size) return MT_OK;
-    if (t > 1)
-        return mt_fail(MT_ERR_UNSUPPORTED, "%s is a tensor-parallel .nemo (mp_rank_00 .. mp_rank_%02d): restore it "
-                       "with one process per shard, mpirun -np %d megatune ... (this run has %d process%s)", path,
-                       t - 1, t, par->world_size, par->world_size == 1 ? "" : "es");
-    return mt_fail(MT_ERR_UNSUPPORTED, "%s holds one model_weights.ckpt (tensor_model_parallel_size=1): run it as one "
-                   "process, without mpirun (this run has %d processes)", path, par->world_size);
 }
 
 mt_status mt_nemo_load_weights(const char *path, mt_model *m) {
@@ -649,15 +766,21 @@ mt_status mt_nemo_load_weights(const char *path, mt_model *m) {
     char wp[600];
     snprintf(wp, sizeof wp, "%s/model_weights.ckpt", tmpdir);
     nmembers ms;
-    mt_status st = read_members(path, wp, &ms);
+    mt_status st = read_members_as(path, NULL, wp, &ms);
     if (st != MT_OK) {
         remove_tree_flat(tmpdir);
         return st;
     }
-    st = check_tp(&ms, path);
-    const nmember *w = st == MT_OK ? find_member(&ms, "model_weights.ckpt") : NULL;
+    st = check_shards(&ms, path);
+    const int T = archive_tp(&ms);
+    const nmember *w = st == MT_OK ? find_member(&ms, T > 1 ? "mp_rank_00/model_weights.ckpt" : "model_weights.ckpt") : NULL;
     if (st == MT_OK && !w) st = mt_fail(MT_ERR_FORMAT, "%s: no model_weights.ckpt member", path);
-    if (st == MT_OK) {
+    if (st == MT_OK && (T > 1 || mt_model_get_config(m)->tp_size > 1)) {
+        // a tensor-parallel .nemo and/or model: reshard (strict; NeMo's key names)
+        char **files = shard_files(wp, T);
+        st = files ? load_resharded(files, T, m, path) : MT_ERR_NOMEM;
+        shard_files_free(files, T);
+    } else if (st == MT_OK) {
         st = mt_state_dict_load_model(wp, m, 1);
         if (st != MT_OK) {
             // Name the member, not our temporary copy (gone once we return), and say what kind of
@@ -716,16 +839,19 @@ mt_status mt_nemo_restore(const char *path, char **overrides, int n_overrides, m
     mt_status st = mt_config_init(&n->cfg);
     if (st != MT_OK) { free(n); return st; }
     st = make_tmpdir(n->tmpdir, sizeof n->tmpdir);
-    char wp[600], wmember[64];
+    char wp[600];
     snprintf(wp, sizeof wp, "%s/model_weights.ckpt", n->tmpdir);
-    if (st == MT_OK) st = restore_parallel(path, &n->par, wmember, sizeof wmember);
-    if (st == MT_OK) st = read_members_as(path, wmember, wp, &ms);
-    if (st == MT_OK) st = restore_check_tp(&ms, path, n->par);
+    if (st == MT_OK) st = restore_parallel(&n->par);
+    if (st == MT_OK) st = read_members_as(path, NULL, wp, &ms);
+    if (st == MT_OK) st = check_shards(&ms, path);
     if (st == MT_OK) n->s.tp = n->par->tp;
+    const int T = st == MT_OK ? archive_tp(&ms) : 1;
+    char **files = st == MT_OK ? shard_files(wp, T) : NULL;
+    if (st == MT_OK && !files) st = MT_ERR_NOMEM;
     const nmember *mc = st == MT_OK ? find_member(&ms, "model_config.yaml") : NULL;
     if (st == MT_OK && !mc) st = mt_fail(MT_ERR_FORMAT, "%s: no model_config.yaml member", path);
-    const nmember *mw = st == MT_OK ? find_member(&ms, wmember) : NULL;
-    if (st == MT_OK && !mw) st = mt_fail(MT_ERR_FORMAT, "%s: no %s member", path, wmember);
+    const nmember *mw = st == MT_OK ? find_member(&ms, T > 1 ? "mp_rank_00/model_weights.ckpt" : "model_weights.ckpt") : NULL;
+    if (st == MT_OK && !mw) st = mt_fail(MT_ERR_FORMAT, "%s: no model_weights.ckpt member", path);
     char where[4200];
     snprintf(where, sizeof where, "%s:model_config.yaml", path);
     if (st == MT_OK) st = mt_config_load_yaml_text(&n->cfg, mc->data, mc->len, where, "model.", 1);
@@ -786,7 +912,7 @@ mt_status mt_nemo_restore(const char *path, char **overrides, int n_overrides, m
             if (!strcmp(s->topt.glue_task, "sts-b")) head = MT_HEAD_SEQUENCE_REGRESSION;
         }
         int ncls = 0;
-        st = head_classes(wp, prefix, layers, &ncls);
+        st = head_classes(files[0], prefix, layers, &ncls); // the head is replicated: any shard has it
         // A NeMo-written .nemo describes the encoder only in its config_file member; megatune's
         // also writes the full model.language_model.config block, which then decides.
         const char *cf = n->cfg.model.language_model.config_file;
@@ -796,13 +922,19 @@ mt_status mt_nemo_restore(const char *path, char **overrides, int n_overrides, m
         }
         if (st == MT_OK) st = mt_session_build_model(&n->cfg, s, head, ncls);
         s->config_json = NULL;
-        if (st == MT_OK) {
-            st = mt_state_dict_load_model(wp, s->model, 1);
+        if (st == MT_OK && T == n->par->tp_size) {
+            st = mt_state_dict_load_model(files[n->par->tp_rank], s->model, 1);
             if (st != MT_OK) st = mt_fail_context(st, "%s", path);
+        } else if (st == MT_OK) {
+            // written at another tensor-parallel size: merge / split the shards
+            st = load_resharded(files, T, s->model, path);
+            if (st == MT_OK)
+                mt_info("%s: tensor-parallel size %d resharded to %d", path, T, n->par->tp_size);
         }
     }
-    // The weights are in the model now: drop the copy (345M: 1.3 GB of TMPDIR, RAM on a tmpfs) rather
-    // than keep it until mt_nemo_free, which a Ctrl-C during test/predict would never reach.
+    // The weights are in the model now: drop the copies (345M: 1.3 GB of TMPDIR, RAM on a tmpfs) rather
+    // than keep them until mt_nemo_free, which a Ctrl-C during test/predict would never reach.
+    if (files) shard_files_free(files, T);
     unlink(wp);
     members_free(&ms);
     if (st != MT_OK) {

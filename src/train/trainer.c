@@ -263,11 +263,6 @@ static mt_status resolve_initial_weights(const mt_train_config *c, char *path, s
 static mt_status load_initial_weights(run *r, const char *path, int is_nemo) {
     const mt_train_config *c = r->cfg;
     if (is_nemo) {
-        if (r->par->tp_size > 1)
-            return mt_fail(MT_ERR_UNSUPPORTED, "init_from_nemo_model=%s with model.tensor_model_parallel_size=%d: "
-                           "initialising a tensor-parallel run from a .nemo is not supported; train with "
-                           "tensor_model_parallel_size=1 (data parallelism still works under mpirun), or start from "
-                           "model.language_model.lm_checkpoint, which is split across ranks", path, r->par->tp_size);
         MT_TRY(mt_nemo_load_weights(path, r->s.model));
         mt_info("initialised every weight from %s", path);
         return MT_OK;

@@ -5,7 +5,9 @@
 #  - a TP=2 run stopped at step 5 and resumed from its -last checkpoints writes the same
 #    metrics.csv as an uninterrupted TP=2 run (constant LR: max_steps does not change the schedule);
 #  - `mpirun -np 2 megatune test` on the TP=2 .nemo reproduces the last logged validation metrics;
-#    one process refuses it and names the launch; predict under mpirun writes one line per input.
+#    one process (merging the shards) and 4 processes (splitting them) get the same numbers;
+#  - init_from_nemo_model reshards too (TP=2 .nemo -> TP=1 run, TP=1 .nemo -> TP=2 run);
+#  - predict under mpirun writes one line per input.
 set -u
 command -v mpirun > /dev/null || { echo "mpirun not found: skipped"; exit 77; }
 bin=${MEGATUNE_BIN:?}; src=${MEGATUNE_SOURCE_DIR:?}; py=${MEGATUNE_PYTHON:-python3}
@@ -79,8 +81,34 @@ for k, v in last.items():
     assert abs(x - y) <= 1e-5 * max(1.0, abs(x)), (k, x, y)
 print("test == logged validation at step", last["step"], ":", {k: got[k] for k in sorted(got)})
 PY
-"$bin" test "$nemo" examples/data/quickstart_dev.tsv > "$work/t1.out" 2>&1 && fail "one process restored a TP=2 .nemo"
-grep -q "mpirun -np 2" "$work/t1.out" || { cat "$work/t1.out"; fail "one-process message"; }
+# one process merges the shards (the param table's split rules) and gets the same numbers; so do 4
+# processes splitting the 2 shards further
+"$bin" test "$nemo" examples/data/quickstart_dev.tsv > "$work/t1.out" 2> "$work/t1.err" || { cat "$work/t1.err"; fail "one-process test of the TP=2 .nemo"; }
+grep -q "tensor-parallel size 2 resharded to 1" "$work/t1.err" || fail "no resharding message"
+mpirun --oversubscribe -np 4 "$bin" test "$nemo" examples/data/quickstart_dev.tsv > "$work/t4.out" 2> "$work/t4.err" || { cat "$work/t4.err"; fail "TP=4 test of the TP=2 .nemo"; }
+for f in t1 t4; do
+  diff <(grep "^test_" "$work/test.out") <(grep "^test_" "$work/$f.out") || fail "$f: test metrics differ from TP=2's"
+done
+
+# the TP=2 .nemo initialises a TP=1 run, and a TP=1 .nemo a TP=2 run, with the same result
+tc=(examples/quickstart_config.yaml trainer.max_steps=6 trainer.val_check_interval=3 trainer.log_every_n_steps=1
+  trainer.progress_bar=lines exp_manager.version=v model.train_ds.batch_size=8)
+"$bin" train "${tc[@]}" init_from_nemo_model="$nemo" exp_manager.exp_dir="$work/i1" > "$work/i1.log" 2>&1 || { tail "$work/i1.log"; fail "TP=1 from TP=2 .nemo"; }
+n1=$work/i1/quickstart/v/checkpoints/quickstart.nemo
+mpi train "${tc[@]}" init_from_nemo_model="$n1" model.tensor_model_parallel_size=2 exp_manager.exp_dir="$work/i2" \
+  > "$work/i2.log" 2>&1 || { tail "$work/i2.log"; fail "TP=2 from TP=1 .nemo"; }
+"$bin" train "${tc[@]}" init_from_nemo_model="$n1" exp_manager.exp_dir="$work/i3" > "$work/i3.log" 2>&1 || { tail "$work/i3.log"; fail "TP=1 from TP=1 .nemo"; }
+"$py" - "$work/i2/quickstart/v/metrics.csv" "$work/i3/quickstart/v/metrics.csv" << 'PY' || fail "TP=2 init from .nemo differs from TP=1"
+import csv, sys
+a = list(csv.DictReader(open(sys.argv[1]))); b = list(csv.DictReader(open(sys.argv[2])))
+assert len(a) == len(b) == 6, (len(a), len(b))
+for ra, rb in zip(a, b):
+    for k in ("train_loss", "val_loss"):
+        if ra[k] or rb[k]:
+            x, y = float(ra[k]), float(rb[k])
+            assert abs(x - y) <= 1e-5 * abs(x), (ra["step"], k, x, y)
+print("init_from_nemo_model: TP=2 from a TP=1 .nemo == TP=1")
+PY
 mpi predict "$nemo" examples/data/quickstart_dev.tsv "$work/pred.txt" > "$work/pred.log" 2>&1 || { cat "$work/pred.log"; fail "mpirun predict"; }
 [ "$(wc -l < "$work/pred.txt")" = "$(wc -l < examples/data/quickstart_dev.tsv)" ] || fail "predict line count"
 echo "OK"
