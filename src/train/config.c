@@ -134,7 +134,7 @@ static const mt_cfg_key g_schema[] = {
     K("model.label_ids", MT_CFG_STR, model.label_ids, "null", 1, "accepted, ignored"),
     K("model.target", MT_CFG_STR, model.target, "null", 1, "NeMo model class (written into .nemo files)"),
     K("model.tensor_model_parallel_size", MT_CFG_INT, model.tensor_model_parallel_size, "1", 0,
-      "tensor-parallel size (1 in this build)"),
+      "tensor-parallel size: run under mpirun -np N, N a multiple of it (the rest is data parallel)"),
     ANY("model.infer_samples", "accepted, ignored"),
     ANY("model.supported_tasks", "accepted, ignored"),
     ANY("supported_tasks", "accepted, ignored (NeMo's GLUE config anchor)"),
@@ -274,7 +274,9 @@ int mt_config_key_index(const char *path) {
     // NeMo's GLUE configs before v1.0 named the split's file `file_name` (v1.0: `ds_item`)
     static const char *const alias[][2] = {{"model.train_ds.file_name", "model.train_ds.ds_item"},
                                            {"model.validation_ds.file_name", "model.validation_ds.ds_item"},
-                                           {"model.test_ds.file_name", "model.test_ds.ds_item"}};
+                                           {"model.test_ds.file_name", "model.test_ds.ds_item"},
+                                           // some Megatron-era configs put it under trainer
+                                           {"trainer.tensor_model_parallel_size", "model.tensor_model_parallel_size"}};
     for (size_t a = 0; a < sizeof alias / sizeof alias[0]; a++)
         if (!strcmp(path, alias[a][0])) return mt_config_key_index(alias[a][1]);
     return -1;
