@@ -15,7 +15,7 @@ bin=${MEGATUNE_BIN:?}; src=${MEGATUNE_SOURCE_DIR:?}; py=${MEGATUNE_PYTHON:-pytho
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
 export OMPI_MCA_btl=self,vader OMPI_MCA_rmaps_base_oversubscribe=1
 export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
-work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+work=$(mktemp -d); [ -n "${KEEP:-}" ] && echo "$work" || trap 'rm -rf "$work"' EXIT
 cd "$src"
 fail() { echo "FAIL: $*"; exit 1; }
 common=(examples/quickstart_config.yaml trainer.val_check_interval=5 trainer.log_every_n_steps=1
@@ -67,6 +67,28 @@ last0=$(ls "$work/r/quickstart/checkpoints/mp_rank_00/"*-last.ckpt)
 mpi train "${common[@]}" trainer.max_steps=12 exp_manager.resume_if_exists=false exp_manager.exp_dir="$work/rc" \
   exp_manager.version=v trainer.resume_from_checkpoint="$last0" > "$work/rc.log" 2>&1 || { tail -30 "$work/rc.log"; fail "resume_from_checkpoint"; }
 grep -q "resuming from .*/mp_rank_01/" "$work/rc.log" || { grep resum "$work/rc.log"; fail "rank 1 not on its own file"; }
+
+# SIGTERM to mpirun reaches every rank; they agree on one step, each saves its -last, and both resume there
+mpirun --oversubscribe -np 2 "$bin" train "${common[@]}" trainer.max_steps=1000000 trainer.max_epochs=100000 \
+  exp_manager.exp_dir="$work/s" > "$work/s1.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 3000); do
+  [ "$(ls "$work/s/quickstart/checkpoints/mp_rank_01/"*-last.ckpt 2> /dev/null | wc -l)" -ge 1 ] && break
+  kill -0 $pid 2> /dev/null || break
+  sleep 0.02
+done
+kill -TERM $pid 2> /dev/null
+for _ in $(seq 1 1500); do kill -0 $pid 2> /dev/null || break; sleep 0.02; done
+kill -0 $pid 2> /dev/null && { kill -KILL $pid; fail "the ranks did not stop within 30 s of SIGTERM"; }
+wait $pid
+stops=$(grep -o "stopped by signal 15 after step [0-9]*" "$work/s1.log" | sort -u)
+[ "$(grep -c "stopped by signal 15" "$work/s1.log")" = 2 ] && [ "$(wc -l <<< "$stops")" = 1 ] \
+  || { tail -20 "$work/s1.log"; fail "both ranks should stop at one step: $stops"; }
+at=${stops##* }
+mpi train "${common[@]}" trainer.max_steps=$((at + 2)) trainer.max_epochs=100000 exp_manager.exp_dir="$work/s" \
+  > "$work/s2.log" 2>&1 || { tail -20 "$work/s2.log"; fail "resume after SIGTERM"; }
+[ "$(grep -c "resumed at step $at " "$work/s2.log")" = 2 ] || { grep resum "$work/s2.log"; fail "both ranks resume at step $at"; }
+echo "SIGTERM: both ranks stopped after step $at and resumed there"
 
 # test on the TP=2 .nemo reproduces the last validation (the .nemo holds the last weights)
 mpi test "$nemo" examples/data/quickstart_dev.tsv > "$work/test.out" 2> "$work/test.err" || { cat "$work/test.err"; fail "mpirun test"; }
