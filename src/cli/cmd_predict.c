@@ -61,6 +61,12 @@ int mt_cmd_predict(int argc, char **argv) {
         }
         return mt_cli_error();
     }
+    if (n->par->world_size > 1 && !strcmp(pos[1], "-")) {
+        // mpirun gives stdin to rank 0 only; the other ranks would run out of batches and hang
+        mt_fail(MT_ERR_INVALID, "under mpirun, INPUT must be a file, not '-' (stdin reaches rank 0 only)");
+        mt_nemo_free(n);
+        return mt_cli_error();
+    }
     FILE *in = strcmp(pos[1], "-") ? fopen(pos[1], "rb") : stdin;
     if (!in) {
         mt_fail(MT_ERR_IO, "%s: cannot open the input: %s", pos[1], strerror(errno));

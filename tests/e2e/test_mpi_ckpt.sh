@@ -133,4 +133,6 @@ print("init_from_nemo_model: TP=2 from a TP=1 .nemo == TP=1")
 PY
 mpi predict "$nemo" examples/data/quickstart_dev.tsv "$work/pred.txt" > "$work/pred.log" 2>&1 || { cat "$work/pred.log"; fail "mpirun predict"; }
 [ "$(wc -l < "$work/pred.txt")" = "$(wc -l < examples/data/quickstart_dev.tsv)" ] || fail "predict line count"
+mpi predict "$nemo" - < examples/data/quickstart_dev.tsv > "$work/pstdin.log" 2>&1 && fail "predict from stdin under mpirun was accepted"
+grep -q "INPUT must be a file" "$work/pstdin.log" || { cat "$work/pstdin.log"; fail "stdin message"; }
 echo "OK"
