@@ -614,6 +614,14 @@ static const nmember *artifact(const nmembers *ms, const char *ref, const char *
 
 // The tensor-parallel size of an archive: the number of mp_rank_XX/model_weights.ckpt members
 // (NeMo counts mp_rank entries), 1 for a top-level model_weights.ckpt.
+// 1 when the weights are mp_rank_XX/model_weights.ckpt members (NeMo's model-parallel layout,
+// even with a single mp_rank_00), 0 for one top-level model_weights.ckpt.
+static int archive_sharded(const nmembers *ms) {
+    for (int i = 0; i < ms->n; i++)
+        if (shard_rank(ms->m[i].name) >= 0) return 1;
+    return 0;
+}
+
 static int archive_tp(const nmembers *ms) {
     int n = 0;
     for (int i = 0; i < ms->n; i++)
@@ -635,12 +643,22 @@ static mt_status check_shards(const nmembers *ms, const char *path) {
     return MT_OK;
 }
 
+// Rewrites the last error about our temporary copy `file` of a weights member to name the member.
+static mt_status member_error(mt_status st, const char *nemo, const char *file, int sharded, int k) {
+    const char *e = mt_last_error(), *at = strstr(e, file);
+    char msg[1024], member[64];
+    snprintf(msg, sizeof msg, "%s", at ? at + strlen(file) : e);
+    if (sharded) snprintf(member, sizeof member, "mp_rank_%02d/model_weights.ckpt", k);
+    else snprintf(member, sizeof member, "model_weights.ckpt");
+    return mt_fail(st, "%s: member %s%s%s", nemo, member, at ? "" : ": ", msg);
+}
+
 // Loads the weights of a .nemo written at tensor-parallel size T (files[k] = shard k; T = 1: the
 // one model_weights.ckpt) into `m`, whatever its own tensor-parallel size and rank: a split tensor
 // is the concatenation of the shards along its split dimension, and each of m's elements is taken
 // from there. Vocab rows past the source's padded vocab are zero (padding rows are never looked up).
 // Strict: every parameter must be present with a compatible shape.
-static mt_status load_resharded(char *const *files, int T, mt_model *m, const char *nemo) {
+static mt_status load_resharded(char *const *files, int T, int sharded, mt_model *m, const char *nemo) {
     const mt_param_table *tab = mt_model_params(m);
     const mt_model_config *mc = mt_model_get_config(m);
     mt_torch_file **tf = mt_calloc((size_t)T, sizeof *tf);
@@ -650,6 +668,7 @@ static mt_status load_resharded(char *const *files, int T, mt_model *m, const ch
     for (int k = 0; k < T && st == MT_OK; k++) {
         st = mt_torch_open(files[k], &tf[k]);
         if (st == MT_OK) st = mt_flatten(mt_torch_root(tf[k]), "", &fl[k]);
+        if (st != MT_OK) st = member_error(st, nemo, files[k], sharded, k);
     }
     for (int i = 0; i < tab->count && st == MT_OK; i++) {
         const mt_param *p = &tab->params[i];
@@ -726,7 +745,7 @@ static mt_status load_resharded(char *const *files, int T, mt_model *m, const ch
 }
 
 // The weights files read_members_as(..., NULL, wp, ...) streamed: wp, or wp.00 .. wp.{T-1}.
-static char **shard_files(const char *wp, int T) {
+static char **shard_files(const char *wp, int T, int sharded) {
     char **f = mt_calloc((size_t)T, sizeof *f);
     if (!f) return NULL;
     for (int k = 0; k < T; k++) {
@@ -736,7 +755,7 @@ static char **shard_files(const char *wp, int T) {
             free(f);
             return NULL;
         }
-        if (T == 1) strcpy(f[k], wp);
+        if (!sharded) strcpy(f[k], wp);
         else sprintf(f[k], "%s.%02d", wp, k);
     }
     return f;
@@ -772,13 +791,13 @@ mt_status mt_nemo_load_weights(const char *path, mt_model *m) {
         return st;
     }
     st = check_shards(&ms, path);
-    const int T = archive_tp(&ms);
-    const nmember *w = st == MT_OK ? find_member(&ms, T > 1 ? "mp_rank_00/model_weights.ckpt" : "model_weights.ckpt") : NULL;
+    const int T = archive_tp(&ms), sharded = archive_sharded(&ms);
+    const nmember *w = st == MT_OK ? find_member(&ms, sharded ? "mp_rank_00/model_weights.ckpt" : "model_weights.ckpt") : NULL;
     if (st == MT_OK && !w) st = mt_fail(MT_ERR_FORMAT, "%s: no model_weights.ckpt member", path);
-    if (st == MT_OK && (T > 1 || mt_model_get_config(m)->tp_size > 1)) {
+    if (st == MT_OK && (sharded || mt_model_get_config(m)->tp_size > 1)) {
         // a tensor-parallel .nemo and/or model: reshard (strict; NeMo's key names)
-        char **files = shard_files(wp, T);
-        st = files ? load_resharded(files, T, m, path) : MT_ERR_NOMEM;
+        char **files = shard_files(wp, T, sharded);
+        st = files ? load_resharded(files, T, sharded, m, path) : MT_ERR_NOMEM;
         shard_files_free(files, T);
     } else if (st == MT_OK) {
         st = mt_state_dict_load_model(wp, m, 1);
@@ -845,12 +864,12 @@ mt_status mt_nemo_restore(const char *path, char **overrides, int n_overrides, m
     if (st == MT_OK) st = read_members_as(path, NULL, wp, &ms);
     if (st == MT_OK) st = check_shards(&ms, path);
     if (st == MT_OK) n->s.tp = n->par->tp;
-    const int T = st == MT_OK ? archive_tp(&ms) : 1;
-    char **files = st == MT_OK ? shard_files(wp, T) : NULL;
+    const int T = st == MT_OK ? archive_tp(&ms) : 1, sharded = st == MT_OK && archive_sharded(&ms);
+    char **files = st == MT_OK ? shard_files(wp, T, sharded) : NULL;
     if (st == MT_OK && !files) st = MT_ERR_NOMEM;
     const nmember *mc = st == MT_OK ? find_member(&ms, "model_config.yaml") : NULL;
     if (st == MT_OK && !mc) st = mt_fail(MT_ERR_FORMAT, "%s: no model_config.yaml member", path);
-    const nmember *mw = st == MT_OK ? find_member(&ms, T > 1 ? "mp_rank_00/model_weights.ckpt" : "model_weights.ckpt") : NULL;
+    const nmember *mw = st == MT_OK ? find_member(&ms, sharded ? "mp_rank_00/model_weights.ckpt" : "model_weights.ckpt") : NULL;
     if (st == MT_OK && !mw) st = mt_fail(MT_ERR_FORMAT, "%s: no model_weights.ckpt member", path);
     char where[4200];
     snprintf(where, sizeof where, "%s:model_config.yaml", path);
@@ -924,10 +943,10 @@ mt_status mt_nemo_restore(const char *path, char **overrides, int n_overrides, m
         s->config_json = NULL;
         if (st == MT_OK && T == n->par->tp_size) {
             st = mt_state_dict_load_model(files[n->par->tp_rank], s->model, 1);
-            if (st != MT_OK) st = mt_fail_context(st, "%s", path);
+            if (st != MT_OK) st = member_error(st, path, files[n->par->tp_rank], sharded, n->par->tp_rank);
         } else if (st == MT_OK) {
             // written at another tensor-parallel size: merge / split the shards
-            st = load_resharded(files, T, s->model, path);
+            st = load_resharded(files, T, sharded, s->model, path);
             if (st == MT_OK)
                 mt_info("%s: tensor-parallel size %d resharded to %d", path, T, n->par->tp_size);
         }

@@ -15,7 +15,9 @@ bin=${MEGATUNE_BIN:?}; src=${MEGATUNE_SOURCE_DIR:?}; py=${MEGATUNE_PYTHON:-pytho
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
 export OMPI_MCA_btl=self,vader OMPI_MCA_rmaps_base_oversubscribe=1
 export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
-work=$(mktemp -d); [ -n "${KEEP:-}" ] && echo "$work" || trap 'rm -rf "$work"' EXIT
+work=$(mktemp -d); pid=
+# a failed check must not leave a background mpirun training
+trap '[ -n "$pid" ] && kill -TERM $pid 2> /dev/null; [ -n "${KEEP:-}" ] && echo "kept $work" || rm -rf "$work"' EXIT
 cd "$src"
 fail() { echo "FAIL: $*"; exit 1; }
 common=(examples/quickstart_config.yaml trainer.val_check_interval=5 trainer.log_every_n_steps=1
@@ -133,6 +135,26 @@ print("init_from_nemo_model: TP=2 from a TP=1 .nemo == TP=1")
 PY
 mpi predict "$nemo" examples/data/quickstart_dev.tsv "$work/pred.txt" > "$work/pred.log" 2>&1 || { cat "$work/pred.log"; fail "mpirun predict"; }
 [ "$(wc -l < "$work/pred.txt")" = "$(wc -l < examples/data/quickstart_dev.tsv)" ] || fail "predict line count"
+# a TP .nemo missing a shard, or with a shard of the wrong shape, is refused with a message (no crash)
+"$py" - "$nemo" "$work/bad1.nemo" "$work/bad2.nemo" << 'PY' || fail "making broken .nemo files"
+import io, sys, tarfile
+src = tarfile.open(sys.argv[1])
+members = [(m, src.extractfile(m).read() if m.isfile() else None) for m in src.getmembers()]
+def write(path, keep, swap=None):
+    with tarfile.open(path, "w:gz") as out:
+        for m, data in members:
+            if not keep(m.name): continue
+            if swap and m.name == swap[0]: data = swap[1]; m.size = len(data)
+            out.addfile(m, io.BytesIO(data) if data is not None else None)
+write(sys.argv[2], lambda n: "mp_rank_01" not in n)
+cfg = dict(members)[[m for m, _ in members if m.name.endswith("model_config.yaml")][0]]
+# the vocab file in place of shard 1's weights: not a torch file
+write(sys.argv[3], lambda n: True, ("./mp_rank_01/model_weights.ckpt", b"not a torch zip" * 10))
+PY
+"$bin" test "$work/bad1.nemo" examples/data/quickstart_dev.tsv > "$work/b1.log" 2>&1; rc=$?
+[ $rc = 1 ] && grep -q "mp_rank_00/model_weights.ckpt\|model_weights.ckpt.*shape\|size" "$work/b1.log" || { cat "$work/b1.log"; fail "missing shard: rc $rc"; }
+"$bin" test "$work/bad2.nemo" examples/data/quickstart_dev.tsv > "$work/b2.log" 2>&1; rc=$?
+[ $rc = 1 ] && grep -q "member mp_rank_01/model_weights.ckpt" "$work/b2.log" || { cat "$work/b2.log"; fail "corrupt shard: rc $rc"; }
 mpi predict "$nemo" - < examples/data/quickstart_dev.tsv > "$work/pstdin.log" 2>&1 && fail "predict from stdin under mpirun was accepted"
 grep -q "INPUT must be a file" "$work/pstdin.log" || { cat "$work/pstdin.log"; fail "stdin message"; }
 echo "OK"
