@@ -64,6 +64,10 @@ same tp1d tp2d
 
 run dp2 2 "${nodrop[@]}" model.train_ds.batch_size=4
 same tp1 dp2
+# with gradient accumulation: DP=2 x batch 4 x 2 accumulated == batch 8 x 2 accumulated
+run acc1 1 "${nodrop[@]}" model.train_ds.batch_size=8 trainer.accumulate_grad_batches=2
+run acc2 2 "${nodrop[@]}" model.train_ds.batch_size=4 trainer.accumulate_grad_batches=2
+same acc1 acc2
 run tp2dp2 4 "${nodrop[@]}" model.train_ds.batch_size=4 model.tensor_model_parallel_size=2
 same tp1 tp2dp2
 [ "$(ls "$work/tp2dp2/quickstart/v"/nemo_log_globalrank-*_localrank-*.txt | wc -l)" = 4 ] || fail "4 rank logs"
