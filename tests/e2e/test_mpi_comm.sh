@@ -6,7 +6,8 @@ command -v mpirun > /dev/null || { echo "mpirun not found: skipped"; exit 77; }
 t=${MEGATUNE_BUILD_DIR:?}/tests/test_comm_mpi
 [ -x "$t" ] || { echo "$t not built: skipped"; exit 77; }
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
-export OMPI_MCA_btl=self,vader OMPI_MCA_rmaps_base_oversubscribe=1
+# vader without single-copy (CMA needs ptrace rights that containers often lack)
+export OMPI_MCA_btl=self,vader OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_rmaps_base_oversubscribe=1
 export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
 for cfg in "2 1" "2 2" "4 1" "4 2" "4 4"; do
   set -- $cfg
