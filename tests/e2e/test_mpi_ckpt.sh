@@ -16,6 +16,7 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS
 # vader without single-copy (CMA needs ptrace rights that containers often lack)
 export OMPI_MCA_btl=self,vader OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_rmaps_base_oversubscribe=1
 export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
+mpirun --oversubscribe -np 2 true > /dev/null 2>&1 || { echo "mpirun cannot start 2 processes here: skipped"; exit 77; }
 work=$(mktemp -d); pid=
 # a failed check must not leave a background mpirun training
 trap '[ -n "$pid" ] && kill -TERM $pid 2> /dev/null; [ -n "${KEEP:-}" ] && echo "kept $work" || rm -rf "$work"' EXIT
