@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Installs every Debian package megatune needs to build, run and test. Safe to re-run.
+# Installs the Debian packages megatune needs. Safe to re-run.
+#   scripts/install-deps.sh            build, run and test (PyTorch, sklearn, clang, node...)
+#   scripts/install-deps.sh --runtime  build and run only (what scripts/quickstart.sh needs)
 set -euo pipefail
-PKGS=(
+runtime_only=0
+[ "${1:-}" = "--runtime" ] && runtime_only=1
+RUNTIME_PKGS=(
   build-essential cmake pkg-config          # compiler and build
   libopenblas-dev                           # GEMM (CBLAS)
   libopenmpi-dev openmpi-bin                # tensor/data parallel over MPI
@@ -9,12 +13,16 @@ PKGS=(
   libcjson-dev                              # JSON configs, safetensors headers
   libutf8proc-dev                           # Unicode data for the tokenizer
   libarchive-dev                            # .nemo (tar.gz) files
+)
+TEST_PKGS=(
   python3-torch python3-numpy               # PyTorch reference (tests and bench only)
   python3-sklearn python3-scipy             # metric references (tests only)
   clang libclang-rt-14-dev                  # libFuzzer targets
   libopenblas0-openmp libtcmalloc-minimal4  # PyTorch's best setting in bench/ (the default BLAS stays pthread)
   nodejs npm                                # Hugging Face `tokenizers` reference (tests only)
 )
+PKGS=("${RUNTIME_PKGS[@]}")
+((runtime_only)) || PKGS+=("${TEST_PKGS[@]}")
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -31,7 +39,7 @@ if ((${#missing[@]})); then
 fi
 # Hugging Face tokenizers (npm), used only by the tokenizer parity test.
 here=$(cd "$(dirname "$0")/.." && pwd)
-if command -v npm >/dev/null 2>&1 && [ ! -d "$here/tools/node_modules/tokenizers" ]; then
+if ((!runtime_only)) && command -v npm >/dev/null 2>&1 && [ ! -d "$here/tools/node_modules/tokenizers" ]; then
   (cd "$here/tools" && npm install --no-audit --no-fund --silent tokenizers >/dev/null 2>&1) \
     || echo "install-deps: npm install tokenizers failed; the tokenizer parity test will be skipped"
 fi

@@ -7,7 +7,7 @@ set -euo pipefail
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive} # tiny model: do not spin threads on a busy machine
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
-bash scripts/install-deps.sh
+bash scripts/install-deps.sh --runtime
 build=$(bash scripts/build.sh release | tail -1)
 bin="$build/megatune"
 echo "quickstart: training (about a minute on 2 cores)..."
