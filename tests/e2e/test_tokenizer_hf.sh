@@ -67,6 +67,7 @@ with open(sys.argv[1], "w", encoding="utf-8", newline="\n") as f:
         assert "\n" not in c
         f.write(c + "\n")
 EOF
+[ $? -eq 0 ] && [ -s "$tmp/edge.txt" ] || { echo "FAIL: writing the edge cases"; exit 1; }
 
 fail=0
 compare() { # $1 file, $2 cased|uncased, $3 label

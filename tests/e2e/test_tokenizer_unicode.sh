@@ -53,6 +53,7 @@ with open(f"{tmp}/rand.txt", "w", encoding="utf-8", newline="\n") as f:
             s.append("A" if 0xD800 <= c <= 0xDFFF or c == 10 else chr(c))
         f.write("".join(s) + "\n")
 EOF
+[ $? -eq 0 ] && [ -s "$tmp/sweep.txt" ] && [ -s "$tmp/rand.txt" ] || { echo "FAIL: writing the test lines"; exit 1; }
 fail=0
 for file in sweep rand; do
   for casing in uncased cased; do

@@ -44,6 +44,8 @@ static int run_ref(const char *script, const char *in, kv *out, int cap) {
         if (sscanf(line, "%63s %lf", out[n].name, &out[n].v) == 2) n++;
     }
     if (f) fclose(f);
+    // exit 0 with nothing parsed would make every comparison below vacuous
+    CHECK_MSG(n > 0, "reference %s printed no 'name value' lines into %s", script, res);
     return n;
 }
 
