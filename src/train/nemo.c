@@ -19,6 +19,9 @@
 #include "text/pretrained.h"
 
 #define MEMBER_MAX ((int64_t)16 << 30)
+// Everything but weights (config YAML/JSON, vocab, label map) is small; a lower cap keeps a
+// disguised gzip bomb from taking gigabytes of memory.
+#define SMALL_MEMBER_MAX ((int64_t)256 << 20)
 
 // ---------------------------------------------------------------------------------------------
 // small helpers
@@ -547,8 +550,11 @@ static mt_status read_members_as(const char *path, const char *weights_member, c
             out->n++;
             continue;
         }
-        if (size > MEMBER_MAX) {
-            st = mt_fail(MT_ERR_FORMAT, "%s: member '%s' is larger than 16 GiB", path, name);
+        size_t nlen = strlen(name);
+        const int64_t limit = nlen >= 5 && !strcmp(name + nlen - 5, ".ckpt") ? MEMBER_MAX : SMALL_MEMBER_MAX;
+        if (size > limit) {
+            st = mt_fail(MT_ERR_FORMAT, "%s: member '%s' is larger than %lld MiB", path, name,
+                         (long long)(limit >> 20));
             break;
         }
         // the header's size is a claim: start small and grow as bytes actually arrive, so a forged
@@ -558,7 +564,11 @@ static mt_status read_members_as(const char *path, const char *weights_member, c
         if (!buf) { st = MT_ERR_NOMEM; break; }
         for (;;) {
             if (len == cap) {
-                if (cap > (size_t)MEMBER_MAX) { st = mt_fail(MT_ERR_FORMAT, "%s: member '%s' too large", path, name); break; }
+                if (cap > (size_t)limit) {
+                    st = mt_fail(MT_ERR_FORMAT, "%s: member '%s' is larger than %lld MiB", path, name,
+                                 (long long)(limit >> 20));
+                    break;
+                }
                 char *nb = mt_realloc(buf, cap * 2);
                 if (!nb) { st = MT_ERR_NOMEM; break; }
                 buf = nb;
