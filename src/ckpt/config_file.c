@@ -1,4 +1,5 @@
 #include "ckpt/config_file.h"
+#include "core/file.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -149,21 +150,14 @@ mt_status mt_config_json_parse(const char *what, const char *json, mt_model_conf
 mt_status mt_config_file_load(const char *path, mt_model_config *cfg) {
     FILE *f = fopen(path, "rb");
     if (!f) return mt_fail(MT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    if (n < 0 || n > (16 << 20)) {
-        fclose(f);
-        return mt_fail(MT_ERR_FORMAT, "%s: not a config file (size %ld)", path, n);
-    }
-    char *buf = mt_malloc((size_t)n + 1);
-    if (!buf) {
-        fclose(f);
-        return MT_ERR_NOMEM;
-    }
-    size_t got = fread(buf, 1, (size_t)n, f);
+    char *buf;
+    size_t len;
+    mt_status rs = mt_read_all(f, (size_t)16 << 20, &buf, &len);
+    int err = errno;
     fclose(f);
-    buf[got] = 0;
+    if (rs == MT_ERR_FORMAT) return mt_fail(MT_ERR_FORMAT, "%s: not a config file (larger than 16 MiB)", path);
+    if (rs == MT_ERR_IO) return mt_fail(MT_ERR_IO, "%s: read error: %s", path, strerror(err));
+    if (rs != MT_OK) return rs;
     mt_status s = mt_config_json_parse(path, buf, cfg);
     free(buf);
     return s;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "tasks/task_internal.h"
+#include "core/file.h"
 
 size_t mt_utf8_invalid_at(const char *s, size_t n) {
     const unsigned char *p = (const unsigned char *)s;
@@ -40,27 +41,15 @@ static int only_space(const char *s, size_t n) {
 mt_status mt_lines_from_stream(mt_lines *L, FILE *f, const char *name, int allow_empty) {
     memset(L, 0, sizeof *L);
     snprintf(L->name, sizeof L->name, "%s", name);
-    size_t cap = 1 << 16, len = 0;
-    char *buf = mt_malloc(cap);
-    if (!buf) return MT_ERR_NOMEM;
-    for (;;) {
-        if (len + 1 >= cap) {
-            char *nb = mt_realloc(buf, cap * 2);
-            if (!nb) { free(buf); return MT_ERR_NOMEM; }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t got = fread(buf + len, 1, cap - 1 - len, f);
-        len += got;
-        if (got == 0) break;
-    }
-    if (ferror(f)) {
+    char *buf;
+    size_t len;
+    mt_status rs = mt_read_all(f, 0, &buf, &len);
+    if (rs == MT_ERR_IO) {
         int e = errno;
-        free(buf);
         return mt_fail(MT_ERR_IO, "%s: read error: %s%s", name, strerror(e),
                        e == EISDIR ? " (give a data file, not a folder)" : "");
     }
-    buf[len] = '\0';
+    if (rs != MT_OK) return rs;
     if (!allow_empty && only_space(buf, len)) {
         free(buf);
         return mt_fail(MT_ERR_FORMAT, "%s: the file is empty; give a data file with at least one example", name);

@@ -7,6 +7,7 @@
 #include <utf8proc.h>
 
 #include "text/utf8_internal.h"
+#include "core/file.h"
 #include "text/vocab_internal.h"
 
 void mt_vocab_free(mt_vocab *v) {
@@ -168,34 +169,14 @@ mt_status mt_vocab_load(const char *path, mt_vocab **out) {
     if (!f)
         return mt_fail(errno == ENOENT ? MT_ERR_NOT_FOUND : MT_ERR_IO,
                        "%s: cannot open the vocab file: %s", path, strerror(errno));
-    size_t cap = 1 << 16, len = 0;
-    char *buf = mt_malloc(cap);
-    if (!buf) {
-        fclose(f);
-        return MT_ERR_NOMEM;
-    }
-    for (;;) {
-        if (cap - len < 2) {
-            char *nb = mt_realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return MT_ERR_NOMEM;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t got = fread(buf + len, 1, cap - len - 1, f);
-        len += got;
-        if (got == 0) break;
-    }
-    int err = ferror(f) ? errno : 0;
+    char *buf;
+    size_t len;
+    mt_status s = mt_read_all(f, 0, &buf, &len);
+    int err = errno;
     fclose(f);
-    if (err) {
-        free(buf);
+    if (s == MT_ERR_IO)
         return mt_fail(MT_ERR_IO, "%s: read error in the vocab file: %s%s", path, strerror(err),
                        err == EISDIR ? " (give the vocab.txt file inside it)" : "");
-    }
-    buf[len] = 0;
+    if (s != MT_OK) return s;
     return build(buf, len, path, out);
 }

@@ -2,6 +2,7 @@
 // document (libyaml's loader, so anchors/aliases resolve) building dotted paths and looks each
 // one up here; overrides reuse the same scalar parser; dumping and --help walk the table.
 #include "train/config.h"
+#include "core/file.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -673,27 +674,13 @@ mt_status mt_config_load_yaml(mt_train_config *c, const char *path) {
         return mt_fail(MT_ERR_IO, "%s: is a folder; give the YAML config file (e.g. examples/quickstart_config.yaml)",
                        path);
     }
-    size_t cap = 1 << 14, len = 0;
-    char *buf = mt_malloc(cap);
-    if (!buf) { fclose(f); return MT_ERR_NOMEM; }
-    size_t r;
-    while ((r = fread(buf + len, 1, cap - len, f)) > 0) {
-        len += r;
-        if (len == cap) {
-            if (cap > (64u << 20)) {
-                free(buf);
-                fclose(f);
-                return mt_fail(MT_ERR_FORMAT, "%s: config larger than 64 MiB", path);
-            }
-            char *nb = mt_realloc(buf, cap * 2);
-            if (!nb) { free(buf); fclose(f); return MT_ERR_NOMEM; }
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    int err = ferror(f);
+    char *buf;
+    size_t len;
+    mt_status rs = mt_read_all(f, (size_t)64 << 20, &buf, &len);
     fclose(f);
-    if (err) { free(buf); return mt_fail(MT_ERR_IO, "%s: read error", path); }
+    if (rs == MT_ERR_FORMAT) return mt_fail(MT_ERR_FORMAT, "%s: config larger than 64 MiB", path);
+    if (rs == MT_ERR_IO) return mt_fail(MT_ERR_IO, "%s: read error", path);
+    if (rs != MT_OK) return rs;
     mt_status st = mt_config_load_yaml_text(c, buf, len, path, "", 0);
     free(buf);
     return st;

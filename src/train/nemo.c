@@ -1,4 +1,5 @@
 #include "train/nemo.h"
+#include "core/file.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -29,25 +30,10 @@
 static mt_status read_file(const char *path, char **buf, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) return mt_fail(MT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    char *b = mt_malloc(cap);
-    if (!b) { fclose(f); return MT_ERR_NOMEM; }
-    size_t r;
-    while ((r = fread(b + n, 1, cap - n, f)) > 0) {
-        n += r;
-        if (n == cap) {
-            char *nb = mt_realloc(b, cap * 2);
-            if (!nb) { free(b); fclose(f); return MT_ERR_NOMEM; }
-            b = nb;
-            cap *= 2;
-        }
-    }
-    int err = ferror(f);
+    mt_status st = mt_read_all(f, 0, buf, len);
     fclose(f);
-    if (err) { free(b); return mt_fail(MT_ERR_IO, "%s: read error", path); }
-    *buf = b;
-    *len = n;
-    return MT_OK;
+    if (st == MT_ERR_IO) return mt_fail(MT_ERR_IO, "%s: read error", path);
+    return st;
 }
 
 static mt_status write_file(const char *path, const void *data, size_t len) {

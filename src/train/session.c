@@ -9,6 +9,7 @@
 
 #include "ckpt/config_file.h"
 #include "train/encoder_yaml.h"
+#include "core/file.h"
 #include "core/log.h"
 #include "text/pretrained.h"
 
@@ -204,24 +205,12 @@ static mt_status apply_config_json(const char *what, const char *text, mt_model_
 static mt_status read_text_file(const char *path, char **out) {
     FILE *f = fopen(path, "rb");
     if (!f) return mt_fail(MT_ERR_IO, "model.language_model.config_file %s: cannot open", path);
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    int c;
-    while ((c = fgetc(f)) != EOF) {
-        if (len + 1 >= cap) {
-            cap = cap ? 2 * cap : 4096;
-            if (cap > (16u << 20)) { free(buf); fclose(f); return mt_fail(MT_ERR_FORMAT, "%s: larger than 16 MiB", path); }
-            char *nb = mt_realloc(buf, cap);
-            if (!nb) { free(buf); fclose(f); return MT_ERR_NOMEM; }
-            buf = nb;
-        }
-        buf[len++] = (char)c;
-    }
+    size_t len;
+    mt_status st = mt_read_all(f, (size_t)16 << 20, out, &len);
     fclose(f);
-    if (!buf) { buf = mt_malloc(1); if (!buf) return MT_ERR_NOMEM; }
-    buf[len] = 0;
-    *out = buf;
-    return MT_OK;
+    if (st == MT_ERR_FORMAT) return mt_fail(MT_ERR_FORMAT, "%s: larger than 16 MiB", path);
+    if (st == MT_ERR_IO) return mt_fail(MT_ERR_IO, "model.language_model.config_file %s: read error", path);
+    return st;
 }
 
 mt_status mt_session_build_model(const mt_train_config *cfg, mt_session *s, mt_head_kind head, int num_classes) {

@@ -1,0 +1,16 @@
+// Reading a whole file into memory: one growth loop for every small text file megatune reads
+// (configs, vocabs, data files). Callers open the file and word their own messages, since only
+// they know what the file is and what the fix would be.
+#ifndef MT_CORE_FILE_H
+#define MT_CORE_FILE_H
+
+#include <stdio.h>
+#include "core/status.h"
+
+// Reads the rest of `f` into a new buffer with a NUL after the data (*len excludes it); free()
+// it. Returns MT_OK; MT_ERR_NOMEM (message set); MT_ERR_IO on a read error, with errno kept for
+// the caller's message; MT_ERR_FORMAT when the data exceeds max_bytes (0 = no limit). For the
+// last two no message is set: the caller names the file.
+mt_status mt_read_all(FILE *f, size_t max_bytes, char **buf, size_t *len) MT_WARN_UNUSED;
+
+#endif
