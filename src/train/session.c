@@ -2,6 +2,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -207,9 +208,12 @@ static mt_status read_text_file(const char *path, char **out) {
     if (!f) return mt_fail(MT_ERR_IO, "model.language_model.config_file %s: cannot open", path);
     size_t len;
     mt_status st = mt_read_all(f, (size_t)16 << 20, out, &len);
+    int err = errno;
     fclose(f);
     if (st == MT_ERR_FORMAT) return mt_fail(MT_ERR_FORMAT, "%s: larger than 16 MiB", path);
-    if (st == MT_ERR_IO) return mt_fail(MT_ERR_IO, "model.language_model.config_file %s: read error", path);
+    if (st == MT_ERR_IO)
+        return mt_fail(MT_ERR_IO, "model.language_model.config_file %s: read error: %s%s", path, strerror(err),
+                       err == EISDIR ? " (give the config.json or config.yaml file)" : "");
     return st;
 }
 
