@@ -9,40 +9,10 @@
 
 #include "model/model.h"
 #include "test_util.h"
+#include "thread_comm.h"
 
-typedef struct {
-    pthread_barrier_t bar;
-    float *slot[2];
-    size_t cap;
-} shared_comm;
-
-static shared_comm g_sc;
-
-static mt_status t_all_reduce(mt_comm *c, float *buf, size_t n, mt_reduce_op op) {
-    shared_comm *s = c->impl;
-    memcpy(s->slot[c->rank], buf, n * sizeof *buf); // n <= cap (checked by the test's sizes)
-    pthread_barrier_wait(&s->bar);
-    const float *a = s->slot[0], *b = s->slot[1];
-    for (size_t i = 0; i < n; i++) buf[i] = op == MT_REDUCE_SUM ? a[i] + b[i] : (a[i] > b[i] ? a[i] : b[i]);
-    pthread_barrier_wait(&s->bar);
-    return MT_OK;
-}
-static mt_status t_all_gather(mt_comm *c, const float *in, float *out, size_t n) {
-    shared_comm *s = c->impl;
-    memcpy(s->slot[c->rank], in, n * sizeof *in);
-    pthread_barrier_wait(&s->bar);
-    memcpy(out, s->slot[0], n * sizeof *out);
-    memcpy(out + n, s->slot[1], n * sizeof *out);
-    pthread_barrier_wait(&s->bar);
-    return MT_OK;
-}
-static mt_status t_broadcast(mt_comm *c, void *buf, size_t bytes, int root) { return MT_OK; }
-static mt_status t_barrier(mt_comm *c) {
-    pthread_barrier_wait(&((shared_comm *)c->impl)->bar);
-    return MT_OK;
-}
-static void t_free(mt_comm *c) {}
-static const mt_comm_ops t_ops = {"test-threads", t_all_reduce, t_all_gather, t_broadcast, t_barrier, t_free};
+static thread_comm_shared g_sc;
+static mt_comm g_comms[2];
 
 enum { B = 2, T = 8 };
 static int32_t ids[B * T], types[B * T], mask[B * T], labels[B * T];
@@ -81,10 +51,10 @@ static mt_batch make_batch(void) {
 
 static void *rank_main(void *p) {
     rank_job *j = p;
-    mt_comm comm = {&t_ops, j->rank, 2, &g_sc};
+    mt_comm *comm = &g_comms[j->rank];
     mt_model_config c;
     config(&c, 2, j->rank, j->arch);
-    j->st = mt_model_create(&c, &comm, &j->m);
+    j->st = mt_model_create(&c, comm, &j->m);
     if (j->st != MT_OK) return NULL;
     mt_model_init_weights(j->m, 31);
     mt_batch b = make_batch();
@@ -158,15 +128,9 @@ int main(void) {
         mask[i] = !(i / T == 1 && i % T >= 5);
         labels[i] = i % 3;
     }
-    pthread_barrier_init(&g_sc.bar, NULL, 2);
-    // the largest all-reduce is (B*T, hidden)
-    g_sc.cap = (size_t)B * T * 32;
-    g_sc.slot[0] = malloc(g_sc.cap * sizeof(float));
-    g_sc.slot[1] = malloc(g_sc.cap * sizeof(float));
+    thread_comm_init(&g_sc, g_comms, 2);
     run(MT_ARCH_MEGATRON);
     run(MT_ARCH_BERT);
-    free(g_sc.slot[0]);
-    free(g_sc.slot[1]);
-    pthread_barrier_destroy(&g_sc.bar);
+    thread_comm_destroy(&g_sc);
     TEST_DONE();
 }

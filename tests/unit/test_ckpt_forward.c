@@ -13,48 +13,7 @@
 #include "model/model.h"
 #include "parallel/comm.h"
 #include "test_util.h"
-
-// ---- a two-thread communicator ----
-typedef struct {
-    pthread_barrier_t bar;
-    const void *ptr[2];
-} thr_shared;
-
-static mt_status thr_all_reduce(mt_comm *c, float *buf, size_t n, mt_reduce_op op) {
-    thr_shared *s = c->impl;
-    s->ptr[c->rank] = buf;
-    pthread_barrier_wait(&s->bar);
-    float *tmp = malloc(n * sizeof *tmp);
-    const float *a = s->ptr[0], *b = s->ptr[1];
-    for (size_t i = 0; i < n; i++) tmp[i] = op == MT_REDUCE_SUM ? a[i] + b[i] : (a[i] > b[i] ? a[i] : b[i]);
-    pthread_barrier_wait(&s->bar);
-    memcpy(buf, tmp, n * sizeof *tmp);
-    free(tmp);
-    pthread_barrier_wait(&s->bar);
-    return MT_OK;
-}
-static mt_status thr_all_gather(mt_comm *c, const float *in, float *out, size_t n) {
-    thr_shared *s = c->impl;
-    s->ptr[c->rank] = in;
-    pthread_barrier_wait(&s->bar);
-    for (int r = 0; r < 2; r++) memcpy(out + (size_t)r * n, s->ptr[r], n * sizeof *out);
-    pthread_barrier_wait(&s->bar);
-    return MT_OK;
-}
-static mt_status thr_broadcast(mt_comm *c, void *buf, size_t bytes, int root) {
-    thr_shared *s = c->impl;
-    s->ptr[c->rank] = buf;
-    pthread_barrier_wait(&s->bar);
-    if (c->rank != root) memcpy(buf, s->ptr[root], bytes);
-    pthread_barrier_wait(&s->bar);
-    return MT_OK;
-}
-static mt_status thr_barrier(mt_comm *c) {
-    pthread_barrier_wait(&((thr_shared *)c->impl)->bar);
-    return MT_OK;
-}
-static void thr_free(mt_comm *c) { (void)c; }
-static const mt_comm_ops thr_ops = {"threads", thr_all_reduce, thr_all_gather, thr_broadcast, thr_barrier, thr_free};
+#include "thread_comm.h"
 
 // ---- the test ----
 enum { B = 2, T = 12 };
@@ -156,9 +115,9 @@ int main(void) {
         snprintf(what, sizeof what, "%s (%s) loaded at TP=1: hidden vs torch", variants[v][0], variants[v][1]);
         if (j1.status == MT_OK) compare_valid(what, j1.hidden, ref);
         // TP = 2, two threads
-        thr_shared sh;
-        pthread_barrier_init(&sh.bar, NULL, 2);
-        mt_comm comms[2] = {{&thr_ops, 0, 2, &sh}, {&thr_ops, 1, 2, &sh}};
+        thread_comm_shared sh;
+        mt_comm comms[2];
+        thread_comm_init(&sh, comms, 2);
         job j2[2];
         pthread_t th[2];
         for (int r = 0; r < 2; r++) {
@@ -172,7 +131,7 @@ int main(void) {
             if (j2[r].status == MT_OK) compare_valid(what, j2[r].hidden, ref);
             free(j2[r].hidden);
         }
-        pthread_barrier_destroy(&sh.bar);
+        thread_comm_destroy(&sh);
         free(j1.hidden);
         free(ref);
     }
