@@ -6,7 +6,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <cjson/cJSON.h>
 
 #include "ckpt/config_file.h"
 #include "train/encoder_yaml.h"
@@ -186,22 +185,6 @@ mt_status mt_session_check_fits(const mt_train_config *cfg, const mt_session *s,
                    "then truncated)", split_key(which), path, longest, npos, fit > 1 ? fit : 1);
 }
 
-// Applies a Megatron/NeMo encoder config JSON. NeMo's own encoder_config.json also carries
-// keys about the tokenizer and Megatron's init (vocab_file, tokenizer_type, lazy_mpu_init,
-// onnx_safe) that say nothing about the shape; they are dropped before parsing.
-static mt_status apply_config_json(const char *what, const char *text, mt_model_config *m) {
-    cJSON *j = cJSON_Parse(text);
-    if (!j) return mt_fail(MT_ERR_FORMAT, "%s: not valid JSON", what);
-    static const char *const ignored[] = {"vocab_file", "vocab-file", "tokenizer_type", "tokenizer-type",
-                                          "lazy_mpu_init", "lazy-mpu-init", "onnx_safe", "onnx-safe"};
-    for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++) cJSON_DeleteItemFromObjectCaseSensitive(j, ignored[i]);
-    char *clean = cJSON_PrintUnformatted(j);
-    cJSON_Delete(j);
-    if (!clean) return MT_ERR_NOMEM;
-    mt_status st = mt_config_json_parse(what, clean, m);
-    cJSON_free(clean);
-    return st;
-}
 
 static mt_status read_text_file(const char *path, char **out) {
     FILE *f = fopen(path, "rb");
@@ -258,7 +241,7 @@ mt_status mt_session_build_model(const mt_train_config *cfg, mt_session *s, mt_h
     int from_json = 0;
     const char *cf = c->model.language_model.config_file;
     if (s->config_json) {
-        MT_TRY(apply_config_json("encoder config (.nemo)", s->config_json, m));
+        MT_TRY(mt_config_json_parse("encoder config (.nemo)", s->config_json, m));
         from_json = 1;
     } else if (cf && strncmp(cf, "nemo:", 5)) {
         char *text = NULL;
@@ -270,7 +253,7 @@ mt_status mt_session_build_model(const mt_train_config *cfg, mt_session *s, mt_h
             if (ys != MT_OK) return ys;
             text = json;
         }
-        mt_status st = apply_config_json(cf, text, m);
+        mt_status st = mt_config_json_parse(cf, text, m);
         free(text);
         if (st != MT_OK) return st;
         from_json = 1;

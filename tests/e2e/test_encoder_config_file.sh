@@ -17,6 +17,10 @@ yaml_line=$(run "$work/enc.yaml" | grep -o 'model: .*parameters') || fail "YAML 
 echo "json: $json_line"; echo "yaml: $yaml_line"
 echo "$yaml_line" | grep -q "hidden 32, 1 layers, 2 heads" || fail "YAML shape not applied: $yaml_line"
 [ "$json_line" = "$yaml_line" ] || fail "JSON and YAML give different models"
+# NeMo's own encoder_config.json also names the vocab and Megatron's init switches: accepted, ignored
+printf '{"hidden_size": 32, "num_attention_heads": 2, "num_layers": 1, "max_position_embeddings": 48, "vocab_file": "v.txt", "tokenizer_type": "BertWordPieceLowerCase", "lazy_mpu_init": true, "onnx_safe": true}\n' > "$work/nemo_enc.json"
+nemo_line=$(run "$work/nemo_enc.json" | grep -o 'model: .*parameters') || fail "NeMo encoder_config.json: $(run "$work/nemo_enc.json" | tail -3)"
+[ "$nemo_line" = "$yaml_line" ] || fail "NeMo's encoder_config.json gives a different model: $nemo_line"
 
 printf 'hidden_size: 32\nnum_attention_head: 2\n' > "$work/typo.yaml"
 out=$(run "$work/typo.yaml"); [ $? -ne 0 ] || fail "typo accepted"
