@@ -161,8 +161,22 @@ static void run_case(const char *tag, const mt_task_options *o, const char *path
             mt_metric_value v1[10], v2[10];
             int n1 = mt_metrics_compute(m1, v1, 10), n2 = mt_metrics_compute(m2, v2, 10);
             CHECK(n1 == n2 && n1 > 0);
+            // Regression metrics of a few near-constant predictions (random init) are ill-conditioned:
+            // a logit error d moves Pearson by up to ~2d/std(pred), and Spearman not at all while no two
+            // predictions lie within 2d of each other. The bound is derived, not loosened to pass.
+            double reg_tol = 1e-9;
+            if (head == MT_HEAD_SEQUENCE_REGRESSION) {
+                double d = 0, mean = 0, var = 0, gap = INFINITY;
+                for (size_t q = 0; q < k; q++) d = fmax(d, fabs((double)a[q] - r[q]));
+                for (size_t q = 0; q < k; q++) mean += r[q] / (double)k;
+                for (size_t q = 0; q < k; q++) var += (r[q] - mean) * (r[q] - mean) / (double)k;
+                for (size_t q = 0; q < k; q++)
+                    for (size_t q2 = q + 1; q2 < k; q2++) gap = fmin(gap, fabs((double)r[q] - r[q2]));
+                CHECK_MSG(gap > 2 * d, "%s: two reference predictions within 2x the logit error; ranks undefined", tag);
+                reg_tol = 1e-9 + 4 * d / sqrt(var > 0 ? var : 1e-30);
+            }
             for (int i = 0; i < n1 && i < n2; i++) {
-                double tol = head == MT_HEAD_SEQUENCE_REGRESSION ? 1e-4 : 1e-9;
+                double tol = reg_tol;
                 CHECK_MSG(fabs(v1[i].value - v2[i].value) <= tol, "%s %s: %g vs %g", tag, v1[i].name, v1[i].value,
                           v2[i].value);
             }
