@@ -379,7 +379,7 @@ mt_status mt_evaluate(mt_model *m, const mt_dataset *d, int batch_size, int64_t 
         st = mt_metrics_add(met, idx, k, &batch, logits);
     }
     if (st == MT_OK) {
-        out->batches = nb;
+        out->batches = out->local_batches = nb;
         out->loss = nb > 0 ? sum / (double)nb : NAN;
         out->n_metrics = nb > 0 ? mt_metrics_compute(met, out->metrics, 16) : 0;
         if (report && nb > 0) mt_metrics_print_report(met, report);

@@ -57,9 +57,17 @@ typedef struct {
     int n_metrics;
     mt_metric_value metrics[16];
     int64_t batches;
+    int64_t local_batches; // of `batches`, those this rank evaluated (mt_evaluate_dp)
 } mt_eval_result;
 mt_status mt_evaluate(mt_model *m, const mt_dataset *d, int batch_size, int64_t max_batches, FILE *report,
                       mt_eval_result *out) MT_WARN_UNUSED;
+// The same, sharded over the data-parallel group `dp` (NULL or size 1: mt_evaluate): batch b is
+// evaluated by dp rank b % size; each round's losses and logits are all-gathered, and every rank
+// feeds the metrics batch by batch in dataset order and sums the losses in that order, so the
+// result equals one process's to the last bit. A failure on one rank (a forward error) is
+// announced in the round's exchange and fails every rank, none is left waiting.
+mt_status mt_evaluate_dp(mt_model *m, const mt_dataset *d, int batch_size, int64_t max_batches, FILE *report,
+                         mt_comm *dp, mt_eval_result *out) MT_WARN_UNUSED;
 
 // Batches to use from `n_batches` under PTL's limit_*_batches (int = count, float = fraction).
 int64_t mt_limit_batches(int64_t n_batches, const mt_cfg_num *limit);

@@ -176,11 +176,15 @@ static mt_status validate(run *r, mt_eval_result *ev) {
     int64_t vb = (int64_t)((mt_dataset_size(r->val) + (size_t)r->cfg->model.validation_ds.batch_size - 1) /
                            (size_t)r->cfg->model.validation_ds.batch_size);
     int64_t lim = mt_limit_batches(vb, &r->cfg->trainer.limit_val_batches);
-    MT_TRY(mt_evaluate(r->s.model, r->val, (int)r->cfg->model.validation_ds.batch_size, lim, NULL, ev));
+    // each data-parallel rank evaluates its share of the batches; the metrics are those of one process
+    MT_TRY(mt_evaluate_dp(r->s.model, r->val, (int)r->cfg->model.validation_ds.batch_size, lim, NULL, r->par->dp, ev));
     char line[1024];
     int k = snprintf(line, sizeof line, "validation at step %lld: val_loss %.4f", (long long)r->st.global_step, ev->loss);
     for (int i = 0; i < ev->n_metrics && k < (int)sizeof line; i++)
         k += snprintf(line + k, sizeof line - (size_t)k, ", val_%s %.4f", ev->metrics[i].name, ev->metrics[i].value);
+    if (r->par->dp_size > 1 && k < (int)sizeof line)
+        snprintf(line + k, sizeof line - (size_t)k, " (this data-parallel rank evaluated %lld of the %lld batches)",
+                 (long long)ev->local_batches, (long long)ev->batches);
     mt_info("%s", line);
     return MT_OK;
 }
