@@ -1,5 +1,7 @@
 #include "ckpt/torchfile.h"
 
+#include "core/file.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -930,6 +932,10 @@ mt_status mt_torch_writer_save(mt_torch_writer *w, mt_wv *root, const char *path
     s = zw_member(&z, name, w->pk, w->pklen);
     snprintf(name, sizeof name, "%s/byteorder", prefix);
     if (s == MT_OK) s = zw_member(&z, name, "little", 6);
+    if (s == MT_OK && getenv("MEGATUNE_FAULT_DELAY_MS")) {
+        fflush(z.fp); // a partial file on disk for the fault campaign's kill
+        mt_fault_pause();
+    }
     for (size_t i = 0; i < w->nt && s == MT_OK; i++) {
         const mt_wv *t = w->tensors[i];
         uint64_t bytes = mt_dtype_size(t->dtype);

@@ -239,6 +239,22 @@ static mt_status rebuild_topk(mt_exp_manager *e) {
     return MT_OK;
 }
 
+// A kill -9 during a write leaves its temporary file (<name>.ckpt.tmp, <name>.nemo.tmp; never a
+// partial file under the final name, see mt_write_file_atomic). Nothing reads them; they are
+// removed when the folder is next used so they do not pile up.
+static void remove_stale_tmp(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (!ends_with(de->d_name, ".ckpt.tmp") && !ends_with(de->d_name, ".nemo.tmp")) continue;
+        char p[PATH_CAP * 2];
+        if (snprintf(p, sizeof p, "%s/%s", dir, de->d_name) >= (int)sizeof p) continue;
+        if (unlink(p) == 0) mt_info("removed %s, left by an interrupted write", p);
+    }
+    closedir(d);
+}
+
 // NeMo moves the previous run's loose files into run_<k>/ when resuming.
 static mt_status move_previous_run(mt_exp_manager *e) {
     int k = 0;
@@ -423,6 +439,16 @@ mt_status mt_exp_create_par(const mt_train_config *cfg, int argc, char **argv, c
         if (st != MT_OK) goto fail;
         st = rebuild_topk(e);
         if (st != MT_OK) goto fail;
+        remove_stale_tmp(e->ckpt_dir);
+        if (tp_size > 1) { // the .nemo is written beside the mp_rank_XX folders
+            char parent[PATH_CAP];
+            snprintf(parent, sizeof parent, "%s", e->ckpt_dir);
+            char *slash = strrchr(parent, '/');
+            if (slash) {
+                *slash = 0;
+                if (tp_rank == 0) remove_stale_tmp(parent);
+            }
+        }
     }
 
     char path[PATH_CAP + 64];
@@ -681,7 +707,7 @@ mt_status mt_exp_save_checkpoint(mt_exp_manager *e, mt_ckpt_write_fn write, void
     if (!e->topk[e->ntopk].path) return MT_ERR_NOMEM;
     e->topk[e->ntopk].score = monitor_value;
     e->ntopk++;
-    if (!keep_all && e->ntopk > e->save_top_k) {
+    while (!keep_all && e->ntopk > e->save_top_k) {
         worst = 0;
         for (int i = 1; i < e->ntopk; i++)
             if (better(e, e->topk[worst].score, e->topk[i].score)) worst = i;

@@ -61,7 +61,7 @@ static void remove_tree_flat(const char *dir) {
         struct dirent *e;
         while ((e = readdir(d))) {
             if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-            char p[1024];
+            char p[4400];
             snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
             unlink(p);
         }
@@ -211,6 +211,7 @@ static mt_status write_archive(const char *path, const member *m, int n) {
             continue;
         }
         st = m[i].file ? add_member_file(a, m[i].name, m[i].file, tmp) : add_member(a, m[i].name, m[i].data, m[i].len, tmp);
+        if (i == 0) mt_fault_pause();
     }
     if (archive_write_close(a) != ARCHIVE_OK && st == MT_OK)
         st = mt_fail(MT_ERR_IO, "%s: %s", tmp, archive_error_string(a));
@@ -250,9 +251,16 @@ mt_status mt_nemo_save_tp(const char *path, const mt_train_config *cfg, const mt
 
 static mt_status nemo_save(const char *path, const mt_train_config *cfg, const mt_session *s, const mt_dataset *labels,
                            const char *const *weight_files, int tp) {
-    char tmpdir[512];
-    MT_TRY(make_tmpdir(tmpdir, sizeof tmpdir));
-    char wpath[600];
+    // The staging folder sits beside the archive under a fixed name, not in TMPDIR: a write killed
+    // with -9 leaves it where the next save of the same .nemo (a resumed run) finds and removes it,
+    // instead of a model-sized orphan in /tmp per kill.
+    char tmpdir[4200];
+    if (snprintf(tmpdir, sizeof tmpdir, "%s.tmp.d", path) >= (int)sizeof tmpdir)
+        return mt_fail(MT_ERR_INVALID, "%s: path too long", path);
+    remove_tree_flat(tmpdir);
+    if (mkdir(tmpdir, 0700) != 0)
+        return mt_fail(MT_ERR_IO, "%s: cannot create a temporary folder beside the .nemo: %s", tmpdir, strerror(errno));
+    char wpath[4300];
     snprintf(wpath, sizeof wpath, "%s/model_weights.ckpt", tmpdir);
     char *vocab = NULL, *yaml = NULL, *json = NULL, *labtxt = NULL;
     size_t vlen = 0, ylen = 0, jlen = 0, llen = 0;
