@@ -1,5 +1,6 @@
 // megatune: fine-tune Megatron-BERT-family models. This file only dispatches subcommands.
 #include <ctype.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +76,9 @@ static void prefer_passive_openmp(char **argv) {
 
 int main(int argc, char **argv) {
     prefer_passive_openmp(argv);
+    // Past a file-size limit (ulimit -f) a write then fails with EFBIG and a message naming the
+    // file, its temporary removed, instead of SIGXFSZ killing the process mid-write.
+    signal(SIGXFSZ, SIG_IGN);
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -653,6 +653,18 @@ mt_status mt_exp_log_row(mt_exp_manager *e, int64_t step, int64_t epoch, double 
 
 static int better(const mt_exp_manager *e, double a, double b) { return e->mode_max ? a > b : a < b; }
 
+// Full disk, read-only or vanished folder: the temporary is gone and the previous checkpoint
+// untouched; the message says which one a resume would start from.
+static mt_status save_failed(const mt_exp_manager *e, mt_status ws) {
+    if (!is_dir(e->ckpt_dir))
+        return mt_fail_context(ws, "the checkpoint folder %s no longer exists (deleted during training?): the run "
+                               "stops", e->ckpt_dir);
+    if (e->last_path)
+        return mt_fail_context(ws, "checkpoint not saved (the previous one, %s, is intact: free the space or fix the "
+                               "folder, then resume with exp_manager.resume_if_exists=true)", e->last_path);
+    return mt_fail_context(ws, "checkpoint not saved");
+}
+
 mt_status mt_exp_save_checkpoint(mt_exp_manager *e, mt_ckpt_write_fn write, void *ctx, double monitor_value,
                                  int64_t epoch, int rank) {
     if (!e->checkpoints_on) return MT_OK;
@@ -660,7 +672,8 @@ mt_status mt_exp_save_checkpoint(mt_exp_manager *e, mt_ckpt_write_fn write, void
     mt_exp_checkpoint_stem(e->name, e->monitor, monitor_value, epoch, stem, sizeof stem);
     snprintf(last, sizeof last, "%s/%s-last.ckpt", e->ckpt_dir, stem);
     // 1. The new -last (write() is atomic), then drop the previous one.
-    MT_TRY(write(ctx, last));
+    mt_status ws = write(ctx, last);
+    if (ws != MT_OK) return save_failed(e, ws);
     if (e->last_path && strcmp(e->last_path, last)) {
         if (unlink(e->last_path) != 0 && errno != ENOENT)
             mt_warn("%s: cannot remove the previous last checkpoint: %s", e->last_path, strerror(errno));
@@ -692,12 +705,16 @@ mt_status mt_exp_save_checkpoint(mt_exp_manager *e, mt_ckpt_write_fn write, void
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     unlink(tmp);
     if (link(last, tmp) != 0) {
-        // No hard links on this filesystem: write a second copy.
-        MT_TRY(write(ctx, path));
+        int err = errno;
+        // No hard links on this filesystem: write a second copy. Any other failure is an error.
+        if (err != EPERM && err != EXDEV && err != ENOTSUP && err != EOPNOTSUPP && err != EMLINK)
+            return save_failed(e, mt_fail(MT_ERR_IO, "%s: cannot link %s: %s", tmp, last, strerror(err)));
+        ws = write(ctx, path);
+        if (ws != MT_OK) return save_failed(e, ws);
     } else if (rename(tmp, path) != 0) {
         int err = errno;
         unlink(tmp);
-        return mt_fail(MT_ERR_IO, "%s: cannot rename into place: %s", path, strerror(err));
+        return save_failed(e, mt_fail(MT_ERR_IO, "%s: cannot rename into place: %s", path, strerror(err)));
     }
     fsync_dir_of(path);
     topk_entry *nt = mt_realloc(e->topk, (size_t)(e->ntopk + 1) * sizeof *nt);
