@@ -360,6 +360,22 @@ static mt_status final_nemo(run *r, mt_train_result *res) {
 
 static mt_status train_loop(run *r, mt_train_result *res);
 
+// The resolved config (as hparams.yaml has it) must be the same text on every rank.
+static mt_status same_config(const mt_train_config *cfg, mt_comm *world) {
+    char *y = NULL;
+    size_t ylen = 0;
+    FILE *m = open_memstream(&y, &ylen);
+    mt_status st = m ? mt_config_dump(cfg, m, NULL) : MT_ERR_NOMEM;
+    if (m) fclose(m);
+    if (st != MT_OK) ylen = 0;
+    // (a rank whose dump failed sends or compares an empty text, so the mismatch is agreed on)
+    mt_status s2 = mt_comm_same_text(world, y ? y : "", ylen, "the resolved config",
+                                     "launch every rank with the same config file and overrides (mpirun -np N "
+                                     "megatune train CONFIG KEY=VALUE...), and the same files at the same paths");
+    free(y);
+    return s2;
+}
+
 // model.nemo_path is written only after the last step: a path that cannot be written must fail
 // now, not after hours of training.
 static mt_status check_nemo_path(const mt_train_config *c) {
@@ -401,6 +417,13 @@ mt_status mt_train_run(mt_train_config *cfg, int argc, char **argv, mt_train_res
         r.s.tp = r.par->tp;
     }
     if (s == MT_OK) s = check_nemo_path(cfg);
+    // Every rank must train the same config (a rank launched with other overrides or another
+    // config file would silently diverge) and stop together on a failure only one rank sees.
+    if (r.par && r.par->world_size > 1) {
+        s = mt_comm_agree(r.par->world, s);
+        if (s == MT_OK) s = same_config(cfg, r.par->world);
+        if (s != MT_OK) res->agreed_failure = 1;
+    }
     if (s == MT_OK) s = mt_exp_create_par(cfg, argc, argv, r.par, &r.exp);
     if (s != MT_OK) goto out;
     if (r.par->world_size > 1)
@@ -439,6 +462,11 @@ mt_status mt_train_run(mt_train_config *cfg, int argc, char **argv, mt_train_res
     if (s == MT_OK) s = mt_session_check_fits(cfg, &r.s, MT_SPLIT_TRAIN, r.train);
     if (s == MT_OK && r.val) s = mt_session_check_fits(cfg, &r.s, MT_SPLIT_VALIDATION, r.val);
     if (s == MT_OK && !resuming) s = load_initial_weights(&r, init_path, init_nemo);
+    // a data file, tokenizer or checkpoint one rank cannot read stops all ranks with its message
+    if (r.par->world_size > 1) {
+        s = mt_comm_agree(r.par->world, s);
+        if (s != MT_OK) res->agreed_failure = 1;
+    }
     if (s == MT_OK) s = train_loop(&r, res);
     if (s == MT_OK || s == MT_ERR_INTERRUPTED) {
         mt_status s2 = res->interrupted ? MT_OK : final_nemo(&r, res);
