@@ -25,6 +25,9 @@ struct mt_exp_manager {
     char log_dir[PATH_CAP], ckpt_dir[PATH_CAP];
     char name[256], monitor[128];
     char *resume_path;
+    char *resume_older; // the second newest *last.ckpt of find_resume (a kill left two), or NULL
+    int resume_found;   // resume_path was found in ckpt_dir (not given by resume_from_checkpoint)
+    mt_comm *ckpt_sync; // the tensor-parallel writers of one checkpoint (TP > 1), else NULL
     int rank0;
     FILE *log_file;
     FILE *csv;
@@ -170,9 +173,9 @@ static mt_status find_resume(mt_exp_manager *e, const mt_train_config *cfg) {
                        e->ckpt_dir);
     }
     struct dirent *de;
-    char *best = NULL;
-    time_t best_t = 0;
-    long best_ns = 0;
+    char *best = NULL, *second = NULL;
+    time_t best_t = 0, second_t = 0;
+    long best_ns = 0, second_ns = 0;
     int nlast = 0, nend = 0;
     mt_status st = MT_OK;
     while ((de = readdir(d))) {
@@ -184,17 +187,32 @@ static mt_status find_resume(mt_exp_manager *e, const mt_train_config *cfg) {
         if (stat(p, &sb) != 0 || !S_ISREG(sb.st_mode)) continue;
         nlast++;
         if (!best || sb.st_mtim.tv_sec > best_t || (sb.st_mtim.tv_sec == best_t && sb.st_mtim.tv_nsec > best_ns)) {
-            free(best);
+            free(second);
+            second = best;
+            second_t = best_t;
+            second_ns = best_ns;
             best = mt_strdup(p);
             best_t = sb.st_mtim.tv_sec;
             best_ns = sb.st_mtim.tv_nsec;
             if (!best) { st = MT_ERR_NOMEM; break; }
+        } else if (!second || sb.st_mtim.tv_sec > second_t ||
+                   (sb.st_mtim.tv_sec == second_t && sb.st_mtim.tv_nsec > second_ns)) {
+            free(second);
+            second = mt_strdup(p);
+            second_t = sb.st_mtim.tv_sec;
+            second_ns = sb.st_mtim.tv_nsec;
+            if (!second) { st = MT_ERR_NOMEM; break; }
         }
     }
     closedir(d);
-    if (st != MT_OK) return st;
+    if (st != MT_OK) {
+        free(best);
+        free(second);
+        return st;
+    }
     if (nend && !cfg->exp_manager.resume_past_end) {
         free(best);
+        free(second);
         return mt_fail(MT_ERR_INVALID, "%s holds an *end.ckpt: that run finished; set "
                        "exp_manager.resume_past_end=true to continue it", e->ckpt_dir);
     }
@@ -210,6 +228,8 @@ static mt_status find_resume(mt_exp_manager *e, const mt_train_config *cfg) {
     // deleting the old one; the newer is complete (it was renamed into place).
     if (nlast > 1) mt_warn("%s holds %d *last.ckpt files; resuming from the newest, %s", e->ckpt_dir, nlast, best);
     e->resume_path = best;
+    e->resume_older = second;
+    e->resume_found = 1;
     return MT_OK;
 }
 
@@ -231,8 +251,9 @@ static mt_status rebuild_topk(mt_exp_manager *e) {
         e->ntopk++;
     }
     closedir(d);
-    // Remember the newest -last file so the next save replaces it.
-    if (e->resume_path && !e->last_path) {
+    // Remember the newest -last file so the next save replaces it. Not a file given by
+    // trainer.resume_from_checkpoint: that may be another run's, and is not ours to delete.
+    if (e->resume_path && e->resume_found && !e->last_path) {
         e->last_path = mt_strdup(e->resume_path);
         if (!e->last_path) return MT_ERR_NOMEM;
     }
@@ -434,6 +455,7 @@ mt_status mt_exp_create_par(const mt_train_config *cfg, int argc, char **argv, c
     }
     // NeMo: only data-parallel rank 0 of each tensor-parallel rank writes checkpoints.
     if (par->dp_rank != 0) e->checkpoints_on = 0;
+    if (e->checkpoints_on && tp_size > 1) e->ckpt_sync = par->tp;
     if (e->checkpoints_on) {
         st = mt_mkdirs(e->ckpt_dir);
         if (st != MT_OK) goto fail;
@@ -513,6 +535,7 @@ void mt_exp_free(mt_exp_manager *e) {
     free(e->topk);
     free(e->last_path);
     free(e->resume_path);
+    free(e->resume_older);
     free(e);
 }
 
@@ -520,6 +543,24 @@ const char *mt_exp_log_dir(const mt_exp_manager *e) { return e->log_dir; }
 const char *mt_exp_ckpt_dir(const mt_exp_manager *e) { return e->ckpt_dir; }
 const char *mt_exp_name(const mt_exp_manager *e) { return e->name; }
 const char *mt_exp_resume_path(const mt_exp_manager *e) { return e->resume_path; }
+const char *mt_exp_resume_older(const mt_exp_manager *e) { return e->resume_older; }
+
+void mt_exp_resumed_from(mt_exp_manager *e, const char *path) {
+    if (!e->resume_found || !path) return;
+    // The other -last file (a kill between writing the new one and deleting the old) is not
+    // the one training continues from: remove it, and replace `path` at the next save.
+    const char *other = !strcmp(path, e->resume_path) ? e->resume_older : e->resume_path;
+    if (other && e->checkpoints_on && strcmp(other, path)) {
+        if (unlink(other) == 0) mt_info("removed %s (training continues from %s)", other, path);
+    }
+    if (e->checkpoints_on) {
+        char *lp = mt_strdup(path);
+        if (lp) {
+            free(e->last_path);
+            e->last_path = lp;
+        }
+    }
+}
 const char *mt_exp_last_checkpoint(const mt_exp_manager *e) { return e->last_path; }
 
 const char *mt_exp_best_checkpoint(const mt_exp_manager *e) {
@@ -671,8 +712,15 @@ mt_status mt_exp_save_checkpoint(mt_exp_manager *e, mt_ckpt_write_fn write, void
     char stem[512], last[PATH_CAP * 2];
     mt_exp_checkpoint_stem(e->name, e->monitor, monitor_value, epoch, stem, sizeof stem);
     snprintf(last, sizeof last, "%s/%s-last.ckpt", e->ckpt_dir, stem);
+    // With tensor parallelism each rank writes its own file, and a kill can stop some ranks
+    // before theirs is in place: every rank keeps its previous -last until all have written the
+    // new one, so that a resume finds a step common to all (trainer.c). The new file must not
+    // replace the previous one by name either: a clash takes the alternate name -v1-last.
+    if (e->ckpt_sync && e->last_path && !strcmp(e->last_path, last))
+        snprintf(last, sizeof last, "%s/%s-v1-last.ckpt", e->ckpt_dir, stem);
     // 1. The new -last (write() is atomic), then drop the previous one.
     mt_status ws = write(ctx, last);
+    if (e->ckpt_sync) ws = mt_comm_agree(e->ckpt_sync, ws);
     if (ws != MT_OK) return save_failed(e, ws);
     if (e->last_path && strcmp(e->last_path, last)) {
         if (unlink(e->last_path) != 0 && errno != ENOENT)

@@ -35,6 +35,12 @@ const char *mt_exp_ckpt_dir(const mt_exp_manager *e);
 const char *mt_exp_name(const mt_exp_manager *e);
 // The checkpoint to resume from, or NULL for a fresh start.
 const char *mt_exp_resume_path(const mt_exp_manager *e);
+// The second newest *last.ckpt found for resume_if_exists (a kill left two), or NULL: the
+// fallback when the ranks of a tensor-parallel job resume from different steps.
+const char *mt_exp_resume_older(const mt_exp_manager *e);
+// Training continues from `path` (the resume path or the older one): the other -last file is
+// removed and `path` is the one the next save replaces.
+void mt_exp_resumed_from(mt_exp_manager *e, const char *path);
 
 // metrics.csv + TensorBoard. Columns: step, epoch, train_loss, lr, val_loss, then
 // val_<name> for each of the task's metric names. `resume_step` >= 0 keeps the rows of an

@@ -479,6 +479,41 @@ out:
     return s;
 }
 
+// The ranks of a tensor-parallel job resume from their own files (mp_rank_XX/); a job killed
+// while they were writing can leave them at different steps (or one with none). They agree on
+// one step: a rank ahead falls back to its older -last file (kept when a kill came between
+// writing the new one and deleting the old); without a common step every rank stops, saying so.
+// Loads into the model on every rank; *resume is the file used (NULL: a fresh start).
+static mt_status resume_same_step(run *r, const char **resume) {
+    mt_comm *w = r->par->world;
+    mt_status s = *resume ? mt_train_ckpt_load(*resume, r->s.model, r->opt, &r->st) : MT_OK;
+    if (s != MT_OK) s = mt_fail_context(s, "cannot resume");
+    MT_TRY(mt_comm_agree(w, s));
+    float hi = (float)r->st.global_step, lo = -hi; // steps < 2^24 are exact
+    MT_TRY(mt_all_reduce(w, &hi, 1, MT_REDUCE_MAX));
+    MT_TRY(mt_all_reduce(w, &lo, 1, MT_REDUCE_MAX));
+    if (hi == -lo) return MT_OK;
+    const int64_t target = (int64_t)-lo, mine = r->st.global_step;
+    s = MT_OK;
+    if (mine != target) {
+        const char *older = mt_exp_resume_older(r->exp);
+        mt_train_state st2 = r->st;
+        if (older && mt_train_ckpt_load(older, r->s.model, r->opt, &st2) == MT_OK && st2.global_step == target) {
+            mt_warn("the ranks' checkpoints differ in step (%lld here, %lld on another rank: a run killed while "
+                    "writing them); resuming all from step %lld, here from %s", (long long)mine, (long long)target,
+                    (long long)target, older);
+            r->st = st2;
+            *resume = older;
+        } else {
+            s = mt_fail(MT_ERR_INVALID, "%s is at step %lld but another rank's checkpoint is at step %lld (a run "
+                        "killed while its ranks were writing checkpoints), and there is no common step to resume from: "
+                        "start afresh (exp_manager.resume_if_exists=false or another exp_manager.name)",
+                        *resume ? *resume : "(no checkpoint)", (long long)mine, (long long)target);
+        }
+    }
+    return mt_comm_agree(w, s);
+}
+
 static mt_status train_loop(run *r, mt_train_result *res) {
     mt_train_config *c = r->cfg;
     const int64_t B = c->model.train_ds.batch_size, A = c->trainer.accumulate_grad_batches;
@@ -517,9 +552,14 @@ static mt_status train_loop(run *r, mt_train_result *res) {
             (long long)(max_steps > 0 ? mt_sched_warmup(&r->sched) : 0));
 
     const char *resume = mt_exp_resume_path(r->exp);
-    if (resume) {
+    if (r->par->world_size > 1) {
+        MT_TRY(resume_same_step(r, &resume));
+    } else if (resume) {
         mt_status s = mt_train_ckpt_load(resume, r->s.model, r->opt, &r->st);
         if (s != MT_OK) return mt_fail_context(s, "cannot resume");
+    }
+    if (resume) {
+        mt_exp_resumed_from(r->exp, resume);
         // batch_size is the global batch (per-rank batch x data-parallel size): a resume on another
         // number of processes changes the data position's meaning, and is warned about
         if (r->st.train_examples != (int64_t)N || r->st.batch_size != B * R || r->st.accumulate != A)
