@@ -482,12 +482,9 @@ static int parse_bool(const char *s, int *out) {
     return 0;
 }
 
-// Does `s` hold an OmegaConf interpolation "${...}" (not escaped as "\${")?
-static int has_interp(const char *s) {
-    for (const char *p = strstr(s, "${"); p; p = strstr(p + 1, "${"))
-        if (p == s || p[-1] != '\\') return 1;
-    return 0;
-}
+// Does `s` hold an OmegaConf interpolation "${...}" (or an escaped "\${", which resolution turns
+// into a literal "${")?
+static int has_interp(const char *s) { return strstr(s, "${") != NULL; }
 
 // A scalar for key `k`. `plain` says the YAML scalar was unquoted (only plain scalars can be null,
 // numbers or booleans). A value with ${...} is kept as text until mt_config_finish resolves it,
