@@ -864,6 +864,16 @@ static mt_status set_from_text(mt_train_config *c, const char *path, const char 
                        path, s ? "; did you mean '" : "", s ? s : "", s ? "'?" : "");
     }
     if (g_schema[idx].type == MT_CFG_ANY) return MT_OK;
+    // A string key takes text YAML would read as a mapping or list verbatim: Lightning's filename
+    // template "{val_loss:.2f}-{epoch}" on a command line needs no extra quoting.
+    if (g_schema[idx].type == MT_CFG_STR && (value[0] == '{' || value[0] == '[')) {
+        mt_status st = set_scalar(c, idx, value, 0, where);
+        if (st == MT_OK) {
+            c->set[idx] = 1;
+            set_where(c, idx, where);
+        }
+        return st;
+    }
     yaml_parser_t parser;
     yaml_document_t doc;
     if (!yaml_parser_initialize(&parser)) return mt_fail(MT_ERR_NOMEM, "cannot start the YAML parser");
@@ -1602,21 +1612,27 @@ mt_status mt_config_finish(mt_train_config *c) {
 // ---------------------------------------------------------------------------------------------
 // Dump and help
 
-// The shortest text that reads back as `v`, spelled as PyYAML writes floats (a '.' in the mantissa:
-// "1.0e-05"; YAML 1.1 reads "1e-05" as a string).
+// The shortest text that reads back as `v`, spelled as PyYAML writes floats (Python's repr, a
+// '.' always in the mantissa: "0.0001", "1.0e-05", "100000.0"; YAML 1.1 reads "1e-05" as a string).
 static void write_double(FILE *out, double v, int force_float) {
     char buf[64];
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(buf, sizeof buf, "%.*g", prec, v);
+    int digits = 1;
+    for (; digits <= 17; digits++) {
+        snprintf(buf, sizeof buf, "%.*e", digits - 1, v);
         if (strtod(buf, NULL) == v) break;
     }
-    char *e = strpbrk(buf, "eE");
-    if (e && !memchr(buf, '.', (size_t)(e - buf))) {
-        char tail[32];
-        snprintf(tail, sizeof tail, "%s", e);
-        snprintf(e, sizeof buf - (size_t)(e - buf), ".0%s", tail);
-    } else if (force_float && !strpbrk(buf, ".eEn")) {
-        strcat(buf, ".0");
+    int exp10 = atoi(strchr(buf, 'e') + 1);
+    if (v == 0 || (exp10 >= -4 && exp10 < 16)) {
+        int dec = digits - 1 - exp10;
+        snprintf(buf, sizeof buf, "%.*f", dec > 0 ? dec : 0, v);
+        if (force_float && !strchr(buf, '.')) strcat(buf, ".0");
+    } else {
+        char *e = strchr(buf, 'e');
+        if (!memchr(buf, '.', (size_t)(e - buf))) {
+            char tail[32];
+            snprintf(tail, sizeof tail, "%s", e);
+            snprintf(e, sizeof buf - (size_t)(e - buf), ".0%s", tail);
+        }
     }
     fputs(buf, out);
 }

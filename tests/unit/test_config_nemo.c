@@ -25,7 +25,7 @@ static mt_status build(mt_train_config *c, const char *yaml, const char *const *
     return st;
 }
 
-static char *dump(const mt_train_config *c, const char *section) {
+__attribute__((noinline)) static char *dump(const mt_train_config *c, const char *section) {
     char *buf = NULL;
     size_t len = 0;
     FILE *m = open_memstream(&buf, &len);
@@ -266,7 +266,7 @@ static void test_dump(void) {
     char *m = dump(&c, "model");
     // shortest round trip, spelled as PyYAML does (a '.' in the mantissa, so YAML 1.1 reads a float)
     CHECK_MSG(has(m, "lr: 1.0e-05\n") && has(m, "eps: 3.0e-08\n") && has(m, "layernorm_epsilon: 1.0e-12\n"), "%s", m);
-    CHECK(has(m, "weight_decay: 0.01\n"));
+    CHECK(has(m, "weight_decay: 0.01\n") && has(m, "min_lr: 0.0\n"));
     // only the trained task's keys
     CHECK(has(m, "classifier_head:") && has(m, "num_classes:") && has(m, "file_path:"));
     CHECK_MSG(!has(m, "doc_stride") && !has(m, "token_classifier") && !has(m, "\nhead:") && !has(m, "pad_label") &&
@@ -279,6 +279,15 @@ static void test_dump(void) {
     CHECK(back.model.optim.lr == 1e-5 && back.model.optim.eps == 3e-8);
     mt_config_free(&back);
     free(m);
+    // Python's repr rules: fixed for 1e-4 <= |v| < 1e16, else the exponent form
+    const char *cases[][2] = {{"1e-4", "lr: 0.0001\n"}, {"100000", "lr: 100000.0\n"}, {"1e16", "lr: 1.0e+16\n"},
+                              {"0.30000000000000004", "lr: 0.30000000000000004\n"}, {"2.5e-7", "lr: 2.5e-07\n"}};
+    for (int i = 0; i < 5; i++) {
+        CHECK_OK(mt_config_set(&c, "model.optim.lr", cases[i][0]));
+        m = dump(&c, "model");
+        CHECK_MSG(has(m, cases[i][1]), "%s -> %s", cases[i][0], strstr(m, "lr:") ? strstr(m, "lr:") : m);
+        free(m);
+    }
     char *all = dump(&c, NULL);
     CHECK(has(all, "trainer:") && has(all, "fast_dev_run: false") && has(all, "gpus: null"));
     free(all);
