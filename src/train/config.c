@@ -107,7 +107,8 @@ static const mt_cfg_key g_schema[] = {
     NOOP("trainer.benchmark", "false", "cuDNN autotuning: no cuDNN on the CPU"),
     NOOP("trainer.profiler", "null", "no Lightning profiler; the log reports step times"),
     NOOP("trainer.weights_summary", "top", "megatune logs the model's shape and parameter count instead"),
-    NOOP("trainer.progress_bar_refresh_rate", "null", "use trainer.progress_bar (bar or lines)"),
+    NOOP("trainer.progress_bar_refresh_rate", "null",
+         "use trainer.progress_bar (bar or lines); 0 turns the bar off (progress_bar=lines) as in Lightning"),
     NOOP("trainer.process_position", "0", "use trainer.progress_bar (bar or lines)"),
     NOOP("trainer.flush_logs_every_n_steps", "100", "metrics.csv and TensorBoard are flushed at every row"),
     NOOP("trainer.log_gpu_memory", "null", "no GPU"),
@@ -1446,6 +1447,7 @@ int mt_config_log_noops(const mt_train_config *c) {
     for (size_t i = 0; i < NKEYS; i++) {
         if (g_schema[i].type != MT_CFG_NOOP || !c->text[i] || same_text(c->text[i], g_schema[i].def)) continue;
         if (!strcmp(g_schema[i].path, "trainer.fast_dev_run")) continue; // applied, logged by mt_config_finish
+        if (!strcmp(g_schema[i].path, "trainer.progress_bar_refresh_rate") && same_text(c->text[i], "0")) continue;
         mt_info("%s=%s: no effect here: %s", g_schema[i].path, c->text[i], g_schema[i].help);
         n++;
     }
@@ -1501,6 +1503,12 @@ mt_status mt_config_finish(mt_train_config *c) {
     }
     MT_TRY(resolve_interpolations(c));
     MT_TRY(apply_fast_dev_run(c));
+    {
+        // Lightning: progress_bar_refresh_rate=0 disables the bar
+        const char *r = mt_config_text(c, "trainer.progress_bar_refresh_rate");
+        if (same_text(r, "0") && !mt_config_is_set(c, "trainer.progress_bar"))
+            MT_TRY(set_from_text(c, "trainer.progress_bar", "lines", "trainer.progress_bar_refresh_rate=0"));
+    }
     for (size_t i = 0; i < NKEYS; i++)
         if (c->missing[i])
             return mt_fail(MT_ERR_INVALID, "%s: %s is mandatory ('?\?\?'): set it in the YAML or on the command line "

@@ -215,6 +215,10 @@ static void test_trainer_keys(void) {
     CHECK_OK(build(&c, "task: text_classification\n", ov3));
     CHECK(c.trainer.fast_dev_run == 0 && c.exp_manager.create_checkpoint_callback);
     mt_config_free(&c);
+    const char *ovp[] = {"trainer.progress_bar_refresh_rate=0", NULL}; // Lightning: no bar
+    CHECK_OK(build(&c, "task: text_classification\n", ovp));
+    CHECK(!strcmp(c.trainer.progress_bar, "lines") && mt_config_log_noops(&c) == 0);
+    mt_config_free(&c);
     const char *ov4[] = {"trainer.fast_dev_run=soon", NULL};
     CHECK(build(&c, "task: text_classification\n", ov4) == MT_ERR_INVALID && has(mt_last_error(), "fast_dev_run"));
     mt_config_free(&c);
