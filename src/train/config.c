@@ -500,6 +500,10 @@ static mt_status set_scalar_ex(mt_train_config *c, int idx, const char *text, in
     free(c->raw[idx]); // a literal replaces an interpolation
     c->raw[idx] = NULL;
     if (interp && k->type != MT_CFG_ANY && has_interp(text)) {
+        // the syntax is checked now, at the line that wrote it; the references once all are known
+        for (const char *p = strstr(text, "${"); p; p = strstr(p + 2, "${"))
+            if (!strchr(p, '}'))
+                return mt_fail(MT_ERR_INVALID, "%s: %s: '${' without its closing '}' in '%s'", where, k->path, text);
         if (!(c->raw[idx] = mt_strdup(text))) return MT_ERR_NOMEM;
         return MT_OK;
     }
@@ -1776,7 +1780,7 @@ void mt_config_print_help(FILE *out) {
             continue;
         }
         if (k->type == MT_CFG_NOOP) {
-            fprintf(out, "  %-58s accepted (Lightning default %s), no effect here: %s\n", k->path, k->def, k->help);
+            fprintf(out, "  %-58s Lightning's (default %s): %s\n", k->path, k->def, k->help);
             continue;
         }
         const char *t = k->type == MT_CFG_INT ? "int" : k->type == MT_CFG_FLOAT ? "float" : k->type == MT_CFG_BOOL ? "bool"
