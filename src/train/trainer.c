@@ -583,7 +583,11 @@ static mt_status train_loop(run *r, mt_train_result *res) {
 
     const char *resume = mt_exp_resume_path(r->exp);
     if (r->par->world_size > 1) {
-        MT_TRY(resume_same_step(r, &resume));
+        mt_status s = resume_same_step(r, &resume);
+        if (s != MT_OK) {
+            res->agreed_failure = 1; // every rank failed alike
+            return s;
+        }
     } else if (resume) {
         mt_status s = mt_train_ckpt_load(resume, r->s.model, r->opt, &r->st);
         if (s != MT_OK) return mt_fail_context(s, "cannot resume");
