@@ -86,7 +86,9 @@ int mt_cmd_download(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (argv[i][0] == '-') continue;
         const mt_pretrained_info *p = mt_pretrained_find(argv[i]);
-        if (mt_download_preset(p, MT_DOWNLOAD_VOCAB | MT_DOWNLOAD_CHECKPOINT, offline) != MT_OK) {
+        // bert-* weights have no download (see --list); their vocab still does.
+        unsigned which = MT_DOWNLOAD_VOCAB | (p->checkpoint_url ? MT_DOWNLOAD_CHECKPOINT : 0);
+        if (mt_download_preset(p, which, offline) != MT_OK) {
             mt_cli_error();
             failed = 1;
             continue;
@@ -96,6 +98,8 @@ int mt_cmd_download(int argc, char **argv) {
         printf("%s: vocab %s\n", p->name, v);
         if (p->checkpoint_file && mt_pretrained_locate(p, MT_PRETRAINED_CHECKPOINT, c, sizeof c, NULL, 0) > 0)
             printf("%s: checkpoint %s\n", p->name, c);
+        else if (p->checkpoint_file && !p->checkpoint_url)
+            printf("%s: checkpoint not downloaded (no address megatune reads): %s\n", p->name, p->checkpoint_source);
     }
     return failed;
 }

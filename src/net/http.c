@@ -46,6 +46,7 @@ typedef struct {
     int64_t have;         // bytes in the file
     int64_t attempt_start; // bytes in the file when this attempt began
     long status;
+    char reason[64];      // the status line's words ("Not Found")
     int64_t content_length; // -1: not announced
     int64_t range_first, range_total; // Content-Range: bytes first-last/total; -1 when absent
     int html;
@@ -79,6 +80,8 @@ static size_t on_header(char *buf, size_t size, size_t n, void *ud) {
     if (!strncmp(line, "HTTP/", 5)) {
         const char *sp = strchr(line, ' ');
         x->status = sp ? strtol(sp + 1, NULL, 10) : 0;
+        const char *r = sp ? strchr(sp + 1, ' ') : NULL;
+        snprintf(x->reason, sizeof x->reason, "%s%s", r ? " " : "", r ? r + 1 : "");
         x->content_length = x->range_first = x->range_total = -1;
         x->html = 0;
     } else if (!strncasecmp(line, "Content-Length:", 15)) {
@@ -180,7 +183,7 @@ static int decide(xfer *x) {
         }
         x->expect_total = x->content_length;
     } else {
-        snprintf(x->why, sizeof x->why, "HTTP status %ld", x->status);
+        snprintf(x->why, sizeof x->why, "HTTP status %ld%s", x->status, x->reason);
         // 408 Request Timeout, 429 Too Many Requests and 5xx may pass; the rest will not.
         x->fatal = !(x->status == 408 || x->status == 429 || x->status >= 500);
         return 0;
@@ -311,7 +314,7 @@ mt_status mt_http_download(const char *url, const char *part_path, const mt_http
             if (x.status == 200 || x.status == 206) {
                 if (!decide(&x)) { rc = CURLE_WRITE_ERROR; }
             } else {
-                snprintf(x.why, sizeof x.why, "HTTP status %ld", x.status);
+                snprintf(x.why, sizeof x.why, "HTTP status %ld%s", x.status, x.reason);
                 x.fatal = !(x.status == 408 || x.status == 429 || x.status >= 500);
                 rc = CURLE_WRITE_ERROR;
             }
