@@ -3,13 +3,14 @@
 badly the ways real servers and proxies do.
 
 usage: download_server.py ROOT --port-file F --log F [--no-range] [--rate BYTES_PER_S]
-       [--truncate-at N] [--short-length N] [--html]
+       [--truncate-at N] [--short-length N] [--html] [--redirect]
 
   --no-range       ignore Range headers (answer 200 with the whole file), as many servers do
   --rate R         send at most R bytes per second (so a test can kill a client halfway)
   --truncate-at N  announce the whole length but close the connection after N bytes
   --short-length N announce N bytes fewer than the file has (and send only that many)
   --html           answer every request with an HTML error page and status 200
+  --redirect       answer /PATH with 302 to /signed/PATH?token=x (as NGC redirects to signed storage)
 The chosen port is written to --port-file; every request line (method, path, Range) is appended to
 --log, so a test can prove that no request was made.
 """
@@ -32,6 +33,7 @@ def main():
     ap.add_argument("--truncate-at", type=int, default=-1)
     ap.add_argument("--short-length", type=int, default=0)
     ap.add_argument("--html", action="store_true")
+    ap.add_argument("--redirect", action="store_true")
     a = ap.parse_args()
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -52,7 +54,16 @@ def main():
                 self.end_headers()
                 self.wfile.write(body)
                 return
-            path = os.path.normpath(os.path.join(a.root, self.path.lstrip("/").split("?")[0]))
+            rel = self.path.lstrip("/").split("?")[0]
+            if a.redirect:
+                if not rel.startswith("signed/"):
+                    self.send_response(302)
+                    self.send_header("Location", "/signed/%s?token=x" % rel)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                rel = rel[len("signed/"):]
+            path = os.path.normpath(os.path.join(a.root, rel))
             if not path.startswith(os.path.abspath(a.root)) or not os.path.isfile(path):
                 body = b"not found\n"
                 self.send_response(404)

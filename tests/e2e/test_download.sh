@@ -39,7 +39,7 @@ cp "$vocab_src" "$work/good/$S3V"
 serve() { # name root [server options]: starts a server; sets port_<name>
   local name=$1 root=$2; shift 2
   : > "$work/$name.log"
-  "$py" tools/download_server.py "$root" --port-file "$work/$name.port" --log "$work/$name.log" "$@" &
+  "$py" tools/download_server.py "$root" --port-file "$work/$name.port" --log "$work/$name.log" "$@" 9>&- &
   pids+=($!)
   for _ in $(seq 100); do [ -s "$work/$name.port" ] && break; sleep 0.1; done
   [ -s "$work/$name.port" ] || fail "server $name did not start"
@@ -104,8 +104,17 @@ cmp -s "$vocab_src" "$md/megatron-bert-uncased/vocab.txt" || fail "resumed retri
 grep -q "range=bytes=200000-" "$work/trunc_range.log" || { cat "$work/trunc_range.log"; fail "no second resume"; }
 echo "ok: retries resume (server log: $(grep -c range=bytes "$work/trunc_range.log") range requests)"
 
+# Redirects are followed (NGC answers with a 302 to signed storage).
+serve redir "$work/good" --redirect
+md=$work/m-redir
+MEGATUNE_MODEL_DIR=$md MEGATUNE_DOWNLOAD_MIRROR=$(mirror "$port_redir") "$bin" download megatron-bert-uncased \
+  > "$work/redir.out" 2>&1 || { cat "$work/redir.out"; fail "redirect"; }
+grep -q "GET /signed/$S3V?token=x" "$work/redir.log" || fail "redirect not followed"
+cmp -s "$vocab_src" "$md/megatron-bert-uncased/vocab.txt" || fail "redirect: not byte-identical"
+echo "ok: redirect followed"
+
 # --- killed halfway, server refuses ranges: starts over, byte-identical ------------------------------
-serve slow "$work/good" --rate 40000
+serve slow "$work/good" --rate 30000
 serve norange "$work/good" --no-range
 md=$work/m-kill
 MEGATUNE_MODEL_DIR=$md MEGATUNE_DOWNLOAD_MIRROR=$(mirror "$port_slow") "$bin" download megatron-bert-uncased > /dev/null 2>&1 &
@@ -125,7 +134,7 @@ cmp -s "$vocab_src" "$md/megatron-bert-uncased/vocab.txt" || fail "restart: not 
 echo "ok: killed at $n bytes, server refusing ranges: started over, byte-identical"
 
 # --- two processes at once: one download ---------------------------------------------------------------
-serve duo "$work/good" --rate 400000
+serve duo "$work/good" --rate 100000
 md=$work/m-duo
 for i in 1 2; do
   MEGATUNE_MODEL_DIR=$md MEGATUNE_DOWNLOAD_MIRROR=$(mirror "$port_duo") "$bin" download megatron-bert-uncased \
@@ -194,7 +203,7 @@ mv "$work/gen/release/mp_rank_00/model_optim_rng.pt" "$work/big/$CK"
 rm -rf "$work/gen"
 size=$(stat -c %s "$work/big/$CK")
 echo "generated a 345M-shape fp16 checkpoint ($size bytes) in $(( $(date +%s) - t0 )) s"
-serve bigslow "$work/big" --rate 150000000
+serve bigslow "$work/big" --rate 80000000
 serve big "$work/big"
 md=$work/m-345m
 big=(model.language_model.pretrained_model_name=megatron-bert-345m-uncased model.language_model.config=null
@@ -220,3 +229,4 @@ grep -q "encoder weights from $md/megatron-bert-345m-uncased/model_optim_rng.pt:
 grep -q "step 1/1" "$work/big2.out" || fail "345M: no training step"
 grep -q "GET" "$work/bigslow.log" && ! grep -q "vocab" "$work/big.log" || fail "345M: the vocab was fetched twice"
 echo "ok: 345M first use killed at $n of $size bytes, resumed (206), byte-identical, trained one step in $(( $(date +%s) - t0 )) s"
+flock -u 9
