@@ -182,6 +182,8 @@ static int decide(xfer *x) {
             x->have = x->attempt_start = 0;
         }
         x->expect_total = x->content_length;
+    } else if (x->status == 416) {
+        return 0; // handled after the transfer
     } else {
         snprintf(x->why, sizeof x->why, "HTTP status %ld%s", x->status, x->reason);
         // 408 Request Timeout, 429 Too Many Requests and 5xx may pass; the rest will not.
@@ -276,6 +278,7 @@ mt_status mt_http_download(const char *url, const char *part_path, const mt_http
     mt_status result = MT_ERR_IO;
     char last[768] = "";
     double backoff = 1.0;
+    int restarted = 0;
     for (int attempt = 0; attempt <= o->retries; attempt++) {
         if (attempt > 0) {
             mt_warn("download %s: %s; retrying in %.0f s (attempt %d of %d)", o->label, last, backoff, attempt + 1,
@@ -300,17 +303,18 @@ mt_status mt_http_download(const char *url, const char *part_path, const mt_http
         if (x.have > 0) mt_info("download %s: resuming after %" PRId64 " bytes", o->label, x.have);
         CURLcode rc = curl_easy_perform(c);
         if (x.decided && x.tty && o->progress) draw(&x, 1);
-        if (rc == CURLE_OK && !x.decided) {
-            // No body at all: an empty 200/206, or a status without one.
-            if (x.status == 416 && x.range_total == x.have && x.have > 0) {
-                result = MT_OK; // the partial file was already whole
+        if (x.status == 416) { // Range Not Satisfiable: the partial file is whole, or is not this file
+            if (x.range_total == x.have && x.have > 0) {
+                result = MT_OK;
                 break;
             }
-            if (x.status == 416) {
-                snprintf(last, sizeof last, "%s: the server refused to resume (HTTP 416); starting over", url);
-                if (ftruncate(fd, 0) == 0) x.have = 0;
-                continue;
-            }
+            snprintf(last, sizeof last, "%s: the server refused to resume (HTTP 416); starting over", url);
+            if (ftruncate(fd, 0) == 0) x.have = 0;
+            if (!restarted++) attempt--; // a stale partial file is not the server's failure
+            continue;
+        }
+        if (rc == CURLE_OK && !x.decided) {
+            // No body at all: an empty 200/206, or a status without one.
             if (x.status == 200 || x.status == 206) {
                 if (!decide(&x)) { rc = CURLE_WRITE_ERROR; }
             } else {

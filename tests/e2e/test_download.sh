@@ -104,6 +104,22 @@ cmp -s "$vocab_src" "$md/megatron-bert-uncased/vocab.txt" || fail "resumed retri
 grep -q "range=bytes=200000-" "$work/trunc_range.log" || { cat "$work/trunc_range.log"; fail "no second resume"; }
 echo "ok: retries resume (server log: $(grep -c range=bytes "$work/trunc_range.log") range requests)"
 
+# A partial file that is already whole (killed before the rename) is finished with no transfer
+# (416 with the total); one longer than the file (not this file) is started over.
+serve whole "$work/good"
+for kind in whole longer; do
+  md=$work/m-$kind
+  mkdir -p "$md/megatron-bert-uncased"
+  cp "$vocab_src" "$md/megatron-bert-uncased/vocab.txt.part"
+  [ $kind = longer ] && echo "extra line" >> "$md/megatron-bert-uncased/vocab.txt.part"
+  MEGATUNE_DOWNLOAD_RETRIES=0 MEGATUNE_MODEL_DIR=$md MEGATUNE_DOWNLOAD_MIRROR=$(mirror "$port_whole") "$bin" download \
+    megatron-bert-uncased > "$work/$kind.out" 2>&1 || { cat "$work/$kind.out"; fail "$kind partial file"; }
+  cmp -s "$vocab_src" "$md/megatron-bert-uncased/vocab.txt" || fail "$kind partial: not byte-identical"
+done
+[ "$(grep -c "range=bytes=231508-" "$work/whole.log")" = 1 ] && [ "$(grep -c "range=bytes=231519-" "$work/whole.log")" = 1 ] \
+  && [ "$(grep -c "range=-" "$work/whole.log")" = 1 ] || { cat "$work/whole.log"; fail "416 handling"; }
+echo "ok: a whole partial file is finished by a 416; a longer one is started over"
+
 # Redirects are followed (NGC answers with a 302 to signed storage).
 serve redir "$work/good" --redirect
 md=$work/m-redir
