@@ -34,13 +34,18 @@ mt_status mt_train_fetch_pretrained(const mt_train_config *cfg, const mt_paralle
     mt_status st = MT_OK;
     if (!many || par->local_rank == 0) st = fetch_local(cfg, resuming);
     if (!many) return st;
-    // Everyone learns whether every host's downloader succeeded; the others touch no network.
+    // Everyone learns whether every host's downloader succeeded, and global rank 0's message, so
+    // whichever rank reports first (and ends the job) names the files; the others touch no network.
     float bad = st != MT_OK;
     mt_status cs = mt_all_reduce(par->world, &bad, 1, MT_REDUCE_MAX);
     if (cs != MT_OK) return cs;
+    if (bad == 0.0f) return MT_OK;
+    char why[4096] = "";
+    if (par->world_rank == 0 && st != MT_OK) snprintf(why, sizeof why, "%s", mt_last_error());
+    cs = mt_broadcast(par->world, why, sizeof why, 0);
+    if (cs != MT_OK) return cs;
     if (st != MT_OK) return st;
-    if (bad != 0.0f)
-        return mt_fail(MT_ERR_IO, "the pretrained files were not fetched: the first process on a host (local rank 0) "
-                       "failed; its message says why");
-    return MT_OK;
+    if (why[0]) return mt_fail(MT_ERR_IO, "%s", why);
+    return mt_fail(MT_ERR_IO, "the pretrained files were not fetched: the first process of another host (local rank 0) "
+                   "failed; its message says why");
 }

@@ -177,6 +177,12 @@ if command -v mpirun > /dev/null; then
   [ "$(grep -c GET "$work/mpi.log")" = 1 ] || { cat "$work/mpi.log"; fail "mpirun: not exactly one GET"; }
   grep -q "waiting" "$work/mpi.out" && fail "mpirun: the second rank went for the lock instead of waiting on rank 0"
   echo "ok: mpirun -np 2 first use, one GET"
+  # offline under mpirun: whichever rank ends the job names the missing file (rank 0's message is shared)
+  out=$(ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 MEGATUNE_MODEL_DIR=$work/m-mpi-off MEGATUNE_OFFLINE=1 \
+    timeout 120 mpirun --oversubscribe -np 2 -x MEGATUNE_MODEL_DIR -x MEGATUNE_OFFLINE -x ASAN_OPTIONS "$bin" train "${tiny[@]}" \
+    model.tokenizer.vocab_file=null exp_manager.exp_dir="$work/mpi-off" 2>&1) && fail "mpirun offline succeeded"
+  [[ $out == *"$work/m-mpi-off/megatron-bert-uncased/vocab.txt: the vocab file"* ]] || fail "mpirun offline message: $out"
+  echo "ok: mpirun offline names the missing file"
 else
   echo "note: no mpirun; the one-downloader-per-host case is not run"
 fi
