@@ -52,7 +52,7 @@ static const struct {
     {"tokenize", mt_cmd_tokenize, "WordPiece-tokenize stdin lines (ids or tokens)"},
     {"inspect", mt_cmd_inspect, "print a checkpoint's tree (.pt, Megatron folder, .nemo, .safetensors)"},
     {"convert", mt_cmd_convert, "convert checkpoints between formats and tensor-parallel sizes"},
-    {"data", mt_cmd_data, "data tools: import-iob (CoNLL/IOB -> NeMo text/labels files), import-chemprot, import-pnc"},
+    {"data", mt_cmd_data, "data tools: import-iob (CoNLL/IOB -> NeMo text/labels files), import-chemprot, import-pnc, import-atis"},
 };
 
 static void usage(FILE *out) {

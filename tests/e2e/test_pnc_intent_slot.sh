@@ -177,7 +177,31 @@ for split, n, seed in (("train", 240, 1), ("test", 48, 2)):
         for w, it, s in rows: f.write(f"{w}\t{it}\n")
     with open(f"{d}/{split}_slots.tsv", "w") as f:
         for w, it, s in rows: f.write(" ".join(map(str, s)) + "\n")
+    # the same split in the ATIS release's layout (CNTK ids, BOS/EOS around every query) for import-atis
+    import os
+    a = f"{d}/atis"; os.makedirs(a, exist_ok=True)
+    # one vocabulary for both splits: every word any template can produce
+    allw = " ".join(cities + dates + artists) + " what is the weather in book a flight to on please play some songs by"
+    vocab = ["BOS", "EOS"] + sorted(set(allw.split()))
+    open(f"{a}/atis.dict.vocab.csv", "w").write("\n".join(vocab) + "\n")
+    open(f"{a}/atis.dict.intent.csv", "w").write("weather\nflight\nmusic\n")
+    open(f"{a}/atis.dict.slots.csv", "w").write("B-city\nI-city\nB-date\nB-artist\nI-artist\nO\n")
+    with open(f"{a}/atis.{split}.query.csv", "w") as fq, open(f"{a}/atis.{split}.intent.csv", "w") as fi, \
+         open(f"{a}/atis.{split}.slots.csv", "w") as fs:
+        for w, it, sl in rows:
+            fq.write(" ".join(str(vocab.index(x)) for x in ["BOS"] + w.split() + ["EOS"]) + "\n")
+            fi.write(f"{it}\n")
+            fs.write(" ".join(map(str, [5] + sl + [5])) + "\n")
 PY
+"$bin" data import-atis "$is/atis" "$work/atis_out" > "$work/atis.log" 2>&1 || { cat "$work/atis.log"; fail "import-atis"; }
+for f in train.tsv train_slots.tsv test.tsv test_slots.tsv dict.intents.csv dict.slots.csv; do
+  cmp "$is/$f" "$work/atis_out/$f" || fail "import-atis: $f differs from the data it was made from"
+done
+printf '7 99999 8\n' > "$is/atis/atis.test.query.csv"
+"$bin" data import-atis "$is/atis" "$work/atis_bad" > "$work/atis_bad.log" 2>&1 && fail "import-atis took a word id out of range"
+grep -q "atis.test.query.csv:1" "$work/atis_bad.log" || { cat "$work/atis_bad.log"; fail "import-atis message"; }
+[ ! -e "$work/atis_bad" ] || fail "a failed import-atis left files"
+echo "ok: import-atis"
 isa=(examples/intent_slot_classification_config.yaml "${tiny[@]}" model.data_dir="$is" trainer.max_steps=$((steps * 5))
   trainer.val_check_interval=20 model.optim.lr=2e-3)
 "$bin" train "${isa[@]}" exp_manager.exp_dir="$work/i" > "$work/i.log" 2>&1 || { tail -20 "$work/i.log"; fail "intent/slot train"; }
