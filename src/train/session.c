@@ -288,9 +288,11 @@ mt_status mt_session_check_fits(const mt_train_config *cfg, const mt_session *s,
     if (mt_session_split_path(cfg, which, path, sizeof path, split, sizeof split, &present) != MT_OK) mt_clear_error();
     // text classification features can hold max_seq_length + 1 tokens (NeMo's off-by-one)
     long long fit = npos - (s->topt.kind == MT_TASK_TEXT_CLASSIFICATION ? 1 : 0);
+    const char *key = s->topt.kind == MT_TASK_INTENT_SLOT ? "model.language_model.max_seq_length"
+                                                          : "model.dataset.max_seq_length";
     return mt_fail(MT_ERR_INVALID, "%s (%s): an example has %d tokens but the model has only %d positions "
-                   "(max_position_embeddings); set model.dataset.max_seq_length=%lld or less (longer examples are "
-                   "then truncated)", split_key(which), path, longest, npos, fit > 1 ? fit : 1);
+                   "(max_position_embeddings); set %s=%lld or less (longer examples are "
+                   "then truncated)", split_key(which), path, longest, npos, key, fit > 1 ? fit : 1);
 }
 
 
