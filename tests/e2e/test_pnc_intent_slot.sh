@@ -202,7 +202,7 @@ printf '7 99999 8\n' > "$is/atis/atis.test.query.csv"
 grep -q "atis.test.query.csv:1" "$work/atis_bad.log" || { cat "$work/atis_bad.log"; fail "import-atis message"; }
 [ ! -e "$work/atis_bad" ] || fail "a failed import-atis left files"
 echo "ok: import-atis"
-isa=(examples/intent_slot_classification_config.yaml "${tiny[@]}" model.data_dir="$is" trainer.max_steps=$((steps * 5))
+isa=(examples/intent_slot_classification_config.yaml "${tiny[@]}" model.data_dir="$is" trainer.max_steps=120
   trainer.val_check_interval=20 model.optim.lr=2e-3)
 "$bin" train "${isa[@]}" exp_manager.exp_dir="$work/i" > "$work/i.log" 2>&1 || { tail -20 "$work/i.log"; fail "intent/slot train"; }
 d="$work/i/IntentSlot/v"
