@@ -244,7 +244,23 @@ for ra, rb in zip(a, b):
         assert rel <= 1e-5, (ra["step"], k, x, y)
 print(f"  TP=2 == TP=1: {len(a)} rows, worst relative difference {w:.2e}")
 PY
-      [ -f "$work/${t}2/$sub/v/checkpoints/$sub.nemo" ] || fail "$t: TP=2 .nemo"
+      # the TP=2 .nemo (mp_rank_XX shards) restores in one process and scores as the TP=1 one
+      for k in 1 2; do
+        if [ $t = p ]; then ta=(model.dataset.data_dir="$work/pnc" model.test_ds.num_samples=96); else ta=(model.data_dir="$is"); fi
+        OMP_NUM_THREADS=1 "$bin" test "$work/${t}$k/$sub/v/checkpoints/$sub.nemo" "${ta[@]}" > "$work/${t}$k.test" 2>&1 \
+          || { cat "$work/${t}$k.test"; fail "$t: test of the TP=$k .nemo"; }
+      done
+      unzip -l "$work/${t}2/$sub/v/checkpoints/$sub.nemo" 2>/dev/null | grep -q "mp_rank_01/model_weights.ckpt" \
+        || tar -tf "$work/${t}2/$sub/v/checkpoints/$sub.nemo" | grep -q "mp_rank_01/model_weights.ckpt" \
+        || fail "$t: the TP=2 .nemo has no mp_rank_01 weights"
+      "$py" - "$work/${t}1.test" "$work/${t}2.test" << 'PY' || fail "$t: TP=2 .nemo scores differently"
+import sys
+a, b = ({l.split(": ")[0]: float(l.split(": ")[1]) for l in open(f) if l.startswith("test_")} for f in sys.argv[1:3])
+assert a.keys() == b.keys() and len(a) == 7, (a, b)
+for k in a:
+    assert abs(a[k] - b[k]) <= 1e-5 * max(abs(a[k]), 1e-12), (k, a[k], b[k])
+print("  TP=2 .nemo restored in one process: test metrics equal TP=1's")
+PY
     done
     echo "ok: TP=2 under mpirun"
   else
