@@ -129,28 +129,32 @@ for a, b in zip(ins, outs):
         assert core == o or core == o.capitalize(), (w, o)
 print("  predict: %d words restored" % sum(len(x.split()) for x in outs))
 PY
-# resume: SIGKILL mid-run then resume_if_exists == the uninterrupted run
+# resume: SIGKILL mid-run then resume_if_exists == the uninterrupted run (metrics.csv byte for byte)
 rk=(exp_manager.resume_if_exists=true exp_manager.resume_ignore_no_checkpoint=true)
-"$bin" train "${pnc[@]}" "${rk[@]}" exp_manager.exp_dir="$work/full" > "$work/full.log" 2>&1 || fail "P&C full run"
-ok=0
-for attempt in 1 2 3; do
-  rm -rf "$work/k"
-  "$bin" train "${pnc[@]}" "${rk[@]}" exp_manager.exp_dir="$work/k" > "$work/k1.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 1 6000); do
-    compgen -G "$work/k/Punctuation_and_Capitalization/checkpoints/*-last.ckpt" > /dev/null && \
-      [ "$(cat "$work/k/Punctuation_and_Capitalization/metrics.csv" 2>/dev/null | wc -l)" -gt 10 ] && break
-    kill -0 $pid 2>/dev/null || break
-    sleep 0.005
+resume_check() { # tag name args...
+  local tag=$1 name=$2; shift 2
+  "$bin" train "$@" "${rk[@]}" exp_manager.exp_dir="$work/full_$tag" > "$work/full_$tag.log" 2>&1 || fail "$tag full run"
+  local ok=0
+  for attempt in 1 2 3; do
+    rm -rf "$work/k_$tag"
+    "$bin" train "$@" "${rk[@]}" exp_manager.exp_dir="$work/k_$tag" > "$work/k1_$tag.log" 2>&1 &
+    local pid=$!
+    for _ in $(seq 1 6000); do
+      compgen -G "$work/k_$tag/$name/checkpoints/*-last.ckpt" > /dev/null && \
+        [ "$(cat "$work/k_$tag/$name/metrics.csv" 2>/dev/null | wc -l)" -gt 10 ] && break
+      kill -0 $pid 2>/dev/null || break
+      sleep 0.005
+    done
+    kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+    "$bin" train "$@" "${rk[@]}" exp_manager.exp_dir="$work/k_$tag" > "$work/k2_$tag.log" 2>&1 || { tail "$work/k2_$tag.log"; fail "$tag resumed run"; }
+    grep -q "resumed at step" "$work/k2_$tag.log" && { ok=1; break; }
   done
-  kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
-  "$bin" train "${pnc[@]}" "${rk[@]}" exp_manager.exp_dir="$work/k" > "$work/k2.log" 2>&1 || { tail "$work/k2.log"; fail "P&C resumed run"; }
-  grep -q "resumed at step" "$work/k2.log" && { ok=1; break; }
-done
-[ $ok = 1 ] || fail "could not kill the P&C run mid-way"
-cmp "$work/full/Punctuation_and_Capitalization/metrics.csv" "$work/k/Punctuation_and_Capitalization/metrics.csv" \
-  || fail "P&C metrics.csv differs after SIGKILL + resume"
-echo "ok: punctuation_capitalization ($(grep -o 'resumed at step [0-9]*' "$work/k2.log"))"
+  [ $ok = 1 ] || fail "could not kill the $tag run mid-way"
+  cmp "$work/full_$tag/$name/metrics.csv" "$work/k_$tag/$name/metrics.csv" || fail "$tag metrics.csv differs after SIGKILL + resume"
+  echo "  $tag: killed, $(grep -o 'resumed at step [0-9]*' "$work/k2_$tag.log"), metrics.csv identical"
+}
+resume_check pnc Punctuation_and_Capitalization "${pnc[@]}"
+echo "ok: punctuation_capitalization"
 
 # ---- 3. intent/slot on a data set made by the format's rules ----
 is="$work/is"; mkdir -p "$is"
@@ -218,6 +222,7 @@ printf 'play some songs by adele\nbook a flight to paris on monday please\n' | "
   > "$work/i.out" 2> "$work/i.err" || { cat "$work/i.err"; fail "intent/slot predict"; }
 awk -F'\t' 'NF != 2 { exit 1 } { n = split($2, s, " "); if (n != (NR == 1 ? 5 : 8)) exit 1 }' "$work/i.out" \
   || { cat "$work/i.out"; fail "intent/slot predict format"; }
+resume_check is IntentSlot "${isa[@]}" trainer.max_steps=40
 echo "ok: intent_slot_classification (intent f1 $if1, slot f1 $f1): $(head -1 "$work/i.out")"
 
 # ---- 4. TP=2 under mpirun == one process ----
