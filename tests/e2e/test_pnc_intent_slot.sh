@@ -211,7 +211,7 @@ isa=(examples/intent_slot_classification_config.yaml "${tiny[@]}" model.data_dir
 "$bin" train "${isa[@]}" exp_manager.exp_dir="$work/i" > "$work/i.log" 2>&1 || { tail -20 "$work/i.log"; fail "intent/slot train"; }
 d="$work/i/IntentSlot/v"
 head -1 "$d/metrics.csv" | grep -q "val_intent_f1,val_intent_precision,val_intent_recall,val_slot_f1" || fail "intent/slot metric names"
-"$bin" test "$d/checkpoints/IntentSlot.nemo" model.data_dir="$is" > "$work/i.test" 2>&1 || { cat "$work/i.test"; fail "intent/slot test"; }
+"$bin" test "$d/checkpoints/IntentSlot.nemo" "$is" > "$work/i.test" 2>&1 || { cat "$work/i.test"; fail "intent/slot test"; }
 grep -q "Intent report" "$work/i.test" && grep -q "Slot report" "$work/i.test" || fail "intent/slot reports"
 compare_last_val "$d/metrics.csv" "$work/i.test" || fail "intent/slot restored metrics"
 f1=$(grep "^test_slot_f1" "$work/i.test" | cut -d' ' -f2); if1=$(grep "^test_intent_f1" "$work/i.test" | cut -d' ' -f2)
