@@ -154,6 +154,28 @@ int main(void) {
         mt_batch_buffer_free(&buf);
         mt_dataset_free(d);
     }
+    // class_balancing=weighted_loss: NeMo's total/(present*count) over the train split's intents and
+    // word slots: intents 1+1 -> 1, 1; slots O 4, B-artist 1, B-city 1 of 6 -> 0.5, 2, 2
+    {
+        mt_task_options o;
+        mt_task_options_default(&o, MT_TASK_INTENT_SLOT);
+        o.class_balancing = 1;
+        CHECK_OK(mt_dataset_load(&o, tok, dir, "train", NULL, &d));
+        if (d) {
+            size_t idx[1] = {0};
+            mt_batch_buffer buf = {0};
+            mt_batch b;
+            CHECK_OK(mt_dataset_make_batch(d, idx, 1, &buf, &b));
+            CHECK(b.class_weights && b.class_weights2);
+            if (b.class_weights && b.class_weights2) {
+                CHECK(b.class_weights[0] == 1.0f && b.class_weights[1] == 1.0f);
+                CHECK_MSG(b.class_weights2[0] == 2.0f && b.class_weights2[1] == 2.0f && b.class_weights2[2] == 0.5f,
+                          "slot weights %g %g %g", b.class_weights2[0], b.class_weights2[1], b.class_weights2[2]);
+            }
+            mt_batch_buffer_free(&buf);
+            mt_dataset_free(d);
+        }
+    }
     // ---- intent/slot bad data ----
     write_file("b1.tsv", "sentence\tlabel\nplay jazz\t5\n");
     write_file("b1_slots.tsv", "2 0\n");
