@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "tasks/data_tools.h"
+#include "core/file.h"
 #include "tasks/outfile.h"
 #include "tasks/task_internal.h"
 
@@ -34,8 +35,8 @@ mt_status mt_data_import_iob(const char *in_path, const char *out_dir, const cha
     char sp[256], tpath[2048], lpath[2048];
     if (split && *split) snprintf(sp, sizeof sp, "%s", split);
     else mt_data_iob_split_name(in_path, sp, sizeof sp);
-    snprintf(tpath, sizeof tpath, "%s/text_%s.txt", out_dir, sp);
-    snprintf(lpath, sizeof lpath, "%s/labels_%s.txt", out_dir, sp);
+    MT_TRY(mt_path_fmt(tpath, sizeof tpath, "%s/text_%s.txt", out_dir, sp));
+    MT_TRY(mt_path_fmt(lpath, sizeof lpath, "%s/labels_%s.txt", out_dir, sp));
     mt_lines L;
     MT_TRY(mt_lines_open(&L, in_path));
     // both files appear only when the whole input converted (a bad line leaves no partial pair)
