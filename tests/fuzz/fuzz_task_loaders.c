@@ -1,6 +1,7 @@
-// libFuzzer target: arbitrary bytes as a task data file (text classification TSV, a GLUE TSV,
-// NeMo NER text/labels pair) must give a dataset or a clear error, never a crash; a loaded
-// dataset must batch cleanly. The first byte picks the task and the split of the input.
+// libFuzzer target: arbitrary bytes as a task data file (text classification TSV, each of the nine
+// GLUE tasks' TSV, a NeMo NER text/labels pair, a CoNLL/IOB file for `megatune data import-iob`)
+// must give a dataset (or converted files) or a clear error, never a crash; a loaded dataset must
+// batch cleanly. The first byte picks the task and the split of the input.
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tasks/data_tools.h"
 #include "tasks/task.h"
 
 static const char VOCAB[] = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nthe\ngood\nbad\nfilm\n##s\n,\n.\nO\n";
@@ -48,7 +50,8 @@ static void exercise(const mt_dataset *d) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!tok) setup();
     if (size < 1) return 0;
-    unsigned sel = data[0] % 4;
+    static const char *glue[] = {"cola", "sst-2", "mrpc", "sts-b", "qqp", "mnli", "qnli", "rte", "wnli", "mnli-mm"};
+    unsigned sel = data[0] % 13;
     data++, size--;
     mt_task_options o;
     char path[256];
@@ -63,18 +66,34 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         write_file(path, data, size);
         s = mt_dataset_load(&o, tok, path, "train", NULL, &d);
         break;
-    case 1: // GLUE pair task
-    case 2:
+    case 1: case 2: case 3: case 4: case 5: case 6: case 7: case 8: case 9: case 10: { // GLUE tasks
+        const char *task = glue[sel - 1];
         mt_task_options_default(&o, MT_TASK_GLUE);
-        strcpy(o.glue_task, sel == 1 ? "mrpc" : "sts-b");
+        strcpy(o.glue_task, task);
         o.max_seq_length = 8;
         snprintf(path, sizeof path, "%s/glue", dir);
         mkdir(path, 0700);
-        snprintf(path, sizeof path, "%s/glue/train.tsv", dir);
+        // MNLI reads dev_matched / dev_mismatched for the dev split; the others <split>.tsv
+        snprintf(path, sizeof path, "%s/glue/%s.tsv", dir, !strcmp(task, "mnli") ? "dev_matched"
+                                                             : !strcmp(task, "mnli-mm") ? "dev_mismatched" : "dev");
         write_file(path, data, size);
         snprintf(path, sizeof path, "%s/glue", dir);
-        s = mt_dataset_load(&o, tok, path, "train", NULL, &d);
+        s = mt_dataset_load(&o, tok, path, "dev", NULL, &d);
         break;
+    }
+    case 11: { // CoNLL / IOB import: converted pair appears only on success, then loads as NER
+        snprintf(path, sizeof path, "%s/in.iob", dir);
+        write_file(path, data, size);
+        char out[256];
+        snprintf(out, sizeof out, "%s/iob", dir);
+        mkdir(out, 0700);
+        size_t ns = 0, nw = 0;
+        if (mt_data_import_iob(path, out, "train", &ns, &nw) != MT_OK) return 0;
+        mt_task_options_default(&o, MT_TASK_TOKEN_CLASSIFICATION);
+        o.max_seq_length = 6;
+        s = mt_dataset_load(&o, tok, out, "train", NULL, &d);
+        break;
+    }
     default: { // NER: split the input at the first 0xFF byte into text and labels
         mt_task_options_default(&o, MT_TASK_TOKEN_CLASSIFICATION);
         o.max_seq_length = 6;
