@@ -13,6 +13,8 @@ bdir=${MEGATUNE_FUZZ_BUILD:-$here/build-fuzz}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:abort_on_error=1:detect_leaks=1:allocator_may_return_null=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:abort_on_error=1:print_stacktrace=1}
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+# crash-*/timeout-*/oom-* reproducers go here (kept when MEGATUNE_FUZZ_ARTIFACTS names a folder)
+art=${MEGATUNE_FUZZ_ARTIFACTS:-$work}; mkdir -p "$art"
 ok=0; bad=0
 for f in "$bdir"/tests/fuzz_*; do
   [ -x "$f" ] || continue
@@ -22,11 +24,11 @@ for f in "$bdir"/tests/fuzz_*; do
   fi
   mkdir -p "$work/$name"; log=$work/$name.log
   if (cd "$work" && "$f" -max_total_time="$secs" -runs="$runs" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 \
-        -print_final_stats=1 "$work/$name" "$corpus") > "$log" 2>&1 && ! grep -q "runtime error" "$log"; then
-    echo "fuzz $name: ok ($(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}') runs)"; ok=$((ok+1))
+        -print_final_stats=1 -artifact_prefix="$art/$name-" "$work/$name" "$corpus") > "$log" 2>&1 && ! grep -q "runtime error" "$log"; then
+    echo "fuzz $name: ok ($(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}') runs, $(grep -E '^stat::average_exec_per_sec' "$log" | awk '{print $2}')/s, $(grep -Eo 'cov: [0-9]+' "$log" | tail -1))"; ok=$((ok+1))
   else
     echo "fuzz $name: FAILED"; tail -40 "$log"; bad=$((bad+1))
-    ls "$work"/crash-* "$work"/timeout-* "$work"/oom-* 2>/dev/null | while read -r c; do
+    ls "$art/$name"-crash-* "$art/$name"-timeout-* "$art/$name"-oom-* "$art/$name"-slow-unit-* 2>/dev/null | while read -r c; do
       echo "  reproducer: $c ($(xxd -l 64 -p "$c" | tr -d '\n'))"; done
   fi
 done
