@@ -13,6 +13,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "ckpt/config_file.h"
 #include "ckpt/convert.h"
 #include "ckpt/pickle.h"
 #include "ckpt/tar.h"
@@ -169,6 +170,12 @@ static void test_overflow(void) {
     c.hidden_size = 1 << 30, c.num_attention_heads = 16, c.ffn_hidden_size = 0;
     mt_status s = mt_model_config_finalize(&c);
     CHECK_MSG(s == MT_ERR_INVALID && strstr(mt_last_error(), "hidden_size 1073741824"), "%s", mt_last_error());
+    // an encoder config number past int's range (found by fuzz_encoder_config: the cast was UB)
+    mt_model_config_defaults(&c);
+    s = mt_config_json_parse("enc.json", "{\"hidden_size\": 8888888888888888888888888, \"layer_norm_eps\": 1e300}", &c);
+    CHECK_MSG(s == MT_ERR_INVALID && strstr(mt_last_error(), "'hidden_size' must be an integer"), "%s", mt_last_error());
+    s = mt_config_json_parse("enc.json", "{\"layer_norm_eps\": 1e300}", &c);
+    CHECK_MSG(s == MT_ERR_INVALID && strstr(mt_last_error(), "layer_norm_eps"), "%s", mt_last_error());
 }
 
 // A ustar header for a regular file of `size` bytes (the data need not follow: the claim is
