@@ -11,14 +11,20 @@
 #include "ckpt/convert.h"
 #include "train/nemo.h"
 
-static char path[64];
+static char dir[64], path[96];
 static FILE *devnull;
+
+static void cleanup(void) {
+    unlink(path);
+    rmdir(dir);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!devnull) {
-        char dir[] = "/tmp/megatune-fuzz-nemo-XXXXXX";
+        strcpy(dir, "/tmp/megatune-fuzz-nemo-XXXXXX");
         if (!mkdtemp(dir)) abort();
         snprintf(path, sizeof path, "%s/in.nemo", dir);
+        atexit(cleanup);
         devnull = fopen("/dev/null", "w");
     }
     FILE *f = fopen(path, "wb");

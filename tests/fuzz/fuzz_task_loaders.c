@@ -23,9 +23,16 @@ static void write_file(const char *path, const uint8_t *d, size_t n) {
     fclose(f);
 }
 
+static void cleanup(void) {
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+}
+
 static void setup(void) {
     strcpy(dir, "/tmp/megatune-fuzz-tasks-XXXXXX");
     if (!mkdtemp(dir)) abort();
+    atexit(cleanup);
     mt_vocab *v = NULL;
     if (mt_vocab_load_buffer(VOCAB, sizeof VOCAB - 1, "fuzz-vocab", &v) != MT_OK) abort();
     mt_tokenizer_options o;
