@@ -58,7 +58,10 @@ mt_status mt_data_import_iob(const char *in_path, const char *out_dir, const cha
     int r;
     mt_status s = MT_OK;
     while ((r = mt_lines_next(&L, &line, &len)) == 1) {
-        if (is_ws_only(line)) {
+        char *f[64];
+        int n = mt_split_ws(line, f, 64);
+        // a blank line, or one of other whitespace only (\v, \f: found by fuzz_task_loaders, f[0] was unset)
+        if (n == 0) {
             if (in_sentence) {
                 fputc('\n', ft);
                 fputc('\n', fl);
@@ -67,8 +70,6 @@ mt_status mt_data_import_iob(const char *in_path, const char *out_dir, const cha
             }
             continue;
         }
-        char *f[64];
-        int n = mt_split_ws(line, f, 64);
         if (!strcmp(f[0], "-DOCSTART-")) continue;
         if (n < 2) {
             s = mt_fail(MT_ERR_FORMAT, "%s:%d: a token line needs at least 2 fields (word ... label), got '%s'", in_path,

@@ -1,5 +1,6 @@
 // libFuzzer target: arbitrary bytes as a task data file (text classification TSV, each of the nine
-// GLUE tasks' TSV, a NeMo NER text/labels pair, a CoNLL/IOB file for `megatune data import-iob`)
+// GLUE tasks' TSV, a NeMo NER text/labels pair, a CoNLL/IOB file for `megatune data import-iob`, a
+// ChemProt file for `megatune data import-chemprot`)
 // must give a dataset (or converted files) or a clear error, never a crash; a loaded dataset must
 // batch cleanly. The first byte picks the task and the split of the input.
 #include <stdint.h>
@@ -58,7 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!tok) setup();
     if (size < 1) return 0;
     static const char *glue[] = {"cola", "sst-2", "mrpc", "sts-b", "qqp", "mnli", "qnli", "rte", "wnli", "mnli-mm"};
-    unsigned sel = data[0] % 13;
+    unsigned sel = data[0] % 14;
     data++, size--;
     mt_task_options o;
     char path[256];
@@ -86,6 +87,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         write_file(path, data, size);
         snprintf(path, sizeof path, "%s/glue", dir);
         s = mt_dataset_load(&o, tok, path, "dev", NULL, &d);
+        break;
+    }
+    case 13: { // ChemProt import ("sentence<TAB>label" with a label map it builds), then loads as text classification
+        snprintf(path, sizeof path, "%s/chemprot.tsv", dir);
+        write_file(path, data, size);
+        char out[256];
+        snprintf(out, sizeof out, "%s/cp_train.tsv", dir);
+        size_t ne = 0;
+        int nl = 0;
+        if (mt_data_import_chemprot(path, out, NULL, &ne, &nl) != MT_OK) return 0;
+        mt_task_options_default(&o, MT_TASK_TEXT_CLASSIFICATION);
+        o.num_classes = nl > 0 ? nl : 1;
+        o.max_seq_length = 8;
+        s = mt_dataset_load(&o, tok, out, "train", NULL, &d);
         break;
     }
     case 11: { // CoNLL / IOB import: converted pair appears only on success, then loads as NER

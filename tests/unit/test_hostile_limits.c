@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ckpt/config_file.h"
@@ -21,6 +22,7 @@
 #include "core/checked.h"
 #include "core/file.h"
 #include "model/config.h"
+#include "tasks/data_tools.h"
 #include "tasks/task.h"
 #include "train/nemo.h"
 #include "test_util.h"
@@ -234,6 +236,21 @@ static void test_tar_caps(void) {
     CHECK(mt_tar_member_limit("vocab.txt") == MT_TAR_SMALL_MAX);
 }
 
+// Fuzzer findings, kept as regressions.
+static void test_fuzz_regressions(void) {
+    // a CoNLL line of a vertical tab only: split into no fields, f[0] was read unset (fuzz_task_loaders)
+    char in[128], out[128];
+    snprintf(in, sizeof in, "%s/vtab.iob", dir);
+    snprintf(out, sizeof out, "%s/iob", dir);
+    mkdir(out, 0700);
+    FILE *f = fopen(in, "w");
+    fputs("EU NNP B-NP B-ORG\n\v\nrejects VBZ B-VP O\n\f\r\n", f);
+    fclose(f);
+    size_t ns = 0, nw = 0;
+    CHECK_OK(mt_data_import_iob(in, out, "train", &ns, &nw));
+    CHECK_MSG(ns == 2 && nw == 2, "a whitespace-only line must end a sentence: %zu sentences, %zu words", ns, nw);
+}
+
 int main(void) {
     strcpy(dir, "/tmp/megatune-hostile-XXXXXX");
     if (!mkdtemp(dir)) {
@@ -251,6 +268,7 @@ int main(void) {
     test_paths();
     test_overflow();
     test_tar_caps();
+    test_fuzz_regressions();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
