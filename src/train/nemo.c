@@ -15,14 +15,11 @@
 #include <unistd.h>
 
 #include "ckpt/state_dict.h"
+#include "ckpt/tar.h"
 #include "ckpt/torchfile.h"
 #include "core/log.h"
 #include "text/pretrained.h"
 
-#define MEMBER_MAX ((int64_t)16 << 30)
-// Everything but weights (config YAML/JSON, vocab, label map) is small; a lower cap keeps a
-// disguised gzip bomb from taking gigabytes of memory.
-#define SMALL_MEMBER_MAX ((int64_t)256 << 20)
 
 // ---------------------------------------------------------------------------------------------
 // small helpers
@@ -469,27 +466,9 @@ static mt_status read_members_as(const char *path, const char *weights_member, c
     memset(out, 0, sizeof *out);
     struct stat sb;
     if (stat(path, &sb) != 0) return mt_fail(MT_ERR_IO, "%s: cannot open the .nemo: %s", path, strerror(errno));
-    struct archive *a = archive_read_new();
-    if (!a) return MT_ERR_NOMEM;
-    archive_read_support_filter_gzip(a);
-    archive_read_support_filter_none(a);
-    archive_read_support_format_tar(a);
+    struct archive *a = NULL;
+    MT_TRY(mt_tar_open(path, &a));
     mt_status st = MT_OK;
-    if (archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK) {
-        FILE *probe = fopen(path, "rb");
-        unsigned char magic[2] = {0, 0};
-        if (probe) {
-            if (fread(magic, 1, 2, probe) != 2) magic[0] = 0;
-            fclose(probe);
-        }
-        if (magic[0] == 'P' && magic[1] == 'K')
-            st = mt_fail(MT_ERR_FORMAT, "%s is a torch/zip file (a training .ckpt?), not a .nemo: resume training "
-                         "from a .ckpt with trainer.resume_from_checkpoint=%s", path, path);
-        else
-            st = mt_fail(MT_ERR_FORMAT, "%s: not a .nemo (gzip tar): %s", path, archive_error_string(a));
-        archive_read_free(a);
-        return st;
-    }
     struct archive_entry *e;
     int r;
     while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
@@ -576,47 +555,9 @@ static mt_status read_members_as(const char *path, const char *weights_member, c
             out->n++;
             continue;
         }
-        size_t nlen = strlen(name);
-        const int64_t limit = nlen >= 5 && !strcmp(name + nlen - 5, ".ckpt") ? MEMBER_MAX : SMALL_MEMBER_MAX;
-        if (size > limit) {
-            st = mt_fail(MT_ERR_FORMAT, "%s: member '%s' is larger than %lld MiB", path, name,
-                         (long long)(limit >> 20));
-            break;
-        }
-        // the header's size is a claim: start small and grow as bytes actually arrive, so a forged
-        // size cannot make us reserve gigabytes
-        size_t cap = size >= 0 && size < (1 << 26) ? (size_t)size + 1 : 1 << 16, len = 0;
-        char *buf = mt_malloc(cap);
-        if (!buf) { st = MT_ERR_NOMEM; break; }
-        for (;;) {
-            if (len == cap) {
-                if (cap > (size_t)limit) {
-                    st = mt_fail(MT_ERR_FORMAT, "%s: member '%s' is larger than %lld MiB", path, name,
-                                 (long long)(limit >> 20));
-                    break;
-                }
-                char *nb = mt_realloc(buf, cap * 2);
-                if (!nb) { st = MT_ERR_NOMEM; break; }
-                buf = nb;
-                cap *= 2;
-            }
-            la_ssize_t got = archive_read_data(a, buf + len, cap - len);
-            if (got < 0) {
-                st = mt_fail(MT_ERR_FORMAT, "%s: member '%s' is corrupt or truncated: %s", path, name,
-                             archive_error_string(a));
-                break;
-            }
-            if (got == 0) break;
-            len += (size_t)got;
-        }
-        if (st == MT_OK && size >= 0 && (int64_t)len != size)
-            st = mt_fail(MT_ERR_FORMAT, "%s: member '%s' is truncated (%zu of %lld bytes)", path, name, len, (long long)size);
-        if (st == MT_OK) {
-            // members are also read as text (YAML, JSON): keep a NUL after the bytes
-            char *nb = len < cap ? buf : mt_realloc(buf, len + 1);
-            if (!nb) st = MT_ERR_NOMEM;
-            else { buf = nb; buf[len] = 0; }
-        }
+        char *buf = NULL;
+        size_t len = 0;
+        st = mt_tar_read_member(a, path, name, size, &buf, &len);
         nmember *nm = st == MT_OK ? mt_realloc(out->m, (size_t)(out->n + 1) * sizeof *nm) : NULL;
         if (st == MT_OK && !nm) st = MT_ERR_NOMEM;
         if (st != MT_OK) { free(buf); break; }

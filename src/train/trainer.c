@@ -1,4 +1,5 @@
 #include "train/trainer.h"
+#include "core/file.h"
 
 #include <errno.h>
 #include <math.h>
@@ -322,8 +323,7 @@ static mt_status write_nemo(run *r, mt_train_result *res, int during) {
     const char *paths[2] = {NULL, NULL};
     char path[4200];
     if (c->exp_manager.create_checkpoint_callback) {
-        if (snprintf(path, sizeof path, "%s/%s", ckdir, mt_exp_nemo_name(r->exp)) >= (int)sizeof path)
-            return mt_fail(MT_ERR_INVALID, "%s: path too long", ckdir);
+        MT_TRY(mt_path_join(path, sizeof path, ckdir, mt_exp_nemo_name(r->exp)));
         paths[0] = path;
     }
     if (!during && mt_config_is_set(c, "model.nemo_path") && c->model.nemo_path) paths[1] = c->model.nemo_path;
@@ -331,8 +331,8 @@ static mt_status write_nemo(run *r, mt_train_result *res, int during) {
     char **shards = NULL;
     mt_status st = MT_OK;
     if (p->tp_size > 1) {
-        snprintf(shard, sizeof shard, "%s/.mp_rank_%02d_model_weights.ckpt", mt_exp_log_dir(r->exp), p->tp_rank);
-        if (p->dp_rank == 0) st = mt_state_dict_save_model(shard, r->s.model);
+        st = mt_path_fmt(shard, sizeof shard, "%s/.mp_rank_%02d_model_weights.ckpt", mt_exp_log_dir(r->exp), p->tp_rank);
+        if (st == MT_OK && p->dp_rank == 0) st = mt_state_dict_save_model(shard, r->s.model);
         if (st == MT_OK) st = mt_barrier(p->world);
         if (st == MT_OK && p->world_rank == 0) {
             shards = mt_calloc((size_t)p->tp_size, sizeof *shards);
@@ -340,7 +340,7 @@ static mt_status write_nemo(run *r, mt_train_result *res, int during) {
             for (int t = 0; t < p->tp_size && st == MT_OK; t++) {
                 shards[t] = mt_malloc(4200);
                 if (!shards[t]) st = MT_ERR_NOMEM;
-                else snprintf(shards[t], 4200, "%s/.mp_rank_%02d_model_weights.ckpt", mt_exp_log_dir(r->exp), t);
+                else st = mt_path_fmt(shards[t], 4200, "%s/.mp_rank_%02d_model_weights.ckpt", mt_exp_log_dir(r->exp), t);
             }
         }
     }

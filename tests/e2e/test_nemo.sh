@@ -139,12 +139,16 @@ ck=$(ls "$dir"/checkpoints/*-last.ckpt)
 for kind in dotdot absolute symlink hardlink device garbage truncated; do
   "$py" tools/check_nemo.py make-bad "$work/bad_$kind.nemo" $kind "$nemo"
   out=$("$bin" test "$work/bad_$kind.nemo" 2>&1); rc=$?
-  [ $rc -ne 0 ] || fail "$kind .nemo accepted"
+  # exit 1 is a refusal; a crash (128+signal, or an ASan report) is not
+  [ $rc -eq 1 ] || fail "$kind .nemo: exit $rc, want 1 (a clear refusal, not a crash or an acceptance): $out"
+  ! echo "$out" | grep -q "AddressSanitizer\|runtime error" || fail "$kind: sanitizer report: $out"
   echo "$out" | grep -q "megatune: error: .*bad_$kind.nemo" || fail "$kind: unclear error: $out"
   echo "$kind -> $(echo "$out" | tail -1)"
 done
 [ ! -e /tmp/megatune_evil_absolute.txt ] || fail "absolute member was written"
 [ -z "$(find "$work/.." -maxdepth 2 -name megatune_evil_member.txt 2>/dev/null)" ] || fail "../ member was written"
 out=$("$bin" train examples/quickstart_config.yaml trainer.max_steps=1 init_from_nemo_model="$work/bad_dotdot.nemo" \
-  exp_manager.exp_dir="$work/j" 2>&1) && fail "init_from_nemo_model accepted a bad .nemo"
+  exp_manager.exp_dir="$work/j" 2>&1); rc=$?
+[ $rc -eq 1 ] && echo "$out" | grep -q "megatune: error: .*bad_dotdot.nemo.*unsafe name" \
+  || fail "init_from_nemo_model with a bad .nemo: exit $rc, want 1 with the unsafe-name message: $out"
 echo PASSED
