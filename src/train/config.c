@@ -132,7 +132,7 @@ static const mt_cfg_key g_schema[] = {
     K("model.task_name", MT_CFG_STR, model.task_name, "null", 1,
       "GLUE task: cola, sst-2, mrpc, sts-b, qqp, mnli, qnli, rte, wnli"),
     K("model.output_dir", MT_CFG_STR, model.output_dir, "null", 1, "accepted, ignored"),
-    K("model.label_ids", MT_CFG_STR, model.label_ids, "null", 1, "accepted, ignored"),
+    ANY("model.label_ids", "accepted, ignored (NeMo records the {label: id} map here; the label_ids.csv member is read)"),
     K("model.target", MT_CFG_STR, model.target, "null", 1, "NeMo model class (written into .nemo files)"),
     K("model.tensor_model_parallel_size", MT_CFG_INT, model.tensor_model_parallel_size, "1", 0,
       "tensor-parallel size: run under mpirun -np N, N a multiple of it (the rest is data parallel)"),
