@@ -134,11 +134,39 @@ typedef struct {
     mt_model *m;
     mt_optimizer *o;
     const mt_train_state *st;
+    const run *r;
 } ckpt_ctx;
+
+// Best top-k score from its file name (<name>--<monitor>=<value>-epoch=...), NeMo v1.4's way.
+static double name_score(const char *path, const char *monitor) {
+    char key[160];
+    snprintf(key, sizeof key, "--%s=", monitor);
+    const char *at = path ? strstr(path, key) : NULL;
+    return at ? strtod(at + strlen(key), NULL) : NAN;
+}
 
 static mt_status write_ckpt(void *vctx, const char *path) {
     ckpt_ctx *c = vctx;
-    return mt_train_ckpt_save(path, c->m, c->o, c->st);
+    const run *r = c->r;
+    const mt_train_config *cfg = r->cfg;
+    char *yaml = NULL;
+    size_t ylen = 0;
+    FILE *f = open_memstream(&yaml, &ylen);
+    if (!f) return MT_ERR_NOMEM;
+    mt_status s = mt_config_dump(cfg, f, "model");
+    fclose(f);
+    const char *best = mt_exp_best_checkpoint(r->exp);
+    const char *mon = cfg->exp_manager.checkpoint_callback_params.monitor;
+    mt_train_ckpt_meta meta = {
+        .hparams_yaml = yaml, .lr_now = r->sched.max_steps > 0 ? mt_sched_lr(&r->sched, c->st->global_step) : r->sched.lr,
+        .base_lr = r->sched.lr, .beta1 = cfg->model.optim.betas.v[0], .beta2 = cfg->model.optim.betas.v[1],
+        .eps = cfg->model.optim.eps, .weight_decay = cfg->model.optim.weight_decay,
+        .warmup_steps = r->sched.max_steps > 0 ? mt_sched_warmup(&r->sched) : 0, .max_steps = r->sched.max_steps,
+        .min_lr = r->sched.min_lr, .monitor = mon, .dirpath = mt_exp_ckpt_dir(r->exp), .best_model_path = best,
+        .best_model_score = name_score(best, mon)};
+    if (s == MT_OK) s = mt_train_ckpt_save(path, c->m, c->o, c->st, &meta);
+    free(yaml);
+    return s;
 }
 
 static mt_status open_csv(run *r, const mt_eval_result *ev) {
@@ -537,7 +565,7 @@ static mt_status train_loop(run *r, mt_train_result *res) {
     mt_status s = order && rorder && idx ? MT_OK : MT_ERR_NOMEM;
     mt_model *m = r->s.model;
     const mt_param_table *tab = mt_model_params(m);
-    ckpt_ctx cc = {m, r->opt, &r->st};
+    ckpt_ctx cc = {m, r->opt, &r->st, r};
     int64_t last_val_step = -1;
     if (s == MT_OK) mt_model_zero_grad(m);
     while (s == MT_OK && r->st.global_step < max_steps && r->st.epoch < max_epochs) {
