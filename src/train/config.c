@@ -46,7 +46,13 @@ static const mt_cfg_key g_schema[] = {
     K("init_from_nemo_model", MT_CFG_STR, init_from_nemo_model, "null", 1,
       "start training from every weight (heads included) of this .nemo"),
     K("pretrained_model", MT_CFG_STR, pretrained_model, "null", 1,
-      "GLUE's name for init_from_nemo_model"),
+      "a .nemo to fine-tune further: the model (encoder, tokenizer, head, labels) is the .nemo's own, as "
+      "NeMo's restore_from builds it; the YAML gives data, trainer and optim"),
+    // NeMo's other initialisation keys (ModelPT.maybe_init_from_pretrained_checkpoint): one at most
+    K("init_from_ptl_ckpt", MT_CFG_STR, init_from_ptl_ckpt, "null", 1,
+      "start from the state_dict of a PyTorch Lightning .ckpt (NeMo's or megatune's; strict=False as NeMo)"),
+    K("init_from_pretrained_model", MT_CFG_STR, init_from_pretrained_model, "null", 1,
+      "NeMo: an NGC model name; megatune downloads nothing and takes a local .nemo path here"),
     // trainer (PyTorch Lightning's Trainer arguments)
     K("trainer.gpus", MT_CFG_INT, trainer.gpus, "1", 1, "accepted; megatune runs on the CPU"),
     K("trainer.num_nodes", MT_CFG_INT, trainer.num_nodes, "1", 0, "accepted; must be 1"),

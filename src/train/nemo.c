@@ -1032,6 +1032,130 @@ static mt_status head_classes(const char *wpath, const char *prefix, int layers,
     return st;
 }
 
+// The vocab a restored model uses -> `dst`: tokenizer.vocab_file's member; with that null, a
+// member named like a vocab (NeMo's listing: tokenizer.vocab_file, or <uuid>_vocab.txt), else the
+// tokenizer_vocab_dict.json {token: id} dump.
+static mt_status extract_vocab(const nmembers *ms, const mt_train_config *cfg, const char *path, const char *dst) {
+    mt_status st;
+    const nmember *mv = artifact(ms, cfg->model.tokenizer.vocab_file, path, "tokenizer.vocab_file", &st);
+    if (st != MT_OK) return st;
+    for (int i = 0; i < ms->n && !mv; i++)
+        if (name_ends(ms->m[i].name, "tokenizer.vocab_file") || name_ends(ms->m[i].name, "vocab.txt")) mv = &ms->m[i];
+    if (mv) return write_file(dst, mv->data, mv->len);
+    for (int i = 0; i < ms->n; i++)
+        if (name_ends(ms->m[i].name, "tokenizer_vocab_dict.json") || name_ends(ms->m[i].name, "tokenizer_vocab_dict")) {
+            char *text = NULL;
+            size_t len = 0;
+            st = vocab_from_dict(&ms->m[i], path, &text, &len);
+            if (st == MT_OK) st = write_file(dst, text, len);
+            free(text);
+            return st;
+        }
+    return mt_fail(MT_ERR_FORMAT, "%s: no vocab member (tokenizer.vocab_file is null and there is no "
+                   "tokenizer.vocab_file, *vocab.txt or tokenizer_vocab_dict.json member)", path);
+}
+
+// Copies key `i` of the schema from `from` to `to` (value and set flag).
+static mt_status copy_key(mt_train_config *to, const mt_train_config *from, size_t i) {
+    size_t n;
+    const mt_cfg_key *k = &mt_config_schema(&n)[i];
+    if (k->type == MT_CFG_ANY) return MT_OK;
+    void *d = mt_config_field(to, k->path);
+    const void *sv = mt_config_field((mt_train_config *)from, k->path);
+    if (!d || !sv) return MT_OK;
+    switch (k->type) {
+    case MT_CFG_STR: {
+        const char *v = *(char *const *)sv;
+        char *c = v ? mt_strdup(v) : NULL;
+        if (v && !c) return MT_ERR_NOMEM;
+        free(*(char **)d);
+        *(char **)d = c;
+        break;
+    }
+    case MT_CFG_INT: memcpy(d, sv, sizeof(int64_t)); break;
+    case MT_CFG_FLOAT: memcpy(d, sv, sizeof(double)); break;
+    case MT_CFG_BOOL: memcpy(d, sv, sizeof(int)); break;
+    case MT_CFG_NUM: memcpy(d, sv, sizeof(mt_cfg_num)); break;
+    case MT_CFG_FLOAT_LIST: memcpy(d, sv, sizeof(mt_cfg_list)); break;
+    default: break;
+    }
+    to->set[i] = from->set[i];
+    return MT_OK;
+}
+
+mt_status mt_nemo_adopt_model(const char *path, mt_train_config *cfg, char *tmpdir, size_t cap, char *labels,
+                              size_t lcap) {
+    tmpdir[0] = labels[0] = 0;
+    if (cap < 64 || lcap < 64) return mt_fail(MT_ERR_INVALID, "mt_nemo_adopt_model: buffers too small");
+    MT_TRY(make_tmpdir(tmpdir, cap));
+    char wp[600];
+    snprintf(wp, sizeof wp, "%s/model_weights.ckpt", tmpdir);
+    nmembers ms;
+    mt_train_config nc;
+    int nc_init = 0;
+    // the weights are read later (mt_nemo_load_weights): stream the top-level file aside, skip shards
+    mt_status st = read_members_as(path, "model_weights.ckpt", wp, &ms);
+    unlink(wp);
+    const nmember *mc = st == MT_OK ? find_member(&ms, "model_config.yaml") : NULL;
+    if (st == MT_OK && !mc) st = mt_fail(MT_ERR_FORMAT, "%s: no model_config.yaml member", path);
+    if (st == MT_OK) st = mt_config_init(&nc);
+    if (st == MT_OK) nc_init = 1;
+    char where[4200];
+    snprintf(where, sizeof where, "%s:model_config.yaml", path);
+    if (st == MT_OK) st = mt_config_load_yaml_text(&nc, mc->data, mc->len, where, "model.", 1);
+    if (st == MT_OK && cfg->task) st = mt_config_set(&nc, "task", cfg->task);
+    if (st == MT_OK) st = mt_config_finish(&nc);
+    // NeMo's restore_from builds the model from the .nemo's own config: every key of the encoder,
+    // tokenizer, head and label sections is the .nemo's, whatever the YAML says
+    static const char *const sections[] = {"model.language_model.", "model.tokenizer.", "model.head.",
+                                           "model.classifier_head.", "model.class_labels.",
+                                           "model.dataset.num_classes"};
+    size_t nk;
+    const mt_cfg_key *schema = mt_config_schema(&nk);
+    for (size_t i = 0; i < nk && st == MT_OK; i++)
+        for (size_t j = 0; j < sizeof sections / sizeof sections[0]; j++)
+            if (!strncmp(schema[i].path, sections[j], strlen(sections[j]))) {
+                st = copy_key(cfg, &nc, i);
+                break;
+            }
+    char vp[600], jp[600];
+    snprintf(vp, sizeof vp, "%s/vocab.txt", tmpdir);
+    if (st == MT_OK) st = extract_vocab(&ms, &nc, path, vp);
+    if (st == MT_OK) st = set_fmt(cfg, "model.tokenizer.vocab_file", "'%s'", vp);
+    if (st == MT_OK) st = mt_config_set(cfg, "model.language_model.lm_checkpoint", "null");
+    const char *cf = st == MT_OK ? nc.model.language_model.config_file : NULL;
+    if (cf && !mt_config_is_set(&nc, "model.language_model.config.hidden_size")) {
+        const nmember *mj = artifact(&ms, cf, path, "language_model.config_file", &st);
+        snprintf(jp, sizeof jp, "%s/encoder_config.json", tmpdir);
+        if (mj) st = write_file(jp, mj->data, mj->len);
+        if (st == MT_OK) st = set_fmt(cfg, "model.language_model.config_file", "'%s'", jp);
+    } else if (st == MT_OK) {
+        st = mt_config_set(cfg, "model.language_model.config_file", "null");
+    }
+    const nmember *ml = st == MT_OK && nc.model.class_labels.class_labels_file
+                            ? artifact(&ms, nc.model.class_labels.class_labels_file, path, "class_labels.class_labels_file", &st)
+                            : NULL;
+    if (st == MT_OK && ml) {
+        snprintf(labels, lcap, "%s/label_ids.csv", tmpdir);
+        st = write_file(labels, ml->data, ml->len);
+        if (st == MT_OK) st = set_fmt(cfg, "model.class_labels.class_labels_file", "'%s'", labels);
+    }
+    if (nc_init) mt_config_free(&nc);
+    members_free(&ms);
+    if (st != MT_OK) {
+        remove_tree_flat(tmpdir);
+        tmpdir[0] = labels[0] = 0;
+        return mt_fail_context(st, "pretrained_model=%s", path);
+    }
+    mt_info("pretrained_model=%s: the encoder, tokenizer, head and labels come from the .nemo's own config (the "
+            "YAML's model.language_model, tokenizer and head sections are not used)", path);
+    return MT_OK;
+}
+
+void mt_nemo_adopt_cleanup(char *tmpdir) {
+    if (tmpdir && tmpdir[0]) remove_tree_flat(tmpdir);
+}
+
 mt_status mt_nemo_restore(const char *path, char **overrides, int n_overrides, mt_nemo **out) {
     *out = NULL;
     mt_nemo *n = mt_calloc(1, sizeof *n);
@@ -1066,26 +1190,10 @@ mt_status mt_nemo_restore(const char *path, char **overrides, int n_overrides, m
     mt_session *s = &n->s;
     if (st == MT_OK) st = mt_session_task_options(&n->cfg, &s->topt);
     // vocab -> a private file, then the tokenizer with the preset's (or the config's) casing
-    const nmember *mv = st == MT_OK ? artifact(&ms, n->cfg.model.tokenizer.vocab_file, path, "tokenizer.vocab_file", &st) : NULL;
-    char *vtext = NULL; // a vocab rebuilt from tokenizer_vocab_dict.json
-    size_t vtlen = 0;
-    if (st == MT_OK && !mv) {
-        // tokenizer.vocab_file null: a member named like a vocab (NeMo's listing: tokenizer.vocab_file,
-        // or <uuid>_vocab.txt), else the {token: id} dump
-        for (int i = 0; i < ms.n && !mv; i++)
-            if (name_ends(ms.m[i].name, "tokenizer.vocab_file") || name_ends(ms.m[i].name, "vocab.txt")) mv = &ms.m[i];
-        for (int i = 0; i < ms.n && !mv && st == MT_OK; i++)
-            if (name_ends(ms.m[i].name, "tokenizer_vocab_dict.json") || name_ends(ms.m[i].name, "tokenizer_vocab_dict"))
-                st = vocab_from_dict(&ms.m[i], path, &vtext, &vtlen);
-        if (st == MT_OK && !mv && !vtext)
-            st = mt_fail(MT_ERR_FORMAT, "%s: no vocab member (tokenizer.vocab_file is null and there is no "
-                         "tokenizer.vocab_file, *vocab.txt or tokenizer_vocab_dict.json member)", path);
-    }
     if (st == MT_OK) {
         snprintf(s->vocab_path, sizeof s->vocab_path, "%s/vocab.txt", n->tmpdir);
-        st = mv ? write_file(s->vocab_path, mv->data, mv->len) : write_file(s->vocab_path, vtext, vtlen);
+        st = extract_vocab(&ms, &n->cfg, path, s->vocab_path);
     }
-    free(vtext);
     if (st == MT_OK) {
         // casing: the tokenizer preset's, else the recorded do_lower_case
         const char *tname = n->cfg.model.tokenizer.tokenizer_name;
@@ -1158,6 +1266,7 @@ mt_status mt_nemo_restore(const char *path, char **overrides, int n_overrides, m
                 ver.qkv == MT_QKV_V0 ? "[3, heads, head_dim] per rank, reordered" :
                 ver.qkv == MT_QKV_V1 ? "[heads, head_dim, 3] per rank, reordered" : "[heads, 3, head_dim]");
     n->checkpoint_version = ver.present ? ver.version : -1;
+    n->archive_tp = T;
     mt_info("restored %s (%s)", path, n->cfg.task);
     *out = n;
     return MT_OK;

@@ -37,6 +37,7 @@ typedef struct {
     // process that should print and write outputs. Groups of one otherwise.
     mt_parallel *par;
     double checkpoint_version; // megatron_checkpoint_version.json's, -1 when absent
+    int archive_tp;            // mp_rank_XX shards in the archive (1: a top-level model_weights.ckpt)
 } mt_nemo;
 
 #define MT_NEMO_VERSION_MEMBER "megatron_checkpoint_version.json"
@@ -48,5 +49,14 @@ void mt_nemo_free(mt_nemo *n);
 
 // Loads every weight of a .nemo (heads included) into `m` (init_from_nemo_model); strict.
 mt_status mt_nemo_load_weights(const char *path, mt_model *m) MT_WARN_UNUSED;
+
+// pretrained_model=X.nemo (NeMo's restore_from before fine-tuning): rewrites cfg's encoder,
+// tokenizer, head and label sections from the .nemo's model_config.yaml, its vocab and label map
+// extracted into a private folder `tmpdir` (remove with mt_nemo_adopt_cleanup after the run);
+// `labels` receives the label map's path ("" when the .nemo has none). The weights are then
+// loaded with mt_nemo_load_weights.
+mt_status mt_nemo_adopt_model(const char *path, mt_train_config *cfg, char *tmpdir, size_t cap, char *labels,
+                              size_t lcap) MT_WARN_UNUSED;
+void mt_nemo_adopt_cleanup(char *tmpdir);
 
 #endif

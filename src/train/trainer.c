@@ -269,13 +269,30 @@ static mt_status setup_optim(run *r, int64_t max_steps) {
 static mt_status resolve_initial_weights(const mt_train_config *c, char *path, size_t cap, int *is_nemo) {
     path[0] = 0;
     *is_nemo = 0;
-    const char *nemo = c->init_from_nemo_model ? c->init_from_nemo_model : c->pretrained_model;
-    if (nemo) {
+    // NeMo refuses more than one of its initialisation keys; pretrained_model is the scripts' own
+    const char *keys[] = {"init_from_nemo_model", "init_from_ptl_ckpt", "init_from_pretrained_model",
+                          "pretrained_model"};
+    const char *vals[] = {c->init_from_nemo_model, c->init_from_ptl_ckpt, c->init_from_pretrained_model,
+                          c->pretrained_model};
+    int which = -1;
+    for (int i = 0; i < 4; i++) {
+        if (!vals[i]) continue;
+        if (which >= 0)
+            return mt_fail(MT_ERR_INVALID, "%s and %s are both set: give one model initialisation (NeMo refuses more "
+                           "than one too)", keys[which], keys[i]);
+        which = i;
+    }
+    if (which >= 0) {
+        const char *f = vals[which];
         struct stat sb;
-        if (stat(nemo, &sb) != 0)
-            return mt_fail(MT_ERR_NOT_FOUND, "init_from_nemo_model: %s: %s", nemo, strerror(errno));
-        snprintf(path, cap, "%s", nemo);
-        *is_nemo = 1;
+        if (stat(f, &sb) != 0) {
+            if (which == 2 && !strchr(f, '/'))
+                return mt_fail(MT_ERR_NOT_FOUND, "init_from_pretrained_model=%s: megatune does not download NeMo's NGC "
+                               "models; download the .nemo and give its path (init_from_pretrained_model=PATH.nemo)", f);
+            return mt_fail(MT_ERR_NOT_FOUND, "%s: %s: %s", keys[which], f, strerror(errno));
+        }
+        snprintf(path, cap, "%s", f);
+        *is_nemo = which == 1 ? 2 : 1; // 2: a Lightning .ckpt's state_dict
         return MT_OK;
     }
     const char *ck = c->model.language_model.lm_checkpoint;
@@ -290,6 +307,12 @@ static mt_status resolve_initial_weights(const mt_train_config *c, char *path, s
 
 static mt_status load_initial_weights(run *r, const char *path, int is_nemo) {
     const mt_train_config *c = r->cfg;
+    if (is_nemo == 2) { // init_from_ptl_ckpt: NeMo's load_state_dict(ckpt['state_dict'], strict=False)
+        mt_status s = mt_state_dict_load_model(path, r->s.model, 0);
+        if (s != MT_OK) return mt_fail_context(s, "init_from_ptl_ckpt %s", path);
+        mt_info("initialised from the state_dict of %s", path);
+        return MT_OK;
+    }
     if (is_nemo) {
         MT_TRY(mt_nemo_load_weights(path, r->s.model));
         mt_info("initialised every weight from %s", path);
@@ -432,7 +455,13 @@ mt_status mt_train_run(mt_train_config *cfg, int argc, char **argv, mt_train_res
                 r.par->world_rank, r.par->world_size, r.par->tp_rank, r.par->tp_size, r.par->dp_rank, r.par->dp_size);
     snprintf(res->log_dir, sizeof res->log_dir, "%s", mt_exp_log_dir(r.exp));
     snprintf(res->ckpt_dir, sizeof res->ckpt_dir, "%s", mt_exp_ckpt_dir(r.exp));
-    s = mt_session_task_options(cfg, &r.s.topt);
+    char adopt_dir[512] = "", adopt_labels[700] = "";
+    if (cfg->pretrained_model)
+        s = mt_nemo_adopt_model(cfg->pretrained_model, cfg, adopt_dir, sizeof adopt_dir, adopt_labels,
+                                sizeof adopt_labels);
+    if (s == MT_OK) s = mt_session_task_options(cfg, &r.s.topt);
+    if (s == MT_OK && adopt_labels[0]) // the .nemo's label map, as its restored model has it
+        snprintf(r.s.topt.label_ids_file, sizeof r.s.topt.label_ids_file, "%s", adopt_labels);
     if (s == MT_OK) s = mt_session_open_tokenizer(cfg, &r.s);
     if (s == MT_OK) s = mt_session_load_split(cfg, &r.s, MT_SPLIT_TRAIN, NULL, &r.train);
     if (s == MT_OK && !r.train)
@@ -468,6 +497,7 @@ mt_status mt_train_run(mt_train_config *cfg, int argc, char **argv, mt_train_res
         mt_status s2 = res->interrupted ? MT_OK : final_nemo(&r, res);
         if (s2 != MT_OK) s = s2;
     }
+    mt_nemo_adopt_cleanup(adopt_dir);
 out:
     res->global_step = r.st.global_step;
     if (s != MT_OK && s != MT_ERR_INTERRUPTED) mt_exp_log_failure(r.exp, mt_last_error());
