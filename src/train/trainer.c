@@ -169,10 +169,23 @@ static mt_status write_ckpt(void *vctx, const char *path) {
     return s;
 }
 
+// The name a validation metric is logged under, as NeMo logs it: token classification's
+// precision / recall / f1 bare (NeMo's TokenClassificationModel logs them so; configs monitor
+// 'f1'), every other metric val_<name> (megatune's extras for NER included).
+static void metric_tag(const run *r, const char *name, char *buf, size_t cap) {
+    int bare = r->s.topt.kind == MT_TASK_TOKEN_CLASSIFICATION &&
+               (!strcmp(name, "f1") || !strcmp(name, "precision") || !strcmp(name, "recall"));
+    snprintf(buf, cap, "%s%s", bare ? "" : "val_", name);
+}
+
 static mt_status open_csv(run *r, const mt_eval_result *ev) {
     const char *names[16];
+    char tags[16][64];
     int n = ev ? ev->n_metrics : r->val ? -1 : 0;
-    for (int i = 0; i < n && ev; i++) names[i] = ev->metrics[i].name;
+    for (int i = 0; i < n && i < 16 && ev; i++) {
+        metric_tag(r, ev->metrics[i].name, tags[i], sizeof tags[i]);
+        names[i] = tags[i];
+    }
     MT_TRY(mt_exp_metrics_begin(r->exp, names, n, r->resume_step));
     r->csv_open = 1;
     for (int i = 0; i < r->npending; i++)
@@ -207,8 +220,11 @@ static mt_status validate(run *r, mt_eval_result *ev) {
     MT_TRY(mt_evaluate(r->s.model, r->val, (int)r->cfg->model.validation_ds.batch_size, lim, NULL, ev));
     char line[1024];
     int k = snprintf(line, sizeof line, "validation at step %lld: val_loss %.4f", (long long)r->st.global_step, ev->loss);
-    for (int i = 0; i < ev->n_metrics && k < (int)sizeof line; i++)
-        k += snprintf(line + k, sizeof line - (size_t)k, ", val_%s %.4f", ev->metrics[i].name, ev->metrics[i].value);
+    for (int i = 0; i < ev->n_metrics && k < (int)sizeof line; i++) {
+        char tag[64];
+        metric_tag(r, ev->metrics[i].name, tag, sizeof tag);
+        k += snprintf(line + k, sizeof line - (size_t)k, ", %s %.4f", tag, ev->metrics[i].value);
+    }
     mt_info("%s", line);
     return MT_OK;
 }
@@ -218,13 +234,18 @@ static mt_status monitor_value(run *r, const mt_eval_result *ev, double *out) {
     *out = NAN;
     if (!ev) return MT_OK;
     if (!strcmp(mon, "val_loss")) { *out = ev->loss; return MT_OK; }
+    char known[512] = "val_loss";
+    size_t kl = strlen(known);
     for (int i = 0; i < ev->n_metrics; i++) {
-        char tag[64];
-        snprintf(tag, sizeof tag, "val_%s", ev->metrics[i].name);
-        if (!strcmp(tag, mon)) { *out = ev->metrics[i].value; return MT_OK; }
+        char tag[64], alias[80];
+        metric_tag(r, ev->metrics[i].name, tag, sizeof tag);
+        snprintf(alias, sizeof alias, "val_%s", ev->metrics[i].name); // megatune's earlier name, still accepted
+        if (!strcmp(tag, mon) || !strcmp(alias, mon)) { *out = ev->metrics[i].value; return MT_OK; }
+        kl += (size_t)snprintf(known + kl, kl < sizeof known ? sizeof known - kl : 0, ", %s", tag);
+        if (kl >= sizeof known) kl = sizeof known - 1;
     }
-    return mt_fail(MT_ERR_INVALID, "exp_manager.checkpoint_callback_params.monitor '%s' is not a logged metric "
-                   "(val_loss or val_<metric> of this task)", mon);
+    return mt_fail(MT_ERR_INVALID, "exp_manager.checkpoint_callback_params.monitor '%s' is not a logged metric of this "
+                   "task: use one of %s", mon, known);
 }
 
 static mt_status precision_check(const mt_train_config *cfg) {
