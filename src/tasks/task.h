@@ -30,6 +30,7 @@ typedef struct {
     int ignore_start_end;      // token classification
     int class_balancing;       // 1 = weighted_loss
     char label_ids_file[1024]; // token classification: label_ids.csv to use (restore / predict); "" = build from data
+    int ner_all_words;         // predict: every word with its label (else NeMo's add_predictions format)
 } mt_task_options;
 
 void mt_task_options_default(mt_task_options *o, mt_task_kind kind);
