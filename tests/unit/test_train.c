@@ -151,6 +151,47 @@ static void test_checkpoint(void) {
     mt_optimizer_free(o3);
     mt_model_free(m3);
 
+    // megatune's earlier flat layout (megatune_checkpoint_version 1) still resumes
+    {
+        const int np = tab->count;
+        mt_named_tensor *t = calloc((size_t)(3 * np + 16), sizeof *t);
+        char (*names)[MT_PARAM_NAME_MAX + 40] = calloc((size_t)(3 * np), sizeof *names);
+        float *p = mt_model_param_data(m), *ea = mt_optimizer_exp_avg(o), *es = mt_optimizer_exp_avg_sq(o);
+        uint32_t crc = 0;
+        const float *spans[3] = {p, ea, es};
+        const char *pre[3] = {"state_dict.", "optimizer_states.exp_avg.", "optimizer_states.exp_avg_sq."};
+        int n = 0;
+        for (int sp = 0; sp < 3; sp++)
+            for (int i = 0; i < np; i++) {
+                const mt_param *q = &tab->params[i];
+                snprintf(names[sp * np + i], sizeof names[0], "%s%s", pre[sp], q->name);
+                t[n] = (mt_named_tensor){names[sp * np + i], MT_DT_F32, q->ndim, {q->shape[0], q->ndim > 1 ? q->shape[1] : 0},
+                                         spans[sp] + q->offset};
+                n++;
+                crc = mt_crc32(crc, spans[sp] + q->offset, q->numel * sizeof(float));
+            }
+        int64_t v[12] = {3, 17, 2, 5, 40, 1234, 480, 16, 2, 17, 1, (int64_t)crc};
+        const char *vn[12] = {"optimizer_states.step", "global_step", "epoch", "batch_in_epoch", "micro_batches", "seed",
+                              "train_examples", "batch_size", "accumulate_grad_batches", "lr_scheduler.last_epoch",
+                              "megatune_checkpoint_version", "checksum"};
+        for (int i = 0; i < 12; i++) t[n++] = (mt_named_tensor){vn[i], MT_DT_I64, 0, {0}, &v[i]};
+        double lm = 0.3512;
+        t[n++] = (mt_named_tensor){"last_monitor", MT_DT_F64, 0, {0}, &lm};
+        char old[300];
+        snprintf(old, sizeof old, "%s/old.ckpt", dir);
+        CHECK_OK(mt_torch_save(old, t, n));
+        memset(&back, 0, sizeof back);
+        mt_optimizer_set_steps(o2, 0);
+        memset(mt_model_param_data(m2), 0, tab->total * sizeof(float));
+        CHECK_OK(mt_train_ckpt_load(old, m2, o2, &back));
+        CHECK(back.global_step == 17 && back.batch_in_epoch == 5 && back.last_monitor == 0.3512 && mt_optimizer_steps(o2) == 3);
+        CHECK(!memcmp(mt_model_param_data(m), mt_model_param_data(m2), tab->total * sizeof(float)));
+        CHECK(!memcmp(mt_optimizer_exp_avg_sq(o), mt_optimizer_exp_avg_sq(o2), tab->total * sizeof(float)));
+        unlink(old);
+        free(t);
+        free(names);
+    }
+
     unlink(bad);
     unlink(path);
     rmdir(dir);
