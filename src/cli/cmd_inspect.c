@@ -84,7 +84,9 @@ int mt_cmd_inspect(int argc, char **argv) {
         return 2;
     }
     size_t l = strlen(path);
-    if (l > 5 && !strcmp(path + l - 5, ".nemo") && nemo_summary(path, stdout) != MT_OK) return mt_cli_error();
+    // a .nemo that does not restore still gets its details (they say what is wrong with it)
+    if (l > 5 && !strcmp(path + l - 5, ".nemo") && nemo_summary(path, stdout) != MT_OK)
+        printf("summary: not available: %s\n\n", mt_last_error());
     if (mt_ckpt_inspect(path, stdout, verbose) != MT_OK) return mt_cli_error();
     return 0;
 }
