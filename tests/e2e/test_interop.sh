@@ -70,6 +70,15 @@ if command -v mpirun > /dev/null; then
     "$py" tools/check_lightning_files.py "$work/tp2/quickstart/v" --tp 2 --steps $steps || fail "TP=2 files"
     "$bin" inspect "$work/tp2/quickstart/v/checkpoints/quickstart.nemo" 2>&1 | head -8 | grep -q "tensor-parallel size: 2" \
       || fail "inspect TP=2"
+    # a NeMo-written TP=2 .nemo of checkpoint_version 0, one shard per process: the predictions of
+    # the same model written at TP=1 / version 3.0 in one process (test_nemo_ref checks its logits)
+    mkdir -p "$work/ref"
+    "$py" tools/make_nemo_ref.py "$work/ref" || fail "make_nemo_ref"
+    printf 'john smith went to paris\nthe cafe of john and smith\n' > "$work/ner.txt"
+    "$bin" predict --format all-words "$work/ref/v3_tp1.nemo" "$work/ner.txt" "$work/p1.txt" 2>/dev/null || fail "predict v3_tp1"
+    mpirun --oversubscribe -np 2 "$bin" predict --format all-words "$work/ref/v0_tp2.nemo" "$work/ner.txt" "$work/p2.txt" \
+      > "$work/p2.log" 2>&1 || { tail "$work/p2.log"; fail "mpirun predict v0_tp2"; }
+    cmp -s "$work/p1.txt" "$work/p2.txt" || { cat "$work/p1.txt" "$work/p2.txt"; fail "TP=2 version-0 .nemo predicts differently"; }
   elif [ "${CI:-}" = true ]; then fail "mpirun cannot start 2 processes"
   else echo "note: mpirun cannot start 2 processes here: the TP=2 part is skipped"; fi
 elif [ "${CI:-}" = true ]; then fail "mpirun not found"
