@@ -32,6 +32,30 @@ grep -q "pretrained_model=.*come from the .nemo's own config" "$work/b.log" || f
 "$py" tools/check_nemo.py same-weights "$A/checkpoints/quickstart.nemo" "$work/b/quickstart/v/checkpoints/quickstart.nemo" \
   || fail "pretrained_model: the weights are not the .nemo's"
 
+# (b2) pretrained_model= a .nemo written as NeMo writes one (TP=2, checkpoint_version 0, a non-ASCII
+# vocab): fine-tuned, and the new .nemo's tokenizer members are what NeMo's json.dumps gives
+mkdir -p "$work/ref" "$work/nerdata"
+"$py" tools/make_nemo_ref.py "$work/ref" || fail "make_nemo_ref"
+for split in train dev; do
+  for i in 1 2 3 4 5 6; do echo "john smith went to paris"; echo "the café of john"; done > "$work/nerdata/text_$split.txt"
+  for i in 1 2 3 4 5 6; do echo "B-PER I-PER O O O"; echo "O O O B-PER"; done > "$work/nerdata/labels_$split.txt"
+done
+"$bin" train examples/token_classification_config.yaml pretrained_model="$work/ref/v0_tp2.nemo" \
+  model.dataset.data_dir="$work/nerdata" model.dataset.max_seq_length=32 trainer.max_steps=2 model.train_ds.batch_size=4 \
+  model.validation_ds.batch_size=4 exp_manager.exp_dir="$work/b2" exp_manager.version=v > "$work/b2.log" 2>&1 \
+  || { tail -20 "$work/b2.log"; fail "pretrained_model (NeMo-written .nemo)"; }
+"$py" - "$work"/b2/*/v/checkpoints/*.nemo <<'PY' || fail "tokenizer members of the fine-tuned .nemo"
+import json, sys, tarfile
+t = tarfile.open(sys.argv[1], "r:gz")
+m = {n.name: t.extractfile(n).read() for n in t.getmembers() if n.isfile()}
+toks = m["./tokenizer.vocab_file"].decode().split("\n")[:-1]
+assert len(toks) == 100 and "café" in toks, len(toks)
+want = json.dumps(dict(sorted({w: i for i, w in enumerate(toks)}.items(), key=lambda kv: kv[1])), indent=2, sort_keys=True) + "\n"
+assert m["./tokenizer_vocab_dict.json"].decode() == want
+assert json.loads(m["./megatron_checkpoint_version.json"]) == {"checkpoint_version": 3.0}
+print("fine-tuned NeMo-written .nemo: tokenizer_vocab_dict.json == json.dumps(...), version 3.0")
+PY
+
 # (c) init_from_ptl_ckpt: NeMo's torch.load(ckpt)['state_dict'] into the model
 last=$(ls "$A"/checkpoints/*-last.ckpt)
 "$bin" train "${common[@]}" init_from_ptl_ckpt="$last" model.optim.lr=0 model.optim.sched.name=null \
@@ -72,8 +96,6 @@ if command -v mpirun > /dev/null; then
       || fail "inspect TP=2"
     # a NeMo-written TP=2 .nemo of checkpoint_version 0, one shard per process: the predictions of
     # the same model written at TP=1 / version 3.0 in one process (test_nemo_ref checks its logits)
-    mkdir -p "$work/ref"
-    "$py" tools/make_nemo_ref.py "$work/ref" || fail "make_nemo_ref"
     printf 'john smith went to paris\nthe cafe of john and smith\n' > "$work/ner.txt"
     "$bin" predict --format all-words "$work/ref/v3_tp1.nemo" "$work/ner.txt" "$work/p1.txt" 2>/dev/null || fail "predict v3_tp1"
     mpirun --oversubscribe -np 2 "$bin" predict --format all-words "$work/ref/v0_tp2.nemo" "$work/ner.txt" "$work/p2.txt" \
