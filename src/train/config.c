@@ -55,7 +55,7 @@ static const mt_cfg_key g_schema[] = {
     K("init_from_ptl_ckpt", MT_CFG_STR, init_from_ptl_ckpt, "null", 1,
       "start from the state_dict of a PyTorch Lightning .ckpt (NeMo's or megatune's; strict=False as NeMo)"),
     K("init_from_pretrained_model", MT_CFG_STR, init_from_pretrained_model, "null", 1,
-      "NeMo: an NGC model name; megatune downloads nothing and takes a local .nemo path here"),
+      "NeMo: an NGC model name; megatune fetches no NeMo task models (.nemo) and takes a local .nemo path here"),
     K("do_training", MT_CFG_BOOL, do_training, "true", 0,
       "question answering (NeMo's QA script): train, then test; false = test only"),
     // trainer (PyTorch Lightning's Trainer arguments)
