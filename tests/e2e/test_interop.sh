@@ -42,6 +42,7 @@ for split in train dev; do
 done
 "$bin" train examples/token_classification_config.yaml pretrained_model="$work/ref/v0_tp2.nemo" \
   model.dataset.data_dir="$work/nerdata" model.dataset.max_seq_length=32 trainer.max_steps=2 model.train_ds.batch_size=4 \
+  model.optim.lr=0 model.optim.sched.name=null \
   model.validation_ds.batch_size=4 exp_manager.exp_dir="$work/b2" exp_manager.version=v > "$work/b2.log" 2>&1 \
   || { tail -20 "$work/b2.log"; fail "pretrained_model (NeMo-written .nemo)"; }
 "$py" - "$work"/b2/*/v/checkpoints/*.nemo <<'PY' || fail "tokenizer members of the fine-tuned .nemo"
@@ -55,6 +56,9 @@ assert m["./tokenizer_vocab_dict.json"].decode() == want
 assert json.loads(m["./megatron_checkpoint_version.json"]) == {"checkpoint_version": 3.0}
 print("fine-tuned NeMo-written .nemo: tokenizer_vocab_dict.json == json.dumps(...), version 3.0")
 PY
+# lr 0: the version-0 TP=2 weights came in reordered and merged: the same model written at TP=1, version 3.0
+"$py" tools/check_nemo.py same-weights "$work/ref/v3_tp1.nemo" "$work"/b2/*/v/checkpoints/*.nemo \
+  || fail "pretrained_model: version-0 TP=2 weights not loaded as the TP=1 version-3.0 model"
 
 # (c) init_from_ptl_ckpt: NeMo's torch.load(ckpt)['state_dict'] into the model
 last=$(ls "$A"/checkpoints/*-last.ckpt)
