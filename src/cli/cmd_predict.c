@@ -15,8 +15,9 @@ static void predict_usage(FILE *out) {
             "(default or '-': stdout): text classification / GLUE 'label<TAB>probability'; token\n"
             "classification NeMo's add_predictions line (\"John[B-PER] lives in Paris[B-LOC].\": O words untagged,\n"
             "punctuation after the tag; --format all-words: every word with its label). Input lines are in the training format\n"
-            "with or without the label (NER: one sentence per line). An OUTPUT file appears only when every\n"
-            "line was predicted (written beside it, then renamed); a failure leaves the old file as it was.\n\n"
+            "with or without the label (NER: one sentence per line). Punctuation/capitalization: lower-cased\n"
+            "words in, the text with capitals and , . ? restored out; intent/slot: a query in,\n"
+            "'intent<TAB>slot slot ...' (one slot per word) out. An OUTPUT file appears only when every\n"            "line was predicted (written beside it, then renamed); a failure leaves the old file as it was.\n\n"
             "examples:\n"
             "  megatune predict model.nemo sentences.txt predictions.tsv\n"
             "  echo 'a great movie' | megatune predict model.nemo -\n");
