@@ -49,7 +49,13 @@ static const mt_cfg_key g_schema[] = {
     K("init_from_nemo_model", MT_CFG_STR, init_from_nemo_model, "null", 1,
       "start training from every weight (heads included) of this .nemo"),
     K("pretrained_model", MT_CFG_STR, pretrained_model, "null", 1,
-      "GLUE's name for init_from_nemo_model"),
+      "a .nemo to fine-tune further: the model (encoder, tokenizer, head, labels) is the .nemo's own, as "
+      "NeMo's restore_from builds it; the YAML gives data, trainer and optim"),
+    // NeMo's other initialisation keys (ModelPT.maybe_init_from_pretrained_checkpoint): one at most
+    K("init_from_ptl_ckpt", MT_CFG_STR, init_from_ptl_ckpt, "null", 1,
+      "start from the state_dict of a PyTorch Lightning .ckpt (NeMo's or megatune's; strict=False as NeMo)"),
+    K("init_from_pretrained_model", MT_CFG_STR, init_from_pretrained_model, "null", 1,
+      "NeMo: an NGC model name; megatune fetches no NeMo task models (.nemo) and takes a local .nemo path here"),
     K("do_training", MT_CFG_BOOL, do_training, "true", 0,
       "question answering (NeMo's QA script): train, then test; false = test only"),
     // trainer (PyTorch Lightning's Trainer arguments)
@@ -192,7 +198,7 @@ static const mt_cfg_key g_schema[] = {
     K("model.task_name", MT_CFG_STR, model.task_name, "null", 1,
       "GLUE task: cola, sst-2, mrpc, sts-b, qqp, mnli, qnli, rte, wnli"),
     K("model.output_dir", MT_CFG_STR, model.output_dir, "null", 1, "accepted, ignored"),
-    K("model.label_ids", MT_CFG_STR, model.label_ids, "null", 1, "accepted, ignored"),
+    ANY("model.label_ids", "accepted, ignored (NeMo records the {label: id} map here; the label_ids.csv member is read)"),
     K("model.target", MT_CFG_STR, model.target, "null", 1, "NeMo model class (written into .nemo files)"),
     K("model.tensor_model_parallel_size", MT_CFG_INT, model.tensor_model_parallel_size, "1", 0,
       "tensor-parallel size: run under mpirun -np N, N a multiple of it (the rest is data parallel)"),

@@ -888,7 +888,7 @@ mt_status mt_exp_metrics_begin(mt_exp_manager *e, const char *const *metric_name
         if (old && getline(&line, &cap, old) > 0 && !strncmp(line, "step,epoch,train_loss,lr,val_loss", 33)) {
             line[strcspn(line, "\r\n")] = 0;
             for (char *tok = strtok(line + 33, ","); tok && nadopted < 16; tok = strtok(NULL, ","))
-                if (!strncmp(tok, "val_", 4) && (adopted[nadopted] = mt_strdup(tok + 4))) nadopted++;
+                if ((adopted[nadopted] = mt_strdup(tok))) nadopted++;
         }
         free(line);
         if (old) fclose(old);
@@ -900,10 +900,8 @@ mt_status mt_exp_metrics_begin(mt_exp_manager *e, const char *const *metric_name
     if (!e->metric_tags) return MT_ERR_NOMEM;
     e->n_metrics = n_metrics;
     for (int i = 0; i < n_metrics && e->metric_tags; i++) {
-        size_t l = strlen(metric_names[i]) + 5;
-        e->metric_tags[i] = mt_malloc(l);
+        e->metric_tags[i] = mt_strdup(metric_names[i]);
         if (!e->metric_tags[i]) { st0 = MT_ERR_NOMEM; break; }
-        snprintf(e->metric_tags[i], l, "val_%s", metric_names[i]);
     }
     for (int i = 0; i < nadopted; i++) free(adopted[i]);
     if (!e->metric_tags) return MT_ERR_NOMEM;

@@ -350,6 +350,9 @@ mt_status mt_session_build_model(const mt_train_config *cfg, mt_session *s, mt_h
     // config_file makes the whole block unused, as in NeMo; megatune's own arch/gelu still apply.
     int from_json = 0;
     const char *cf = c->model.language_model.config_file;
+    // A config file describes the whole encoder: without an ffn size Megatron's is 4 * hidden,
+    // not the preset's (NeMo's encoder_config.json never carries one).
+    if (s->config_json || (cf && strncmp(cf, "nemo:", 5))) m->ffn_hidden_size = 0;
     if (s->config_json) {
         MT_TRY(mt_config_json_parse("encoder config (.nemo)", s->config_json, m));
         from_json = 1;
