@@ -57,7 +57,7 @@ static const mt_cfg_key g_schema[] = {
       "batches per optimizer step"),
     K("trainer.gradient_clip_val", MT_CFG_FLOAT, trainer.gradient_clip_val, "0.0", 0,
       "clip the global gradient L2 norm to this (0 = off)"),
-    K("trainer.precision", MT_CFG_STR, trainer.precision, "32", 0, "32 (16 and bf16 are accepted and run in fp32)"),
+    K("trainer.precision", MT_CFG_STR, trainer.precision, "32", 0, "32; bf16 (or 16): bf16 matrix products with fp32 accumulation on CPUs with AVX512-BF16/AMX-BF16, else fp32"),
     K("trainer.amp_level", MT_CFG_STR, trainer.amp_level, "null", 1, "accepted, ignored"),
     K("trainer.accelerator", MT_CFG_STR, trainer.accelerator, "null", 1, "accepted, ignored"),
     ANY("trainer.distributed_backend", "accepted, ignored (PyTorch Lightning's older name of accelerator)"),

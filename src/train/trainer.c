@@ -199,15 +199,13 @@ static mt_status monitor_value(run *r, const mt_eval_result *ev, double *out) {
                    "(val_loss or val_<metric> of this task)", mon);
 }
 
+// The precision itself is applied where the model is built (mt_session_precision_kernels).
 static mt_status precision_check(const mt_train_config *cfg) {
     const char *p = cfg->trainer.precision;
-    if (!strcmp(p, "32")) return MT_OK;
-    if (!strcmp(p, "16") || !strcmp(p, "bf16") || !strcmp(p, "16-mixed") || !strcmp(p, "bf16-mixed")) {
-        mt_warn("trainer.precision=%s: megatune trains in fp32; this run uses fp32 (set trainer.precision=32 to "
-                "silence this)", p);
+    if (!strcmp(p, "32") || !strcmp(p, "32-true") || !strcmp(p, "16") || !strcmp(p, "bf16") ||
+        !strcmp(p, "16-mixed") || !strcmp(p, "bf16-mixed"))
         return MT_OK;
-    }
-    return mt_fail(MT_ERR_UNSUPPORTED, "trainer.precision=%s is not supported: use 32", p);
+    return mt_fail(MT_ERR_UNSUPPORTED, "trainer.precision=%s is not supported: use 32, bf16 or 16", p);
 }
 
 static mt_status setup_optim(run *r, int64_t max_steps) {
