@@ -9,6 +9,7 @@
 
 #include "core/rng.h"
 #include "kernels/bf16.h"
+#include "train/session.h"
 #include "test_util.h"
 
 static uint64_t g_idx;
@@ -148,11 +149,31 @@ static void check_gemm_hw(void) {
             }
 }
 
+// trainer.precision -> kernel table: 32 is fp32 (NULL = default table); bf16, 16 and the Lightning
+// spellings take the hardware table where the CPU has bf16, else fp32; MEGATUNE_BF16 overrides.
+static void check_precision_choice(int hw) {
+    unsetenv("MEGATUNE_BF16");
+    CHECK(mt_session_precision_kernels("32") == NULL);
+    const char *mixed[] = {"bf16", "16", "bf16-mixed", "16-mixed"};
+    for (int i = 0; i < 4; i++) {
+        const mt_kernels *k = mt_session_precision_kernels(mixed[i]);
+        CHECK_MSG(hw ? k == mt_kernels_bf16() : k == NULL, "precision %s chose %s", mixed[i], k ? k->name : "fp32");
+    }
+    setenv("MEGATUNE_BF16", "emulate", 1);
+    CHECK(mt_session_precision_kernels("bf16") == mt_kernels_bf16emu());
+    CHECK(mt_session_precision_kernels("32") == NULL);
+    setenv("MEGATUNE_BF16", "off", 1);
+    CHECK(mt_session_precision_kernels("bf16") == NULL);
+    CHECK(mt_kernels_bf16() == NULL);
+    unsetenv("MEGATUNE_BF16");
+}
+
 int main(void) {
     check_rounding();
     const char *why = NULL;
     int hw = mt_bf16_available(&why);
     if (!hw) fprintf(stderr, "note: bf16 hardware path not tested here (%s); emulated path tested\n", why);
+    check_precision_choice(hw);
     const int counts[3] = {2, 1, 3};
     for (int i = 0; i < 3; i++) {
         omp_set_num_threads(counts[i]);
