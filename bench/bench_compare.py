@@ -8,7 +8,8 @@ in fp32 and bf16 (megatune's trainer.precision=bf16 vs PyTorch's CPU bf16 autoca
 Each (shape, mode, precision) runs megatune then PyTorch `repeats` times in turn, so both see the
 same machine load; it prints medians with min/max of ms per step, the ratio of medians (PyTorch
 time / megatune time: > 1 means megatune is faster), tokens/s, GFLOP/s as a share of the FMA peak
-measured by bench_peak (the bf16 peak for bf16 rows), and peak RSS. 345M shapes run under
+measured by bench_peak (the bf16 peak for bf16 rows), peak RSS, and the ratio of CPU time per step
+(all threads; less disturbed than wall time when other jobs share the cores). 345M shapes run under
 flock /tmp/megatune-bigmem.lock (they need several GiB). PyTorch gets its best setting
 (shared/reference/pytorch-baseline.md): OpenMP OpenBLAS and tcmalloc when installed,
 OMP_WAIT_POLICY=PASSIVE; megatune runs with the same thread count and wait policy. bf16 rows are
@@ -76,7 +77,7 @@ def main():
     print("ratio = PyTorch ms / megatune ms of the medians (> 1: megatune faster); peak% = GFLOP/s / measured peak")
     hdr = "%-9s %-5s %-4s | %-26s | %-26s | %6s | %9s %9s | %7s %7s | %6s %6s" % (
         "shape", "mode", "prec", "megatune ms med [min,max]", "pytorch ms med [min,max]", "ratio", "mt tok/s",
-        "pt tok/s", "mt pk%", "pt pk%", "mt MiB", "pt MiB")
+        "pt tok/s", "mt pk%", "pt pk%", "mt MiB", "pt MiB") + " | cpu-time ratio"
     print(hdr)
     for shape in a.shapes.split(","):
         args = SHAPES[shape].split()
@@ -113,10 +114,12 @@ def main():
                 p = pk.get("bf16" if prec == "bf16" else "fp32", 0) or float("nan")
                 ntok = [int(x) for x in args[args.index("--seq") + 1:args.index("--seq") + 2]][0] * int(
                     args[args.index("--batch") + 1])
-                print("%-9s %-5s %-4s | %8.0f [%7.0f,%7.0f] | %8.0f [%7.0f,%7.0f] | %6.2f | %9.0f %9.0f | %6.0f%% %6.0f%% | %6.0f %6.0f" % (
+                cr = statistics.median([r["cpu_ms_per_step"] for r in pr]) / statistics.median(
+                    [r["cpu_ms_per_step"] for r in mr])
+                print("%-9s %-5s %-4s | %8.0f [%7.0f,%7.0f] | %8.0f [%7.0f,%7.0f] | %6.2f | %9.0f %9.0f | %6.0f%% %6.0f%% | %6.0f %6.0f | %6.2f" % (
                     shape, mode, prec, mmed, min(mms), max(mms), pmed, min(pms), max(pms), pmed / mmed,
                     ntok / mmed * 1e3, ntok / pmed * 1e3, 100 * gf / p, 100 * pgf / p,
-                    max(r["rss_mib"] for r in mr), max(r["rss_mib"] for r in pr)), flush=True)
+                    max(r["rss_mib"] for r in mr), max(r["rss_mib"] for r in pr), cr), flush=True)
 
 
 if __name__ == "__main__":
