@@ -177,21 +177,16 @@ static int prim_get(const gemm_key *k, dnnl_primitive_t *p, dnnl_memory_desc_t *
     return 0;
 }
 
-static void gemm_dnnl(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                      float beta, float *C, int ldc) {
+// C = beta*C + op(A) op(B) on inputs already in bf16 (same layouts as mt_gemm_bf16's)
+static void gemm_dnnl16(int ta, int tb, int M, int N, int K, const uint16_t *a16, int lda, const uint16_t *b16, int ldb,
+                        float beta, float *C, int ldc) {
     gemm_key k = {M, N, K, ta, tb, lda, ldb, ldc, beta != 0.0f};
     dnnl_primitive_t p;
     dnnl_memory_desc_t amd, bmd, cmd;
     prim_get(&k, &p, &amd, &bmd, &cmd);
-    int sa, sb;
-    int ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N;
-    uint16_t *a16 = scratch_get((size_t)(ar - 1) * lda * 2 + (size_t)ac * 2, &sa);
-    uint16_t *b16 = scratch_get((size_t)(br - 1) * ldb * 2 + (size_t)bc * 2, &sb);
-    convert_rows(a16, A, ar, ac, lda);
-    convert_rows(b16, B, br, bc, ldb);
     dnnl_memory_t am, bm, cm;
-    DNNL_CHECK(dnnl_memory_create(&am, &amd, engine, a16));
-    DNNL_CHECK(dnnl_memory_create(&bm, &bmd, engine, b16));
+    DNNL_CHECK(dnnl_memory_create(&am, &amd, engine, (void *)a16));
+    DNNL_CHECK(dnnl_memory_create(&bm, &bmd, engine, (void *)b16));
     DNNL_CHECK(dnnl_memory_create(&cm, &cmd, engine, C));
     dnnl_stream_t stream;
     DNNL_CHECK(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags));
@@ -202,6 +197,21 @@ static void gemm_dnnl(int ta, int tb, int M, int N, int K, const float *A, int l
     dnnl_memory_destroy(am);
     dnnl_memory_destroy(bm);
     dnnl_memory_destroy(cm);
+}
+
+// a rows x cols fp32 block at leading dimension ld, converted into scratch (same ld)
+static uint16_t *to_bf16(const float *x, int rows, int cols, int ld, int *slot) {
+    uint16_t *y = scratch_get((size_t)(rows - 1) * ld * 2 + (size_t)cols * 2, slot);
+    convert_rows(y, x, rows, cols, ld);
+    return y;
+}
+
+static void gemm_dnnl(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                      float beta, float *C, int ldc) {
+    int sa, sb;
+    uint16_t *a16 = to_bf16(A, ta ? K : M, ta ? M : K, lda, &sa);
+    uint16_t *b16 = to_bf16(B, tb ? N : K, tb ? K : N, ldb, &sb);
+    gemm_dnnl16(ta, tb, M, N, K, a16, lda, b16, ldb, beta, C, ldc);
     scratch_put(sa);
     scratch_put(sb);
 }
@@ -264,8 +274,24 @@ static void linear_fwd(int hw, float *out, const float *inp, const float *w, con
 
 static void linear_bwd(int hw, float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                        int N, int IN, int OUT) {
-    if (dinp) mt_gemm_bf16(hw, 0, 0, N, IN, OUT, dout, OUT, w, IN, 0.0f, dinp, IN); // dout @ w
-    mt_gemm_bf16(hw, 1, 0, OUT, IN, N, dout, OUT, inp, IN, 1.0f, dw, IN);           // dw += dout^T @ inp
+#ifdef MEGATUNE_HAVE_DNNL
+    if (hw && N > 0 && IN > 0 && OUT > 0) { // dout is converted once for both products
+        int sd, sw = -1, si;
+        uint16_t *d16 = to_bf16(dout, N, OUT, OUT, &sd), *i16 = to_bf16(inp, N, IN, IN, &si);
+        if (dinp) {
+            uint16_t *w16 = to_bf16(w, OUT, IN, IN, &sw);
+            gemm_dnnl16(0, 0, N, IN, OUT, d16, OUT, w16, IN, 0.0f, dinp, IN); // dout @ w
+        }
+        gemm_dnnl16(1, 0, OUT, IN, N, d16, OUT, i16, IN, 1.0f, dw, IN); // dw += dout^T @ inp
+        scratch_put(sd);
+        scratch_put(si);
+        if (sw >= 0) scratch_put(sw);
+    } else
+#endif
+    {
+        if (dinp) mt_gemm_bf16(hw, 0, 0, N, IN, OUT, dout, OUT, w, IN, 0.0f, dinp, IN); // dout @ w
+        mt_gemm_bf16(hw, 1, 0, OUT, IN, N, dout, OUT, inp, IN, 1.0f, dw, IN);           // dw += dout^T @ inp
+    }
     if (db) {
         // the bias gradient is a reduction: fp32 from the unrounded gradient, as autocast does
         const int nt = omp_get_max_threads();
