@@ -61,7 +61,7 @@ static const mt_cfg_key g_schema[] = {
       "batches per optimizer step"),
     K("trainer.gradient_clip_val", MT_CFG_FLOAT, trainer.gradient_clip_val, "0.0", 0,
       "clip the global gradient L2 norm to this (0 = off)"),
-    K("trainer.precision", MT_CFG_STR, trainer.precision, "32", 0, "32; bf16 (or 16): bf16 matrix products with fp32 accumulation on CPUs with AVX512-BF16/AMX-BF16, else fp32"),
+    K("trainer.precision", MT_CFG_STR, trainer.precision, "32", 0, "32; bf16: bf16 matrix products with fp32 accumulation on CPUs with AVX512-BF16/AMX-BF16, else fp32; 16: fp32 (no fp16 AMP on CPUs)"),
     K("trainer.log_every_n_steps", MT_CFG_INT, trainer.log_every_n_steps, "1", 0,
       "write a metrics.csv/TensorBoard row every N optimizer steps"),
     K("trainer.val_check_interval", MT_CFG_NUM, trainer.val_check_interval, "1.0", 0,

@@ -202,31 +202,38 @@ static mt_status read_text_file(const char *path, char **out) {
     return st;
 }
 
-// trainer.precision -> the kernel table. bf16 (and 16: Lightning on a CPU turns precision=16 into
-// bf16 with a warning, there being no fp16 autocast on CPUs) runs the linear layers' products in
-// bf16 with fp32 accumulation where the CPU has AVX512-BF16 or AMX-BF16, else fp32; the choice is
-// said once per process. MEGATUNE_BF16=emulate forces the emulated rounding path (tests, debugging).
+// trainer.precision -> the kernel table. bf16 runs the linear layers' products in bf16 with fp32
+// accumulation where the CPU has AVX512-BF16 or AMX-BF16, else fp32. 16 stays fp32: fp16 autocast
+// with loss scaling does not exist on CPUs, the stock NeMo configs say 16 for GPUs, and a silent
+// switch would change their numerics; the message says how to get bf16. Said once per process.
+// MEGATUNE_BF16=emulate forces the emulated rounding path (tests, debugging), =off fp32.
 const mt_kernels *mt_session_precision_kernels(const char *precision) {
     static int said;
-    const int say = !__atomic_exchange_n(&said, 1, __ATOMIC_ACQ_REL);
     if (!precision || !strcmp(precision, "32") || !strcmp(precision, "32-true")) return NULL;
+    const int say = !__atomic_exchange_n(&said, 1, __ATOMIC_ACQ_REL);
+    const char *why = NULL;
+    const mt_kernels *k = mt_kernels_bf16();
+    if (!k) mt_bf16_available(&why);
+    mt_bf16_caps caps = mt_bf16_detect();
+    const char *unit = caps.amx_bf16 ? "AMX-BF16" : "AVX512-BF16";
+    if (!strncmp(precision, "16", 2)) {
+        if (say)
+            mt_warn("trainer.precision=%s: fp16 mixed precision has no CPU form; this run uses fp32 (%s)", precision,
+                    k ? "this CPU has bf16: set trainer.precision=bf16 for bf16 mixed precision"
+                      : "bf16 is not available here either");
+        return NULL;
+    }
     const char *e = getenv("MEGATUNE_BF16");
     if (e && !strcmp(e, "emulate")) {
         if (say) mt_info("trainer.precision=%s: bf16 products emulated in fp32 (MEGATUNE_BF16=emulate)", precision);
         return mt_kernels_bf16emu();
     }
-    const char *why = NULL;
-    const mt_kernels *k = mt_kernels_bf16();
-    if (!k) mt_bf16_available(&why);
-    mt_bf16_caps caps = mt_bf16_detect();
     if (say) {
-        const char *as16 = strncmp(precision, "16", 2) ? "" : " (precision 16 on a CPU means bf16, as in Lightning)";
         if (k)
-            mt_info("trainer.precision=%s%s: linear layers in bf16 with fp32 accumulation (%s, oneDNN); weights, "
-                    "optimizer state, LayerNorm, softmax, attention and loss in fp32", precision, as16,
-                    caps.amx_bf16 ? "AMX-BF16" : "AVX512-BF16");
+            mt_info("trainer.precision=%s: linear layers in bf16 with fp32 accumulation (%s, oneDNN); weights, "
+                    "optimizer state, LayerNorm, softmax, attention and loss in fp32", precision, unit);
         else
-            mt_warn("trainer.precision=%s%s: %s; this run uses fp32", precision, as16, why);
+            mt_warn("trainer.precision=%s: %s; this run uses fp32", precision, why);
     }
     return k;
 }

@@ -149,17 +149,20 @@ static void check_gemm_hw(void) {
             }
 }
 
-// trainer.precision -> kernel table: 32 is fp32 (NULL = default table); bf16, 16 and the Lightning
-// spellings take the hardware table where the CPU has bf16, else fp32; MEGATUNE_BF16 overrides.
+// trainer.precision -> kernel table: 32 and 16 are fp32 (NULL = default table); bf16 takes the
+// hardware table where the CPU has bf16, else fp32; MEGATUNE_BF16 overrides bf16 only.
 static void check_precision_choice(int hw) {
     unsetenv("MEGATUNE_BF16");
     CHECK(mt_session_precision_kernels("32") == NULL);
-    const char *mixed[] = {"bf16", "16", "bf16-mixed", "16-mixed"};
-    for (int i = 0; i < 4; i++) {
+    CHECK(mt_session_precision_kernels("16") == NULL);
+    CHECK(mt_session_precision_kernels("16-mixed") == NULL);
+    const char *mixed[] = {"bf16", "bf16-mixed"};
+    for (int i = 0; i < 2; i++) {
         const mt_kernels *k = mt_session_precision_kernels(mixed[i]);
         CHECK_MSG(hw ? k == mt_kernels_bf16() : k == NULL, "precision %s chose %s", mixed[i], k ? k->name : "fp32");
     }
     setenv("MEGATUNE_BF16", "emulate", 1);
+    CHECK(mt_session_precision_kernels("16") == NULL);
     CHECK(mt_session_precision_kernels("bf16") == mt_kernels_bf16emu());
     CHECK(mt_session_precision_kernels("32") == NULL);
     setenv("MEGATUNE_BF16", "off", 1);
