@@ -89,8 +89,8 @@ int main(int argc, char **argv) {
     const mt_param_table *t = mt_model_params(m);
     mt_optim_config oc;
     mt_optim_config_default(&oc, MT_OPTIM_ADAMW);
-    mt_optimizer *opt = NULL;
-    if (mt_optimizer_create(&oc, t, &opt) != MT_OK) {
+    mt_optimizer *opt = NULL; // inference has none (its moments would count in peak RSS)
+    if (!infer && mt_optimizer_create(&oc, t, &opt) != MT_OK) {
         fprintf(stderr, "bench_train: %s\n", mt_last_error());
         return 1;
     }
@@ -115,6 +115,7 @@ int main(int argc, char **argv) {
     double nonemb = (double)t->total_numel - emb;
     double flops = 6.0 * nonemb * (double)N + 12.0 * layers * batch * (double)seq * seq * hidden;
     if (infer) flops /= 3;
+    mt_model_zero_grad(m);
     double total = 0, cpu_total = 0;
     float loss = 0;
     for (int s = 0; s < warmup + steps; s++) {
@@ -125,13 +126,13 @@ int main(int argc, char **argv) {
                 return 1;
             }
         } else {
-            mt_model_zero_grad(m);
             if (mt_model_forward(m, &bt, 1, 5, (uint64_t)s, &loss) != MT_OK || mt_model_backward(m, 1.0f) != MT_OK) {
                 fprintf(stderr, "bench_train: %s\n", mt_last_error());
                 return 1;
             }
-            mt_clip_grad_norm(mt_model_grad_data(m), t, 1.0f, NULL);
-            mt_optimizer_step(opt, mt_model_param_data(m), mt_model_grad_data(m), 1e-5f);
+            // as the trainer: clip scale + AdamW + zero_grad in one pass
+            float gscale = mt_clip_coef(mt_grad_norm(mt_model_grad_data(m), t, NULL), 1.0f);
+            mt_optimizer_step_fused(opt, mt_model_param_data(m), mt_model_grad_data(m), 1e-5f, gscale);
         }
         double dt = now() - t0;
         if (s >= warmup) {

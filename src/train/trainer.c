@@ -608,10 +608,12 @@ static mt_status train_loop(run *r, mt_train_result *res) {
                 if (s != MT_OK) break;
                 step_loss = (double)lv / R;
             }
+            // clipping's scale, the update and the clear in one pass (bitwise clip + step + zero_grad)
+            float gscale = 1.0f;
             if (c->trainer.gradient_clip_val > 0)
-                mt_clip_grad_norm(mt_model_grad_data(m), tab, (float)c->trainer.gradient_clip_val, r->par->tp);
-            mt_optimizer_step(r->opt, mt_model_param_data(m), mt_model_grad_data(m), (float)lr);
-            mt_model_zero_grad(m);
+                gscale = mt_clip_coef(mt_grad_norm(mt_model_grad_data(m), tab, r->par->tp),
+                                      (float)c->trainer.gradient_clip_val);
+            mt_optimizer_step_fused(r->opt, mt_model_param_data(m), mt_model_grad_data(m), (float)lr, gscale);
             r->st.global_step++;
             int64_t batches_before = b + 1 - in_group;
             group_loss = 0;
