@@ -115,7 +115,7 @@ int main(int argc, char **argv) {
     double nonemb = (double)t->total_numel - emb;
     double flops = 6.0 * nonemb * (double)N + 12.0 * layers * batch * (double)seq * seq * hidden;
     if (infer) flops /= 3;
-    mt_model_zero_grad(m);
+    if (!infer) mt_model_zero_grad(m); // (then the fused step clears them)
     double total = 0, cpu_total = 0;
     float loss = 0;
     for (int s = 0; s < warmup + steps; s++) {
