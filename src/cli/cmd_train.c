@@ -1,6 +1,7 @@
 // megatune train CONFIG.yaml [key=value ...]
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/commands.h"
@@ -21,7 +22,9 @@ static void train_usage(FILE *out) {
             "nemo_error_log.txt, lightning_logs.txt, git-info.log (inside a git repository), metrics.csv,\n"
             "TensorBoard events, checkpoints/*.ckpt (checkpoint_callback_params.filename) and\n"
             "checkpoints/<prefix><postfix> (default <name>.nemo). A config or data error leaves no folder.\n"
-            "SIGINT/SIGTERM finish the current step, save a -last checkpoint and exit (130/143).\n\n"
+            "SIGINT/SIGTERM finish the current step, save a -last checkpoint and exit (130/143).\n"
+            "A pretrained name's missing vocab/checkpoint are downloaded on first use (see `megatune download\n"
+            "--help`); --offline (or MEGATUNE_OFFLINE=1) forbids that and names every missing file instead.\n\n"
             "examples:\n"
             "  megatune train examples/text_classification_config.yaml model.dataset.num_classes=2 \\\n"
             "      model.train_ds.file_path=train.tsv model.validation_ds.file_path=dev.tsv \\\n"
@@ -55,6 +58,10 @@ int mt_cmd_train(int argc, char **argv) {
         else if (!strncmp(a, "--config-name", 13)) dst = &cname, kl = 13;
         else if (!strncmp(a, "-cp", 3)) dst = &cpath, kl = 3;
         else if (!strncmp(a, "-cn", 3)) dst = &cname, kl = 3;
+        if (!strcmp(a, "--offline")) { // never download a pretrained name's files (as MEGATUNE_OFFLINE=1)
+            setenv("MEGATUNE_OFFLINE", "1", 1);
+            continue;
+        }
         if (dst && (a[kl] == '=' || a[kl] == 0)) {
             if (a[kl] == '=') *dst = a + kl + 1;
             else if (i + 1 < argc) *dst = argv[++i];

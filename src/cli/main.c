@@ -23,6 +23,7 @@ PENDING(mt_cmd_tokenize, "tokenize")
 PENDING(mt_cmd_inspect, "inspect")
 PENDING(mt_cmd_convert, "convert")
 PENDING(mt_cmd_data, "data")
+PENDING(mt_cmd_download, "download")
 
 int mt_cli_is_override(const char *arg) {
     const char *eq = strchr(arg, '=');
@@ -52,6 +53,7 @@ static const struct {
     {"tokenize", mt_cmd_tokenize, "WordPiece-tokenize stdin lines (ids or tokens)"},
     {"inspect", mt_cmd_inspect, "print a checkpoint's tree (.pt, Megatron folder, .nemo, .safetensors)"},
     {"convert", mt_cmd_convert, "convert checkpoints between formats and tensor-parallel sizes"},
+    {"download", mt_cmd_download, "fetch pretrained names' checkpoints and vocabs (--list: presets and sizes)"},
     {"data", mt_cmd_data, "data tools: import-iob (CoNLL/IOB -> NeMo text/labels files), import-chemprot"},
 };
 

@@ -107,7 +107,8 @@ static const mt_cfg_key g_schema[] = {
     NOOP("trainer.benchmark", "false", "cuDNN autotuning: no cuDNN on the CPU"),
     NOOP("trainer.profiler", "null", "no Lightning profiler; the log reports step times"),
     NOOP("trainer.weights_summary", "top", "megatune logs the model's shape and parameter count instead"),
-    NOOP("trainer.progress_bar_refresh_rate", "null", "use trainer.progress_bar (bar or lines)"),
+    NOOP("trainer.progress_bar_refresh_rate", "null",
+         "use trainer.progress_bar (bar or lines); 0 turns the bar off (progress_bar=lines) as in Lightning"),
     NOOP("trainer.process_position", "0", "use trainer.progress_bar (bar or lines)"),
     NOOP("trainer.flush_logs_every_n_steps", "100", "metrics.csv and TensorBoard are flushed at every row"),
     NOOP("trainer.log_gpu_memory", "null", "no GPU"),
@@ -499,6 +500,10 @@ static mt_status set_scalar_ex(mt_train_config *c, int idx, const char *text, in
     free(c->raw[idx]); // a literal replaces an interpolation
     c->raw[idx] = NULL;
     if (interp && k->type != MT_CFG_ANY && has_interp(text)) {
+        // the syntax is checked now, at the line that wrote it; the references once all are known
+        for (const char *p = strstr(text, "${"); p; p = strstr(p + 2, "${"))
+            if (!strchr(p, '}'))
+                return mt_fail(MT_ERR_INVALID, "%s: %s: '${' without its closing '}' in '%s'", where, k->path, text);
         if (!(c->raw[idx] = mt_strdup(text))) return MT_ERR_NOMEM;
         return MT_OK;
     }
@@ -1446,6 +1451,7 @@ int mt_config_log_noops(const mt_train_config *c) {
     for (size_t i = 0; i < NKEYS; i++) {
         if (g_schema[i].type != MT_CFG_NOOP || !c->text[i] || same_text(c->text[i], g_schema[i].def)) continue;
         if (!strcmp(g_schema[i].path, "trainer.fast_dev_run")) continue; // applied, logged by mt_config_finish
+        if (!strcmp(g_schema[i].path, "trainer.progress_bar_refresh_rate") && same_text(c->text[i], "0")) continue;
         mt_info("%s=%s: no effect here: %s", g_schema[i].path, c->text[i], g_schema[i].help);
         n++;
     }
@@ -1501,6 +1507,12 @@ mt_status mt_config_finish(mt_train_config *c) {
     }
     MT_TRY(resolve_interpolations(c));
     MT_TRY(apply_fast_dev_run(c));
+    {
+        // Lightning: progress_bar_refresh_rate=0 disables the bar
+        const char *r = mt_config_text(c, "trainer.progress_bar_refresh_rate");
+        if (same_text(r, "0") && !mt_config_is_set(c, "trainer.progress_bar"))
+            MT_TRY(set_from_text(c, "trainer.progress_bar", "lines", "trainer.progress_bar_refresh_rate=0"));
+    }
     for (size_t i = 0; i < NKEYS; i++)
         if (c->missing[i])
             return mt_fail(MT_ERR_INVALID, "%s: %s is mandatory ('?\?\?'): set it in the YAML or on the command line "
@@ -1768,7 +1780,7 @@ void mt_config_print_help(FILE *out) {
             continue;
         }
         if (k->type == MT_CFG_NOOP) {
-            fprintf(out, "  %-58s accepted (Lightning default %s), no effect here: %s\n", k->path, k->def, k->help);
+            fprintf(out, "  %-58s Lightning's (default %s): %s\n", k->path, k->def, k->help);
             continue;
         }
         const char *t = k->type == MT_CFG_INT ? "int" : k->type == MT_CFG_FLOAT ? "float" : k->type == MT_CFG_BOOL ? "bool"

@@ -237,8 +237,10 @@ static void format_template(const mt_exp_manager *e, const char *tmpl, double mo
         else if (!strcmp(field, "step")) v = (double)(e->step >= 0 ? e->step : 0), is_int = 1;
         else if (!strcmp(field, e->monitor)) v = monitor_value;
         else
-            for (int i = 0; i < e->nmetric; i++)
-                if (!strcmp(field, e->metric[i].name)) v = e->metric[i].value;
+            for (int i = 0; i < e->nmetric; i++) // {val_f1} names the metric f1 as well as val_f1
+                if (!strcmp(field, e->metric[i].name) ||
+                    (!strncmp(field, "val_", 4) && !strcmp(field + 4, e->metric[i].name)))
+                    v = e->metric[i].value;
         char val[96];
         format_field(val, sizeof val, spec, v, is_int);
         int w = snprintf(buf + n, cap - n, "%s=%s", field, val);
@@ -271,7 +273,7 @@ void mt_exp_note_metrics(mt_exp_manager *e, int64_t step, double val_loss, const
     snprintf(e->metric[e->nmetric].name, sizeof e->metric[0].name, "val_loss");
     e->metric[e->nmetric++].value = val_loss;
     for (int i = 0; i < n && e->nmetric < (int)(sizeof e->metric / sizeof e->metric[0]); i++) {
-        snprintf(e->metric[e->nmetric].name, sizeof e->metric[0].name, "val_%s", names[i]);
+        snprintf(e->metric[e->nmetric].name, sizeof e->metric[0].name, "%s", names[i]);
         e->metric[e->nmetric++].value = values[i];
     }
 }

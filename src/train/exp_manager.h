@@ -35,7 +35,8 @@ void mt_exp_log_failure(mt_exp_manager *e, const char *message);
 // config error leaves nothing behind. Returns 1 when it removed the folder. Closes the log files.
 int mt_exp_discard(mt_exp_manager *e);
 // The metrics of the validation a checkpoint follows, for the {name:fmt} fields of
-// checkpoint_callback_params.filename (val_loss and val_<name>; {epoch} and {step} are built in).
+// checkpoint_callback_params.filename ({val_loss}; a metric `f1` answers {f1} and {val_f1};
+// {epoch} and {step} are built in).
 void mt_exp_note_metrics(mt_exp_manager *e, int64_t step, double val_loss, const char *const *names,
                          const double *values, int n);
 // checkpoint_callback_params.prefix + postfix: the .nemo's file name in the checkpoint folder.

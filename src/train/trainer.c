@@ -19,6 +19,7 @@
 #include "text/pretrained.h"
 #include "train/checkpoint.h"
 #include "train/exp_manager.h"
+#include "train/fetch.h"
 #include "train/nemo.h"
 #include "train/session.h"
 
@@ -425,7 +426,9 @@ mt_status mt_train_run(mt_train_config *cfg, int argc, char **argv, mt_train_res
                 r.par->world_rank, r.par->world_size, r.par->tp_rank, r.par->tp_size, r.par->dp_rank, r.par->dp_size);
     snprintf(res->log_dir, sizeof res->log_dir, "%s", mt_exp_log_dir(r.exp));
     snprintf(res->ckpt_dir, sizeof res->ckpt_dir, "%s", mt_exp_ckpt_dir(r.exp));
-    s = mt_session_open_tokenizer(cfg, &r.s);
+    // First use of a pretrained name: fetch what the preset lacks before anything reads it.
+    s = mt_train_fetch_pretrained(cfg, r.par, mt_exp_resume_path(r.exp) != NULL);
+    if (s == MT_OK) s = mt_session_open_tokenizer(cfg, &r.s);
     if (s == MT_OK) s = mt_session_load_split(cfg, &r.s, MT_SPLIT_TRAIN, NULL, &r.train);
     if (s == MT_OK && !r.train)
         s = mt_fail(MT_ERR_INVALID, "no training data: set model.train_ds.%s",
