@@ -9,7 +9,7 @@ struct mt_optimizer {
     mt_optim_config cfg;
     size_t n;          // floats in the span
     float *m, *v;      // exp_avg, exp_avg_sq
-    float *decay;      // per-float weight-decay factor (0 or 1); NULL when every float decays
+    uint8_t *decay;    // per-float weight-decay flag (0 or 1, a byte: a quarter of a float mask); NULL when every float decays
     int64_t steps;
 };
 
@@ -48,14 +48,14 @@ mt_status mt_optimizer_create(const mt_optim_config *c, const mt_param_table *t,
         return MT_ERR_NOMEM;
     }
     if (!c->decay_all && c->weight_decay > 0) {
-        o->decay = mt_alloc_aligned(o->n * sizeof(float));
+        o->decay = mt_alloc_aligned(o->n);
         if (!o->decay) {
             mt_optimizer_free(o);
             return MT_ERR_NOMEM;
         }
         for (int i = 0; i < t->count; i++)
             if (t->params[i].weight_decay)
-                for (size_t k = 0; k < t->params[i].numel; k++) o->decay[t->params[i].offset + k] = 1.0f;
+                memset(o->decay + t->params[i].offset, 1, t->params[i].numel);
     }
     *out = o;
     return MT_OK;
@@ -82,12 +82,12 @@ static void optimizer_step(mt_optimizer *o, float *p, float *g, float lr, float 
     const float bc2_sqrt = (float)sqrt(bc2);
     const float b1 = c->beta1, b2 = c->beta2, eps = c->eps, wd = c->weight_decay;
     const int adamw = c->kind == MT_OPTIM_ADAMW;
-    const float *decay = o->decay;
+    const uint8_t *decay = o->decay;
     float *m = o->m, *v = o->v;
     const long n = (long)o->n;
 #pragma omp parallel for schedule(static)
     for (long i = 0; i < n; i++) {
-        float wdi = decay ? wd * decay[i] : wd;
+        float wdi = decay ? wd * (float)decay[i] : wd; // the same product as with a float mask
         float gi = g[i];
         if (gscale != 1.0f) gi *= gscale;
         if (zero_grads) g[i] = 0.0f;
