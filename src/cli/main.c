@@ -54,7 +54,7 @@ static const struct {
     {"inspect", mt_cmd_inspect, "print a checkpoint's tree (.pt, Megatron folder, .nemo, .safetensors)"},
     {"convert", mt_cmd_convert, "convert checkpoints between formats and tensor-parallel sizes"},
     {"download", mt_cmd_download, "fetch pretrained names' checkpoints and vocabs (--list: presets and sizes)"},
-    {"data", mt_cmd_data, "data tools: import-iob (CoNLL/IOB -> NeMo text/labels files), import-chemprot"},
+    {"data", mt_cmd_data, "data tools: import-iob (CoNLL/IOB -> NeMo text/labels files), import-chemprot, import-pnc, import-atis"},
 };
 
 static void usage(FILE *out) {

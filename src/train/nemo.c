@@ -254,19 +254,32 @@ static mt_status nemo_save(const char *path, const mt_train_config *cfg, const m
     MT_TRY(make_tmpdir(tmpdir, sizeof tmpdir));
     char wpath[600];
     snprintf(wpath, sizeof wpath, "%s/model_weights.ckpt", tmpdir);
-    char *vocab = NULL, *yaml = NULL, *json = NULL, *labtxt = NULL;
-    size_t vlen = 0, ylen = 0, jlen = 0, llen = 0;
+    char *vocab = NULL, *yaml = NULL, *json = NULL, *labtxt = NULL, *labtxt2 = NULL;
+    size_t vlen = 0, ylen = 0, jlen = 0, llen = 0, llen2 = 0;
     mt_train_config c2;
     int c2_init = 0;
-    member *m = mt_calloc((size_t)(5 + 2 * tp), sizeof *m);
+    member *m = mt_calloc((size_t)(6 + 2 * tp), sizeof *m);
     char (*mpnames)[40] = mt_calloc((size_t)(2 * tp), sizeof *mpnames);
     mt_status st = m && mpnames ? MT_OK : MT_ERR_NOMEM;
     if (st == MT_OK && !weight_files) st = mt_state_dict_save_model(wpath, s->model);
     if (st == MT_OK) st = read_file(s->vocab_path, &vocab, &vlen);
-    char uuid[33], vname[128], lname[128], jname[512];
+    char uuid[33], vname[128], lname[128], lname2[128], jname[512];
     uuid_hex(uuid);
     snprintf(vname, sizeof vname, "%s_vocab.txt", uuid);
     snprintf(lname, sizeof lname, "%s_label_ids.csv", uuid);
+    // two-head tasks keep two maps, under NeMo's class_labels keys and file names
+    const int pnc = s->topt.kind == MT_TASK_PUNCT_CAPIT, joint = pnc || s->topt.kind == MT_TASK_INTENT_SLOT;
+    if (joint) {
+        snprintf(lname, sizeof lname, "%s_%s", uuid, pnc ? "punct_label_ids.csv" : "intent_labels.csv");
+        snprintf(lname2, sizeof lname2, "%s_%s", uuid, pnc ? "capit_label_ids.csv" : "slot_labels.csv");
+    }
+    int nlabels2 = joint && labels ? mt_dataset_num_labels2(labels) : 0;
+    if (st == MT_OK && nlabels2 > 0) {
+        FILE *f = open_memstream(&labtxt2, &llen2);
+        if (!f) st = MT_ERR_NOMEM;
+        for (int i = 0; f && i < nlabels2; i++) fprintf(f, "%s\n", mt_dataset_label_name2(labels, i));
+        if (f) fclose(f);
+    }
     const char *pname = cfg->model.language_model.pretrained_model_name;
     snprintf(jname, sizeof jname, "%s_%s_encoder_config.json", uuid, strchr(pname, '/') ? "encoder" : pname);
     int nlabels = labels ? mt_dataset_num_labels(labels) : 0;
@@ -313,8 +326,18 @@ static mt_status nemo_save(const char *path, const mt_train_config *cfg, const m
     if (st == MT_OK) st = set_fmt(&c2, "model.tokenizer.do_lower_case", "%s", s->lowercase ? "true" : "false");
     if (st == MT_OK) st = set_fmt(&c2, "model.language_model.config_file", "'nemo:%s'", jname);
     if (st == MT_OK) st = mt_config_set(&c2, "model.language_model.lm_checkpoint", "null");
-    if (st == MT_OK && nlabels > 0) st = set_fmt(&c2, "model.class_labels.class_labels_file", "'nemo:%s'", lname);
-    if (st == MT_OK && nlabels == 0) st = mt_config_set(&c2, "model.class_labels.class_labels_file", "null");
+    if (joint) {
+        if (st == MT_OK)
+            st = set_fmt(&c2, pnc ? "model.class_labels.punct_labels_file" : "model.class_labels.intent_labels_file",
+                         "'nemo:%s'", lname);
+        if (st == MT_OK)
+            st = set_fmt(&c2, pnc ? "model.class_labels.capit_labels_file" : "model.class_labels.slot_labels_file",
+                         "'nemo:%s'", lname2);
+        if (st == MT_OK && !pnc) st = set_fmt(&c2, "model.pad_label", "%d", s->topt.slot_pad_label);
+    } else {
+        if (st == MT_OK && nlabels > 0) st = set_fmt(&c2, "model.class_labels.class_labels_file", "'nemo:%s'", lname);
+        if (st == MT_OK && nlabels == 0) st = mt_config_set(&c2, "model.class_labels.class_labels_file", "null");
+    }
     if (st == MT_OK) st = set_fmt(&c2, "model.language_model.config.arch", "%s", mc->arch == MT_ARCH_MEGATRON ? "megatron" : "bert");
     if (st == MT_OK) st = set_fmt(&c2, "model.language_model.config.hidden_size", "%d", mc->hidden_size);
     if (st == MT_OK) st = set_fmt(&c2, "model.language_model.config.num_layers", "%d", mc->num_layers);
@@ -357,6 +380,7 @@ static mt_status nemo_save(const char *path, const mt_train_config *cfg, const m
         }
         m[n++] = (member){vname, vocab, vlen, NULL};
         if (nlabels > 0) m[n++] = (member){lname, labtxt, llen, NULL};
+        if (nlabels2 > 0) m[n++] = (member){lname2, labtxt2, llen2, NULL};
         m[n++] = (member){jname, json, jlen, NULL};
         st = write_archive(path, m, n);
     }
@@ -365,6 +389,7 @@ static mt_status nemo_save(const char *path, const mt_train_config *cfg, const m
     free(yaml);
     free(json);
     free(labtxt);
+    free(labtxt2);
     free(m);
     free(mpnames);
     remove_tree_flat(tmpdir);
@@ -831,21 +856,26 @@ mt_status mt_nemo_load_weights(const char *path, mt_model *m) {
 }
 
 // Rows of the head's last layer weight = the number of classes the .nemo was trained with.
+static mt_status head_classes_mlp(const char *wpath, const char *prefix, const char *mlp, int layers, int *ncls);
 static mt_status head_classes(const char *wpath, const char *prefix, int layers, int *ncls) {
+    return head_classes_mlp(wpath, prefix, "mlp", layers, ncls);
+}
+
+static mt_status head_classes_mlp(const char *wpath, const char *prefix, const char *mlp, int layers, int *ncls) {
     mt_torch_file *tf = NULL;
     MT_TRY(mt_torch_open(wpath, &tf));
     mt_flat f = {0};
     mt_status st = mt_flatten(mt_torch_root(tf), "", &f);
     char key[160];
-    snprintf(key, sizeof key, "%s.mlp.layer%d.weight", prefix, 2 * (layers - 1));
+    snprintf(key, sizeof key, "%s.%s.layer%d.weight", prefix, mlp, 2 * (layers - 1));
     const mt_ckpt_tensor *t = st == MT_OK ? mt_flat_find(&f, key) : NULL;
     if (!t) {
-        snprintf(key, sizeof key, "state_dict.%s.mlp.layer%d.weight", prefix, 2 * (layers - 1));
+        snprintf(key, sizeof key, "state_dict.%s.%s.layer%d.weight", prefix, mlp, 2 * (layers - 1));
         t = st == MT_OK ? mt_flat_find(&f, key) : NULL;
     }
     if (st == MT_OK && (!t || t->ndim != 2))
-        st = mt_fail(MT_ERR_FORMAT, "model_weights.ckpt: no 2-D '%s.mlp.layer%d.weight' (the config's head has %d "
-                     "layer(s))", prefix, 2 * (layers - 1), layers);
+        st = mt_fail(MT_ERR_FORMAT, "model_weights.ckpt: no 2-D '%s.%s.layer%d.weight' (the config's head has %d "
+                     "layer(s))", prefix, mlp, 2 * (layers - 1), layers);
     if (st == MT_OK) *ncls = (int)t->shape[0];
     mt_flat_free(&f);
     mt_torch_close(tf);
@@ -919,6 +949,24 @@ mt_status mt_nemo_restore(const char *path, char **overrides, int n_overrides, m
     }
     if (st == MT_OK && s->topt.kind == MT_TASK_TOKEN_CLASSIFICATION && !ml)
         st = mt_fail(MT_ERR_FORMAT, "%s: a token-classification model without its label map (label_ids.csv)", path);
+    // two-head tasks: both label maps (P&C punct/capit, intent/slot intent/slot)
+    const int pnc = s->topt.kind == MT_TASK_PUNCT_CAPIT, joint = pnc || s->topt.kind == MT_TASK_INTENT_SLOT;
+    for (int h = 0; joint && h < 2 && st == MT_OK; h++) {
+        const char *key = h == 0 ? (pnc ? "class_labels.punct_labels_file" : "class_labels.intent_labels_file")
+                                 : (pnc ? "class_labels.capit_labels_file" : "class_labels.slot_labels_file");
+        const char *ref = h == 0 ? (pnc ? n->cfg.model.joint.punct_labels_file : n->cfg.model.joint.intent_labels_file)
+                                 : (pnc ? n->cfg.model.joint.capit_labels_file : n->cfg.model.joint.slot_labels_file);
+        const nmember *mlab = ref ? artifact(&ms, ref, path, key, &st) : NULL;
+        if (st == MT_OK && !mlab)
+            st = mt_fail(MT_ERR_FORMAT, "%s: no label map member for model.%s", path, key);
+        if (st == MT_OK) {
+            char lp[600];
+            snprintf(lp, sizeof lp, "%s/labels%d.csv", n->tmpdir, h);
+            st = write_file(lp, mlab->data, mlab->len);
+            char *dst = h == 0 ? s->topt.label_ids_file : s->topt.label_ids_file2;
+            if (st == MT_OK) snprintf(dst, sizeof s->topt.label_ids_file, "%s", lp);
+        }
+    }
     // weights (already streamed into the private folder); head size from the weights
     (void)mw;
     if (st == MT_OK) {
@@ -934,7 +982,19 @@ mt_status mt_nemo_restore(const char *path, char **overrides, int n_overrides, m
             if (!strcmp(s->topt.glue_task, "sts-b")) head = MT_HEAD_SEQUENCE_REGRESSION;
         }
         int ncls = 0;
-        st = head_classes(files[0], prefix, layers, &ncls); // the head is replicated: any shard has it
+        if (pnc) {
+            head = MT_HEAD_TOKEN_CLASSIFIER;
+            st = head_classes(files[0], "punct_classifier", (int)n->cfg.model.joint.punct_head.num_fc_layers, &ncls);
+            if (st == MT_OK)
+                st = head_classes(files[0], "capit_classifier", (int)n->cfg.model.joint.capit_head.num_fc_layers,
+                                  &s->num_classes2);
+        } else if (joint) {
+            int nl = (int)n->cfg.model.joint.num_output_layers;
+            st = head_classes_mlp(files[0], "classifier", "intent_mlp", nl, &ncls);
+            if (st == MT_OK) st = head_classes_mlp(files[0], "classifier", "slot_mlp", nl, &s->num_classes2);
+        } else {
+            st = head_classes(files[0], prefix, layers, &ncls); // the head is replicated: any shard has it
+        }
         // A NeMo-written .nemo describes the encoder only in its config_file member; megatune's
         // also writes the full model.language_model.config block, which then decides.
         const char *cf = n->cfg.model.language_model.config_file;

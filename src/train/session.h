@@ -25,6 +25,9 @@ typedef struct {
     const char *config_json;
     // Tensor-parallel group the model is built for (NULL = one process); not owned.
     mt_comm *tp;
+    // Two-head tasks (P&C, intent/slot): classes of the second head (mt_dataset_head2, or the
+    // .nemo's weights), set before mt_session_build_model.
+    int num_classes2;
 } mt_session;
 
 typedef enum { MT_SPLIT_TRAIN = 0, MT_SPLIT_VALIDATION = 1, MT_SPLIT_TEST = 2 } mt_split_kind;

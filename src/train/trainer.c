@@ -453,6 +453,7 @@ mt_status mt_train_run(mt_train_config *cfg, int argc, char **argv, mt_train_res
         mt_head_kind head;
         int ncls;
         mt_dataset_head(r.train, &head, &ncls);
+        mt_dataset_head2(r.train, NULL, &r.s.num_classes2);
         s = mt_session_build_model(cfg, &r.s, head, ncls);
     }
     if (s == MT_OK) s = mt_session_check_fits(cfg, &r.s, MT_SPLIT_TRAIN, r.train);

@@ -1,5 +1,6 @@
 // libFuzzer target: arbitrary bytes as a task data file (text classification TSV, a GLUE TSV,
-// NeMo NER text/labels pair) must give a dataset or a clear error, never a crash; a loaded
+// NeMo NER text/labels pair, P&C text/labels pair, intent/slot .tsv + slots) must give a dataset or
+// a clear error, never a crash; a loaded
 // dataset must batch cleanly. The first byte picks the task and the split of the input.
 #include <stdint.h>
 #include <stdio.h>
@@ -48,7 +49,7 @@ static void exercise(const mt_dataset *d) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!tok) setup();
     if (size < 1) return 0;
-    unsigned sel = data[0] % 4;
+    unsigned sel = data[0] % 6;
     data++, size--;
     mt_task_options o;
     char path[256];
@@ -75,8 +76,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         snprintf(path, sizeof path, "%s/glue", dir);
         s = mt_dataset_load(&o, tok, path, "train", NULL, &d);
         break;
-    default: { // NER: split the input at the first 0xFF byte into text and labels
-        mt_task_options_default(&o, MT_TASK_TOKEN_CLASSIFICATION);
+    case 5: { // intent/slot: <0xFF> splits train.tsv from train_slots.tsv; fixed dictionaries
+        static const uint8_t intents[] = "a\nb\n", slots[] = "B-x\nO\nI-x\n";
+        mt_task_options_default(&o, MT_TASK_INTENT_SLOT);
+        o.max_seq_length = 6;
+        snprintf(path, sizeof path, "%s/dict.intents.csv", dir);
+        write_file(path, intents, sizeof intents - 1);
+        snprintf(path, sizeof path, "%s/dict.slots.csv", dir);
+        write_file(path, slots, sizeof slots - 1);
+        const uint8_t *cut = memchr(data, 0xFF, size);
+        size_t nt = cut ? (size_t)(cut - data) : size;
+        snprintf(path, sizeof path, "%s/train.tsv", dir);
+        write_file(path, data, nt);
+        snprintf(path, sizeof path, "%s/train_slots.tsv", dir);
+        write_file(path, cut ? cut + 1 : data, cut ? size - nt - 1 : 0);
+        s = mt_dataset_load(&o, tok, dir, "train", NULL, &d);
+        break;
+    }
+    default: { // NER (3) and punctuation/capitalisation (4): the first 0xFF byte splits text and labels
+        mt_task_options_default(&o, sel == 4 ? MT_TASK_PUNCT_CAPIT : MT_TASK_TOKEN_CLASSIFICATION);
         o.max_seq_length = 6;
         const uint8_t *cut = memchr(data, 0xFF, size);
         size_t nt = cut ? (size_t)(cut - data) : size;
