@@ -256,15 +256,13 @@ static mt_status monitor_value(run *r, const mt_eval_result *ev, double *out) {
                    "task: use one of %s", mon, known);
 }
 
+// The precision itself is applied where the model is built (mt_session_precision_kernels).
 static mt_status precision_check(const mt_train_config *cfg) {
     const char *p = cfg->trainer.precision;
-    if (!strcmp(p, "32")) return MT_OK;
-    if (!strcmp(p, "16") || !strcmp(p, "bf16") || !strcmp(p, "16-mixed") || !strcmp(p, "bf16-mixed")) {
-        mt_warn("trainer.precision=%s: megatune trains in fp32; this run uses fp32 (set trainer.precision=32 to "
-                "silence this)", p);
+    if (!strcmp(p, "32") || !strcmp(p, "32-true") || !strcmp(p, "16") || !strcmp(p, "bf16") ||
+        !strcmp(p, "16-mixed") || !strcmp(p, "bf16-mixed"))
         return MT_OK;
-    }
-    return mt_fail(MT_ERR_UNSUPPORTED, "trainer.precision=%s is not supported: use 32", p);
+    return mt_fail(MT_ERR_UNSUPPORTED, "trainer.precision=%s is not supported: use 32, bf16 or 16", p);
 }
 
 static mt_status setup_optim(run *r, int64_t max_steps) {
@@ -769,10 +767,12 @@ static mt_status train_loop(run *r, mt_train_result *res) {
                 if (s != MT_OK) break;
                 step_loss = (double)lv / R;
             }
+            // clipping's scale, the update and the clear in one pass (bitwise clip + step + zero_grad)
+            float gscale = 1.0f;
             if (c->trainer.gradient_clip_val > 0)
-                mt_clip_grad_norm(mt_model_grad_data(m), tab, (float)c->trainer.gradient_clip_val, r->par->tp);
-            mt_optimizer_step(r->opt, mt_model_param_data(m), mt_model_grad_data(m), (float)lr);
-            mt_model_zero_grad(m);
+                gscale = mt_clip_coef(mt_grad_norm(mt_model_grad_data(m), tab, r->par->tp),
+                                      (float)c->trainer.gradient_clip_val);
+            mt_optimizer_step_fused(r->opt, mt_model_param_data(m), mt_model_grad_data(m), (float)lr, gscale);
             r->st.global_step++;
             int64_t batches_before = b + 1 - in_group;
             group_loss = 0;
