@@ -67,11 +67,6 @@ typedef struct {
     // --- elementwise activations: inp (n) -> out (n); dinp (n) = dout * act'(inp) ---
     void (*act_fwd)(float *out, const float *inp, size_t n, mt_kact kind);
     void (*act_bwd)(float *dinp, const float *dout, const float *inp, size_t n, mt_kact kind);
-    // Fused bias + activation (the MLP's first layer, its GEMM run without bias): pre (N,C) += bias
-    // (bias NULL = none), then out (N,C) = act(pre); pre keeps the biased input for backward.
-    void (*bias_act_fwd)(float *out, float *pre, const float *bias, int N, int C, mt_kact kind);
-    // dinp (N,C) = dout * act'(pre); db (C) += colsum(dinp) (db NULL = none), rows summed in order
-    void (*bias_act_bwd)(float *dinp, float *db, const float *dout, const float *pre, int N, int C, mt_kact kind);
 
     // --- attention core, NH local heads of size HS, fused QKV rows in per-head [NH,3,HS] layout ---
     // qkv (B,T,3*NH*HS), mask (B,T) 1 = token or NULL -> out (B,T,NH*HS), probs (B,NH,T,T) softmax

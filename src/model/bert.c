@@ -343,8 +343,8 @@ static mt_status layer_forward(mt_model *m, int l, float *x, float *out) {
     }
     const float *mlp_in = post ? h : L->ln2;
     MT_TRY(mt_tp_f_forward(m->tp, (float *)mlp_in, NC));
-    k->linear_fwd(L->fc1, mlp_in, P(MT_ROLE_FC1_W, l), NULL, N, C, F);
-    k->bias_act_fwd(L->act, L->fc1, P(MT_ROLE_FC1_B, l), N, F, gelu_kact(c->gelu));
+    k->linear_fwd(L->fc1, mlp_in, P(MT_ROLE_FC1_W, l), P(MT_ROLE_FC1_B, l), N, C, F);
+    k->act_fwd(L->act, L->fc1, (size_t)N * F, gelu_kact(c->gelu));
     k->linear_fwd(tmp, L->act, P(MT_ROLE_FC2_W, l), NULL, N, F, C);
     MT_TRY(mt_tp_g_forward(m->tp, tmp, NC));
     if (!post) {
@@ -447,8 +447,8 @@ static mt_status layer_backward(mt_model *m, int l, const float *x) {
     MT_TRY(mt_tp_g_backward(m->tp, dB, NC));
     if (!m->store_probs) k->act_fwd(L->act, L->fc1, (size_t)N * F, gelu_kact(c->gelu));
     k->linear_bwd(m->d_ff, G(MT_ROLE_FC2_W, l), G(MT_ROLE_FC2_B, l), dB, L->act, P(MT_ROLE_FC2_W, l), N, F, C);
-    k->bias_act_bwd(m->d_ff2, G(MT_ROLE_FC1_B, l), m->d_ff, L->fc1, N, F, gelu_kact(c->gelu));
-    k->linear_bwd(dB, G(MT_ROLE_FC1_W, l), NULL, m->d_ff2, mlp_in, P(MT_ROLE_FC1_W, l), N, C, F);
+    k->act_bwd(m->d_ff2, m->d_ff, L->fc1, (size_t)N * F, gelu_kact(c->gelu));
+    k->linear_bwd(dB, G(MT_ROLE_FC1_W, l), G(MT_ROLE_FC1_B, l), m->d_ff2, mlp_in, P(MT_ROLE_FC1_W, l), N, C, F);
     MT_TRY(mt_tp_f_backward(m->tp, dB, NC));
     if (!post) {
         // dres += LN2'(dB)

@@ -145,54 +145,6 @@ static void run_all(void) {
         free(fwd);
         free(x); free(yr); free(yo); free(dy);
     }
-    // fused bias + activation against the reference, and against its unfused definition
-    // (linear with bias, then the activation; linear without bias, then bias_act) in both tables
-    for (int k = 0; k <= MT_KACT_TANH; k++) {
-        const int F = 61; // odd width: the column slices of the backward are uneven
-        float *x = rnd((size_t)N * C, 1), *w = rnd((size_t)F * C, 0.5f), *b = rnd(F, 1), *dy = rnd((size_t)N * F, 1);
-        float *pr = malloc((size_t)N * F * 4), *po = malloc((size_t)N * F * 4), *yr = malloc((size_t)N * F * 4);
-        float *yo = malloc((size_t)N * F * 4), *pu = malloc((size_t)N * F * 4), *yu = malloc((size_t)N * F * 4);
-        char what[64];
-        R->linear_fwd(pr, x, w, NULL, N, C, F);
-        O->linear_fwd(po, x, w, NULL, N, C, F);
-        R->bias_act_fwd(yr, pr, b, N, F, (mt_kact)k);
-        O->bias_act_fwd(yo, po, b, N, F, (mt_kact)k);
-        R->linear_fwd(pu, x, w, b, N, C, F);
-        R->act_fwd(yu, pu, (size_t)N * F, (mt_kact)k);
-        snprintf(what, sizeof what, "bias_act_fwd kind %d: pre vs ref", k);
-        close_(what, po, pr, (size_t)N * F);
-        snprintf(what, sizeof what, "bias_act_fwd kind %d: pre vs linear with bias", k);
-        close_(what, pr, pu, (size_t)N * F);
-        snprintf(what, sizeof what, "bias_act_fwd kind %d: out vs ref", k);
-        close_(what, yo, yr, (size_t)N * F);
-        snprintf(what, sizeof what, "bias_act_fwd kind %d: out vs act_fwd", k);
-        close_(what, yr, yu, (size_t)N * F);
-        // backward: dinp and the accumulated bias gradient, against act_bwd + linear_bwd's db
-        float *dbr = rnd(F, 1), *dbo = dup(dbr, F), *dbu = dup(dbr, F);
-        float *dwu = calloc((size_t)F * C, 4);
-        R->bias_act_bwd(yr, dbr, dy, pr, N, F, (mt_kact)k);
-        O->bias_act_bwd(yo, dbo, dy, pr, N, F, (mt_kact)k);
-        R->act_bwd(yu, dy, pr, (size_t)N * F, (mt_kact)k);
-        R->linear_bwd(NULL, dwu, dbu, yu, x, w, N, C, F);
-        snprintf(what, sizeof what, "bias_act_bwd kind %d: dinp vs ref", k);
-        close_(what, yo, yr, (size_t)N * F);
-        snprintf(what, sizeof what, "bias_act_bwd kind %d: dinp vs act_bwd", k);
-        close_(what, yr, yu, (size_t)N * F);
-        snprintf(what, sizeof what, "bias_act_bwd kind %d: db vs ref (accumulated)", k);
-        close_(what, dbo, dbr, F);
-        snprintf(what, sizeof what, "bias_act_bwd kind %d: db vs linear_bwd", k);
-        close_(what, dbr, dbu, F);
-        // no bias: pre is left as it is, db untouched
-        memcpy(pu, po, (size_t)N * F * 4);
-        O->bias_act_fwd(yo, po, NULL, N, F, (mt_kact)k);
-        snprintf(what, sizeof what, "bias_act_fwd kind %d: no bias leaves pre", k);
-        close_(what, po, pu, (size_t)N * F);
-        O->bias_act_bwd(yo, NULL, dy, pr, N, F, (mt_kact)k);
-        snprintf(what, sizeof what, "bias_act_bwd kind %d: no db", k);
-        close_(what, yo, yr, (size_t)N * F);
-        free(x); free(w); free(b); free(dy); free(pr); free(po); free(yr); free(yo); free(pu); free(yu);
-        free(dbr); free(dbo); free(dbu); free(dwu);
-    }
     // embeddings (vocab-parallel range [10, 35))
     {
         int32_t ids[3 * 13], types[3 * 13];

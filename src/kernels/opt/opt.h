@@ -43,8 +43,6 @@ void mt_opt_linear_bwd(float *dinp, float *dw, float *db, const float *dout, con
                        int N, int IN, int OUT);
 void mt_opt_act_fwd(float *out, const float *inp, size_t n, mt_kact kind);
 void mt_opt_act_bwd(float *dinp, const float *dout, const float *inp, size_t n, mt_kact kind);
-void mt_opt_bias_act_fwd(float *out, float *pre, const float *bias, int N, int C, mt_kact kind);
-void mt_opt_bias_act_bwd(float *dinp, float *db, const float *dout, const float *pre, int N, int C, mt_kact kind);
 void mt_opt_attention_fwd(float *out, float *probs, float *scratch, const float *qkv, const int32_t *mask,
                           mt_mask_mode mode, int B, int T, int NH, int HS, int NHg, int h0,
                           const mt_dropout_site *drop);
