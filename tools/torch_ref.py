@@ -9,7 +9,10 @@ Tensor file format ("MTTF", little-endian), shared with tests/parity/parity_util
     b"MTTF", u32 version (1), u32 count, then per tensor:
     u32 name_len, name bytes (UTF-8), u32 dtype (0 f32, 1 i32, 2 f64), u32 ndim, i64 dims[ndim], raw data.
 
-Usage: torch_ref.py --config c.json --input in.mttf --output out.mttf
+Usage: torch_ref.py --config c.json --input in.mttf --output out.mttf [--autocast bf16]
+--autocast bf16 runs the step(s) in float32 under torch.autocast("cpu", dtype=torch.bfloat16), PyTorch's
+CPU mixed precision (matrix products in bf16, fp32 parameters and gradients): the peer of
+trainer.precision=bf16.
 Exit code 77 when torch cannot be imported (the calling test reports itself skipped).
 """
 import argparse
@@ -249,7 +252,10 @@ def main():
     ap.add_argument("--input", required=True)
     ap.add_argument("--output", required=True)
     ap.add_argument("--dtype", default="float64", choices=["float32", "float64"])
+    ap.add_argument("--autocast", default="none", choices=["none", "bf16"])
     args = ap.parse_args()
+    if args.autocast == "bf16":
+        args.dtype = "float32"
     with open(args.config) as f:
         cfg = json.load(f)
     tensors = read_mttf(args.input)
@@ -267,11 +273,18 @@ def main():
         trace_batches = [batch]
     out = {}
     trace = cfg.get("trace")
+    if args.autocast == "bf16":
+        step_plain = ref.step
+
+        def step_autocast(b):
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return step_plain(b)
+        ref.step = step_autocast
     if not trace:
         logits, loss = ref.step(batch)
         if isinstance(logits, tuple):  # two heads: one span, the first head's logits then the second's
-            logits = torch.cat([logits[0].reshape(-1), logits[1].reshape(-1)])
-        out["logits"] = logits.detach().numpy().astype(np.float32)
+            logits = torch.cat([logits[0].float().reshape(-1), logits[1].float().reshape(-1)])
+        out["logits"] = logits.detach().float().numpy().astype(np.float32)  # (bf16 under --autocast)
         out["loss"] = np.array([loss.item()], np.float32)
         for n in ref.order:
             g = ref.P[n].grad

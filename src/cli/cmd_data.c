@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "core/file.h"
 #include "core/status.h"
 #include "tasks/data_tools.h"
 
@@ -50,11 +51,12 @@ static int make_folder(const char *dir, int *created) {
     return 1;
 }
 
-static void parent_of(const char *path, char *out, size_t cap) {
+// The folder part of `path`; fails (message set) when it does not fit, rather than naming another folder.
+static mt_status parent_of(const char *path, char *out, size_t cap) {
     const char *slash = strrchr(path, '/');
-    if (slash == path) snprintf(out, cap, "/");
-    else if (slash) snprintf(out, cap, "%.*s", (int)(slash - path), path);
-    else snprintf(out, cap, ".");
+    if (slash == path) return mt_path_fmt(out, cap, "/");
+    if (slash) return mt_path_fmt(out, cap, "%.*s", (int)(slash - path), path);
+    return mt_path_fmt(out, cap, ".");
 }
 
 static int import_iob(int argc, char **argv) {
@@ -83,8 +85,8 @@ static int import_iob(int argc, char **argv) {
     char dir[2048];
     if (!out_dir) {
         const char *slash = strrchr(in, '/');
-        if (slash) snprintf(dir, sizeof dir, "%.*s", (int)(slash - in), in);
-        else snprintf(dir, sizeof dir, ".");
+        if (mt_path_fmt(dir, sizeof dir, "%.*s", slash ? (int)(slash - in) : 1, slash ? in : ".") != MT_OK)
+            return mt_cli_error();
         out_dir = dir;
     }
     int created;
@@ -172,10 +174,9 @@ static int import_chemprot(int argc, char **argv) {
     // the folders that will hold OUT and the label map (`cp/train.tsv` in the help's example)
     char od[2048], md[2048];
     int oc = 0, mc = 0;
-    parent_of(pos[1], od, sizeof od);
+    if (parent_of(pos[1], od, sizeof od) != MT_OK || (map && parent_of(map, md, sizeof md) != MT_OK)) return mt_cli_error();
     if (make_folder(od, &oc) != 0) return 1;
     if (map) {
-        parent_of(map, md, sizeof md);
         if (make_folder(md, &mc) != 0) {
             if (oc) (void)rmdir(od);
             return 1;

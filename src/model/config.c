@@ -37,6 +37,9 @@ int mt_padded_vocab_size(int vocab_size, int divisible_by, int tp_size) {
     return (int)(((int64_t)vocab_size + m - 1) / m * m);
 }
 
+#define MT_MODEL_DIM_MAX (1 << 22)  // 4M: 3x and 4x still fit an int, and so does vocab*hidden/hidden
+#define MT_MODEL_LAYERS_MAX 4096
+
 mt_status mt_model_config_finalize(mt_model_config *c) {
 #define NEED_POSITIVE(field, key)                                                              \
     if (c->field <= 0)                                                                         \
@@ -50,6 +53,17 @@ mt_status mt_model_config_finalize(mt_model_config *c) {
     NEED_POSITIVE(num_tokentypes, "num_tokentypes");
     NEED_POSITIVE(tp_size, "tensor_model_parallel_size");
 #undef NEED_POSITIVE
+    // Sizes come from files (checkpoint args, encoder config JSON, YAML): bound them so that the
+    // products the model computes in int (3*hidden, 4*hidden, vocab*hidden offsets) cannot wrap.
+    if (c->hidden_size > MT_MODEL_DIM_MAX || c->ffn_hidden_size > MT_MODEL_DIM_MAX || c->vocab_size > MT_MODEL_DIM_MAX ||
+        c->max_position_embeddings > MT_MODEL_DIM_MAX || c->num_tokentypes > MT_MODEL_DIM_MAX ||
+        c->num_layers > MT_MODEL_LAYERS_MAX)
+        return mt_fail(MT_ERR_INVALID,
+                       "model config: hidden_size %d, ffn_hidden_size %d, vocab_size %d, max_position_embeddings %d, "
+                       "num_tokentypes %d, num_layers %d: sizes are limited to %d (layers to %d); the config or "
+                       "checkpoint is corrupt",
+                       c->hidden_size, c->ffn_hidden_size, c->vocab_size, c->max_position_embeddings, c->num_tokentypes,
+                       c->num_layers, MT_MODEL_DIM_MAX, MT_MODEL_LAYERS_MAX);
     if (c->hidden_size % c->num_attention_heads != 0)
         return mt_fail(MT_ERR_INVALID,
                        "model config: hidden_size %d is not divisible by num_attention_heads %d; "

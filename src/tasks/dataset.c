@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "core/log.h"
+#include "core/file.h"
 #include "tasks/task_internal.h"
 
 void mt_task_options_default(mt_task_options *o, mt_task_kind kind) {
@@ -574,12 +575,12 @@ mt_status mt_dataset_load(const mt_task_options *o, mt_tokenizer *tok, const cha
                 if (!strcmp(o->glue_task, "mnli-mm") && (!strcmp(split, "dev") || !strcmp(split, "validation")))
                     name = "dev_mismatched";
             }
-            snprintf(file, sizeof file, "%s/%s.tsv", path, name);
+            s = mt_path_fmt(file, sizeof file, "%s/%s.tsv", path, name);
         } else {
-            snprintf(file, sizeof file, "%s", path);
+            s = mt_path_fmt(file, sizeof file, "%s", path);
         }
         mt_lines L;
-        s = mt_lines_open(&L, file);
+        if (!s) s = mt_lines_open(&L, file);
         if (!s) {
             s = o->kind == MT_TASK_GLUE ? mt_glue_build(d, tok, &L, 1) : mt_tc_build(d, tok, &L, 1);
             mt_lines_close(&L);

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/file.h"
 #include "tasks/task_internal.h"
 
 mt_status mt_ner_read_label_ids(mt_dataset *d, const char *path) {
@@ -234,8 +235,8 @@ static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *
 mt_status mt_ner_load(mt_dataset *d, mt_tokenizer *tok, const char *dir, const char *split,
                       const mt_dataset *label_source) {
     char tpath[2048], lpath[2048];
-    snprintf(tpath, sizeof tpath, "%s/text_%s.txt", dir, split);
-    snprintf(lpath, sizeof lpath, "%s/labels_%s.txt", dir, split);
+    MT_TRY(mt_path_fmt(tpath, sizeof tpath, "%s/text_%s.txt", dir, split));
+    MT_TRY(mt_path_fmt(lpath, sizeof lpath, "%s/labels_%s.txt", dir, split));
     mt_lines T, Lb;
     MT_TRY(mt_lines_open(&T, tpath));
     mt_status s = mt_lines_open(&Lb, lpath);

@@ -4,8 +4,11 @@
 //                        output "label<TAB>probability" (softmax of the winning class)
 //   GLUE:                input "sentence" or "sentence_a<TAB>sentence_b" (pair tasks);
 //                        output "label<TAB>probability", STS-B "score"
-//   token classification: input one sentence per line, words separated by spaces;
-//                        output the words, each followed by its label in brackets: "John[B-PER] lives[O]"
+//   token classification: input one sentence per line, words separated by spaces; output NeMo's
+//                        TokenClassificationModel.add_predictions line: each word, its label in
+//                        brackets unless it is pad_label, then the word's last character when that
+//                        is not a letter: "John[B-PER] lives in Paris[B-LOC]."; with
+//                        ner_all_words every word and label: "John[B-PER] lives[O] ..."
 //   punctuation/capitalization: input lower-cased words; output the text with capitals and
 //                        punctuation restored (NeMo's add_punctuation_capitalization)
 //   intent/slot:         input a query; output "intent<TAB>slot slot ..." (one slot per word)
@@ -22,6 +25,26 @@ typedef struct {
     int32_t label;
     float score; // probability, or regression value
 } mt_pred;
+
+// One word as NeMo's add_predictions writes it: when the word's last character is not a letter
+// (Python's str.isalpha: Unicode L* categories) it is split off and written after the tag, so the
+// tag sits on the word and not on a following punctuation mark ("Paris." -> "Paris[B-LOC].";
+// NeMo does the same to digits: "1996" -> "199[B-DATE]6"). pad_label words get no tag.
+static void ner_add_prediction(FILE *out, int w, const char *word, const char *label, const char *pad_label) {
+    size_t len = strlen(word), start = len ? len - 1 : 0; // the last character's first byte
+    while (start > 0 && ((unsigned char)word[start] & 0xc0) == 0x80) start--;
+    utf8proc_int32_t cp = -1;
+    int alpha = 0;
+    if (len && utf8proc_iterate((const utf8proc_uint8_t *)word + start, (utf8proc_ssize_t)(len - start), &cp) > 0) {
+        utf8proc_category_t c = utf8proc_category(cp);
+        alpha = c == UTF8PROC_CATEGORY_LU || c == UTF8PROC_CATEGORY_LL || c == UTF8PROC_CATEGORY_LT ||
+                c == UTF8PROC_CATEGORY_LM || c == UTF8PROC_CATEGORY_LO;
+    }
+    size_t keep = alpha || !len ? len : start;
+    fprintf(out, "%s%.*s", w ? " " : "", (int)keep, word);
+    if (strcmp(label, pad_label)) fprintf(out, "[%s]", label);
+    fputs(word + keep, out);
+}
 
 static int argmax(const float *v, int n) {
     int b = 0;
@@ -207,7 +230,9 @@ mt_status mt_task_predict(const mt_task_options *o, mt_tokenizer *tok, const mt_
             size_t base = d->ex_word_off[e];
             for (int w = 0; w < nwords[e]; w++) {
                 int l = wpred[base + (size_t)w];
-                fprintf(out, "%s%s[%s]", w ? " " : "", words[e][w], l >= 0 ? d->labels[l] : "?");
+                const char *lab = l >= 0 ? d->labels[l] : "?";
+                if (o->ner_all_words) fprintf(out, "%s%s[%s]", w ? " " : "", words[e][w], lab);
+                else ner_add_prediction(out, w, words[e][w], lab, o->pad_label);
             }
             fputc('\n', out);
         } else if (pred[e].label < 0) {

@@ -36,6 +36,7 @@ typedef struct {
     int ignore_start_end;      // token classification
     int class_balancing;       // 1 = weighted_loss
     char label_ids_file[1024]; // token classification: label_ids.csv to use (restore / predict); "" = build from data
+    int ner_all_words;         // predict: every word with its label (else NeMo's add_predictions format)
     // Two-head tasks: P&C punct (label_ids_file) and capit (label_ids_file2) maps, written as
     // punct_label_ids.csv / capit_label_ids.csv; intent/slot: intent and slot maps (dict.intents.csv,
     // dict.slots.csv, or the .nemo's copies). "" = from the data.

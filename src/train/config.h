@@ -57,7 +57,9 @@ typedef struct {
 typedef struct {
     char *task;                 // megatune: text_classification|glue|token_classification|question_answering
     char *init_from_nemo_model; // NeMo: start from every weight of a .nemo
-    char *pretrained_model;     // GLUE's spelling of the same
+    char *pretrained_model;     // NeMo's scripts: a .nemo whose whole model is fine-tuned further
+    char *init_from_ptl_ckpt;   // NeMo: the state_dict of a Lightning .ckpt
+    char *init_from_pretrained_model; // NeMo: an NGC name; here a .nemo path
     char *name;                 // NeMo's top-level name (ignored)
     int do_training;            // NeMo's QA script: train (true) or only test (false)
     struct {

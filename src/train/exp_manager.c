@@ -1,4 +1,5 @@
 #include "train/exp_manager.h"
+#include "core/file.h"
 
 #include <dirent.h>
 #include <ctype.h>
@@ -129,7 +130,7 @@ static void fsync_dir_of(const char *path) {
 
 mt_status mt_write_file_atomic(const char *path, const void *data, size_t len) {
     char tmp[PATH_CAP + 16];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    MT_TRY(mt_path_fmt(tmp, sizeof tmp, "%s.tmp", path));
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
     if (fd < 0) return mt_fail(MT_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
     const char *p = data;
@@ -326,7 +327,7 @@ static mt_status find_resume(mt_exp_manager *e, const mt_train_config *cfg) {
         if (ends_with(de->d_name, "end.ckpt")) nend++;
         if (!ends_with(de->d_name, "last.ckpt")) continue;
         char p[PATH_CAP * 2];
-        snprintf(p, sizeof p, "%s/%s", e->ckpt_dir, de->d_name);
+        if ((st = mt_path_join(p, sizeof p, e->ckpt_dir, de->d_name)) != MT_OK) break;
         struct stat sb;
         if (stat(p, &sb) != 0 || !S_ISREG(sb.st_mode)) continue;
         nlast++;
@@ -425,7 +426,7 @@ static mt_status move_previous_run(mt_exp_manager *e) {
     int k = 0;
     char dst[PATH_CAP + 32];
     for (;; k++) {
-        snprintf(dst, sizeof dst, "%s/run_%d", e->log_dir, k);
+        MT_TRY(mt_path_fmt(dst, sizeof dst, "%s/run_%d", e->log_dir, k));
         if (!is_dir(dst)) break;
     }
     DIR *d = opendir(e->log_dir);
@@ -436,7 +437,7 @@ static mt_status move_previous_run(mt_exp_manager *e) {
     while ((de = readdir(d))) {
         if (!strcmp(de->d_name, "metrics.csv") || de->d_name[0] == '.') continue;
         char src[PATH_CAP * 2];
-        snprintf(src, sizeof src, "%s/%s", e->log_dir, de->d_name);
+        if ((st = mt_path_join(src, sizeof src, e->log_dir, de->d_name)) != MT_OK) break;
         struct stat sb;
         if (lstat(src, &sb) != 0 || !S_ISREG(sb.st_mode)) continue;
         if (!made) {
@@ -445,7 +446,7 @@ static mt_status move_previous_run(mt_exp_manager *e) {
             made = 1;
         }
         char to[PATH_CAP * 3];
-        snprintf(to, sizeof to, "%s/%s", dst, de->d_name);
+        if ((st = mt_path_join(to, sizeof to, dst, de->d_name)) != MT_OK) break;
         if (rename(src, to) != 0) {
             st = mt_fail(MT_ERR_IO, "%s: cannot move to %s: %s", src, to, strerror(errno));
             break;
@@ -548,14 +549,14 @@ mt_status mt_exp_create_par(const mt_train_config *cfg, int argc, char **argv, c
     const char *exp_dir = cfg->exp_manager.exp_dir ? cfg->exp_manager.exp_dir : "./nemo_experiments";
     int resume = cfg->exp_manager.resume_if_exists;
     if (cfg->exp_manager.explicit_log_dir) {
-        snprintf(e->log_dir, sizeof e->log_dir, "%s", cfg->exp_manager.explicit_log_dir);
+        if ((st = mt_path_fmt(e->log_dir, sizeof e->log_dir, "%s", cfg->exp_manager.explicit_log_dir)) != MT_OK) goto fail;
     } else if (resume) {
-        snprintf(e->log_dir, sizeof e->log_dir, "%s/%s", exp_dir, e->name);
+        if ((st = mt_path_join(e->log_dir, sizeof e->log_dir, exp_dir, e->name)) != MT_OK) goto fail;
     } else {
         char version[256], base[PATH_CAP];
-        snprintf(base, sizeof base, "%s/%s", exp_dir, e->name);
+        if ((st = mt_path_join(base, sizeof base, exp_dir, e->name)) != MT_OK) goto fail;
         if (cfg->exp_manager.version) {
-            snprintf(version, sizeof version, "%s", cfg->exp_manager.version);
+            if ((st = mt_path_fmt(version, sizeof version, "%s", cfg->exp_manager.version)) != MT_OK) goto fail;
         } else if (cfg->exp_manager.use_datetime_version) {
             time_t now = time(NULL);
             struct tm tmv;
@@ -601,14 +602,13 @@ mt_status mt_exp_create_par(const mt_train_config *cfg, int argc, char **argv, c
         if (st != MT_OK) goto fail;
     }
     const char *dirpath = cfg->exp_manager.checkpoint_callback_params.dirpath;
-    if (dirpath) snprintf(e->ckpt_dir, sizeof e->ckpt_dir, "%s", dirpath);
-    else if (snprintf(e->ckpt_dir, sizeof e->ckpt_dir, "%s/checkpoints", e->log_dir) >= (int)sizeof e->ckpt_dir) {
-        st = mt_fail(MT_ERR_INVALID, "%s: path too long", e->log_dir);
-        goto fail;
-    }
+    st = dirpath ? mt_path_fmt(e->ckpt_dir, sizeof e->ckpt_dir, "%s", dirpath)
+                 : mt_path_join(e->ckpt_dir, sizeof e->ckpt_dir, e->log_dir, "checkpoints");
+    if (st != MT_OK) goto fail;
     if (tp_size > 1) {
-        size_t l = strlen(e->ckpt_dir);
-        snprintf(e->ckpt_dir + l, sizeof e->ckpt_dir - l, "/mp_rank_%02d", tp_rank);
+        char base[sizeof e->ckpt_dir];
+        memcpy(base, e->ckpt_dir, sizeof base);
+        if ((st = mt_path_fmt(e->ckpt_dir, sizeof e->ckpt_dir, "%s/mp_rank_%02d", base, tp_rank)) != MT_OK) goto fail;
     }
     probe_created(e);
     e->ckpt_dir_existed = path_exists(e->ckpt_dir);
@@ -636,8 +636,9 @@ mt_status mt_exp_create_par(const mt_train_config *cfg, int argc, char **argv, c
                 const char *slash = strrchr(cfg->trainer.resume_from_checkpoint, '/');
                 const char *base = slash ? slash + 1 : cfg->trainer.resume_from_checkpoint;
                 int dl = slash ? (int)(slash - cfg->trainer.resume_from_checkpoint) : 1;
-                snprintf(rpath, sizeof rpath, "%.*s/mp_rank_%02d/%s", dl, slash ? cfg->trainer.resume_from_checkpoint : ".",
-                         tp_rank, base);
+                st = mt_path_fmt(rpath, sizeof rpath, "%.*s/mp_rank_%02d/%s", dl,
+                                 slash ? cfg->trainer.resume_from_checkpoint : ".", tp_rank, base);
+                if (st != MT_OK) goto fail;
             }
         }
         if (stat(rpath, &sb) != 0) {
@@ -680,8 +681,9 @@ mt_status mt_exp_create_par(const mt_train_config *cfg, int argc, char **argv, c
     }
 
     char path[PATH_CAP + 64];
-    snprintf(path, sizeof path, "%s/nemo_log_globalrank-%d_localrank-%d.txt", e->log_dir, par->world_rank,
-             par->local_rank);
+    if ((st = mt_path_fmt(path, sizeof path, "%s/nemo_log_globalrank-%d_localrank-%d.txt", e->log_dir,
+                          par->world_rank, par->local_rank)) != MT_OK)
+        goto fail;
     e->log_file = fopen(path, "a");
     if (!e->log_file) {
         st = mt_fail(MT_ERR_IO, "%s: cannot open the log file: %s", path, strerror(errno));
@@ -695,8 +697,8 @@ mt_status mt_exp_create_par(const mt_train_config *cfg, int argc, char **argv, c
         if (!m) { st = MT_ERR_NOMEM; goto fail; }
         for (int i = 0; i < argc; i++) fprintf(m, "%s%s", i ? " " : "", argv[i]);
         fclose(m);
-        snprintf(path, sizeof path, "%s/cmd-args.log", e->log_dir);
-        st = mt_write_file_atomic(path, args, alen);
+        st = mt_path_join(path, sizeof path, e->log_dir, "cmd-args.log");
+        if (st == MT_OK) st = mt_write_file_atomic(path, args, alen);
         free(args);
         if (st != MT_OK) goto fail;
         char *y = NULL;
@@ -706,8 +708,8 @@ mt_status mt_exp_create_par(const mt_train_config *cfg, int argc, char **argv, c
         st = mt_config_dump(cfg, m, NULL);
         fclose(m);
         if (st == MT_OK) {
-            snprintf(path, sizeof path, "%s/hparams.yaml", e->log_dir);
-            st = mt_write_file_atomic(path, y, ylen);
+            st = mt_path_join(path, sizeof path, e->log_dir, "hparams.yaml");
+            if (st == MT_OK) st = mt_write_file_atomic(path, y, ylen);
         }
         free(y);
         if (st != MT_OK) goto fail;
@@ -874,7 +876,7 @@ mt_status mt_exp_metrics_begin(mt_exp_manager *e, const char *const *metric_name
                                int64_t resume_step) {
     if (!e->rank0) return MT_OK;
     char path[PATH_CAP + 32];
-    snprintf(path, sizeof path, "%s/metrics.csv", e->log_dir);
+    MT_TRY(mt_path_join(path, sizeof path, e->log_dir, "metrics.csv"));
     // Names unknown (no validation ran in this session): keep the existing file's columns.
     char *adopted[16];
     int nadopted = 0;
@@ -886,7 +888,7 @@ mt_status mt_exp_metrics_begin(mt_exp_manager *e, const char *const *metric_name
         if (old && getline(&line, &cap, old) > 0 && !strncmp(line, "step,epoch,train_loss,lr,val_loss", 33)) {
             line[strcspn(line, "\r\n")] = 0;
             for (char *tok = strtok(line + 33, ","); tok && nadopted < 16; tok = strtok(NULL, ","))
-                if (!strncmp(tok, "val_", 4) && (adopted[nadopted] = mt_strdup(tok + 4))) nadopted++;
+                if ((adopted[nadopted] = mt_strdup(tok))) nadopted++;
         }
         free(line);
         if (old) fclose(old);
@@ -898,10 +900,8 @@ mt_status mt_exp_metrics_begin(mt_exp_manager *e, const char *const *metric_name
     if (!e->metric_tags) return MT_ERR_NOMEM;
     e->n_metrics = n_metrics;
     for (int i = 0; i < n_metrics && e->metric_tags; i++) {
-        size_t l = strlen(metric_names[i]) + 5;
-        e->metric_tags[i] = mt_malloc(l);
+        e->metric_tags[i] = mt_strdup(metric_names[i]);
         if (!e->metric_tags[i]) { st0 = MT_ERR_NOMEM; break; }
-        snprintf(e->metric_tags[i], l, "val_%s", metric_names[i]);
     }
     for (int i = 0; i < nadopted; i++) free(adopted[i]);
     if (!e->metric_tags) return MT_ERR_NOMEM;
@@ -1005,13 +1005,13 @@ mt_status mt_exp_save_checkpoint(mt_exp_manager *e, mt_ckpt_write_fn write, void
     if (!e->checkpoints_on) return MT_OK;
     char stem[1024], last[PATH_CAP * 2];
     format_template(e, e->filename, monitor_value, epoch, stem, sizeof stem);
-    snprintf(last, sizeof last, "%s/%s-last.ckpt", e->ckpt_dir, stem);
+    MT_TRY(mt_path_fmt(last, sizeof last, "%s/%s-last.ckpt", e->ckpt_dir, stem));
     // With tensor parallelism each rank writes its own file, and a kill can stop some ranks
     // before theirs is in place: every rank keeps its previous -last until all have written the
     // new one, so that a resume finds a step common to all (trainer.c). The new file must not
     // replace the previous one by name either: a clash takes the alternate name -v1-last.
     if (e->ckpt_sync && e->last_path && !strcmp(e->last_path, last))
-        snprintf(last, sizeof last, "%s/%s-v1-last.ckpt", e->ckpt_dir, stem);
+        MT_TRY(mt_path_fmt(last, sizeof last, "%s/%s-v1-last.ckpt", e->ckpt_dir, stem));
     // 1. The new -last (write() is atomic), then drop the previous one.
     mt_status ws = write(ctx, last);
     if (e->ckpt_sync) ws = mt_comm_agree(e->ckpt_sync, ws);
@@ -1036,7 +1036,7 @@ mt_status mt_exp_save_checkpoint(mt_exp_manager *e, mt_ckpt_write_fn write, void
         goto done;
     }
     char path[PATH_CAP * 2], tmp[PATH_CAP * 2 + 8];
-    snprintf(path, sizeof path, "%s/%s.ckpt", e->ckpt_dir, stem);
+    MT_TRY(mt_path_fmt(path, sizeof path, "%s/%s.ckpt", e->ckpt_dir, stem));
     // Same name as an existing top-k entry (same value and epoch): PTL adds -v1, -v2, ...
     int same = -1;
     for (int v = 1;; v++) {
@@ -1044,11 +1044,11 @@ mt_status mt_exp_save_checkpoint(mt_exp_manager *e, mt_ckpt_write_fn write, void
         for (int i = 0; i < e->ntopk; i++)
             if (!strcmp(e->topk[i].path, path)) clash = 1;
         if (!clash) break;
-        snprintf(path, sizeof path, "%s/%s-v%d.ckpt", e->ckpt_dir, stem, v);
+        MT_TRY(mt_path_fmt(path, sizeof path, "%s/%s-v%d.ckpt", e->ckpt_dir, stem, v));
         same = v;
     }
     (void)same;
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    MT_TRY(mt_path_fmt(tmp, sizeof tmp, "%s.tmp", path));
     unlink(tmp);
     if (link(last, tmp) != 0) {
         int err = errno;

@@ -56,8 +56,9 @@ const char *mt_exp_resume_older(const mt_exp_manager *e);
 // removed and `path` is the one the next save replaces.
 void mt_exp_resumed_from(mt_exp_manager *e, const char *path);
 
-// metrics.csv + TensorBoard. Columns: step, epoch, train_loss, lr, val_loss, then
-// val_<name> for each of the task's metric names. `resume_step` >= 0 keeps the rows of an
+// metrics.csv + TensorBoard. Columns: step, epoch, train_loss, lr, val_loss, then the task's
+// metric tags as logged (NeMo's names: val_f1 for text classification, f1 for token
+// classification; see the trainer). `resume_step` >= 0 keeps the rows of an
 // existing metrics.csv up to that step (a resumed run continues the file); < 0 starts anew.
 // n_metrics < 0: the names are unknown (no validation ran); an existing file's columns are kept.
 mt_status mt_exp_metrics_begin(mt_exp_manager *e, const char *const *metric_names, int n_metrics,

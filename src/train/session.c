@@ -11,6 +11,8 @@
 #include "train/encoder_yaml.h"
 #include "core/file.h"
 #include "core/log.h"
+#include "kernels/bf16.h"
+#include "model/model_kernels.h"
 #include "text/pretrained.h"
 
 static mt_task_kind task_kind(const char *t) {
@@ -310,6 +312,42 @@ static mt_status read_text_file(const char *path, char **out) {
     return st;
 }
 
+// trainer.precision -> the kernel table. bf16 runs the linear layers' products in bf16 with fp32
+// accumulation where the CPU has AVX512-BF16 or AMX-BF16, else fp32. 16 stays fp32: fp16 autocast
+// with loss scaling does not exist on CPUs, the stock NeMo configs say 16 for GPUs, and a silent
+// switch would change their numerics; the message says how to get bf16. Said once per process.
+// MEGATUNE_BF16=emulate forces the emulated rounding path (tests, debugging), =off fp32.
+const mt_kernels *mt_session_precision_kernels(const char *precision) {
+    static int said;
+    if (!precision || !strcmp(precision, "32") || !strcmp(precision, "32-true")) return NULL;
+    const int say = !__atomic_exchange_n(&said, 1, __ATOMIC_ACQ_REL);
+    const char *why = NULL;
+    const mt_kernels *k = mt_kernels_bf16();
+    if (!k) mt_bf16_available(&why);
+    mt_bf16_caps caps = mt_bf16_detect();
+    const char *unit = caps.amx_bf16 ? "AMX-BF16" : "AVX512-BF16";
+    if (!strncmp(precision, "16", 2)) {
+        if (say)
+            mt_warn("trainer.precision=%s: fp16 mixed precision has no CPU form; this run uses fp32 (%s)", precision,
+                    k ? "this CPU has bf16: set trainer.precision=bf16 for bf16 mixed precision"
+                      : "bf16 is not available here either");
+        return NULL;
+    }
+    const char *e = getenv("MEGATUNE_BF16");
+    if (e && !strcmp(e, "emulate")) {
+        if (say) mt_info("trainer.precision=%s: bf16 products emulated in fp32 (MEGATUNE_BF16=emulate)", precision);
+        return mt_kernels_bf16emu();
+    }
+    if (say) {
+        if (k)
+            mt_info("trainer.precision=%s: linear layers in bf16 with fp32 accumulation (%s, oneDNN); weights, "
+                    "optimizer state, LayerNorm, softmax, attention and loss in fp32", precision, unit);
+        else
+            mt_warn("trainer.precision=%s: %s; this run uses fp32", precision, why);
+    }
+    return k;
+}
+
 mt_status mt_session_build_model(const mt_train_config *cfg, mt_session *s, mt_head_kind head, int num_classes) {
     const mt_train_config *c = cfg;
     const char *name = c->model.language_model.pretrained_model_name;
@@ -350,6 +388,9 @@ mt_status mt_session_build_model(const mt_train_config *cfg, mt_session *s, mt_h
     // config_file makes the whole block unused, as in NeMo; megatune's own arch/gelu still apply.
     int from_json = 0;
     const char *cf = c->model.language_model.config_file;
+    // A config file describes the whole encoder: without an ffn size Megatron's is 4 * hidden,
+    // not the preset's (NeMo's encoder_config.json never carries one).
+    if (s->config_json || (cf && strncmp(cf, "nemo:", 5))) m->ffn_hidden_size = 0;
     if (s->config_json) {
         MT_TRY(mt_config_json_parse("encoder config (.nemo)", s->config_json, m));
         from_json = 1;
@@ -473,6 +514,7 @@ mt_status mt_session_build_model(const mt_train_config *cfg, mt_session *s, mt_h
                        "of '%s': use a divisor of %d", m->tp_size, m->num_attention_heads, name,
                        m->num_attention_heads);
     MT_TRY(mt_model_create(m, s->tp, &s->model));
+    mt_model_set_kernels(s->model, mt_session_precision_kernels(c->trainer.precision));
     s->mcfg = *mt_model_get_config(s->model);
     mt_model_init_weights(s->model, (uint64_t)c->trainer.seed);
     mt_info("model: %s, %s, hidden %d, %d layers, %d heads, vocab %d (padded %d), head %s with %d layer(s), "

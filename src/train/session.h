@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 #include "core/status.h"
+#include "kernels/kernels.h"
 #include "model/model.h"
 #include "tasks/task.h"
 #include "text/tokenizer.h"
@@ -43,6 +44,8 @@ mt_status mt_session_load_split(const mt_train_config *cfg, mt_session *s, mt_sp
 // Fills s->mcfg from the preset, model.language_model.config.* and the head (`head` and
 // `num_classes` as mt_dataset_head gives them), creates the model and initialises its weights
 // from trainer.seed.
+// The kernel table for trainer.precision (NULL: the default fp32 table); says once what runs.
+const mt_kernels *mt_session_precision_kernels(const char *precision);
 mt_status mt_session_build_model(const mt_train_config *cfg, mt_session *s, mt_head_kind head,
                                  int num_classes) MT_WARN_UNUSED;
 // Fails (naming the split, its file and the max_seq_length that fits) when a feature of `d` is
