@@ -47,7 +47,9 @@ readable() {
 import glob, sys, torch
 for f in sorted(glob.glob(sys.argv[1] + '/*.ckpt')):
     sd = torch.load(f, map_location='cpu')
-    assert int(sd['global_step']) > 0 and any(k.startswith('state_dict.') for k in sd), f
+    # Lightning's layout (state_dict, optimizer_states, ...) or the older flat one
+    weights = sd['state_dict'] if 'state_dict' in sd else [k for k in sd if k.startswith('state_dict.')]
+    assert int(sd['global_step']) > 0 and len(weights) > 0, f
 " "$1" || { echo "torch.load failed in $1"; return 1; }
   fi
 }
