@@ -14,6 +14,7 @@ RUNTIME_PKGS=(
   libutf8proc-dev                           # Unicode data for the tokenizer
   libarchive-dev                            # .nemo (tar.gz) files
   zlib1g-dev                                # CRC-32 of checkpoint zip members
+  libdnnl-dev                               # oneDNN: bf16 matrix products (trainer.precision=bf16)
   libcurl4-openssl-dev                      # downloads of pretrained names (HTTPS, proxies, resume)
 )
 TEST_PKGS=(

@@ -347,7 +347,7 @@ static mt_status open_torch(mt_ckpt_src *s, const mt_ckpt_src_opts *o) {
         s->has_version = 1;
     }
     s->heads = o && o->heads > 0 ? o->heads : s->args.num_attention_heads > 0 ? s->args.num_attention_heads : 0;
-    mt_qkv_order qo = s->version < 1.0 ? MT_QKV_V0 : s->version < 2.0 ? MT_QKV_V1 : MT_QKV_V2;
+    mt_qkv_order qo = mt_qkv_order_of_version(s->version);
     const mt_flat *f0 = &s->flats[0];
     for (size_t i = 0; i < f0->n; i++) {
         const char *name = f0->e[i].name;
@@ -396,4 +396,21 @@ mt_status mt_ckpt_src_open(const char *path, const mt_ckpt_src_opts *o, mt_ckpt_
     }
     *out = s;
     return MT_OK;
+}
+
+mt_status mt_ckpt_qkv_rows(const char *what, const char *name, const mt_ckpt_tensor *const *shards, int nshards,
+                           mt_qkv_order order, int heads, double version, int64_t row0, int64_t nrows, float *dst) {
+    mt_ckpt_src *s = mt_calloc(1, sizeof *s);
+    if (!s) return MT_ERR_NOMEM;
+    snprintf(s->path, sizeof s->path, "%s", what);
+    s->heads = heads;
+    s->version = version;
+    s->has_version = 1;
+    char canon[512];
+    mt_ckpt_canonical_name(name, canon, sizeof canon);
+    mt_status st = mt_ckpt_src_add(s, canon[0] ? canon : name, order, nshards, shards);
+    if (st == MT_OK) st = mt_vtensor_read(s, &s->v[0], row0, nrows, 0, s->v[0].cols, dst);
+    free(s->v);
+    free(s);
+    return st;
 }

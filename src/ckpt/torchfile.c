@@ -1,5 +1,7 @@
 #include "ckpt/torchfile.h"
 
+#include "core/file.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -101,6 +103,7 @@ mt_status mt_zip_open(const uint8_t *buf, size_t len, const char *what, mt_zip *
         out->count++;
         e->method = method;
         e->size = csize;
+        e->crc = (uint32_t)le(p + 16, 4);
         if (len < 30 || lho > len - 30 || le(buf + lho, 4) != 0x04034b50) {
             mt_status s = mt_fail(MT_ERR_FORMAT, "%s: member '%s': local header offset %llu is not a zip local header", what,
                                   e->name, (unsigned long long)lho);
@@ -155,6 +158,16 @@ mt_pv *mt_torch_root(const mt_torch_file *f) { return f->root; }
 int mt_torch_is_legacy(const mt_torch_file *f) { return f->legacy; }
 const char *mt_torch_path(const mt_torch_file *f) { return f->path; }
 uint64_t mt_torch_file_size(const mt_torch_file *f) { return f->len; }
+
+mt_status mt_torch_verify_crc(const mt_torch_file *f) {
+    if (f->legacy) return MT_OK; // no checksums in the legacy container
+    for (size_t i = 0; i < f->zip.count; i++) {
+        const mt_zip_entry *e = &f->zip.entries[i];
+        if (mt_crc32(0, f->buf + e->offset, e->size) != e->crc)
+            return mt_fail(MT_ERR_FORMAT, "%s: member '%s' fails its CRC-32: the file is corrupt", f->path, e->name);
+    }
+    return MT_OK;
+}
 
 void mt_torch_close(mt_torch_file *f) {
     if (!f) return;
@@ -593,6 +606,14 @@ mt_status mt_wv_set(mt_torch_writer *w, mt_wv *dict, const char *key, mt_wv *val
     return wv_push(dict, value);
 }
 
+mt_status mt_wv_set_key(mt_torch_writer *w, mt_wv *dict, mt_wv *key, mt_wv *value) {
+    (void)w;
+    if (!dict || dict->kind != WV_DICT || !key || !value)
+        return mt_fail(MT_ERR_NOMEM, "torch writer: cannot set a key (out of memory or not a dict)");
+    MT_TRY(wv_push(dict, key));
+    return wv_push(dict, value);
+}
+
 mt_status mt_wv_append(mt_torch_writer *w, mt_wv *list, mt_wv *value) {
     (void)w;
     if (!list || (list->kind != WV_LIST && list->kind != WV_TUPLE) || !value)
@@ -932,6 +953,10 @@ mt_status mt_torch_writer_save(mt_torch_writer *w, mt_wv *root, const char *path
     s = zw_member(&z, name, w->pk, w->pklen);
     snprintf(name, sizeof name, "%s/byteorder", prefix);
     if (s == MT_OK) s = zw_member(&z, name, "little", 6);
+    if (s == MT_OK && getenv("MEGATUNE_FAULT_DELAY_MS")) {
+        fflush(z.fp); // a partial file on disk for the fault campaign's kill
+        mt_fault_pause();
+    }
     for (size_t i = 0; i < w->nt && s == MT_OK; i++) {
         const mt_wv *t = w->tensors[i];
         uint64_t bytes = mt_dtype_size(t->dtype);

@@ -1,4 +1,4 @@
-// `megatune data`: data converters (import-iob, import-chemprot).
+// `megatune data`: data converters (import-iob, import-chemprot, import-pnc).
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -23,6 +23,16 @@ static void data_usage(FILE *out) {
             "      classification 'sentence<TAB>id'. With --label-map: an existing FILE ('label<TAB>id' lines)\n"
             "      is used; a missing one is written with ids in first-seen order (NeMo's importer order).\n"
             "      Convert train first, then dev/test with the same --label-map. Train with num_classes=6.\n"
+            "  megatune data import-pnc RAW.txt OUT_DIR\n"
+            "      Raw text -> OUT_DIR/text_RAW.txt + OUT_DIR/labels_RAW.txt (NeMo punctuation/capitalisation\n"
+            "      format, as prepare_data_for_punctuation_capitalization.py): labels , . ? (else O) from a\n"
+            "      word's last character, U/O from its first; other punctuation except ' is deleted; words\n"
+            "      are lower-cased. Name the raw files train.txt and dev.txt to get text_train.txt etc.\n"
+            "  megatune data import-atis IN_DIR OUT_DIR [--lower]\n"
+            "      ATIS as NeMo's import_datasets.py reads it (Microsoft CNTK files: atis.dict.vocab.csv,\n"
+            "      atis.dict.intent.csv, atis.dict.slots.csv, atis.{train,test}.{query,intent,slots}.csv)\n"
+            "      -> OUT_DIR/train.tsv, train_slots.tsv, test.tsv, test_slots.tsv, dict.intents.csv,\n"
+            "      dict.slots.csv (NeMo intent/slot format). --lower lower-cases the words.\n"
             "example:\n"
             "  megatune data import-iob --data_file conll2003/eng.train --out_dir ner/\n"
             "  megatune data import-chemprot chemprot/train.tsv cp/train.tsv --label-map cp/label_mapping.tsv\n");
@@ -93,6 +103,58 @@ static int import_iob(int argc, char **argv) {
     return 0;
 }
 
+static int import_pnc(int argc, char **argv) {
+    const char *pos[2] = {0};
+    int np = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { data_usage(stdout); return 0; }
+        if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "megatune data import-pnc: unknown option '%s'\n", argv[i]);
+            return 2;
+        }
+        if (np == 2) { fprintf(stderr, "megatune data import-pnc: too many arguments\n"); return 2; }
+        pos[np++] = argv[i];
+    }
+    if (np != 2) { data_usage(stderr); return 2; }
+    int created;
+    if (make_folder(pos[1], &created) != 0) return 1;
+    size_t nl = 0, nw = 0;
+    if (mt_data_import_pnc(pos[0], pos[1], &nl, &nw) != MT_OK) {
+        if (created) (void)rmdir(pos[1]);
+        return mt_cli_error();
+    }
+    const char *base = strrchr(pos[0], '/');
+    base = base ? base + 1 : pos[0];
+    printf("%s: %zu lines, %zu words -> %s/text_%s, %s/labels_%s\n", pos[0], nl, nw, pos[1], base, pos[1], base);
+    return 0;
+}
+
+static int import_atis(int argc, char **argv) {
+    const char *pos[2] = {0};
+    int np = 0, lower = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { data_usage(stdout); return 0; }
+        if (!strcmp(argv[i], "--lower") || !strcmp(argv[i], "--do_lower_case")) { lower = 1; continue; }
+        if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "megatune data import-atis: unknown option '%s'\n", argv[i]);
+            return 2;
+        }
+        if (np == 2) { fprintf(stderr, "megatune data import-atis: too many arguments\n"); return 2; }
+        pos[np++] = argv[i];
+    }
+    if (np != 2) { data_usage(stderr); return 2; }
+    int created;
+    if (make_folder(pos[1], &created) != 0) return 1;
+    size_t ntr = 0, nte = 0;
+    if (mt_data_import_atis(pos[0], pos[1], lower, &ntr, &nte) != MT_OK) {
+        if (created) (void)rmdir(pos[1]);
+        return mt_cli_error();
+    }
+    printf("%s: %zu train and %zu test queries -> %s (train.tsv, test.tsv, *_slots.tsv, dict.*.csv)\n", pos[0], ntr,
+           nte, pos[1]);
+    return 0;
+}
+
 static int import_chemprot(int argc, char **argv) {
     const char *pos[2] = {0}, *map = NULL;
     int np = 0;
@@ -138,6 +200,8 @@ int mt_cmd_data(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "import-iob")) return import_iob(argc - 1, argv + 1);
     if (!strcmp(argv[1], "import-chemprot")) return import_chemprot(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "import-pnc")) return import_pnc(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "import-atis")) return import_atis(argc - 1, argv + 1);
     fprintf(stderr, "megatune data: unknown tool '%s'\n", argv[1]);
     data_usage(stderr);
     return 2;

@@ -117,6 +117,11 @@ int mt_cmd_train(int argc, char **argv) {
     mt_train_result res;
     s = mt_train_run(&cfg, n, args, &res);
     mt_config_free(&cfg);
+    if (s != MT_OK && s != MT_ERR_INTERRUPTED && res.world_size > 1 && res.agreed_failure) {
+        // every rank stopped with the same message: global rank 0 reports it, all exit cleanly
+        if (res.world_rank != 0) return 1;
+        return mt_cli_error();
+    }
     if (s != MT_OK && s != MT_ERR_INTERRUPTED && res.world_size > 1) {
         // The other ranks may wait in a collective for this one: report, then end the whole job.
         fprintf(stderr, "megatune: rank %d: %s\n", res.world_rank, mt_last_error());

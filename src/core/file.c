@@ -3,6 +3,19 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <time.h>
+
+void mt_fault_pause(void) {
+    static long ms = -1;
+    if (ms < 0) {
+        const char *v = getenv("MEGATUNE_FAULT_DELAY_MS");
+        ms = v && *v ? strtol(v, NULL, 10) : 0;
+        if (ms < 0) ms = 0;
+    }
+    if (ms == 0) return;
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+}
 
 mt_status mt_read_all(FILE *f, size_t max_bytes, char **buf, size_t *len) {
     *buf = NULL;

@@ -16,6 +16,12 @@ void mt_model_config_defaults(mt_model_config *cfg) {
     strcpy(cfg->head_prefix, "classifier");
     cfg->head_num_layers = 1;
     cfg->head_activation = MT_ACT_RELU;
+    strcpy(cfg->head_mlp, "mlp");
+    cfg->head2 = MT_HEAD_NONE;
+    strcpy(cfg->head2_mlp, "mlp");
+    cfg->head2_num_layers = 1;
+    cfg->head2_activation = MT_ACT_RELU;
+    cfg->head_loss_weight = cfg->head2_loss_weight = 1.0f;
     cfg->tp_size = 1;
     cfg->tp_rank = 0;
 }
@@ -105,5 +111,23 @@ mt_status mt_model_config_finalize(mt_model_config *c) {
         return mt_fail(MT_ERR_INVALID, "model config: unknown head kind %d", (int)c->head);
     }
     if (c->head_prefix[0] == 0) strcpy(c->head_prefix, "classifier");
+    if (c->head_mlp[0] == 0) strcpy(c->head_mlp, "mlp");
+    if (c->head2 != MT_HEAD_NONE) {
+        if (c->head2 != MT_HEAD_TOKEN_CLASSIFIER ||
+            (c->head != MT_HEAD_TOKEN_CLASSIFIER && c->head != MT_HEAD_SEQUENCE_CLASSIFIER))
+            return mt_fail(MT_ERR_INVALID, "model config: a second head must be a token classifier beside a "
+                           "token or sequence classifier");
+        if (c->num_classes2 <= 0 || c->head2_num_layers <= 0)
+            return mt_fail(MT_ERR_INVALID, "model config: the second head needs num_classes > 0 and "
+                           "num_fc_layers >= 1 (check its label map)");
+        if (c->head2_dropout < 0.0f || c->head2_dropout >= 1.0f)
+            return mt_fail(MT_ERR_INVALID, "model config: the second head's fc_dropout %g is not in [0, 1)",
+                           (double)c->head2_dropout);
+        if (c->head2_shares_dropout) c->head2_dropout = c->head_dropout;
+        if (c->head2_prefix[0] == 0) strcpy(c->head2_prefix, c->head_prefix);
+        if (c->head2_mlp[0] == 0) strcpy(c->head2_mlp, "mlp");
+        if (!strcmp(c->head2_prefix, c->head_prefix) && !strcmp(c->head2_mlp, c->head_mlp))
+            return mt_fail(MT_ERR_INVALID, "model config: the two heads need different parameter names");
+    }
     return MT_OK;
 }

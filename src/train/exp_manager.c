@@ -28,6 +28,9 @@ struct mt_exp_manager {
     char log_dir[PATH_CAP], ckpt_dir[PATH_CAP];
     char name[256], monitor[128];
     char *resume_path;
+    char *resume_older; // the second newest *last.ckpt of find_resume (a kill left two), or NULL
+    int resume_found;   // resume_path was found in ckpt_dir (not given by resume_from_checkpoint)
+    mt_comm *ckpt_sync; // the tensor-parallel writers of one checkpoint (TP > 1), else NULL
     int rank0;
     FILE *log_file;
     FILE *csv;
@@ -315,9 +318,9 @@ static mt_status find_resume(mt_exp_manager *e, const mt_train_config *cfg) {
                        e->ckpt_dir);
     }
     struct dirent *de;
-    char *best = NULL;
-    time_t best_t = 0;
-    long best_ns = 0;
+    char *best = NULL, *second = NULL;
+    time_t best_t = 0, second_t = 0;
+    long best_ns = 0, second_ns = 0;
     int nlast = 0, nend = 0;
     mt_status st = MT_OK;
     while ((de = readdir(d))) {
@@ -329,17 +332,32 @@ static mt_status find_resume(mt_exp_manager *e, const mt_train_config *cfg) {
         if (stat(p, &sb) != 0 || !S_ISREG(sb.st_mode)) continue;
         nlast++;
         if (!best || sb.st_mtim.tv_sec > best_t || (sb.st_mtim.tv_sec == best_t && sb.st_mtim.tv_nsec > best_ns)) {
-            free(best);
+            free(second);
+            second = best;
+            second_t = best_t;
+            second_ns = best_ns;
             best = mt_strdup(p);
             best_t = sb.st_mtim.tv_sec;
             best_ns = sb.st_mtim.tv_nsec;
             if (!best) { st = MT_ERR_NOMEM; break; }
+        } else if (!second || sb.st_mtim.tv_sec > second_t ||
+                   (sb.st_mtim.tv_sec == second_t && sb.st_mtim.tv_nsec > second_ns)) {
+            free(second);
+            second = mt_strdup(p);
+            second_t = sb.st_mtim.tv_sec;
+            second_ns = sb.st_mtim.tv_nsec;
+            if (!second) { st = MT_ERR_NOMEM; break; }
         }
     }
     closedir(d);
-    if (st != MT_OK) return st;
+    if (st != MT_OK) {
+        free(best);
+        free(second);
+        return st;
+    }
     if (nend && !cfg->exp_manager.resume_past_end) {
         free(best);
+        free(second);
         return mt_fail(MT_ERR_INVALID, "%s holds an *end.ckpt: that run finished; set "
                        "exp_manager.resume_past_end=true to continue it", e->ckpt_dir);
     }
@@ -355,6 +373,8 @@ static mt_status find_resume(mt_exp_manager *e, const mt_train_config *cfg) {
     // deleting the old one; the newer is complete (it was renamed into place).
     if (nlast > 1) mt_warn("%s holds %d *last.ckpt files; resuming from the newest, %s", e->ckpt_dir, nlast, best);
     e->resume_path = best;
+    e->resume_older = second;
+    e->resume_found = 1;
     return MT_OK;
 }
 
@@ -376,12 +396,29 @@ static mt_status rebuild_topk(mt_exp_manager *e) {
         e->ntopk++;
     }
     closedir(d);
-    // Remember the newest -last file so the next save replaces it.
-    if (e->resume_path && !e->last_path) {
+    // Remember the newest -last file so the next save replaces it. Not a file given by
+    // trainer.resume_from_checkpoint: that may be another run's, and is not ours to delete.
+    if (e->resume_path && e->resume_found && !e->last_path) {
         e->last_path = mt_strdup(e->resume_path);
         if (!e->last_path) return MT_ERR_NOMEM;
     }
     return MT_OK;
+}
+
+// A kill -9 during a write leaves its temporary file (<name>.ckpt.tmp, <name>.nemo.tmp; never a
+// partial file under the final name, see mt_write_file_atomic). Nothing reads them; they are
+// removed when the folder is next used so they do not pile up.
+static void remove_stale_tmp(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (!ends_with(de->d_name, ".ckpt.tmp") && !ends_with(de->d_name, ".nemo.tmp")) continue;
+        char p[PATH_CAP * 2];
+        if (snprintf(p, sizeof p, "%s/%s", dir, de->d_name) >= (int)sizeof p) continue;
+        if (unlink(p) == 0) mt_info("removed %s, left by an interrupted write", p);
+    }
+    closedir(d);
 }
 
 // NeMo moves the previous run's loose files into run_<k>/ when resuming.
@@ -625,11 +662,22 @@ mt_status mt_exp_create_par(const mt_train_config *cfg, int argc, char **argv, c
     }
     // NeMo: only data-parallel rank 0 of each tensor-parallel rank writes checkpoints.
     if (par->dp_rank != 0) e->checkpoints_on = 0;
+    if (e->checkpoints_on && tp_size > 1) e->ckpt_sync = par->tp;
     if (e->checkpoints_on) {
         st = mt_mkdirs(e->ckpt_dir);
         if (st != MT_OK) goto fail;
         st = rebuild_topk(e);
         if (st != MT_OK) goto fail;
+        remove_stale_tmp(e->ckpt_dir);
+        if (tp_size > 1) { // the .nemo is written beside the mp_rank_XX folders
+            char parent[PATH_CAP];
+            snprintf(parent, sizeof parent, "%s", e->ckpt_dir);
+            char *slash = strrchr(parent, '/');
+            if (slash) {
+                *slash = 0;
+                if (tp_rank == 0) remove_stale_tmp(parent);
+            }
+        }
     }
 
     char path[PATH_CAP + 64];
@@ -779,6 +827,7 @@ void mt_exp_free(mt_exp_manager *e) {
     free(e->topk);
     free(e->last_path);
     free(e->resume_path);
+    free(e->resume_older);
     free(e);
 }
 
@@ -786,6 +835,24 @@ const char *mt_exp_log_dir(const mt_exp_manager *e) { return e->log_dir; }
 const char *mt_exp_ckpt_dir(const mt_exp_manager *e) { return e->ckpt_dir; }
 const char *mt_exp_name(const mt_exp_manager *e) { return e->name; }
 const char *mt_exp_resume_path(const mt_exp_manager *e) { return e->resume_path; }
+const char *mt_exp_resume_older(const mt_exp_manager *e) { return e->resume_older; }
+
+void mt_exp_resumed_from(mt_exp_manager *e, const char *path) {
+    if (!e->resume_found || !path) return;
+    // The other -last file (a kill between writing the new one and deleting the old) is not
+    // the one training continues from: remove it, and replace `path` at the next save.
+    const char *other = !strcmp(path, e->resume_path) ? e->resume_older : e->resume_path;
+    if (other && e->checkpoints_on && strcmp(other, path)) {
+        if (unlink(other) == 0) mt_info("removed %s (training continues from %s)", other, path);
+    }
+    if (e->checkpoints_on) {
+        char *lp = mt_strdup(path);
+        if (lp) {
+            free(e->last_path);
+            e->last_path = lp;
+        }
+    }
+}
 const char *mt_exp_last_checkpoint(const mt_exp_manager *e) { return e->last_path; }
 
 const char *mt_exp_best_checkpoint(const mt_exp_manager *e) {
@@ -821,7 +888,7 @@ mt_status mt_exp_metrics_begin(mt_exp_manager *e, const char *const *metric_name
         if (old && getline(&line, &cap, old) > 0 && !strncmp(line, "step,epoch,train_loss,lr,val_loss", 33)) {
             line[strcspn(line, "\r\n")] = 0;
             for (char *tok = strtok(line + 33, ","); tok && nadopted < 16; tok = strtok(NULL, ","))
-                if (!strncmp(tok, "val_", 4) && (adopted[nadopted] = mt_strdup(tok + 4))) nadopted++;
+                if ((adopted[nadopted] = mt_strdup(tok))) nadopted++;
         }
         free(line);
         if (old) fclose(old);
@@ -833,10 +900,8 @@ mt_status mt_exp_metrics_begin(mt_exp_manager *e, const char *const *metric_name
     if (!e->metric_tags) return MT_ERR_NOMEM;
     e->n_metrics = n_metrics;
     for (int i = 0; i < n_metrics && e->metric_tags; i++) {
-        size_t l = strlen(metric_names[i]) + 5;
-        e->metric_tags[i] = mt_malloc(l);
+        e->metric_tags[i] = mt_strdup(metric_names[i]);
         if (!e->metric_tags[i]) { st0 = MT_ERR_NOMEM; break; }
-        snprintf(e->metric_tags[i], l, "val_%s", metric_names[i]);
     }
     for (int i = 0; i < nadopted; i++) free(adopted[i]);
     if (!e->metric_tags) return MT_ERR_NOMEM;
@@ -919,6 +984,18 @@ mt_status mt_exp_log_row(mt_exp_manager *e, int64_t step, int64_t epoch, double 
 
 static int better(const mt_exp_manager *e, double a, double b) { return e->mode_max ? a > b : a < b; }
 
+// Full disk, read-only or vanished folder: the temporary is gone and the previous checkpoint
+// untouched; the message says which one a resume would start from.
+static mt_status save_failed(const mt_exp_manager *e, mt_status ws) {
+    if (!is_dir(e->ckpt_dir))
+        return mt_fail_context(ws, "the checkpoint folder %s no longer exists (deleted during training?): the run "
+                               "stops", e->ckpt_dir);
+    if (e->last_path)
+        return mt_fail_context(ws, "checkpoint not saved (the previous one, %s, is intact: free the space or fix the "
+                               "folder, then resume with exp_manager.resume_if_exists=true)", e->last_path);
+    return mt_fail_context(ws, "checkpoint not saved");
+}
+
 mt_status mt_exp_save_checkpoint(mt_exp_manager *e, mt_ckpt_write_fn write, void *ctx, double monitor_value,
                                  int64_t epoch, int rank) {
     e->new_best = 0;
@@ -926,8 +1003,16 @@ mt_status mt_exp_save_checkpoint(mt_exp_manager *e, mt_ckpt_write_fn write, void
     char stem[1024], last[PATH_CAP * 2];
     format_template(e, e->filename, monitor_value, epoch, stem, sizeof stem);
     MT_TRY(mt_path_fmt(last, sizeof last, "%s/%s-last.ckpt", e->ckpt_dir, stem));
+    // With tensor parallelism each rank writes its own file, and a kill can stop some ranks
+    // before theirs is in place: every rank keeps its previous -last until all have written the
+    // new one, so that a resume finds a step common to all (trainer.c). The new file must not
+    // replace the previous one by name either: a clash takes the alternate name -v1-last.
+    if (e->ckpt_sync && e->last_path && !strcmp(e->last_path, last))
+        MT_TRY(mt_path_fmt(last, sizeof last, "%s/%s-v1-last.ckpt", e->ckpt_dir, stem));
     // 1. The new -last (write() is atomic), then drop the previous one.
-    MT_TRY(write(ctx, last));
+    mt_status ws = write(ctx, last);
+    if (e->ckpt_sync) ws = mt_comm_agree(e->ckpt_sync, ws);
+    if (ws != MT_OK) return save_failed(e, ws);
     if (e->last_path && strcmp(e->last_path, last)) {
         if (unlink(e->last_path) != 0 && errno != ENOENT)
             mt_warn("%s: cannot remove the previous last checkpoint: %s", e->last_path, strerror(errno));
@@ -963,12 +1048,16 @@ mt_status mt_exp_save_checkpoint(mt_exp_manager *e, mt_ckpt_write_fn write, void
     MT_TRY(mt_path_fmt(tmp, sizeof tmp, "%s.tmp", path));
     unlink(tmp);
     if (link(last, tmp) != 0) {
-        // No hard links on this filesystem: write a second copy.
-        MT_TRY(write(ctx, path));
+        int err = errno;
+        // No hard links on this filesystem: write a second copy. Any other failure is an error.
+        if (err != EPERM && err != EXDEV && err != ENOTSUP && err != EOPNOTSUPP && err != EMLINK)
+            return save_failed(e, mt_fail(MT_ERR_IO, "%s: cannot link %s: %s", tmp, last, strerror(err)));
+        ws = write(ctx, path);
+        if (ws != MT_OK) return save_failed(e, ws);
     } else if (rename(tmp, path) != 0) {
         int err = errno;
         unlink(tmp);
-        return mt_fail(MT_ERR_IO, "%s: cannot rename into place: %s", path, strerror(err));
+        return save_failed(e, mt_fail(MT_ERR_IO, "%s: cannot rename into place: %s", path, strerror(err)));
     }
     fsync_dir_of(path);
     topk_entry *nt = mt_realloc(e->topk, (size_t)(e->ntopk + 1) * sizeof *nt);
@@ -987,7 +1076,7 @@ mt_status mt_exp_save_checkpoint(mt_exp_manager *e, mt_ckpt_write_fn write, void
                (long long)epoch, (long long)e->step, e->monitor, monitor_value, e->topk[b].score, path,
                (long long)e->save_top_k);
     }
-    if (!keep_all && e->ntopk > e->save_top_k) {
+    while (!keep_all && e->ntopk > e->save_top_k) {
         worst = 0;
         for (int i = 1; i < e->ntopk; i++)
             if (better(e, e->topk[worst].score, e->topk[i].score)) worst = i;

@@ -1,6 +1,6 @@
 // libFuzzer target: arbitrary bytes as a task data file (text classification TSV, each of the nine
 // GLUE tasks' TSV, a NeMo NER text/labels pair, a CoNLL/IOB file for `megatune data import-iob`, a
-// ChemProt file for `megatune data import-chemprot`)
+// ChemProt file for `megatune data import-chemprot`, a P&C text/labels pair, an intent/slot .tsv + slots)
 // must give a dataset (or converted files) or a clear error, never a crash; a loaded dataset must
 // batch cleanly. The first byte picks the task and the split of the input.
 #include <stdint.h>
@@ -59,7 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!tok) setup();
     if (size < 1) return 0;
     static const char *glue[] = {"cola", "sst-2", "mrpc", "sts-b", "qqp", "mnli", "qnli", "rte", "wnli", "mnli-mm"};
-    unsigned sel = data[0] % 14;
+    unsigned sel = data[0] % 16;
     data++, size--;
     mt_task_options o;
     char path[256];
@@ -116,8 +116,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         s = mt_dataset_load(&o, tok, out, "train", NULL, &d);
         break;
     }
-    default: { // NER: split the input at the first 0xFF byte into text and labels
-        mt_task_options_default(&o, MT_TASK_TOKEN_CLASSIFICATION);
+    case 15: { // intent/slot: <0xFF> splits train.tsv from train_slots.tsv; fixed dictionaries
+        static const uint8_t intents[] = "a\nb\n", slots[] = "B-x\nO\nI-x\n";
+        mt_task_options_default(&o, MT_TASK_INTENT_SLOT);
+        o.max_seq_length = 6;
+        snprintf(path, sizeof path, "%s/dict.intents.csv", dir);
+        write_file(path, intents, sizeof intents - 1);
+        snprintf(path, sizeof path, "%s/dict.slots.csv", dir);
+        write_file(path, slots, sizeof slots - 1);
+        const uint8_t *cut = memchr(data, 0xFF, size);
+        size_t nt = cut ? (size_t)(cut - data) : size;
+        snprintf(path, sizeof path, "%s/train.tsv", dir);
+        write_file(path, data, nt);
+        snprintf(path, sizeof path, "%s/train_slots.tsv", dir);
+        write_file(path, cut ? cut + 1 : data, cut ? size - nt - 1 : 0);
+        s = mt_dataset_load(&o, tok, dir, "train", NULL, &d);
+        break;
+    }
+    default: { // NER (12) and punctuation/capitalisation (14): the first 0xFF byte splits text and labels
+        mt_task_options_default(&o, sel == 14 ? MT_TASK_PUNCT_CAPIT : MT_TASK_TOKEN_CLASSIFICATION);
         o.max_seq_length = 6;
         const uint8_t *cut = memchr(data, 0xFF, size);
         size_t nt = cut ? (size_t)(cut - data) : size;
