@@ -1,5 +1,6 @@
 // `megatune data`: data converters (import-iob, import-chemprot).
 #include <errno.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -8,6 +9,9 @@
 #include "cli/commands.h"
 #include "core/status.h"
 #include "tasks/data_tools.h"
+#include "tasks/squad.h"
+#include "tasks/task_internal.h"
+#include "text/tokenizer.h"
 
 static void data_usage(FILE *out) {
     fprintf(out,
@@ -130,6 +134,44 @@ static int import_chemprot(int argc, char **argv) {
     return 0;
 }
 
+// Hidden (tests, debugging): the SQuAD features of FILE as mt_squad_dump_features prints them.
+//   megatune data squad-features FILE --vocab VOCAB [--cased] [--v2] [--train] [--unlabelled]
+//       [--max_seq_length N] [--doc_stride N] [--max_query_length N]
+static int squad_features(int argc, char **argv) {
+    const char *file = NULL, *vocab = NULL;
+    int cased = 0, training = 0, labelled = 1;
+    mt_task_options o;
+    mt_task_options_default(&o, MT_TASK_QUESTION_ANSWERING);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int *iv = !strcmp(a, "--max_seq_length") ? &o.max_seq_length : !strcmp(a, "--doc_stride") ? &o.doc_stride
+                  : !strcmp(a, "--max_query_length") ? &o.max_query_length : NULL;
+        if (iv || !strcmp(a, "--vocab")) {
+            if (i + 1 >= argc) { fprintf(stderr, "megatune data squad-features: %s needs a value\n", a); return 2; }
+            if (iv) *iv = atoi(argv[++i]);
+            else vocab = argv[++i];
+        } else if (!strcmp(a, "--cased")) cased = 1;
+        else if (!strcmp(a, "--v2")) o.version_2_with_negative = 1;
+        else if (!strcmp(a, "--train")) training = 1;
+        else if (!strcmp(a, "--unlabelled")) labelled = 0;
+        else if (!file && a[0] != '-') file = a;
+        else { fprintf(stderr, "megatune data squad-features: unknown argument '%s'\n", a); return 2; }
+    }
+    if (!file || !vocab) { fprintf(stderr, "usage: megatune data squad-features FILE --vocab VOCAB [...]\n"); return 2; }
+    mt_tokenizer_options to;
+    mt_tokenizer_options_default(&to, !cased);
+    mt_tokenizer *tok = NULL;
+    mt_dataset *d = NULL;
+    mt_status s = mt_tokenizer_create_from_file(vocab, &to, &tok);
+    if (!s) s = mt_task_setup_dataset(&o, tok, NULL, &d);
+    if (!s) s = mt_squad_load(d, tok, file, training, labelled);
+    if (!s) s = mt_squad_dump_features(d, stdout);
+    mt_dataset_free(d);
+    mt_tokenizer_free(tok);
+    if (s) return mt_cli_error();
+    return 0;
+}
+
 int mt_cmd_data(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         data_usage(argc < 2 ? stderr : stdout);
@@ -137,6 +179,7 @@ int mt_cmd_data(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "import-iob")) return import_iob(argc - 1, argv + 1);
     if (!strcmp(argv[1], "import-chemprot")) return import_chemprot(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "squad-features")) return squad_features(argc - 1, argv + 1);
     fprintf(stderr, "megatune data: unknown tool '%s'\n", argv[1]);
     data_usage(stderr);
     return 2;

@@ -16,7 +16,7 @@ typedef enum {
     MT_TASK_TEXT_CLASSIFICATION = 0, // NeMo text_classification: "text<TAB>label"
     MT_TASK_GLUE = 1,                // NeMo glue_benchmark: GLUE TSVs, task_name selects the processor
     MT_TASK_TOKEN_CLASSIFICATION = 2, // NeMo token_classification: text_*.txt + labels_*.txt
-    MT_TASK_QUESTION_ANSWERING = 3,  // SQuAD (a later issue)
+    MT_TASK_QUESTION_ANSWERING = 3,  // SQuAD v1.1 / v2.0 JSON (src/tasks/squad.c)
 } mt_task_kind;
 
 // Task options, filled by the trainer from NeMo's config keys (model.dataset.*, model.*).
@@ -30,6 +30,11 @@ typedef struct {
     int ignore_start_end;      // token classification
     int class_balancing;       // 1 = weighted_loss
     char label_ids_file[1024]; // token classification: label_ids.csv to use (restore / predict); "" = build from data
+    // question answering (model.dataset.*, NeMo's defaults in mt_task_options_default)
+    int version_2_with_negative;
+    int doc_stride, max_query_length, max_answer_length, n_best_size;
+    double null_score_diff_threshold;
+    int do_lower_case; // get_final_text only; token casing comes from the tokenizer
 } mt_task_options;
 
 void mt_task_options_default(mt_task_options *o, mt_task_kind kind);

@@ -81,6 +81,7 @@ struct mt_dataset {
     int skipped;         // malformed rows skipped (QQP only, as NeMo)
     size_t cap_examples, cap_gold;
     int32_t pad_id, cls_id, sep_id, unk_id;
+    struct mt_squad *squad; // question answering: examples, contexts, per-feature positions (squad.c)
 };
 
 mt_dataset *mt_ds_new(const mt_task_options *o);
