@@ -215,9 +215,9 @@ static mt_status squad_read_json(mt_squad *q, const char *path, int version2, in
             const cJSON *q0 = cJSON_IsArray(qas) ? cJSON_GetArrayItem(qas, 0) : NULL;
             const char *qid0 = q0 ? squad_str(q0, "id") : NULL;
             if (!ctx || !cJSON_IsArray(qas)) {
-                s = mt_fail(MT_ERR_FORMAT, "%s: article %d (%s) paragraph %d%s%s%s: missing \"%s\"", path, ai,
+                s = mt_fail(MT_ERR_FORMAT, "%s: article %d (%s) paragraph %d%s%s%s: missing %s", path, ai,
                             title ? title : "untitled", pi, qid0 ? " (question id " : "", qid0 ? qid0 : "",
-                            qid0 ? ")" : "", ctx ? "qas\" array" : "context\" string");
+                            qid0 ? ")" : "", ctx ? "\"qas\" array" : "\"context\" string");
                 goto done;
             }
             size_t k = 0;
