@@ -23,6 +23,7 @@ PENDING(mt_cmd_tokenize, "tokenize")
 PENDING(mt_cmd_inspect, "inspect")
 PENDING(mt_cmd_convert, "convert")
 PENDING(mt_cmd_data, "data")
+PENDING(mt_cmd_eval_squad, "eval-squad")
 
 int mt_cli_is_override(const char *arg) {
     const char *eq = strchr(arg, '=');
@@ -52,6 +53,7 @@ static const struct {
     {"tokenize", mt_cmd_tokenize, "WordPiece-tokenize stdin lines (ids or tokens)"},
     {"inspect", mt_cmd_inspect, "print a checkpoint's tree (.pt, Megatron folder, .nemo, .safetensors)"},
     {"convert", mt_cmd_convert, "convert checkpoints between formats and tensor-parallel sizes"},
+    {"eval-squad", mt_cmd_eval_squad, "score SQuAD predictions as the official evaluate-v1.1/v2.0 scripts do"},
     {"data", mt_cmd_data, "data tools: import-iob (CoNLL/IOB -> NeMo text/labels files), import-chemprot"},
 };
 

@@ -54,11 +54,13 @@ typedef struct {
     double exact, f1;             // v1.1 exact_match / f1 and v2 exact / f1 (percent)
     double has_exact, has_f1, no_exact, no_f1;
     int total, has_total, no_total;
-    double best_exact, best_f1, best_exact_thresh, best_f1_thresh;
 } mt_squad_scores;
-mt_status mt_squad_write_predictions(const mt_dataset *d, const mt_squad_results *r, const char *predictions_json,
-                                     const char *nbest_json, const char *null_odds_json,
+// `vocab` gives the piece strings (BERT's feature.tokens).
+mt_status mt_squad_write_predictions(const mt_dataset *d, const mt_vocab *vocab, const mt_squad_results *r,
+                                     const char *predictions_json, const char *nbest_json, const char *null_odds_json,
                                      mt_squad_scores *scores) MT_WARN_UNUSED;
+// Python's repr(float) (shortest round-trip digits).
+void mt_squad_fmt_double(char *out, size_t cap, double v);
 
 // `megatune eval-squad`: the official evaluate-v1.1.py / evaluate-v2.0.py output (one JSON line).
 mt_status mt_squad_eval_files(const char *data_json, const char *pred_json, const char *na_prob_json,
