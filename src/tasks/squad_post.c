@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 #include <utf8proc.h>
 
+#include "core/file.h"
 #include "core/log.h"
 #include "tasks/outfile.h"
 #include "tasks/squad_internal.h"
@@ -697,19 +698,16 @@ static cJSON *squad_read_json_file(const char *path, const char *what, mt_status
     FILE *f = fopen(path, "rb");
     *st = MT_OK;
     if (!f) { *st = mt_fail(MT_ERR_IO, "%s: cannot open the %s: %s", path, what, strerror(errno)); return NULL; }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = n >= 0 ? mt_malloc((size_t)n + 1) : NULL;
-    if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        fclose(f);
-        *st = mt_fail(MT_ERR_IO, "%s: cannot read the %s", path, what);
+    char *buf = NULL;
+    size_t n = 0;
+    mt_status rs = mt_read_all(f, 0, &buf, &n);
+    int err = errno;
+    fclose(f);
+    if (rs) {
+        *st = rs == MT_ERR_IO ? mt_fail(rs, "%s: cannot read the %s: %s", path, what, strerror(err)) : rs;
         return NULL;
     }
-    fclose(f);
-    buf[n] = 0;
-    cJSON *j = cJSON_ParseWithLength(buf, (size_t)n);
+    cJSON *j = cJSON_ParseWithLength(buf, n);
     free(buf);
     if (!j) *st = mt_fail(MT_ERR_FORMAT, "%s: the %s is not valid JSON", path, what);
     return j;
