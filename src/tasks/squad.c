@@ -401,6 +401,7 @@ mt_status mt_squad_load(mt_dataset *d, mt_tokenizer *tok, const char *path, int 
     if (!q) return MT_ERR_NOMEM;
     d->squad = q;
     snprintf(q->path, sizeof q->path, "%s", path);
+    q->vocab = mt_tokenizer_vocab(tok);
     MT_TRY(squad_read_json(q, path, o->version_2_with_negative, labelled));
     mt_tokbuf tb = {0}, qb = {0};
     mt_status s = MT_OK;
@@ -499,6 +500,8 @@ mt_status mt_squad_load(mt_dataset *d, mt_tokenizer *tok, const char *path, int 
     mt_tokbuf_free(&qb);
     return s;
 }
+
+const mt_vocab *mt_squad_vocab(const mt_dataset *d) { return d->squad ? d->squad->vocab : NULL; }
 
 int mt_squad_feature_start(const mt_dataset *d, size_t f) { return d->squad && f < d->n_feat ? d->squad->f_start[f] : 0; }
 int mt_squad_feature_end(const mt_dataset *d, size_t f) { return d->squad && f < d->n_feat ? d->squad->f_end[f] : 0; }

@@ -28,6 +28,8 @@ typedef struct mt_squad mt_squad;
 // split (answer-text mismatch skipped); `labelled` = 0 for prediction input (answers optional).
 mt_status mt_squad_load(mt_dataset *d, mt_tokenizer *tok, const char *path, int training, int labelled) MT_WARN_UNUSED;
 void mt_squad_free(mt_squad *q);
+// The vocab of the tokenizer the dataset was built with (piece strings for post-processing).
+const mt_vocab *mt_squad_vocab(const mt_dataset *d);
 
 // Feature-level facts for tests and post-processing.
 int mt_squad_feature_start(const mt_dataset *d, size_t f);
@@ -49,11 +51,12 @@ mt_status mt_squad_results_read(mt_squad_results *r, const char *path) MT_WARN_U
 // BERT's write_predictions. Any of the paths may be NULL (not written); null_odds only for v2.
 // Scores (v1.1 exact_match/f1; v2 exact/f1/HasAns/NoAns/best_*) of the predictions go to `scores`
 // when not NULL, computed as the official scripts do.
-typedef struct {
+typedef struct mt_squad_scores_s {
     int version2;
     double exact, f1;             // v1.1 exact_match / f1 and v2 exact / f1 (percent)
     double has_exact, has_f1, no_exact, no_f1;
     int total, has_total, no_total;
+    double best_exact, best_f1; // NeMo's logged values: find_all_best_thresh with null odds all 0
 } mt_squad_scores;
 // `vocab` gives the piece strings (BERT's feature.tokens).
 mt_status mt_squad_write_predictions(const mt_dataset *d, const mt_vocab *vocab, const mt_squad_results *r,

@@ -36,6 +36,7 @@ struct mt_squad {
     int32_t *f_start, *f_end; // per feature
     size_t cap_fs, cap_fe;
     int skipped;
+    const mt_vocab *vocab; // the tokenizer's (it outlives the dataset)
 };
 
 int mt_squad_py_space(uint32_t c);

@@ -419,6 +419,9 @@ mt_status mt_squad_write_predictions(const mt_dataset *d, const mt_vocab *vocab,
     double *probs = mt_malloc(((size_t)nbs + 2) * sizeof *probs);
     if (!si || !ei || !pre || !nb || !probs) s = MT_ERR_NOMEM;
     double em_sum = 0, f1_sum = 0, h_em = 0, h_f1 = 0, n_em = 0, n_f1 = 0;
+    double *qe = mt_malloc((q->n_q + 1) * sizeof *qe), *qf = mt_malloc((q->n_q + 1) * sizeof *qf);
+    unsigned char *qh = mt_malloc(q->n_q + 1), *qp = mt_malloc(q->n_q + 1);
+    if (!qe || !qf || !qh || !qp) s = MT_ERR_NOMEM;
     int total = 0, h_tot = 0, n_tot = 0, first = 1;
     size_t f0 = 0;
     for (size_t ex = 0; ex < q->n_q && !s; ex++) {
@@ -545,6 +548,10 @@ mt_status mt_squad_write_predictions(const mt_dataset *d, const mt_vocab *vocab,
             if (!any) { bem = squad_em(answer, ""); bf1 = squad_f1(answer, "", v2); }
             em_sum += bem;
             f1_sum += bf1;
+            qe[total] = bem;
+            qf[total] = bf1;
+            qh[total] = E->n_ans > 0;
+            qp[total] = *answer != 0;
             total++;
             if (v2 && E->n_ans > 0) { h_em += bem; h_f1 += bf1; h_tot++; }
             else if (v2) { n_em += bem; n_f1 += bf1; n_tot++; }
@@ -563,7 +570,11 @@ mt_status mt_squad_write_predictions(const mt_dataset *d, const mt_vocab *vocab,
     if (!s && po.f) s = mt_outfile_commit(&po);
     if (!s && no.f) s = mt_outfile_commit(&no);
     if (!s && oo.f) s = mt_outfile_commit(&oo);
-    if (s) { mt_outfile_abort(&po); mt_outfile_abort(&no); mt_outfile_abort(&oo); return s; }
+    if (s) {
+        mt_outfile_abort(&po); mt_outfile_abort(&no); mt_outfile_abort(&oo);
+        free(qe); free(qf); free(qh); free(qp);
+        return s;
+    }
     if (sc) {
         memset(sc, 0, sizeof *sc);
         sc->version2 = v2;
@@ -576,7 +587,22 @@ mt_status mt_squad_write_predictions(const mt_dataset *d, const mt_vocab *vocab,
         sc->has_f1 = h_tot ? 100.0 * h_f1 / h_tot : 0;
         sc->no_exact = n_tot ? 100.0 * n_em / n_tot : 0;
         sc->no_f1 = n_tot ? 100.0 * n_f1 / n_tot : 0;
+        // find_best_thresh with every null odds 0: data order, best prefix
+        int no_ans = 0;
+        for (int i = 0; i < total; i++) no_ans += !qh[i];
+        for (int which = 0; which < 2; which++) {
+            double cur = no_ans, best = cur;
+            for (int i = 0; i < total; i++) {
+                cur += qh[i] ? (which ? qf[i] : qe[i]) : (qp[i] ? -1 : 0);
+                if (cur > best) best = cur;
+            }
+            *(which ? &sc->best_f1 : &sc->best_exact) = total ? 100.0 * best / total : 0;
+        }
     }
+    free(qe);
+    free(qf);
+    free(qh);
+    free(qp);
     return MT_OK;
 }
 

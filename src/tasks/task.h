@@ -92,6 +92,10 @@ mt_status mt_metrics_add(mt_metrics *m, const size_t *indices, int n, const mt_b
                          const float *logits) MT_WARN_UNUSED;
 // Fills up to `cap` values; returns the count. The first value is the one NeMo monitors besides val_loss.
 int mt_metrics_compute(mt_metrics *m, mt_metric_value *out, int cap);
+// Question answering: writes DIR/predictions.json, nbest_predictions.json and (v2) null_odds.json
+// (BERT's formats) for the features added so far; DIR NULL = only the scores.
+struct mt_squad_scores_s;
+mt_status mt_metrics_write_squad(mt_metrics *m, const char *dir, struct mt_squad_scores_s *scores) MT_WARN_UNUSED;
 // Human-readable report (NeMo's classification report table, per-task extras).
 void mt_metrics_print_report(mt_metrics *m, FILE *out);
 

@@ -27,6 +27,8 @@
       "token classification: labels_<split>.txt in model.dataset.data_dir"),                              \
     K("model." #split ".ds_item", MT_CFG_STR, model.split.ds_item, "null", 1,                            \
       "GLUE: the split's file in model.dataset.data_dir (train.tsv, dev.tsv)"),                           \
+    K("model." #split ".file", MT_CFG_STR, model.split.file, "null", 1,                                  \
+      "question answering: the split's SQuAD .json (NeMo's spelling)"),                                   \
     K("model." #split ".batch_size", MT_CFG_INT, model.split.batch_size, bs_def, 0, "examples per batch"),    \
     K("model." #split ".shuffle", MT_CFG_BOOL, model.split.shuffle, shuffle_def, 0,                          \
       "reshuffle every epoch (a pure function of trainer.seed and the epoch)"),                           \
@@ -47,6 +49,9 @@ static const mt_cfg_key g_schema[] = {
       "start training from every weight (heads included) of this .nemo"),
     K("pretrained_model", MT_CFG_STR, pretrained_model, "null", 1,
       "GLUE's name for init_from_nemo_model"),
+    // question answering (NeMo's question_answering_squad_config.yaml)
+    K("do_training", MT_CFG_BOOL, do_training, "true", 0,
+      "QA: false = no training, only the test set (with pretrained_model / init_from_nemo_model)"),
     // trainer (PyTorch Lightning's Trainer arguments)
     K("trainer.gpus", MT_CFG_INT, trainer.gpus, "1", 1, "accepted; megatune runs on the CPU"),
     K("trainer.num_nodes", MT_CFG_INT, trainer.num_nodes, "1", 0, "accepted; must be 1"),
@@ -131,7 +136,8 @@ static const mt_cfg_key g_schema[] = {
       "where to write the final .nemo (null = log_dir/checkpoints/<name>.nemo)"),
     K("model.task_name", MT_CFG_STR, model.task_name, "null", 1,
       "GLUE task: cola, sst-2, mrpc, sts-b, qqp, mnli, qnli, rte, wnli"),
-    K("model.output_dir", MT_CFG_STR, model.output_dir, "null", 1, "accepted, ignored"),
+    K("model.output_dir", MT_CFG_STR, model.output_dir, "null", 1,
+      "QA: folder for test's prediction files (default: beside the .nemo); ignored by other tasks"),
     K("model.label_ids", MT_CFG_STR, model.label_ids, "null", 1, "accepted, ignored"),
     K("model.target", MT_CFG_STR, model.target, "null", 1, "NeMo model class (written into .nemo files)"),
     K("model.tensor_model_parallel_size", MT_CFG_INT, model.tensor_model_parallel_size, "1", 0,
@@ -875,6 +881,7 @@ static const task_default g_task_defaults[] = {
     {"token_classification", "model.nemo_path", "null"},
     {"token_classification", "model.target", "nemo.collections.nlp.models.token_classification.token_classification_model.TokenClassificationModel"},
     {"question_answering", "model.dataset.max_seq_length", "384"},
+    {"question_answering", "model.dataset.do_lower_case", "true"},
     {"question_answering", "model.train_ds.batch_size", "24"},
     {"question_answering", "model.validation_ds.batch_size", "24"},
     {"question_answering", "model.test_ds.batch_size", "24"},

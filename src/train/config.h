@@ -45,6 +45,7 @@ typedef struct {
     char *text_file;   // token classification: text_<split>.txt (in model.dataset.data_dir)
     char *labels_file; // token classification: labels_<split>.txt
     char *ds_item;     // GLUE: train.tsv / dev.tsv (in model.dataset.data_dir)
+    char *file;        // question answering: the SQuAD .json (NeMo's spelling)
     int64_t batch_size;
     int64_t num_samples;
     int64_t num_workers;
@@ -55,6 +56,7 @@ typedef struct {
     char *task;                 // megatune: text_classification|glue|token_classification|question_answering
     char *init_from_nemo_model; // NeMo: start from every weight of a .nemo
     char *pretrained_model;     // GLUE's spelling of the same
+    int do_training;            // QA (NeMo's question_answering_squad.py): false = restore and test only
     char *name;                 // NeMo's top-level name (ignored)
     struct {
         int64_t gpus, num_nodes, max_epochs, max_steps, accumulate_grad_batches, log_every_n_steps;
