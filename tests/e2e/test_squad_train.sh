@@ -7,6 +7,7 @@
 #    score (`megatune eval-squad`) is exactly the test_exact_match / test_f1 printed;
 #  - v2.0 (version_2_with_negative): val_best_exact/best_f1 and HasAns/NoAns columns, null_odds.json,
 #    eval-squad with --na-prob-file;
+#  - `megatune predict` on the questions alone writes the same files as test;
 #  - do_training=false is refused before any experiment folder exists;
 #  - TP=2 under mpirun gives the metrics of TP=1 (skipped part when mpirun cannot start 2 ranks).
 set -u
@@ -76,6 +77,19 @@ print("%s: test_exact_match %s test_f1 %s == eval-squad" % (sys.argv[3], logged[
 EOF
 }
 scored v1 v1
+# predict on the same questions (answers not needed) writes the same prediction files as test
+mkdir -p "$T/pred"
+"$PY" -c "
+import json, sys
+d = json.load(open(sys.argv[1]))
+for a in d['data']:
+    for p in a['paragraphs']:
+        for q in p['qas']: q.pop('answers')
+json.dump(d, open(sys.argv[2], 'w'))" "$T/v1_dev.json" "$T/v1_questions.json"
+"$BIN" predict "$T/v1.nemo" "$T/v1_questions.json" "$T/pred" 2> "$T/pred.err" || { cat "$T/pred.err"; fail "predict"; }
+cmp -s "$T/pred/predictions.json" "$T/v1-out/predictions.json" && cmp -s "$T/pred/nbest_predictions.json" "$T/v1-out/nbest_predictions.json" \
+  || fail "predict's prediction files differ from test's"
+echo "ok: predict on questions without answers == test's prediction files"
 
 train v2 v2 model.dataset.version_2_with_negative=true
 head -1 "$T/v2/QA/v/metrics.csv" | grep -q "val_best_exact,val_best_f1,val_HasAns_exact,val_HasAns_f1,val_NoAns_exact,val_NoAns_f1" \
