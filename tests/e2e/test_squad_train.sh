@@ -9,7 +9,7 @@
 #    eval-squad with --na-prob-file;
 #  - `megatune predict` on the questions alone writes the same files as test;
 #  - do_training=false is refused before any experiment folder exists;
-#  - TP=2 under mpirun gives the metrics of TP=1 (skipped part when mpirun cannot start 2 ranks).
+#  - TP=2, and DP=2 with half the batch per rank, under mpirun give the metrics of one process (skipped part when mpirun cannot start 2 ranks).
 set -u
 BIN=${MEGATUNE_BIN:?}; SRC=${MEGATUNE_SOURCE_DIR:?}; DATA=${MEGATUNE_DATA:?}
 PY=${MEGATUNE_PYTHON:-/usr/bin/python3}
@@ -110,7 +110,13 @@ if command -v mpirun > /dev/null && [ "${MEGATUNE_SANITIZED:-0}" != 1 ]; then
     mpirun --oversubscribe -np 2 "$BIN" train "$T/qa.yaml" "${tiny[@]}" model.tensor_model_parallel_size=2 \
       model.train_ds.file="$T/v1_train.json" model.validation_ds.file="$T/v1_dev.json" exp_manager.exp_dir="$T/tp2" \
       > "$T/tp2.log" 2>&1 || { tail -20 "$T/tp2.log"; fail "TP=2 train"; }
-    "$PY" - "$T/v1/QA/v/metrics.csv" "$T/tp2/QA/v/metrics.csv" <<'EOF' || fail "TP=2 differs from TP=1"
+    mpirun --oversubscribe -np 2 "$BIN" train "$T/qa.yaml" "${tiny[@]}" model.train_ds.batch_size=4 \
+      model.train_ds.file="$T/v1_train.json" model.validation_ds.file="$T/v1_dev.json" exp_manager.exp_dir="$T/dp2" \
+      > "$T/dp2.log" 2>&1 || { tail -20 "$T/dp2.log"; fail "DP=2 train"; }
+    grep -q "tensor-parallel rank 1 of 2" "$T/tp2/QA/v/nemo_log_globalrank-1_localrank-1.txt" || fail "TP=2 did not run 2 TP ranks"
+    grep -q "data-parallel rank 1 of 2" "$T/dp2/QA/v/nemo_log_globalrank-1_localrank-1.txt" || fail "DP=2 did not run 2 DP ranks"
+    for run in tp2 dp2; do
+    "$PY" - "$T/v1/QA/v/metrics.csv" "$T/$run/QA/v/metrics.csv" "$run" <<'EOF' || fail "$run differs from one process"
 import csv, sys
 a = list(csv.DictReader(open(sys.argv[1]))); b = list(csv.DictReader(open(sys.argv[2])))
 assert len(a) == len(b) and len(a) >= 6, (len(a), len(b))
@@ -121,8 +127,9 @@ for ra, rb in zip(a, b):
             assert ra[k] == rb[k], (k, ra[k], rb[k]); continue
         x, y = float(ra[k]), float(rb[k]); rel = abs(x - y) / max(abs(x), 1e-6); worst = max(worst, rel)
         assert rel <= 1e-4, (ra["step"], k, x, y)
-print("TP=2 == TP=1: %d rows, worst relative difference %.2e" % (len(a), worst))
+print("%s == one process: %d rows, worst relative difference %.2e" % (sys.argv[3], len(a), worst))
 EOF
+    done
   else echo "mpirun cannot start 2 processes: TP=2 check skipped"; fi
 fi
 echo PASS
