@@ -13,6 +13,7 @@ RUNTIME_PKGS=(
   libcjson-dev                              # JSON configs, safetensors headers
   libutf8proc-dev                           # Unicode data for the tokenizer
   libarchive-dev                            # .nemo (tar.gz) files
+  libcurl4-openssl-dev                      # downloads of pretrained names (HTTPS, proxies, resume)
 )
 TEST_PKGS=(
   python3-torch python3-numpy               # PyTorch reference (tests and bench only)

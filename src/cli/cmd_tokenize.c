@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "net/download.h"
 #include "core/status.h"
 #include "model/config.h"
 #include "text/pretrained.h"
@@ -124,7 +125,9 @@ int mt_cmd_tokenize(int argc, char **argv) {
         if (mt_pretrained_lookup(pretrained, &p) != MT_OK) return mt_cli_error();
         if (casing < 0) casing = p->lowercase;
         if (!vocab_file) {
-            if (mt_pretrained_vocab_path(p, path, sizeof path) != MT_OK) return mt_cli_error();
+            if (mt_download_preset(p, MT_DOWNLOAD_VOCAB, mt_download_offline()) != MT_OK ||
+                mt_pretrained_vocab_path(p, path, sizeof path) != MT_OK)
+                return mt_cli_error();
             vocab_file = path;
         }
     }

@@ -1,6 +1,7 @@
 // megatune train CONFIG.yaml [key=value ...]
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/commands.h"
@@ -14,10 +15,16 @@ static void train_usage(FILE *out) {
             "usage: megatune train CONFIG.yaml [key=value ...]\n"
             "       megatune train --config-path DIR --config-name NAME [key=value ...]   (NeMo/Hydra style)\n\n"
             "Fine-tunes a model as NeMo's example scripts do, from a YAML config in NeMo's shape (trainer.*,\n"
-            "model.*, exp_manager.*) and dotted key=value overrides (a leading '+' is accepted).\n"
+            "model.*, exp_manager.*) and dotted key=value overrides as Hydra's (+key=value, ++key=value, ~key to\n"
+            "delete a key or section, ~key=value); ${a.b.c} and ${oc.env:VAR} interpolations resolve after the\n"
+            "overrides. model.language_model.config_file, when set, wins over the config block (as in NeMo).\n"
             "Writes exp_dir/name/version/ with cmd-args.log, hparams.yaml, nemo_log_globalrank-0_localrank-0.txt,\n"
-            "metrics.csv, TensorBoard events, checkpoints/*.ckpt and checkpoints/<name>.nemo.\n"
-            "SIGINT/SIGTERM finish the current step, save a -last checkpoint and exit (130/143).\n\n"
+            "nemo_error_log.txt, lightning_logs.txt, git-info.log (inside a git repository), metrics.csv,\n"
+            "TensorBoard events, checkpoints/*.ckpt (checkpoint_callback_params.filename) and\n"
+            "checkpoints/<prefix><postfix> (default <name>.nemo). A config or data error leaves no folder.\n"
+            "SIGINT/SIGTERM finish the current step, save a -last checkpoint and exit (130/143).\n"
+            "A pretrained name's missing vocab/checkpoint are downloaded on first use (see `megatune download\n"
+            "--help`); --offline (or MEGATUNE_OFFLINE=1) forbids that and names every missing file instead.\n\n"
             "examples:\n"
             "  megatune train examples/text_classification_config.yaml model.dataset.num_classes=2 \\\n"
             "      model.train_ds.file_path=train.tsv model.validation_ds.file_path=dev.tsv \\\n"
@@ -51,6 +58,10 @@ int mt_cmd_train(int argc, char **argv) {
         else if (!strncmp(a, "--config-name", 13)) dst = &cname, kl = 13;
         else if (!strncmp(a, "-cp", 3)) dst = &cpath, kl = 3;
         else if (!strncmp(a, "-cn", 3)) dst = &cname, kl = 3;
+        if (!strcmp(a, "--offline")) { // never download a pretrained name's files (as MEGATUNE_OFFLINE=1)
+            setenv("MEGATUNE_OFFLINE", "1", 1);
+            continue;
+        }
         if (dst && (a[kl] == '=' || a[kl] == 0)) {
             if (a[kl] == '=') *dst = a + kl + 1;
             else if (i + 1 < argc) *dst = argv[++i];

@@ -5,10 +5,12 @@
 
 static mt_log_level g_level = MT_LOG_INFO;
 static FILE *g_file = NULL;
+static FILE *g_err_file = NULL;
 static int g_rank = -1;
 
 void mt_log_set_level(mt_log_level level) { g_level = level; }
 void mt_log_set_file(FILE *file) { g_file = file; }
+void mt_log_set_error_file(FILE *file) { g_err_file = file; }
 void mt_log_set_rank(int rank) { g_rank = rank; }
 
 static const char *level_name(mt_log_level l) {
@@ -42,5 +44,9 @@ void mt_log(mt_log_level level, const char *fmt, ...) {
     if (g_file) {
         emit(g_file, level, stamp, msg);
         fflush(g_file);
+    }
+    if (g_err_file && level >= MT_LOG_WARNING) {
+        emit(g_err_file, level, stamp, msg);
+        fflush(g_err_file);
     }
 }

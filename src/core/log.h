@@ -11,6 +11,8 @@ typedef enum { MT_LOG_DEBUG = 0, MT_LOG_INFO = 1, MT_LOG_WARNING = 2, MT_LOG_ERR
 void mt_log_set_level(mt_log_level level);
 // Also copy every message to `file` (not owned; NULL to stop).
 void mt_log_set_file(FILE *file);
+// Also copy warnings and errors to `file` (NeMo's nemo_error_log.txt; not owned; NULL to stop).
+void mt_log_set_error_file(FILE *file);
 // Rank shown in each line when world size > 1 (-1 hides it).
 void mt_log_set_rank(int rank);
 void mt_log(mt_log_level level, const char *fmt, ...) MT_PRINTF(2, 3);

@@ -1,7 +1,11 @@
 // Pretrained model names (NeMo's megatron-bert-* / biomegatron-* and Hugging Face's bert-*),
-// resolved to a plain description and to local files. There is no network access: weights and
-// vocab are read from a local model directory,
+// resolved to a plain description and to local files. This module does no network access
+// (net/download.c fetches missing files into the model directory); weights and vocab are read
+// from a local model directory,
 //     $MEGATUNE_MODEL_DIR, else ~/.cache/megatune (if HOME is unset: ./.megatune)
+// or, for the names NeMo's MEGATRON_CONFIG_MAP knows, from where NeMo v1.0-1.4 cached them:
+//     $TORCH_HOME/megatron/<name> (checkpoint) and <name>_vocab (TORCH_HOME defaults to
+//     $XDG_CACHE_HOME/torch, else ~/.cache/torch; torch.hub._get_torch_home)
 // laid out as
 //     <dir>/<name>/vocab.txt                 (every name)
 //     <dir>/<name>/<checkpoint_file>         model_optim_rng.pt for megatron-bert-345m-*,
@@ -38,7 +42,19 @@ typedef struct {
     const char *vocab_source;     // where to download the vocab (URL / page)
     const char *checkpoint_source; // where to download the checkpoint, NULL if none
     const char *description;
+    // Download addresses: NeMo's own (megatron_utils.py MEGATRON_CONFIG_MAP, v1.0-1.4) first; the
+    // second vocab address is the Hugging Face hub copy, tried when the first fails. NULL: the
+    // file is not downloaded (bert-* weights: NeMo loads them through transformers, whose
+    // pytorch_model.bin names megatune's loader does not read).
+    const char *vocab_url;
+    const char *vocab_url_alt;
+    const char *checkpoint_url;
+    long long vocab_bytes;        // exact size when known (0 unknown)
+    double checkpoint_mib;        // approximate size, for `megatune download --list`
+    int nemo_cached;              // 1: NeMo's megatron cache may hold this name's files
 } mt_pretrained_info;
+
+typedef enum { MT_PRETRAINED_VOCAB = 0, MT_PRETRAINED_CHECKPOINT = 1 } mt_pretrained_file;
 
 // The table entry for `name`, or NULL (mt_pretrained_lookup sets an error listing all names).
 const mt_pretrained_info *mt_pretrained_find(const char *name);
@@ -50,6 +66,18 @@ const char *mt_pretrained_names(void);
 
 // The model directory: $MEGATUNE_MODEL_DIR, else $HOME/.cache/megatune.
 mt_status mt_pretrained_model_dir(char *buf, size_t size) MT_WARN_UNUSED;
+// NeMo's megatron cache folder: $TORCH_HOME/megatron, else $XDG_CACHE_HOME/torch/megatron, else
+// $HOME/.cache/torch/megatron.
+mt_status mt_pretrained_nemo_cache_dir(char *buf, size_t size) MT_WARN_UNUSED;
+// Where one file of a preset is. Returns 1 and the path when it exists in the model directory,
+// 2 when it exists in NeMo's cache, 0 when missing (then `path` is the model-directory path it
+// should have and `nemo_path`, if not NULL, NeMo's cache path or "" when NeMo has none), -1 when
+// the preset has no such file or a path does not fit (message set).
+int mt_pretrained_locate(const mt_pretrained_info *p, mt_pretrained_file which, char *path, size_t size,
+                         char *nemo_path, size_t nsize);
+// Appends to `msg` one line per missing file of `p` among `which_mask` (bit 1 << file): the
+// path looked for, NeMo's cache path, and the address. Returns how many are missing.
+int mt_pretrained_describe_missing(const mt_pretrained_info *p, unsigned which_mask, char *msg, size_t size);
 // <dir>/<name>/<vocab_file>; fails with MT_ERR_NOT_FOUND and a message naming the path and the
 // download source when the file does not exist.
 mt_status mt_pretrained_vocab_path(const mt_pretrained_info *p, char *buf, size_t size) MT_WARN_UNUSED;

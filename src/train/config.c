@@ -18,6 +18,7 @@
 #define OFF(field) offsetof(mt_train_config, field)
 #define K(path, type, field, def, nullable, help) {path, type, OFF(field), def, nullable, help}
 #define ANY(path, help) {path, MT_CFG_ANY, 0, "null", 1, help}
+#define NOOP(path, def, help) {path, MT_CFG_NOOP, 0, def, 1, help}
 #define DS(split, bs_def, shuffle_def)                                                                            \
     K("model." #split ".file_path", MT_CFG_STR, model.split.file_path, "null", 1,                        \
       "text classification: the .tsv file (words<TAB>label per line)"),                                   \
@@ -28,7 +29,7 @@
     K("model." #split ".ds_item", MT_CFG_STR, model.split.ds_item, "null", 1,                            \
       "GLUE: the split's file in model.dataset.data_dir (train.tsv, dev.tsv)"),                           \
     K("model." #split ".file", MT_CFG_STR, model.split.file, "null", 1,                                  \
-      "question answering: the split's SQuAD .json (NeMo's spelling)"),                                   \
+      "question answering: the split's SQuAD .json file"),                                                \
     K("model." #split ".batch_size", MT_CFG_INT, model.split.batch_size, bs_def, 0, "examples per batch"),    \
     K("model." #split ".shuffle", MT_CFG_BOOL, model.split.shuffle, shuffle_def, 0,                          \
       "reshuffle every epoch (a pure function of trainer.seed and the epoch)"),                           \
@@ -49,11 +50,9 @@ static const mt_cfg_key g_schema[] = {
       "start training from every weight (heads included) of this .nemo"),
     K("pretrained_model", MT_CFG_STR, pretrained_model, "null", 1,
       "GLUE's name for init_from_nemo_model"),
-    // question answering (NeMo's question_answering_squad_config.yaml)
     K("do_training", MT_CFG_BOOL, do_training, "true", 0,
-      "QA: false = no training, only the test set (with pretrained_model / init_from_nemo_model)"),
+      "question answering (NeMo's QA script): true trains; false is refused (test a .nemo with megatune test)"),
     // trainer (PyTorch Lightning's Trainer arguments)
-    K("trainer.gpus", MT_CFG_INT, trainer.gpus, "1", 1, "accepted; megatune runs on the CPU"),
     K("trainer.num_nodes", MT_CFG_INT, trainer.num_nodes, "1", 0, "accepted; must be 1"),
     K("trainer.max_epochs", MT_CFG_INT, trainer.max_epochs, "3", 1, "epochs to train when max_steps is null"),
     K("trainer.max_steps", MT_CFG_INT, trainer.max_steps, "null", 1,
@@ -63,9 +62,6 @@ static const mt_cfg_key g_schema[] = {
     K("trainer.gradient_clip_val", MT_CFG_FLOAT, trainer.gradient_clip_val, "0.0", 0,
       "clip the global gradient L2 norm to this (0 = off)"),
     K("trainer.precision", MT_CFG_STR, trainer.precision, "32", 0, "32 (16 and bf16 are accepted and run in fp32)"),
-    K("trainer.amp_level", MT_CFG_STR, trainer.amp_level, "null", 1, "accepted, ignored"),
-    K("trainer.accelerator", MT_CFG_STR, trainer.accelerator, "null", 1, "accepted, ignored"),
-    ANY("trainer.distributed_backend", "accepted, ignored (PyTorch Lightning's older name of accelerator)"),
     K("trainer.log_every_n_steps", MT_CFG_INT, trainer.log_every_n_steps, "1", 0,
       "write a metrics.csv/TensorBoard row every N optimizer steps"),
     K("trainer.val_check_interval", MT_CFG_NUM, trainer.val_check_interval, "1.0", 0,
@@ -87,6 +83,56 @@ static const mt_cfg_key g_schema[] = {
       "megatune: seed of weight init, dropout and data order (NeMo's PL_GLOBAL_SEED)"),
     K("trainer.progress_bar", MT_CFG_STR, trainer.progress_bar, "auto", 0,
       "megatune: auto (a bar on a terminal, plain lines otherwise) | bar | lines"),
+    // PyTorch Lightning 1.x Trainer arguments that NeMo v1.0-v1.4 configs carry. Those with a meaning
+    // here are typed; the NOOP ones keep their text, and each set to something other than Lightning's
+    // default (`def`) gets one log line saying why it changes nothing (the help text).
+    K("trainer.check_val_every_n_epoch", MT_CFG_INT, trainer.check_val_every_n_epoch, "1", 0,
+      "validate (and checkpoint) only in every N-th epoch, and at the end"),
+    NOOP("trainer.fast_dev_run", "false",
+         "true or N: train N batches (1 for true) and validate N batches, one epoch, no checkpoints"),
+    K("trainer.terminate_on_nan", MT_CFG_BOOL, trainer.terminate_on_nan, "false", 0,
+      "accepted; megatune always stops with an error at a non-finite loss"),
+    K("trainer.stochastic_weight_avg", MT_CFG_BOOL, trainer.stochastic_weight_avg, "false", 0,
+      "not supported; must be false"),
+    NOOP("trainer.gpus", "null", "megatune runs on the CPU; GPUs are not used (threads: OMP_NUM_THREADS)"),
+    NOOP("trainer.tpu_cores", "null", "megatune runs on the CPU; TPUs are not used"),
+    NOOP("trainer.auto_select_gpus", "false", "megatune runs on the CPU; GPUs are not used"),
+    NOOP("trainer.num_processes", "1", "processes come from mpirun -np N (see model.tensor_model_parallel_size)"),
+    NOOP("trainer.accelerator", "null", "data parallelism comes from mpirun -np N (DDP semantics)"),
+    NOOP("trainer.distributed_backend", "null", "Lightning's older name of accelerator: mpirun -np N decides"),
+    NOOP("trainer.plugins", "null", "Lightning plugins (DDP, sharded, apex) do not apply; mpirun decides"),
+    NOOP("trainer.amp_level", "O2", "apex AMP level: megatune trains in fp32 (see trainer.precision)"),
+    NOOP("trainer.amp_backend", "native", "AMP backend: megatune trains in fp32 (see trainer.precision)"),
+    NOOP("trainer.sync_batchnorm", "false", "BERT has no batch norm"),
+    NOOP("trainer.benchmark", "false", "cuDNN autotuning: no cuDNN on the CPU"),
+    NOOP("trainer.profiler", "null", "no Lightning profiler; the log reports step times"),
+    NOOP("trainer.weights_summary", "top", "megatune logs the model's shape and parameter count instead"),
+    NOOP("trainer.progress_bar_refresh_rate", "null",
+         "use trainer.progress_bar (bar or lines); 0 turns the bar off (progress_bar=lines) as in Lightning"),
+    NOOP("trainer.process_position", "0", "use trainer.progress_bar (bar or lines)"),
+    NOOP("trainer.flush_logs_every_n_steps", "100", "metrics.csv and TensorBoard are flushed at every row"),
+    NOOP("trainer.log_gpu_memory", "null", "no GPU"),
+    NOOP("trainer.move_metrics_to_cpu", "false", "metrics live on the CPU already"),
+    NOOP("trainer.replace_sampler_ddp", "true", "megatune always shards data as DistributedSampler does"),
+    NOOP("trainer.prepare_data_per_node", "true", "data is read by every process; nothing to prepare"),
+    NOOP("trainer.reload_dataloaders_every_epoch", "false", "datasets are in memory; the order is reshuffled per epoch"),
+    NOOP("trainer.auto_lr_find", "false", "only Trainer.tune() reads it, which NeMo's scripts never call"),
+    NOOP("trainer.auto_scale_batch_size", "false", "only Trainer.tune() reads it, which NeMo's scripts never call"),
+    NOOP("trainer.min_epochs", "1", "without early stopping training always runs to max_epochs/max_steps"),
+    NOOP("trainer.min_steps", "null", "without early stopping training always runs to max_epochs/max_steps"),
+    NOOP("trainer.max_time", "null", "no wall-clock limit; stop with SIGINT/SIGTERM (a -last checkpoint is saved)"),
+    NOOP("trainer.track_grad_norm", "-1", "gradient norms are not logged"),
+    NOOP("trainer.gradient_clip_algorithm", "norm", "megatune clips by the global L2 norm (norm)"),
+    NOOP("trainer.truncated_bptt_steps", "null", "recurrent models only"),
+    NOOP("trainer.overfit_batches", "0.0", "not applied: use limit_train_batches and a training file as validation"),
+    NOOP("trainer.limit_predict_batches", "1.0", "megatune predict reads the whole input"),
+    NOOP("trainer.multiple_trainloader_mode", "max_size_cycle", "one training loader"),
+    NOOP("trainer.default_root_dir", "null", "exp_manager decides the folders (exp_manager.exp_dir)"),
+    NOOP("trainer.weights_save_path", "null", "exp_manager decides the folders (checkpoint_callback_params.dirpath)"),
+    NOOP("trainer.automatic_optimization", "true", "Lightning 1.0's switch; megatune steps automatically"),
+    NOOP("trainer.enable_pl_optimizer", "null", "Lightning 1.1's switch; no effect"),
+    NOOP("trainer.log_save_interval", "100", "Lightning 1.0's flush interval; rows are flushed as written"),
+    ANY("trainer.callbacks", "accepted, ignored (Lightning callback objects)"),
     // exp_manager
     K("exp_manager.exp_dir", MT_CFG_STR, exp_manager.exp_dir, "null", 1, "experiments root (null = ./nemo_experiments)"),
     K("exp_manager.name", MT_CFG_STR, exp_manager.name, "default", 1, "experiment name (also the checkpoint prefix)"),
@@ -119,12 +165,21 @@ static const mt_cfg_key g_schema[] = {
     K("exp_manager.checkpoint_callback_params.period", MT_CFG_INT, exp_manager.checkpoint_callback_params.period, "1",
       0, "accepted, ignored (checkpoints follow validation)"),
     K("exp_manager.checkpoint_callback_params.always_save_nemo", MT_CFG_BOOL,
-      exp_manager.checkpoint_callback_params.always_save_nemo, "false", 0, "accepted, ignored"),
+      exp_manager.checkpoint_callback_params.always_save_nemo, "false", 0,
+      "write the .nemo at every checkpoint save (with save_best_model: whenever a new best is saved)"),
     K("exp_manager.checkpoint_callback_params.save_best_model", MT_CFG_BOOL,
       exp_manager.checkpoint_callback_params.save_best_model, "false", 0,
       "the final .nemo holds the best checkpoint's weights instead of the last"),
     K("exp_manager.checkpoint_callback_params.filename", MT_CFG_STR, exp_manager.checkpoint_callback_params.filename,
-      "null", 1, "accepted; names are always <name>--<monitor>=X.XXXX-epoch=N"),
+      "null", 1, "checkpoint name template, Lightning's ('{val_loss:.2f}-{epoch}' gives val_loss=0.35-epoch=2); "
+      "null = <name>--{<monitor>:.4f}-{epoch}; the last one adds -last"),
+    K("exp_manager.checkpoint_callback_params.prefix", MT_CFG_STR, exp_manager.checkpoint_callback_params.prefix,
+      "null", 1, "the .nemo's name in the checkpoint folder is prefix + postfix (null = exp_manager.name)"),
+    K("exp_manager.checkpoint_callback_params.postfix", MT_CFG_STR, exp_manager.checkpoint_callback_params.postfix,
+      ".nemo", 0, "see prefix"),
+    ANY("exp_manager.checkpoint_callback_params.verbose", "accepted, ignored (every save is logged)"),
+    ANY("exp_manager.checkpoint_callback_params.every_n_val_epochs", "accepted, ignored (checkpoints follow validation)"),
+    ANY("exp_manager.checkpoint_callback_params.filepath", "accepted, ignored (deprecated by NeMo: use dirpath and filename)"),
     K("exp_manager.checkpoint_callback_params.dirpath", MT_CFG_STR, exp_manager.checkpoint_callback_params.dirpath,
       "null", 1, "checkpoint folder (null = log_dir/checkpoints)"),
     ANY("exp_manager.files_to_copy", "accepted, ignored"),
@@ -191,7 +246,8 @@ static const mt_cfg_key g_schema[] = {
     K("model.language_model.lm_checkpoint", MT_CFG_STR, model.language_model.lm_checkpoint, "null", 1,
       "Megatron checkpoint (file, or folder with mp_rank_XX/ for model parallel)"),
     K("model.language_model.config_file", MT_CFG_STR, model.language_model.config_file, "null", 1,
-      "Megatron config JSON (wins over model.language_model.config)"),
+      "encoder config: Megatron's JSON or NeMo's YAML; when set it wins over the model.language_model.config "
+      "block, as in NeMo (the log says which was used)"),
     K("model.language_model.config.hidden_size", MT_CFG_INT, model.language_model.config.hidden_size, "-1", 1,
       "encoder width"),
     K("model.language_model.config.num_attention_heads", MT_CFG_INT,
@@ -283,7 +339,9 @@ int mt_config_key_index(const char *path) {
                                            {"model.validation_ds.file_name", "model.validation_ds.ds_item"},
                                            {"model.test_ds.file_name", "model.test_ds.ds_item"},
                                            // some Megatron-era configs put it under trainer
-                                           {"trainer.tensor_model_parallel_size", "model.tensor_model_parallel_size"}};
+                                           {"trainer.tensor_model_parallel_size", "model.tensor_model_parallel_size"},
+                                           // Lightning 1.0's name (NeMo's rc configs)
+                                           {"trainer.row_log_interval", "trainer.log_every_n_steps"}};
     for (size_t a = 0; a < sizeof alias / sizeof alias[0]; a++)
         if (!strcmp(path, alias[a][0])) return mt_config_key_index(alias[a][1]);
     return -1;
@@ -329,6 +387,18 @@ static size_t edit_distance(const char *a, const char *b) {
 const char *mt_config_suggest(const char *path) {
     const char *best = NULL;
     size_t bestd = (size_t)-1;
+    // The same key name under another section ("model.train_ds.max_seq_length") is what was meant.
+    const char *leaf = strrchr(path, '.');
+    leaf = leaf ? leaf + 1 : path;
+    for (size_t i = 0; i < NKEYS; i++) {
+        const char *kl = strrchr(g_schema[i].path, '.');
+        kl = kl ? kl + 1 : g_schema[i].path;
+        if (strcmp(g_schema[i].path, path) && !strcmp(kl, leaf) && g_schema[i].type != MT_CFG_ANY) {
+            size_t d = edit_distance(path, g_schema[i].path);
+            if (d < bestd) { bestd = d; best = g_schema[i].path; }
+        }
+    }
+    if (best) return best;
     // Compare with keys and with section names, so "model.optimm" suggests "model.optim".
     static char sections[NKEYS * 4][128];
     size_t ns = 0;
@@ -336,6 +406,7 @@ const char *mt_config_suggest(const char *path) {
         size_t d = edit_distance(path, g_schema[i].path);
         // A truncated name ("model.train_ds.file") is nearest to the key it begins.
         if (!strncmp(g_schema[i].path, path, strlen(path)) && d > 1) d = 1;
+        if (d == 0) continue; // never the key the user wrote
         if (d < bestd) { bestd = d; best = g_schema[i].path; }
         const char *p = g_schema[i].path;
         for (const char *dot = strchr(p, '.'); dot && ns < NKEYS * 4; dot = strchr(dot + 1, '.')) {
@@ -344,7 +415,7 @@ const char *mt_config_suggest(const char *path) {
             memcpy(sections[ns], p, l);
             sections[ns][l] = 0;
             size_t ds = edit_distance(path, sections[ns]);
-            if (ds < bestd) { bestd = ds; best = sections[ns]; ns++; }
+            if (ds > 0 && ds < bestd) { bestd = ds; best = sections[ns]; ns++; }
         }
     }
     return best;
@@ -358,7 +429,7 @@ static const void *field_cptr(const mt_train_config *c, const mt_cfg_key *k) { r
 
 void *mt_config_field(mt_train_config *c, const char *path) {
     int i = mt_config_key_index(path);
-    if (i < 0 || g_schema[i].type == MT_CFG_ANY) return NULL;
+    if (i < 0 || g_schema[i].type == MT_CFG_ANY || g_schema[i].type == MT_CFG_NOOP) return NULL;
     return field_ptr(c, &g_schema[i]);
 }
 
@@ -370,7 +441,8 @@ static const char *type_name(mt_cfg_type t) {
     case MT_CFG_STR: return "a string";
     case MT_CFG_NUM: return "an integer or a float";
     case MT_CFG_FLOAT_LIST: return "a list of numbers";
-    case MT_CFG_ANY: return "anything";
+    case MT_CFG_ANY:
+    case MT_CFG_NOOP: return "anything";
     }
     return "?";
 }
@@ -412,13 +484,35 @@ static int parse_bool(const char *s, int *out) {
     return 0;
 }
 
+// Does `s` hold an OmegaConf interpolation "${...}" (or an escaped "\${", which resolution turns
+// into a literal "${")?
+static int has_interp(const char *s) { return strstr(s, "${") != NULL; }
+
 // A scalar for key `k`. `plain` says the YAML scalar was unquoted (only plain scalars can be null,
-// numbers or booleans). Returns MT_OK or an error naming `where`.
-static mt_status set_scalar(mt_train_config *c, int idx, const char *text, int plain, const char *where) {
+// numbers or booleans). A value with ${...} is kept as text until mt_config_finish resolves it,
+// when every override is in (`interp` 0: the text is already resolved). Returns MT_OK or an error
+// naming `where`.
+static mt_status set_scalar_ex(mt_train_config *c, int idx, const char *text, int plain, const char *where,
+                               int interp) {
     const mt_cfg_key *k = &g_schema[idx];
     void *f = field_ptr(c, k);
     int null = plain && is_null_text(text);
     c->missing[idx] = 0;
+    free(c->raw[idx]); // a literal replaces an interpolation
+    c->raw[idx] = NULL;
+    if (interp && k->type != MT_CFG_ANY && has_interp(text)) {
+        // the syntax is checked now, at the line that wrote it; the references once all are known
+        for (const char *p = strstr(text, "${"); p; p = strstr(p + 2, "${"))
+            if (!strchr(p, '}'))
+                return mt_fail(MT_ERR_INVALID, "%s: %s: '${' without its closing '}' in '%s'", where, k->path, text);
+        if (!(c->raw[idx] = mt_strdup(text))) return MT_ERR_NOMEM;
+        return MT_OK;
+    }
+    if (k->type == MT_CFG_NOOP) {
+        free(c->text[idx]);
+        c->text[idx] = mt_strdup(text);
+        return c->text[idx] ? MT_OK : MT_ERR_NOMEM;
+    }
     if (plain && !strcmp(text, "???")) {
         c->missing[idx] = 1;
         return MT_OK;
@@ -427,7 +521,8 @@ static mt_status set_scalar(mt_train_config *c, int idx, const char *text, int p
         return mt_fail(MT_ERR_INVALID, "%s: %s cannot be null: expected %s (default %s)", where, k->path,
                        type_name(k->type), k->def);
     switch (k->type) {
-    case MT_CFG_ANY: return MT_OK;
+    case MT_CFG_ANY:
+    case MT_CFG_NOOP: return MT_OK;
     case MT_CFG_INT: {
         int64_t v;
         if (null) { *(int64_t *)f = -1; return MT_OK; }
@@ -476,6 +571,36 @@ static mt_status set_scalar(mt_train_config *c, int idx, const char *text, int p
         return mt_fail(MT_ERR_INVALID, "%s: %s expects %s like [0.9, 0.999], got '%s'", where, k->path,
                        type_name(k->type), text);
     }
+    return MT_OK;
+}
+
+static mt_status set_scalar(mt_train_config *c, int idx, const char *text, int plain, const char *where) {
+    return set_scalar_ex(c, idx, text, plain, where, 1);
+}
+
+// A NOOP key given a list or a mapping: kept as flow YAML of its scalars ("[0, 1]"), for the log.
+static mt_status set_noop_node(mt_train_config *c, int idx, yaml_document_t *doc, yaml_node_t *node) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    if (!m) return MT_ERR_NOMEM;
+    if (node->type == YAML_SEQUENCE_NODE) {
+        fputc('[', m);
+        for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top; it++) {
+            yaml_node_t *e = yaml_document_get_node(doc, *it);
+            fprintf(m, "%s%s", it > node->data.sequence.items.start ? ", " : "",
+                    e && e->type == YAML_SCALAR_NODE ? (const char *)e->data.scalar.value : "...");
+        }
+        fputc(']', m);
+    } else {
+        fputs("{...}", m);
+    }
+    fclose(m);
+    free(c->raw[idx]);
+    c->raw[idx] = NULL;
+    free(c->text[idx]);
+    c->text[idx] = buf;
+    c->missing[idx] = 0;
     return MT_OK;
 }
 
@@ -530,6 +655,8 @@ static mt_status walk_list(walk_ctx *w, int idx, yaml_node_t *node, const char *
     }
     *l = tmp;
     w->c->missing[idx] = 0;
+    free(w->c->raw[idx]);
+    w->c->raw[idx] = NULL;
     return MT_OK;
 }
 
@@ -551,6 +678,14 @@ static mt_status walk(walk_ctx *w, yaml_node_t *node, const char *path) {
     int idx = *path ? mt_config_key_index(path) : -1;
     int any = *path ? any_prefix(path) : -1;
     if (any >= 0) goto done; // NeMo keys megatune ignores, whatever their shape
+    if (idx >= 0 && g_schema[idx].type == MT_CFG_NOOP && node->type != YAML_SCALAR_NODE) {
+        st = set_noop_node(w->c, idx, w->doc, node);
+        if (st == MT_OK) {
+            w->c->set[idx] = 1;
+            set_where(w->c, idx, where);
+        }
+        goto done;
+    }
     if (node->type == YAML_MAPPING_NODE) {
         if (*path && idx >= 0) {
             st = mt_fail(MT_ERR_INVALID, "%s: %s expects %s, got a mapping", where, path, type_name(g_schema[idx].type));
@@ -605,6 +740,11 @@ static mt_status walk(walk_ctx *w, yaml_node_t *node, const char *path) {
         if (node->type == YAML_SCALAR_NODE && is_section(path) && node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
             is_null_text((const char *)node->data.scalar.value))
             goto done;
+        if (is_section(path) && !w->lenient) {
+            st = mt_fail(MT_ERR_INVALID, "%s: %s is a section: give its keys under it (%s:\n  key: value) or null, "
+                         "not a %s", where, path, path, node->type == YAML_SEQUENCE_NODE ? "list" : "single value");
+            goto done;
+        }
         st = unknown_key(w, path, where);
         goto done;
     }
@@ -701,7 +841,14 @@ static mt_status set_from_text(mt_train_config *c, const char *path, const char 
         for (size_t i = 0; i < NKEYS; i++) {
             if (strncmp(g_schema[i].path, path, l) || g_schema[i].path[l] != '.' || g_schema[i].type == MT_CFG_ANY)
                 continue;
-            if (g_schema[i].type == MT_CFG_STR) {
+            free(c->raw[i]);
+            c->raw[i] = NULL;
+            if (g_schema[i].type == MT_CFG_NOOP) {
+                free(c->text[i]);
+                c->text[i] = NULL;
+            } else if (g_schema[i].type == MT_CFG_STR && has_interp(g_schema[i].def)) {
+                MT_TRY(set_scalar(c, (int)i, g_schema[i].def, 0, where));
+            } else if (g_schema[i].type == MT_CFG_STR) {
                 char **sp = field_ptr(c, &g_schema[i]);
                 free(*sp);
                 *sp = NULL;
@@ -723,6 +870,16 @@ static mt_status set_from_text(mt_train_config *c, const char *path, const char 
                        path, s ? "; did you mean '" : "", s ? s : "", s ? "'?" : "");
     }
     if (g_schema[idx].type == MT_CFG_ANY) return MT_OK;
+    // A string key takes text YAML would read as a mapping or list verbatim: Lightning's filename
+    // template "{val_loss:.2f}-{epoch}" on a command line needs no extra quoting.
+    if (g_schema[idx].type == MT_CFG_STR && (value[0] == '{' || value[0] == '[')) {
+        mt_status st = set_scalar(c, idx, value, 0, where);
+        if (st == MT_OK) {
+            c->set[idx] = 1;
+            set_where(c, idx, where);
+        }
+        return st;
+    }
     yaml_parser_t parser;
     yaml_document_t doc;
     if (!yaml_parser_initialize(&parser)) return mt_fail(MT_ERR_NOMEM, "cannot start the YAML parser");
@@ -737,6 +894,8 @@ static mt_status set_from_text(mt_train_config *c, const char *path, const char 
     mt_status st;
     if (!root) {
         st = set_scalar(c, idx, "", 1, where); // "key=" is null, as in Hydra
+    } else if (root->type != YAML_SCALAR_NODE && g_schema[idx].type == MT_CFG_NOOP) {
+        st = set_noop_node(c, idx, &doc, root);
     } else if (root->type == YAML_SEQUENCE_NODE) {
         walk_ctx w = {c, &doc, where, 0, 0, 0};
         st = walk_list(&w, idx, root, where);
@@ -757,13 +916,112 @@ static mt_status set_from_text(mt_train_config *c, const char *path, const char 
     return st;
 }
 
+static void write_value(FILE *out, const mt_train_config *c, size_t i, int quote);
+
+// Key i back to its schema default, not set by anyone.
+static mt_status reset_key(mt_train_config *c, size_t i) {
+    const mt_cfg_key *k = &g_schema[i];
+    free(c->raw[i]);
+    c->raw[i] = NULL;
+    free(c->text[i]);
+    c->text[i] = NULL;
+    c->missing[i] = 0;
+    mt_status st = MT_OK;
+    if (k->type == MT_CFG_FLOAT_LIST) {
+        st = set_from_text(c, k->path, k->def, "schema default");
+    } else if (k->type != MT_CFG_ANY && k->type != MT_CFG_NOOP) {
+        int plain = !strcmp(k->def, "???") || k->type != MT_CFG_STR || is_null_text(k->def);
+        st = set_scalar(c, (int)i, k->def, plain, "schema default");
+    }
+    c->set[i] = 0;
+    free(c->where[i]);
+    c->where[i] = NULL;
+    return st;
+}
+
+// Does the current value of key i read as `want` (a YAML scalar, as Hydra compares ~key=value)?
+static int value_equals(const mt_train_config *c, size_t i, const char *want) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    if (!m) return 0;
+    write_value(m, c, i, 0);
+    fclose(m);
+    size_t wl = strlen(want);
+    char w[512];
+    if (wl >= 2 && wl < sizeof w && (want[0] == '\'' || want[0] == '"') && want[wl - 1] == want[0])
+        snprintf(w, sizeof w, "%.*s", (int)(wl - 2), want + 1);
+    else
+        snprintf(w, sizeof w, "%s", want);
+    double a, b;
+    int ba, bb;
+    int eq = !strcmp(buf, w) || (is_null_text(buf) && is_null_text(w)) ||
+             (parse_double(buf, &a) && parse_double(w, &b) && a == b) ||
+             (parse_bool(buf, &ba) && parse_bool(w, &bb) && ba == bb);
+    free(buf);
+    return eq;
+}
+
+// Hydra's ~key / ~key=value: the key (or every key of a section) back to its default.
+static mt_status delete_key(mt_train_config *c, const char *arg, const char *key) {
+    const char *eq = strchr(key, '=');
+    char path[512];
+    size_t l = eq ? (size_t)(eq - key) : strlen(key);
+    if (l == 0 || l >= sizeof path)
+        return mt_fail(MT_ERR_INVALID, "override '%s': give the key to delete, e.g. ~trainer.max_time", arg);
+    memcpy(path, key, l);
+    path[l] = 0;
+    int idx = mt_config_key_index(path);
+    if (idx < 0 && !is_section(path)) {
+        if (any_prefix(path) >= 0) return MT_OK; // a key megatune ignores anyway
+        const char *s = mt_config_suggest(path);
+        return mt_fail(MT_ERR_INVALID, "override '%s': unknown key '%s'%s%s%s (see 'megatune train --help')", arg, path,
+                       s ? "; did you mean '" : "", s ? s : "", s ? "'?" : "");
+    }
+    if (idx >= 0) {
+        if (!c->set[idx])
+            return mt_fail(MT_ERR_INVALID, "override '%s': %s is not in the config, nothing to delete (Hydra refuses "
+                           "this too); drop the override", arg, path);
+        if (eq && !value_equals(c, (size_t)idx, eq + 1)) {
+            char *cur = NULL;
+            size_t cl = 0;
+            FILE *m = open_memstream(&cur, &cl);
+            if (m) {
+                write_value(m, c, (size_t)idx, 0);
+                fclose(m);
+            }
+            mt_status st = mt_fail(MT_ERR_INVALID, "override '%s': %s is '%s', not '%s' (set at %s); ~key=value deletes "
+                                   "only that value", arg, path, cur ? cur : "?", eq + 1,
+                                   c->where[idx] ? c->where[idx] : "default");
+            free(cur);
+            return st;
+        }
+        return reset_key(c, (size_t)idx);
+    }
+    if (eq && !is_null_text(eq + 1))
+        return mt_fail(MT_ERR_INVALID, "override '%s': %s is a section; ~section=value compares one value, write "
+                       "~%s to delete the whole section", arg, path, path);
+    int any = 0;
+    for (size_t i = 0; i < NKEYS; i++) {
+        if (strncmp(g_schema[i].path, path, l) || g_schema[i].path[l] != '.') continue;
+        any |= c->set[i];
+        MT_TRY(reset_key(c, i));
+    }
+    if (!any)
+        return mt_fail(MT_ERR_INVALID, "override '%s': the config sets nothing under %s, nothing to delete", arg, path);
+    return MT_OK;
+}
+
 mt_status mt_config_override(mt_train_config *c, const char *arg) {
     const char *eq = strchr(arg, '=');
     const char *key = arg;
     if (key[0] == '+' && key[1] == '+') key += 2; // Hydra >= 1.1 "add or override"
     else if (*key == '+') key++;
-    if (*key == '~')
-        return mt_fail(MT_ERR_UNSUPPORTED, "override '%s': deleting keys (~key) is not supported; set it to null", arg);
+    if (*key == '~') {
+        if (key != arg)
+            return mt_fail(MT_ERR_INVALID, "override '%s': write either +key=value (add) or ~key (delete)", arg);
+        return delete_key(c, arg, key + 1);
+    }
     if (!eq || eq == key)
         return mt_fail(MT_ERR_INVALID, "override '%s' is not key=value (e.g. trainer.max_steps=100)", arg);
     char path[512];
@@ -793,12 +1051,14 @@ mt_status mt_config_init(mt_train_config *c) {
     c->set = mt_calloc(NKEYS, 1);
     c->missing = mt_calloc(NKEYS, 1);
     c->where = mt_calloc(NKEYS, sizeof(char *));
-    if (!c->set || !c->missing || !c->where) {
+    c->raw = mt_calloc(NKEYS, sizeof(char *));
+    c->text = mt_calloc(NKEYS, sizeof(char *));
+    if (!c->set || !c->missing || !c->where || !c->raw || !c->text) {
         mt_config_free(c);
         return MT_ERR_NOMEM;
     }
     for (size_t i = 0; i < NKEYS; i++) {
-        if (g_schema[i].type == MT_CFG_ANY) continue;
+        if (g_schema[i].type == MT_CFG_ANY || g_schema[i].type == MT_CFG_NOOP) continue;
         mt_status st;
         if (g_schema[i].type == MT_CFG_FLOAT_LIST) {
             st = set_from_text(c, g_schema[i].path, g_schema[i].def, "schema default");
@@ -827,12 +1087,16 @@ void mt_config_free(mt_train_config *c) {
             *s = NULL;
         }
         if (c->where) free(c->where[i]);
+        if (c->raw) free(c->raw[i]);
+        if (c->text) free(c->text[i]);
     }
     free(c->set);
     free(c->missing);
     free(c->where);
+    free(c->raw);
+    free(c->text);
     c->set = c->missing = NULL;
-    c->where = NULL;
+    c->where = c->raw = c->text = NULL;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -933,39 +1197,295 @@ static mt_status infer_task(mt_train_config *c) {
     return c->task ? MT_OK : MT_ERR_NOMEM;
 }
 
-static mt_status resolve_interpolations(mt_train_config *c) {
-    for (int pass = 0; pass < 4; pass++) {
-        int changed = 0;
-        for (size_t i = 0; i < NKEYS; i++) {
-            if (g_schema[i].type != MT_CFG_STR) continue;
-            char **s = field_ptr(c, &g_schema[i]);
-            if (!*s || strncmp(*s, "${", 2)) continue;
-            size_t l = strlen(*s);
-            if ((*s)[l - 1] != '}' || l < 4)
-                return mt_fail(MT_ERR_INVALID, "%s: %s: interpolation '%s' must be the whole value ${a.b.c}",
-                               c->where[i] ? c->where[i] : "config", g_schema[i].path, *s);
-            char ref[512];
-            snprintf(ref, sizeof ref, "%.*s", (int)(l - 3), *s + 2);
-            int j = mt_config_key_index(ref);
-            if (j < 0 || g_schema[j].type != MT_CFG_STR)
-                return mt_fail(MT_ERR_INVALID, "%s: %s refers to '%s', which is not a string key", 
-                               c->where[i] ? c->where[i] : "config", g_schema[i].path, ref);
-            char **t = field_ptr(c, &g_schema[j]);
-            if (*t && !strncmp(*t, "${", 2)) continue; // resolve the target first
-            char *v = *t ? mt_strdup(*t) : NULL;
-            if (*t && !v) return MT_ERR_NOMEM;
-            free(*s);
-            *s = v;
-            changed = 1;
+// OmegaConf interpolation. Every value holding ${...} waits in c->raw until here, so overrides of
+// the referenced keys (model.dataset.max_seq_length=128) reach every reference. A whole-value
+// reference takes the target's type; one inside a string is replaced by the target's text.
+typedef struct {
+    mt_train_config *c;
+    unsigned char *state; // 0 untouched, 1 being resolved (on the chain), 2 done
+    int chain[64];
+    int nchain;
+} interp_ctx;
+
+static mt_status resolve_key(interp_ctx *x, int i);
+
+static const char *key_where(const mt_train_config *c, int i) { return c->where[i] ? c->where[i] : "default"; }
+
+// Appends the value `ref` names (the text between "${" and "}") to `out`. `*null`: the target is null.
+static mt_status interp_ref(interp_ctx *x, int i, const char *ref, FILE *out, int *null, int *plain) {
+    mt_train_config *c = x->c;
+    const char *path = g_schema[i].path, *raw = c->raw[i];
+    *null = 0;
+    *plain = 1;
+    if (!strncmp(ref, "oc.env:", 7) || !strncmp(ref, "env:", 4)) {
+        const char *var = strchr(ref, ':') + 1;
+        char name[256];
+        const char *comma = strchr(var, ',');
+        size_t nl = comma ? (size_t)(comma - var) : strlen(var);
+        while (nl && var[nl - 1] == ' ') nl--;
+        snprintf(name, sizeof name, "%.*s", (int)nl, var);
+        const char *v = getenv(name);
+        if (!v && comma) {
+            v = comma + 1;
+            while (*v == ' ') v++;
+            size_t dl = strlen(v);
+            if (dl >= 2 && (v[0] == '\'' || v[0] == '"') && v[dl - 1] == v[0]) {
+                fprintf(out, "%.*s", (int)(dl - 2), v + 1);
+                *plain = 0;
+                return MT_OK;
+            }
+            if (is_null_text(v)) *null = 1;
         }
-        if (!changed) break;
+        if (!v)
+            return mt_fail(MT_ERR_INVALID, "%s: %s: '%s' needs the environment variable %s, which is not set: export "
+                           "it or give a default, ${oc.env:%s,VALUE}", key_where(c, i), path, raw, name, name);
+        fputs(v, out);
+        *plain = 0; // an environment variable is a string (OmegaConf's oc.env)
+        return MT_OK;
     }
+    if (strchr(ref, ':'))
+        return mt_fail(MT_ERR_UNSUPPORTED, "%s: %s: resolver '%s' in '%s' is not supported (only ${a.b.c}, "
+                       "${oc.env:VAR} and ${env:VAR})", key_where(c, i), path, ref, raw);
+    int j = *ref ? mt_config_key_index(ref) : -1;
+    char alt[600];
+    // a .nemo's model_config.yaml is the model section alone: ${dataset.x} means model.dataset.x
+    if (j < 0 && *ref && snprintf(alt, sizeof alt, "model.%s", ref) < (int)sizeof alt) {
+        int k = mt_config_key_index(alt);
+        if (k >= 0 && (!strncmp(path, "model.", 6))) j = k;
+    }
+    if (j < 0 || g_schema[j].type == MT_CFG_ANY) {
+        if (*ref && is_section(ref))
+            return mt_fail(MT_ERR_INVALID, "%s: %s: '${%s}' names a whole section; interpolate one value "
+                           "(${%s.KEY})", key_where(c, i), path, ref, ref);
+        if (j >= 0 || any_prefix(ref) >= 0)
+            return mt_fail(MT_ERR_UNSUPPORTED, "%s: %s: '${%s}' names a key megatune accepts but does not keep; "
+                           "write the value itself", key_where(c, i), path, ref);
+        const char *sug = *ref ? mt_config_suggest(ref) : NULL;
+        return mt_fail(MT_ERR_INVALID, "%s: %s: interpolation '${%s}' names no key%s%s%s", key_where(c, i), path, ref,
+                       sug ? "; did you mean '" : "", sug ? sug : "", sug ? "'?" : "");
+    }
+    if (x->state[j] == 1) {
+        char chain[2048];
+        int n = 0;
+        int from = 0;
+        for (int q = 0; q < x->nchain; q++)
+            if (x->chain[q] == j) { from = q; break; }
+        for (int q = from; q < x->nchain && n < (int)sizeof chain; q++)
+            n += snprintf(chain + n, sizeof chain - (size_t)n, "%s -> ", g_schema[x->chain[q]].path);
+        if (n < (int)sizeof chain) snprintf(chain + n, sizeof chain - (size_t)n, "%s", g_schema[j].path);
+        return mt_fail(MT_ERR_INVALID, "%s: %s: interpolation '%s' is circular (%s); give one of them a value",
+                       key_where(c, i), path, raw, chain);
+    }
+    MT_TRY(resolve_key(x, j));
+    if (c->missing[j])
+        return mt_fail(MT_ERR_INVALID, "%s: %s refers to %s, which is mandatory ('?\?\?') and not set: set %s=VALUE",
+                       key_where(c, i), path, g_schema[j].path, g_schema[j].path);
+    const mt_cfg_key *t = &g_schema[j];
+    const void *f = field_cptr(c, t);
+    if ((t->type == MT_CFG_STR && !*(char *const *)f) ||
+        (t->nullable && t->type == MT_CFG_INT && *(const int64_t *)f == -1) ||
+        (t->nullable && t->type == MT_CFG_FLOAT && *(const double *)f == -1) ||
+        (t->type == MT_CFG_NOOP && is_null_text(c->text[j] ? c->text[j] : t->def))) {
+        *null = 1;
+        fputs("None", out); // OmegaConf's str(None) inside a string
+        return MT_OK;
+    }
+    if (t->type == MT_CFG_STR) *plain = 0;
+    write_value(out, c, (size_t)j, 0);
+    return MT_OK;
+}
+
+static mt_status resolve_key(interp_ctx *x, int i) {
+    mt_train_config *c = x->c;
+    if (!c->raw[i] || x->state[i] == 2) return MT_OK;
+    if (x->nchain >= (int)(sizeof x->chain / sizeof x->chain[0]))
+        return mt_fail(MT_ERR_INVALID, "%s: %s: interpolations nest more than 64 deep", key_where(c, i), g_schema[i].path);
+    x->state[i] = 1;
+    x->chain[x->nchain++] = i;
+    const char *raw = c->raw[i];
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    if (!out) return MT_ERR_NOMEM;
+    mt_status st = MT_OK;
+    int whole = 0, null = 0, plain = 0;
+    for (const char *p = raw; *p && st == MT_OK;) {
+        if (p[0] == '\\' && p[1] == '$' && p[2] == '{') { // escaped: a literal "${"
+            fputs("${", out);
+            p += 3;
+            continue;
+        }
+        if (p[0] != '$' || p[1] != '{') {
+            fputc(*p++, out);
+            continue;
+        }
+        int depth = 0;
+        const char *q = p + 1;
+        for (; *q; q++) {
+            if (*q == '{') depth++;
+            else if (*q == '}' && --depth == 0) break;
+        }
+        if (!*q) {
+            st = mt_fail(MT_ERR_INVALID, "%s: %s: '${' without its closing '}' in '%s'", key_where(c, i),
+                         g_schema[i].path, raw);
+            break;
+        }
+        char ref[512];
+        const char *r0 = p + 2, *r1 = q;
+        while (r0 < r1 && *r0 == ' ') r0++;
+        while (r1 > r0 && r1[-1] == ' ') r1--;
+        if ((size_t)(r1 - r0) >= sizeof ref) {
+            st = mt_fail(MT_ERR_INVALID, "%s: %s: interpolation too long", key_where(c, i), g_schema[i].path);
+            break;
+        }
+        snprintf(ref, sizeof ref, "%.*s", (int)(r1 - r0), r0);
+        if (strstr(ref, "${")) {
+            st = mt_fail(MT_ERR_UNSUPPORTED, "%s: %s: nested interpolation '%s' is not supported", key_where(c, i),
+                         g_schema[i].path, raw);
+            break;
+        }
+        whole = p == raw && q[1] == 0;
+        st = interp_ref(x, i, ref, out, &null, &plain);
+        p = q + 1;
+    }
+    fclose(out);
+    if (st == MT_OK) {
+        char where[1200];
+        snprintf(where, sizeof where, "%s (%s = '%s')", key_where(c, i), g_schema[i].path, raw);
+        char *saved_raw = c->raw[i];
+        c->raw[i] = NULL;
+        if (whole && null) st = set_scalar_ex(c, i, "null", 1, where, 0);
+        else if (g_schema[i].type == MT_CFG_FLOAT_LIST) st = set_from_text(c, g_schema[i].path, buf, where);
+        else st = set_scalar_ex(c, i, buf, whole ? plain : 0, where, 0);
+        // set_from_text marked the key as set by `where`: keep the file:line that wrote the reference
+        if (st == MT_OK && c->where[i] && strstr(c->where[i], " = '")) {
+            char *sp = strstr(c->where[i], " (");
+            if (sp) *sp = 0;
+        }
+        free(saved_raw);
+    }
+    free(buf);
+    x->state[i] = 2;
+    x->nchain--;
+    return st;
+}
+
+static mt_status resolve_interpolations(mt_train_config *c) {
+    interp_ctx x;
+    memset(&x, 0, sizeof x);
+    x.c = c;
+    x.state = mt_calloc(NKEYS, 1);
+    if (!x.state) return MT_ERR_NOMEM;
+    mt_status st = MT_OK;
+    for (size_t i = 0; i < NKEYS && st == MT_OK; i++) st = resolve_key(&x, (int)i);
+    free(x.state);
+    return st;
+}
+
+// Keys only some tasks' NeMo configs carry; every other key is common. A path ending in '.' is a
+// section; "*_ds." stands for the three splits.
+static const struct {
+    const char *key, *tasks;
+} g_task_keys[] = {
+    {"do_training", "question_answering"},
+    {"model.task_name", "glue"},
+    {"model.label_ids", "token_classification"},
+    {"model.class_labels.", "text_classification token_classification"},
+    {"model.dataset.num_classes", "text_classification"},
+    {"model.dataset.class_balancing", "text_classification token_classification"},
+    {"model.dataset.pad_label", "token_classification"},
+    {"model.dataset.ignore_extra_tokens", "token_classification"},
+    {"model.dataset.ignore_start_end", "token_classification"},
+    {"model.dataset.version_2_with_negative", "question_answering"},
+    {"model.dataset.doc_stride", "question_answering"},
+    {"model.dataset.max_query_length", "question_answering"},
+    {"model.dataset.max_answer_length", "question_answering"},
+    {"model.dataset.null_score_diff_threshold", "question_answering"},
+    {"model.dataset.n_best_size", "question_answering"},
+    {"*_ds.file_path", "text_classification"},
+    {"*_ds.text_file", "token_classification"},
+    {"*_ds.labels_file", "token_classification"},
+    {"*_ds.ds_item", "glue"},
+    {"*_ds.file", "question_answering"},
+    {"model.head.", "token_classification"},
+    {"model.classifier_head.", "text_classification"},
+    {"model.token_classifier.", "question_answering"},
+};
+
+int mt_config_key_in_task(const char *path, const char *task) {
+    const char *ds = NULL;
+    if (!strncmp(path, "model.train_ds.", 15)) ds = path + 15;
+    else if (!strncmp(path, "model.validation_ds.", 20)) ds = path + 20;
+    else if (!strncmp(path, "model.test_ds.", 14)) ds = path + 14;
+    size_t tl = strlen(task);
+    for (size_t i = 0; i < sizeof g_task_keys / sizeof g_task_keys[0]; i++) {
+        const char *k = g_task_keys[i].key;
+        int match;
+        if (!strncmp(k, "*_ds.", 5)) match = ds && !strcmp(ds, k + 5);
+        else if (k[strlen(k) - 1] == '.') match = !strncmp(path, k, strlen(k));
+        else match = !strcmp(path, k);
+        if (!match) continue;
+        for (const char *t = strstr(g_task_keys[i].tasks, task); t; t = strstr(t + 1, task))
+            if ((t == g_task_keys[i].tasks || t[-1] == ' ') && (t[tl] == 0 || t[tl] == ' ')) return 1;
+        return 0;
+    }
+    return 1;
+}
+
+const char *mt_config_text(const mt_train_config *c, const char *path) {
+    int i = mt_config_key_index(path);
+    if (i < 0 || g_schema[i].type != MT_CFG_NOOP) return NULL;
+    return c->text[i] ? c->text[i] : g_schema[i].def;
+}
+
+// Same value for Lightning? ("1" and "1.0", "True" and "true", "~" and "null" are.)
+static int same_text(const char *a, const char *b) {
+    double x, y;
+    int p, q;
+    if (is_null_text(a) || is_null_text(b)) return is_null_text(a) && is_null_text(b);
+    if (parse_double(a, &x) && parse_double(b, &y)) return x == y;
+    if (parse_bool(a, &p) && parse_bool(b, &q)) return p == q;
+    return !strcmp(a, b);
+}
+
+int mt_config_log_noops(const mt_train_config *c) {
+    int n = 0;
     for (size_t i = 0; i < NKEYS; i++) {
-        if (g_schema[i].type != MT_CFG_STR) continue;
-        char **s = field_ptr(c, &g_schema[i]);
-        if (*s && !strncmp(*s, "${", 2))
-            return mt_fail(MT_ERR_INVALID, "%s: interpolation '%s' is circular", g_schema[i].path, *s);
+        if (g_schema[i].type != MT_CFG_NOOP || !c->text[i] || same_text(c->text[i], g_schema[i].def)) continue;
+        if (!strcmp(g_schema[i].path, "trainer.fast_dev_run")) continue; // applied, logged by mt_config_finish
+        if (!strcmp(g_schema[i].path, "trainer.progress_bar_refresh_rate") && same_text(c->text[i], "0")) continue;
+        mt_info("%s=%s: no effect here: %s", g_schema[i].path, c->text[i], g_schema[i].help);
+        n++;
     }
+    return n;
+}
+
+// Lightning's fast_dev_run: true = 1, an int N = N batches of training and of validation.
+static mt_status apply_fast_dev_run(mt_train_config *c) {
+    int idx = mt_config_key_index("trainer.fast_dev_run");
+    const char *t = c->text[idx];
+    int64_t n = 0;
+    int b;
+    c->trainer.fast_dev_run = 0;
+    if (!t || is_null_text(t)) return MT_OK;
+    if (parse_bool(t, &b)) n = b;
+    else if (!parse_int(t, &n) || n < 0)
+        return mt_fail(MT_ERR_INVALID, "%s: trainer.fast_dev_run expects true, false or a number of batches >= 0, got "
+                       "'%s'", key_where(c, idx), t);
+    if (n == 0) return MT_OK;
+    c->trainer.fast_dev_run = n;
+    // As Lightning: N batches of training and validation, one epoch, no checkpoints, no .nemo.
+    c->trainer.limit_train_batches = (mt_cfg_num){(double)n, 1};
+    c->trainer.limit_val_batches = (mt_cfg_num){(double)n, 1};
+    c->trainer.limit_test_batches = (mt_cfg_num){(double)n, 1};
+    c->trainer.val_check_interval = (mt_cfg_num){1.0, 0};
+    c->trainer.check_val_every_n_epoch = 1;
+    c->trainer.max_epochs = 1;
+    c->trainer.max_steps = -1;
+    c->exp_manager.create_checkpoint_callback = 0;
+    c->exp_manager.checkpoint_callback_params.always_save_nemo = 0;
+    mt_info("trainer.fast_dev_run=%s: %lld training and %lld validation batch(es), one epoch, no checkpoints", t,
+            (long long)n, (long long)n);
     return MT_OK;
 }
 
@@ -988,6 +1508,13 @@ mt_status mt_config_finish(mt_train_config *c) {
         c->where[idx] = NULL;
     }
     MT_TRY(resolve_interpolations(c));
+    MT_TRY(apply_fast_dev_run(c));
+    {
+        // Lightning: progress_bar_refresh_rate=0 disables the bar
+        const char *r = mt_config_text(c, "trainer.progress_bar_refresh_rate");
+        if (same_text(r, "0") && !mt_config_is_set(c, "trainer.progress_bar"))
+            MT_TRY(set_from_text(c, "trainer.progress_bar", "lines", "trainer.progress_bar_refresh_rate=0"));
+    }
     for (size_t i = 0; i < NKEYS; i++)
         if (c->missing[i])
             return mt_fail(MT_ERR_INVALID, "%s: %s is mandatory ('?\?\?'): set it in the YAML or on the command line "
@@ -1032,6 +1559,21 @@ mt_status mt_config_finish(mt_train_config *c) {
                     (c->trainer.limit_train_batches.is_int || c->trainer.limit_train_batches.value <= 1.0),
                 "trainer.limit_train_batches", "must be an int >= 1 or a float in (0, 1], got %g",
                 c->trainer.limit_train_batches.value);
+    CHECK_RANGE(c->trainer.check_val_every_n_epoch >= 1, "trainer.check_val_every_n_epoch", "must be >= 1, got %lld",
+                (long long)c->trainer.check_val_every_n_epoch);
+    CHECK_RANGE(!c->trainer.stochastic_weight_avg, "trainer.stochastic_weight_avg", "is not supported (%s)",
+                "set it to false");
+    {
+        const char *ga = mt_config_text(c, "trainer.gradient_clip_algorithm");
+        CHECK_RANGE(!strcmp(ga, "norm"), "trainer.gradient_clip_algorithm",
+                    "'%s' is not supported: megatune clips by the global L2 norm (norm)", ga);
+        const char *pf = c->exp_manager.checkpoint_callback_params.postfix;
+        CHECK_RANGE(pf && *pf && !strchr(pf, '/'), "exp_manager.checkpoint_callback_params.postfix",
+                    "'%s' must be a file name ending such as .nemo", pf ? pf : "null");
+        const char *fn = c->exp_manager.checkpoint_callback_params.filename;
+        CHECK_RANGE(!fn || (*fn && !strchr(fn, '/')), "exp_manager.checkpoint_callback_params.filename",
+                    "'%s' must be a file name template without '/' (the folder is dirpath)", fn ? fn : "");
+    }
     CHECK_RANGE(c->model.dataset.max_seq_length >= 3, "model.dataset.max_seq_length", "must be >= 3, got %lld",
                 (long long)c->model.dataset.max_seq_length);
     CHECK_RANGE(c->model.optim.lr >= 0, "model.optim.lr", "must be >= 0, got %g", c->model.optim.lr);
@@ -1084,13 +1626,28 @@ mt_status mt_config_finish(mt_train_config *c) {
 // ---------------------------------------------------------------------------------------------
 // Dump and help
 
+// The shortest text that reads back as `v`, spelled as PyYAML writes floats (Python's repr, a
+// '.' always in the mantissa: "0.0001", "1.0e-05", "100000.0"; YAML 1.1 reads "1e-05" as a string).
 static void write_double(FILE *out, double v, int force_float) {
     char buf[64];
-    for (int prec = 6; prec <= 17; prec++) {
-        snprintf(buf, sizeof buf, "%.*g", prec, v);
+    int digits = 1;
+    for (; digits <= 17; digits++) {
+        snprintf(buf, sizeof buf, "%.*e", digits - 1, v);
         if (strtod(buf, NULL) == v) break;
     }
-    if (force_float && !strpbrk(buf, ".eEn")) strcat(buf, ".0");
+    int exp10 = atoi(strchr(buf, 'e') + 1);
+    if (v == 0 || (exp10 >= -4 && exp10 < 16)) {
+        int dec = digits - 1 - exp10;
+        snprintf(buf, sizeof buf, "%.*f", dec > 0 ? dec : 0, v);
+        if (force_float && !strchr(buf, '.')) strcat(buf, ".0");
+    } else {
+        char *e = strchr(buf, 'e');
+        if (!memchr(buf, '.', (size_t)(e - buf))) {
+            char tail[32];
+            snprintf(tail, sizeof tail, "%s", e);
+            snprintf(e, sizeof buf - (size_t)(e - buf), ".0%s", tail);
+        }
+    }
     fputs(buf, out);
 }
 
@@ -1106,10 +1663,32 @@ static void write_string(FILE *out, const char *s) {
     fputc('"', out);
 }
 
-static void write_value(FILE *out, const mt_train_config *c, size_t i) {
+// A NOOP key's text as YAML: plain when it reads as a number, a boolean, null or a flow list.
+static void write_noop(FILE *out, const char *t) {
+    double d;
+    int b;
+    if (is_null_text(t) || parse_double(t, &d) || parse_bool(t, &b) || t[0] == '[' || !strcmp(t, "{...}"))
+        fputs(t[0] == '{' ? "null" : t, out);
+    else
+        write_string(out, t);
+}
+
+// `quote` 0 writes a string as its bare text (interpolation, comparisons).
+static void write_value(FILE *out, const mt_train_config *c, size_t i, int quote) {
     const mt_cfg_key *k = &g_schema[i];
     const void *f = field_cptr(c, k);
     if (c->missing[i]) { fputs("???", out); return; }
+    if (c->raw[i]) { // not resolved yet (a dump before mt_config_finish)
+        if (quote) write_string(out, c->raw[i]);
+        else fputs(c->raw[i], out);
+        return;
+    }
+    if (k->type == MT_CFG_NOOP) {
+        const char *t = c->text[i] ? c->text[i] : k->def;
+        if (quote) write_noop(out, t);
+        else fputs(t, out);
+        return;
+    }
     switch (k->type) {
     case MT_CFG_INT: {
         int64_t v = *(const int64_t *)f;
@@ -1133,7 +1712,8 @@ static void write_value(FILE *out, const mt_train_config *c, size_t i) {
     case MT_CFG_STR: {
         const char *s = *(char *const *)f;
         if (!s) fputs("null", out);
-        else write_string(out, s);
+        else if (quote) write_string(out, s);
+        else fputs(s, out);
         break;
     }
     case MT_CFG_FLOAT_LIST: {
@@ -1146,7 +1726,8 @@ static void write_value(FILE *out, const mt_train_config *c, size_t i) {
         fputc(']', out);
         break;
     }
-    case MT_CFG_ANY: break;
+    case MT_CFG_ANY:
+    case MT_CFG_NOOP: break;
     }
 }
 
@@ -1156,6 +1737,7 @@ mt_status mt_config_dump(const mt_train_config *c, FILE *out, const char *sectio
     size_t sl = section ? strlen(section) : 0;
     for (size_t i = 0; i < NKEYS; i++) {
         if (g_schema[i].type == MT_CFG_ANY) continue;
+        if (c->task && !mt_config_key_in_task(g_schema[i].path, c->task)) continue;
         const char *p = g_schema[i].path;
         if (section) {
             if (strncmp(p, section, sl) || p[sl] != '.') continue;
@@ -1184,7 +1766,7 @@ mt_status mt_config_dump(const mt_train_config *c, FILE *out, const char *sectio
             nopen = d + 1;
         }
         fprintf(out, "%*s%s: ", 2 * (n - 1), "", comps[n - 1]);
-        write_value(out, c, i);
+        write_value(out, c, i, 1);
         fputc('\n', out);
     }
     if (ferror(out)) return mt_fail(MT_ERR_IO, "cannot write the config: %s", strerror(errno));
@@ -1197,6 +1779,10 @@ void mt_config_print_help(FILE *out) {
         const mt_cfg_key *k = &g_schema[i];
         if (k->type == MT_CFG_ANY) {
             fprintf(out, "  %-58s %s\n", k->path, k->help);
+            continue;
+        }
+        if (k->type == MT_CFG_NOOP) {
+            fprintf(out, "  %-58s Lightning's (default %s): %s\n", k->path, k->def, k->help);
             continue;
         }
         const char *t = k->type == MT_CFG_INT ? "int" : k->type == MT_CFG_FLOAT ? "float" : k->type == MT_CFG_BOOL ? "bool"

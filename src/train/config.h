@@ -18,6 +18,8 @@ typedef enum {
     MT_CFG_NUM,        // PTL's int-or-float (val_check_interval): mt_cfg_num
     MT_CFG_FLOAT_LIST, // mt_cfg_list (betas)
     MT_CFG_ANY,        // a NeMo key accepted and ignored (hydra.*, infer_samples, ...)
+    MT_CFG_NOOP,       // a PyTorch Lightning argument with no effect on a CPU: its text is kept (mt_config_text)
+                       // and one log line names it when set to something other than `def`
 } mt_cfg_type;
 
 typedef struct {
@@ -45,7 +47,7 @@ typedef struct {
     char *text_file;   // token classification: text_<split>.txt (in model.dataset.data_dir)
     char *labels_file; // token classification: labels_<split>.txt
     char *ds_item;     // GLUE: train.tsv / dev.tsv (in model.dataset.data_dir)
-    char *file;        // question answering: the SQuAD .json (NeMo's spelling)
+    char *file;        // question answering: the SQuAD .json
     int64_t batch_size;
     int64_t num_samples;
     int64_t num_workers;
@@ -56,8 +58,8 @@ typedef struct {
     char *task;                 // megatune: text_classification|glue|token_classification|question_answering
     char *init_from_nemo_model; // NeMo: start from every weight of a .nemo
     char *pretrained_model;     // GLUE's spelling of the same
-    int do_training;            // QA (NeMo's question_answering_squad.py): false = restore and test only
     char *name;                 // NeMo's top-level name (ignored)
+    int do_training;            // NeMo's QA script: train (true) or only test (false)
     struct {
         int64_t gpus, num_nodes, max_epochs, max_steps, accumulate_grad_batches, log_every_n_steps;
         int64_t num_sanity_val_steps, seed;
@@ -65,6 +67,10 @@ typedef struct {
         mt_cfg_num val_check_interval, limit_val_batches, limit_test_batches, limit_train_batches;
         char *precision, *amp_level, *accelerator, *resume_from_checkpoint, *progress_bar;
         int checkpoint_callback, logger, deterministic;
+        // PyTorch Lightning 1.x arguments that mean something here (the rest are MT_CFG_NOOP keys)
+        int64_t check_val_every_n_epoch;
+        int64_t fast_dev_run; // from true/false/N: batches of train and validation, 0 = off
+        int terminate_on_nan, stochastic_weight_avg;
     } trainer;
     struct {
         char *nemo_path, *task_name, *output_dir, *label_ids, *target;
@@ -113,7 +119,7 @@ typedef struct {
         int use_datetime_version, resume_if_exists, resume_past_end, resume_ignore_no_checkpoint;
         int create_tensorboard_logger, create_checkpoint_callback;
         struct {
-            char *monitor, *mode, *filename, *dirpath;
+            char *monitor, *mode, *filename, *dirpath, *prefix, *postfix;
             int64_t save_top_k, period;
             int save_last, save_weights_only, always_save_nemo, save_best_model;
         } checkpoint_callback_params;
@@ -123,6 +129,8 @@ typedef struct {
     unsigned char *set;     // given by the YAML file or an override
     unsigned char *missing; // OmegaConf's "???" (mandatory) still in place
     char **where;           // "file:line" that set the key (for error messages), or NULL
+    char **raw;             // a value holding ${...} interpolations, resolved by mt_config_finish
+    char **text;            // MT_CFG_NOOP keys: the value as given (NULL = default)
 } mt_train_config;
 
 // The schema, in dump order (keys of one section are contiguous).
@@ -143,12 +151,15 @@ void mt_config_free(mt_train_config *c);
 mt_status mt_config_load_yaml(mt_train_config *c, const char *path) MT_WARN_UNUSED;
 mt_status mt_config_load_yaml_text(mt_train_config *c, const char *text, size_t len, const char *name,
                                    const char *prefix, int lenient) MT_WARN_UNUSED;
-// One command-line override "dotted.key=value" (NeMo/Hydra syntax; a leading '+' is accepted).
-// The value is a YAML scalar or flow list.
+// One command-line override "dotted.key=value" (NeMo/Hydra syntax; a leading '+' or '++' is
+// accepted). The value is a YAML scalar or flow list. "~key" deletes a key or a whole section
+// (back to the schema default, as if the YAML never set it); "~key=value" deletes it only when
+// its value is `value` (Hydra).
 mt_status mt_config_override(mt_train_config *c, const char *arg) MT_WARN_UNUSED;
 // After loading and overrides: infers the task (if `task` is unset), applies that task's NeMo
-// defaults to keys nobody set, resolves ${...} interpolations, and validates ranges and
-// mandatory keys.
+// defaults to keys nobody set, resolves ${...} interpolations (OmegaConf's: whole values and
+// inside strings, chained, ${oc.env:VAR[,default]} / ${env:VAR}), applies fast_dev_run, and
+// validates ranges and mandatory keys.
 mt_status mt_config_finish(mt_train_config *c) MT_WARN_UNUSED;
 
 int mt_config_is_set(const mt_train_config *c, const char *path);
@@ -158,8 +169,17 @@ void *mt_config_field(mt_train_config *c, const char *path);
 mt_status mt_config_set(mt_train_config *c, const char *path, const char *value) MT_WARN_UNUSED;
 
 // Writes the config as YAML. `section` NULL writes everything; "model" writes only model.* with
-// the "model." prefix stripped (a .nemo's model_config.yaml).
+// the "model." prefix stripped (a .nemo's model_config.yaml). Keys of tasks other than c->task are
+// left out; floats are written in their shortest round-trip form (1.0e-05).
 mt_status mt_config_dump(const mt_train_config *c, FILE *out, const char *section) MT_WARN_UNUSED;
+// Logs one line per MT_CFG_NOOP key (a PyTorch Lightning argument without effect here) that the
+// config sets to something other than its default. Returns how many lines it wrote.
+int mt_config_log_noops(const mt_train_config *c);
+// The text of a MT_CFG_NOOP key as given, or its default.
+const char *mt_config_text(const mt_train_config *c, const char *path);
+// Does `path` (a schema key) belong to the model section of `task`? Keys of the other tasks
+// (e.g. QA's dataset.doc_stride in a text-classification run) are left out of model_config.yaml.
+int mt_config_key_in_task(const char *path, const char *task);
 // The key table for --help.
 void mt_config_print_help(FILE *out);
 

@@ -4,6 +4,8 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
+#include <stdarg.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +38,55 @@ struct mt_exp_manager {
     char *last_path;
     int64_t save_top_k;
     int mode_max, save_last, checkpoints_on, tensorboard_on;
+    // checkpoint_callback_params.filename (Lightning's template) and the .nemo's prefix + postfix
+    char filename[512], nemo_name[512];
+    // the metrics of the last validation, for {name} fields of the template
+    struct { char name[64]; double value; } metric[20];
+    int nmetric;
+    int64_t step;
+    int new_best; // the last save ranked first among the kept checkpoints
+    FILE *err_file, *pl_file; // nemo_error_log.txt, lightning_logs.txt (global rank 0)
+    // What a failed setup removes: the log folder when this run created it, and the empty
+    // parents it created (up to created_top).
+    int probed, log_dir_existed, ckpt_dir_existed;
+    char created_top[PATH_CAP];
 };
+
+// lightning_logs.txt: what PyTorch Lightning's logger writes (device summary, ModelCheckpoint).
+static void pl_log(mt_exp_manager *e, const char *fmt, ...) MT_PRINTF(2, 3);
+static void pl_log(mt_exp_manager *e, const char *fmt, ...) {
+    if (!e->pl_file) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(e->pl_file, fmt, ap);
+    va_end(ap);
+    fputc('\n', e->pl_file);
+    fflush(e->pl_file);
+}
+
+static int path_exists(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+// Records which part of `log_dir` does not exist yet (so a failed setup can take it back).
+static void probe_created(mt_exp_manager *e) {
+    if (e->probed) return;
+    e->probed = 1;
+    e->log_dir_existed = path_exists(e->log_dir);
+    e->created_top[0] = 0;
+    if (e->log_dir_existed) return;
+    char p[PATH_CAP];
+    snprintf(p, sizeof p, "%s", e->log_dir);
+    snprintf(e->created_top, sizeof e->created_top, "%s", p);
+    for (;;) {
+        char *slash = strrchr(p, '/');
+        if (!slash || slash == p) break;
+        *slash = 0;
+        if (!*p || path_exists(p)) break;
+        snprintf(e->created_top, sizeof e->created_top, "%s", p);
+    }
+}
 
 // ---------------------------------------------------------------------------------------------
 // files
@@ -124,18 +174,112 @@ void mt_exp_checkpoint_stem(const char *name, const char *monitor, double value,
     snprintf(buf, cap, "%s--%s=%.4f-epoch=%lld", name, monitor, value, (long long)epoch);
 }
 
-// Parses "<name>--<monitor>=<value>-epoch=<n>[-vK].ckpt" (not -last); 1 when it matches.
-static int parse_topk_name(const char *file, const char *name, const char *monitor, double *value) {
-    char prefix[512];
-    snprintf(prefix, sizeof prefix, "%s--%s=", name, monitor);
-    size_t lp = strlen(prefix);
-    if (strncmp(file, prefix, lp) || !ends_with(file, ".ckpt") || ends_with(file, "-last.ckpt")) return 0;
+// One {field[:spec]} of a Lightning filename template, Python's format spec in a C printf:
+// [0][width][.precision][type], type f/e/g/d or none.
+static void format_field(char *out, size_t cap, const char *spec, double v, int is_int) {
+    char fmt[32];
+    int zero = 0, width = 0, prec = -1;
+    char type = 0;
+    const char *p = spec;
+    if (*p == '0') { zero = 1; p++; }
+    while (isdigit((unsigned char)*p)) width = width * 10 + (*p++ - '0');
+    if (*p == '.') {
+        prec = 0;
+        for (p++; isdigit((unsigned char)*p); p++) prec = prec * 10 + (*p - '0');
+    }
+    if (*p && strchr("fFeEgGd", *p)) type = *p;
+    if (width > 64) width = 64;
+    if (prec > 17) prec = 17;
+    if ((type == 'd' || (!type && is_int)) && is_int) {
+        snprintf(fmt, sizeof fmt, "%%%s%dlld", zero ? "0" : "", width);
+        snprintf(out, cap, fmt, (long long)v);
+        return;
+    }
+    if (!type) { // Python's str(float): the shortest text that reads back
+        for (int pr = 1; pr <= 17; pr++) {
+            snprintf(out, cap, "%.*g", pr, v);
+            if (strtod(out, NULL) == v) break;
+        }
+        return;
+    }
+    if (type == 'd') type = 'f', prec = 0;
+    if (prec < 0) prec = 6;
+    snprintf(fmt, sizeof fmt, "%%%s%d.%d%c", zero ? "0" : "", width, prec, type);
+    snprintf(out, cap, fmt, v);
+}
+
+// Lightning's ModelCheckpoint.format_checkpoint_name: "{val_loss:.2f}-{epoch}" becomes
+// "val_loss=0.35-epoch=2"; a metric that was not logged reads 0, as in Lightning.
+static void format_template(const mt_exp_manager *e, const char *tmpl, double monitor_value, int64_t epoch,
+                            char *buf, size_t cap) {
+    size_t n = 0;
+    buf[0] = 0;
+    for (const char *p = tmpl; *p && n + 1 < cap;) {
+        const char *close = *p == '{' ? strchr(p, '}') : NULL;
+        if (!close) {
+            buf[n++] = *p++;
+            buf[n] = 0;
+            continue;
+        }
+        char field[128], spec[32] = "";
+        size_t fl = (size_t)(close - p - 1);
+        if (fl >= sizeof field) fl = sizeof field - 1;
+        memcpy(field, p + 1, fl);
+        field[fl] = 0;
+        char *colon = strchr(field, ':');
+        if (colon) {
+            snprintf(spec, sizeof spec, "%s", colon + 1);
+            *colon = 0;
+        }
+        double v = 0;
+        int is_int = 0;
+        if (!strcmp(field, "epoch")) v = (double)epoch, is_int = 1;
+        else if (!strcmp(field, "step")) v = (double)(e->step >= 0 ? e->step : 0), is_int = 1;
+        else if (!strcmp(field, e->monitor)) v = monitor_value;
+        else
+            for (int i = 0; i < e->nmetric; i++) // {val_f1} names the metric f1 as well as val_f1
+                if (!strcmp(field, e->metric[i].name) ||
+                    (!strncmp(field, "val_", 4) && !strcmp(field + 4, e->metric[i].name)))
+                    v = e->metric[i].value;
+        char val[96];
+        format_field(val, sizeof val, spec, v, is_int);
+        int w = snprintf(buf + n, cap - n, "%s=%s", field, val);
+        if (w < 0 || (size_t)w >= cap - n) break;
+        n += (size_t)w;
+        p = close + 1;
+    }
+}
+
+// A ranked checkpoint of this run's template: "<literal start>...<monitor>=<value>..." ending in
+// .ckpt, not -last (NeMo v1.4's nemo_topk_check_previous_run reads the value the same way).
+static int parse_topk_name(const char *file, const char *tmpl, const char *monitor, double *value) {
+    size_t lit = strcspn(tmpl, "{");
+    if (strncmp(file, tmpl, lit) || !ends_with(file, ".ckpt") || ends_with(file, "-last.ckpt")) return 0;
+    char key[160];
+    snprintf(key, sizeof key, "%s=", monitor);
+    const char *at = strstr(file + lit, key);
+    if (!at) return 0;
     char *end;
-    double v = strtod(file + lp, &end);
-    if (end == file + lp || strncmp(end, "-epoch=", 7)) return 0;
+    double v = strtod(at + strlen(key), &end);
+    if (end == at + strlen(key)) return 0;
     *value = v;
     return 1;
 }
+
+void mt_exp_note_metrics(mt_exp_manager *e, int64_t step, double val_loss, const char *const *names,
+                         const double *values, int n) {
+    e->step = step;
+    e->nmetric = 0;
+    snprintf(e->metric[e->nmetric].name, sizeof e->metric[0].name, "val_loss");
+    e->metric[e->nmetric++].value = val_loss;
+    for (int i = 0; i < n && e->nmetric < (int)(sizeof e->metric / sizeof e->metric[0]); i++) {
+        snprintf(e->metric[e->nmetric].name, sizeof e->metric[0].name, "%s", names[i]);
+        e->metric[e->nmetric++].value = values[i];
+    }
+}
+
+const char *mt_exp_nemo_name(const mt_exp_manager *e) { return e->nemo_name; }
+int mt_exp_new_best(const mt_exp_manager *e) { return e->new_best; }
 
 // ---------------------------------------------------------------------------------------------
 // create
@@ -219,7 +363,7 @@ static mt_status rebuild_topk(mt_exp_manager *e) {
     struct dirent *de;
     while ((de = readdir(d))) {
         double v;
-        if (!parse_topk_name(de->d_name, e->name, e->monitor, &v)) continue;
+        if (!parse_topk_name(de->d_name, e->filename, e->monitor, &v)) continue;
         topk_entry *nt = mt_realloc(e->topk, (size_t)(e->ntopk + 1) * sizeof *nt);
         if (!nt) { closedir(d); return MT_ERR_NOMEM; }
         e->topk = nt;
@@ -274,6 +418,54 @@ static mt_status move_previous_run(mt_exp_manager *e) {
     return st;
 }
 
+// Output of a git command run in the working directory (NULL when git or the repository is absent).
+static char *run_git(const char *args) {
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "git %s 2>/dev/null", args);
+    FILE *p = popen(cmd, "r");
+    if (!p) return NULL;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    if (!m) {
+        pclose(p);
+        return NULL;
+    }
+    char chunk[4096];
+    size_t r;
+    while ((r = fread(chunk, 1, sizeof chunk, p)) > 0) fwrite(chunk, 1, r, m);
+    fclose(m);
+    int rc = pclose(p);
+    if (rc != 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+// NeMo's git-info.log: "commit hash: <git rev-parse HEAD>" then `git diff`, when the working
+// directory is inside a git repository.
+static mt_status write_git_info(mt_exp_manager *e) {
+    char *hash = run_git("rev-parse HEAD");
+    if (!hash) return MT_OK;
+    char *diff = run_git("diff");
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    mt_status st = MT_ERR_NOMEM;
+    if (m) {
+        fprintf(m, "commit hash: %s%s", hash, diff ? diff : "");
+        fclose(m);
+        char path[PATH_CAP + 32];
+        snprintf(path, sizeof path, "%s/git-info.log", e->log_dir);
+        st = mt_write_file_atomic(path, buf, len);
+    }
+    free(buf);
+    free(hash);
+    free(diff);
+    return st;
+}
+
 mt_status mt_exp_create(const mt_train_config *cfg, int argc, char **argv, int tp_rank, int tp_size,
                         mt_exp_manager **out) {
     mt_parallel p;
@@ -300,6 +492,17 @@ mt_status mt_exp_create_par(const mt_train_config *cfg, int argc, char **argv, c
     e->save_last = cfg->exp_manager.checkpoint_callback_params.save_last;
     e->checkpoints_on = cfg->exp_manager.create_checkpoint_callback;
     e->tensorboard_on = cfg->exp_manager.create_tensorboard_logger;
+    e->step = -1;
+    {
+        const mt_train_config *c = cfg;
+        const char *fn = c->exp_manager.checkpoint_callback_params.filename;
+        // NeMo's default template (exp_manager.configure_checkpointing, v1.4's :.4f)
+        if (fn) snprintf(e->filename, sizeof e->filename, "%s", fn);
+        else snprintf(e->filename, sizeof e->filename, "%s--{%s:.4f}-{epoch}", e->name, e->monitor);
+        const char *pre = c->exp_manager.checkpoint_callback_params.prefix;
+        snprintf(e->nemo_name, sizeof e->nemo_name, "%s%s", pre ? pre : e->name,
+                 c->exp_manager.checkpoint_callback_params.postfix);
+    }
     mt_status st = MT_OK;
     if (strchr(e->name, '/')) {
         st = mt_fail(MT_ERR_INVALID, "exp_manager.name '%s' must not contain '/'", e->name);
@@ -331,6 +534,7 @@ mt_status mt_exp_create_par(const mt_train_config *cfg, int argc, char **argv, c
         // A generated version folder is claimed with mkdir, which only one process wins: two runs
         // started in the same second (a scripted sweep) would otherwise share one folder and
         // overwrite each other's metrics, checkpoints and .nemo. The loser takes _1, _2, ...
+        probe_created(e);
         if (!cfg->exp_manager.version && e->rank0) {
             st = mt_mkdirs(base);
             if (st != MT_OK) goto fail;
@@ -369,6 +573,8 @@ mt_status mt_exp_create_par(const mt_train_config *cfg, int argc, char **argv, c
         size_t l = strlen(e->ckpt_dir);
         snprintf(e->ckpt_dir + l, sizeof e->ckpt_dir - l, "/mp_rank_%02d", tp_rank);
     }
+    probe_created(e);
+    e->ckpt_dir_existed = path_exists(e->ckpt_dir);
     st = mt_mkdirs(e->log_dir);
     if (st != MT_OK) goto fail;
 
@@ -457,6 +663,28 @@ mt_status mt_exp_create_par(const mt_train_config *cfg, int argc, char **argv, c
         }
         free(y);
         if (st != MT_OK) goto fail;
+        st = write_git_info(e);
+        if (st != MT_OK) goto fail;
+        snprintf(path, sizeof path, "%s/nemo_error_log.txt", e->log_dir);
+        e->err_file = fopen(path, "a");
+        if (!e->err_file) {
+            st = mt_fail(MT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+            goto fail;
+        }
+        mt_log_set_error_file(e->err_file);
+        snprintf(path, sizeof path, "%s/lightning_logs.txt", e->log_dir);
+        e->pl_file = fopen(path, "a");
+        if (!e->pl_file) {
+            st = mt_fail(MT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+            goto fail;
+        }
+        // what Lightning's Trainer logs when it starts
+        pl_log(e, "GPU available: False, used: False");
+        pl_log(e, "TPU available: False, using: 0 TPU cores");
+        if (par->world_size > 1)
+            pl_log(e, "initializing ddp: GLOBAL_RANK: 0, MEMBER: 1/%d (tensor parallel %d, data parallel %d)",
+                   par->world_size, par->tp_size, par->dp_size);
+        mt_config_log_noops(cfg);
     }
     mt_info("experiment folder: %s", e->log_dir);
     if (e->resume_path) mt_info("resuming from %s", e->resume_path);
@@ -471,6 +699,63 @@ void mt_exp_log_failure(mt_exp_manager *e, const char *message) {
     if (!e || !e->log_file) return;
     fprintf(e->log_file, "megatune: error: %s\n", message);
     fflush(e->log_file);
+    if (e->err_file) {
+        fprintf(e->err_file, "megatune: error: %s\n", message);
+        fflush(e->err_file);
+    }
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+int mt_exp_discard(mt_exp_manager *e) {
+    if (!e || !e->probed || e->log_dir_existed || !e->created_top[0]) return 0;
+    // Stop writing into the folder before it goes.
+    if (e->log_file) {
+        mt_log_set_file(NULL);
+        fclose(e->log_file);
+        e->log_file = NULL;
+    }
+    if (e->err_file) {
+        mt_log_set_error_file(NULL);
+        fclose(e->err_file);
+        e->err_file = NULL;
+    }
+    if (e->pl_file) fclose(e->pl_file);
+    e->pl_file = NULL;
+    if (e->csv) fclose(e->csv);
+    e->csv = NULL;
+    if (e->tb) mt_tb_close(e->tb);
+    e->tb = NULL;
+    if (!e->rank0) return 0;
+    // A checkpoint folder outside log_dir that this run created, if still empty.
+    if (!e->ckpt_dir_existed) {
+        char p[PATH_CAP];
+        snprintf(p, sizeof p, "%s", e->ckpt_dir);
+        while (rmdir(p) == 0) {
+            char *slash = strrchr(p, '/');
+            if (!slash || slash == p) break;
+            *slash = 0;
+            if (!strcmp(p, e->log_dir)) break;
+        }
+    }
+    // This run made log_dir: everything in it is this run's.
+    if (nftw(e->log_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 && path_exists(e->log_dir)) return 0;
+    // Then the parents it made, while empty (another run may have started in exp_dir/name meanwhile).
+    char p[PATH_CAP];
+    snprintf(p, sizeof p, "%s", e->log_dir);
+    size_t top = strlen(e->created_top);
+    for (;;) {
+        char *slash = strrchr(p, '/');
+        if (!slash || slash == p || strlen(p) <= top) break;
+        *slash = 0;
+        if (strlen(p) < top || rmdir(p) != 0) break;
+    }
+    return 1;
 }
 
 void mt_exp_free(mt_exp_manager *e) {
@@ -481,6 +766,11 @@ void mt_exp_free(mt_exp_manager *e) {
         mt_log_set_file(NULL);
         fclose(e->log_file);
     }
+    if (e->err_file) {
+        mt_log_set_error_file(NULL);
+        fclose(e->err_file);
+    }
+    if (e->pl_file) fclose(e->pl_file);
     for (int i = 0; i < e->n_metrics; i++) free(e->metric_tags[i]);
     free(e->metric_tags);
     for (int i = 0; i < e->ntopk; i++) free(e->topk[i].path);
@@ -629,9 +919,10 @@ static int better(const mt_exp_manager *e, double a, double b) { return e->mode_
 
 mt_status mt_exp_save_checkpoint(mt_exp_manager *e, mt_ckpt_write_fn write, void *ctx, double monitor_value,
                                  int64_t epoch, int rank) {
+    e->new_best = 0;
     if (!e->checkpoints_on) return MT_OK;
-    char stem[512], last[PATH_CAP * 2];
-    mt_exp_checkpoint_stem(e->name, e->monitor, monitor_value, epoch, stem, sizeof stem);
+    char stem[1024], last[PATH_CAP * 2];
+    format_template(e, e->filename, monitor_value, epoch, stem, sizeof stem);
     snprintf(last, sizeof last, "%s/%s-last.ckpt", e->ckpt_dir, stem);
     // 1. The new -last (write() is atomic), then drop the previous one.
     MT_TRY(write(ctx, last));
@@ -649,7 +940,11 @@ mt_status mt_exp_save_checkpoint(mt_exp_manager *e, mt_ckpt_write_fn write, void
     for (int i = 0; i < e->ntopk; i++)
         if (worst < 0 || better(e, e->topk[worst].score, e->topk[i].score)) worst = i;
     int keep_all = e->save_top_k < 0;
-    if (!keep_all && e->ntopk >= e->save_top_k && !better(e, monitor_value, e->topk[worst].score)) goto done;
+    if (!keep_all && e->ntopk >= e->save_top_k && !better(e, monitor_value, e->topk[worst].score)) {
+        pl_log(e, "Epoch %lld, step %lld: %s was not in top %lld", (long long)epoch, (long long)e->step, e->monitor,
+               (long long)e->save_top_k);
+        goto done;
+    }
     char path[PATH_CAP * 2], tmp[PATH_CAP * 2 + 8];
     snprintf(path, sizeof path, "%s/%s.ckpt", e->ckpt_dir, stem);
     // Same name as an existing top-k entry (same value and epoch): PTL adds -v1, -v2, ...
@@ -681,6 +976,15 @@ mt_status mt_exp_save_checkpoint(mt_exp_manager *e, mt_ckpt_write_fn write, void
     if (!e->topk[e->ntopk].path) return MT_ERR_NOMEM;
     e->topk[e->ntopk].score = monitor_value;
     e->ntopk++;
+    {
+        int b = 0;
+        for (int i = 1; i < e->ntopk; i++)
+            if (better(e, e->topk[i].score, e->topk[b].score)) b = i;
+        e->new_best = b == e->ntopk - 1;
+        pl_log(e, "Epoch %lld, global step %lld: %s reached %0.5f (best %0.5f), saving model to \"%s\" as top %lld",
+               (long long)epoch, (long long)e->step, e->monitor, monitor_value, e->topk[b].score, path,
+               (long long)e->save_top_k);
+    }
     if (!keep_all && e->ntopk > e->save_top_k) {
         worst = 0;
         for (int i = 1; i < e->ntopk; i++)

@@ -30,6 +30,20 @@ void mt_exp_free(mt_exp_manager *e);
 // log of a failed run says why it stopped.
 void mt_exp_log_failure(mt_exp_manager *e, const char *message);
 
+// After a setup failure (a bad config or data found before training began): removes the log folder
+// when this run created it (nothing of value is in it yet) and the empty parents it created, so a
+// config error leaves nothing behind. Returns 1 when it removed the folder. Closes the log files.
+int mt_exp_discard(mt_exp_manager *e);
+// The metrics of the validation a checkpoint follows, for the {name:fmt} fields of
+// checkpoint_callback_params.filename ({val_loss}; a metric `f1` answers {f1} and {val_f1};
+// {epoch} and {step} are built in).
+void mt_exp_note_metrics(mt_exp_manager *e, int64_t step, double val_loss, const char *const *names,
+                         const double *values, int n);
+// checkpoint_callback_params.prefix + postfix: the .nemo's file name in the checkpoint folder.
+const char *mt_exp_nemo_name(const mt_exp_manager *e);
+// The last mt_exp_save_checkpoint saved a new best top-k checkpoint.
+int mt_exp_new_best(const mt_exp_manager *e);
+
 const char *mt_exp_log_dir(const mt_exp_manager *e);
 const char *mt_exp_ckpt_dir(const mt_exp_manager *e);
 const char *mt_exp_name(const mt_exp_manager *e);
@@ -51,7 +65,8 @@ typedef mt_status (*mt_ckpt_write_fn)(void *ctx, const char *path);
 
 // Saves after a validation: the -last checkpoint (always, when save_last), and a top-k
 // checkpoint when `monitor_value` ranks among the best save_top_k (mode min/max), deleting the
-// one it displaces. Names: <name>--<monitor>=<value:.4f>-epoch=<epoch>[-last].ckpt.
+// one it displaces. Names: checkpoint_callback_params.filename rendered as Lightning does
+// (default <name>--{<monitor>:.4f}-{epoch}: <name>--val_loss=0.3512-epoch=1), -last added.
 // A kill at any moment leaves the previous checkpoints intact (temp file + fsync + rename).
 // `rank` = 0 saves only the -last file (an interrupted run: the value names it but is not ranked).
 mt_status mt_exp_save_checkpoint(mt_exp_manager *e, mt_ckpt_write_fn write, void *ctx, double monitor_value,

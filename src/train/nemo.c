@@ -322,7 +322,14 @@ static mt_status nemo_save(const char *path, const mt_train_config *cfg, const m
     if (st == MT_OK) st = set_fmt(&c2, "model.language_model.config.max_position_embeddings", "%d", mc->max_position_embeddings);
     if (st == MT_OK) st = set_fmt(&c2, "model.language_model.config.ffn_hidden_size", "%d", mc->ffn_hidden_size);
     if (st == MT_OK) st = set_fmt(&c2, "model.language_model.config.num_tokentypes", "%d", mc->num_tokentypes);
-    if (st == MT_OK) st = set_fmt(&c2, "model.language_model.config.layernorm_epsilon", "%.9g", (double)mc->layernorm_eps);
+    if (st == MT_OK) { // the float's shortest round-trip text (1e-05, not 9.99999975e-06)
+        char eps[32];
+        for (int prec = 1; prec <= 9; prec++) {
+            snprintf(eps, sizeof eps, "%.*g", prec, (double)mc->layernorm_eps);
+            if ((float)strtod(eps, NULL) == mc->layernorm_eps) break;
+        }
+        st = mt_config_set(&c2, "model.language_model.config.layernorm_epsilon", eps);
+    }
     if (st == MT_OK && mc->head == MT_HEAD_SEQUENCE_CLASSIFIER && s->topt.kind == MT_TASK_TEXT_CLASSIFICATION)
         st = set_fmt(&c2, "model.dataset.num_classes", "%d", mc->num_classes);
     if (st == MT_OK) st = set_fmt(&c2, "model.tensor_model_parallel_size", "%d", weight_files ? tp : 1);

@@ -254,8 +254,8 @@ mt_status mt_session_build_model(const mt_train_config *cfg, mt_session *s, mt_h
                            lc->arch);
         }
     }
-    // NeMo's precedence: config_file, then the config block, then the preset. Keys of the config
-    // block given explicitly still refine a config file (megatune; NeMo would ignore them).
+    // NeMo's precedence (get_lm_model): config_file, then the config block, then the preset. A
+    // config_file makes the whole block unused, as in NeMo; megatune's own arch/gelu still apply.
     int from_json = 0;
     const char *cf = c->model.language_model.config_file;
     if (s->config_json) {
@@ -275,17 +275,50 @@ mt_status mt_session_build_model(const mt_train_config *cfg, mt_session *s, mt_h
         free(text);
         if (st != MT_OK) return st;
         from_json = 1;
+        static const char *const block[] = {"hidden_size", "num_layers", "num_attention_heads",
+                                            "max_position_embeddings", "ffn_hidden_size", "num_tokentypes",
+                                            "make_vocab_size_divisible_by", "layernorm_epsilon", "hidden_dropout",
+                                            "attention_dropout", "init_method_std"};
+        char ignored[512] = "";
+        size_t il = 0;
+        for (size_t i = 0; i < sizeof block / sizeof block[0]; i++) {
+            char key[128];
+            snprintf(key, sizeof key, "model.language_model.config.%s", block[i]);
+            if (mt_config_is_set(c, key) && il < sizeof ignored)
+                il += (size_t)snprintf(ignored + il, sizeof ignored - il, "%s%s", il ? ", " : "", block[i]);
+        }
+        if (il)
+            mt_warn("encoder shape from model.language_model.config_file %s; the model.language_model.config block "
+                    "(%s) is not used: config_file takes precedence, as in NeMo", cf, ignored);
+        else
+            mt_info("encoder shape from model.language_model.config_file %s", cf);
     }
-#define LC_SET(key) (!from_json || mt_config_is_set(c, "model.language_model.config." key))
-    if (lc->hidden_size > 0) m->hidden_size = (int)lc->hidden_size;
-    if (lc->num_layers > 0) m->num_layers = (int)lc->num_layers;
-    if (lc->num_attention_heads > 0) m->num_attention_heads = (int)lc->num_attention_heads;
-    if (lc->max_position_embeddings > 0) m->max_position_embeddings = (int)lc->max_position_embeddings;
-    if (lc->ffn_hidden_size > 0) m->ffn_hidden_size = (int)lc->ffn_hidden_size;
-    else if (lc->hidden_size > 0) m->ffn_hidden_size = 0; // 4 * hidden, derived at finalize
+    if (!from_json && !s->config_json) {
+        int block = 0;
+        static const char *const keys[] = {"hidden_size", "num_layers", "num_attention_heads", "max_position_embeddings"};
+        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+            char key[128];
+            snprintf(key, sizeof key, "model.language_model.config.%s", keys[i]);
+            block |= mt_config_is_set(c, key);
+        }
+        mt_info("encoder shape from %s", block ? "the model.language_model.config block" : p->has_architecture ?
+                "the pretrained model's preset" : "defaults");
+    }
+    // a user's config_file wins over the block; a .nemo's encoder JSON is refined by the block its
+    // model_config.yaml holds (the same shape, plus dropouts)
+    const int from_file = from_json && !s->config_json;
+#define LC_SET(key) (!from_json || (!from_file && mt_config_is_set(c, "model.language_model.config." key)))
+    if (!from_file) {
+        if (lc->hidden_size > 0) m->hidden_size = (int)lc->hidden_size;
+        if (lc->num_layers > 0) m->num_layers = (int)lc->num_layers;
+        if (lc->num_attention_heads > 0) m->num_attention_heads = (int)lc->num_attention_heads;
+        if (lc->max_position_embeddings > 0) m->max_position_embeddings = (int)lc->max_position_embeddings;
+        if (lc->ffn_hidden_size > 0) m->ffn_hidden_size = (int)lc->ffn_hidden_size;
+        else if (lc->hidden_size > 0) m->ffn_hidden_size = 0; // 4 * hidden, derived at finalize
+        if (lc->layernorm_epsilon > 0) m->layernorm_eps = (float)lc->layernorm_epsilon;
+    }
     if (LC_SET("num_tokentypes")) m->num_tokentypes = (int)lc->num_tokentypes;
     if (LC_SET("make_vocab_size_divisible_by")) m->make_vocab_size_divisible_by = (int)lc->make_vocab_size_divisible_by;
-    if (lc->layernorm_epsilon > 0) m->layernorm_eps = (float)lc->layernorm_epsilon;
     if (LC_SET("hidden_dropout")) m->hidden_dropout = (float)lc->hidden_dropout;
     if (LC_SET("attention_dropout")) m->attention_dropout = (float)lc->attention_dropout;
     if (LC_SET("init_method_std")) m->init_method_std = (float)lc->init_method_std;

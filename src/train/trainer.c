@@ -19,6 +19,7 @@
 #include "text/pretrained.h"
 #include "train/checkpoint.h"
 #include "train/exp_manager.h"
+#include "train/fetch.h"
 #include "train/nemo.h"
 #include "train/session.h"
 
@@ -125,6 +126,8 @@ typedef struct {
     mt_parallel *par; // tensor x data parallel groups (groups of one without mpirun)
     // metrics.csv rows wait until the metric names are known (first validation)
     int csv_open;
+    int started; // setup done, training began
+    double best_monitor; // always_save_nemo with save_best_model: the best value so far
     int64_t resume_step;
     struct pending_row { int64_t step, epoch; double loss, lr; } *pending;
     int npending, cappending;
@@ -294,12 +297,14 @@ static void run_free(run *r) {
 // Writes the .nemo of a finished run (checkpoints/<name>.nemo and/or model.nemo_path). With tensor
 // parallelism, NeMo's layout: data-parallel rank 0 of each tensor-parallel rank saves its weights
 // shard, and after a barrier global rank 0 archives them as mp_rank_XX/model_weights.ckpt.
-static mt_status final_nemo(run *r, mt_train_result *res) {
+// `during`: always_save_nemo's save after a checkpoint, of the current weights, to the checkpoint
+// folder's .nemo only.
+static mt_status write_nemo(run *r, mt_train_result *res, int during) {
     const mt_train_config *c = r->cfg;
     const mt_parallel *p = r->par;
-    if (!c->exp_manager.create_checkpoint_callback && !mt_config_is_set(c, "model.nemo_path")) return MT_OK;
+    if (!c->exp_manager.create_checkpoint_callback && (during || !mt_config_is_set(c, "model.nemo_path"))) return MT_OK;
     const char *best = mt_exp_best_checkpoint(r->exp);
-    if (c->exp_manager.checkpoint_callback_params.save_best_model && best) {
+    if (!during && c->exp_manager.checkpoint_callback_params.save_best_model && best) {
         mt_train_state tmp;
         MT_TRY(mt_train_ckpt_load(best, r->s.model, r->opt, &tmp));
         mt_info("the .nemo holds the best checkpoint's weights: %s", best);
@@ -313,11 +318,11 @@ static mt_status final_nemo(run *r, mt_train_result *res) {
     const char *paths[2] = {NULL, NULL};
     char path[4200];
     if (c->exp_manager.create_checkpoint_callback) {
-        if (snprintf(path, sizeof path, "%s/%s.nemo", ckdir, mt_exp_name(r->exp)) >= (int)sizeof path)
+        if (snprintf(path, sizeof path, "%s/%s", ckdir, mt_exp_nemo_name(r->exp)) >= (int)sizeof path)
             return mt_fail(MT_ERR_INVALID, "%s: path too long", ckdir);
         paths[0] = path;
     }
-    if (mt_config_is_set(c, "model.nemo_path") && c->model.nemo_path) paths[1] = c->model.nemo_path;
+    if (!during && mt_config_is_set(c, "model.nemo_path") && c->model.nemo_path) paths[1] = c->model.nemo_path;
     char shard[4200] = "";
     char **shards = NULL;
     mt_status st = MT_OK;
@@ -341,9 +346,9 @@ static mt_status final_nemo(run *r, mt_train_result *res) {
             st = shards ? mt_nemo_save_tp(paths[k], c, &r->s, r->train, (const char *const *)shards, p->tp_size)
                         : mt_nemo_save(paths[k], c, &r->s, r->train);
             if (st != MT_OK) break;
-            mt_info("wrote %s", paths[k]);
+            mt_info("wrote %s%s", paths[k], during ? " (always_save_nemo)" : "");
         }
-        snprintf(res->nemo_path, sizeof res->nemo_path, "%s", paths[k]);
+        if (res) snprintf(res->nemo_path, sizeof res->nemo_path, "%s", paths[k]);
     }
     if (shards)
         for (int t = 0; t < p->tp_size; t++) free(shards[t]);
@@ -355,6 +360,22 @@ static mt_status final_nemo(run *r, mt_train_result *res) {
 }
 
 static mt_status train_loop(run *r, mt_train_result *res);
+
+// NeMo's always_save_nemo: the .nemo follows every checkpoint save; with save_best_model only the
+// saves that set a new best (then the current weights are the best ones). Every rank decides
+// alike from the monitored value, so the tensor-parallel archive's barriers match.
+static mt_status always_save_nemo(run *r, double mon) {
+    const mt_train_config *c = r->cfg;
+    if (!c->exp_manager.checkpoint_callback_params.always_save_nemo || !c->exp_manager.create_checkpoint_callback)
+        return MT_OK;
+    if (c->exp_manager.checkpoint_callback_params.save_best_model) {
+        int max = !strcmp(c->exp_manager.checkpoint_callback_params.mode, "max");
+        if (isnan(mon)) return MT_OK;
+        if (!isnan(r->best_monitor) && !(max ? mon > r->best_monitor : mon < r->best_monitor)) return MT_OK;
+        r->best_monitor = mon;
+    }
+    return write_nemo(r, NULL, 1);
+}
 
 // model.nemo_path is written only after the last step: a path that cannot be written must fail
 // now, not after hours of training.
@@ -384,6 +405,7 @@ mt_status mt_train_run(mt_train_config *cfg, int argc, char **argv, mt_train_res
     r.cfg = cfg;
     r.resume_step = -1;
     r.st.last_monitor = NAN;
+    r.best_monitor = NAN;
     r.st.seed = cfg->trainer.seed;
     mt_status s = precision_check(cfg);
     if (s == MT_OK && cfg->model.tensor_model_parallel_size > 1024)
@@ -400,6 +422,8 @@ mt_status mt_train_run(mt_train_config *cfg, int argc, char **argv, mt_train_res
         s = mt_fail(MT_ERR_INVALID, "do_training=false: nothing to train; evaluate a model with `megatune test "
                     "MODEL.nemo model.test_ds.file=DATA.json` (or `megatune predict`)");
     if (s == MT_OK) s = check_nemo_path(cfg);
+    // what can fail on the config alone fails before exp_manager makes any folder
+    if (s == MT_OK) s = mt_session_task_options(cfg, &r.s.topt);
     if (s == MT_OK) s = mt_exp_create_par(cfg, argc, argv, r.par, &r.exp);
     if (s != MT_OK) goto out;
     if (r.par->world_size > 1)
@@ -407,7 +431,8 @@ mt_status mt_train_run(mt_train_config *cfg, int argc, char **argv, mt_train_res
                 r.par->world_rank, r.par->world_size, r.par->tp_rank, r.par->tp_size, r.par->dp_rank, r.par->dp_size);
     snprintf(res->log_dir, sizeof res->log_dir, "%s", mt_exp_log_dir(r.exp));
     snprintf(res->ckpt_dir, sizeof res->ckpt_dir, "%s", mt_exp_ckpt_dir(r.exp));
-    s = mt_session_task_options(cfg, &r.s.topt);
+    // First use of a pretrained name: fetch what the preset lacks before anything reads it.
+    s = mt_train_fetch_pretrained(cfg, r.par, mt_exp_resume_path(r.exp) != NULL);
     if (s == MT_OK) s = mt_session_open_tokenizer(cfg, &r.s);
     if (s == MT_OK) s = mt_session_load_split(cfg, &r.s, MT_SPLIT_TRAIN, NULL, &r.train);
     if (s == MT_OK && !r.train)
@@ -439,14 +464,22 @@ mt_status mt_train_run(mt_train_config *cfg, int argc, char **argv, mt_train_res
     if (s == MT_OK) s = mt_session_check_fits(cfg, &r.s, MT_SPLIT_TRAIN, r.train);
     if (s == MT_OK && r.val) s = mt_session_check_fits(cfg, &r.s, MT_SPLIT_VALIDATION, r.val);
     if (s == MT_OK && !resuming) s = load_initial_weights(&r, init_path, init_nemo);
+    if (s == MT_OK) r.started = 1;
     if (s == MT_OK) s = train_loop(&r, res);
     if (s == MT_OK || s == MT_ERR_INTERRUPTED) {
-        mt_status s2 = res->interrupted ? MT_OK : final_nemo(&r, res);
+        mt_status s2 = res->interrupted ? MT_OK : write_nemo(&r, res, 0);
         if (s2 != MT_OK) s = s2;
     }
 out:
     res->global_step = r.st.global_step;
-    if (s != MT_OK && s != MT_ERR_INTERRUPTED) mt_exp_log_failure(r.exp, mt_last_error());
+    // A run that failed in setup (bad config or data) leaves no experiment folder behind; one that
+    // trained keeps its log with the error.
+    if (s != MT_OK && s != MT_ERR_INTERRUPTED && !r.started && r.exp && mt_exp_discard(r.exp)) {
+        res->log_dir[0] = 0;
+        res->ckpt_dir[0] = 0;
+    } else if (s != MT_OK && s != MT_ERR_INTERRUPTED) {
+        mt_exp_log_failure(r.exp, mt_last_error());
+    }
     run_free(&r);
     return s;
 }
@@ -599,7 +632,9 @@ static mt_status train_loop(run *r, mt_train_result *res) {
                 r->st.batch_in_epoch = 0;
             }
             int stop = r->st.global_step >= max_steps || r->st.epoch >= max_epochs;
-            int val_now = (b + 1) / vcb > batches_before / vcb || stop;
+            // Lightning's check_val_every_n_epoch: validation runs in every N-th epoch only
+            int val_epoch = (epoch_now + 1) % c->trainer.check_val_every_n_epoch == 0;
+            int val_now = ((b + 1) / vcb > batches_before / vcb && val_epoch) || stop;
             mt_eval_result ev;
             int have_ev = 0;
             if (val_now && r->val) {
@@ -618,8 +653,16 @@ static mt_status train_loop(run *r, mt_train_result *res) {
                 double mon;
                 s = monitor_value(r, have_ev ? &ev : NULL, &mon);
                 if (s != MT_OK) break;
-                if (have_ev) r->st.last_monitor = mon;
+                if (have_ev) {
+                    r->st.last_monitor = mon;
+                    const char *names[16];
+                    double vals[16];
+                    for (int i = 0; i < ev.n_metrics && i < 16; i++) names[i] = ev.metrics[i].name, vals[i] = ev.metrics[i].value;
+                    mt_exp_note_metrics(r->exp, r->st.global_step, ev.loss, names, vals, ev.n_metrics < 16 ? ev.n_metrics : 16);
+                }
                 s = mt_exp_save_checkpoint(r->exp, write_ckpt, &cc, mon, epoch_now, 1);
+                if (s != MT_OK) break;
+                s = always_save_nemo(r, mon);
                 if (s != MT_OK) break;
                 last_val_step = r->st.global_step;
             }

@@ -84,7 +84,7 @@ cp examples/data/quickstart_vocab.txt "$work/models/megatron-bert-uncased/vocab.
 MEGATUNE_MODEL_DIR="$work/models" "$bin" train examples/quickstart_config.yaml "${tiny[@]}" model.tokenizer.vocab_file=null \
   trainer.max_steps=1 exp_manager.exp_dir="$work/p" > "$work/p.log" 2>&1 || { cat "$work/p.log"; fail "preset vocab"; }
 grep -q "tokenizer: $work/models/megatron-bert-uncased/vocab.txt (89 tokens, uncased)" "$work/p.log" || fail "preset vocab not used"
-MEGATUNE_MODEL_DIR="$work/models" expect_error "missing preset checkpoint" \
+MEGATUNE_OFFLINE=1 MEGATUNE_MODEL_DIR="$work/models" expect_error "missing preset checkpoint" \
   "$work/models/megatron-bert-345m-uncased/model_optim_rng.pt: the checkpoint of pretrained model" \
   "$bin" train examples/quickstart_config.yaml model.language_model.pretrained_model_name=megatron-bert-345m-uncased \
   model.language_model.config=null trainer.max_steps=1 exp_manager.exp_dir="$work/p"

@@ -188,12 +188,13 @@ wait
 for d in "$T"/e10/quickstart/*/; do
   [ "$(ls "$d"checkpoints/*-last.ckpt | wc -l)" = 1 ] || fail "$d holds $(ls "$d"checkpoints/*-last.ckpt | wc -l) -last checkpoints"
 done
-# a failed run's log file says why; stdout points at the log only, not at metrics that do not exist
+# a run that fails in setup (bad data) says why on stderr and leaves no experiment folder behind;
+# stdout points at no log or metrics that do not exist
 mt train examples/quickstart_config.yaml model.train_ds.file_path="$T/bad.txt" exp_manager.exp_dir="$T/e11" \
-  exp_manager.version=v > "$T/out" 2>/dev/null && fail "trained on bad UTF-8"
-grep -q 'megatune: error: model.train_ds: .*bad.txt:2: invalid UTF-8' "$T/e11/quickstart/v/nemo_log_globalrank-0_localrank-0.txt" \
-  || fail "the log file lacks the error: $(tail -2 "$T/e11/quickstart/v/nemo_log_globalrank-0_localrank-0.txt")"
-grep -q '^log dir:' "$T/out" && ! grep -q '^metrics:' "$T/out" || fail "failed run stdout: $(cat "$T/out")"
+  exp_manager.version=v > "$T/out" 2> "$T/err" && fail "trained on bad UTF-8"
+grep -q 'megatune: error: model.train_ds: .*bad.txt:2: invalid UTF-8' "$T/err" || fail "stderr lacks the error: $(cat "$T/err")"
+[ ! -e "$T/e11" ] || fail "a failed setup left $(find "$T/e11")"
+! grep -q '^log dir:\|^metrics:' "$T/out" || fail "failed run stdout: $(cat "$T/out")"
 # an encoder checkpoint trained with a much larger vocab is refused (its first rows would be read
 # as our tokens' embeddings); its own vocab loads
 ( cat examples/data/quickstart_vocab.txt; for i in $(seq 3000); do echo "filler$i"; done ) > "$T/big_vocab.txt"

@@ -48,7 +48,7 @@ check "no vocab given: usage error 2" '[ $rc = 2 ]'
 
 # --pretrained resolves <MEGATUNE_MODEL_DIR>/<name>/vocab.txt and the name's casing.
 export MEGATUNE_MODEL_DIR=$tmp/models
-err=$(echo hi | "$bin" tokenize --pretrained megatron-bert-345m-cased 2>&1); rc=$?
+err=$(echo hi | MEGATUNE_OFFLINE=1 "$bin" tokenize --pretrained megatron-bert-345m-cased 2>&1); rc=$?
 check "--pretrained with no file: exit 1, exact path and download page" \
   '[ $rc = 1 ] && [[ "$err" == *"$tmp/models/megatron-bert-345m-cased/vocab.txt"* ]] && [[ "$err" == *"huggingface.co/bert-large-cased"* ]]'
 mkdir -p "$tmp/models/megatron-bert-345m-cased" "$tmp/models/bert-base-uncased"
