@@ -2,6 +2,9 @@
 // batch, and times N steps of forward + backward + gradient clipping + AdamW.
 //   bench_train [--layers 12] [--hidden 768] [--heads 12] [--seq 128] [--batch 8] [--vocab 30522]
 //               [--steps 5] [--warmup 1] [--dropout 0.1] [--arch megatron|bert]
+//               [--precision 32|bf16|bf16emu] [--infer 0|1]
+// --precision bf16 runs the linear layers as trainer.precision=bf16 does (oneDNN; refused where the
+// CPU has no bf16); --infer 1 times forward only in eval mode (no loss, no dropout), FLOPs 1/3.
 // Prints ms/step, tokens/s, GFLOP/s and peak RSS, then one machine-readable line "RESULT ..." that
 // also gives CPU time per step (all threads), a measure less disturbed by other load on the machine.
 // FLOPs per step = 6 * (non-embedding parameters) * B*T + 12 * layers * B * T^2 * hidden
@@ -13,7 +16,9 @@
 #include <time.h>
 
 #include "core/rng.h"
+#include "kernels/bf16.h"
 #include "model/model.h"
+#include "model/model_kernels.h"
 #include "model/optim.h"
 
 static double cpu_now(void) {
@@ -31,7 +36,8 @@ static double now(void) {
 int main(int argc, char **argv) {
     int layers = 12, hidden = 768, heads = 12, seq = 128, batch = 8, vocab = 30522, steps = 5, warmup = 1;
     float dropout = 0.1f;
-    int bert = 0;
+    int bert = 0, infer = 0;
+    const char *precision = "32";
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *k = argv[i], *v = argv[i + 1];
         if (!strcmp(k, "--layers")) layers = atoi(v);
@@ -44,6 +50,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(k, "--warmup")) warmup = atoi(v);
         else if (!strcmp(k, "--dropout")) dropout = (float)atof(v);
         else if (!strcmp(k, "--arch")) bert = !strcmp(v, "bert");
+        else if (!strcmp(k, "--precision")) precision = v;
+        else if (!strcmp(k, "--infer")) infer = atoi(v);
         else {
             fprintf(stderr, "bench_train: unknown option %s\n", k);
             return 2;
@@ -65,11 +73,24 @@ int main(int argc, char **argv) {
         return 1;
     }
     mt_model_init_weights(m, 1);
+    if (!strcmp(precision, "bf16")) {
+        const char *why = NULL;
+        if (!mt_bf16_available(&why)) {
+            fprintf(stderr, "bench_train: --precision bf16: %s\n", why);
+            return 3;
+        }
+        mt_model_set_kernels(m, mt_kernels_bf16());
+    } else if (!strcmp(precision, "bf16emu")) {
+        mt_model_set_kernels(m, mt_kernels_bf16emu());
+    } else if (strcmp(precision, "32")) {
+        fprintf(stderr, "bench_train: --precision %s: use 32, bf16 or bf16emu\n", precision);
+        return 2;
+    }
     const mt_param_table *t = mt_model_params(m);
     mt_optim_config oc;
     mt_optim_config_default(&oc, MT_OPTIM_ADAMW);
-    mt_optimizer *opt = NULL;
-    if (mt_optimizer_create(&oc, t, &opt) != MT_OK) {
+    mt_optimizer *opt = NULL; // inference has none (its moments would count in peak RSS)
+    if (!infer && mt_optimizer_create(&oc, t, &opt) != MT_OK) {
         fprintf(stderr, "bench_train: %s\n", mt_last_error());
         return 1;
     }
@@ -93,17 +114,26 @@ int main(int argc, char **argv) {
     }
     double nonemb = (double)t->total_numel - emb;
     double flops = 6.0 * nonemb * (double)N + 12.0 * layers * batch * (double)seq * seq * hidden;
+    if (infer) flops /= 3;
+    if (!infer) mt_model_zero_grad(m); // (then the fused step clears them)
     double total = 0, cpu_total = 0;
     float loss = 0;
     for (int s = 0; s < warmup + steps; s++) {
         double t0 = now(), c0 = cpu_now();
-        mt_model_zero_grad(m);
-        if (mt_model_forward(m, &bt, 1, 5, (uint64_t)s, &loss) != MT_OK || mt_model_backward(m, 1.0f) != MT_OK) {
-            fprintf(stderr, "bench_train: %s\n", mt_last_error());
-            return 1;
+        if (infer) {
+            if (mt_model_forward(m, &bt, 0, 5, (uint64_t)s, NULL) != MT_OK) {
+                fprintf(stderr, "bench_train: %s\n", mt_last_error());
+                return 1;
+            }
+        } else {
+            if (mt_model_forward(m, &bt, 1, 5, (uint64_t)s, &loss) != MT_OK || mt_model_backward(m, 1.0f) != MT_OK) {
+                fprintf(stderr, "bench_train: %s\n", mt_last_error());
+                return 1;
+            }
+            // as the trainer: clip scale + AdamW + zero_grad in one pass
+            float gscale = mt_clip_coef(mt_grad_norm(mt_model_grad_data(m), t, NULL), 1.0f);
+            mt_optimizer_step_fused(opt, mt_model_param_data(m), mt_model_grad_data(m), 1e-5f, gscale);
         }
-        mt_clip_grad_norm(mt_model_grad_data(m), t, 1.0f, NULL);
-        mt_optimizer_step(opt, mt_model_param_data(m), mt_model_grad_data(m), 1e-5f);
         double dt = now() - t0;
         if (s >= warmup) {
             total += dt;
@@ -113,9 +143,9 @@ int main(int argc, char **argv) {
     double ms = total / steps * 1e3;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("megatune %s layers=%d hidden=%d heads=%d seq=%d batch=%d: %.1f ms/step, %.0f tokens/s, %.1f GFLOP/s, "
+    printf("megatune %s %s precision=%s layers=%d hidden=%d heads=%d seq=%d batch=%d: %.1f ms/step, %.0f tokens/s, %.1f GFLOP/s, "
            "peak RSS %.0f MiB, loss %.4f\n",
-           bert ? "bert" : "megatron", layers, hidden, heads, seq, batch, ms, N / (ms / 1e3),
+           bert ? "bert" : "megatron", infer ? "infer" : "train", precision, layers, hidden, heads, seq, batch, ms, N / (ms / 1e3),
            flops / (ms / 1e3) / 1e9, ru.ru_maxrss / 1024.0, loss);
     printf("RESULT ms_per_step=%.3f tokens_per_s=%.1f gflops=%.2f rss_mib=%.0f cpu_ms_per_step=%.3f\n", ms,
            N / (ms / 1e3), flops / (ms / 1e3) / 1e9, ru.ru_maxrss / 1024.0, cpu_total / steps * 1e3);

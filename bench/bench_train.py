@@ -68,12 +68,15 @@ def main():
                      threads=2).items():
         ap.add_argument("--" + k, type=int, default=v)
     ap.add_argument("--dropout", type=float, default=0.1)
+    ap.add_argument("--bf16", type=int, default=0, help="1: torch.autocast('cpu', dtype=torch.bfloat16)")
+    ap.add_argument("--infer", type=int, default=0, help="1: forward only, eval mode, no_grad")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     vp = (a.vocab + 127) // 128 * 128
     model = Model(vp, a.hidden, a.layers, a.heads, max(512, a.seq), a.dropout)
-    model.train()
+    model.train(not a.infer)
+    amp = torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(a.bf16))
     opt = torch.optim.AdamW(model.parameters(), lr=1e-5, weight_decay=0.01)
     ids = torch.randint(0, a.vocab, (a.batch, a.seq))
     types = torch.zeros_like(ids)
@@ -83,12 +86,17 @@ def main():
     total = cpu = 0.0
     for s in range(a.warmup + a.steps):
         t0, c0 = time.perf_counter(), time.process_time()
-        opt.zero_grad(set_to_none=True)
-        logits = model(ids, types, mask)
-        loss = (F.cross_entropy(logits[..., 0], st) + F.cross_entropy(logits[..., 1], en)) / 2
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        if a.infer:
+            with torch.no_grad(), amp:
+                model(ids, types, mask)
+        else:
+            opt.zero_grad(set_to_none=True)
+            with amp:
+                logits = model(ids, types, mask)
+                loss = (F.cross_entropy(logits[..., 0], st) + F.cross_entropy(logits[..., 1], en)) / 2
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
         dt = time.perf_counter() - t0
         if s >= a.warmup:
             total += dt
@@ -96,7 +104,7 @@ def main():
     ms = total / a.steps * 1e3
     n = a.batch * a.seq
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print(f"pytorch {torch.__version__} threads={a.threads} layers={a.layers} hidden={a.hidden} seq={a.seq} "
+    print(f"pytorch {torch.__version__} {'infer' if a.infer else 'train'} {'bf16-autocast' if a.bf16 else 'fp32'} threads={a.threads} layers={a.layers} hidden={a.hidden} seq={a.seq} "
           f"batch={a.batch}: {ms:.1f} ms/step, {n / (ms / 1e3):.0f} tokens/s, peak RSS {rss:.0f} MiB")
     print(f"RESULT ms_per_step={ms:.3f} tokens_per_s={n / (ms / 1e3):.1f} rss_mib={rss:.0f} "
           f"cpu_ms_per_step={cpu / a.steps * 1e3:.3f}")

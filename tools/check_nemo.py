@@ -125,9 +125,21 @@ def inspect(argv):
                  ("max_position_embeddings", a.positions)):
         if enc.get(k) != v:
             fail("encoder config %s = %r, want %r" % (k, enc.get(k), v))
-    vocab = [m for m in members if m.endswith("_vocab.txt")]
-    if len(vocab) != 1 or members[vocab[0]].decode().count("\n") != a.vocab_lines:
-        fail("vocab member missing or with the wrong line count")
+    # NeMo's Megatron-tokenizer members (its docs' model-parallel listing)
+    vocab = members.get("./tokenizer.vocab_file")
+    if vocab is None or vocab.decode().count("\n") != a.vocab_lines:
+        fail("./tokenizer.vocab_file missing or with the wrong line count")
+    if cfg["tokenizer"]["vocab_file"] != "nemo:tokenizer.vocab_file":
+        fail("tokenizer.vocab_file = %r" % cfg["tokenizer"]["vocab_file"])
+    vd = {}
+    for i, t in enumerate(vocab.decode().split("\n")[:-1]):
+        vd[t] = i
+    want = json.dumps(dict(sorted(vd.items(), key=lambda kv: kv[1])), indent=2, sort_keys=True) + "\n"
+    if members.get("./tokenizer_vocab_dict.json", b"").decode() != want:
+        fail("./tokenizer_vocab_dict.json differs from json.dumps(vocab, indent=2, sort_keys=True)")
+    ver = members.get("./megatron_checkpoint_version.json")
+    if ver is None or ver.decode() != json.dumps({"checkpoint_version": 3.0}):
+        fail("./megatron_checkpoint_version.json is %r" % ver)
     print("check_nemo: ok: %d tensors, target %s" % (len(sd), cfg["target"]))
 
 

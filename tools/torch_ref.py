@@ -9,7 +9,10 @@ Tensor file format ("MTTF", little-endian), shared with tests/parity/parity_util
     b"MTTF", u32 version (1), u32 count, then per tensor:
     u32 name_len, name bytes (UTF-8), u32 dtype (0 f32, 1 i32, 2 f64), u32 ndim, i64 dims[ndim], raw data.
 
-Usage: torch_ref.py --config c.json --input in.mttf --output out.mttf
+Usage: torch_ref.py --config c.json --input in.mttf --output out.mttf [--autocast bf16]
+--autocast bf16 runs the step(s) in float32 under torch.autocast("cpu", dtype=torch.bfloat16), PyTorch's
+CPU mixed precision (matrix products in bf16, fp32 parameters and gradients): the peer of
+trainer.precision=bf16.
 Exit code 77 when torch cannot be imported (the calling test reports itself skipped).
 """
 import argparse
@@ -93,8 +96,8 @@ class Ref:
             return 0.5 * x * (1.0 + torch.erf(x / 1.41421))
         raise ValueError(g)
 
-    def head_act(self, x):
-        a = self.c["head_activation"]
+    def head_act(self, x, a=None):
+        a = a or self.c["head_activation"]
         if a == "relu":
             return torch.relu(x)
         if a == "gelu":
@@ -160,33 +163,55 @@ class Ref:
             x = self.ln(x, lm + "transformer.final_layernorm")
         return x
 
+    def mlp_head(self, x, n, pfx, act):
+        # NeMo MultiLayerPerceptron: Linear modules at layer0, layer2, ...; activation between
+        for i in range(n):
+            x = F.linear(x, self.p(f"{pfx}.layer{2 * i}.weight"), self.p(f"{pfx}.layer{2 * i}.bias"))
+            if i < n - 1:
+                x = self.head_act(x, act)
+        return x
+
     def head(self, hidden):
         c = self.c
         x = hidden
         if c["head"] in ("sequence", "regression"):
             x = x[:, 0]
-        n = c["head_num_layers"]
-        pfx = c["head_prefix"]
-        for i in range(n):
-            x = F.linear(x, self.p(f"{pfx}.mlp.layer{2 * i}.weight"), self.p(f"{pfx}.mlp.layer{2 * i}.bias"))
-            if i < n - 1:
-                x = self.head_act(x)
-        return x
+        pfx = c["head_prefix"] + "." + c.get("head_mlp", "mlp")
+        out = self.mlp_head(x, c["head_num_layers"], pfx, c["head_activation"])
+        if c.get("head2", "none") == "none":
+            return out
+        # second head: a TokenClassifier on every token (P&C capit_classifier, intent/slot slot_mlp);
+        # dropout is 0 in the parity cases, so sharing it or not makes no difference here
+        pfx2 = c["head2_prefix"] + "." + c.get("head2_mlp", "mlp")
+        return out, self.mlp_head(hidden, c["head2_num_layers"], pfx2, c["head2_activation"])
+
+    def token_ce(self, logits, batch, labels_key, weights_key):
+        # NeMo CrossEntropyLoss(logits_ndim=3) with loss_mask: positions where loss_mask > 0.5
+        labels = torch.tensor(batch[labels_key], dtype=torch.long).reshape(-1)
+        if "loss_mask" in batch:
+            lm = torch.tensor(batch["loss_mask"]).reshape(-1) > 0.5
+        elif "attention_mask" in batch:
+            lm = torch.tensor(batch["attention_mask"]).reshape(-1) != 0
+        else:
+            lm = torch.ones_like(labels, dtype=torch.bool)
+        w = torch.tensor(batch[weights_key], dtype=self.dtype) if weights_key in batch else None
+        lg = logits.reshape(-1, logits.shape[-1])
+        return F.cross_entropy(lg[lm], labels[lm], weight=w)
 
     def loss(self, logits, batch):
         c = self.c
+        if c.get("head2", "none") != "none":
+            # NeMo AggregatorLoss(num_inputs=2, weights): w1*loss_1 + w2*loss_2
+            l1 = self.loss1(logits[0], batch)
+            l2 = self.token_ce(logits[1], batch, "labels2", "class_weights2")
+            return c.get("head_loss_weight", 1.0) * l1 + c.get("head2_loss_weight", 1.0) * l2
+        return self.loss1(logits, batch)
+
+    def loss1(self, logits, batch):
+        c = self.c
         h = c["head"]
         if h == "token":
-            labels = torch.tensor(batch["labels"], dtype=torch.long).reshape(-1)
-            if "loss_mask" in batch:
-                lm = torch.tensor(batch["loss_mask"]).reshape(-1) > 0.5
-            elif "attention_mask" in batch:
-                lm = torch.tensor(batch["attention_mask"]).reshape(-1) != 0
-            else:
-                lm = torch.ones_like(labels, dtype=torch.bool)
-            w = torch.tensor(batch["class_weights"], dtype=self.dtype) if "class_weights" in batch else None
-            lg = logits.reshape(-1, logits.shape[-1])
-            return F.cross_entropy(lg[lm], labels[lm], weight=w)
+            return self.token_ce(logits, batch, "labels", "class_weights")
         if h == "sequence":
             labels = torch.tensor(batch["labels"], dtype=torch.long)
             w = torch.tensor(batch["class_weights"], dtype=self.dtype) if "class_weights" in batch else None
@@ -227,7 +252,10 @@ def main():
     ap.add_argument("--input", required=True)
     ap.add_argument("--output", required=True)
     ap.add_argument("--dtype", default="float64", choices=["float32", "float64"])
+    ap.add_argument("--autocast", default="none", choices=["none", "bf16"])
     args = ap.parse_args()
+    if args.autocast == "bf16":
+        args.dtype = "float32"
     with open(args.config) as f:
         cfg = json.load(f)
     tensors = read_mttf(args.input)
@@ -245,9 +273,18 @@ def main():
         trace_batches = [batch]
     out = {}
     trace = cfg.get("trace")
+    if args.autocast == "bf16":
+        step_plain = ref.step
+
+        def step_autocast(b):
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return step_plain(b)
+        ref.step = step_autocast
     if not trace:
         logits, loss = ref.step(batch)
-        out["logits"] = logits.detach().numpy().astype(np.float32)
+        if isinstance(logits, tuple):  # two heads: one span, the first head's logits then the second's
+            logits = torch.cat([logits[0].float().reshape(-1), logits[1].float().reshape(-1)])
+        out["logits"] = logits.detach().float().numpy().astype(np.float32)  # (bf16 under --autocast)
         out["loss"] = np.array([loss.item()], np.float32)
         for n in ref.order:
             g = ref.P[n].grad

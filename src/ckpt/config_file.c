@@ -3,6 +3,8 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <float.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,12 +114,14 @@ mt_status mt_config_json_parse(const char *what, const char *json, mt_model_conf
         switch (def->kind) {
         case K_IGNORE: break;
         case K_INT:
-            if (!cJSON_IsNumber(it) || it->valuedouble != (double)(int)it->valuedouble || it->valuedouble < def->min)
+            // range first: casting a double outside int's range is undefined (found by fuzz_encoder_config)
+            if (!cJSON_IsNumber(it) || !(it->valuedouble >= def->min && it->valuedouble <= INT_MAX) ||
+                it->valuedouble != (double)(int)it->valuedouble)
                 s = mt_fail(MT_ERR_INVALID, "%s: '%s' must be an integer >= %d", what, it->string, def->min);
             else *(int *)(base + def->off) = (int)it->valuedouble;
             break;
         case K_FLOAT:
-            if (!cJSON_IsNumber(it) || it->valuedouble < 0)
+            if (!cJSON_IsNumber(it) || !(it->valuedouble >= 0 && it->valuedouble <= FLT_MAX))
                 s = mt_fail(MT_ERR_INVALID, "%s: '%s' must be a non-negative number", what, it->string);
             else *(float *)(base + def->off) = (float)it->valuedouble;
             break;

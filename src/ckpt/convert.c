@@ -1,4 +1,6 @@
 #include "ckpt/convert.h"
+#include "ckpt/tar.h"
+#include "core/file.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -113,67 +115,32 @@ static void print_torch(const char *what, mt_torch_file *f, FILE *out, int verbo
 }
 
 static mt_status inspect_nemo(const char *path, FILE *out, int verbose) {
-    struct archive *a = archive_read_new();
-    if (!a) return mt_fail(MT_ERR_NOMEM, "%s: out of memory", path);
-    archive_read_support_filter_all(a);
-    archive_read_support_format_tar(a);
-    archive_read_support_format_gnutar(a);
-    if (archive_read_open_filename(a, path, 1 << 20) != ARCHIVE_OK) {
-        mt_status s = mt_fail(MT_ERR_FORMAT, "%s: not a .nemo (gzip tar) archive: %s", path, archive_error_string(a));
-        archive_read_free(a);
-        return s;
-    }
+    struct archive *a = NULL;
+    MT_TRY(mt_tar_open(path, &a));
     fprintf(out, "%s: .nemo archive (read in memory; nothing extracted)\nmembers:\n", path);
     struct archive_entry *e;
     mt_status st = MT_OK;
     int r;
     while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
         const char *name = archive_entry_pathname(e);
-        int64_t size = archive_entry_size(e);
+        int64_t size = archive_entry_size_is_set(e) ? archive_entry_size(e) : -1;
         fprintf(out, "  %-60s %12lld bytes%s\n", name ? name : "?", (long long)size,
                 archive_entry_filetype(e) == AE_IFREG ? "" : " (not a regular file)");
         if (!name || archive_entry_filetype(e) != AE_IFREG) continue;
         int weights = ends(name, ".ckpt") || ends(name, ".pt") || ends(name, ".pth");
         int text = ends(name, ".yaml") || ends(name, ".json");
         if (!weights && !(text && verbose)) continue;
-        if (size < 0 || size > ((int64_t)16 << 30)) {
-            st = mt_fail(MT_ERR_UNSUPPORTED, "%s: member %s has size %lld (limit 16 GiB)", path, name, (long long)size);
-            break;
-        }
-        // the header's size is a claim: grow the buffer as bytes actually arrive, so a forged size
-        // cannot make us reserve gigabytes
-        size_t cap = (size_t)(size < (1 << 26) ? size : (1 << 26)) + 1;
-        uint8_t *buf = malloc(cap);
-        if (!buf) {
-            st = mt_fail(MT_ERR_NOMEM, "%s: cannot hold member %s (%lld bytes) in memory", path, name, (long long)size);
-            break;
-        }
-        int64_t got = 0;
-        while (got < size) {
-            if ((size_t)got + 1 >= cap) {
-                size_t nc = cap * 2 > (size_t)size + 1 ? (size_t)size + 1 : cap * 2;
-                uint8_t *nb = realloc(buf, nc);
-                if (!nb) break;
-                buf = nb;
-                cap = nc;
-            }
-            la_ssize_t k = archive_read_data(a, buf + got, cap - 1 - (size_t)got);
-            if (k <= 0) break;
-            got += k;
-        }
-        if (got != size) {
-            free(buf);
-            st = mt_fail(MT_ERR_FORMAT, "%s: member %s is truncated (%lld of %lld bytes)", path, name, (long long)got, (long long)size);
-            break;
-        }
+        char *buf = NULL;
+        size_t len = 0;
+        st = mt_tar_read_member(a, path, name, size, &buf, &len);
+        if (st != MT_OK) break;
         if (text) {
-            buf[size] = 0;
-            fprintf(out, "---- %s ----\n%s\n----\n", name, (char *)buf);
+            fprintf(out, "---- %s ----\n%s\n----\n", name, buf);
         } else {
             char what[1200];
             snprintf(what, sizeof what, "%s:%s", path, name);
             mt_torch_file *f;
-            st = mt_torch_open_mem(what, buf, (size_t)size, &f);
+            st = mt_torch_open_mem(what, (const uint8_t *)buf, len, &f);
             if (st == MT_OK) {
                 print_torch(what, f, out, verbose);
                 mt_torch_close(f);
@@ -358,7 +325,7 @@ static mt_status write_megatron_file(const mt_ckpt_src *s, const mt_convert_opts
 
 static mt_status mkdir_p(const char *p) {
     char tmp[1200];
-    snprintf(tmp, sizeof tmp, "%s", p);
+    MT_TRY(mt_path_fmt(tmp, sizeof tmp, "%s", p));
     for (char *c = tmp + 1; *c; c++)
         if (*c == '/') {
             *c = 0;
@@ -384,12 +351,12 @@ static mt_status write_safetensors(const mt_ckpt_src *s, const mt_convert_opts *
         char hf[512];
         if (v->qkv != MT_QKV_NONE) {
             int heads = s->heads;
-            if (heads <= 0 || sh[0] % (3 * heads)) {
+            if (heads <= 0 || sh[0] % ((int64_t)3 * heads)) {
                 free(full);
                 st = mt_fail(MT_ERR_INVALID, "%s: splitting '%s' into query/key/value needs the head count; pass --heads", s->path, v->name);
                 break;
             }
-            int64_t hn = sh[0] / (3 * heads), cols = sh[1];
+            int64_t hn = sh[0] / ((int64_t)3 * heads), cols = sh[1];
             for (int part = 0; part < 3; part++) {
                 float *b = mt_malloc((size_t)(sh[0] / 3 * cols) * sizeof(float));
                 if (!b) { st = MT_ERR_NOMEM; break; }
@@ -457,9 +424,12 @@ static mt_status write_megatron_folder(const mt_ckpt_src *s, const mt_convert_op
         return mt_fail(MT_ERR_INVALID, "%s exists and is not a folder; give a folder, a .pt or a .safetensors as DST", dst);
     MT_TRY(mkdir_p(dst));
     char tmp[1300], p[1400], final[1300];
-    snprintf(tmp, sizeof tmp, "%s/.release.tmp.XXXXXX", dst);
-    snprintf(final, sizeof final, "%s/release", dst);
-    mt_status st = MT_OK;
+    mt_status st = mt_path_join(tmp, sizeof tmp, dst, ".release.tmp.XXXXXX");
+    if (st == MT_OK) st = mt_path_join(final, sizeof final, dst, "release");
+    if (st != MT_OK) {
+        if (created) (void)rmdir(dst);
+        return st;
+    }
     if (!mkdtemp(tmp)) {
         st = mt_fail(MT_ERR_IO, "%s: cannot create a folder in it: %s", dst, strerror(errno));
         if (created) (void)rmdir(dst);
@@ -467,9 +437,9 @@ static mt_status write_megatron_folder(const mt_ckpt_src *s, const mt_convert_op
     }
     (void)chmod(tmp, 0755);
     for (int r = 0; r < tp && st == MT_OK; r++) {
-        snprintf(p, sizeof p, "%s/mp_rank_%02d", tmp, r);
-        if (mkdir(p, 0755) != 0) st = mt_fail(MT_ERR_IO, "%s: cannot create: %s", p, strerror(errno));
-        snprintf(p, sizeof p, "%s/mp_rank_%02d/model_optim_rng.pt", tmp, r);
+        st = mt_path_fmt(p, sizeof p, "%s/mp_rank_%02d", tmp, r);
+        if (st == MT_OK && mkdir(p, 0755) != 0) st = mt_fail(MT_ERR_IO, "%s: cannot create: %s", p, strerror(errno));
+        if (st == MT_OK) st = mt_path_fmt(p, sizeof p, "%s/mp_rank_%02d/model_optim_rng.pt", tmp, r);
         if (st == MT_OK) st = write_megatron_file(s, o, tp, r, p);
     }
     if (st == MT_OK) {
@@ -478,8 +448,8 @@ static mt_status write_megatron_folder(const mt_ckpt_src *s, const mt_convert_op
             else if (renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_EXCHANGE) != 0) {
                 // a filesystem without the exchange: move the old tree aside first
                 char old[1400];
-                snprintf(old, sizeof old, "%s.old", tmp);
-                if (rename(final, old) != 0 || rename(tmp, final) != 0)
+                if ((st = mt_path_fmt(old, sizeof old, "%s.old", tmp)) != MT_OK) {
+                } else if (rename(final, old) != 0 || rename(tmp, final) != 0)
                     st = mt_fail(MT_ERR_IO, "%s: cannot move the new ranks into place: %s", final, strerror(errno));
                 else remove_tree(old);
             }
@@ -490,10 +460,10 @@ static mt_status write_megatron_folder(const mt_ckpt_src *s, const mt_convert_op
     }
     remove_tree(tmp);
     if (st == MT_OK) {
-        snprintf(p, sizeof p, "%s/latest_checkpointed_iteration.txt", dst);
-        snprintf(tmp, sizeof tmp, "%s/.latest_checkpointed_iteration.txt.tmp", dst);
-        FILE *f = fopen(tmp, "w");
-        if (!f || fputs("release", f) < 0) st = mt_fail(MT_ERR_IO, "%s: cannot write: %s", tmp, strerror(errno));
+        st = mt_path_join(p, sizeof p, dst, "latest_checkpointed_iteration.txt");
+        if (st == MT_OK) st = mt_path_join(tmp, sizeof tmp, dst, ".latest_checkpointed_iteration.txt.tmp");
+        FILE *f = st == MT_OK ? fopen(tmp, "w") : NULL;
+        if (st == MT_OK && (!f || fputs("release", f) < 0)) st = mt_fail(MT_ERR_IO, "%s: cannot write: %s", tmp, strerror(errno));
         if (f && fclose(f) != 0 && st == MT_OK) st = mt_fail(MT_ERR_IO, "%s: cannot write", tmp);
         if (st == MT_OK && rename(tmp, p) != 0) st = mt_fail(MT_ERR_IO, "%s: cannot write: %s", p, strerror(errno));
         if (st != MT_OK) (void)unlink(tmp);

@@ -12,6 +12,13 @@
 #define PK_MAX_STACK ((size_t)16 << 20)   // stack entries
 #define PK_MAX_MARKS ((size_t)1 << 20)
 #define PK_MEMO_SLACK 65536               // memo indices may run at most this far ahead
+// Memory is bounded by the input, not only by counts: a one-byte opcode can create a ~150-byte
+// value, so 128 MB of EMPTY_LIST/APPEND pairs would otherwise build ~10 GB. torch's pickles
+// need a few hundred bytes of values per tensor (a few times their own size); the fixed part
+// covers small files, the per-byte part any real checkpoint.
+#define PK_BUDGET_BASE ((size_t)64 << 20)
+#define PK_BUDGET_PER_BYTE 8
+#define PK_VALUE_COST (sizeof(mt_pv) + 32) // the value plus malloc's bookkeeping
 
 struct mt_pickle {
     mt_pv **vals;
@@ -19,7 +26,19 @@ struct mt_pickle {
     // storages by key (open addressing)
     mt_pv **stab;
     size_t scap, scount;
+    size_t used, budget; // bytes charged to this arena / allowed (grows with each parse's input)
+    int over;            // the budget was exceeded (the parse reports it)
 };
+
+// Charges n bytes to the arena; fails (once the caller reports it) when over budget.
+static int pk_charge(mt_pickle *pk, size_t n) {
+    if (pk->used > pk->budget || n > pk->budget - pk->used) {
+        pk->over = 1;
+        return 0;
+    }
+    pk->used += n;
+    return 1;
+}
 
 mt_pickle *mt_pickle_new(void) { return mt_calloc(1, sizeof(mt_pickle)); }
 
@@ -46,8 +65,10 @@ static mt_pv *pv_new(mt_pickle *pk, mt_pv_kind kind) {
         mt_fail(MT_ERR_FORMAT, "more than %zu objects", PK_MAX_VALUES);
         return NULL;
     }
+    if (!pk_charge(pk, PK_VALUE_COST)) return NULL;
     if (pk->nvals == pk->capvals) {
         size_t cap = pk->capvals ? pk->capvals * 2 : 256;
+        if (!pk_charge(pk, (cap - pk->capvals) * sizeof(mt_pv *))) return NULL;
         mt_pv **v = mt_realloc(pk->vals, cap * sizeof *v);
         if (!v) return NULL;
         pk->vals = v;
@@ -60,9 +81,10 @@ static mt_pv *pv_new(mt_pickle *pk, mt_pv_kind kind) {
     return v;
 }
 
-static mt_status pv_push_item(mt_pv *c, mt_pv *item) {
+static mt_status pv_push_item(mt_pickle *pk, mt_pv *c, mt_pv *item) {
     if (c->n == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 4;
+        if (!pk_charge(pk, (cap - c->cap) * sizeof(mt_pv *))) return MT_ERR_NOMEM;
         mt_pv **it = mt_realloc(c->items, cap * sizeof *it);
         if (!it) return MT_ERR_NOMEM;
         c->items = it;
@@ -72,7 +94,7 @@ static mt_status pv_push_item(mt_pv *c, mt_pv *item) {
     return MT_OK;
 }
 
-static mt_status dict_set(mt_pv *d, mt_pv *k, mt_pv *v) {
+static mt_status dict_set(mt_pickle *pk, mt_pv *d, mt_pv *k, mt_pv *v) {
     // Python semantics: an existing string key is replaced in place. Checked only for dicts of
     // ordinary size so that a hostile million-key dict cannot cost quadratic time.
     if (k->kind == MT_PV_STR && d->n < 4096)
@@ -85,6 +107,7 @@ static mt_status dict_set(mt_pv *d, mt_pv *k, mt_pv *v) {
         }
     if (2 * d->n + 2 > d->cap) {
         size_t cap = d->cap ? d->cap * 2 : 8;
+        if (!pk_charge(pk, (cap - d->cap) * sizeof(mt_pv *))) return MT_ERR_NOMEM;
         mt_pv **it = mt_realloc(d->items, cap * sizeof *it);
         if (!it) return MT_ERR_NOMEM;
         d->items = it;
@@ -208,6 +231,7 @@ static mt_status push(vm *m, mt_pv *v) {
     if (m->sp == m->scap) {
         if (m->scap >= PK_MAX_STACK) return VM_FAIL(MT_ERR_FORMAT, "stack deeper than %zu", PK_MAX_STACK);
         size_t cap = m->scap ? m->scap * 2 : 64;
+        if (!pk_charge(m->pk, (cap - m->scap) * sizeof(mt_pv *))) return MT_ERR_NOMEM;
         mt_pv **s = mt_realloc(m->stack, cap * sizeof *s);
         if (!s) return MT_ERR_NOMEM;
         m->stack = s;
@@ -252,7 +276,7 @@ static uint64_t rd_le(const uint8_t *p, int n) {
 
 static mt_pv *mk_str(vm *m, mt_pv_kind kind, const uint8_t *p, size_t n) {
     mt_pv *v = pv_new(m->pk, kind);
-    if (!v) return NULL;
+    if (!v || !pk_charge(m->pk, n + 1)) return NULL;
     v->s = mt_malloc(n + 1);
     if (!v->s) return NULL;
     memcpy(v->s, p, n);
@@ -284,6 +308,7 @@ static mt_status memo_put(vm *m, uint64_t idx) {
     if (idx >= m->memocap) {
         size_t cap = m->memocap ? m->memocap : 64;
         while (cap <= idx) cap *= 2;
+        if (!pk_charge(m->pk, (cap - m->memocap) * sizeof(mt_pv *))) return MT_ERR_NOMEM;
         mt_pv **mm = mt_realloc(m->memo, cap * sizeof *mm);
         if (!mm) return MT_ERR_NOMEM;
         memset(mm + m->memocap, 0, (cap - m->memocap) * sizeof *mm);
@@ -370,7 +395,7 @@ static mt_status call(vm *m, mt_pv *fn, mt_pv *args, mt_pv **out) {
         // bytes pickled as _codecs.encode(text, 'latin1'): map code points < 256 to bytes.
         const mt_pv *s = args->items[0];
         mt_pv *b = pv_new(m->pk, MT_PV_BYTES);
-        if (!b) return MT_ERR_NOMEM;
+        if (!b || !pk_charge(m->pk, s->slen + 1)) return MT_ERR_NOMEM;
         b->s = mt_malloc(s->slen + 1);
         if (!b->s) return MT_ERR_NOMEM;
         size_t n = 0;
@@ -455,7 +480,7 @@ static mt_status persistent_load(vm *m, mt_pv *pid, mt_pv **out) {
 static mt_status make_seq(vm *m, mt_pv_kind kind, size_t from, mt_pv **out) {
     mt_pv *t = pv_new(m->pk, kind);
     if (!t) return MT_ERR_NOMEM;
-    for (size_t i = from; i < m->sp; i++) MT_TRY(pv_push_item(t, m->stack[i]));
+    for (size_t i = from; i < m->sp; i++) MT_TRY(pv_push_item(m->pk, t, m->stack[i]));
     m->sp = from;
     *out = t;
     return MT_OK;
@@ -464,9 +489,9 @@ static mt_status make_seq(vm *m, mt_pv_kind kind, size_t from, mt_pv **out) {
 static mt_status setitems(vm *m, mt_pv *d, size_t from) {
     if ((m->sp - from) % 2) return VM_FAIL(MT_ERR_FORMAT, "odd number of items for SETITEMS");
     if (d->kind == MT_PV_DICT) {
-        for (size_t i = from; i < m->sp; i += 2) MT_TRY(dict_set(d, m->stack[i], m->stack[i + 1]));
+        for (size_t i = from; i < m->sp; i += 2) MT_TRY(dict_set(m->pk, d, m->stack[i], m->stack[i + 1]));
     } else if (d->kind == MT_PV_OBJECT) {
-        for (size_t i = from; i < m->sp; i++) MT_TRY(pv_push_item(d, m->stack[i])); // inert
+        for (size_t i = from; i < m->sp; i++) MT_TRY(pv_push_item(m->pk, d, m->stack[i])); // inert
     } else return VM_FAIL(MT_ERR_FORMAT, "SETITEM on a %s", mt_pv_kind_name(d->kind));
     m->sp = from;
     return MT_OK;
@@ -475,7 +500,7 @@ static mt_status setitems(vm *m, mt_pv *d, size_t from) {
 static mt_status appends(vm *m, mt_pv *l, size_t from) {
     if (l->kind != MT_PV_LIST && l->kind != MT_PV_OBJECT)
         return VM_FAIL(MT_ERR_FORMAT, "APPEND on a %s", mt_pv_kind_name(l->kind));
-    for (size_t i = from; i < m->sp; i++) MT_TRY(pv_push_item(l, m->stack[i]));
+    for (size_t i = from; i < m->sp; i++) MT_TRY(pv_push_item(m->pk, l, m->stack[i]));
     m->sp = from;
     return MT_OK;
 }
@@ -695,7 +720,7 @@ static mt_status run(vm *m, mt_pv **result) {
             MT_TRY(pop(m, &a));
             if (a->kind != MT_PV_STR || b->kind != MT_PV_STR) return VM_FAIL(MT_ERR_FORMAT, "STACK_GLOBAL needs two strings");
             c = pv_new(m->pk, MT_PV_GLOBAL);
-            if (!c) return MT_ERR_NOMEM;
+            if (!c || !pk_charge(m->pk, a->slen + b->slen + 2)) return MT_ERR_NOMEM;
             c->slen = a->slen + 1 + b->slen;
             c->s = mt_malloc(c->slen + 1);
             if (!c->s) return MT_ERR_NOMEM;
@@ -776,8 +801,19 @@ mt_status mt_pickle_parse(mt_pickle *pk, const uint8_t *buf, size_t len, int leg
     m.what = what ? what : "pickle";
     m.legacy = legacy;
     *out = NULL;
+    size_t grant = PK_BUDGET_BASE + (len > (SIZE_MAX - pk->budget - PK_BUDGET_BASE) / PK_BUDGET_PER_BYTE
+                                         ? SIZE_MAX - pk->budget - PK_BUDGET_BASE
+                                         : len * PK_BUDGET_PER_BYTE);
+    if (pk->budget < grant) pk->budget = grant; // one file's parses share the largest grant
     mt_status s = run(&m, out);
-    if (s == MT_ERR_NOMEM && !strstr(mt_last_error(), m.what))
+    if (pk->over) {
+        s = mt_fail(MT_ERR_FORMAT,
+                    "%s: pickle byte %zu: building its objects would need more than %zu MiB of memory for %zu KiB "
+                    "of pickle data (the limit is 64 MiB + %d bytes per input byte); the file is not a checkpoint "
+                    "torch.save wrote, or it is corrupt",
+                    m.what, m.op_pos, pk->budget >> 20, len >> 10, PK_BUDGET_PER_BYTE);
+        pk->over = 0;
+    } else if (s == MT_ERR_NOMEM && !strstr(mt_last_error(), m.what))
         mt_fail_context(s, "%s: pickle byte %zu", m.what, m.op_pos);
     if (s == MT_OK && end) *end = m.pos;
     free(m.stack);

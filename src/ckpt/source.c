@@ -1,4 +1,6 @@
 #include "ckpt/source.h"
+#include "core/checked.h"
+#include "core/file.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -116,6 +118,12 @@ mt_status mt_ckpt_src_add(mt_ckpt_src *s, const char *name, mt_qkv_order qkv, in
                            (long long)v->rows, (long long)v->cols, (long long)mt_ckpt_tensor_rows(t),
                            (long long)mt_ckpt_tensor_cols(t), i);
     }
+    int64_t merged_rows, merged_cols; // shapes come from the file: the merged size must not wrap
+    if (v->rows < 0 || v->cols < 0 ||
+        !mt_mul_i64(v->rows, qkv == MT_QKV_SPLIT ? 3 : v->split_dim == 0 ? nshards : 1, &merged_rows) ||
+        !mt_mul_i64(v->cols, qkv != MT_QKV_SPLIT && v->split_dim == 1 ? nshards : 1, &merged_cols))
+        return mt_fail(MT_ERR_FORMAT, "%s: '%s' has shape [%lld x %lld]: merged over %d shards its size overflows", s->path,
+                       name, (long long)v->rows, (long long)v->cols, nshards);
     if (qkv == MT_QKV_SPLIT) {
         v->rows *= 3;
         v->split = MT_SPLIT_COLUMN;
@@ -140,11 +148,11 @@ static mt_status qkv_locate(const mt_ckpt_src *s, const mt_vtensor *v, int64_t g
     }
     int heads = s->heads;
     int groups = v->qkv == MT_QKV_SPLIT ? 1 : v->nshards; // q, k, v are three global tensors
-    if (heads <= 0 || v->rows % (3 * heads) || heads % groups)
+    if (heads <= 0 || v->rows % ((int64_t)3 * heads) || heads % groups)
         return mt_fail(MT_ERR_INVALID, "%s: '%s' (%lld rows, %d shards) needs the attention head count to reorder its QKV rows "
                        "(checkpoint_version %g); the checkpoint's args do not give a usable one (got %d): pass the model's "
                        "num_attention_heads", s->path, v->name, (long long)v->rows, v->nshards, s->version, heads);
-    int64_t hn = v->rows / (3 * heads), np = heads / groups;
+    int64_t hn = v->rows / ((int64_t)3 * heads), np = heads / groups;
     int64_t head = g / (3 * hn), which = (g / hn) % 3, e = g % hn;
     int64_t lh = head % np;
     switch (v->qkv) {
@@ -212,9 +220,8 @@ static int find_ranks(const char *dir, char paths[][1100], int max) {
         int found = 0;
         for (int sfx = 0; sfx < 2 && !found; sfx++)
             for (size_t f = 0; f < sizeof files / sizeof *files && !found; f++) {
-                if (sfx) snprintf(paths[n], 1100, "%s/mp_rank_%02d_000/%s", dir, n, files[f]);
-                else snprintf(paths[n], 1100, "%s/mp_rank_%02d/%s", dir, n, files[f]);
-                found = is_file(paths[n]);
+                found = mt_path_fmt(paths[n], 1100, sfx ? "%s/mp_rank_%02d_000/%s" : "%s/mp_rank_%02d/%s", dir, n,
+                                    files[f]) == MT_OK && is_file(paths[n]);
             }
         if (!found) break;
     }
@@ -223,10 +230,10 @@ static int find_ranks(const char *dir, char paths[][1100], int max) {
 
 static mt_status resolve_folder(mt_ckpt_src *s, const char *path) {
     char dir[1024], tracker[1100];
-    snprintf(dir, sizeof dir, "%s", path);
+    MT_TRY(mt_path_fmt(dir, sizeof dir, "%s", path));
     size_t dl = strlen(dir);
     while (dl > 1 && dir[dl - 1] == '/') dir[--dl] = 0;
-    snprintf(tracker, sizeof tracker, "%s/latest_checkpointed_iteration.txt", dir);
+    MT_TRY(mt_path_join(tracker, sizeof tracker, dir, "latest_checkpointed_iteration.txt"));
     if (is_file(tracker)) {
         FILE *f = fopen(tracker, "r");
         char line[64] = {0};
@@ -243,28 +250,28 @@ static mt_status resolve_folder(mt_ckpt_src *s, const char *path) {
         if (!line[0])
             return mt_fail(MT_ERR_FORMAT, "%s: blank first line; it should hold an iteration number or 'release'", tracker);
         char sub[1100];
-        if (!strcmp(line, "release")) snprintf(sub, sizeof sub, "%s/release", dir);
+        if (!strcmp(line, "release")) MT_TRY(mt_path_join(sub, sizeof sub, dir, "release"));
         else {
             char *end;
             errno = 0;
             long it = strtol(line, &end, 10);
             if (*end || it < 0 || errno == ERANGE || it > 9999999999L)
                 return mt_fail(MT_ERR_FORMAT, "%s: holds '%s', expected an iteration number or 'release'", tracker, line);
-            snprintf(sub, sizeof sub, "%s/iter_%07ld", dir, it);
+            MT_TRY(mt_path_fmt(sub, sizeof sub, "%s/iter_%07ld", dir, it));
         }
         if (!is_dir(sub)) return mt_fail(MT_ERR_NOT_FOUND, "%s names %s, which does not exist", tracker, sub);
-        snprintf(dir, sizeof dir, "%.1000s", sub);
+        MT_TRY(mt_path_fmt(dir, sizeof dir, "%s", sub));
     } else if (!find_ranks(dir, s->rank_paths, 1)) {
         char sub[1100];
-        snprintf(sub, sizeof sub, "%s/release", dir);
-        if (is_dir(sub)) snprintf(dir, sizeof dir, "%.1000s", sub);
+        MT_TRY(mt_path_join(sub, sizeof sub, dir, "release"));
+        if (is_dir(sub)) MT_TRY(mt_path_fmt(dir, sizeof dir, "%s", sub));
     }
     s->tp = find_ranks(dir, s->rank_paths, MT_CKPT_MAX_TP);
     if (!s->tp)
         return mt_fail(MT_ERR_NOT_FOUND, "%s: no Megatron checkpoint here (expected latest_checkpointed_iteration.txt, "
                        "release/ or iter_XXXXXXX/ with mp_rank_00/model_optim_rng.pt)", path);
     char extra[1100];
-    snprintf(extra, sizeof extra, "%s/mp_rank_%02d_001", dir, 0);
+    MT_TRY(mt_path_fmt(extra, sizeof extra, "%s/mp_rank_%02d_001", dir, 0));
     if (is_dir(extra))
         return mt_fail(MT_ERR_UNSUPPORTED, "%s: pipeline-parallel checkpoint (mp_rank_00_001 exists); merge pipeline stages "
                        "first", dir);
@@ -340,7 +347,7 @@ static mt_status open_torch(mt_ckpt_src *s, const mt_ckpt_src_opts *o) {
         s->has_version = 1;
     }
     s->heads = o && o->heads > 0 ? o->heads : s->args.num_attention_heads > 0 ? s->args.num_attention_heads : 0;
-    mt_qkv_order qo = s->version < 1.0 ? MT_QKV_V0 : s->version < 2.0 ? MT_QKV_V1 : MT_QKV_V2;
+    mt_qkv_order qo = mt_qkv_order_of_version(s->version);
     const mt_flat *f0 = &s->flats[0];
     for (size_t i = 0; i < f0->n; i++) {
         const char *name = f0->e[i].name;
@@ -389,4 +396,21 @@ mt_status mt_ckpt_src_open(const char *path, const mt_ckpt_src_opts *o, mt_ckpt_
     }
     *out = s;
     return MT_OK;
+}
+
+mt_status mt_ckpt_qkv_rows(const char *what, const char *name, const mt_ckpt_tensor *const *shards, int nshards,
+                           mt_qkv_order order, int heads, double version, int64_t row0, int64_t nrows, float *dst) {
+    mt_ckpt_src *s = mt_calloc(1, sizeof *s);
+    if (!s) return MT_ERR_NOMEM;
+    snprintf(s->path, sizeof s->path, "%s", what);
+    s->heads = heads;
+    s->version = version;
+    s->has_version = 1;
+    char canon[512];
+    mt_ckpt_canonical_name(name, canon, sizeof canon);
+    mt_status st = mt_ckpt_src_add(s, canon[0] ? canon : name, order, nshards, shards);
+    if (st == MT_OK) st = mt_vtensor_read(s, &s->v[0], row0, nrows, 0, s->v[0].cols, dst);
+    free(s->v);
+    free(s);
+    return st;
 }

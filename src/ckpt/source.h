@@ -87,5 +87,16 @@ void mt_ckpt_canonical_name(const char *key, char *out, size_t cap);
 // Builds the virtual-tensor list from flat shard maps (used by safetensors too).
 mt_status mt_ckpt_src_add(mt_ckpt_src *s, const char *canonical, mt_qkv_order qkv, int nshards,
                           const mt_ckpt_tensor *const *shards) MT_WARN_UNUSED;
+// Rows [row0, row0+nrows) of a QKV weight or bias held as `nshards` tensor-parallel shards in
+// `order` (a checkpoint version's per-rank layout), merged and reordered to [heads, 3, head_dim]
+// (all columns, fp32). `what` names the source in errors. For .nemo members, which are not
+// Megatron folders but carry the same layouts (megatron_checkpoint_version.json).
+mt_status mt_ckpt_qkv_rows(const char *what, const char *name, const mt_ckpt_tensor *const *shards, int nshards,
+                           mt_qkv_order order, int heads, double version, int64_t row0, int64_t nrows,
+                           float *dst) MT_WARN_UNUSED;
+// The per-rank QKV layout of a Megatron checkpoint_version (0: absent).
+static inline mt_qkv_order mt_qkv_order_of_version(double v) {
+    return v < 1.0 ? MT_QKV_V0 : v < 2.0 ? MT_QKV_V1 : MT_QKV_V2;
+}
 
 #endif

@@ -1,4 +1,5 @@
 #include "ckpt/tensor.h"
+#include "core/checked.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -46,8 +47,10 @@ int mt_dtype_from_safetensors(const char *name, mt_dtype *out) {
 }
 
 int64_t mt_ckpt_tensor_numel(const mt_ckpt_tensor *t) {
+    // also called on tensors not yet checked: a negative size or a product that wraps gives -1
     int64_t n = 1;
-    for (int i = 0; i < t->ndim; i++) n *= t->shape[i];
+    for (int i = 0; i < t->ndim && i < MT_CKPT_MAX_DIMS; i++)
+        if (t->shape[i] < 0 || !mt_mul_i64(n, t->shape[i], &n)) return -1;
     return n;
 }
 
@@ -55,7 +58,7 @@ int mt_ckpt_tensor_contiguous(const mt_ckpt_tensor *t) {
     int64_t expect = 1;
     for (int i = t->ndim - 1; i >= 0; i--) {
         if (t->shape[i] != 1 && t->stride[i] != expect) return 0;
-        expect *= t->shape[i];
+        if (!mt_mul_i64(expect, t->shape[i], &expect)) return 0;
     }
     return 1;
 }
@@ -173,7 +176,8 @@ int64_t mt_ckpt_tensor_rows(const mt_ckpt_tensor *t) { return t->ndim == 0 ? 1 :
 
 int64_t mt_ckpt_tensor_cols(const mt_ckpt_tensor *t) {
     int64_t c = 1;
-    for (int i = 1; i < t->ndim; i++) c *= t->shape[i];
+    for (int i = 1; i < t->ndim && i < MT_CKPT_MAX_DIMS; i++)
+        if (t->shape[i] < 0 || !mt_mul_i64(c, t->shape[i], &c)) return -1;
     return c;
 }
 

@@ -1,5 +1,7 @@
 #include "ckpt/torchfile.h"
 
+#include "core/file.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -8,6 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <zlib.h>
 #include <unistd.h>
 
 // ============================== zip reading ===================================================
@@ -69,6 +72,7 @@ mt_status mt_zip_open(const uint8_t *buf, size_t len, const char *what, mt_zip *
                            (unsigned long long)i, (size_t)(p - buf));
         }
         int method = (int)le(p + 10, 2);
+        uint32_t crc = (uint32_t)le(p + 16, 4);
         uint64_t csize = le(p + 20, 4), usize = le(p + 24, 4), lho = le(p + 42, 4);
         size_t nlen = le(p + 28, 2), xlen = le(p + 30, 2), clen = le(p + 32, 2);
         if ((size_t)(end - p) < 46 + nlen + xlen + clen) {
@@ -99,6 +103,7 @@ mt_status mt_zip_open(const uint8_t *buf, size_t len, const char *what, mt_zip *
         out->count++;
         e->method = method;
         e->size = csize;
+        e->crc = (uint32_t)le(p + 16, 4);
         if (len < 30 || lho > len - 30 || le(buf + lho, 4) != 0x04034b50) {
             mt_status s = mt_fail(MT_ERR_FORMAT, "%s: member '%s': local header offset %llu is not a zip local header", what,
                                   e->name, (unsigned long long)lho);
@@ -119,6 +124,19 @@ mt_status mt_zip_open(const uint8_t *buf, size_t len, const char *what, mt_zip *
             return s;
         }
         e->offset = data;
+        // Verified here, once: the data is read (or mapped) right now and about to be used, and a
+        // flipped bit in a weight would otherwise train silently. Only stored members: the others
+        // are refused by every reader.
+        if (method == 0) {
+            uint32_t got = mt_crc32(0, buf + data, csize);
+            if (got != crc) {
+                mt_status s = mt_fail(MT_ERR_FORMAT, "%s: member '%s' is corrupt: its CRC-32 is %08x but the zip directory "
+                                      "says %08x (the file was damaged on disk or in transfer; copy or download it again)",
+                                      what, e->name, got, crc);
+                mt_zip_free(out);
+                return s;
+            }
+        }
         p += 46 + nlen + xlen + clen;
     }
     return MT_OK;
@@ -140,6 +158,16 @@ mt_pv *mt_torch_root(const mt_torch_file *f) { return f->root; }
 int mt_torch_is_legacy(const mt_torch_file *f) { return f->legacy; }
 const char *mt_torch_path(const mt_torch_file *f) { return f->path; }
 uint64_t mt_torch_file_size(const mt_torch_file *f) { return f->len; }
+
+mt_status mt_torch_verify_crc(const mt_torch_file *f) {
+    if (f->legacy) return MT_OK; // no checksums in the legacy container
+    for (size_t i = 0; i < f->zip.count; i++) {
+        const mt_zip_entry *e = &f->zip.entries[i];
+        if (mt_crc32(0, f->buf + e->offset, e->size) != e->crc)
+            return mt_fail(MT_ERR_FORMAT, "%s: member '%s' fails its CRC-32: the file is corrupt", f->path, e->name);
+    }
+    return MT_OK;
+}
 
 void mt_torch_close(mt_torch_file *f) {
     if (!f) return;
@@ -418,29 +446,16 @@ mt_status mt_flatten(const mt_pv *root, const char *prefix, mt_flat *out) {
 // ============================== writing =======================================================
 
 uint32_t mt_crc32(uint32_t crc, const void *data, size_t n) {
-    static uint32_t table[8][256];
-    static int init = 0;
-    if (!init) {
-        for (uint32_t i = 0; i < 256; i++) {
-            uint32_t c = i;
-            for (int k = 0; k < 8; k++) c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
-            table[0][i] = c;
-        }
-        for (int t = 1; t < 8; t++)
-            for (int i = 0; i < 256; i++) table[t][i] = (table[t - 1][i] >> 8) ^ table[0][table[t - 1][i] & 0xff];
-        init = 1;
+    // zlib's: 1.7x the table version here (0.8 vs 0.45 GB/s on a loaded Zen 4), and it is there anyway
+    const unsigned char *p = data;
+    uLong c = crc;
+    while (n) {
+        uInt k = n > (1u << 30) ? 1u << 30 : (uInt)n;
+        c = crc32(c, p, k);
+        p += k;
+        n -= k;
     }
-    const uint8_t *p = data;
-    crc = ~crc;
-    while (n >= 8) {
-        uint32_t a = crc ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
-        crc = table[7][a & 0xff] ^ table[6][(a >> 8) & 0xff] ^ table[5][(a >> 16) & 0xff] ^ table[4][a >> 24] ^
-              table[3][p[4]] ^ table[2][p[5]] ^ table[1][p[6]] ^ table[0][p[7]];
-        p += 8;
-        n -= 8;
-    }
-    while (n--) crc = table[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
-    return ~crc;
+    return (uint32_t)c;
 }
 
 mt_status mt_ckpt_atomic_commit(const char *tmp, const char *path) {
@@ -588,6 +603,14 @@ mt_status mt_wv_set(mt_torch_writer *w, mt_wv *dict, const char *key, mt_wv *val
     mt_wv *k = mt_wv_str(w, key);
     if (!k) return MT_ERR_NOMEM;
     MT_TRY(wv_push(dict, k));
+    return wv_push(dict, value);
+}
+
+mt_status mt_wv_set_key(mt_torch_writer *w, mt_wv *dict, mt_wv *key, mt_wv *value) {
+    (void)w;
+    if (!dict || dict->kind != WV_DICT || !key || !value)
+        return mt_fail(MT_ERR_NOMEM, "torch writer: cannot set a key (out of memory or not a dict)");
+    MT_TRY(wv_push(dict, key));
     return wv_push(dict, value);
 }
 
@@ -930,6 +953,10 @@ mt_status mt_torch_writer_save(mt_torch_writer *w, mt_wv *root, const char *path
     s = zw_member(&z, name, w->pk, w->pklen);
     snprintf(name, sizeof name, "%s/byteorder", prefix);
     if (s == MT_OK) s = zw_member(&z, name, "little", 6);
+    if (s == MT_OK && getenv("MEGATUNE_FAULT_DELAY_MS")) {
+        fflush(z.fp); // a partial file on disk for the fault campaign's kill
+        mt_fault_pause();
+    }
     for (size_t i = 0; i < w->nt && s == MT_OK; i++) {
         const mt_wv *t = w->tensors[i];
         uint64_t bytes = mt_dtype_size(t->dtype);

@@ -16,6 +16,7 @@ typedef struct {
     uint64_t offset; // of the member's data in the file
     uint64_t size;   // uncompressed == compressed (stored members only are readable)
     int method;      // 0 = stored
+    uint32_t crc;    // CRC-32 from the central directory
 } mt_zip_entry;
 
 typedef struct {
@@ -41,6 +42,8 @@ mt_pv *mt_torch_root(const mt_torch_file *f);
 int mt_torch_is_legacy(const mt_torch_file *f);
 const char *mt_torch_path(const mt_torch_file *f);
 uint64_t mt_torch_file_size(const mt_torch_file *f);
+// Checks every zip member against its CRC-32 (a read of the whole file; legacy files pass).
+mt_status mt_torch_verify_crc(const mt_torch_file *f) MT_WARN_UNUSED;
 
 // Flattens nested dicts into "a.b.c" -> tensor pairs (depth-first, insertion order). Non-tensor
 // leaves are skipped. The pointers stay valid while f is open.
@@ -91,6 +94,8 @@ mt_wv *mt_wv_object(mt_torch_writer *w, const char *module, const char *name, mt
 mt_wv *mt_wv_tensor(mt_torch_writer *w, mt_dtype dtype, int ndim, const int64_t *shape, const void *data);
 mt_status mt_wv_set(mt_torch_writer *w, mt_wv *dict, const char *key, mt_wv *value) MT_WARN_UNUSED;
 mt_status mt_wv_append(mt_torch_writer *w, mt_wv *list, mt_wv *value) MT_WARN_UNUSED;
+// A dict entry under any key value (e.g. torch.optim's int parameter ids).
+mt_status mt_wv_set_key(mt_torch_writer *w, mt_wv *dict, mt_wv *key, mt_wv *value) MT_WARN_UNUSED;
 mt_status mt_torch_writer_save(mt_torch_writer *w, mt_wv *root, const char *path) MT_WARN_UNUSED;
 
 // Testing aid: write every member, size and offset in ZIP64 form (as files over 4 GiB need),

@@ -1,4 +1,4 @@
-// `megatune data`: data converters (import-iob, import-chemprot).
+// `megatune data`: data converters (import-iob, import-chemprot, import-pnc).
 #include <errno.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "core/file.h"
 #include "core/status.h"
 #include "tasks/data_tools.h"
 #include "tasks/squad.h"
@@ -26,6 +27,16 @@ static void data_usage(FILE *out) {
             "      classification 'sentence<TAB>id'. With --label-map: an existing FILE ('label<TAB>id' lines)\n"
             "      is used; a missing one is written with ids in first-seen order (NeMo's importer order).\n"
             "      Convert train first, then dev/test with the same --label-map. Train with num_classes=6.\n"
+            "  megatune data import-pnc RAW.txt OUT_DIR\n"
+            "      Raw text -> OUT_DIR/text_RAW.txt + OUT_DIR/labels_RAW.txt (NeMo punctuation/capitalisation\n"
+            "      format, as prepare_data_for_punctuation_capitalization.py): labels , . ? (else O) from a\n"
+            "      word's last character, U/O from its first; other punctuation except ' is deleted; words\n"
+            "      are lower-cased. Name the raw files train.txt and dev.txt to get text_train.txt etc.\n"
+            "  megatune data import-atis IN_DIR OUT_DIR [--lower]\n"
+            "      ATIS as NeMo's import_datasets.py reads it (Microsoft CNTK files: atis.dict.vocab.csv,\n"
+            "      atis.dict.intent.csv, atis.dict.slots.csv, atis.{train,test}.{query,intent,slots}.csv)\n"
+            "      -> OUT_DIR/train.tsv, train_slots.tsv, test.tsv, test_slots.tsv, dict.intents.csv,\n"
+            "      dict.slots.csv (NeMo intent/slot format). --lower lower-cases the words.\n"
             "example:\n"
             "  megatune data import-iob --data_file conll2003/eng.train --out_dir ner/\n"
             "  megatune data import-chemprot chemprot/train.tsv cp/train.tsv --label-map cp/label_mapping.tsv\n");
@@ -44,11 +55,12 @@ static int make_folder(const char *dir, int *created) {
     return 1;
 }
 
-static void parent_of(const char *path, char *out, size_t cap) {
+// The folder part of `path`; fails (message set) when it does not fit, rather than naming another folder.
+static mt_status parent_of(const char *path, char *out, size_t cap) {
     const char *slash = strrchr(path, '/');
-    if (slash == path) snprintf(out, cap, "/");
-    else if (slash) snprintf(out, cap, "%.*s", (int)(slash - path), path);
-    else snprintf(out, cap, ".");
+    if (slash == path) return mt_path_fmt(out, cap, "/");
+    if (slash) return mt_path_fmt(out, cap, "%.*s", (int)(slash - path), path);
+    return mt_path_fmt(out, cap, ".");
 }
 
 static int import_iob(int argc, char **argv) {
@@ -77,8 +89,8 @@ static int import_iob(int argc, char **argv) {
     char dir[2048];
     if (!out_dir) {
         const char *slash = strrchr(in, '/');
-        if (slash) snprintf(dir, sizeof dir, "%.*s", (int)(slash - in), in);
-        else snprintf(dir, sizeof dir, ".");
+        if (mt_path_fmt(dir, sizeof dir, "%.*s", slash ? (int)(slash - in) : 1, slash ? in : ".") != MT_OK)
+            return mt_cli_error();
         out_dir = dir;
     }
     int created;
@@ -92,6 +104,58 @@ static int import_iob(int argc, char **argv) {
     if (split) snprintf(sp, sizeof sp, "%s", split);
     else mt_data_iob_split_name(in, sp, sizeof sp);
     printf("%s: %zu sentences, %zu words -> %s/text_%s.txt, %s/labels_%s.txt\n", in, ns, nw, out_dir, sp, out_dir, sp);
+    return 0;
+}
+
+static int import_pnc(int argc, char **argv) {
+    const char *pos[2] = {0};
+    int np = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { data_usage(stdout); return 0; }
+        if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "megatune data import-pnc: unknown option '%s'\n", argv[i]);
+            return 2;
+        }
+        if (np == 2) { fprintf(stderr, "megatune data import-pnc: too many arguments\n"); return 2; }
+        pos[np++] = argv[i];
+    }
+    if (np != 2) { data_usage(stderr); return 2; }
+    int created;
+    if (make_folder(pos[1], &created) != 0) return 1;
+    size_t nl = 0, nw = 0;
+    if (mt_data_import_pnc(pos[0], pos[1], &nl, &nw) != MT_OK) {
+        if (created) (void)rmdir(pos[1]);
+        return mt_cli_error();
+    }
+    const char *base = strrchr(pos[0], '/');
+    base = base ? base + 1 : pos[0];
+    printf("%s: %zu lines, %zu words -> %s/text_%s, %s/labels_%s\n", pos[0], nl, nw, pos[1], base, pos[1], base);
+    return 0;
+}
+
+static int import_atis(int argc, char **argv) {
+    const char *pos[2] = {0};
+    int np = 0, lower = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { data_usage(stdout); return 0; }
+        if (!strcmp(argv[i], "--lower") || !strcmp(argv[i], "--do_lower_case")) { lower = 1; continue; }
+        if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "megatune data import-atis: unknown option '%s'\n", argv[i]);
+            return 2;
+        }
+        if (np == 2) { fprintf(stderr, "megatune data import-atis: too many arguments\n"); return 2; }
+        pos[np++] = argv[i];
+    }
+    if (np != 2) { data_usage(stderr); return 2; }
+    int created;
+    if (make_folder(pos[1], &created) != 0) return 1;
+    size_t ntr = 0, nte = 0;
+    if (mt_data_import_atis(pos[0], pos[1], lower, &ntr, &nte) != MT_OK) {
+        if (created) (void)rmdir(pos[1]);
+        return mt_cli_error();
+    }
+    printf("%s: %zu train and %zu test queries -> %s (train.tsv, test.tsv, *_slots.tsv, dict.*.csv)\n", pos[0], ntr,
+           nte, pos[1]);
     return 0;
 }
 
@@ -114,10 +178,9 @@ static int import_chemprot(int argc, char **argv) {
     // the folders that will hold OUT and the label map (`cp/train.tsv` in the help's example)
     char od[2048], md[2048];
     int oc = 0, mc = 0;
-    parent_of(pos[1], od, sizeof od);
+    if (parent_of(pos[1], od, sizeof od) != MT_OK || (map && parent_of(map, md, sizeof md) != MT_OK)) return mt_cli_error();
     if (make_folder(od, &oc) != 0) return 1;
     if (map) {
-        parent_of(map, md, sizeof md);
         if (make_folder(md, &mc) != 0) {
             if (oc) (void)rmdir(od);
             return 1;
@@ -204,6 +267,8 @@ int mt_cmd_data(int argc, char **argv) {
     if (!strcmp(argv[1], "import-iob")) return import_iob(argc - 1, argv + 1);
     if (!strcmp(argv[1], "import-chemprot")) return import_chemprot(argc - 1, argv + 1);
     if (!strcmp(argv[1], "squad-features")) return squad_features(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "import-pnc")) return import_pnc(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "import-atis")) return import_atis(argc - 1, argv + 1);
     fprintf(stderr, "megatune data: unknown tool '%s'\n", argv[1]);
     data_usage(stderr);
     return 2;

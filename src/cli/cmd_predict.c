@@ -1,4 +1,4 @@
-// megatune predict MODEL.nemo INPUT [OUTPUT] [key=value ...]
+// megatune predict [--format nemo|all-words] MODEL.nemo INPUT [OUTPUT] [key=value ...]
 #include <errno.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -13,12 +13,14 @@
 
 static void predict_usage(FILE *out) {
     fprintf(out,
-            "usage: megatune predict MODEL.nemo INPUT [OUTPUT] [key=value ...]\n\n"
+            "usage: megatune predict [--format nemo|all-words] MODEL.nemo INPUT [OUTPUT] [key=value ...]\n\n"
             "Runs a restored .nemo on INPUT ('-' = stdin) and writes one line per input line to OUTPUT\n"
             "(default or '-': stdout): text classification / GLUE 'label<TAB>probability'; token\n"
-            "classification the words each followed by its label. Input lines are in the training format\n"
-            "with or without the label (NER: one sentence per line). An OUTPUT file appears only when every\n"
-            "line was predicted (written beside it, then renamed); a failure leaves the old file as it was.\n\n"
+            "classification NeMo's add_predictions line (\"John[B-PER] lives in Paris[B-LOC].\": O words untagged,\n"
+            "punctuation after the tag; --format all-words: every word with its label). Input lines are in the training format\n"
+            "with or without the label (NER: one sentence per line). Punctuation/capitalization: lower-cased\n"
+            "words in, the text with capitals and , . ? restored out; intent/slot: a query in,\n"
+            "'intent<TAB>slot slot ...' (one slot per word) out. An OUTPUT file appears only when every\n"            "line was predicted (written beside it, then renamed); a failure leaves the old file as it was.\n\n"
             "examples:\n"
             "Question answering: INPUT is a SQuAD .json (answers not needed) and OUTPUT a folder (default: the\n"
             ".nemo's) that receives predictions.json, nbest_predictions.json and, v2, null_odds.json.\n\n"
@@ -75,8 +77,16 @@ int mt_cmd_predict(int argc, char **argv) {
     int npos = 0;
     char *ovs[256];
     int nov = 0;
+    int all_words = 0;
     for (int i = 1; i < argc; i++) {
-        if (mt_cli_is_override(argv[i]) && nov < 256) ovs[nov++] = argv[i];
+        if (!strcmp(argv[i], "--format")) {
+            if (i + 1 >= argc || (strcmp(argv[i + 1], "all-words") && strcmp(argv[i + 1], "nemo"))) {
+                fprintf(stderr, "megatune predict: --format takes 'nemo' (NeMo's add_predictions, the default) or "
+                        "'all-words'\n");
+                return 2;
+            }
+            all_words = !strcmp(argv[++i], "all-words");
+        } else if (mt_cli_is_override(argv[i]) && nov < 256) ovs[nov++] = argv[i];
         else if (npos < 3) pos[npos++] = argv[i];
         else {
             predict_usage(stderr);
@@ -131,6 +141,7 @@ int mt_cmd_predict(int argc, char **argv) {
     FILE *sink = rank0 ? NULL : fopen("/dev/null", "w");
     mt_status s = rank0 ? mt_outfile_open(&out, npos > 2 ? pos[2] : "-")
                         : sink ? MT_OK : mt_fail(MT_ERR_IO, "/dev/null: cannot open: %s", strerror(errno));
+    n->s.topt.ner_all_words = all_words;
     if (s == MT_OK)
         s = mt_task_predict(&n->s.topt, n->s.tok, NULL, in, pos[1], rank0 ? out.f : sink,
                             (int)n->cfg.model.test_ds.batch_size, forward, n->s.model);

@@ -15,9 +15,10 @@ static void test_usage(FILE *out) {
             "Restores a .nemo and evaluates it on model.test_ds (or model.validation_ds when the config has no\n"
             "test file), printing the task's report and test_loss / test_<metric> lines (as NeMo logs them).\n"
             "DATA, when given, is the test data: the .tsv for text classification, the data folder (or a .tsv\n"
-            "in it) for GLUE, the data folder for token classification, the SQuAD .json for question answering\n"
-            "(which also writes predictions.json, nbest_predictions.json and, v2, null_odds.json into\n"
-            "model.output_dir, or beside the .nemo).\n\n"
+            "in it) for GLUE, the data folder for token classification, punctuation/capitalization and\n"
+            "intent/slot classification, the SQuAD .json for question answering (which also writes\n"
+            "predictions.json, nbest_predictions.json and, v2, null_odds.json into model.output_dir, or\n"
+            "beside the .nemo).\n\n"
             "examples:\n"
             "  megatune test nemo_experiments/TextClassification/.../checkpoints/TextClassification.nemo test.tsv\n"
             "  megatune test ner.nemo model.dataset.data_dir=conll2003 model.test_ds.text_file=text_test.txt \\\n"
@@ -48,6 +49,7 @@ static int data_overrides(const char *task_hint, const char *data, char ov[3][42
     yaml_quote(data, strlen(data), q, sizeof q);
     if (dir) {
         snprintf(ov[(*n)++], 4200, "model.dataset.data_dir=%s", q);
+        snprintf(ov[(*n)++], 4200, "model.data_dir=%s", q); // intent/slot's own key
     } else {
         snprintf(ov[(*n)++], 4200, "model.test_ds.file_path=%s", q);
         const char *slash = strrchr(data, '/');

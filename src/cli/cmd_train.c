@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "core/file.h"
 #include "parallel/parallel.h"
 #include "core/log.h"
 #include "train/config.h"
@@ -78,8 +79,9 @@ int mt_cmd_train(int argc, char **argv) {
     if (cname) {
         size_t nl = strlen(cname);
         int has_ext = nl > 5 && (!strcmp(cname + nl - 5, ".yaml") || !strcmp(cname + nl - 4, ".yml"));
-        snprintf(cfg_path, sizeof cfg_path, "%s%s%s%s", cpath ? cpath : "", cpath ? "/" : "", cname,
-                 has_ext ? "" : ".yaml");
+        if (mt_path_fmt(cfg_path, sizeof cfg_path, "%s%s%s%s", cpath ? cpath : "", cpath ? "/" : "", cname,
+                        has_ext ? "" : ".yaml") != MT_OK)
+            return mt_cli_error();
     } else if (cpath) {
         fprintf(stderr, "megatune train: --config-path needs --config-name (the YAML file's name in it)\n");
         return 2;
@@ -88,7 +90,7 @@ int mt_cmd_train(int argc, char **argv) {
         train_usage(stderr);
         return 2;
     } else {
-        snprintf(cfg_path, sizeof cfg_path, "%s", rest[0]);
+        if (mt_path_fmt(cfg_path, sizeof cfg_path, "%s", rest[0]) != MT_OK) return mt_cli_error();
         first = 1;
     }
     mt_train_config cfg;
@@ -115,6 +117,11 @@ int mt_cmd_train(int argc, char **argv) {
     mt_train_result res;
     s = mt_train_run(&cfg, n, args, &res);
     mt_config_free(&cfg);
+    if (s != MT_OK && s != MT_ERR_INTERRUPTED && res.world_size > 1 && res.agreed_failure) {
+        // every rank stopped with the same message: global rank 0 reports it, all exit cleanly
+        if (res.world_rank != 0) return 1;
+        return mt_cli_error();
+    }
     if (s != MT_OK && s != MT_ERR_INTERRUPTED && res.world_size > 1) {
         // The other ranks may wait in a collective for this one: report, then end the whole job.
         fprintf(stderr, "megatune: rank %d: %s\n", res.world_rank, mt_last_error());

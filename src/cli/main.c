@@ -1,5 +1,6 @@
 // megatune: fine-tune Megatron-BERT-family models. This file only dispatches subcommands.
 #include <ctype.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,7 +57,7 @@ static const struct {
     {"convert", mt_cmd_convert, "convert checkpoints between formats and tensor-parallel sizes"},
     {"eval-squad", mt_cmd_eval_squad, "score SQuAD predictions as the official evaluate-v1.1/v2.0 scripts do"},
     {"download", mt_cmd_download, "fetch pretrained names' checkpoints and vocabs (--list: presets and sizes)"},
-    {"data", mt_cmd_data, "data tools: import-iob (CoNLL/IOB -> NeMo text/labels files), import-chemprot"},
+    {"data", mt_cmd_data, "data tools: import-iob (CoNLL/IOB -> NeMo text/labels files), import-chemprot, import-pnc, import-atis"},
 };
 
 static void usage(FILE *out) {
@@ -79,6 +80,9 @@ static void prefer_passive_openmp(char **argv) {
 
 int main(int argc, char **argv) {
     prefer_passive_openmp(argv);
+    // Past a file-size limit (ulimit -f) a write then fails with EFBIG and a message naming the
+    // file, its temporary removed, instead of SIGXFSZ killing the process mid-write.
+    signal(SIGXFSZ, SIG_IGN);
     if (argc < 2) {
         usage(stderr);
         return 2;

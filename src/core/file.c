@@ -1,7 +1,21 @@
 #include "core/file.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
+#include <time.h>
+
+void mt_fault_pause(void) {
+    static long ms = -1;
+    if (ms < 0) {
+        const char *v = getenv("MEGATUNE_FAULT_DELAY_MS");
+        ms = v && *v ? strtol(v, NULL, 10) : 0;
+        if (ms < 0) ms = 0;
+    }
+    if (ms == 0) return;
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+}
 
 mt_status mt_read_all(FILE *f, size_t max_bytes, char **buf, size_t *len) {
     *buf = NULL;
@@ -41,4 +55,32 @@ mt_status mt_read_all(FILE *f, size_t max_bytes, char **buf, size_t *len) {
     *buf = b;
     *len = n;
     return MT_OK;
+}
+
+mt_status mt_path_fmt(char *out, size_t cap, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(out, cap, fmt, ap);
+    va_end(ap);
+    if (n >= 0 && (size_t)n < cap) return MT_OK;
+    if (n < 0) {
+        if (cap) out[0] = 0;
+        return mt_fail(MT_ERR_INVALID, "cannot format a path from '%s'", fmt);
+    }
+    // The message shows the path's start (the folder the user chose) and its end (the file).
+    char head[61], tail[61];
+    snprintf(head, sizeof head, "%s", out);
+    va_start(ap, fmt);
+    char *full = malloc((size_t)n + 1);
+    if (full) vsnprintf(full, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    snprintf(tail, sizeof tail, "%s", full ? full + (n > 60 ? n - 60 : 0) : "");
+    free(full);
+    if (cap) out[0] = 0; // never leave a cut path behind: it would name another file
+    return mt_fail(MT_ERR_INVALID, "path too long: '%s...%s' is %d bytes, the limit here is %zu; use a shorter folder or name",
+                   head, tail, n, cap ? cap - 1 : 0);
+}
+
+mt_status mt_path_join(char *out, size_t cap, const char *dir, const char *name) {
+    return mt_path_fmt(out, cap, "%s/%s", dir, name);
 }

@@ -13,4 +13,15 @@
 // last two no message is set: the caller names the file.
 mt_status mt_read_all(FILE *f, size_t max_bytes, char **buf, size_t *len) MT_WARN_UNUSED;
 
+// Test hook for the kill -9 campaign (tests/e2e/test_fault_kill.sh): with MEGATUNE_FAULT_DELAY_MS=N
+// in the environment, every checkpoint and .nemo write sleeps N ms halfway, part of its temporary
+// file on disk, so that a kill lands inside the write window at will. Unset, it does nothing.
+void mt_fault_pause(void);
+
+// Paths built into fixed buffers: formats like snprintf but fails (MT_ERR_INVALID, message set,
+// naming the start of the path and the limit) instead of silently cutting the path, which would
+// read or write a different file. mt_path_join(out, cap, dir, name) is "dir/name".
+mt_status mt_path_fmt(char *out, size_t cap, const char *fmt, ...) MT_PRINTF(3, 4) MT_WARN_UNUSED;
+mt_status mt_path_join(char *out, size_t cap, const char *dir, const char *name) MT_WARN_UNUSED;
+
 #endif

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <stdint.h>
 
 static _Thread_local char mt_error_buf[2048];
 
@@ -68,19 +70,52 @@ void *mt_realloc(void *old, size_t bytes) {
     return p;
 }
 
+// Every block carries a 64-byte header saying how it was obtained. Large blocks (model weights,
+// gradients, optimizer moments) come from mmap: the kernel's pages are already zero and become
+// resident only when touched, so memory that a run never writes (the gradients and moments of a
+// prediction-only model) costs no RSS, and no memset pass touches it all up front.
+#define MT_ALLOC_HDR 64
+#if defined(__SANITIZE_ADDRESS__)
+#define MT_ALLOC_MMAP_MIN SIZE_MAX // AddressSanitizer watches heap blocks only: keep them all there
+#else
+#define MT_ALLOC_MMAP_MIN ((size_t)1 << 20)
+#endif
+typedef struct {
+    size_t total; // bytes mapped (mmap) or 0 (aligned_alloc)
+} mt_alloc_hdr;
+
 void *mt_alloc_aligned(size_t bytes) {
     size_t rounded = (bytes + 63) / 64 * 64;
     if (rounded == 0) rounded = 64;
-    void *p = aligned_alloc(64, rounded);
-    if (!p) {
+    if (rounded > SIZE_MAX - 2 * MT_ALLOC_HDR) {
         mt_fail(MT_ERR_NOMEM, "out of memory allocating %zu bytes", bytes);
         return NULL;
     }
-    memset(p, 0, rounded);
-    return p;
+    char *base;
+    size_t total = 0;
+    if (rounded >= MT_ALLOC_MMAP_MIN) {
+        total = rounded + MT_ALLOC_HDR;
+        base = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (base == MAP_FAILED) base = NULL;
+    } else {
+        base = aligned_alloc(64, rounded + MT_ALLOC_HDR);
+        if (base) memset(base + MT_ALLOC_HDR, 0, rounded);
+    }
+    if (!base) {
+        mt_fail(MT_ERR_NOMEM, "out of memory allocating %zu bytes", bytes);
+        return NULL;
+    }
+    ((mt_alloc_hdr *)base)->total = total;
+    return base + MT_ALLOC_HDR;
 }
 
-void mt_free_aligned(void *p) { free(p); }
+void mt_free_aligned(void *p) {
+    if (!p) return;
+    char *base = (char *)p - MT_ALLOC_HDR;
+    size_t total = ((mt_alloc_hdr *)base)->total;
+    if (total) munmap(base, total);
+    else free(base);
+}
 
 char *mt_strdup(const char *s) {
     size_t n = strlen(s) + 1;

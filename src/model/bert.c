@@ -99,7 +99,7 @@ void mt_model_init_weights(mt_model *m, uint64_t seed) {
         case MT_ROLE_WORD_EMB: case MT_ROLE_POS_EMB: case MT_ROLE_TYPE_EMB:
         case MT_ROLE_QKV_W: case MT_ROLE_FC1_W: sd = std; break;
         case MT_ROLE_ATTN_OUT_W: case MT_ROLE_FC2_W: sd = out_std; break;
-        case MT_ROLE_HEAD_W: sd = 0.02f; break; // NeMo use_transformer_init
+        case MT_ROLE_HEAD_W: case MT_ROLE_HEAD2_W: sd = 0.02f; break; // NeMo use_transformer_init
         case MT_ROLE_EMB_LN_W: case MT_ROLE_LN1_W: case MT_ROLE_LN2_W: case MT_ROLE_FINAL_LN_W: fill = 1; break;
         default: fill = 0; break; // biases
         }
@@ -176,10 +176,21 @@ static size_t layout(mt_model *m, float *base, int B, int T) {
     size_t M = (size_t)mt_head_rows(m, B, T);
     size_t nc = c->num_classes > 0 ? (size_t)c->num_classes : 1;
     size_t hl = c->head_num_layers > 1 ? (size_t)c->head_num_layers - 1 : 1;
+    const int two = c->head2 != MT_HEAD_NONE;
+    size_t nc2 = two ? (size_t)c->num_classes2 : 0, hl2 = two && c->head2_num_layers > 1 ? (size_t)c->head2_num_layers - 1 : 0;
     m->head_in = carve(&a, M * C);
     m->head_z = carve(&a, hl * M * C);
     m->head_a = carve(&a, hl * M * C);
-    m->logits = carve(&a, M * nc);
+    // the second head's logits follow the first's, so mt_model_logits returns both in one span
+    m->logits = carve(&a, M * nc + N * nc2);
+    m->logits2 = two ? m->logits + M * nc : NULL;
+    m->head2_in = two ? carve(&a, N * C) : NULL;
+    m->head2_z = two ? carve(&a, (hl2 ? hl2 : 1) * N * C) : NULL;
+    m->head2_a = two ? carve(&a, (hl2 ? hl2 : 1) * N * C) : NULL;
+    m->probs2 = two ? carve(&a, N * nc2) : NULL;
+    m->row_w2 = two ? carve(&a, N) : NULL;
+    m->d_logits2 = two && !lean ? carve(&a, N * nc2) : NULL;
+    if (two) M = N; // the backward scratch below serves both heads
     m->probs = carve(&a, M * nc + 2 * N);
     m->qa_logits = carve(&a, 2 * N);
     m->row_w = carve(&a, M + 2 * (size_t)B);
@@ -356,11 +367,12 @@ mt_status mt_model_forward(mt_model *m, const mt_batch *batch, int train, uint64
     m->lean = loss == NULL; // no loss: prediction, nothing kept for backward
     m->train = train;       // (the layout chunks attention only when no attention dropout runs)
     MT_TRY(ensure_arena(m, B, T));
-    MT_TRY(ensure_ibuf(m, 3 * (size_t)N + 2 * (size_t)N + 2));
+    MT_TRY(ensure_ibuf(m, 3 * (size_t)N + 2 * (size_t)N + 2 + (size_t)N));
     m->ids = m->ibuf;
     m->types = m->ibuf + N;
     m->mask = m->ibuf + 2 * (size_t)N;
     m->labels = m->ibuf + 3 * (size_t)N;
+    m->labels2 = m->ibuf + 5 * (size_t)N + 2;
     memcpy(m->ids, batch->input_ids, (size_t)N * sizeof(int32_t));
     m->has_types = batch->token_type_ids != NULL;
     if (m->has_types) memcpy(m->types, batch->token_type_ids, (size_t)N * sizeof(int32_t));

@@ -8,6 +8,7 @@
 // Dropout stream ids: one per site, so every site has its own mask.
 #define MT_STREAM_EMBED 0u
 #define MT_STREAM_HEAD 1u
+#define MT_STREAM_HEAD2 2u // second head with its own dropout (P&C's capit_classifier)
 #define MT_STREAM_LAYER(l, site) ((uint32_t)((l) + 1) * 8u + (uint32_t)(site)) // site 0 probs, 1 attn out, 2 mlp out
 
 // Activations of one transformer layer (pointers into the arena).
@@ -55,6 +56,10 @@ struct mt_model {
     float *att_scratch;                   // MT_ATT_SCRATCH(B, NH, T)
     float *d_head_a, *d_head_b;           // (M, C)
     float *d_logits;                      // (M, C)
+    // second head (token classifier, cfg.head2): its own buffers, M = N rows
+    float *head2_in, *head2_z, *head2_a, *logits2, *probs2, *row_w2, *d_logits2;
+    int32_t *labels2;
+    float loss_norm2;
 
     // int copies of the batch, so backward does not depend on the caller's arrays
     int32_t *ibuf;

@@ -51,6 +51,21 @@ typedef struct {
     int head_num_layers;            // NeMo num_fc_layers / num_output_layers
     mt_activation head_activation;
     float head_dropout;             // fc_dropout
+    char head_mlp[16];              // the MLP's module name: "mlp"; intent/slot's intent head "intent_mlp"
+    // Second head, for NeMo's two-head models: always a token classifier on the encoder output.
+    // Punctuation/capitalization: head = punct_classifier, head2 = capit_classifier (own dropout).
+    // Intent/slot (SequenceTokenClassifier): head = classifier.intent_mlp on token 0, head2 =
+    // classifier.slot_mlp; one dropout before both MLPs (head2_shares_dropout).
+    // The loss is NeMo's AggregatorLoss: head_loss_weight*loss1 + head2_loss_weight*loss2.
+    mt_head_kind head2;             // MT_HEAD_NONE or MT_HEAD_TOKEN_CLASSIFIER
+    char head2_prefix[32];
+    char head2_mlp[16];
+    int num_classes2;
+    int head2_num_layers;
+    mt_activation head2_activation;
+    float head2_dropout;
+    int head2_shares_dropout;
+    float head_loss_weight, head2_loss_weight; // 1, 1 unless set
     // tensor parallelism (this process's place in the TP group)
     int tp_size;
     int tp_rank;

@@ -24,6 +24,10 @@ typedef struct {
     const float *targets;          // regression: (B)
     const int32_t *start_positions; // QA: (B)
     const int32_t *end_positions;   // QA: (B)
+    // second head (cfg.head2, a token classifier): its labels (B,T) and class weights; it uses
+    // loss_mask as the first head does
+    const int32_t *labels2;
+    const float *class_weights2;
 } mt_batch;
 
 typedef struct mt_model mt_model;
@@ -55,7 +59,8 @@ void mt_model_init_weights(mt_model *m, uint64_t seed);
 mt_status mt_model_forward(mt_model *m, const mt_batch *batch, int train, uint64_t dropout_seed,
                            uint64_t step, float *loss) MT_WARN_UNUSED;
 // Head output of the last forward: token heads (B,T,C), sequence heads (B,C),
-// regression (B), QA (B,T,2). *n receives the element count.
+// regression (B), QA (B,T,2); with a second head its (B,T,C2) logits follow. *n receives the
+// element count.
 const float *mt_model_logits(const mt_model *m, size_t *n);
 // Final hidden states of the last forward, (B,T,hidden).
 const float *mt_model_hidden(const mt_model *m);

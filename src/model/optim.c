@@ -9,7 +9,7 @@ struct mt_optimizer {
     mt_optim_config cfg;
     size_t n;          // floats in the span
     float *m, *v;      // exp_avg, exp_avg_sq
-    float *decay;      // per-float weight-decay factor (0 or 1); NULL when every float decays
+    uint8_t *decay;    // per-float weight-decay flag (0 or 1, a byte: a quarter of a float mask); NULL when every float decays
     int64_t steps;
 };
 
@@ -48,14 +48,14 @@ mt_status mt_optimizer_create(const mt_optim_config *c, const mt_param_table *t,
         return MT_ERR_NOMEM;
     }
     if (!c->decay_all && c->weight_decay > 0) {
-        o->decay = mt_alloc_aligned(o->n * sizeof(float));
+        o->decay = mt_alloc_aligned(o->n);
         if (!o->decay) {
             mt_optimizer_free(o);
             return MT_ERR_NOMEM;
         }
         for (int i = 0; i < t->count; i++)
             if (t->params[i].weight_decay)
-                for (size_t k = 0; k < t->params[i].numel; k++) o->decay[t->params[i].offset + k] = 1.0f;
+                memset(o->decay + t->params[i].offset, 1, t->params[i].numel);
     }
     *out = o;
     return MT_OK;
@@ -69,7 +69,10 @@ void mt_optimizer_free(mt_optimizer *o) {
     free(o);
 }
 
-void mt_optimizer_step(mt_optimizer *o, float *p, const float *g, float lr) {
+// gscale != 1 multiplies each gradient as mt_clip_grad_norm would (the same fp32 product, so the
+// result is bitwise that of clip-then-step); zero_grads clears each gradient once read. One pass
+// instead of three over the gradients (clip's scaling, the step, the clear).
+static void optimizer_step(mt_optimizer *o, float *p, float *g, float lr, float gscale, int zero_grads) {
     const mt_optim_config *c = &o->cfg;
     o->steps++;
     // Scalars in double, as torch computes them in Python before the fp32 tensor ops.
@@ -79,13 +82,15 @@ void mt_optimizer_step(mt_optimizer *o, float *p, const float *g, float lr) {
     const float bc2_sqrt = (float)sqrt(bc2);
     const float b1 = c->beta1, b2 = c->beta2, eps = c->eps, wd = c->weight_decay;
     const int adamw = c->kind == MT_OPTIM_ADAMW;
-    const float *decay = o->decay;
+    const uint8_t *decay = o->decay;
     float *m = o->m, *v = o->v;
     const long n = (long)o->n;
 #pragma omp parallel for schedule(static)
     for (long i = 0; i < n; i++) {
-        float wdi = decay ? wd * decay[i] : wd;
+        float wdi = decay ? wd * (float)decay[i] : wd; // the same product as with a float mask
         float gi = g[i];
+        if (gscale != 1.0f) gi *= gscale;
+        if (zero_grads) g[i] = 0.0f;
         float pi = p[i];
         if (adamw) pi *= 1.0f - lr * wdi;
         else gi += wdi * pi;
@@ -98,12 +103,30 @@ void mt_optimizer_step(mt_optimizer *o, float *p, const float *g, float lr) {
     }
 }
 
+void mt_optimizer_step(mt_optimizer *o, float *p, const float *g, float lr) {
+    optimizer_step(o, p, (float *)g, lr, 1.0f, 0); // g is only written when zero_grads is set
+}
+
+void mt_optimizer_step_fused(mt_optimizer *o, float *p, float *g, float lr, float gscale) {
+    optimizer_step(o, p, g, lr, gscale, 1);
+}
+
 float *mt_optimizer_exp_avg(mt_optimizer *o) { return o->m; }
 float *mt_optimizer_exp_avg_sq(mt_optimizer *o) { return o->v; }
 int64_t mt_optimizer_steps(const mt_optimizer *o) { return o->steps; }
 void mt_optimizer_set_steps(mt_optimizer *o, int64_t steps) { o->steps = steps; }
 
+static float clip_or_norm(float *grads, const mt_param_table *t, float max_norm, mt_comm *tp, int clip);
+
 float mt_clip_grad_norm(float *grads, const mt_param_table *t, float max_norm, mt_comm *tp) {
+    return clip_or_norm(grads, t, max_norm, tp, 1);
+}
+
+float mt_grad_norm(const float *grads, const mt_param_table *t, mt_comm *tp) {
+    return clip_or_norm((float *)grads, t, 0.0f, tp, 0); // max_norm 0: nothing is written
+}
+
+static float clip_or_norm(float *grads, const mt_param_table *t, float max_norm, mt_comm *tp, int clip) {
     double sq = 0.0;
     const int tp_rank = tp ? tp->rank : 0;
     if (tp_rank == 0) {
@@ -134,13 +157,17 @@ float mt_clip_grad_norm(float *grads, const mt_param_table *t, float max_norm, m
     float sqf = (float)sq;
     (void)mt_all_reduce(tp, &sqf, 1, MT_REDUCE_SUM);
     float norm = sqrtf(sqf);
-    if (max_norm > 0.0f) {
-        float coef = max_norm / (norm + 1e-6f);
-        if (coef < 1.0f) {
-            const long n = (long)t->total;
+    float coef = clip ? mt_clip_coef(norm, max_norm) : 1.0f;
+    if (coef != 1.0f) {
+        const long n = (long)t->total;
 #pragma omp parallel for schedule(static)
-            for (long k = 0; k < n; k++) grads[k] *= coef;
-        }
+        for (long k = 0; k < n; k++) grads[k] *= coef;
     }
     return norm;
+}
+
+float mt_clip_coef(float norm, float max_norm) {
+    if (max_norm <= 0.0f) return 1.0f;
+    float coef = max_norm / (norm + 1e-6f);
+    return coef < 1.0f ? coef : 1.0f;
 }

@@ -34,6 +34,9 @@ mt_status mt_optimizer_create(const mt_optim_config *c, const mt_param_table *t,
 void mt_optimizer_free(mt_optimizer *o);
 // One update of every parameter at learning rate `lr` (the schedule's value for this step).
 void mt_optimizer_step(mt_optimizer *o, float *params, const float *grads, float lr);
+// The same update with the gradients multiplied by gscale first (mt_clip_coef's value; 1 = none)
+// and cleared afterwards: bitwise clip + step + zero_grad, in one pass over memory.
+void mt_optimizer_step_fused(mt_optimizer *o, float *params, float *grads, float lr, float gscale);
 // State for checkpoints: both moment spans (table->total floats each) and the step count.
 float *mt_optimizer_exp_avg(mt_optimizer *o);
 float *mt_optimizer_exp_avg_sq(mt_optimizer *o);
@@ -45,5 +48,9 @@ void mt_optimizer_set_steps(mt_optimizer *o, int64_t steps);
 // only on TP rank 0, and the squared sums are all-reduced over the TP group. When max_norm > 0
 // the gradients are scaled by min(1, max_norm/(norm+1e-6)). Returns the norm before clipping.
 float mt_clip_grad_norm(float *grads, const mt_param_table *t, float max_norm, mt_comm *tp);
+// The norm alone (gradients untouched), and the factor clipping applies: min(1, max_norm/(norm+1e-6)),
+// 1 when max_norm <= 0.
+float mt_grad_norm(const float *grads, const mt_param_table *t, mt_comm *tp);
+float mt_clip_coef(float norm, float max_norm);
 
 #endif

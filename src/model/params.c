@@ -118,10 +118,19 @@ mt_status mt_param_table_build(const mt_model_config *c, mt_param_table *out) {
         // NeMo MultiLayerPerceptron: Linear modules at layer0, layer2, ... (odd slots are activations).
         for (int i = 0; i < c->head_num_layers; i++) {
             int64_t out_dim = i == c->head_num_layers - 1 ? c->num_classes : h;
-            add(&b, NAME("%s.mlp.layer%d.weight", c->head_prefix, 2 * i), MT_ROLE_HEAD_W, MT_PARAM_HEAD, i,
-                2, out_dim, h, MT_SPLIT_REPLICATED, tp, 1);
-            add(&b, NAME("%s.mlp.layer%d.bias", c->head_prefix, 2 * i), MT_ROLE_HEAD_B, MT_PARAM_HEAD, i, 1,
-                out_dim, 0, MT_SPLIT_REPLICATED, tp, 0);
+            add(&b, NAME("%s.%s.layer%d.weight", c->head_prefix, c->head_mlp, 2 * i), MT_ROLE_HEAD_W,
+                MT_PARAM_HEAD, i, 2, out_dim, h, MT_SPLIT_REPLICATED, tp, 1);
+            add(&b, NAME("%s.%s.layer%d.bias", c->head_prefix, c->head_mlp, 2 * i), MT_ROLE_HEAD_B,
+                MT_PARAM_HEAD, i, 1, out_dim, 0, MT_SPLIT_REPLICATED, tp, 0);
+        }
+    }
+    if (c->head != MT_HEAD_NONE && c->head2 != MT_HEAD_NONE) {
+        for (int i = 0; i < c->head2_num_layers; i++) {
+            int64_t out_dim = i == c->head2_num_layers - 1 ? c->num_classes2 : h;
+            add(&b, NAME("%s.%s.layer%d.weight", c->head2_prefix, c->head2_mlp, 2 * i), MT_ROLE_HEAD2_W,
+                MT_PARAM_HEAD, i, 2, out_dim, h, MT_SPLIT_REPLICATED, tp, 1);
+            add(&b, NAME("%s.%s.layer%d.bias", c->head2_prefix, c->head2_mlp, 2 * i), MT_ROLE_HEAD2_B,
+                MT_PARAM_HEAD, i, 1, out_dim, 0, MT_SPLIT_REPLICATED, tp, 0);
         }
     }
 #undef NAME

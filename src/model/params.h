@@ -35,6 +35,7 @@ typedef enum {
     MT_ROLE_FC2_W, MT_ROLE_FC2_B,                 // dense_4h_to_h
     MT_ROLE_FINAL_LN_W, MT_ROLE_FINAL_LN_B,       // Megatron (pre-LN) only
     MT_ROLE_HEAD_W, MT_ROLE_HEAD_B,               // head MLP layer `head_layer`
+    MT_ROLE_HEAD2_W, MT_ROLE_HEAD2_B,             // second head's MLP layer (two-head tasks)
 } mt_param_role;
 
 #define MT_PARAM_NAME_MAX 128

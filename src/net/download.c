@@ -216,8 +216,8 @@ static mt_status fetch_one(const mt_pretrained_info *p, mt_pretrained_file which
                            which == MT_PRETRAINED_VOCAB ? p->vocab_url_alt : NULL};
     char label[256], lock[4300], part[4300];
     snprintf(label, sizeof label, "%s/%s", p->name, file);
-    snprintf(lock, sizeof lock, "%s.lock", path);
-    snprintf(part, sizeof part, "%s.part", path);
+    MT_TRY(mt_path_fmt(lock, sizeof lock, "%s.lock", path));
+    MT_TRY(mt_path_fmt(part, sizeof part, "%s.part", path));
     int made_dir = 0, fd = -1;
     MT_TRY(make_dirs(path, &made_dir));
     mt_status st = lock_acquire(lock, label, &fd);

@@ -50,6 +50,15 @@ static inline mt_status mt_barrier(mt_comm *c) {
 }
 void mt_comm_free(mt_comm *c);
 
+// Collective (agree.c): every rank passes its own status; all get MT_OK only when every rank
+// passed MT_OK, otherwise every rank fails with the lowest failing rank's code and message,
+// prefixed "rank K: ", so that a failure one rank sees stops all of them with its cause.
+mt_status mt_comm_agree(mt_comm *c, mt_status mine) MT_WARN_UNUSED;
+// Collective: fails on every rank (agreed as above) when `text` differs from global rank 0's,
+// naming `what` and the first differing line on both ranks, then `fix`.
+mt_status mt_comm_same_text(mt_comm *c, const char *text, size_t len, const char *what,
+                            const char *fix) MT_WARN_UNUSED;
+
 // Megatron's tensor-parallel region operators (mpu/mappings.py):
 //   f = copy_to_tensor_model_parallel_region:    forward identity, backward all-reduce
 //   g = reduce_from_tensor_model_parallel_region: forward all-reduce, backward identity

@@ -39,12 +39,75 @@ static mt_status single_groups(mt_parallel *p) {
 #if defined(MEGATUNE_HAVE_MPI) && MEGATUNE_HAVE_MPI
 
 #include <mpi.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
 
 typedef struct {
     MPI_Comm comm;
 } mpi_impl;
 
 static MPI_Comm comm_of(mt_comm *c) { return ((mpi_impl *)c->impl)->comm; }
+
+// ---- watchdog ----
+// A peer that dies is reported by Open MPI, which ends the job; a peer that is cut off (its host's
+// network gone, the process stopped) is not: every rank would wait in its collective forever. A
+// thread checks that no collective lasts longer than MEGATUNE_MPI_TIMEOUT seconds (default 1800,
+// as torch.distributed's; 0 = off) and otherwise ends this process with a message naming the
+// call; the launcher then ends the rest of the job. The clock covers waiting for slower ranks too
+// (a checkpoint being written), hence the generous default.
+static _Atomic long long g_wait_since_ms = 0; // 0 = not in a collective
+static const char *_Atomic g_wait_what = "";
+static long g_timeout_s = -1;
+
+static long long now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void *watchdog(void *arg) {
+    (void)arg;
+    for (;;) {
+        struct timespec nap = {0, 200 * 1000000L};
+        nanosleep(&nap, NULL);
+        long long since = atomic_load(&g_wait_since_ms);
+        if (since && now_ms() - since > g_timeout_s * 1000LL) {
+            int rank = -1;
+            const char *v = getenv("OMPI_COMM_WORLD_RANK");
+            if (!v) v = getenv("PMI_RANK");
+            if (v) rank = atoi(v);
+            char msg[512];
+            int n = snprintf(msg, sizeof msg, "megatune: error: rank %d: MPI %s made no progress for %ld s: a peer "
+                             "process or its host is gone or unreachable (network cut); stopping this process. "
+                             "MEGATUNE_MPI_TIMEOUT=SECONDS changes the limit (0 = wait forever)\n",
+                             rank, atomic_load(&g_wait_what), g_timeout_s);
+            if (n > 0) (void)!write(STDERR_FILENO, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+            _exit(70);
+        }
+    }
+    return NULL;
+}
+
+static void watchdog_start(void) {
+    const char *v = getenv("MEGATUNE_MPI_TIMEOUT");
+    g_timeout_s = v && *v ? strtol(v, NULL, 10) : 1800;
+    if (g_timeout_s <= 0) return;
+    pthread_t t;
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&t, &a, watchdog, NULL) != 0) mt_warn("could not start the MPI watchdog thread");
+    pthread_attr_destroy(&a);
+}
+
+static void wait_begin(const char *what) {
+    atomic_store(&g_wait_what, what);
+    atomic_store(&g_wait_since_ms, now_ms());
+}
+static void wait_end(void) { atomic_store(&g_wait_since_ms, 0); }
 
 // MPI counts are int: long buffers go in chunks.
 #define MT_MPI_CHUNK ((size_t)1 << 30)
@@ -61,7 +124,10 @@ static mt_status mpi_all_reduce(mt_comm *c, float *buf, size_t n, mt_reduce_op o
     MPI_Op mop = op == MT_REDUCE_MAX ? MPI_MAX : MPI_SUM;
     for (size_t off = 0; off < n; off += MT_MPI_CHUNK) {
         size_t k = n - off < MT_MPI_CHUNK ? n - off : MT_MPI_CHUNK;
-        MT_TRY(mpi_check(MPI_Allreduce(MPI_IN_PLACE, buf + off, (int)k, MPI_FLOAT, mop, comm_of(c)), "Allreduce"));
+        wait_begin("Allreduce");
+        int rc = MPI_Allreduce(MPI_IN_PLACE, buf + off, (int)k, MPI_FLOAT, mop, comm_of(c));
+        wait_end();
+        MT_TRY(mpi_check(rc, "Allreduce"));
     }
     return MT_OK;
 }
@@ -70,23 +136,34 @@ static mt_status mpi_all_gather(mt_comm *c, const float *in, float *out, size_t 
     if (n > (size_t)INT_MAX)
         return mt_fail(MT_ERR_UNSUPPORTED, "MPI Allgather of %zu floats per rank exceeds INT_MAX", n);
     // `in` may alias this rank's slot of `out` (or be `out` itself, as the single backend allows).
-    if (in == out || in == out + (size_t)c->rank * n) {
-        return mpi_check(MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, out, (int)n, MPI_FLOAT, comm_of(c)),
-                         "Allgather");
-    }
-    return mpi_check(MPI_Allgather(in, (int)n, MPI_FLOAT, out, (int)n, MPI_FLOAT, comm_of(c)), "Allgather");
+    int rc;
+    wait_begin("Allgather");
+    if (in == out || in == out + (size_t)c->rank * n)
+        rc = MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, out, (int)n, MPI_FLOAT, comm_of(c));
+    else
+        rc = MPI_Allgather(in, (int)n, MPI_FLOAT, out, (int)n, MPI_FLOAT, comm_of(c));
+    wait_end();
+    return mpi_check(rc, "Allgather");
 }
 
 static mt_status mpi_broadcast(mt_comm *c, void *buf, size_t bytes, int root) {
     char *p = buf;
     for (size_t off = 0; off < bytes; off += MT_MPI_CHUNK) {
         size_t k = bytes - off < MT_MPI_CHUNK ? bytes - off : MT_MPI_CHUNK;
-        MT_TRY(mpi_check(MPI_Bcast(p + off, (int)k, MPI_BYTE, root, comm_of(c)), "Bcast"));
+        wait_begin("Bcast");
+        int rc = MPI_Bcast(p + off, (int)k, MPI_BYTE, root, comm_of(c));
+        wait_end();
+        MT_TRY(mpi_check(rc, "Bcast"));
     }
     return MT_OK;
 }
 
-static mt_status mpi_barrier(mt_comm *c) { return mpi_check(MPI_Barrier(comm_of(c)), "Barrier"); }
+static mt_status mpi_barrier(mt_comm *c) {
+    wait_begin("Barrier");
+    int rc = MPI_Barrier(comm_of(c));
+    wait_end();
+    return mpi_check(rc, "Barrier");
+}
 
 static void mpi_free(mt_comm *c) {
     if (!c) return;
@@ -157,8 +234,10 @@ static mt_status ensure_mpi(void) {
     int provided = 0;
     if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
         return mt_fail(MT_ERR_IO, "MPI_Init_thread failed: check the mpirun installation (mpirun --version)");
-    // OpenMP threads never call MPI; only the main thread does (FUNNELED suffices).
+    // OpenMP threads never call MPI; only the main thread does (FUNNELED suffices; the watchdog
+    // thread never calls MPI either).
     atexit(finalize_at_exit);
+    watchdog_start();
     return MT_OK;
 }
 

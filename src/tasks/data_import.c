@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "tasks/data_tools.h"
+#include "core/file.h"
 #include "tasks/outfile.h"
 #include "tasks/task_internal.h"
 
@@ -34,8 +35,8 @@ mt_status mt_data_import_iob(const char *in_path, const char *out_dir, const cha
     char sp[256], tpath[2048], lpath[2048];
     if (split && *split) snprintf(sp, sizeof sp, "%s", split);
     else mt_data_iob_split_name(in_path, sp, sizeof sp);
-    snprintf(tpath, sizeof tpath, "%s/text_%s.txt", out_dir, sp);
-    snprintf(lpath, sizeof lpath, "%s/labels_%s.txt", out_dir, sp);
+    MT_TRY(mt_path_fmt(tpath, sizeof tpath, "%s/text_%s.txt", out_dir, sp));
+    MT_TRY(mt_path_fmt(lpath, sizeof lpath, "%s/labels_%s.txt", out_dir, sp));
     mt_lines L;
     MT_TRY(mt_lines_open(&L, in_path));
     // both files appear only when the whole input converted (a bad line leaves no partial pair)
@@ -57,7 +58,10 @@ mt_status mt_data_import_iob(const char *in_path, const char *out_dir, const cha
     int r;
     mt_status s = MT_OK;
     while ((r = mt_lines_next(&L, &line, &len)) == 1) {
-        if (is_ws_only(line)) {
+        char *f[64];
+        int n = mt_split_ws(line, f, 64);
+        // a blank line, or one of other whitespace only (\v, \f: found by fuzz_task_loaders, f[0] was unset)
+        if (n == 0) {
             if (in_sentence) {
                 fputc('\n', ft);
                 fputc('\n', fl);
@@ -66,8 +70,6 @@ mt_status mt_data_import_iob(const char *in_path, const char *out_dir, const cha
             }
             continue;
         }
-        char *f[64];
-        int n = mt_split_ws(line, f, 64);
         if (!strcmp(f[0], "-DOCSTART-")) continue;
         if (n < 2) {
             s = mt_fail(MT_ERR_FORMAT, "%s:%d: a token line needs at least 2 fields (word ... label), got '%s'", in_path,

@@ -24,4 +24,14 @@ void mt_data_iob_split_name(const char *path, char *out, size_t cap);
 mt_status mt_data_import_chemprot(const char *in_path, const char *out_path, const char *label_map, size_t *n_examples,
                                   int *n_labels) MT_WARN_UNUSED;
 
+// Raw text (one or more sentences per line) -> out_dir/text_<name> + out_dir/labels_<name>
+// (<name> = the input's file name) in NeMo's punctuation/capitalisation format, by the rules of
+// NeMo's prepare_data_for_punctuation_capitalization.py (see src/tasks/data_import_pnc.c).
+mt_status mt_data_import_pnc(const char *in_path, const char *out_dir, size_t *n_lines, size_t *n_words) MT_WARN_UNUSED;
+// The ATIS release NeMo's import_datasets.py reads (Microsoft CNTK files: atis.dict.*.csv,
+// atis.<train|test>.{query,intent,slots}.csv with BOS/EOS ids) -> NeMo's intent/slot files in
+// out_dir (train.tsv, train_slots.tsv, test.tsv, test_slots.tsv, dict.intents.csv, dict.slots.csv).
+mt_status mt_data_import_atis(const char *in_dir, const char *out_dir, int lower, size_t *n_train,
+                              size_t *n_test) MT_WARN_UNUSED;
+
 #endif

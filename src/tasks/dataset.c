@@ -6,6 +6,7 @@
 
 #include "core/log.h"
 #include "tasks/squad.h"
+#include "core/file.h"
 #include "tasks/task_internal.h"
 
 void mt_task_options_default(mt_task_options *o, mt_task_kind kind) {
@@ -16,6 +17,8 @@ void mt_task_options_default(mt_task_options *o, mt_task_kind kind) {
     case MT_TASK_GLUE: o->max_seq_length = 128; snprintf(o->glue_task, sizeof o->glue_task, "mrpc"); break;
     case MT_TASK_TOKEN_CLASSIFICATION: o->max_seq_length = 128; break;
     case MT_TASK_QUESTION_ANSWERING: o->max_seq_length = 384; break;
+    case MT_TASK_PUNCT_CAPIT: o->max_seq_length = 128; break;
+    case MT_TASK_INTENT_SLOT: o->max_seq_length = 50; o->slot_pad_label = -1; break;
     }
     o->doc_stride = 128;
     o->max_query_length = 64;
@@ -47,6 +50,12 @@ void mt_dataset_free(mt_dataset *d) {
     free(d->ex_word_off);
     free(d->ex_gold);
     mt_squad_free(d->squad);
+    free(d->tlabels2);
+    for (int i = 0; i < d->n_labels2; i++) free(d->labels2[i]);
+    free(d->labels2);
+    free(d->class_weights2);
+    free(d->ex_gold2);
+    free(d->ex_label);
     free(d);
 }
 
@@ -60,6 +69,12 @@ static mt_status resize(void **p, size_t n, size_t elem) {
 mt_status mt_ds_add_feature(mt_dataset *d, const int32_t *ids, const int32_t *types, const int32_t *tlabels,
                             const float *lmask, const int32_t *word_at, int len, int32_t label, float target,
                             int32_t example) {
+    return mt_ds_add_feature2(d, ids, types, tlabels, NULL, lmask, word_at, len, label, target, example);
+}
+
+mt_status mt_ds_add_feature2(mt_dataset *d, const int32_t *ids, const int32_t *types, const int32_t *tlabels,
+                             const int32_t *tlabels2, const float *lmask, const int32_t *word_at, int len,
+                             int32_t label, float target, int32_t example) {
     if (d->n_tok + (size_t)len > d->cap_tok) {
         size_t nc = d->cap_tok ? d->cap_tok : 4096;
         while (nc < d->n_tok + (size_t)len) nc *= 2;
@@ -68,6 +83,7 @@ mt_status mt_ds_add_feature(mt_dataset *d, const int32_t *ids, const int32_t *ty
         MT_TRY(resize((void **)&d->tlabels, nc, sizeof(int32_t)));
         MT_TRY(resize((void **)&d->word_at, nc, sizeof(int32_t)));
         MT_TRY(resize((void **)&d->lmask, nc, sizeof(float)));
+        if (d->head2 != MT_HEAD_NONE) MT_TRY(resize((void **)&d->tlabels2, nc, sizeof(int32_t)));
         d->cap_tok = nc;
     }
     if (d->n_feat + 1 > d->cap_feat) {
@@ -82,6 +98,7 @@ mt_status mt_ds_add_feature(mt_dataset *d, const int32_t *ids, const int32_t *ty
         d->tlabels[off + i] = tlabels ? tlabels[i] : 0;
         d->word_at[off + i] = word_at ? word_at[i] : -1;
         d->lmask[off + i] = lmask ? lmask[i] : 1.0f;
+        if (d->tlabels2) d->tlabels2[off + i] = tlabels2 ? tlabels2[i] : 0;
     }
     d->n_tok += (size_t)len;
     mt_feature *f = &d->feat[d->n_feat++];
@@ -101,6 +118,22 @@ mt_status mt_ds_add_label(mt_dataset *d, const char *name) {
     if (!d->labels[d->n_labels]) return MT_ERR_NOMEM;
     d->n_labels++;
     return MT_OK;
+}
+
+mt_status mt_ds_add_label2(mt_dataset *d, const char *name) {
+    char **nl = mt_realloc(d->labels2, (size_t)(d->n_labels2 + 1) * sizeof *nl);
+    if (!nl) return MT_ERR_NOMEM;
+    d->labels2 = nl;
+    d->labels2[d->n_labels2] = mt_strdup(name);
+    if (!d->labels2[d->n_labels2]) return MT_ERR_NOMEM;
+    d->n_labels2++;
+    return MT_OK;
+}
+
+int mt_ds_find_label2(const mt_dataset *d, const char *name) {
+    for (int i = 0; i < d->n_labels2; i++)
+        if (!strcmp(d->labels2[i], name)) return i;
+    return -1;
 }
 
 int mt_ds_find_label(const mt_dataset *d, const char *name) {
@@ -149,6 +182,15 @@ const float *mt_dataset_class_weights(const mt_dataset *d) { return d->class_wei
 void mt_dataset_head(const mt_dataset *d, mt_head_kind *head, int *num_classes) {
     if (head) *head = d->head;
     if (num_classes) *num_classes = d->num_classes;
+}
+
+void mt_dataset_head2(const mt_dataset *d, mt_head_kind *head, int *num_classes) {
+    if (head) *head = d->head2;
+    if (num_classes) *num_classes = d->num_classes2;
+}
+int mt_dataset_num_labels2(const mt_dataset *d) { return d->n_labels2; }
+const char *mt_dataset_label_name2(const mt_dataset *d, int id) {
+    return id >= 0 && id < d->n_labels2 ? d->labels2[id] : NULL;
 }
 
 mt_status mt_dataset_write_label_ids(const mt_dataset *d, const char *path) {
@@ -483,6 +525,26 @@ mt_status mt_task_setup_dataset(const mt_task_options *o, mt_tokenizer *tok, con
         d->head = MT_HEAD_QA;
         d->num_classes = 2;
         break;
+    case MT_TASK_PUNCT_CAPIT:
+    case MT_TASK_INTENT_SLOT:
+        // P&C: punct map + capit map; intent/slot: intent map + slot map. Maps come from the train
+        // split (label_source), the given files, or (left empty here) the data being loaded.
+        d->head = o->kind == MT_TASK_PUNCT_CAPIT ? MT_HEAD_TOKEN_CLASSIFIER : MT_HEAD_SEQUENCE_CLASSIFIER;
+        d->head2 = MT_HEAD_TOKEN_CLASSIFIER;
+        if (label_source) {
+            for (int i = 0; i < label_source->n_labels && !s; i++) s = mt_ds_add_label(d, label_source->labels[i]);
+            for (int i = 0; i < label_source->n_labels2 && !s; i++) s = mt_ds_add_label2(d, label_source->labels2[i]);
+        } else {
+            if (o->label_ids_file[0]) s = mt_read_label_file(d, o->label_ids_file, 0);
+            if (!s && o->label_ids_file2[0]) s = mt_read_label_file(d, o->label_ids_file2, 1);
+        }
+        d->num_classes = d->n_labels;
+        d->num_classes2 = d->n_labels2;
+        if (!s && o->kind == MT_TASK_INTENT_SLOT && d->opt.slot_pad_label < 0 && d->n_labels2 > 0) {
+            int pad = mt_ds_find_label2(d, "O"); // NeMo: pad_label -1 = the 'O' slot
+            d->opt.slot_pad_label = pad >= 0 ? pad : d->n_labels2 - 1;
+        }
+        break;
     default:
         mt_dataset_free(d);
         return mt_fail(MT_ERR_UNSUPPORTED, "task kind %d has no loader in this build", (int)o->kind);
@@ -513,6 +575,10 @@ mt_status mt_dataset_load(const mt_task_options *o, mt_tokenizer *tok, const cha
         s = mt_ner_load(d, tok, path, split, label_source);
     } else if (o->kind == MT_TASK_QUESTION_ANSWERING) {
         s = mt_squad_load(d, tok, path, !strcmp(split, "train"), 1);
+    } else if (o->kind == MT_TASK_PUNCT_CAPIT) {
+        s = mt_pnc_load(d, tok, path, split);
+    } else if (o->kind == MT_TASK_INTENT_SLOT) {
+        s = mt_is_load(d, tok, path, split);
     } else {
         char file[2048];
         if (is_dir(path)) {
@@ -522,12 +588,12 @@ mt_status mt_dataset_load(const mt_task_options *o, mt_tokenizer *tok, const cha
                 if (!strcmp(o->glue_task, "mnli-mm") && (!strcmp(split, "dev") || !strcmp(split, "validation")))
                     name = "dev_mismatched";
             }
-            snprintf(file, sizeof file, "%s/%s.tsv", path, name);
+            s = mt_path_fmt(file, sizeof file, "%s/%s.tsv", path, name);
         } else {
-            snprintf(file, sizeof file, "%s", path);
+            s = mt_path_fmt(file, sizeof file, "%s", path);
         }
         mt_lines L;
-        s = mt_lines_open(&L, file);
+        if (!s) s = mt_lines_open(&L, file);
         if (!s) {
             s = o->kind == MT_TASK_GLUE ? mt_glue_build(d, tok, &L, 1) : mt_tc_build(d, tok, &L, 1);
             mt_lines_close(&L);
@@ -576,6 +642,7 @@ mt_status mt_dataset_make_batch(const mt_dataset *d, const size_t *indices, int 
         MT_TRY(ensure((void **)&buf->loss_mask, nt, sizeof(float)));
         // labels hold (B,T) for token heads and (B) for sequence heads: size them for the larger
         MT_TRY(ensure((void **)&buf->labels, nt, sizeof(int32_t)));
+        MT_TRY(ensure((void **)&buf->labels2, nt, sizeof(int32_t)));
         buf->cap_tokens = nt;
     }
     if ((size_t)n > buf->cap_rows) {
@@ -595,6 +662,8 @@ mt_status mt_dataset_make_batch(const mt_dataset *d, const size_t *indices, int 
             buf->attention_mask[row + t] = in;
             buf->loss_mask[row + t] = in ? d->lmask[f->off + t] : 0.0f;
             if (token_head) buf->labels[row + t] = in ? d->tlabels[f->off + t] : 0; // pad label id 0
+            // second head: padding takes the pad label id the features use at [CLS]/[SEP]
+            if (d->tlabels2) buf->labels2[row + t] = d->tlabels2[f->off + (in ? t : 0)];
         }
         if (!token_head) buf->labels[i] = f->label < 0 ? 0 : f->label;
         buf->targets[i] = f->target;
@@ -615,7 +684,11 @@ mt_status mt_dataset_make_batch(const mt_dataset *d, const size_t *indices, int 
         batch->end_positions = buf->end_positions;
     } else {
         batch->labels = buf->labels;
-        if (token_head) batch->loss_mask = buf->loss_mask;
+        if (token_head || d->tlabels2) batch->loss_mask = buf->loss_mask;
+    }
+    if (d->tlabels2) {
+        batch->labels2 = buf->labels2;
+        batch->class_weights2 = d->class_weights2;
     }
     return MT_OK;
 }
@@ -629,5 +702,6 @@ void mt_batch_buffer_free(mt_batch_buffer *buf) {
     free(buf->targets);
     free(buf->start_positions);
     free(buf->end_positions);
+    free(buf->labels2);
     memset(buf, 0, sizeof *buf);
 }

@@ -311,6 +311,8 @@ struct mt_metrics {
     int32_t *word_pred;   // token classification: one slot per word of the dataset, -1 = not yet seen
     size_t n_words;
     mt_squad_results *qa; // question answering: logits per feature, post-processed at compute
+    int32_t *word_pred2;  // two-head tasks: the second head's word predictions (capit / slot)
+    int32_t *ex_pred;     // intent/slot: intent prediction per example (its first window), -1 = not seen
 };
 
 mt_status mt_metrics_create(const mt_dataset *d, mt_metrics **out) {
@@ -322,11 +324,18 @@ mt_status mt_metrics_create(const mt_dataset *d, mt_metrics **out) {
         mt_status s = mt_squad_results_create(d, &m->qa);
         if (s) { free(m); return s; }
     }
-    if (d->head == MT_HEAD_TOKEN_CLASSIFIER) {
+    if (d->head == MT_HEAD_TOKEN_CLASSIFIER || d->head2 != MT_HEAD_NONE) {
         m->n_words = d->n_examples ? d->ex_word_off[d->n_examples] : 0;
         m->word_pred = mt_malloc((m->n_words ? m->n_words : 1) * sizeof *m->word_pred);
         if (!m->word_pred) { free(m); return MT_ERR_NOMEM; }
         for (size_t i = 0; i < m->n_words; i++) m->word_pred[i] = -1;
+    }
+    if (d->head2 != MT_HEAD_NONE) {
+        m->word_pred2 = mt_malloc((m->n_words ? m->n_words : 1) * sizeof *m->word_pred2);
+        m->ex_pred = mt_malloc((d->n_examples ? d->n_examples : 1) * sizeof *m->ex_pred);
+        if (!m->word_pred2 || !m->ex_pred) { mt_metrics_free(m); return MT_ERR_NOMEM; }
+        for (size_t i = 0; i < m->n_words; i++) m->word_pred2[i] = -1;
+        for (size_t i = 0; i < d->n_examples; i++) m->ex_pred[i] = -1;
     }
     *out = m;
     return MT_OK;
@@ -340,6 +349,8 @@ void mt_metrics_free(mt_metrics *m) {
     free(m->xg);
     free(m->word_pred);
     mt_squad_results_free(m->qa);
+    free(m->word_pred2);
+    free(m->ex_pred);
     free(m);
 }
 
@@ -350,10 +361,105 @@ static int argmax(const float *v, int n) {
     return b;
 }
 
+// Two-head tasks: logits are the first head's ((B,T,C1) P&C, (B,C1) intent) then (B,T,C2).
+static mt_status joint_add(mt_metrics *m, const size_t *indices, int n, const mt_batch *batch, const float *logits) {
+    const mt_dataset *d = m->d;
+    const int T = batch->T, C1 = d->num_classes, C2 = d->num_classes2, tok1 = d->head == MT_HEAD_TOKEN_CLASSIFIER;
+    const float *l2 = logits + (size_t)(tok1 ? n * T : n) * (size_t)C1;
+    for (int i = 0; i < n; i++) {
+        if (indices[i] >= d->n_feat) return mt_fail(MT_ERR_INVALID, "metrics: feature index %zu out of range", indices[i]);
+        const mt_feature *f = &d->feat[indices[i]];
+        if (f->len > T) return mt_fail(MT_ERR_INVALID, "metrics: batch T=%d shorter than feature (%d tokens)", T, f->len);
+        size_t base = d->ex_word_off[f->example];
+        if (!tok1 && m->ex_pred[f->example] < 0) m->ex_pred[f->example] = argmax(logits + (size_t)i * (size_t)C1, C1);
+        for (int t = 0; t < f->len; t++) {
+            int w = d->word_at[f->off + t];
+            if (w < 0) continue;
+            size_t pos = (size_t)i * (size_t)T + (size_t)t;
+            if (tok1) m->word_pred[base + (size_t)w] = argmax(logits + pos * (size_t)C1, C1);
+            m->word_pred2[base + (size_t)w] = argmax(l2 + pos * (size_t)C2, C2);
+        }
+    }
+    return MT_OK;
+}
+
+// Word-level (pred, gold) pairs of the words seen so far; `second` selects the second head.
+static size_t word_pairs(const mt_metrics *m, int second, int32_t *pred, int32_t *gold) {
+    const int32_t *wp = second ? m->word_pred2 : m->word_pred, *wg = second ? m->d->ex_gold2 : m->d->ex_gold;
+    size_t k = 0;
+    for (size_t i = 0; i < m->n_words; i++)
+        if (wp[i] >= 0 && wg[i] >= 0) {
+            pred[k] = wp[i];
+            gold[k] = wg[i];
+            k++;
+        }
+    return k;
+}
+
+// The two reports of a two-head task: 0 = punct / intent, 1 = capit / slot. NeMo: P&C macro,
+// intent/slot micro.
+static mt_status joint_report(const mt_metrics *m, int which, mt_class_report *r) {
+    const mt_dataset *d = m->d;
+    size_t cap = (m->n_words > d->n_examples ? m->n_words : d->n_examples) + 1;
+    int32_t *p = malloc(cap * sizeof *p), *g = malloc(cap * sizeof *g);
+    if (!p || !g) { free(p); free(g); return MT_ERR_NOMEM; }
+    size_t n = 0;
+    if (which == 0 && d->head == MT_HEAD_SEQUENCE_CLASSIFIER) {
+        for (size_t e = 0; e < d->n_examples; e++)
+            if (m->ex_pred[e] >= 0 && d->ex_label[e] >= 0) {
+                p[n] = m->ex_pred[e];
+                g[n++] = d->ex_label[e];
+            }
+    } else {
+        n = word_pairs(m, which, p, g);
+    }
+    mt_status s = mt_class_report_compute(p, g, n, which ? d->num_classes2 : d->num_classes, r);
+    free(p);
+    free(g);
+    return s;
+}
+
+static int put(mt_metric_value *out, int cap, int k, const char *name, double v);
+
+static int joint_compute(mt_metrics *m, mt_metric_value *out, int cap) {
+    const int pnc = m->d->opt.kind == MT_TASK_PUNCT_CAPIT;
+    static const char *const names[2][2] = {{"intent", "slot"}, {"punct", "capit"}};
+    int k = 0;
+    char key[48];
+    for (int h = 0; h < 2; h++) {
+        mt_class_report r;
+        if (joint_report(m, h, &r) != MT_OK) continue;
+        const mt_prf *v = pnc ? &r.macro : &r.micro;
+        snprintf(key, sizeof key, "%s_f1", names[pnc][h]);
+        k = put(out, cap, k, key, v->f1);
+        snprintf(key, sizeof key, "%s_precision", names[pnc][h]);
+        k = put(out, cap, k, key, v->precision);
+        snprintf(key, sizeof key, "%s_recall", names[pnc][h]);
+        k = put(out, cap, k, key, v->recall);
+        mt_class_report_free(&r);
+    }
+    return k < cap ? k : cap;
+}
+
+static void joint_print(const mt_metrics *m, FILE *out) {
+    const mt_dataset *d = m->d;
+    const int pnc = d->opt.kind == MT_TASK_PUNCT_CAPIT;
+    static const char *const titles[2][2] = {{"Intent report", "Slot report"},
+                                             {"Punctuation report", "Capitalization report"}};
+    for (int h = 0; h < 2; h++) {
+        mt_class_report r;
+        if (joint_report(m, h, &r) != MT_OK) continue;
+        fprintf(out, "%s:\n", titles[pnc][h]);
+        mt_class_report_print(&r, (const char *const *)(h ? d->labels2 : d->labels), out);
+        mt_class_report_free(&r);
+    }
+}
+
 mt_status mt_metrics_add(mt_metrics *m, const size_t *indices, int n, const mt_batch *batch, const float *logits) {
     const mt_dataset *d = m->d;
     int C = d->num_classes;
     if (m->qa) return mt_squad_results_add(m->qa, indices, n, batch->T, logits);
+    if (d->head2 != MT_HEAD_NONE) return joint_add(m, indices, n, batch, logits);
     if (d->head == MT_HEAD_TOKEN_CLASSIFIER) {
         int T = batch->T;
         for (int i = 0; i < n; i++) {
@@ -475,6 +581,7 @@ int mt_metrics_compute(mt_metrics *m, mt_metric_value *out, int cap) {
         }
         return k < cap ? k : cap;
     }
+    if (d->head2 != MT_HEAD_NONE) return joint_compute(m, out, cap);
     if (d->head == MT_HEAD_TOKEN_CLASSIFIER) {
         int32_t *p = malloc((m->n_words ? m->n_words : 1) * sizeof *p), *g = malloc((m->n_words ? m->n_words : 1) * sizeof *g);
         if (!p || !g) { free(p); free(g); return 0; }
@@ -540,6 +647,10 @@ void mt_metrics_print_report(mt_metrics *m, FILE *out) {
         fprintf(out, "SQuAD %s (%zu questions):", d->opt.version_2_with_negative ? "v2.0" : "v1.1", d->n_examples);
         for (int i = 0; i < n; i++) fprintf(out, " %s=%.6f", v[i].name, v[i].value);
         fputc('\n', out);
+        return;
+    }
+    if (d->head2 != MT_HEAD_NONE) {
+        joint_print(m, out);
         return;
     }
     if (d->head == MT_HEAD_SEQUENCE_REGRESSION || (d->glue >= 0 && d->head != MT_HEAD_TOKEN_CLASSIFIER)) {

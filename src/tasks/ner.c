@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/file.h"
 #include "tasks/task_internal.h"
 
 mt_status mt_ner_read_label_ids(mt_dataset *d, const char *path) {
@@ -46,7 +47,7 @@ mt_status mt_ner_read_label_ids(mt_dataset *d, const char *path) {
 }
 
 typedef struct {
-    int32_t *ids, *types, *labels, *word_at;
+    int32_t *ids, *types, *labels, *labels2, *word_at;
     float *lmask;
     size_t cap;
 } mt_win;
@@ -61,6 +62,8 @@ static mt_status win_reserve(mt_win *w, size_t n) {
     w->types = a;
     if (!(a = mt_realloc(w->labels, nc * 4))) return MT_ERR_NOMEM;
     w->labels = a;
+    if (!(a = mt_realloc(w->labels2, nc * 4))) return MT_ERR_NOMEM;
+    w->labels2 = a;
     if (!(a = mt_realloc(w->word_at, nc * 4))) return MT_ERR_NOMEM;
     w->word_at = a;
     float *f = mt_realloc(w->lmask, nc * sizeof(float));
@@ -74,12 +77,25 @@ static void win_free(mt_win *w) {
     free(w->ids);
     free(w->types);
     free(w->labels);
+    free(w->labels2);
     free(w->word_at);
     free(w->lmask);
 }
 
+// Intent/slot: the slot id of [CLS]/[SEP] (model.pad_label, resolved to 'O' when -1 at load).
+static int32_t is_pad_slot(const mt_dataset *d) {
+    int p = d->opt.slot_pad_label;
+    return p >= 0 && p < d->n_labels2 ? p : 0;
+}
+
 mt_status mt_ner_add_sentence(mt_dataset *d, mt_tokenizer *tok, char **words, const int32_t *label_ids, int n_words,
                               int32_t example, const char *source) {
+    return mt_ner_add_sentence2(d, tok, words, label_ids, NULL, -1, n_words, example, source);
+}
+
+mt_status mt_ner_add_sentence2(mt_dataset *d, mt_tokenizer *tok, char **words, const int32_t *label_ids,
+                               const int32_t *label_ids2, int32_t seq_label, int n_words, int32_t example,
+                               const char *source) {
     mt_status s = MT_OK;
     mt_tokbuf tb = {0};
     mt_win w = {0};
@@ -120,11 +136,26 @@ mt_status mt_ner_add_sentence(mt_dataset *d, mt_tokenizer *tok, char **words, co
             size_t nc = (base + (size_t)n_words + 1) * 2;
             int32_t *ng = mt_realloc(d->ex_gold, nc * sizeof *ng);
             if (!ng) s = MT_ERR_NOMEM;
-            else { d->ex_gold = ng; d->cap_gold = nc; }
+            else d->ex_gold = ng;
+            if (!s && d->head2 != MT_HEAD_NONE) {
+                ng = mt_realloc(d->ex_gold2, nc * sizeof *ng);
+                if (!ng) s = MT_ERR_NOMEM;
+                else d->ex_gold2 = ng;
+            }
+            if (!s) d->cap_gold = nc;
+        }
+        if (!s && d->head2 != MT_HEAD_NONE && d->n_examples + 1 > d->cap_ex_label) {
+            size_t nc = (d->n_examples + 1) * 2;
+            int32_t *nl = mt_realloc(d->ex_label, nc * sizeof *nl);
+            if (!nl) s = MT_ERR_NOMEM;
+            else { d->ex_label = nl; d->cap_ex_label = nc; }
         }
         if (!s) {
             if (d->n_examples == 0) d->ex_word_off[0] = 0;
             for (int i = 0; i < n_words; i++) d->ex_gold[base + i] = label_ids ? label_ids[i] : -1;
+            if (d->ex_gold2)
+                for (int i = 0; i < n_words; i++) d->ex_gold2[base + i] = label_ids2 ? label_ids2[i] : -1;
+            if (d->ex_label) d->ex_label[d->n_examples] = seq_label;
             d->ex_word_off[d->n_examples + 1] = base + (size_t)n_words;
             d->n_examples++;
         }
@@ -133,6 +164,8 @@ mt_status mt_ner_add_sentence(mt_dataset *d, mt_tokenizer *tok, char **words, co
     const size_t C = L / 2 > 0 ? L / 2 : 1;
     const float edge = d->opt.ignore_start_end ? 0.0f : 1.0f;
     const float extra = d->opt.ignore_extra_tokens ? 0.0f : 1.0f;
+    // the second head's label at [CLS]/[SEP] (P&C: the pad label, id 0; intent/slot: the pad slot)
+    const int32_t pad2 = d->opt.kind == MT_TASK_INTENT_SLOT ? is_pad_slot(d) : 0;
     int cs = 0;
     if (np > L) d->too_long++;
     while (!s && cs < n_words) {
@@ -170,23 +203,25 @@ mt_status mt_ner_add_sentence(mt_dataset *d, mt_tokenizer *tok, char **words, co
         }
         if ((s = win_reserve(&w, used + 2))) break;
         size_t k = 0;
-        w.ids[k] = d->cls_id; w.types[k] = 0; w.labels[k] = 0; w.word_at[k] = -1; w.lmask[k] = edge; k++;
+        w.ids[k] = d->cls_id; w.types[k] = 0; w.labels[k] = 0; w.labels2[k] = pad2; w.word_at[k] = -1; w.lmask[k] = edge; k++;
         for (int wi = left; wi < right; wi++) {
             size_t n = woff[wi + 1] - woff[wi];
             if (n > L) n = L;
             int core = wi >= cs && wi < ce;
-            int32_t lab = label_ids ? label_ids[wi] : 0;
+            int32_t lab = label_ids ? label_ids[wi] : 0, lab2 = label_ids2 ? label_ids2[wi] : pad2;
             for (size_t j = 0; j < n; j++) {
                 w.ids[k] = pieces[woff[wi] + j];
                 w.types[k] = 0;
                 w.labels[k] = lab;
+                w.labels2[k] = lab2;
                 w.word_at[k] = core && j == 0 ? wi : -1;
                 w.lmask[k] = !core ? 0.0f : j == 0 ? 1.0f : extra;
                 k++;
             }
         }
-        w.ids[k] = d->sep_id; w.types[k] = 0; w.labels[k] = 0; w.word_at[k] = -1; w.lmask[k] = edge; k++;
-        s = mt_ds_add_feature(d, w.ids, w.types, w.labels, w.lmask, w.word_at, (int)k, -1, 0.0f, example);
+        w.ids[k] = d->sep_id; w.types[k] = 0; w.labels[k] = 0; w.labels2[k] = pad2; w.word_at[k] = -1; w.lmask[k] = edge; k++;
+        s = mt_ds_add_feature2(d, w.ids, w.types, w.labels, w.labels2, w.lmask, w.word_at, (int)k, seq_label, 0.0f,
+                               example);
         cs = ce;
     }
     win_free(&w);
@@ -200,8 +235,8 @@ static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *
 mt_status mt_ner_load(mt_dataset *d, mt_tokenizer *tok, const char *dir, const char *split,
                       const mt_dataset *label_source) {
     char tpath[2048], lpath[2048];
-    snprintf(tpath, sizeof tpath, "%s/text_%s.txt", dir, split);
-    snprintf(lpath, sizeof lpath, "%s/labels_%s.txt", dir, split);
+    MT_TRY(mt_path_fmt(tpath, sizeof tpath, "%s/text_%s.txt", dir, split));
+    MT_TRY(mt_path_fmt(lpath, sizeof lpath, "%s/labels_%s.txt", dir, split));
     mt_lines T, Lb;
     MT_TRY(mt_lines_open(&T, tpath));
     mt_status s = mt_lines_open(&Lb, lpath);

@@ -17,6 +17,12 @@ typedef enum {
     MT_TASK_GLUE = 1,                // NeMo glue_benchmark: GLUE TSVs, task_name selects the processor
     MT_TASK_TOKEN_CLASSIFICATION = 2, // NeMo token_classification: text_*.txt + labels_*.txt
     MT_TASK_QUESTION_ANSWERING = 3,  // SQuAD v1.1 / v2.0 JSON (src/tasks/squad.c)
+    // NeMo punctuation_capitalization: text_*.txt + labels_*.txt with two-character labels
+    // (punctuation after the word, then U/O capitalisation); two token heads
+    MT_TASK_PUNCT_CAPIT = 4,
+    // NeMo intent_slot_classification: <prefix>.tsv ("sentence<TAB>label" + header),
+    // <prefix>_slots.tsv, dict.intents.csv, dict.slots.csv; intent head on [CLS] + slot head
+    MT_TASK_INTENT_SLOT = 5,
 } mt_task_kind;
 
 // Task options, filled by the trainer from NeMo's config keys (model.dataset.*, model.*).
@@ -35,6 +41,12 @@ typedef struct {
     int doc_stride, max_query_length, max_answer_length, n_best_size;
     double null_score_diff_threshold;
     int do_lower_case; // get_final_text only; token casing comes from the tokenizer
+    int ner_all_words;         // predict: every word with its label (else NeMo's add_predictions format)
+    // Two-head tasks: P&C punct (label_ids_file) and capit (label_ids_file2) maps, written as
+    // punct_label_ids.csv / capit_label_ids.csv; intent/slot: intent and slot maps (dict.intents.csv,
+    // dict.slots.csv, or the .nemo's copies). "" = from the data.
+    char label_ids_file2[1024];
+    int slot_pad_label;        // intent/slot: model.pad_label (-1 = the last slot, NeMo's rule)
 } mt_task_options;
 
 void mt_task_options_default(mt_task_options *o, mt_task_kind kind);
@@ -66,6 +78,11 @@ mt_status mt_dataset_write_label_ids(const mt_dataset *d, const char *path) MT_W
 const float *mt_dataset_class_weights(const mt_dataset *d);
 // Which head the task needs and its size; the trainer copies this into the model config.
 void mt_dataset_head(const mt_dataset *d, mt_head_kind *head, int *num_classes);
+// The second head of two-head tasks (P&C capitalisation, intent/slot slots): MT_HEAD_NONE otherwise.
+void mt_dataset_head2(const mt_dataset *d, mt_head_kind *head, int *num_classes);
+// The second label map (capit / slot names), as mt_dataset_num_labels / label_name.
+int mt_dataset_num_labels2(const mt_dataset *d);
+const char *mt_dataset_label_name2(const mt_dataset *d, int id);
 
 // A batch built from feature indices with dynamic padding to the longest feature.
 // The buffer owns the arrays that `batch` points into; reuse it across calls.
@@ -73,6 +90,7 @@ typedef struct {
     int32_t *input_ids, *token_type_ids, *attention_mask, *labels;
     float *loss_mask, *targets;
     int32_t *start_positions, *end_positions;
+    int32_t *labels2; // second head (B,T)
     size_t cap_tokens, cap_rows;
 } mt_batch_buffer;
 mt_status mt_dataset_make_batch(const mt_dataset *d, const size_t *indices, int n, mt_batch_buffer *buf,

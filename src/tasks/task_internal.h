@@ -82,13 +82,30 @@ struct mt_dataset {
     size_t cap_examples, cap_gold;
     int32_t pad_id, cls_id, sep_id, unk_id;
     struct mt_squad *squad; // question answering: examples, contexts, per-feature positions (squad.c)
+    // second head (two-head tasks): token labels (same index space as tlabels), names, weights,
+    // gold per word (same offsets as ex_gold)
+    mt_head_kind head2;
+    int num_classes2;
+    int32_t *tlabels2;
+    char **labels2;
+    int n_labels2;
+    float *class_weights2;
+    int32_t *ex_gold2;
+    int32_t *ex_label; // intent/slot: the intent of each example (-1 = unlabelled)
+    size_t cap_ex_label;
 };
 
 mt_dataset *mt_ds_new(const mt_task_options *o);
 mt_status mt_ds_add_feature(mt_dataset *d, const int32_t *ids, const int32_t *types, const int32_t *tlabels,
                             const float *lmask, const int32_t *word_at, int len, int32_t label, float target,
                             int32_t example) MT_WARN_UNUSED;
+// As mt_ds_add_feature with the second head's token labels (NULL = 0).
+mt_status mt_ds_add_feature2(mt_dataset *d, const int32_t *ids, const int32_t *types, const int32_t *tlabels,
+                             const int32_t *tlabels2, const float *lmask, const int32_t *word_at, int len,
+                             int32_t label, float target, int32_t example) MT_WARN_UNUSED;
 mt_status mt_ds_add_label(mt_dataset *d, const char *name) MT_WARN_UNUSED;
+mt_status mt_ds_add_label2(mt_dataset *d, const char *name) MT_WARN_UNUSED;
+int mt_ds_find_label2(const mt_dataset *d, const char *name);
 int mt_ds_find_label(const mt_dataset *d, const char *name);
 mt_status mt_ds_set_weights(mt_dataset *d, const int64_t *counts, int n) MT_WARN_UNUSED;
 
@@ -104,6 +121,16 @@ const char *mt_glue_task_name(int id);
 // Token classification: one sentence's words (and label ids, or NULL) into windows.
 mt_status mt_ner_add_sentence(mt_dataset *d, mt_tokenizer *tok, char **words, const int32_t *label_ids, int n_words,
                               int32_t example, const char *source) MT_WARN_UNUSED;
+// The same with the second head's word labels (label_ids2, or NULL) and a sequence label for
+// every window (intent; -1 = none). Label ids are copied to every piece of a word, as NeMo does.
+mt_status mt_ner_add_sentence2(mt_dataset *d, mt_tokenizer *tok, char **words, const int32_t *label_ids,
+                               const int32_t *label_ids2, int32_t seq_label, int n_words, int32_t example,
+                               const char *source) MT_WARN_UNUSED;
+// Punctuation/capitalisation and intent/slot data (src/tasks/joint.c).
+mt_status mt_pnc_load(mt_dataset *d, mt_tokenizer *tok, const char *dir, const char *split) MT_WARN_UNUSED;
+mt_status mt_is_load(mt_dataset *d, mt_tokenizer *tok, const char *dir, const char *prefix) MT_WARN_UNUSED;
+// A label map file (one name per line, line index = id) into the first (second = 0) or second map.
+mt_status mt_read_label_file(mt_dataset *d, const char *path, int second) MT_WARN_UNUSED;
 mt_status mt_ner_load(mt_dataset *d, mt_tokenizer *tok, const char *dir, const char *split,
                       const mt_dataset *label_source) MT_WARN_UNUSED;
 mt_status mt_ner_read_label_ids(mt_dataset *d, const char *path) MT_WARN_UNUSED;

@@ -49,7 +49,13 @@ static const mt_cfg_key g_schema[] = {
     K("init_from_nemo_model", MT_CFG_STR, init_from_nemo_model, "null", 1,
       "start training from every weight (heads included) of this .nemo"),
     K("pretrained_model", MT_CFG_STR, pretrained_model, "null", 1,
-      "GLUE's name for init_from_nemo_model"),
+      "a .nemo to fine-tune further: the model (encoder, tokenizer, head, labels) is the .nemo's own, as "
+      "NeMo's restore_from builds it; the YAML gives data, trainer and optim"),
+    // NeMo's other initialisation keys (ModelPT.maybe_init_from_pretrained_checkpoint): one at most
+    K("init_from_ptl_ckpt", MT_CFG_STR, init_from_ptl_ckpt, "null", 1,
+      "start from the state_dict of a PyTorch Lightning .ckpt (NeMo's or megatune's; strict=False as NeMo)"),
+    K("init_from_pretrained_model", MT_CFG_STR, init_from_pretrained_model, "null", 1,
+      "NeMo: an NGC model name; megatune fetches no NeMo task models (.nemo) and takes a local .nemo path here"),
     K("do_training", MT_CFG_BOOL, do_training, "true", 0,
       "question answering (NeMo's QA script): true trains; false is refused (test a .nemo with megatune test)"),
     // trainer (PyTorch Lightning's Trainer arguments)
@@ -61,7 +67,7 @@ static const mt_cfg_key g_schema[] = {
       "batches per optimizer step"),
     K("trainer.gradient_clip_val", MT_CFG_FLOAT, trainer.gradient_clip_val, "0.0", 0,
       "clip the global gradient L2 norm to this (0 = off)"),
-    K("trainer.precision", MT_CFG_STR, trainer.precision, "32", 0, "32 (16 and bf16 are accepted and run in fp32)"),
+    K("trainer.precision", MT_CFG_STR, trainer.precision, "32", 0, "32; bf16: bf16 matrix products with fp32 accumulation on CPUs with AVX512-BF16/AMX-BF16, else fp32; 16: fp32 (no fp16 AMP on CPUs)"),
     K("trainer.log_every_n_steps", MT_CFG_INT, trainer.log_every_n_steps, "1", 0,
       "write a metrics.csv/TensorBoard row every N optimizer steps"),
     K("trainer.val_check_interval", MT_CFG_NUM, trainer.val_check_interval, "1.0", 0,
@@ -101,7 +107,7 @@ static const mt_cfg_key g_schema[] = {
     NOOP("trainer.accelerator", "null", "data parallelism comes from mpirun -np N (DDP semantics)"),
     NOOP("trainer.distributed_backend", "null", "Lightning's older name of accelerator: mpirun -np N decides"),
     NOOP("trainer.plugins", "null", "Lightning plugins (DDP, sharded, apex) do not apply; mpirun decides"),
-    NOOP("trainer.amp_level", "O2", "apex AMP level: megatune trains in fp32 (see trainer.precision)"),
+    NOOP("trainer.amp_level", "O2", "apex AMP level: ignored (mixed precision is trainer.precision=bf16)"),
     NOOP("trainer.amp_backend", "native", "AMP backend: megatune trains in fp32 (see trainer.precision)"),
     NOOP("trainer.sync_batchnorm", "false", "BERT has no batch norm"),
     NOOP("trainer.benchmark", "false", "cuDNN autotuning: no cuDNN on the CPU"),
@@ -193,7 +199,7 @@ static const mt_cfg_key g_schema[] = {
       "GLUE task: cola, sst-2, mrpc, sts-b, qqp, mnli, qnli, rte, wnli"),
     K("model.output_dir", MT_CFG_STR, model.output_dir, "null", 1,
       "QA: folder for test's prediction files (default: beside the .nemo); ignored by other tasks"),
-    K("model.label_ids", MT_CFG_STR, model.label_ids, "null", 1, "accepted, ignored"),
+    ANY("model.label_ids", "accepted, ignored (NeMo records the {label: id} map here; the label_ids.csv member is read)"),
     K("model.target", MT_CFG_STR, model.target, "null", 1, "NeMo model class (written into .nemo files)"),
     K("model.tensor_model_parallel_size", MT_CFG_INT, model.tensor_model_parallel_size, "1", 0,
       "tensor-parallel size: run under mpirun -np N, N a multiple of it (the rest is data parallel)"),
@@ -281,6 +287,59 @@ static const mt_cfg_key g_schema[] = {
     K("model.head.activation", MT_CFG_STR, model.head.activation, "relu", 0, "relu | gelu | tanh"),
     K("model.head.use_transformer_init", MT_CFG_BOOL, model.head.use_transformer_init, "true", 0,
       "head weights ~N(0, 0.02)"),
+    // ---- punctuation_capitalization (NeMo punctuation_capitalization_config.yaml) ----
+    ANY("model.punct_label_ids", "accepted (NeMo fills it; megatune keeps the maps in the label files)"),
+    ANY("model.capit_label_ids", "accepted (NeMo fills it; megatune keeps the maps in the label files)"),
+    K("model.class_labels.punct_labels_file", MT_CFG_STR, model.joint.punct_labels_file, "punct_label_ids.csv", 1,
+      "P&C: punctuation label map written next to the data (a .nemo member when restored)"),
+    K("model.class_labels.capit_labels_file", MT_CFG_STR, model.joint.capit_labels_file, "capit_label_ids.csv", 1,
+      "P&C: capitalisation label map"),
+    K("model.punct_head.punct_num_fc_layers", MT_CFG_INT, model.joint.punct_head.num_fc_layers, "1", 0,
+      "P&C: punctuation head layers"),
+    K("model.punct_head.fc_dropout", MT_CFG_FLOAT, model.joint.punct_head.fc_dropout, "0.1", 0, "P&C: its dropout"),
+    K("model.punct_head.activation", MT_CFG_STR, model.joint.punct_head.activation, "relu", 0, "relu | gelu | tanh"),
+    K("model.punct_head.use_transformer_init", MT_CFG_BOOL, model.joint.punct_head.use_transformer_init, "true", 0,
+      "head weights ~N(0, 0.02)"),
+    K("model.capit_head.capit_num_fc_layers", MT_CFG_INT, model.joint.capit_head.num_fc_layers, "1", 0,
+      "P&C: capitalisation head layers"),
+    K("model.capit_head.fc_dropout", MT_CFG_FLOAT, model.joint.capit_head.fc_dropout, "0.1", 0, "P&C: its dropout"),
+    K("model.capit_head.activation", MT_CFG_STR, model.joint.capit_head.activation, "relu", 0, "relu | gelu | tanh"),
+    K("model.capit_head.use_transformer_init", MT_CFG_BOOL, model.joint.capit_head.use_transformer_init, "true", 0,
+      "head weights ~N(0, 0.02)"),
+    // ---- intent_slot_classification (NeMo intent_slot_classification_config.yaml) ----
+    K("model.data_dir", MT_CFG_STR, model.joint.data_dir, "null", 1,
+      "intent/slot: folder with dict.intents.csv, dict.slots.csv, <prefix>.tsv, <prefix>_slots.tsv"),
+    K("model.class_labels.intent_labels_file", MT_CFG_STR, model.joint.intent_labels_file, "intent_labels.csv", 1,
+      "intent/slot: intent map written next to the data (a .nemo member when restored)"),
+    K("model.class_labels.slot_labels_file", MT_CFG_STR, model.joint.slot_labels_file, "slot_labels.csv", 1,
+      "intent/slot: slot map"),
+    K("model.class_balancing", MT_CFG_STR, model.joint.class_balancing, "null", 1, "intent/slot: null | weighted_loss"),
+    K("model.intent_loss_weight", MT_CFG_FLOAT, model.joint.intent_loss_weight, "0.6", 0,
+      "intent/slot: loss = w * intent loss + (1 - w) * slot loss"),
+    K("model.pad_label", MT_CFG_INT, model.joint.pad_label, "-1", 0,
+      "intent/slot: slot id of [CLS]/[SEP]/padding (-1 = the 'O' slot)"),
+    K("model.ignore_extra_tokens", MT_CFG_BOOL, model.joint.ignore_extra_tokens, "false", 0,
+      "intent/slot: no slot loss on a word's later pieces"),
+    K("model.ignore_start_end", MT_CFG_BOOL, model.joint.ignore_start_end, "true", 0,
+      "intent/slot: no slot loss on [CLS]/[SEP]"),
+    K("model.train_ds.prefix", MT_CFG_STR, model.joint.prefix[0], "train", 0, "intent/slot: <prefix>.tsv"),
+    K("model.validation_ds.prefix", MT_CFG_STR, model.joint.prefix[1], "test", 0, "intent/slot: <prefix>.tsv"),
+    K("model.test_ds.prefix", MT_CFG_STR, model.joint.prefix[2], "test", 0, "intent/slot: <prefix>.tsv"),
+    K("model.language_model.max_seq_length", MT_CFG_INT, model.joint.max_seq_length, "50", 0,
+      "intent/slot: tokens per example"),
+    K("model.head.num_output_layers", MT_CFG_INT, model.joint.num_output_layers, "2", 0,
+      "intent/slot: layers of both MLPs"),
+    ANY("model.data_desc", "accepted (NeMo fills it; megatune keeps the maps in the label files)"),
+    ANY("model.optim.args.name", "accepted, ignored"),
+    K("model.optim.args.params.weight_decay", MT_CFG_FLOAT, model.joint.args_weight_decay, "0.0", 0,
+      "NeMo's older spelling of model.optim.weight_decay"),
+    ANY("model.optim.sched.args.name", "accepted, ignored"),
+    K("model.optim.sched.args.params.warmup_steps", MT_CFG_INT, model.joint.args_warmup_steps, "null", 1,
+      "NeMo's older spelling of model.optim.sched.warmup_steps"),
+    K("model.optim.sched.args.params.warmup_ratio", MT_CFG_FLOAT, model.joint.args_warmup_ratio, "0.1", 0,
+      "NeMo's older spelling of model.optim.sched.warmup_ratio"),
+    ANY("model.optim.sched.args.params.last_epoch", "accepted, ignored"),
+    // ----
     K("model.classifier_head.num_output_layers", MT_CFG_INT, model.classifier_head.num_output_layers, "2", 0,
       "text classification head layers"),
     K("model.classifier_head.fc_dropout", MT_CFG_FLOAT, model.classifier_head.fc_dropout, "0.1", 0,
@@ -1128,6 +1187,19 @@ static const task_default g_task_defaults[] = {
     {"glue", "model.task_name", "mrpc"},
     {"glue", "exp_manager.name", "${model.task_name}"},
     {"glue", "model.target", "nemo.collections.nlp.models.glue_benchmark.glue_benchmark_model.GLUEModel"},
+    {"punctuation_capitalization", "model.train_ds.text_file", "text_train.txt"},
+    {"punctuation_capitalization", "model.train_ds.labels_file", "labels_train.txt"},
+    {"punctuation_capitalization", "model.validation_ds.text_file", "text_dev.txt"},
+    {"punctuation_capitalization", "model.validation_ds.labels_file", "labels_dev.txt"},
+    {"punctuation_capitalization", "model.train_ds.batch_size", "64"},
+    {"punctuation_capitalization", "model.validation_ds.batch_size", "64"},
+    {"punctuation_capitalization", "model.optim.lr", "1e-4"},
+    {"punctuation_capitalization", "exp_manager.name", "Punctuation_and_Capitalization"},
+    {"punctuation_capitalization", "model.target", "nemo.collections.nlp.models.token_classification.punctuation_capitalization_model.PunctuationCapitalizationModel"},
+    {"intent_slot_classification", "trainer.max_epochs", "50"},
+    {"intent_slot_classification", "model.optim.lr", "2e-5"},
+    {"intent_slot_classification", "exp_manager.name", "IntentSlot"},
+    {"intent_slot_classification", "model.target", "nemo.collections.nlp.models.intent_slot_classification.intent_slot_classification_model.IntentSlotClassificationModel"},
     {"token_classification", "model.dataset.max_seq_length", "128"},
     {"token_classification", "model.train_ds.text_file", "text_train.txt"},
     {"token_classification", "model.train_ds.labels_file", "labels_train.txt"},
@@ -1158,7 +1230,8 @@ static const task_default g_task_defaults[] = {
     {"question_answering", "model.target", "nemo.collections.nlp.models.question_answering.qa_model.QAModel"},
 };
 
-static const char *const g_tasks[] = {"text_classification", "glue", "token_classification", "question_answering"};
+static const char *const g_tasks[] = {"text_classification", "glue", "token_classification", "question_answering",
+                                      "punctuation_capitalization", "intent_slot_classification"};
 
 static int any_set_under(const mt_train_config *c, const char *prefix) {
     size_t l = strlen(prefix);
@@ -1173,7 +1246,8 @@ static mt_status infer_task(mt_train_config *c) {
             if (!strcmp(c->task, g_tasks[i])) return MT_OK;
         int idx = mt_config_key_index("task");
         return mt_fail(MT_ERR_INVALID, "%s: task '%s' is unknown: use text_classification, glue, "
-                       "token_classification or question_answering", c->where[idx] ? c->where[idx] : "config", c->task);
+                       "token_classification, question_answering, punctuation_capitalization or "
+                       "intent_slot_classification", c->where[idx] ? c->where[idx] : "config", c->task);
     }
     const char *t = NULL;
     const char *target = c->model.target;
@@ -1181,6 +1255,13 @@ static mt_status infer_task(mt_train_config *c) {
     else if (target && strstr(target, "GLUEModel")) t = "glue";
     else if (target && strstr(target, "TokenClassificationModel")) t = "token_classification";
     else if (target && strstr(target, "QAModel")) t = "question_answering";
+    else if (target && strstr(target, "PunctuationCapitalizationModel")) t = "punctuation_capitalization";
+    else if (target && strstr(target, "IntentSlotClassificationModel")) t = "intent_slot_classification";
+    else if (any_set_under(c, "model.punct_head.") || any_set_under(c, "model.capit_head."))
+        t = "punctuation_capitalization";
+    else if (mt_config_is_set(c, "model.intent_loss_weight") || mt_config_is_set(c, "model.data_dir") ||
+             mt_config_is_set(c, "model.head.num_output_layers"))
+        t = "intent_slot_classification";
     else if (mt_config_is_set(c, "model.task_name")) t = "glue";
     else if (any_set_under(c, "model.head.") || mt_config_is_set(c, "model.train_ds.text_file") ||
              mt_config_is_set(c, "model.dataset.pad_label"))
@@ -1390,12 +1471,35 @@ static const struct {
     {"do_training", "question_answering"},
     {"model.task_name", "glue"},
     {"model.label_ids", "token_classification"},
+    // ---- punctuation_capitalization / intent_slot_classification (before the prefixes they refine)
+    {"model.class_labels.punct_labels_file", "punctuation_capitalization"},
+    {"model.class_labels.capit_labels_file", "punctuation_capitalization"},
+    {"model.class_labels.intent_labels_file", "intent_slot_classification"},
+    {"model.class_labels.slot_labels_file", "intent_slot_classification"},
+    {"model.punct_label_ids", "punctuation_capitalization"},
+    {"model.capit_label_ids", "punctuation_capitalization"},
+    {"model.punct_head.", "punctuation_capitalization"},
+    {"model.capit_head.", "punctuation_capitalization"},
+    {"model.data_dir", "intent_slot_classification"},
+    {"model.data_desc", "intent_slot_classification"},
+    {"model.class_balancing", "intent_slot_classification"},
+    {"model.intent_loss_weight", "intent_slot_classification"},
+    {"model.pad_label", "intent_slot_classification"},
+    {"model.ignore_extra_tokens", "intent_slot_classification"},
+    {"model.ignore_start_end", "intent_slot_classification"},
+    {"*_ds.prefix", "intent_slot_classification"},
+    {"model.language_model.max_seq_length", "intent_slot_classification"},
+    {"model.head.num_output_layers", "intent_slot_classification"},
+    {"model.head.fc_dropout", "token_classification intent_slot_classification"},
+    {"model.optim.args.", "intent_slot_classification"},
+    {"model.optim.sched.args.", "intent_slot_classification"},
+    // ----
     {"model.class_labels.", "text_classification token_classification"},
     {"model.dataset.num_classes", "text_classification"},
     {"model.dataset.class_balancing", "text_classification token_classification"},
-    {"model.dataset.pad_label", "token_classification"},
-    {"model.dataset.ignore_extra_tokens", "token_classification"},
-    {"model.dataset.ignore_start_end", "token_classification"},
+    {"model.dataset.pad_label", "token_classification punctuation_capitalization"},
+    {"model.dataset.ignore_extra_tokens", "token_classification punctuation_capitalization"},
+    {"model.dataset.ignore_start_end", "token_classification punctuation_capitalization"},
     {"model.dataset.version_2_with_negative", "question_answering"},
     {"model.dataset.doc_stride", "question_answering"},
     {"model.dataset.max_query_length", "question_answering"},
@@ -1403,9 +1507,9 @@ static const struct {
     {"model.dataset.null_score_diff_threshold", "question_answering"},
     {"model.dataset.n_best_size", "question_answering"},
     {"*_ds.file_path", "text_classification"},
-    {"*_ds.text_file", "token_classification"},
-    {"*_ds.labels_file", "token_classification"},
-    {"*_ds.ds_item", "glue"},
+    {"*_ds.text_file", "token_classification punctuation_capitalization"},
+    {"*_ds.labels_file", "token_classification punctuation_capitalization"},
+    {"*_ds.ds_item", "glue punctuation_capitalization"},
     {"*_ds.file", "question_answering"},
     {"model.head.", "token_classification"},
     {"model.classifier_head.", "text_classification"},
@@ -1508,6 +1612,17 @@ mt_status mt_config_finish(mt_train_config *c) {
         c->where[idx] = NULL;
     }
     MT_TRY(resolve_interpolations(c));
+    // intent/slot's stock YAML spells two optimiser keys the older way (optim.args.params.*)
+    if (!strcmp(c->task, "intent_slot_classification")) {
+        if (mt_config_is_set(c, "model.optim.args.params.weight_decay") && !mt_config_is_set(c, "model.optim.weight_decay"))
+            c->model.optim.weight_decay = c->model.joint.args_weight_decay;
+        if (mt_config_is_set(c, "model.optim.sched.args.params.warmup_ratio") &&
+            !mt_config_is_set(c, "model.optim.sched.warmup_ratio"))
+            c->model.optim.sched.warmup_ratio = c->model.joint.args_warmup_ratio;
+        if (mt_config_is_set(c, "model.optim.sched.args.params.warmup_steps") &&
+            !mt_config_is_set(c, "model.optim.sched.warmup_steps"))
+            c->model.optim.sched.warmup_steps = c->model.joint.args_warmup_steps;
+    }
     MT_TRY(apply_fast_dev_run(c));
     {
         // Lightning: progress_bar_refresh_rate=0 disables the bar
@@ -1731,44 +1846,41 @@ static void write_value(FILE *out, const mt_train_config *c, size_t i, int quote
     }
 }
 
-mt_status mt_config_dump(const mt_train_config *c, FILE *out, const char *section) {
-    char open[8][64];
-    int nopen = 0;
-    size_t sl = section ? strlen(section) : 0;
+// Emits every key under `prefix` at `depth`, each sub-mapping once, where its first key sits in the
+// table: keys of one mapping declared apart in the schema (a task's own block) still form one YAML
+// mapping, so the dump reads back without duplicate keys.
+static int dump_visible(const mt_train_config *c, size_t i) {
+    return g_schema[i].type != MT_CFG_ANY && (!c->task || mt_config_key_in_task(g_schema[i].path, c->task));
+}
+
+static void dump_tree(const mt_train_config *c, FILE *out, const char *prefix, int depth) {
+    size_t pl = strlen(prefix);
     for (size_t i = 0; i < NKEYS; i++) {
-        if (g_schema[i].type == MT_CFG_ANY) continue;
-        if (c->task && !mt_config_key_in_task(g_schema[i].path, c->task)) continue;
+        if (!dump_visible(c, i)) continue;
         const char *p = g_schema[i].path;
-        if (section) {
-            if (strncmp(p, section, sl) || p[sl] != '.') continue;
-            p += sl + 1;
+        if (strncmp(p, prefix, pl)) continue;
+        const char *rest = p + pl, *dot = strchr(rest, '.');
+        if (!dot) {
+            fprintf(out, "%*s%s: ", 2 * depth, "", rest);
+            write_value(out, c, i, 1);
+            fputc('\n', out);
+            continue;
         }
-        // split into components
-        char comps[8][64];
-        int n = 0;
-        const char *s = p;
-        while (n < 8) {
-            const char *dot = strchr(s, '.');
-            size_t l = dot ? (size_t)(dot - s) : strlen(s);
-            if (l >= 64) l = 63;
-            memcpy(comps[n], s, l);
-            comps[n][l] = 0;
-            n++;
-            if (!dot) break;
-            s = dot + 1;
-        }
-        int common = 0;
-        while (common < nopen && common < n - 1 && !strcmp(open[common], comps[common])) common++;
-        nopen = common;
-        for (int d = nopen; d < n - 1; d++) {
-            fprintf(out, "%*s%s:\n", 2 * d, "", comps[d]);
-            strcpy(open[d], comps[d]);
-            nopen = d + 1;
-        }
-        fprintf(out, "%*s%s: ", 2 * (n - 1), "", comps[n - 1]);
-        write_value(out, c, i, 1);
-        fputc('\n', out);
+        size_t sl = pl + (size_t)(dot - rest) + 1; // "prefix" + "component."
+        int seen = 0;
+        for (size_t j = 0; j < i && !seen; j++) seen = dump_visible(c, j) && !strncmp(g_schema[j].path, p, sl);
+        if (seen) continue;
+        char sub[256];
+        snprintf(sub, sizeof sub, "%.*s", (int)sl, p);
+        fprintf(out, "%*s%.*s:\n", 2 * depth, "", (int)(dot - rest), rest);
+        dump_tree(c, out, sub, depth + 1);
     }
+}
+
+mt_status mt_config_dump(const mt_train_config *c, FILE *out, const char *section) {
+    char prefix[128];
+    snprintf(prefix, sizeof prefix, "%s%s", section ? section : "", section ? "." : "");
+    dump_tree(c, out, prefix, 0);
     if (ferror(out)) return mt_fail(MT_ERR_IO, "cannot write the config: %s", strerror(errno));
     return MT_OK;
 }

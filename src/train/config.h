@@ -57,7 +57,9 @@ typedef struct {
 typedef struct {
     char *task;                 // megatune: text_classification|glue|token_classification|question_answering
     char *init_from_nemo_model; // NeMo: start from every weight of a .nemo
-    char *pretrained_model;     // GLUE's spelling of the same
+    char *pretrained_model;     // NeMo's scripts: a .nemo whose whole model is fine-tuned further
+    char *init_from_ptl_ckpt;   // NeMo: the state_dict of a Lightning .ckpt
+    char *init_from_pretrained_model; // NeMo: an NGC name; here a .nemo path
     char *name;                 // NeMo's top-level name (ignored)
     int do_training;            // NeMo's QA script: train (true) or only test (false)
     struct {
@@ -96,6 +98,16 @@ typedef struct {
             } config;
         } language_model;
         struct { int64_t num_fc_layers; double fc_dropout; char *activation; int use_transformer_init; } head;
+        // punctuation_capitalization and intent_slot_classification: NeMo's own keys for them
+        struct {
+            struct { int64_t num_fc_layers; double fc_dropout; char *activation; int use_transformer_init; } punct_head,
+                capit_head;
+            char *punct_labels_file, *capit_labels_file, *intent_labels_file, *slot_labels_file;
+            char *data_dir, *class_balancing, *prefix[3];
+            double intent_loss_weight, args_weight_decay, args_warmup_ratio;
+            int64_t pad_label, max_seq_length, num_output_layers, args_warmup_steps;
+            int ignore_extra_tokens, ignore_start_end;
+        } joint;
         struct { int64_t num_output_layers; double fc_dropout; } classifier_head;
         struct {
             int64_t num_layers, num_classes; double dropout; char *activation;

@@ -1,4 +1,5 @@
 #include "train/exp_manager.h"
+#include "core/file.h"
 
 #include <dirent.h>
 #include <ctype.h>
@@ -27,6 +28,9 @@ struct mt_exp_manager {
     char log_dir[PATH_CAP], ckpt_dir[PATH_CAP];
     char name[256], monitor[128];
     char *resume_path;
+    char *resume_older; // the second newest *last.ckpt of find_resume (a kill left two), or NULL
+    int resume_found;   // resume_path was found in ckpt_dir (not given by resume_from_checkpoint)
+    mt_comm *ckpt_sync; // the tensor-parallel writers of one checkpoint (TP > 1), else NULL
     int rank0;
     FILE *log_file;
     FILE *csv;
@@ -126,7 +130,7 @@ static void fsync_dir_of(const char *path) {
 
 mt_status mt_write_file_atomic(const char *path, const void *data, size_t len) {
     char tmp[PATH_CAP + 16];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    MT_TRY(mt_path_fmt(tmp, sizeof tmp, "%s.tmp", path));
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
     if (fd < 0) return mt_fail(MT_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
     const char *p = data;
@@ -314,31 +318,46 @@ static mt_status find_resume(mt_exp_manager *e, const mt_train_config *cfg) {
                        e->ckpt_dir);
     }
     struct dirent *de;
-    char *best = NULL;
-    time_t best_t = 0;
-    long best_ns = 0;
+    char *best = NULL, *second = NULL;
+    time_t best_t = 0, second_t = 0;
+    long best_ns = 0, second_ns = 0;
     int nlast = 0, nend = 0;
     mt_status st = MT_OK;
     while ((de = readdir(d))) {
         if (ends_with(de->d_name, "end.ckpt")) nend++;
         if (!ends_with(de->d_name, "last.ckpt")) continue;
         char p[PATH_CAP * 2];
-        snprintf(p, sizeof p, "%s/%s", e->ckpt_dir, de->d_name);
+        if ((st = mt_path_join(p, sizeof p, e->ckpt_dir, de->d_name)) != MT_OK) break;
         struct stat sb;
         if (stat(p, &sb) != 0 || !S_ISREG(sb.st_mode)) continue;
         nlast++;
         if (!best || sb.st_mtim.tv_sec > best_t || (sb.st_mtim.tv_sec == best_t && sb.st_mtim.tv_nsec > best_ns)) {
-            free(best);
+            free(second);
+            second = best;
+            second_t = best_t;
+            second_ns = best_ns;
             best = mt_strdup(p);
             best_t = sb.st_mtim.tv_sec;
             best_ns = sb.st_mtim.tv_nsec;
             if (!best) { st = MT_ERR_NOMEM; break; }
+        } else if (!second || sb.st_mtim.tv_sec > second_t ||
+                   (sb.st_mtim.tv_sec == second_t && sb.st_mtim.tv_nsec > second_ns)) {
+            free(second);
+            second = mt_strdup(p);
+            second_t = sb.st_mtim.tv_sec;
+            second_ns = sb.st_mtim.tv_nsec;
+            if (!second) { st = MT_ERR_NOMEM; break; }
         }
     }
     closedir(d);
-    if (st != MT_OK) return st;
+    if (st != MT_OK) {
+        free(best);
+        free(second);
+        return st;
+    }
     if (nend && !cfg->exp_manager.resume_past_end) {
         free(best);
+        free(second);
         return mt_fail(MT_ERR_INVALID, "%s holds an *end.ckpt: that run finished; set "
                        "exp_manager.resume_past_end=true to continue it", e->ckpt_dir);
     }
@@ -354,6 +373,8 @@ static mt_status find_resume(mt_exp_manager *e, const mt_train_config *cfg) {
     // deleting the old one; the newer is complete (it was renamed into place).
     if (nlast > 1) mt_warn("%s holds %d *last.ckpt files; resuming from the newest, %s", e->ckpt_dir, nlast, best);
     e->resume_path = best;
+    e->resume_older = second;
+    e->resume_found = 1;
     return MT_OK;
 }
 
@@ -375,12 +396,29 @@ static mt_status rebuild_topk(mt_exp_manager *e) {
         e->ntopk++;
     }
     closedir(d);
-    // Remember the newest -last file so the next save replaces it.
-    if (e->resume_path && !e->last_path) {
+    // Remember the newest -last file so the next save replaces it. Not a file given by
+    // trainer.resume_from_checkpoint: that may be another run's, and is not ours to delete.
+    if (e->resume_path && e->resume_found && !e->last_path) {
         e->last_path = mt_strdup(e->resume_path);
         if (!e->last_path) return MT_ERR_NOMEM;
     }
     return MT_OK;
+}
+
+// A kill -9 during a write leaves its temporary file (<name>.ckpt.tmp, <name>.nemo.tmp; never a
+// partial file under the final name, see mt_write_file_atomic). Nothing reads them; they are
+// removed when the folder is next used so they do not pile up.
+static void remove_stale_tmp(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (!ends_with(de->d_name, ".ckpt.tmp") && !ends_with(de->d_name, ".nemo.tmp")) continue;
+        char p[PATH_CAP * 2];
+        if (snprintf(p, sizeof p, "%s/%s", dir, de->d_name) >= (int)sizeof p) continue;
+        if (unlink(p) == 0) mt_info("removed %s, left by an interrupted write", p);
+    }
+    closedir(d);
 }
 
 // NeMo moves the previous run's loose files into run_<k>/ when resuming.
@@ -388,7 +426,7 @@ static mt_status move_previous_run(mt_exp_manager *e) {
     int k = 0;
     char dst[PATH_CAP + 32];
     for (;; k++) {
-        snprintf(dst, sizeof dst, "%s/run_%d", e->log_dir, k);
+        MT_TRY(mt_path_fmt(dst, sizeof dst, "%s/run_%d", e->log_dir, k));
         if (!is_dir(dst)) break;
     }
     DIR *d = opendir(e->log_dir);
@@ -399,7 +437,7 @@ static mt_status move_previous_run(mt_exp_manager *e) {
     while ((de = readdir(d))) {
         if (!strcmp(de->d_name, "metrics.csv") || de->d_name[0] == '.') continue;
         char src[PATH_CAP * 2];
-        snprintf(src, sizeof src, "%s/%s", e->log_dir, de->d_name);
+        if ((st = mt_path_join(src, sizeof src, e->log_dir, de->d_name)) != MT_OK) break;
         struct stat sb;
         if (lstat(src, &sb) != 0 || !S_ISREG(sb.st_mode)) continue;
         if (!made) {
@@ -408,7 +446,7 @@ static mt_status move_previous_run(mt_exp_manager *e) {
             made = 1;
         }
         char to[PATH_CAP * 3];
-        snprintf(to, sizeof to, "%s/%s", dst, de->d_name);
+        if ((st = mt_path_join(to, sizeof to, dst, de->d_name)) != MT_OK) break;
         if (rename(src, to) != 0) {
             st = mt_fail(MT_ERR_IO, "%s: cannot move to %s: %s", src, to, strerror(errno));
             break;
@@ -511,14 +549,14 @@ mt_status mt_exp_create_par(const mt_train_config *cfg, int argc, char **argv, c
     const char *exp_dir = cfg->exp_manager.exp_dir ? cfg->exp_manager.exp_dir : "./nemo_experiments";
     int resume = cfg->exp_manager.resume_if_exists;
     if (cfg->exp_manager.explicit_log_dir) {
-        snprintf(e->log_dir, sizeof e->log_dir, "%s", cfg->exp_manager.explicit_log_dir);
+        if ((st = mt_path_fmt(e->log_dir, sizeof e->log_dir, "%s", cfg->exp_manager.explicit_log_dir)) != MT_OK) goto fail;
     } else if (resume) {
-        snprintf(e->log_dir, sizeof e->log_dir, "%s/%s", exp_dir, e->name);
+        if ((st = mt_path_join(e->log_dir, sizeof e->log_dir, exp_dir, e->name)) != MT_OK) goto fail;
     } else {
         char version[256], base[PATH_CAP];
-        snprintf(base, sizeof base, "%s/%s", exp_dir, e->name);
+        if ((st = mt_path_join(base, sizeof base, exp_dir, e->name)) != MT_OK) goto fail;
         if (cfg->exp_manager.version) {
-            snprintf(version, sizeof version, "%s", cfg->exp_manager.version);
+            if ((st = mt_path_fmt(version, sizeof version, "%s", cfg->exp_manager.version)) != MT_OK) goto fail;
         } else if (cfg->exp_manager.use_datetime_version) {
             time_t now = time(NULL);
             struct tm tmv;
@@ -564,14 +602,13 @@ mt_status mt_exp_create_par(const mt_train_config *cfg, int argc, char **argv, c
         if (st != MT_OK) goto fail;
     }
     const char *dirpath = cfg->exp_manager.checkpoint_callback_params.dirpath;
-    if (dirpath) snprintf(e->ckpt_dir, sizeof e->ckpt_dir, "%s", dirpath);
-    else if (snprintf(e->ckpt_dir, sizeof e->ckpt_dir, "%s/checkpoints", e->log_dir) >= (int)sizeof e->ckpt_dir) {
-        st = mt_fail(MT_ERR_INVALID, "%s: path too long", e->log_dir);
-        goto fail;
-    }
+    st = dirpath ? mt_path_fmt(e->ckpt_dir, sizeof e->ckpt_dir, "%s", dirpath)
+                 : mt_path_join(e->ckpt_dir, sizeof e->ckpt_dir, e->log_dir, "checkpoints");
+    if (st != MT_OK) goto fail;
     if (tp_size > 1) {
-        size_t l = strlen(e->ckpt_dir);
-        snprintf(e->ckpt_dir + l, sizeof e->ckpt_dir - l, "/mp_rank_%02d", tp_rank);
+        char base[sizeof e->ckpt_dir];
+        memcpy(base, e->ckpt_dir, sizeof base);
+        if ((st = mt_path_fmt(e->ckpt_dir, sizeof e->ckpt_dir, "%s/mp_rank_%02d", base, tp_rank)) != MT_OK) goto fail;
     }
     probe_created(e);
     e->ckpt_dir_existed = path_exists(e->ckpt_dir);
@@ -599,8 +636,9 @@ mt_status mt_exp_create_par(const mt_train_config *cfg, int argc, char **argv, c
                 const char *slash = strrchr(cfg->trainer.resume_from_checkpoint, '/');
                 const char *base = slash ? slash + 1 : cfg->trainer.resume_from_checkpoint;
                 int dl = slash ? (int)(slash - cfg->trainer.resume_from_checkpoint) : 1;
-                snprintf(rpath, sizeof rpath, "%.*s/mp_rank_%02d/%s", dl, slash ? cfg->trainer.resume_from_checkpoint : ".",
-                         tp_rank, base);
+                st = mt_path_fmt(rpath, sizeof rpath, "%.*s/mp_rank_%02d/%s", dl,
+                                 slash ? cfg->trainer.resume_from_checkpoint : ".", tp_rank, base);
+                if (st != MT_OK) goto fail;
             }
         }
         if (stat(rpath, &sb) != 0) {
@@ -624,16 +662,28 @@ mt_status mt_exp_create_par(const mt_train_config *cfg, int argc, char **argv, c
     }
     // NeMo: only data-parallel rank 0 of each tensor-parallel rank writes checkpoints.
     if (par->dp_rank != 0) e->checkpoints_on = 0;
+    if (e->checkpoints_on && tp_size > 1) e->ckpt_sync = par->tp;
     if (e->checkpoints_on) {
         st = mt_mkdirs(e->ckpt_dir);
         if (st != MT_OK) goto fail;
         st = rebuild_topk(e);
         if (st != MT_OK) goto fail;
+        remove_stale_tmp(e->ckpt_dir);
+        if (tp_size > 1) { // the .nemo is written beside the mp_rank_XX folders
+            char parent[PATH_CAP];
+            snprintf(parent, sizeof parent, "%s", e->ckpt_dir);
+            char *slash = strrchr(parent, '/');
+            if (slash) {
+                *slash = 0;
+                if (tp_rank == 0) remove_stale_tmp(parent);
+            }
+        }
     }
 
     char path[PATH_CAP + 64];
-    snprintf(path, sizeof path, "%s/nemo_log_globalrank-%d_localrank-%d.txt", e->log_dir, par->world_rank,
-             par->local_rank);
+    if ((st = mt_path_fmt(path, sizeof path, "%s/nemo_log_globalrank-%d_localrank-%d.txt", e->log_dir,
+                          par->world_rank, par->local_rank)) != MT_OK)
+        goto fail;
     e->log_file = fopen(path, "a");
     if (!e->log_file) {
         st = mt_fail(MT_ERR_IO, "%s: cannot open the log file: %s", path, strerror(errno));
@@ -647,8 +697,8 @@ mt_status mt_exp_create_par(const mt_train_config *cfg, int argc, char **argv, c
         if (!m) { st = MT_ERR_NOMEM; goto fail; }
         for (int i = 0; i < argc; i++) fprintf(m, "%s%s", i ? " " : "", argv[i]);
         fclose(m);
-        snprintf(path, sizeof path, "%s/cmd-args.log", e->log_dir);
-        st = mt_write_file_atomic(path, args, alen);
+        st = mt_path_join(path, sizeof path, e->log_dir, "cmd-args.log");
+        if (st == MT_OK) st = mt_write_file_atomic(path, args, alen);
         free(args);
         if (st != MT_OK) goto fail;
         char *y = NULL;
@@ -658,8 +708,8 @@ mt_status mt_exp_create_par(const mt_train_config *cfg, int argc, char **argv, c
         st = mt_config_dump(cfg, m, NULL);
         fclose(m);
         if (st == MT_OK) {
-            snprintf(path, sizeof path, "%s/hparams.yaml", e->log_dir);
-            st = mt_write_file_atomic(path, y, ylen);
+            st = mt_path_join(path, sizeof path, e->log_dir, "hparams.yaml");
+            if (st == MT_OK) st = mt_write_file_atomic(path, y, ylen);
         }
         free(y);
         if (st != MT_OK) goto fail;
@@ -777,6 +827,7 @@ void mt_exp_free(mt_exp_manager *e) {
     free(e->topk);
     free(e->last_path);
     free(e->resume_path);
+    free(e->resume_older);
     free(e);
 }
 
@@ -784,6 +835,24 @@ const char *mt_exp_log_dir(const mt_exp_manager *e) { return e->log_dir; }
 const char *mt_exp_ckpt_dir(const mt_exp_manager *e) { return e->ckpt_dir; }
 const char *mt_exp_name(const mt_exp_manager *e) { return e->name; }
 const char *mt_exp_resume_path(const mt_exp_manager *e) { return e->resume_path; }
+const char *mt_exp_resume_older(const mt_exp_manager *e) { return e->resume_older; }
+
+void mt_exp_resumed_from(mt_exp_manager *e, const char *path) {
+    if (!e->resume_found || !path) return;
+    // The other -last file (a kill between writing the new one and deleting the old) is not
+    // the one training continues from: remove it, and replace `path` at the next save.
+    const char *other = !strcmp(path, e->resume_path) ? e->resume_older : e->resume_path;
+    if (other && e->checkpoints_on && strcmp(other, path)) {
+        if (unlink(other) == 0) mt_info("removed %s (training continues from %s)", other, path);
+    }
+    if (e->checkpoints_on) {
+        char *lp = mt_strdup(path);
+        if (lp) {
+            free(e->last_path);
+            e->last_path = lp;
+        }
+    }
+}
 const char *mt_exp_last_checkpoint(const mt_exp_manager *e) { return e->last_path; }
 
 const char *mt_exp_best_checkpoint(const mt_exp_manager *e) {
@@ -807,7 +876,7 @@ mt_status mt_exp_metrics_begin(mt_exp_manager *e, const char *const *metric_name
                                int64_t resume_step) {
     if (!e->rank0) return MT_OK;
     char path[PATH_CAP + 32];
-    snprintf(path, sizeof path, "%s/metrics.csv", e->log_dir);
+    MT_TRY(mt_path_join(path, sizeof path, e->log_dir, "metrics.csv"));
     // Names unknown (no validation ran in this session): keep the existing file's columns.
     char *adopted[16];
     int nadopted = 0;
@@ -819,7 +888,7 @@ mt_status mt_exp_metrics_begin(mt_exp_manager *e, const char *const *metric_name
         if (old && getline(&line, &cap, old) > 0 && !strncmp(line, "step,epoch,train_loss,lr,val_loss", 33)) {
             line[strcspn(line, "\r\n")] = 0;
             for (char *tok = strtok(line + 33, ","); tok && nadopted < 16; tok = strtok(NULL, ","))
-                if (!strncmp(tok, "val_", 4) && (adopted[nadopted] = mt_strdup(tok + 4))) nadopted++;
+                if ((adopted[nadopted] = mt_strdup(tok))) nadopted++;
         }
         free(line);
         if (old) fclose(old);
@@ -831,10 +900,8 @@ mt_status mt_exp_metrics_begin(mt_exp_manager *e, const char *const *metric_name
     if (!e->metric_tags) return MT_ERR_NOMEM;
     e->n_metrics = n_metrics;
     for (int i = 0; i < n_metrics && e->metric_tags; i++) {
-        size_t l = strlen(metric_names[i]) + 5;
-        e->metric_tags[i] = mt_malloc(l);
+        e->metric_tags[i] = mt_strdup(metric_names[i]);
         if (!e->metric_tags[i]) { st0 = MT_ERR_NOMEM; break; }
-        snprintf(e->metric_tags[i], l, "val_%s", metric_names[i]);
     }
     for (int i = 0; i < nadopted; i++) free(adopted[i]);
     if (!e->metric_tags) return MT_ERR_NOMEM;
@@ -917,15 +984,35 @@ mt_status mt_exp_log_row(mt_exp_manager *e, int64_t step, int64_t epoch, double 
 
 static int better(const mt_exp_manager *e, double a, double b) { return e->mode_max ? a > b : a < b; }
 
+// Full disk, read-only or vanished folder: the temporary is gone and the previous checkpoint
+// untouched; the message says which one a resume would start from.
+static mt_status save_failed(const mt_exp_manager *e, mt_status ws) {
+    if (!is_dir(e->ckpt_dir))
+        return mt_fail_context(ws, "the checkpoint folder %s no longer exists (deleted during training?): the run "
+                               "stops", e->ckpt_dir);
+    if (e->last_path)
+        return mt_fail_context(ws, "checkpoint not saved (the previous one, %s, is intact: free the space or fix the "
+                               "folder, then resume with exp_manager.resume_if_exists=true)", e->last_path);
+    return mt_fail_context(ws, "checkpoint not saved");
+}
+
 mt_status mt_exp_save_checkpoint(mt_exp_manager *e, mt_ckpt_write_fn write, void *ctx, double monitor_value,
                                  int64_t epoch, int rank) {
     e->new_best = 0;
     if (!e->checkpoints_on) return MT_OK;
     char stem[1024], last[PATH_CAP * 2];
     format_template(e, e->filename, monitor_value, epoch, stem, sizeof stem);
-    snprintf(last, sizeof last, "%s/%s-last.ckpt", e->ckpt_dir, stem);
+    MT_TRY(mt_path_fmt(last, sizeof last, "%s/%s-last.ckpt", e->ckpt_dir, stem));
+    // With tensor parallelism each rank writes its own file, and a kill can stop some ranks
+    // before theirs is in place: every rank keeps its previous -last until all have written the
+    // new one, so that a resume finds a step common to all (trainer.c). The new file must not
+    // replace the previous one by name either: a clash takes the alternate name -v1-last.
+    if (e->ckpt_sync && e->last_path && !strcmp(e->last_path, last))
+        MT_TRY(mt_path_fmt(last, sizeof last, "%s/%s-v1-last.ckpt", e->ckpt_dir, stem));
     // 1. The new -last (write() is atomic), then drop the previous one.
-    MT_TRY(write(ctx, last));
+    mt_status ws = write(ctx, last);
+    if (e->ckpt_sync) ws = mt_comm_agree(e->ckpt_sync, ws);
+    if (ws != MT_OK) return save_failed(e, ws);
     if (e->last_path && strcmp(e->last_path, last)) {
         if (unlink(e->last_path) != 0 && errno != ENOENT)
             mt_warn("%s: cannot remove the previous last checkpoint: %s", e->last_path, strerror(errno));
@@ -946,7 +1033,7 @@ mt_status mt_exp_save_checkpoint(mt_exp_manager *e, mt_ckpt_write_fn write, void
         goto done;
     }
     char path[PATH_CAP * 2], tmp[PATH_CAP * 2 + 8];
-    snprintf(path, sizeof path, "%s/%s.ckpt", e->ckpt_dir, stem);
+    MT_TRY(mt_path_fmt(path, sizeof path, "%s/%s.ckpt", e->ckpt_dir, stem));
     // Same name as an existing top-k entry (same value and epoch): PTL adds -v1, -v2, ...
     int same = -1;
     for (int v = 1;; v++) {
@@ -954,19 +1041,23 @@ mt_status mt_exp_save_checkpoint(mt_exp_manager *e, mt_ckpt_write_fn write, void
         for (int i = 0; i < e->ntopk; i++)
             if (!strcmp(e->topk[i].path, path)) clash = 1;
         if (!clash) break;
-        snprintf(path, sizeof path, "%s/%s-v%d.ckpt", e->ckpt_dir, stem, v);
+        MT_TRY(mt_path_fmt(path, sizeof path, "%s/%s-v%d.ckpt", e->ckpt_dir, stem, v));
         same = v;
     }
     (void)same;
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    MT_TRY(mt_path_fmt(tmp, sizeof tmp, "%s.tmp", path));
     unlink(tmp);
     if (link(last, tmp) != 0) {
-        // No hard links on this filesystem: write a second copy.
-        MT_TRY(write(ctx, path));
+        int err = errno;
+        // No hard links on this filesystem: write a second copy. Any other failure is an error.
+        if (err != EPERM && err != EXDEV && err != ENOTSUP && err != EOPNOTSUPP && err != EMLINK)
+            return save_failed(e, mt_fail(MT_ERR_IO, "%s: cannot link %s: %s", tmp, last, strerror(err)));
+        ws = write(ctx, path);
+        if (ws != MT_OK) return save_failed(e, ws);
     } else if (rename(tmp, path) != 0) {
         int err = errno;
         unlink(tmp);
-        return mt_fail(MT_ERR_IO, "%s: cannot rename into place: %s", path, strerror(err));
+        return save_failed(e, mt_fail(MT_ERR_IO, "%s: cannot rename into place: %s", path, strerror(err)));
     }
     fsync_dir_of(path);
     topk_entry *nt = mt_realloc(e->topk, (size_t)(e->ntopk + 1) * sizeof *nt);
@@ -985,7 +1076,7 @@ mt_status mt_exp_save_checkpoint(mt_exp_manager *e, mt_ckpt_write_fn write, void
                (long long)epoch, (long long)e->step, e->monitor, monitor_value, e->topk[b].score, path,
                (long long)e->save_top_k);
     }
-    if (!keep_all && e->ntopk > e->save_top_k) {
+    while (!keep_all && e->ntopk > e->save_top_k) {
         worst = 0;
         for (int i = 1; i < e->ntopk; i++)
             if (better(e, e->topk[worst].score, e->topk[i].score)) worst = i;

@@ -49,9 +49,16 @@ const char *mt_exp_ckpt_dir(const mt_exp_manager *e);
 const char *mt_exp_name(const mt_exp_manager *e);
 // The checkpoint to resume from, or NULL for a fresh start.
 const char *mt_exp_resume_path(const mt_exp_manager *e);
+// The second newest *last.ckpt found for resume_if_exists (a kill left two), or NULL: the
+// fallback when the ranks of a tensor-parallel job resume from different steps.
+const char *mt_exp_resume_older(const mt_exp_manager *e);
+// Training continues from `path` (the resume path or the older one): the other -last file is
+// removed and `path` is the one the next save replaces.
+void mt_exp_resumed_from(mt_exp_manager *e, const char *path);
 
-// metrics.csv + TensorBoard. Columns: step, epoch, train_loss, lr, val_loss, then
-// val_<name> for each of the task's metric names. `resume_step` >= 0 keeps the rows of an
+// metrics.csv + TensorBoard. Columns: step, epoch, train_loss, lr, val_loss, then the task's
+// metric tags as logged (NeMo's names: val_f1 for text classification, f1 for token
+// classification; see the trainer). `resume_step` >= 0 keeps the rows of an
 // existing metrics.csv up to that step (a resumed run continues the file); < 0 starts anew.
 // n_metrics < 0: the names are unknown (no validation ran); an existing file's columns are kept.
 mt_status mt_exp_metrics_begin(mt_exp_manager *e, const char *const *metric_names, int n_metrics,

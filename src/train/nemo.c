@@ -14,15 +14,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ckpt/source.h"
 #include "ckpt/state_dict.h"
+#include "ckpt/tar.h"
+#include <cjson/cJSON.h>
 #include "ckpt/torchfile.h"
 #include "core/log.h"
 #include "text/pretrained.h"
 
-#define MEMBER_MAX ((int64_t)16 << 30)
-// Everything but weights (config YAML/JSON, vocab, label map) is small; a lower cap keeps a
-// disguised gzip bomb from taking gigabytes of memory.
-#define SMALL_MEMBER_MAX ((int64_t)256 << 20)
 
 // ---------------------------------------------------------------------------------------------
 // small helpers
@@ -61,7 +60,7 @@ static void remove_tree_flat(const char *dir) {
         struct dirent *e;
         while ((e = readdir(d))) {
             if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-            char p[1024];
+            char p[4400];
             snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
             unlink(p);
         }
@@ -211,6 +210,7 @@ static mt_status write_archive(const char *path, const member *m, int n) {
             continue;
         }
         st = m[i].file ? add_member_file(a, m[i].name, m[i].file, tmp) : add_member(a, m[i].name, m[i].data, m[i].len, tmp);
+        if (i == 0) mt_fault_pause();
     }
     if (archive_write_close(a) != ARCHIVE_OK && st == MT_OK)
         st = mt_fail(MT_ERR_IO, "%s: %s", tmp, archive_error_string(a));
@@ -235,6 +235,95 @@ static mt_status set_fmt(mt_train_config *c, const char *key, const char *fmt, .
     return mt_config_set(c, key, v);
 }
 
+// Decodes one UTF-8 sequence at p (len > 0); invalid bytes decode as U+FFFD, one byte each.
+static uint32_t utf8_next(const unsigned char *p, size_t len, size_t *used) {
+    unsigned c = p[0];
+    int n = c < 0x80 ? 0 : (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2 : (c & 0xf8) == 0xf0 ? 3 : -1;
+    *used = 1;
+    if (n == 0) return c;
+    if (n < 0 || (size_t)n >= len) return 0xfffd;
+    uint32_t cp = c & (0x3f >> n);
+    for (int i = 1; i <= n; i++) {
+        if ((p[i] & 0xc0) != 0x80) return 0xfffd;
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    *used = (size_t)n + 1;
+    return cp;
+}
+
+// A JSON string as Python's json.dumps writes it (ensure_ascii: \uXXXX, surrogate pairs).
+static void json_py_string(FILE *f, const char *s, size_t len) {
+    fputc('"', f);
+    for (size_t i = 0; i < len;) {
+        size_t used;
+        uint32_t c = utf8_next((const unsigned char *)s + i, len - i, &used);
+        i += used;
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", (int)c);
+        else if (c == '\n') fputs("\\n", f);
+        else if (c == '\r') fputs("\\r", f);
+        else if (c == '\t') fputs("\\t", f);
+        else if (c == '\b') fputs("\\b", f);
+        else if (c == '\f') fputs("\\f", f);
+        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else if (c < 0x80) fputc((int)c, f);
+        else if (c < 0x10000) fprintf(f, "\\u%04x", c);
+        else {
+            c -= 0x10000;
+            fprintf(f, "\\u%04x\\u%04x", 0xd800 + (c >> 10), 0xdc00 + (c & 0x3ff));
+        }
+    }
+    fputc('"', f);
+}
+
+typedef struct {
+    const char *tok;
+    size_t len;
+    long id;
+} vocab_entry;
+
+static int vocab_entry_cmp(const void *a, const void *b) {
+    const vocab_entry *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->tok, y->tok, n);
+    if (c) return c;
+    if (x->len != y->len) return x->len < y->len ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+// tokenizer_vocab_dict.json: {token: id} as NeMo dumps the tokenizer's vocab (json.dumps with
+// indent=2, sort_keys=True, then a newline). UTF-8 byte order is code-point order, Python's key
+// order; a repeated token keeps its last id, as a dict built line by line does.
+static mt_status nemo_vocab_dict_json(const char *vocab, size_t vlen, char **out, size_t *olen) {
+    size_t cap = 1;
+    for (size_t i = 0; i < vlen; i++) cap += vocab[i] == '\n';
+    vocab_entry *e = mt_calloc(cap, sizeof *e);
+    if (!e) return MT_ERR_NOMEM;
+    size_t n = 0;
+    for (size_t i = 0; i < vlen;) {
+        const char *nl = memchr(vocab + i, '\n', vlen - i);
+        size_t l = nl ? (size_t)(nl - (vocab + i)) : vlen - i;
+        e[n] = (vocab_entry){vocab + i, l, (long)n};
+        n++;
+        i += l + 1;
+    }
+    qsort(e, n, sizeof *e, vocab_entry_cmp);
+    FILE *f = open_memstream(out, olen);
+    if (!f) { free(e); return MT_ERR_NOMEM; }
+    fputc('{', f);
+    int first = 1;
+    for (size_t i = 0; i < n; i++) {
+        if (i + 1 < n && !vocab_entry_cmp(&(vocab_entry){e[i].tok, e[i].len, 0}, &(vocab_entry){e[i + 1].tok, e[i + 1].len, 0}))
+            continue; // the later id wins
+        fputs(first ? "\n  " : ",\n  ", f);
+        first = 0;
+        json_py_string(f, e[i].tok, e[i].len);
+        fprintf(f, ": %ld", e[i].id);
+    }
+    fputs(first ? "}\n" : "\n}\n", f);
+    free(e);
+    return fclose(f) == 0 ? MT_OK : MT_ERR_NOMEM;
+}
+
 static mt_status nemo_save(const char *path, const mt_train_config *cfg, const mt_session *s, const mt_dataset *labels,
                            const char *const *weight_files, int tp);
 
@@ -250,23 +339,48 @@ mt_status mt_nemo_save_tp(const char *path, const mt_train_config *cfg, const mt
 
 static mt_status nemo_save(const char *path, const mt_train_config *cfg, const mt_session *s, const mt_dataset *labels,
                            const char *const *weight_files, int tp) {
-    char tmpdir[512];
-    MT_TRY(make_tmpdir(tmpdir, sizeof tmpdir));
-    char wpath[600];
+    // The staging folder sits beside the archive under a fixed name, not in TMPDIR: a write killed
+    // with -9 leaves it where the next save of the same .nemo (a resumed run) finds and removes it,
+    // instead of a model-sized orphan in /tmp per kill.
+    char tmpdir[4200];
+    if (snprintf(tmpdir, sizeof tmpdir, "%s.tmp.d", path) >= (int)sizeof tmpdir)
+        return mt_fail(MT_ERR_INVALID, "%s: path too long", path);
+    remove_tree_flat(tmpdir);
+    if (mkdir(tmpdir, 0700) != 0)
+        return mt_fail(MT_ERR_IO, "%s: cannot create a temporary folder beside the .nemo: %s", tmpdir, strerror(errno));
+    char wpath[4300];
     snprintf(wpath, sizeof wpath, "%s/model_weights.ckpt", tmpdir);
-    char *vocab = NULL, *yaml = NULL, *json = NULL, *labtxt = NULL;
-    size_t vlen = 0, ylen = 0, jlen = 0, llen = 0;
+    char *vocab = NULL, *yaml = NULL, *json = NULL, *labtxt = NULL, *labtxt2 = NULL;
+    size_t vlen = 0, ylen = 0, jlen = 0, llen = 0, llen2 = 0;
     mt_train_config c2;
     int c2_init = 0;
-    member *m = mt_calloc((size_t)(5 + 2 * tp), sizeof *m);
+    member *m = mt_calloc((size_t)(8 + 2 * tp), sizeof *m);
     char (*mpnames)[40] = mt_calloc((size_t)(2 * tp), sizeof *mpnames);
     mt_status st = m && mpnames ? MT_OK : MT_ERR_NOMEM;
     if (st == MT_OK && !weight_files) st = mt_state_dict_save_model(wpath, s->model);
     if (st == MT_OK) st = read_file(s->vocab_path, &vocab, &vlen);
-    char uuid[33], vname[128], lname[128], jname[512];
+    char uuid[33], lname[128], lname2[128], jname[512];
     uuid_hex(uuid);
-    snprintf(vname, sizeof vname, "%s_vocab.txt", uuid);
+    // NeMo's names for a Megatron tokenizer's vocab (the model-parallel listing in its docs); its
+    // restore_from opens megatron_checkpoint_version.json by that plain name, so no uuid prefix.
+    const char *vname = "tokenizer.vocab_file";
+    char *vdict = NULL;
+    size_t vdlen = 0;
+    if (st == MT_OK) st = nemo_vocab_dict_json(vocab, vlen, &vdict, &vdlen);
     snprintf(lname, sizeof lname, "%s_label_ids.csv", uuid);
+    // two-head tasks keep two maps, under NeMo's class_labels keys and file names
+    const int pnc = s->topt.kind == MT_TASK_PUNCT_CAPIT, joint = pnc || s->topt.kind == MT_TASK_INTENT_SLOT;
+    if (joint) {
+        snprintf(lname, sizeof lname, "%s_%s", uuid, pnc ? "punct_label_ids.csv" : "intent_labels.csv");
+        snprintf(lname2, sizeof lname2, "%s_%s", uuid, pnc ? "capit_label_ids.csv" : "slot_labels.csv");
+    }
+    int nlabels2 = joint && labels ? mt_dataset_num_labels2(labels) : 0;
+    if (st == MT_OK && nlabels2 > 0) {
+        FILE *f = open_memstream(&labtxt2, &llen2);
+        if (!f) st = MT_ERR_NOMEM;
+        for (int i = 0; f && i < nlabels2; i++) fprintf(f, "%s\n", mt_dataset_label_name2(labels, i));
+        if (f) fclose(f);
+    }
     const char *pname = cfg->model.language_model.pretrained_model_name;
     snprintf(jname, sizeof jname, "%s_%s_encoder_config.json", uuid, strchr(pname, '/') ? "encoder" : pname);
     int nlabels = labels ? mt_dataset_num_labels(labels) : 0;
@@ -313,8 +427,18 @@ static mt_status nemo_save(const char *path, const mt_train_config *cfg, const m
     if (st == MT_OK) st = set_fmt(&c2, "model.tokenizer.do_lower_case", "%s", s->lowercase ? "true" : "false");
     if (st == MT_OK) st = set_fmt(&c2, "model.language_model.config_file", "'nemo:%s'", jname);
     if (st == MT_OK) st = mt_config_set(&c2, "model.language_model.lm_checkpoint", "null");
-    if (st == MT_OK && nlabels > 0) st = set_fmt(&c2, "model.class_labels.class_labels_file", "'nemo:%s'", lname);
-    if (st == MT_OK && nlabels == 0) st = mt_config_set(&c2, "model.class_labels.class_labels_file", "null");
+    if (joint) {
+        if (st == MT_OK)
+            st = set_fmt(&c2, pnc ? "model.class_labels.punct_labels_file" : "model.class_labels.intent_labels_file",
+                         "'nemo:%s'", lname);
+        if (st == MT_OK)
+            st = set_fmt(&c2, pnc ? "model.class_labels.capit_labels_file" : "model.class_labels.slot_labels_file",
+                         "'nemo:%s'", lname2);
+        if (st == MT_OK && !pnc) st = set_fmt(&c2, "model.pad_label", "%d", s->topt.slot_pad_label);
+    } else {
+        if (st == MT_OK && nlabels > 0) st = set_fmt(&c2, "model.class_labels.class_labels_file", "'nemo:%s'", lname);
+        if (st == MT_OK && nlabels == 0) st = mt_config_set(&c2, "model.class_labels.class_labels_file", "null");
+    }
     if (st == MT_OK) st = set_fmt(&c2, "model.language_model.config.arch", "%s", mc->arch == MT_ARCH_MEGATRON ? "megatron" : "bert");
     if (st == MT_OK) st = set_fmt(&c2, "model.language_model.config.hidden_size", "%d", mc->hidden_size);
     if (st == MT_OK) st = set_fmt(&c2, "model.language_model.config.num_layers", "%d", mc->num_layers);
@@ -356,15 +480,21 @@ static mt_status nemo_save(const char *path, const mt_train_config *cfg, const m
             }
         }
         m[n++] = (member){vname, vocab, vlen, NULL};
+        m[n++] = (member){"tokenizer_vocab_dict.json", vdict, vdlen, NULL};
+        // megatune's QKV rows are Megatron >= 2.0's [heads, 3, head_dim]: version 3.0
+        m[n++] = (member){MT_NEMO_VERSION_MEMBER, "{\"checkpoint_version\": 3.0}", 27, NULL};
         if (nlabels > 0) m[n++] = (member){lname, labtxt, llen, NULL};
+        if (nlabels2 > 0) m[n++] = (member){lname2, labtxt2, llen2, NULL};
         m[n++] = (member){jname, json, jlen, NULL};
         st = write_archive(path, m, n);
     }
     if (c2_init) mt_config_free(&c2);
     free(vocab);
+    free(vdict);
     free(yaml);
     free(json);
     free(labtxt);
+    free(labtxt2);
     free(m);
     free(mpnames);
     remove_tree_flat(tmpdir);
@@ -384,6 +514,13 @@ typedef struct {
     nmember *m;
     int n;
 } nmembers;
+
+typedef struct {
+    double version;   // checkpoint_version of the weights
+    int present;      // megatron_checkpoint_version.json was there
+    mt_qkv_order qkv; // its per-rank QKV row order
+    char member[256];
+} nversion;
 
 static void members_free(nmembers *ms) {
     for (int i = 0; i < ms->n; i++) {
@@ -436,27 +573,9 @@ static mt_status read_members_as(const char *path, const char *weights_member, c
     memset(out, 0, sizeof *out);
     struct stat sb;
     if (stat(path, &sb) != 0) return mt_fail(MT_ERR_IO, "%s: cannot open the .nemo: %s", path, strerror(errno));
-    struct archive *a = archive_read_new();
-    if (!a) return MT_ERR_NOMEM;
-    archive_read_support_filter_gzip(a);
-    archive_read_support_filter_none(a);
-    archive_read_support_format_tar(a);
+    struct archive *a = NULL;
+    MT_TRY(mt_tar_open(path, &a));
     mt_status st = MT_OK;
-    if (archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK) {
-        FILE *probe = fopen(path, "rb");
-        unsigned char magic[2] = {0, 0};
-        if (probe) {
-            if (fread(magic, 1, 2, probe) != 2) magic[0] = 0;
-            fclose(probe);
-        }
-        if (magic[0] == 'P' && magic[1] == 'K')
-            st = mt_fail(MT_ERR_FORMAT, "%s is a torch/zip file (a training .ckpt?), not a .nemo: resume training "
-                         "from a .ckpt with trainer.resume_from_checkpoint=%s", path, path);
-        else
-            st = mt_fail(MT_ERR_FORMAT, "%s: not a .nemo (gzip tar): %s", path, archive_error_string(a));
-        archive_read_free(a);
-        return st;
-    }
     struct archive_entry *e;
     int r;
     while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
@@ -543,47 +662,9 @@ static mt_status read_members_as(const char *path, const char *weights_member, c
             out->n++;
             continue;
         }
-        size_t nlen = strlen(name);
-        const int64_t limit = nlen >= 5 && !strcmp(name + nlen - 5, ".ckpt") ? MEMBER_MAX : SMALL_MEMBER_MAX;
-        if (size > limit) {
-            st = mt_fail(MT_ERR_FORMAT, "%s: member '%s' is larger than %lld MiB", path, name,
-                         (long long)(limit >> 20));
-            break;
-        }
-        // the header's size is a claim: start small and grow as bytes actually arrive, so a forged
-        // size cannot make us reserve gigabytes
-        size_t cap = size >= 0 && size < (1 << 26) ? (size_t)size + 1 : 1 << 16, len = 0;
-        char *buf = mt_malloc(cap);
-        if (!buf) { st = MT_ERR_NOMEM; break; }
-        for (;;) {
-            if (len == cap) {
-                if (cap > (size_t)limit) {
-                    st = mt_fail(MT_ERR_FORMAT, "%s: member '%s' is larger than %lld MiB", path, name,
-                                 (long long)(limit >> 20));
-                    break;
-                }
-                char *nb = mt_realloc(buf, cap * 2);
-                if (!nb) { st = MT_ERR_NOMEM; break; }
-                buf = nb;
-                cap *= 2;
-            }
-            la_ssize_t got = archive_read_data(a, buf + len, cap - len);
-            if (got < 0) {
-                st = mt_fail(MT_ERR_FORMAT, "%s: member '%s' is corrupt or truncated: %s", path, name,
-                             archive_error_string(a));
-                break;
-            }
-            if (got == 0) break;
-            len += (size_t)got;
-        }
-        if (st == MT_OK && size >= 0 && (int64_t)len != size)
-            st = mt_fail(MT_ERR_FORMAT, "%s: member '%s' is truncated (%zu of %lld bytes)", path, name, len, (long long)size);
-        if (st == MT_OK) {
-            // members are also read as text (YAML, JSON): keep a NUL after the bytes
-            char *nb = len < cap ? buf : mt_realloc(buf, len + 1);
-            if (!nb) st = MT_ERR_NOMEM;
-            else { buf = nb; buf[len] = 0; }
-        }
+        char *buf = NULL;
+        size_t len = 0;
+        st = mt_tar_read_member(a, path, name, size, &buf, &len);
         nmember *nm = st == MT_OK ? mt_realloc(out->m, (size_t)(out->n + 1) * sizeof *nm) : NULL;
         if (st == MT_OK && !nm) st = MT_ERR_NOMEM;
         if (st != MT_OK) { free(buf); break; }
@@ -646,6 +727,73 @@ static mt_status check_shards(const nmembers *ms, const char *path) {
     return MT_OK;
 }
 
+// megatron_checkpoint_version.json (NeMo registers it for every Megatron encoder; a uuid prefix in
+// v1.0-final naming): the per-rank QKV row order of the weights. Absent: megatune's own layout.
+static mt_status nemo_version(const nmembers *ms, const char *path, nversion *out) {
+    *out = (nversion){3.0, 0, MT_QKV_V2, ""};
+    const nmember *m = NULL;
+    for (int i = 0; i < ms->n && !m; i++) {
+        const char *b = strrchr(ms->m[i].name, '/');
+        b = b ? b + 1 : ms->m[i].name;
+        size_t l = strlen(b), k = strlen(MT_NEMO_VERSION_MEMBER);
+        if (l >= k && !strcmp(b + l - k, MT_NEMO_VERSION_MEMBER) && (l == k || b[l - k - 1] == '_')) m = &ms->m[i];
+    }
+    if (!m) return MT_OK;
+    snprintf(out->member, sizeof out->member, "%s", m->name);
+    cJSON *j = m->data ? cJSON_ParseWithLength(m->data, m->len) : NULL;
+    const cJSON *v = cJSON_IsObject(j) ? cJSON_GetObjectItemCaseSensitive(j, "checkpoint_version") : NULL;
+    mt_status st = MT_OK;
+    if (!cJSON_IsNumber(v)) {
+        st = mt_fail(MT_ERR_FORMAT, "%s: member %s is not {\"checkpoint_version\": <number>}; NeMo writes e.g. "
+                     "{\"checkpoint_version\": 3.0}", path, m->name);
+    } else if (v->valuedouble != 0.0 && v->valuedouble != 1.0 && v->valuedouble != 2.0 && v->valuedouble != 3.0) {
+        st = mt_fail(MT_ERR_UNSUPPORTED, "%s: member %s says checkpoint_version %g, which megatune does not know: its "
+                     "attention (QKV) weights would load in the wrong order. Known versions: 0, 1.0, 2.0, 3.0 "
+                     "(Megatron-LM's); convert the model with a Megatron-LM of one of those versions", path, m->name,
+                     v->valuedouble);
+    } else {
+        out->version = v->valuedouble;
+        out->present = 1;
+        out->qkv = mt_qkv_order_of_version(out->version);
+    }
+    cJSON_Delete(j);
+    return st;
+}
+
+// A member name ends with `suffix` as a whole name or after a '_' (NeMo's <uuid>_ prefix).
+static int name_ends(const char *name, const char *suffix) {
+    size_t l = strlen(name), k = strlen(suffix);
+    return l >= k && !strcmp(name + l - k, suffix) && (l == k || name[l - k - 1] == '_' || name[l - k - 1] == '/');
+}
+
+// tokenizer_vocab_dict.json ({token: id}) -> vocab.txt text, one token per line in id order.
+static mt_status vocab_from_dict(const nmember *m, const char *path, char **out, size_t *olen) {
+    cJSON *j = m->data ? cJSON_ParseWithLength(m->data, m->len) : NULL;
+    int n = cJSON_IsObject(j) ? cJSON_GetArraySize(j) : -1;
+    const char **tok = n > 0 ? mt_calloc((size_t)n, sizeof *tok) : NULL;
+    mt_status st = n > 0 ? (tok ? MT_OK : MT_ERR_NOMEM)
+                         : mt_fail(MT_ERR_FORMAT, "%s: member %s is not a non-empty {token: id} JSON object", path, m->name);
+    const cJSON *e;
+    if (st == MT_OK) cJSON_ArrayForEach(e, j) {
+        double id = cJSON_IsNumber(e) ? e->valuedouble : -1;
+        if (id < 0 || id >= n || id != (int)id || tok[(int)id]) {
+            st = mt_fail(MT_ERR_FORMAT, "%s: member %s: token '%s' has id %g; the ids must be 0..%d, each once", path,
+                         m->name, e->string, id, n - 1);
+            break;
+        }
+        tok[(int)id] = e->string;
+    }
+    if (st == MT_OK) {
+        FILE *f = open_memstream(out, olen);
+        if (!f) st = MT_ERR_NOMEM;
+        for (int i = 0; f && i < n; i++) fprintf(f, "%s\n", tok[i]);
+        if (f && fclose(f) != 0) st = MT_ERR_NOMEM;
+    }
+    free(tok);
+    cJSON_Delete(j);
+    return st;
+}
+
 // Rewrites the last error about our temporary copy `file` of a weights member to name the member.
 static mt_status member_error(mt_status st, const char *nemo, const char *file, int sharded, int k) {
     const char *e = mt_last_error(), *at = strstr(e, file);
@@ -661,7 +809,8 @@ static mt_status member_error(mt_status st, const char *nemo, const char *file, 
 // is the concatenation of the shards along its split dimension, and each of m's elements is taken
 // from there. Vocab rows past the source's padded vocab are zero (padding rows are never looked up).
 // Strict: every parameter must be present with a compatible shape.
-static mt_status load_resharded(char *const *files, int T, int sharded, mt_model *m, const char *nemo) {
+static mt_status load_resharded(char *const *files, int T, int sharded, mt_model *m, const char *nemo,
+                                const nversion *ver) {
     const mt_param_table *tab = mt_model_params(m);
     const mt_model_config *mc = mt_model_get_config(m);
     mt_torch_file **tf = mt_calloc((size_t)T, sizeof *tf);
@@ -707,6 +856,16 @@ static mt_status load_resharded(char *const *files, int T, int sharded, mt_model
                 break;
             }
             for (int64_t r = 0; r < rows; r++) mt_ckpt_tensor_row_f32(t[0], r, 0, cols, dst + r * cols);
+        } else if (d == 0 && ver->qkv != MT_QKV_V2 && strstr(p->name, ".query_key_value.")) {
+            // an older checkpoint version's per-rank row order: merge and reorder to [heads, 3, hn]
+            if (scols != cols || srows * T != rows * tp) {
+                st = mt_fail(MT_ERR_FORMAT, "%s: '%s' is %lldx%lld in each of %d shard(s); the model needs %lld rows "
+                             "of %lld", nemo, p->name, (long long)srows, (long long)scols, T, (long long)(rows * tp),
+                             (long long)cols);
+                break;
+            }
+            st = mt_ckpt_qkv_rows(nemo, p->name, t, T, ver->qkv, mc->num_attention_heads, ver->version,
+                                  (int64_t)rk * rows, rows, dst);
         } else if (d == 0) {
             const int64_t sglob = srows * T, glob = rows * tp;
             int vocab = p->split == MT_SPLIT_VOCAB;
@@ -794,13 +953,15 @@ mt_status mt_nemo_load_weights(const char *path, mt_model *m) {
         return st;
     }
     st = check_shards(&ms, path);
+    nversion ver;
+    if (st == MT_OK) st = nemo_version(&ms, path, &ver);
     const int T = archive_tp(&ms), sharded = archive_sharded(&ms);
     const nmember *w = st == MT_OK ? find_member(&ms, sharded ? "mp_rank_00/model_weights.ckpt" : "model_weights.ckpt") : NULL;
     if (st == MT_OK && !w) st = mt_fail(MT_ERR_FORMAT, "%s: no model_weights.ckpt member", path);
-    if (st == MT_OK && (sharded || mt_model_get_config(m)->tp_size > 1)) {
-        // a tensor-parallel .nemo and/or model: reshard (strict; NeMo's key names)
+    if (st == MT_OK && (sharded || mt_model_get_config(m)->tp_size > 1 || ver.qkv != MT_QKV_V2)) {
+        // a tensor-parallel .nemo and/or model, or an older QKV layout: reshard (strict; NeMo's key names)
         char **files = shard_files(wp, T, sharded);
-        st = files ? load_resharded(files, T, sharded, m, path) : MT_ERR_NOMEM;
+        st = files ? load_resharded(files, T, sharded, m, path, &ver) : MT_ERR_NOMEM;
         shard_files_free(files, T);
     } else if (st == MT_OK) {
         st = mt_state_dict_load_model(wp, m, 1);
@@ -831,25 +992,154 @@ mt_status mt_nemo_load_weights(const char *path, mt_model *m) {
 }
 
 // Rows of the head's last layer weight = the number of classes the .nemo was trained with.
+static mt_status head_classes_mlp(const char *wpath, const char *prefix, const char *mlp, int layers, int *ncls);
 static mt_status head_classes(const char *wpath, const char *prefix, int layers, int *ncls) {
+    return head_classes_mlp(wpath, prefix, "mlp", layers, ncls);
+}
+
+static mt_status head_classes_mlp(const char *wpath, const char *prefix, const char *mlp, int layers, int *ncls) {
     mt_torch_file *tf = NULL;
     MT_TRY(mt_torch_open(wpath, &tf));
     mt_flat f = {0};
     mt_status st = mt_flatten(mt_torch_root(tf), "", &f);
     char key[160];
-    snprintf(key, sizeof key, "%s.mlp.layer%d.weight", prefix, 2 * (layers - 1));
+    snprintf(key, sizeof key, "%s.%s.layer%d.weight", prefix, mlp, 2 * (layers - 1));
     const mt_ckpt_tensor *t = st == MT_OK ? mt_flat_find(&f, key) : NULL;
     if (!t) {
-        snprintf(key, sizeof key, "state_dict.%s.mlp.layer%d.weight", prefix, 2 * (layers - 1));
+        snprintf(key, sizeof key, "state_dict.%s.%s.layer%d.weight", prefix, mlp, 2 * (layers - 1));
         t = st == MT_OK ? mt_flat_find(&f, key) : NULL;
     }
     if (st == MT_OK && (!t || t->ndim != 2))
-        st = mt_fail(MT_ERR_FORMAT, "model_weights.ckpt: no 2-D '%s.mlp.layer%d.weight' (the config's head has %d "
-                     "layer(s))", prefix, 2 * (layers - 1), layers);
+        st = mt_fail(MT_ERR_FORMAT, "model_weights.ckpt: no 2-D '%s.%s.layer%d.weight' (the config's head has %d "
+                     "layer(s))", prefix, mlp, 2 * (layers - 1), layers);
     if (st == MT_OK) *ncls = (int)t->shape[0];
     mt_flat_free(&f);
     mt_torch_close(tf);
     return st;
+}
+
+// The vocab a restored model uses -> `dst`: tokenizer.vocab_file's member; with that null, a
+// member named like a vocab (NeMo's listing: tokenizer.vocab_file, or <uuid>_vocab.txt), else the
+// tokenizer_vocab_dict.json {token: id} dump.
+static mt_status extract_vocab(const nmembers *ms, const mt_train_config *cfg, const char *path, const char *dst) {
+    mt_status st;
+    const nmember *mv = artifact(ms, cfg->model.tokenizer.vocab_file, path, "tokenizer.vocab_file", &st);
+    if (st != MT_OK) return st;
+    for (int i = 0; i < ms->n && !mv; i++)
+        if (name_ends(ms->m[i].name, "tokenizer.vocab_file") || name_ends(ms->m[i].name, "vocab.txt")) mv = &ms->m[i];
+    if (mv) return write_file(dst, mv->data, mv->len);
+    for (int i = 0; i < ms->n; i++)
+        if (name_ends(ms->m[i].name, "tokenizer_vocab_dict.json") || name_ends(ms->m[i].name, "tokenizer_vocab_dict")) {
+            char *text = NULL;
+            size_t len = 0;
+            st = vocab_from_dict(&ms->m[i], path, &text, &len);
+            if (st == MT_OK) st = write_file(dst, text, len);
+            free(text);
+            return st;
+        }
+    return mt_fail(MT_ERR_FORMAT, "%s: no vocab member (tokenizer.vocab_file is null and there is no "
+                   "tokenizer.vocab_file, *vocab.txt or tokenizer_vocab_dict.json member)", path);
+}
+
+// Copies key `i` of the schema from `from` to `to` (value and set flag).
+static mt_status copy_key(mt_train_config *to, const mt_train_config *from, size_t i) {
+    size_t n;
+    const mt_cfg_key *k = &mt_config_schema(&n)[i];
+    if (k->type == MT_CFG_ANY) return MT_OK;
+    void *d = mt_config_field(to, k->path);
+    const void *sv = mt_config_field((mt_train_config *)from, k->path);
+    if (!d || !sv) return MT_OK;
+    switch (k->type) {
+    case MT_CFG_STR: {
+        const char *v = *(char *const *)sv;
+        char *c = v ? mt_strdup(v) : NULL;
+        if (v && !c) return MT_ERR_NOMEM;
+        free(*(char **)d);
+        *(char **)d = c;
+        break;
+    }
+    case MT_CFG_INT: memcpy(d, sv, sizeof(int64_t)); break;
+    case MT_CFG_FLOAT: memcpy(d, sv, sizeof(double)); break;
+    case MT_CFG_BOOL: memcpy(d, sv, sizeof(int)); break;
+    case MT_CFG_NUM: memcpy(d, sv, sizeof(mt_cfg_num)); break;
+    case MT_CFG_FLOAT_LIST: memcpy(d, sv, sizeof(mt_cfg_list)); break;
+    default: break;
+    }
+    to->set[i] = from->set[i];
+    return MT_OK;
+}
+
+mt_status mt_nemo_adopt_model(const char *path, mt_train_config *cfg, char *tmpdir, size_t cap, char *labels,
+                              size_t lcap) {
+    tmpdir[0] = labels[0] = 0;
+    if (cap < 64 || lcap < 64) return mt_fail(MT_ERR_INVALID, "mt_nemo_adopt_model: buffers too small");
+    MT_TRY(make_tmpdir(tmpdir, cap));
+    char wp[600];
+    snprintf(wp, sizeof wp, "%s/model_weights.ckpt", tmpdir);
+    nmembers ms;
+    mt_train_config nc;
+    int nc_init = 0;
+    // the weights are read later (mt_nemo_load_weights): stream the top-level file aside, skip shards
+    mt_status st = read_members_as(path, "model_weights.ckpt", wp, &ms);
+    unlink(wp);
+    const nmember *mc = st == MT_OK ? find_member(&ms, "model_config.yaml") : NULL;
+    if (st == MT_OK && !mc) st = mt_fail(MT_ERR_FORMAT, "%s: no model_config.yaml member", path);
+    if (st == MT_OK) st = mt_config_init(&nc);
+    if (st == MT_OK) nc_init = 1;
+    char where[4200];
+    snprintf(where, sizeof where, "%s:model_config.yaml", path);
+    if (st == MT_OK) st = mt_config_load_yaml_text(&nc, mc->data, mc->len, where, "model.", 1);
+    if (st == MT_OK && cfg->task) st = mt_config_set(&nc, "task", cfg->task);
+    if (st == MT_OK) st = mt_config_finish(&nc);
+    // NeMo's restore_from builds the model from the .nemo's own config: every key of the encoder,
+    // tokenizer, head and label sections is the .nemo's, whatever the YAML says
+    static const char *const sections[] = {"model.language_model.", "model.tokenizer.", "model.head.",
+                                           "model.classifier_head.", "model.class_labels.",
+                                           "model.dataset.num_classes"};
+    size_t nk;
+    const mt_cfg_key *schema = mt_config_schema(&nk);
+    for (size_t i = 0; i < nk && st == MT_OK; i++)
+        for (size_t j = 0; j < sizeof sections / sizeof sections[0]; j++)
+            if (!strncmp(schema[i].path, sections[j], strlen(sections[j]))) {
+                st = copy_key(cfg, &nc, i);
+                break;
+            }
+    char vp[600], jp[600];
+    snprintf(vp, sizeof vp, "%s/vocab.txt", tmpdir);
+    if (st == MT_OK) st = extract_vocab(&ms, &nc, path, vp);
+    if (st == MT_OK) st = set_fmt(cfg, "model.tokenizer.vocab_file", "'%s'", vp);
+    if (st == MT_OK) st = mt_config_set(cfg, "model.language_model.lm_checkpoint", "null");
+    const char *cf = st == MT_OK ? nc.model.language_model.config_file : NULL;
+    if (cf && !mt_config_is_set(&nc, "model.language_model.config.hidden_size")) {
+        const nmember *mj = artifact(&ms, cf, path, "language_model.config_file", &st);
+        snprintf(jp, sizeof jp, "%s/encoder_config.json", tmpdir);
+        if (mj) st = write_file(jp, mj->data, mj->len);
+        if (st == MT_OK) st = set_fmt(cfg, "model.language_model.config_file", "'%s'", jp);
+    } else if (st == MT_OK) {
+        st = mt_config_set(cfg, "model.language_model.config_file", "null");
+    }
+    const nmember *ml = st == MT_OK && nc.model.class_labels.class_labels_file
+                            ? artifact(&ms, nc.model.class_labels.class_labels_file, path, "class_labels.class_labels_file", &st)
+                            : NULL;
+    if (st == MT_OK && ml) {
+        snprintf(labels, lcap, "%s/label_ids.csv", tmpdir);
+        st = write_file(labels, ml->data, ml->len);
+        if (st == MT_OK) st = set_fmt(cfg, "model.class_labels.class_labels_file", "'%s'", labels);
+    }
+    if (nc_init) mt_config_free(&nc);
+    members_free(&ms);
+    if (st != MT_OK) {
+        remove_tree_flat(tmpdir);
+        tmpdir[0] = labels[0] = 0;
+        return mt_fail_context(st, "pretrained_model=%s", path);
+    }
+    mt_info("pretrained_model=%s: the encoder, tokenizer, head and labels come from the .nemo's own config (the "
+            "YAML's model.language_model, tokenizer and head sections are not used)", path);
+    return MT_OK;
+}
+
+void mt_nemo_adopt_cleanup(char *tmpdir) {
+    if (tmpdir && tmpdir[0]) remove_tree_flat(tmpdir);
 }
 
 mt_status mt_nemo_restore(const char *path, char **overrides, int n_overrides, mt_nemo **out) {
@@ -866,6 +1156,8 @@ mt_status mt_nemo_restore(const char *path, char **overrides, int n_overrides, m
     if (st == MT_OK) st = restore_parallel(&n->par);
     if (st == MT_OK) st = read_members_as(path, NULL, wp, &ms);
     if (st == MT_OK) st = check_shards(&ms, path);
+    nversion ver = {3.0, 0, MT_QKV_V2, ""};
+    if (st == MT_OK) st = nemo_version(&ms, path, &ver);
     if (st == MT_OK) n->s.tp = n->par->tp;
     const int T = st == MT_OK ? archive_tp(&ms) : 1, sharded = st == MT_OK && archive_sharded(&ms);
     char **files = st == MT_OK ? shard_files(wp, T, sharded) : NULL;
@@ -884,17 +1176,9 @@ mt_status mt_nemo_restore(const char *path, char **overrides, int n_overrides, m
     mt_session *s = &n->s;
     if (st == MT_OK) st = mt_session_task_options(&n->cfg, &s->topt);
     // vocab -> a private file, then the tokenizer with the preset's (or the config's) casing
-    const nmember *mv = st == MT_OK ? artifact(&ms, n->cfg.model.tokenizer.vocab_file, path, "tokenizer.vocab_file", &st) : NULL;
-    if (st == MT_OK && !mv) {
-        for (int i = 0; i < ms.n; i++) {
-            size_t l = strlen(ms.m[i].name);
-            if (l >= 9 && !strcmp(ms.m[i].name + l - 9, "vocab.txt")) mv = &ms.m[i];
-        }
-        if (!mv) st = mt_fail(MT_ERR_FORMAT, "%s: no vocab member (tokenizer.vocab_file is null)", path);
-    }
     if (st == MT_OK) {
         snprintf(s->vocab_path, sizeof s->vocab_path, "%s/vocab.txt", n->tmpdir);
-        st = write_file(s->vocab_path, mv->data, mv->len);
+        st = extract_vocab(&ms, &n->cfg, path, s->vocab_path);
     }
     if (st == MT_OK) {
         // casing: the tokenizer preset's, else the recorded do_lower_case
@@ -919,6 +1203,24 @@ mt_status mt_nemo_restore(const char *path, char **overrides, int n_overrides, m
     }
     if (st == MT_OK && s->topt.kind == MT_TASK_TOKEN_CLASSIFICATION && !ml)
         st = mt_fail(MT_ERR_FORMAT, "%s: a token-classification model without its label map (label_ids.csv)", path);
+    // two-head tasks: both label maps (P&C punct/capit, intent/slot intent/slot)
+    const int pnc = s->topt.kind == MT_TASK_PUNCT_CAPIT, joint = pnc || s->topt.kind == MT_TASK_INTENT_SLOT;
+    for (int h = 0; joint && h < 2 && st == MT_OK; h++) {
+        const char *key = h == 0 ? (pnc ? "class_labels.punct_labels_file" : "class_labels.intent_labels_file")
+                                 : (pnc ? "class_labels.capit_labels_file" : "class_labels.slot_labels_file");
+        const char *ref = h == 0 ? (pnc ? n->cfg.model.joint.punct_labels_file : n->cfg.model.joint.intent_labels_file)
+                                 : (pnc ? n->cfg.model.joint.capit_labels_file : n->cfg.model.joint.slot_labels_file);
+        const nmember *mlab = ref ? artifact(&ms, ref, path, key, &st) : NULL;
+        if (st == MT_OK && !mlab)
+            st = mt_fail(MT_ERR_FORMAT, "%s: no label map member for model.%s", path, key);
+        if (st == MT_OK) {
+            char lp[600];
+            snprintf(lp, sizeof lp, "%s/labels%d.csv", n->tmpdir, h);
+            st = write_file(lp, mlab->data, mlab->len);
+            char *dst = h == 0 ? s->topt.label_ids_file : s->topt.label_ids_file2;
+            if (st == MT_OK) snprintf(dst, sizeof s->topt.label_ids_file, "%s", lp);
+        }
+    }
     // weights (already streamed into the private folder); head size from the weights
     (void)mw;
     if (st == MT_OK) {
@@ -937,7 +1239,19 @@ mt_status mt_nemo_restore(const char *path, char **overrides, int n_overrides, m
             if (!strcmp(s->topt.glue_task, "sts-b")) head = MT_HEAD_SEQUENCE_REGRESSION;
         }
         int ncls = 0;
-        st = head_classes(files[0], prefix, layers, &ncls); // the head is replicated: any shard has it
+        if (pnc) {
+            head = MT_HEAD_TOKEN_CLASSIFIER;
+            st = head_classes(files[0], "punct_classifier", (int)n->cfg.model.joint.punct_head.num_fc_layers, &ncls);
+            if (st == MT_OK)
+                st = head_classes(files[0], "capit_classifier", (int)n->cfg.model.joint.capit_head.num_fc_layers,
+                                  &s->num_classes2);
+        } else if (joint) {
+            int nl = (int)n->cfg.model.joint.num_output_layers;
+            st = head_classes_mlp(files[0], "classifier", "intent_mlp", nl, &ncls);
+            if (st == MT_OK) st = head_classes_mlp(files[0], "classifier", "slot_mlp", nl, &s->num_classes2);
+        } else {
+            st = head_classes(files[0], prefix, layers, &ncls); // the head is replicated: any shard has it
+        }
         // A NeMo-written .nemo describes the encoder only in its config_file member; megatune's
         // also writes the full model.language_model.config block, which then decides.
         const char *cf = n->cfg.model.language_model.config_file;
@@ -947,13 +1261,13 @@ mt_status mt_nemo_restore(const char *path, char **overrides, int n_overrides, m
         }
         if (st == MT_OK) st = mt_session_build_model(&n->cfg, s, head, ncls);
         s->config_json = NULL;
-        if (st == MT_OK && T == n->par->tp_size) {
+        if (st == MT_OK && T == n->par->tp_size && ver.qkv == MT_QKV_V2) {
             st = mt_state_dict_load_model(files[n->par->tp_rank], s->model, 1);
             if (st != MT_OK) st = member_error(st, path, files[n->par->tp_rank], sharded, n->par->tp_rank);
         } else if (st == MT_OK) {
             // written at another tensor-parallel size: merge / split the shards
-            st = load_resharded(files, T, sharded, s->model, path);
-            if (st == MT_OK)
+            st = load_resharded(files, T, sharded, s->model, path, &ver);
+            if (st == MT_OK && T != n->par->tp_size)
                 mt_info("%s: tensor-parallel size %d resharded to %d", path, T, n->par->tp_size);
         }
     }
@@ -966,6 +1280,12 @@ mt_status mt_nemo_restore(const char *path, char **overrides, int n_overrides, m
         mt_nemo_free(n);
         return st;
     }
+    if (ver.present)
+        mt_info("%s: Megatron checkpoint_version %g (%s): QKV rows %s", path, ver.version, ver.member,
+                ver.qkv == MT_QKV_V0 ? "[3, heads, head_dim] per rank, reordered" :
+                ver.qkv == MT_QKV_V1 ? "[heads, head_dim, 3] per rank, reordered" : "[heads, 3, head_dim]");
+    n->checkpoint_version = ver.present ? ver.version : -1;
+    n->archive_tp = T;
     mt_info("restored %s (%s)", path, n->cfg.task);
     *out = n;
     return MT_OK;

@@ -1,7 +1,9 @@
 // .nemo files (NeMo v1.x): a gzip-compressed tar with members
 //   ./model_config.yaml                      the model section of the config, target: <NeMo class>
 //   ./model_weights.ckpt                     torch.save(state_dict) with NeMo's key names
-//   ./<uuid>_vocab.txt                       the WordPiece vocab (tokenizer.vocab_file: nemo:<name>)
+//   ./tokenizer.vocab_file                   the WordPiece vocab (tokenizer.vocab_file: nemo:<name>)
+//   ./tokenizer_vocab_dict.json              the same as {token: id} (NeMo's Megatron tokenizer dump)
+//   ./megatron_checkpoint_version.json       {"checkpoint_version": 3.0}: the QKV row layout
 //   ./<uuid>_label_ids.csv                   the label map, when the task has one
 //   ./<uuid>_<pretrained>_encoder_config.json  Megatron encoder config (sorted keys, indent 2)
 // Restoring reads members into memory: nothing from the archive is ever written under a name
@@ -34,7 +36,11 @@ typedef struct {
     // (mp_rank_XX/model_weights.ckpt) into a tensor-parallel model; par->world_rank == 0 is the
     // process that should print and write outputs. Groups of one otherwise.
     mt_parallel *par;
+    double checkpoint_version; // megatron_checkpoint_version.json's, -1 when absent
+    int archive_tp;            // mp_rank_XX shards in the archive (1: a top-level model_weights.ckpt)
 } mt_nemo;
+
+#define MT_NEMO_VERSION_MEMBER "megatron_checkpoint_version.json"
 
 // Restores a .nemo. `overrides` (key=value, may be NULL) are applied to the restored config
 // before it is finished (e.g. model.test_ds.file_path=...).
@@ -43,5 +49,14 @@ void mt_nemo_free(mt_nemo *n);
 
 // Loads every weight of a .nemo (heads included) into `m` (init_from_nemo_model); strict.
 mt_status mt_nemo_load_weights(const char *path, mt_model *m) MT_WARN_UNUSED;
+
+// pretrained_model=X.nemo (NeMo's restore_from before fine-tuning): rewrites cfg's encoder,
+// tokenizer, head and label sections from the .nemo's model_config.yaml, its vocab and label map
+// extracted into a private folder `tmpdir` (remove with mt_nemo_adopt_cleanup after the run);
+// `labels` receives the label map's path ("" when the .nemo has none). The weights are then
+// loaded with mt_nemo_load_weights.
+mt_status mt_nemo_adopt_model(const char *path, mt_train_config *cfg, char *tmpdir, size_t cap, char *labels,
+                              size_t lcap) MT_WARN_UNUSED;
+void mt_nemo_adopt_cleanup(char *tmpdir);
 
 #endif

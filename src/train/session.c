@@ -11,14 +11,121 @@
 #include "train/encoder_yaml.h"
 #include "core/file.h"
 #include "core/log.h"
+#include "kernels/bf16.h"
+#include "model/model_kernels.h"
 #include "text/pretrained.h"
 
 static mt_task_kind task_kind(const char *t) {
     if (!strcmp(t, "glue")) return MT_TASK_GLUE;
     if (!strcmp(t, "token_classification")) return MT_TASK_TOKEN_CLASSIFICATION;
     if (!strcmp(t, "question_answering")) return MT_TASK_QUESTION_ANSWERING;
+    if (!strcmp(t, "punctuation_capitalization")) return MT_TASK_PUNCT_CAPIT;
+    if (!strcmp(t, "intent_slot_classification")) return MT_TASK_INTENT_SLOT;
     return MT_TASK_TEXT_CLASSIFICATION;
 }
+
+// ---- punctuation_capitalization / intent_slot_classification ----
+static mt_status joint_task_options(const mt_train_config *cfg, mt_task_options *o) {
+    if (o->kind == MT_TASK_INTENT_SLOT) {
+        // NeMo's intent/slot keys sit directly under model.
+        o->max_seq_length = (int)cfg->model.joint.max_seq_length;
+        o->ignore_extra_tokens = cfg->model.joint.ignore_extra_tokens;
+        o->ignore_start_end = cfg->model.joint.ignore_start_end;
+        o->slot_pad_label = (int)cfg->model.joint.pad_label;
+        if (o->slot_pad_label < -1)
+            return mt_fail(MT_ERR_INVALID, "model.pad_label=%d: give a slot id, or -1 for the 'O' slot", o->slot_pad_label);
+        const char *cb = cfg->model.joint.class_balancing;
+        if (cb && strcmp(cb, "weighted_loss"))
+            return mt_fail(MT_ERR_INVALID, "model.class_balancing '%s' is unknown: use null or weighted_loss", cb);
+        o->class_balancing = cb != NULL;
+    } else if (o->class_balancing) {
+        return mt_fail(MT_ERR_UNSUPPORTED, "model.dataset.class_balancing: NeMo's punctuation/capitalisation model has "
+                       "no class balancing; set it to null");
+    }
+    return MT_OK;
+}
+
+static mt_status act_of(const char *a, const char *key, mt_activation *out) {
+    if (!strcmp(a, "relu")) *out = MT_ACT_RELU;
+    else if (!strcmp(a, "gelu")) *out = MT_ACT_GELU;
+    else if (!strcmp(a, "tanh")) *out = MT_ACT_TANH;
+    else return mt_fail(MT_ERR_INVALID, "%s '%s' is unknown: use relu, gelu or tanh", key, a);
+    return MT_OK;
+}
+
+// The two heads with NeMo's module names: punct_classifier.mlp + capit_classifier.mlp (two
+// TokenClassifiers, own dropout), or classifier.intent_mlp + classifier.slot_mlp
+// (SequenceTokenClassifier: relu, one dropout, intent_loss_weight).
+static mt_status joint_heads(const mt_train_config *c, const mt_session *s, mt_model_config *m) {
+    if (s->num_classes2 <= 0)
+        return mt_fail(MT_ERR_INVALID, "%s: the second label map is empty", c->task);
+    m->head2 = MT_HEAD_TOKEN_CLASSIFIER;
+    m->num_classes2 = s->num_classes2;
+    if (s->topt.kind == MT_TASK_PUNCT_CAPIT) {
+        snprintf(m->head_prefix, sizeof m->head_prefix, "punct_classifier");
+        snprintf(m->head2_prefix, sizeof m->head2_prefix, "capit_classifier");
+        m->head_num_layers = (int)c->model.joint.punct_head.num_fc_layers;
+        m->head2_num_layers = (int)c->model.joint.capit_head.num_fc_layers;
+        m->head_dropout = (float)c->model.joint.punct_head.fc_dropout;
+        m->head2_dropout = (float)c->model.joint.capit_head.fc_dropout;
+        MT_TRY(act_of(c->model.joint.punct_head.activation, "model.punct_head.activation", &m->head_activation));
+        MT_TRY(act_of(c->model.joint.capit_head.activation, "model.capit_head.activation", &m->head2_activation));
+        if (!c->model.joint.punct_head.use_transformer_init || !c->model.joint.capit_head.use_transformer_init)
+            mt_warn("use_transformer_init=false: megatune initialises the heads as with true (N(0, 0.02))");
+        m->head_loss_weight = m->head2_loss_weight = 1.0f; // AggregatorLoss(num_inputs=2): the plain sum
+    } else {
+        double w = c->model.joint.intent_loss_weight;
+        if (!(w >= 0.0 && w <= 1.0))
+            return mt_fail(MT_ERR_INVALID, "model.intent_loss_weight=%g must be in [0, 1]", w);
+        snprintf(m->head_prefix, sizeof m->head_prefix, "classifier");
+        snprintf(m->head_mlp, sizeof m->head_mlp, "intent_mlp");
+        snprintf(m->head2_prefix, sizeof m->head2_prefix, "classifier");
+        snprintf(m->head2_mlp, sizeof m->head2_mlp, "slot_mlp");
+        m->head_num_layers = m->head2_num_layers = (int)c->model.joint.num_output_layers;
+        m->head_dropout = m->head2_dropout = (float)c->model.head.fc_dropout;
+        m->head_activation = m->head2_activation = MT_ACT_RELU;
+        m->head2_shares_dropout = 1;
+        m->head_loss_weight = (float)w;
+        m->head2_loss_weight = (float)(1.0 - w);
+    }
+    return MT_OK;
+}
+
+// Data paths: P&C as token classification (text_/labels_<split>.txt in model.dataset.data_dir,
+// or a split's ds_item folder); intent/slot <prefix>.tsv in model.data_dir.
+static mt_status joint_split_path(const mt_train_config *cfg, const mt_cfg_ds *ds, int which, char *path, size_t pcap,
+                                  char *split, size_t scap, int *present) {
+    const char *keys[3] = {"model.train_ds", "model.validation_ds", "model.test_ds"};
+    int n;
+    if (task_kind(cfg->task) == MT_TASK_INTENT_SLOT) {
+        const char *dir = cfg->model.joint.data_dir, *prefix = cfg->model.joint.prefix[which];
+        if (!dir) return mt_fail(MT_ERR_INVALID, "model.data_dir must be set for intent/slot classification");
+        if (!prefix || !prefix[0] || strchr(prefix, '/'))
+            return mt_fail(MT_ERR_INVALID, "%s.prefix must name <prefix>.tsv inside model.data_dir", keys[which]);
+        n = snprintf(path, pcap, "%s", dir);
+        snprintf(split, scap, "%s", prefix);
+    } else {
+        if (!ds->text_file) return MT_OK;
+        const char *dir = ds->ds_item ? ds->ds_item : cfg->model.dataset.data_dir;
+        if (!dir) return mt_fail(MT_ERR_INVALID, "model.dataset.data_dir must be set for punctuation/capitalisation");
+        const char *t = ds->text_file;
+        size_t l = strlen(t);
+        if (strncmp(t, "text_", 5) || l < 10 || strcmp(t + l - 4, ".txt") || strchr(t, '/'))
+            return mt_fail(MT_ERR_UNSUPPORTED, "%s.text_file '%s': megatune reads NeMo's text_<split>.txt naming "
+                           "inside model.dataset.data_dir; rename the file", keys[which], t);
+        snprintf(split, scap, "%.*s", (int)(l - 9), t + 5);
+        char want[600];
+        snprintf(want, sizeof want, "labels_%s.txt", split);
+        if (ds->labels_file && strcmp(ds->labels_file, want))
+            return mt_fail(MT_ERR_UNSUPPORTED, "%s.labels_file '%s' must be '%s' to pair with %s", keys[which],
+                           ds->labels_file, want, t);
+        n = snprintf(path, pcap, "%s", dir);
+    }
+    if (n < 0 || (size_t)n >= pcap) return mt_fail(MT_ERR_INVALID, "%s: data path too long", keys[which]);
+    *present = 1;
+    return MT_OK;
+}
+// ----
 
 mt_status mt_session_task_options(const mt_train_config *cfg, mt_task_options *o) {
     mt_task_kind k = task_kind(cfg->task);
@@ -57,6 +164,7 @@ mt_status mt_session_task_options(const mt_train_config *cfg, mt_task_options *o
     if (cb && strcmp(cb, "weighted_loss"))
         return mt_fail(MT_ERR_INVALID, "model.dataset.class_balancing '%s' is unknown: use null or weighted_loss", cb);
     o->class_balancing = cb != NULL;
+    if (k == MT_TASK_PUNCT_CAPIT || k == MT_TASK_INTENT_SLOT) MT_TRY(joint_task_options(cfg, o));
     return MT_OK;
 }
 
@@ -102,6 +210,8 @@ mt_status mt_session_split_path(const mt_train_config *cfg, mt_split_kind which,
     *present = 0;
     mt_task_kind k = task_kind(cfg->task);
     int n = 0;
+    if (k == MT_TASK_PUNCT_CAPIT || k == MT_TASK_INTENT_SLOT)
+        return joint_split_path(cfg, ds, (int)which, path, pcap, split, scap, present);
     if (k == MT_TASK_TEXT_CLASSIFICATION) {
         if (!ds->file_path) return MT_OK;
         n = snprintf(path, pcap, "%s", ds->file_path);
@@ -198,9 +308,11 @@ mt_status mt_session_check_fits(const mt_train_config *cfg, const mt_session *s,
     if (mt_session_split_path(cfg, which, path, sizeof path, split, sizeof split, &present) != MT_OK) mt_clear_error();
     // text classification features can hold max_seq_length + 1 tokens (NeMo's off-by-one)
     long long fit = npos - (s->topt.kind == MT_TASK_TEXT_CLASSIFICATION ? 1 : 0);
+    const char *key = s->topt.kind == MT_TASK_INTENT_SLOT ? "model.language_model.max_seq_length"
+                                                          : "model.dataset.max_seq_length";
     return mt_fail(MT_ERR_INVALID, "%s (%s): an example has %d tokens but the model has only %d positions "
-                   "(max_position_embeddings); set model.dataset.max_seq_length=%lld or less (longer examples are "
-                   "then truncated)", split_key(which), path, longest, npos, fit > 1 ? fit : 1);
+                   "(max_position_embeddings); set %s=%lld or less (longer examples are "
+                   "then truncated)", split_key(which), path, longest, npos, key, fit > 1 ? fit : 1);
 }
 
 
@@ -216,6 +328,42 @@ static mt_status read_text_file(const char *path, char **out) {
         return mt_fail(MT_ERR_IO, "model.language_model.config_file %s: read error: %s%s", path, strerror(err),
                        err == EISDIR ? " (give the config.json or config.yaml file)" : "");
     return st;
+}
+
+// trainer.precision -> the kernel table. bf16 runs the linear layers' products in bf16 with fp32
+// accumulation where the CPU has AVX512-BF16 or AMX-BF16, else fp32. 16 stays fp32: fp16 autocast
+// with loss scaling does not exist on CPUs, the stock NeMo configs say 16 for GPUs, and a silent
+// switch would change their numerics; the message says how to get bf16. Said once per process.
+// MEGATUNE_BF16=emulate forces the emulated rounding path (tests, debugging), =off fp32.
+const mt_kernels *mt_session_precision_kernels(const char *precision) {
+    static int said;
+    if (!precision || !strcmp(precision, "32") || !strcmp(precision, "32-true")) return NULL;
+    const int say = !__atomic_exchange_n(&said, 1, __ATOMIC_ACQ_REL);
+    const char *why = NULL;
+    const mt_kernels *k = mt_kernels_bf16();
+    if (!k) mt_bf16_available(&why);
+    mt_bf16_caps caps = mt_bf16_detect();
+    const char *unit = caps.amx_bf16 ? "AMX-BF16" : "AVX512-BF16";
+    if (!strncmp(precision, "16", 2)) {
+        if (say)
+            mt_warn("trainer.precision=%s: fp16 mixed precision has no CPU form; this run uses fp32 (%s)", precision,
+                    k ? "this CPU has bf16: set trainer.precision=bf16 for bf16 mixed precision"
+                      : "bf16 is not available here either");
+        return NULL;
+    }
+    const char *e = getenv("MEGATUNE_BF16");
+    if (e && !strcmp(e, "emulate")) {
+        if (say) mt_info("trainer.precision=%s: bf16 products emulated in fp32 (MEGATUNE_BF16=emulate)", precision);
+        return mt_kernels_bf16emu();
+    }
+    if (say) {
+        if (k)
+            mt_info("trainer.precision=%s: linear layers in bf16 with fp32 accumulation (%s, oneDNN); weights, "
+                    "optimizer state, LayerNorm, softmax, attention and loss in fp32", precision, unit);
+        else
+            mt_warn("trainer.precision=%s: %s; this run uses fp32", precision, why);
+    }
+    return k;
 }
 
 mt_status mt_session_build_model(const mt_train_config *cfg, mt_session *s, mt_head_kind head, int num_classes) {
@@ -258,6 +406,9 @@ mt_status mt_session_build_model(const mt_train_config *cfg, mt_session *s, mt_h
     // config_file makes the whole block unused, as in NeMo; megatune's own arch/gelu still apply.
     int from_json = 0;
     const char *cf = c->model.language_model.config_file;
+    // A config file describes the whole encoder: without an ffn size Megatron's is 4 * hidden,
+    // not the preset's (NeMo's encoder_config.json never carries one).
+    if (s->config_json || (cf && strncmp(cf, "nemo:", 5))) m->ffn_hidden_size = 0;
     if (s->config_json) {
         MT_TRY(mt_config_json_parse("encoder config (.nemo)", s->config_json, m));
         from_json = 1;
@@ -331,10 +482,10 @@ mt_status mt_session_build_model(const mt_train_config *cfg, mt_session *s, mt_h
         return mt_fail(MT_ERR_INVALID, "'%s' defines no architecture: set model.language_model.config.hidden_size, "
                        "num_layers, num_attention_heads and max_position_embeddings (or config_file)", name);
     // only text classification appends [SEP] after truncating (NeMo's off-by-one: max_seq_length + 1 tokens)
-    long long need = c->model.dataset.max_seq_length + (s->topt.kind == MT_TASK_TEXT_CLASSIFICATION ? 1 : 0);
+    long long need = s->topt.max_seq_length + (s->topt.kind == MT_TASK_TEXT_CLASSIFICATION ? 1 : 0);
     if (m->max_position_embeddings < need)
-        mt_warn("model.dataset.max_seq_length=%lld needs up to %lld positions but the model has %d; data with longer "
-                "examples is refused", (long long)c->model.dataset.max_seq_length, need, m->max_position_embeddings);
+        mt_warn("max_seq_length=%lld needs up to %lld positions but the model has %d; data with longer "
+                "examples is refused", (long long)s->topt.max_seq_length, need, m->max_position_embeddings);
     m->vocab_size = mt_vocab_size(mt_tokenizer_vocab(s->tok));
     // head
     m->head = head;
@@ -382,6 +533,10 @@ mt_status mt_session_build_model(const mt_train_config *cfg, mt_session *s, mt_h
                     "default false)");
         break;
     }
+    case MT_TASK_PUNCT_CAPIT:
+    case MT_TASK_INTENT_SLOT:
+        MT_TRY(joint_heads(c, s, m));
+        break;
     default:
         return mt_fail(MT_ERR_UNSUPPORTED, "task %s is not available in this build", c->task);
     }
@@ -395,6 +550,7 @@ mt_status mt_session_build_model(const mt_train_config *cfg, mt_session *s, mt_h
                        "of '%s': use a divisor of %d", m->tp_size, m->num_attention_heads, name,
                        m->num_attention_heads);
     MT_TRY(mt_model_create(m, s->tp, &s->model));
+    mt_model_set_kernels(s->model, mt_session_precision_kernels(c->trainer.precision));
     s->mcfg = *mt_model_get_config(s->model);
     mt_model_init_weights(s->model, (uint64_t)c->trainer.seed);
     mt_info("model: %s, %s, hidden %d, %d layers, %d heads, vocab %d (padded %d), head %s with %d layer(s), "
@@ -453,7 +609,7 @@ mt_status mt_evaluate_ex(mt_model *m, const mt_dataset *d, int batch_size, int64
         st = mt_metrics_add(met, idx, k, &batch, logits);
     }
     if (st == MT_OK) {
-        out->batches = nb;
+        out->batches = out->local_batches = nb;
         out->loss = nb > 0 ? sum / (double)nb : NAN;
         out->n_metrics = nb > 0 ? mt_metrics_compute(met, out->metrics, 16) : 0;
         if (report && nb > 0) mt_metrics_print_report(met, report);

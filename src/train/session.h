@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 #include "core/status.h"
+#include "kernels/kernels.h"
 #include "model/model.h"
 #include "tasks/task.h"
 #include "text/tokenizer.h"
@@ -24,6 +25,9 @@ typedef struct {
     const char *config_json;
     // Tensor-parallel group the model is built for (NULL = one process); not owned.
     mt_comm *tp;
+    // Two-head tasks (P&C, intent/slot): classes of the second head (mt_dataset_head2, or the
+    // .nemo's weights), set before mt_session_build_model.
+    int num_classes2;
 } mt_session;
 
 typedef enum { MT_SPLIT_TRAIN = 0, MT_SPLIT_VALIDATION = 1, MT_SPLIT_TEST = 2 } mt_split_kind;
@@ -40,6 +44,8 @@ mt_status mt_session_load_split(const mt_train_config *cfg, mt_session *s, mt_sp
 // Fills s->mcfg from the preset, model.language_model.config.* and the head (`head` and
 // `num_classes` as mt_dataset_head gives them), creates the model and initialises its weights
 // from trainer.seed.
+// The kernel table for trainer.precision (NULL: the default fp32 table); says once what runs.
+const mt_kernels *mt_session_precision_kernels(const char *precision);
 mt_status mt_session_build_model(const mt_train_config *cfg, mt_session *s, mt_head_kind head,
                                  int num_classes) MT_WARN_UNUSED;
 // Fails (naming the split, its file and the max_seq_length that fits) when a feature of `d` is
@@ -57,12 +63,20 @@ typedef struct {
     int n_metrics;
     mt_metric_value metrics[16];
     int64_t batches;
+    int64_t local_batches; // of `batches`, those this rank evaluated (mt_evaluate_dp)
 } mt_eval_result;
 // mt_evaluate, and for question answering also writes the prediction files into pred_dir (NULL: none).
 mt_status mt_evaluate_ex(mt_model *m, const mt_dataset *d, int batch_size, int64_t max_batches, FILE *report,
                          const char *pred_dir, mt_eval_result *out) MT_WARN_UNUSED;
 mt_status mt_evaluate(mt_model *m, const mt_dataset *d, int batch_size, int64_t max_batches, FILE *report,
                       mt_eval_result *out) MT_WARN_UNUSED;
+// The same, sharded over the data-parallel group `dp` (NULL or size 1: mt_evaluate): batch b is
+// evaluated by dp rank b % size; each round's losses and logits are all-gathered, and every rank
+// feeds the metrics batch by batch in dataset order and sums the losses in that order, so the
+// result equals one process's to the last bit. A failure on one rank (a forward error) is
+// announced in the round's exchange and fails every rank, none is left waiting.
+mt_status mt_evaluate_dp(mt_model *m, const mt_dataset *d, int batch_size, int64_t max_batches, FILE *report,
+                         mt_comm *dp, mt_eval_result *out) MT_WARN_UNUSED;
 
 // Batches to use from `n_batches` under PTL's limit_*_batches (int = count, float = fraction).
 int64_t mt_limit_batches(int64_t n_batches, const mt_cfg_num *limit);

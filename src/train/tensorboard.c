@@ -1,4 +1,5 @@
 #include "train/tensorboard.h"
+#include "core/file.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -96,8 +97,8 @@ mt_status mt_tb_open(const char *dir, mt_tb_writer **out, char **path_out) {
     char path[4096];
     FILE *f = NULL;
     for (int k = 0; k < 1000 && !f; k++) {
-        snprintf(path, sizeof path, "%s/events.out.tfevents.%010lld.%s.%d.%d", dir, (long long)time(NULL), host,
-                 (int)getpid(), k);
+        MT_TRY(mt_path_fmt(path, sizeof path, "%s/events.out.tfevents.%010lld.%s.%d.%d", dir, (long long)time(NULL),
+                           host, (int)getpid(), k));
         struct stat st;
         if (stat(path, &st) == 0) continue;
         f = fopen(path, "wb");

@@ -1,4 +1,5 @@
 #include "train/trainer.h"
+#include "core/file.h"
 
 #include <errno.h>
 #include <math.h>
@@ -137,17 +138,58 @@ typedef struct {
     mt_model *m;
     mt_optimizer *o;
     const mt_train_state *st;
+    const run *r;
 } ckpt_ctx;
+
+// Best top-k score from its file name (<name>--<monitor>=<value>-epoch=...), NeMo v1.4's way.
+static double name_score(const char *path, const char *monitor) {
+    char key[160];
+    snprintf(key, sizeof key, "--%s=", monitor);
+    const char *at = path ? strstr(path, key) : NULL;
+    return at ? strtod(at + strlen(key), NULL) : NAN;
+}
 
 static mt_status write_ckpt(void *vctx, const char *path) {
     ckpt_ctx *c = vctx;
-    return mt_train_ckpt_save(path, c->m, c->o, c->st);
+    const run *r = c->r;
+    const mt_train_config *cfg = r->cfg;
+    char *yaml = NULL;
+    size_t ylen = 0;
+    FILE *f = open_memstream(&yaml, &ylen);
+    if (!f) return MT_ERR_NOMEM;
+    mt_status s = mt_config_dump(cfg, f, "model");
+    fclose(f);
+    const char *best = mt_exp_best_checkpoint(r->exp);
+    const char *mon = cfg->exp_manager.checkpoint_callback_params.monitor;
+    mt_train_ckpt_meta meta = {
+        .hparams_yaml = yaml, .lr_now = r->sched.max_steps > 0 ? mt_sched_lr(&r->sched, c->st->global_step) : r->sched.lr,
+        .base_lr = r->sched.lr, .beta1 = cfg->model.optim.betas.v[0], .beta2 = cfg->model.optim.betas.v[1],
+        .eps = cfg->model.optim.eps, .weight_decay = cfg->model.optim.weight_decay,
+        .warmup_steps = r->sched.max_steps > 0 ? mt_sched_warmup(&r->sched) : 0, .max_steps = r->sched.max_steps,
+        .min_lr = r->sched.min_lr, .monitor = mon, .dirpath = mt_exp_ckpt_dir(r->exp), .best_model_path = best,
+        .best_model_score = name_score(best, mon)};
+    if (s == MT_OK) s = mt_train_ckpt_save(path, c->m, c->o, c->st, &meta);
+    free(yaml);
+    return s;
+}
+
+// The name a validation metric is logged under, as NeMo logs it: token classification's
+// precision / recall / f1 bare (NeMo's TokenClassificationModel logs them so; configs monitor
+// 'f1'), every other metric val_<name> (megatune's extras for NER included).
+static void metric_tag(const run *r, const char *name, char *buf, size_t cap) {
+    int bare = r->s.topt.kind == MT_TASK_TOKEN_CLASSIFICATION &&
+               (!strcmp(name, "f1") || !strcmp(name, "precision") || !strcmp(name, "recall"));
+    snprintf(buf, cap, "%s%s", bare ? "" : "val_", name);
 }
 
 static mt_status open_csv(run *r, const mt_eval_result *ev) {
     const char *names[16];
+    char tags[16][64];
     int n = ev ? ev->n_metrics : r->val ? -1 : 0;
-    for (int i = 0; i < n && ev; i++) names[i] = ev->metrics[i].name;
+    for (int i = 0; i < n && i < 16 && ev; i++) {
+        metric_tag(r, ev->metrics[i].name, tags[i], sizeof tags[i]);
+        names[i] = tags[i];
+    }
     MT_TRY(mt_exp_metrics_begin(r->exp, names, n, r->resume_step));
     r->csv_open = 1;
     for (int i = 0; i < r->npending; i++)
@@ -179,11 +221,18 @@ static mt_status validate(run *r, mt_eval_result *ev) {
     int64_t vb = (int64_t)((mt_dataset_size(r->val) + (size_t)r->cfg->model.validation_ds.batch_size - 1) /
                            (size_t)r->cfg->model.validation_ds.batch_size);
     int64_t lim = mt_limit_batches(vb, &r->cfg->trainer.limit_val_batches);
-    MT_TRY(mt_evaluate(r->s.model, r->val, (int)r->cfg->model.validation_ds.batch_size, lim, NULL, ev));
+    // each data-parallel rank evaluates its share of the batches; the metrics are those of one process
+    MT_TRY(mt_evaluate_dp(r->s.model, r->val, (int)r->cfg->model.validation_ds.batch_size, lim, NULL, r->par->dp, ev));
     char line[1024];
     int k = snprintf(line, sizeof line, "validation at step %lld: val_loss %.4f", (long long)r->st.global_step, ev->loss);
-    for (int i = 0; i < ev->n_metrics && k < (int)sizeof line; i++)
-        k += snprintf(line + k, sizeof line - (size_t)k, ", val_%s %.4f", ev->metrics[i].name, ev->metrics[i].value);
+    for (int i = 0; i < ev->n_metrics && k < (int)sizeof line; i++) {
+        char tag[64];
+        metric_tag(r, ev->metrics[i].name, tag, sizeof tag);
+        k += snprintf(line + k, sizeof line - (size_t)k, ", %s %.4f", tag, ev->metrics[i].value);
+    }
+    if (r->par->dp_size > 1 && k < (int)sizeof line)
+        snprintf(line + k, sizeof line - (size_t)k, " (this data-parallel rank evaluated %lld of the %lld batches)",
+                 (long long)ev->local_batches, (long long)ev->batches);
     mt_info("%s", line);
     return MT_OK;
 }
@@ -193,24 +242,27 @@ static mt_status monitor_value(run *r, const mt_eval_result *ev, double *out) {
     *out = NAN;
     if (!ev) return MT_OK;
     if (!strcmp(mon, "val_loss")) { *out = ev->loss; return MT_OK; }
+    char known[512] = "val_loss";
+    size_t kl = strlen(known);
     for (int i = 0; i < ev->n_metrics; i++) {
-        char tag[64];
-        snprintf(tag, sizeof tag, "val_%s", ev->metrics[i].name);
-        if (!strcmp(tag, mon)) { *out = ev->metrics[i].value; return MT_OK; }
+        char tag[64], alias[80];
+        metric_tag(r, ev->metrics[i].name, tag, sizeof tag);
+        snprintf(alias, sizeof alias, "val_%s", ev->metrics[i].name); // megatune's earlier name, still accepted
+        if (!strcmp(tag, mon) || !strcmp(alias, mon)) { *out = ev->metrics[i].value; return MT_OK; }
+        kl += (size_t)snprintf(known + kl, kl < sizeof known ? sizeof known - kl : 0, ", %s", tag);
+        if (kl >= sizeof known) kl = sizeof known - 1;
     }
-    return mt_fail(MT_ERR_INVALID, "exp_manager.checkpoint_callback_params.monitor '%s' is not a logged metric "
-                   "(val_loss or val_<metric> of this task)", mon);
+    return mt_fail(MT_ERR_INVALID, "exp_manager.checkpoint_callback_params.monitor '%s' is not a logged metric of this "
+                   "task: use one of %s", mon, known);
 }
 
+// The precision itself is applied where the model is built (mt_session_precision_kernels).
 static mt_status precision_check(const mt_train_config *cfg) {
     const char *p = cfg->trainer.precision;
-    if (!strcmp(p, "32")) return MT_OK;
-    if (!strcmp(p, "16") || !strcmp(p, "bf16") || !strcmp(p, "16-mixed") || !strcmp(p, "bf16-mixed")) {
-        mt_warn("trainer.precision=%s: megatune trains in fp32; this run uses fp32 (set trainer.precision=32 to "
-                "silence this)", p);
+    if (!strcmp(p, "32") || !strcmp(p, "32-true") || !strcmp(p, "16") || !strcmp(p, "bf16") ||
+        !strcmp(p, "16-mixed") || !strcmp(p, "bf16-mixed"))
         return MT_OK;
-    }
-    return mt_fail(MT_ERR_UNSUPPORTED, "trainer.precision=%s is not supported: use 32", p);
+    return mt_fail(MT_ERR_UNSUPPORTED, "trainer.precision=%s is not supported: use 32, bf16 or 16", p);
 }
 
 static mt_status setup_optim(run *r, int64_t max_steps) {
@@ -244,13 +296,30 @@ static mt_status setup_optim(run *r, int64_t max_steps) {
 static mt_status resolve_initial_weights(const mt_train_config *c, char *path, size_t cap, int *is_nemo) {
     path[0] = 0;
     *is_nemo = 0;
-    const char *nemo = c->init_from_nemo_model ? c->init_from_nemo_model : c->pretrained_model;
-    if (nemo) {
+    // NeMo refuses more than one of its initialisation keys; pretrained_model is the scripts' own
+    const char *keys[] = {"init_from_nemo_model", "init_from_ptl_ckpt", "init_from_pretrained_model",
+                          "pretrained_model"};
+    const char *vals[] = {c->init_from_nemo_model, c->init_from_ptl_ckpt, c->init_from_pretrained_model,
+                          c->pretrained_model};
+    int which = -1;
+    for (int i = 0; i < 4; i++) {
+        if (!vals[i]) continue;
+        if (which >= 0)
+            return mt_fail(MT_ERR_INVALID, "%s and %s are both set: give one model initialisation (NeMo refuses more "
+                           "than one too)", keys[which], keys[i]);
+        which = i;
+    }
+    if (which >= 0) {
+        const char *f = vals[which];
         struct stat sb;
-        if (stat(nemo, &sb) != 0)
-            return mt_fail(MT_ERR_NOT_FOUND, "init_from_nemo_model: %s: %s", nemo, strerror(errno));
-        snprintf(path, cap, "%s", nemo);
-        *is_nemo = 1;
+        if (stat(f, &sb) != 0) {
+            if (which == 2 && !strchr(f, '/'))
+                return mt_fail(MT_ERR_NOT_FOUND, "init_from_pretrained_model=%s: megatune does not download NeMo's NGC "
+                               "models; download the .nemo and give its path (init_from_pretrained_model=PATH.nemo)", f);
+            return mt_fail(MT_ERR_NOT_FOUND, "%s: %s: %s", keys[which], f, strerror(errno));
+        }
+        snprintf(path, cap, "%s", f);
+        *is_nemo = which == 1 ? 2 : 1; // 2: a Lightning .ckpt's state_dict
         return MT_OK;
     }
     const char *ck = c->model.language_model.lm_checkpoint;
@@ -265,6 +334,12 @@ static mt_status resolve_initial_weights(const mt_train_config *c, char *path, s
 
 static mt_status load_initial_weights(run *r, const char *path, int is_nemo) {
     const mt_train_config *c = r->cfg;
+    if (is_nemo == 2) { // init_from_ptl_ckpt: NeMo's load_state_dict(ckpt['state_dict'], strict=False)
+        mt_status s = mt_state_dict_load_model(path, r->s.model, 0);
+        if (s != MT_OK) return mt_fail_context(s, "init_from_ptl_ckpt %s", path);
+        mt_info("initialised from the state_dict of %s", path);
+        return MT_OK;
+    }
     if (is_nemo) {
         MT_TRY(mt_nemo_load_weights(path, r->s.model));
         mt_info("initialised every weight from %s", path);
@@ -318,8 +393,7 @@ static mt_status write_nemo(run *r, mt_train_result *res, int during) {
     const char *paths[2] = {NULL, NULL};
     char path[4200];
     if (c->exp_manager.create_checkpoint_callback) {
-        if (snprintf(path, sizeof path, "%s/%s", ckdir, mt_exp_nemo_name(r->exp)) >= (int)sizeof path)
-            return mt_fail(MT_ERR_INVALID, "%s: path too long", ckdir);
+        MT_TRY(mt_path_join(path, sizeof path, ckdir, mt_exp_nemo_name(r->exp)));
         paths[0] = path;
     }
     if (!during && mt_config_is_set(c, "model.nemo_path") && c->model.nemo_path) paths[1] = c->model.nemo_path;
@@ -327,8 +401,8 @@ static mt_status write_nemo(run *r, mt_train_result *res, int during) {
     char **shards = NULL;
     mt_status st = MT_OK;
     if (p->tp_size > 1) {
-        snprintf(shard, sizeof shard, "%s/.mp_rank_%02d_model_weights.ckpt", mt_exp_log_dir(r->exp), p->tp_rank);
-        if (p->dp_rank == 0) st = mt_state_dict_save_model(shard, r->s.model);
+        st = mt_path_fmt(shard, sizeof shard, "%s/.mp_rank_%02d_model_weights.ckpt", mt_exp_log_dir(r->exp), p->tp_rank);
+        if (st == MT_OK && p->dp_rank == 0) st = mt_state_dict_save_model(shard, r->s.model);
         if (st == MT_OK) st = mt_barrier(p->world);
         if (st == MT_OK && p->world_rank == 0) {
             shards = mt_calloc((size_t)p->tp_size, sizeof *shards);
@@ -336,7 +410,7 @@ static mt_status write_nemo(run *r, mt_train_result *res, int during) {
             for (int t = 0; t < p->tp_size && st == MT_OK; t++) {
                 shards[t] = mt_malloc(4200);
                 if (!shards[t]) st = MT_ERR_NOMEM;
-                else snprintf(shards[t], 4200, "%s/.mp_rank_%02d_model_weights.ckpt", mt_exp_log_dir(r->exp), t);
+                else st = mt_path_fmt(shards[t], 4200, "%s/.mp_rank_%02d_model_weights.ckpt", mt_exp_log_dir(r->exp), t);
             }
         }
     }
@@ -360,6 +434,22 @@ static mt_status write_nemo(run *r, mt_train_result *res, int during) {
 }
 
 static mt_status train_loop(run *r, mt_train_result *res);
+
+// The resolved config (as hparams.yaml has it) must be the same text on every rank.
+static mt_status same_config(const mt_train_config *cfg, mt_comm *world) {
+    char *y = NULL;
+    size_t ylen = 0;
+    FILE *m = open_memstream(&y, &ylen);
+    mt_status st = m ? mt_config_dump(cfg, m, NULL) : MT_ERR_NOMEM;
+    if (m) fclose(m);
+    if (st != MT_OK) ylen = 0;
+    // (a rank whose dump failed sends or compares an empty text, so the mismatch is agreed on)
+    mt_status s2 = mt_comm_same_text(world, y ? y : "", ylen, "the resolved config",
+                                     "launch every rank with the same config file and overrides (mpirun -np N "
+                                     "megatune train CONFIG KEY=VALUE...), and the same files at the same paths");
+    free(y);
+    return s2;
+}
 
 // NeMo's always_save_nemo: the .nemo follows every checkpoint save; with save_best_model only the
 // saves that set a new best (then the current weights are the best ones). Every rank decides
@@ -407,6 +497,7 @@ mt_status mt_train_run(mt_train_config *cfg, int argc, char **argv, mt_train_res
     r.st.last_monitor = NAN;
     r.best_monitor = NAN;
     r.st.seed = cfg->trainer.seed;
+    char adopt_dir[512] = "", adopt_labels[700] = ""; // pretrained_model's vocab, label map, encoder config
     mt_status s = precision_check(cfg);
     if (s == MT_OK && cfg->model.tensor_model_parallel_size > 1024)
         s = mt_fail(MT_ERR_INVALID, "model.tensor_model_parallel_size=%lld is too large",
@@ -423,7 +514,19 @@ mt_status mt_train_run(mt_train_config *cfg, int argc, char **argv, mt_train_res
                     "MODEL.nemo model.test_ds.file=DATA.json` (or `megatune predict`)");
     if (s == MT_OK) s = check_nemo_path(cfg);
     // what can fail on the config alone fails before exp_manager makes any folder
+    if (s == MT_OK && cfg->pretrained_model)
+        s = mt_nemo_adopt_model(cfg->pretrained_model, cfg, adopt_dir, sizeof adopt_dir, adopt_labels,
+                                sizeof adopt_labels);
     if (s == MT_OK) s = mt_session_task_options(cfg, &r.s.topt);
+    if (s == MT_OK && adopt_labels[0]) // the .nemo's label map, as its restored model has it
+        snprintf(r.s.topt.label_ids_file, sizeof r.s.topt.label_ids_file, "%s", adopt_labels);
+    // Every rank must train the same config (a rank launched with other overrides or another
+    // config file would silently diverge) and stop together on a failure only one rank sees.
+    if (r.par && r.par->world_size > 1) {
+        s = mt_comm_agree(r.par->world, s);
+        if (s == MT_OK) s = same_config(cfg, r.par->world);
+        if (s != MT_OK) res->agreed_failure = 1;
+    }
     if (s == MT_OK) s = mt_exp_create_par(cfg, argc, argv, r.par, &r.exp);
     if (s != MT_OK) goto out;
     if (r.par->world_size > 1)
@@ -459,11 +562,17 @@ mt_status mt_train_run(mt_train_config *cfg, int argc, char **argv, mt_train_res
         mt_head_kind head;
         int ncls;
         mt_dataset_head(r.train, &head, &ncls);
+        mt_dataset_head2(r.train, NULL, &r.s.num_classes2);
         s = mt_session_build_model(cfg, &r.s, head, ncls);
     }
     if (s == MT_OK) s = mt_session_check_fits(cfg, &r.s, MT_SPLIT_TRAIN, r.train);
     if (s == MT_OK && r.val) s = mt_session_check_fits(cfg, &r.s, MT_SPLIT_VALIDATION, r.val);
     if (s == MT_OK && !resuming) s = load_initial_weights(&r, init_path, init_nemo);
+    // a data file, tokenizer or checkpoint one rank cannot read stops all ranks with its message
+    if (r.par->world_size > 1) {
+        s = mt_comm_agree(r.par->world, s);
+        if (s != MT_OK) res->agreed_failure = 1;
+    }
     if (s == MT_OK) r.started = 1;
     if (s == MT_OK) s = train_loop(&r, res);
     if (s == MT_OK || s == MT_ERR_INTERRUPTED) {
@@ -471,6 +580,7 @@ mt_status mt_train_run(mt_train_config *cfg, int argc, char **argv, mt_train_res
         if (s2 != MT_OK) s = s2;
     }
 out:
+    mt_nemo_adopt_cleanup(adopt_dir);
     res->global_step = r.st.global_step;
     // A run that failed in setup (bad config or data) leaves no experiment folder behind; one that
     // trained keeps its log with the error.
@@ -482,6 +592,41 @@ out:
     }
     run_free(&r);
     return s;
+}
+
+// The ranks of a tensor-parallel job resume from their own files (mp_rank_XX/); a job killed
+// while they were writing can leave them at different steps (or one with none). They agree on
+// one step: a rank ahead falls back to its older -last file (kept when a kill came between
+// writing the new one and deleting the old); without a common step every rank stops, saying so.
+// Loads into the model on every rank; *resume is the file used (NULL: a fresh start).
+static mt_status resume_same_step(run *r, const char **resume) {
+    mt_comm *w = r->par->world;
+    mt_status s = *resume ? mt_train_ckpt_load(*resume, r->s.model, r->opt, &r->st) : MT_OK;
+    if (s != MT_OK) s = mt_fail_context(s, "cannot resume");
+    MT_TRY(mt_comm_agree(w, s));
+    float hi = (float)r->st.global_step, lo = -hi; // steps < 2^24 are exact
+    MT_TRY(mt_all_reduce(w, &hi, 1, MT_REDUCE_MAX));
+    MT_TRY(mt_all_reduce(w, &lo, 1, MT_REDUCE_MAX));
+    if (hi == -lo) return MT_OK;
+    const int64_t target = (int64_t)-lo, mine = r->st.global_step;
+    s = MT_OK;
+    if (mine != target) {
+        const char *older = mt_exp_resume_older(r->exp);
+        mt_train_state st2 = r->st;
+        if (older && mt_train_ckpt_load(older, r->s.model, r->opt, &st2) == MT_OK && st2.global_step == target) {
+            mt_warn("the ranks' checkpoints differ in step (%lld here, %lld on another rank: a run killed while "
+                    "writing them); resuming all from step %lld, here from %s", (long long)mine, (long long)target,
+                    (long long)target, older);
+            r->st = st2;
+            *resume = older;
+        } else {
+            s = mt_fail(MT_ERR_INVALID, "%s is at step %lld but another rank's checkpoint is at step %lld (a run "
+                        "killed while its ranks were writing checkpoints), and there is no common step to resume from: "
+                        "start afresh (exp_manager.resume_if_exists=false or another exp_manager.name)",
+                        *resume ? *resume : "(no checkpoint)", (long long)mine, (long long)target);
+        }
+    }
+    return mt_comm_agree(w, s);
 }
 
 static mt_status train_loop(run *r, mt_train_result *res) {
@@ -522,9 +667,18 @@ static mt_status train_loop(run *r, mt_train_result *res) {
             (long long)(max_steps > 0 ? mt_sched_warmup(&r->sched) : 0));
 
     const char *resume = mt_exp_resume_path(r->exp);
-    if (resume) {
+    if (r->par->world_size > 1) {
+        mt_status s = resume_same_step(r, &resume);
+        if (s != MT_OK) {
+            res->agreed_failure = 1; // every rank failed alike
+            return s;
+        }
+    } else if (resume) {
         mt_status s = mt_train_ckpt_load(resume, r->s.model, r->opt, &r->st);
         if (s != MT_OK) return mt_fail_context(s, "cannot resume");
+    }
+    if (resume) {
+        mt_exp_resumed_from(r->exp, resume);
         // batch_size is the global batch (per-rank batch x data-parallel size): a resume on another
         // number of processes changes the data position's meaning, and is warned about
         if (r->st.train_examples != (int64_t)N || r->st.batch_size != B * R || r->st.accumulate != A)
@@ -574,7 +728,7 @@ static mt_status train_loop(run *r, mt_train_result *res) {
     mt_status s = order && rorder && idx ? MT_OK : MT_ERR_NOMEM;
     mt_model *m = r->s.model;
     const mt_param_table *tab = mt_model_params(m);
-    ckpt_ctx cc = {m, r->opt, &r->st};
+    ckpt_ctx cc = {m, r->opt, &r->st, r};
     int64_t last_val_step = -1;
     if (s == MT_OK) mt_model_zero_grad(m);
     while (s == MT_OK && r->st.global_step < max_steps && r->st.epoch < max_epochs) {
@@ -617,10 +771,12 @@ static mt_status train_loop(run *r, mt_train_result *res) {
                 if (s != MT_OK) break;
                 step_loss = (double)lv / R;
             }
+            // clipping's scale, the update and the clear in one pass (bitwise clip + step + zero_grad)
+            float gscale = 1.0f;
             if (c->trainer.gradient_clip_val > 0)
-                mt_clip_grad_norm(mt_model_grad_data(m), tab, (float)c->trainer.gradient_clip_val, r->par->tp);
-            mt_optimizer_step(r->opt, mt_model_param_data(m), mt_model_grad_data(m), (float)lr);
-            mt_model_zero_grad(m);
+                gscale = mt_clip_coef(mt_grad_norm(mt_model_grad_data(m), tab, r->par->tp),
+                                      (float)c->trainer.gradient_clip_val);
+            mt_optimizer_step_fused(r->opt, mt_model_param_data(m), mt_model_grad_data(m), (float)lr, gscale);
             r->st.global_step++;
             int64_t batches_before = b + 1 - in_group;
             group_loss = 0;

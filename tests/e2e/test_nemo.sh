@@ -93,15 +93,17 @@ printf '{"hidden-size": 32, "num-attention-heads": 4, "num-layers": 1, "max-seq-
 "$py" tools/check_nemo.py inspect "$work/cf/quickstart/v/checkpoints/quickstart.nemo" --hidden 32 --layers 1 --heads 4 \
   --positions 64 --vocab-lines 89 --classes 2 || fail "config_file shape"
 
-# training checkpoints are torch files too: weights, Adam moments, counters
+# training checkpoints are PyTorch Lightning checkpoints: weights, Adam moments, counters
 "$py" - "$dir"/checkpoints/*-last.ckpt "$steps" <<'PY' || fail "torch.load of the -last checkpoint"
 import sys, torch
-sd = torch.load(sys.argv[1], map_location="cpu")
-assert int(sd["global_step"]) == int(sys.argv[2]) and int(sd["optimizer_states.step"]) == int(sys.argv[2]), sd["global_step"]
-w = [k for k in sd if k.startswith("state_dict.")]
-assert len(w) == 33 and all("optimizer_states.exp_avg." + k[11:] in sd for k in w), len(w)
-assert sd["state_dict.classifier.mlp.layer2.weight"].shape == (2, 32)
-print("checkpoint: %d tensors, global_step %d" % (len(sd), int(sd["global_step"])))
+ck = torch.load(sys.argv[1], map_location="cpu")
+assert ck["global_step"] == int(sys.argv[2]) and ck["megatune"]["optimizer_steps"] == int(sys.argv[2]), ck["global_step"]
+sd = ck["state_dict"]
+st = ck["optimizer_states"][0]["state"]
+assert len(sd) == 33 and sorted(st) == list(range(33)), (len(sd), sorted(st))
+assert all(st[i]["exp_avg"].shape == v.shape for i, v in enumerate(sd.values()))
+assert sd["classifier.mlp.layer2.weight"].shape == (2, 32)
+print("checkpoint: %d tensors, global_step %d" % (len(sd), ck["global_step"]))
 PY
 
 # hparams.yaml is the full config, readable by YAML
@@ -139,12 +141,16 @@ ck=$(ls "$dir"/checkpoints/*-last.ckpt)
 for kind in dotdot absolute symlink hardlink device garbage truncated; do
   "$py" tools/check_nemo.py make-bad "$work/bad_$kind.nemo" $kind "$nemo"
   out=$("$bin" test "$work/bad_$kind.nemo" 2>&1); rc=$?
-  [ $rc -ne 0 ] || fail "$kind .nemo accepted"
+  # exit 1 is a refusal; a crash (128+signal, or an ASan report) is not
+  [ $rc -eq 1 ] || fail "$kind .nemo: exit $rc, want 1 (a clear refusal, not a crash or an acceptance): $out"
+  ! echo "$out" | grep -q "AddressSanitizer\|runtime error" || fail "$kind: sanitizer report: $out"
   echo "$out" | grep -q "megatune: error: .*bad_$kind.nemo" || fail "$kind: unclear error: $out"
   echo "$kind -> $(echo "$out" | tail -1)"
 done
 [ ! -e /tmp/megatune_evil_absolute.txt ] || fail "absolute member was written"
 [ -z "$(find "$work/.." -maxdepth 2 -name megatune_evil_member.txt 2>/dev/null)" ] || fail "../ member was written"
 out=$("$bin" train examples/quickstart_config.yaml trainer.max_steps=1 init_from_nemo_model="$work/bad_dotdot.nemo" \
-  exp_manager.exp_dir="$work/j" 2>&1) && fail "init_from_nemo_model accepted a bad .nemo"
+  exp_manager.exp_dir="$work/j" 2>&1); rc=$?
+[ $rc -eq 1 ] && echo "$out" | grep -q "megatune: error: .*bad_dotdot.nemo.*unsafe name" \
+  || fail "init_from_nemo_model with a bad .nemo: exit $rc, want 1 with the unsafe-name message: $out"
 echo PASSED

@@ -22,7 +22,31 @@ sed -n 301,400p "$T/text_all.txt" > "$T/text_dev.txt"; sed -n 301,400p "$T/label
   model.tokenizer.vocab_file="$DATA/bert-base-uncased/vocab.txt" model.dataset.max_seq_length=16 trainer.max_steps=2 \
   model.train_ds.batch_size=16 exp_manager.exp_dir="$T/e" > "$T/train.log" 2>&1 || { tail "$T/train.log"; fail "NER train"; }
 N=$(ls "$T"/e/*/v/checkpoints/*.nemo | head -1)
-"$BIN" predict "$N" "$T/text_dev.txt" "$T/pred.txt" 2>/dev/null || fail "NER predict"
+"$BIN" predict --format all-words "$N" "$T/text_dev.txt" "$T/pred.txt" 2>/dev/null || fail "NER predict"
+# the default output is NeMo's add_predictions line, rebuilt here with Python's own str.isalpha
+"$BIN" predict "$N" "$T/text_dev.txt" "$T/pred_nemo.txt" 2>/dev/null || fail "NER predict (NeMo format)"
+"$PY" - "$T" <<'PY' || fail "NER predict: not NeMo's add_predictions format"
+import re, sys
+t = sys.argv[1]
+allw = open(f"{t}/pred.txt").read().split("\n")[:-1]
+nemo = open(f"{t}/pred_nemo.txt").read().split("\n")[:-1]
+assert len(allw) == len(nemo) == 100
+tagged = untagged = punct = 0
+for a, b in zip(allw, nemo):
+    out = ""
+    for it in a.split(" "):
+        word, label = re.fullmatch(r"(.*)\[([^\[\]]+)\]", it).groups()
+        p = "" if word[-1].isalpha() else word[-1]
+        if p:
+            word = word[:-1]
+            punct += 1
+        out += word + ("[" + label + "]" if label != "O" else "") + p + " "
+        tagged += label != "O"; untagged += label == "O"
+    assert out.strip() == b, (out.strip(), b)
+assert tagged and untagged and punct, (tagged, untagged, punct)
+print("NER predict: NeMo's add_predictions format on %d lines (%d tagged, %d O words, %d split-off characters)"
+      % (len(nemo), tagged, untagged, punct))
+PY
 "$BIN" test "$N" > "$T/test.out" 2>/dev/null || fail "NER test"
 "$PY" - "$T" "$SRC/tools" <<'PY' || fail "NER predict output disagrees with megatune test"
 import re, subprocess, sys

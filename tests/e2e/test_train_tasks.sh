@@ -21,8 +21,9 @@ h, last = rows[0], rows[-1]
 got = dict(l.split(": ") for l in open(sys.argv[2]).read().splitlines() if l.startswith("test_"))
 n = 0
 for i, name in enumerate(h):
-    if name.startswith("val_"):
-        assert got["test_" + name[4:]] == last[i], (name, got.get("test_" + name[4:]), last[i])
+    base = name[4:] if name.startswith("val_") else name if name in ("f1", "precision", "recall") else None
+    if base:
+        assert got["test_" + base] == last[i], (name, got.get("test_" + base), last[i])
         n += 1
 assert n >= 2, h
 print("  test == last validation:", {k: got[k] for k in sorted(got)})
@@ -40,9 +41,13 @@ mkdir -p "$work/ner"
 "$bin" train examples/token_classification_config.yaml "${tiny[@]}" model.dataset.data_dir="$work/ner" \
   model.tokenizer.vocab_file="$data/bert-base-cased/vocab.txt" model.dataset.max_seq_length=64 \
   model.train_ds.batch_size=16 model.validation_ds.batch_size=16 model.train_ds.num_samples=160 trainer.max_steps=6 \
-  exp_manager.exp_dir="$work/e" exp_manager.version=ner > "$work/ner.log" 2>&1 || { tail -20 "$work/ner.log"; fail "NER train"; }
+  exp_manager.exp_dir="$work/e" exp_manager.version=ner exp_manager.checkpoint_callback_params.monitor=f1 \
+  exp_manager.checkpoint_callback_params.mode=max > "$work/ner.log" 2>&1 || { tail -20 "$work/ner.log"; fail "NER train"; }
 d="$work/e/token_classification_model/ner"
-head -1 "$d/metrics.csv" | grep -q "^step,epoch,train_loss,lr,val_loss,val_" || fail "NER metrics.csv header"
+# NeMo's TokenClassificationModel logs precision, f1, recall bare; megatune's extras keep val_ names
+head -1 "$d/metrics.csv" | grep -q "^step,epoch,train_loss,lr,val_loss,f1,precision,recall,val_entity_f1,val_entity_precision,val_entity_recall,val_acc$" \
+  || { head -1 "$d/metrics.csv"; fail "NER metrics.csv header"; }
+ls "$d"/checkpoints/*--f1=*.ckpt > /dev/null 2>&1 || fail "NER: monitor=f1 named no checkpoint"
 "$bin" test "$d/checkpoints/token_classification_model.nemo" model.dataset.data_dir="$work/ner" \
   model.test_ds.batch_size=16 trainer.limit_test_batches=2 > "$work/ner.test" 2>&1 || { cat "$work/ner.test"; fail "NER test"; }
 compare_last_val "$d/metrics.csv" "$work/ner.test" || fail "NER restored metrics"

@@ -1,6 +1,8 @@
-// libFuzzer target: arbitrary bytes as a task data file (text classification TSV, a GLUE TSV,
-// NeMo NER text/labels pair) must give a dataset or a clear error, never a crash; a loaded
-// dataset must batch cleanly. The first byte picks the task and the split of the input.
+// libFuzzer target: arbitrary bytes as a task data file (text classification TSV, each of the nine
+// GLUE tasks' TSV, a NeMo NER text/labels pair, a CoNLL/IOB file for `megatune data import-iob`, a
+// ChemProt file for `megatune data import-chemprot`, a P&C text/labels pair, an intent/slot .tsv + slots)
+// must give a dataset (or converted files) or a clear error, never a crash; a loaded dataset must
+// batch cleanly. The first byte picks the task and the split of the input.
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tasks/data_tools.h"
 #include "tasks/task.h"
 
 static const char VOCAB[] = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nthe\ngood\nbad\nfilm\n##s\n,\n.\nO\n";
@@ -21,9 +24,16 @@ static void write_file(const char *path, const uint8_t *d, size_t n) {
     fclose(f);
 }
 
+static void cleanup(void) {
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+}
+
 static void setup(void) {
     strcpy(dir, "/tmp/megatune-fuzz-tasks-XXXXXX");
     if (!mkdtemp(dir)) abort();
+    atexit(cleanup);
     mt_vocab *v = NULL;
     if (mt_vocab_load_buffer(VOCAB, sizeof VOCAB - 1, "fuzz-vocab", &v) != MT_OK) abort();
     mt_tokenizer_options o;
@@ -48,7 +58,8 @@ static void exercise(const mt_dataset *d) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!tok) setup();
     if (size < 1) return 0;
-    unsigned sel = data[0] % 4;
+    static const char *glue[] = {"cola", "sst-2", "mrpc", "sts-b", "qqp", "mnli", "qnli", "rte", "wnli", "mnli-mm"};
+    unsigned sel = data[0] % 16;
     data++, size--;
     mt_task_options o;
     char path[256];
@@ -63,20 +74,67 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         write_file(path, data, size);
         s = mt_dataset_load(&o, tok, path, "train", NULL, &d);
         break;
-    case 1: // GLUE pair task
-    case 2:
+    case 1: case 2: case 3: case 4: case 5: case 6: case 7: case 8: case 9: case 10: { // GLUE tasks
+        const char *task = glue[sel - 1];
         mt_task_options_default(&o, MT_TASK_GLUE);
-        strcpy(o.glue_task, sel == 1 ? "mrpc" : "sts-b");
+        strcpy(o.glue_task, task);
         o.max_seq_length = 8;
         snprintf(path, sizeof path, "%s/glue", dir);
         mkdir(path, 0700);
-        snprintf(path, sizeof path, "%s/glue/train.tsv", dir);
+        // MNLI reads dev_matched / dev_mismatched for the dev split; the others <split>.tsv
+        snprintf(path, sizeof path, "%s/glue/%s.tsv", dir, !strcmp(task, "mnli") ? "dev_matched"
+                                                             : !strcmp(task, "mnli-mm") ? "dev_mismatched" : "dev");
         write_file(path, data, size);
         snprintf(path, sizeof path, "%s/glue", dir);
-        s = mt_dataset_load(&o, tok, path, "train", NULL, &d);
+        s = mt_dataset_load(&o, tok, path, "dev", NULL, &d);
         break;
-    default: { // NER: split the input at the first 0xFF byte into text and labels
+    }
+    case 13: { // ChemProt import ("sentence<TAB>label" with a label map it builds), then loads as text classification
+        snprintf(path, sizeof path, "%s/chemprot.tsv", dir);
+        write_file(path, data, size);
+        char out[256];
+        snprintf(out, sizeof out, "%s/cp_train.tsv", dir);
+        size_t ne = 0;
+        int nl = 0;
+        if (mt_data_import_chemprot(path, out, NULL, &ne, &nl) != MT_OK) return 0;
+        mt_task_options_default(&o, MT_TASK_TEXT_CLASSIFICATION);
+        o.num_classes = nl > 0 ? nl : 1;
+        o.max_seq_length = 8;
+        s = mt_dataset_load(&o, tok, out, "train", NULL, &d);
+        break;
+    }
+    case 11: { // CoNLL / IOB import: converted pair appears only on success, then loads as NER
+        snprintf(path, sizeof path, "%s/in.iob", dir);
+        write_file(path, data, size);
+        char out[256];
+        snprintf(out, sizeof out, "%s/iob", dir);
+        mkdir(out, 0700);
+        size_t ns = 0, nw = 0;
+        if (mt_data_import_iob(path, out, "train", &ns, &nw) != MT_OK) return 0;
         mt_task_options_default(&o, MT_TASK_TOKEN_CLASSIFICATION);
+        o.max_seq_length = 6;
+        s = mt_dataset_load(&o, tok, out, "train", NULL, &d);
+        break;
+    }
+    case 15: { // intent/slot: <0xFF> splits train.tsv from train_slots.tsv; fixed dictionaries
+        static const uint8_t intents[] = "a\nb\n", slots[] = "B-x\nO\nI-x\n";
+        mt_task_options_default(&o, MT_TASK_INTENT_SLOT);
+        o.max_seq_length = 6;
+        snprintf(path, sizeof path, "%s/dict.intents.csv", dir);
+        write_file(path, intents, sizeof intents - 1);
+        snprintf(path, sizeof path, "%s/dict.slots.csv", dir);
+        write_file(path, slots, sizeof slots - 1);
+        const uint8_t *cut = memchr(data, 0xFF, size);
+        size_t nt = cut ? (size_t)(cut - data) : size;
+        snprintf(path, sizeof path, "%s/train.tsv", dir);
+        write_file(path, data, nt);
+        snprintf(path, sizeof path, "%s/train_slots.tsv", dir);
+        write_file(path, cut ? cut + 1 : data, cut ? size - nt - 1 : 0);
+        s = mt_dataset_load(&o, tok, dir, "train", NULL, &d);
+        break;
+    }
+    default: { // NER (12) and punctuation/capitalisation (14): the first 0xFF byte splits text and labels
+        mt_task_options_default(&o, sel == 14 ? MT_TASK_PUNCT_CAPIT : MT_TASK_TOKEN_CLASSIFICATION);
         o.max_seq_length = 6;
         const uint8_t *cut = memchr(data, 0xFF, size);
         size_t nt = cut ? (size_t)(cut - data) : size;

@@ -1,6 +1,10 @@
 // Every opt kernel against its ref twin on random inputs (odd sizes, padding masks, dropout on).
 // Run with 2, 1 and 3 OpenMP threads. Tolerance: atol 1e-5 * max|ref| + rtol 1e-4 (both fp32; they
 // differ only in summation order and GELU's exp/erf approximations).
+// Where both twins share code (the scalar activations behind TANH, the Philox dropout mask), the
+// result is also checked against an independent double-precision formula or the definition, so a
+// shared bug cannot pass; dropout runs over several 4096-element chunks at an unaligned start, and
+// the NULL mask / NULL token-types branches are compared with their explicit equivalents.
 #include <omp.h>
 
 #include "core/rng.h"
@@ -31,6 +35,39 @@ static void close_(const char *what, const float *got, const float *want, size_t
 }
 
 static void run_all(void);
+
+// The activations in double precision, written from their definitions (not from act_scalar.c).
+static double act_def(double x, int k) {
+    switch (k) {
+    case MT_KACT_RELU: return x > 0 ? x : 0;
+    case MT_KACT_GELU_ERF: return 0.5 * x * (1 + erf(x / sqrt(2.0)));
+    case MT_KACT_GELU_TANH: return 0.5 * x * (1 + tanh(sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
+    case MT_KACT_GELU_ONNX: return 0.5 * x * (1 + erf(x / 1.41421));
+    default: return tanh(x);
+    }
+}
+// d/dx by a central difference of the double formula (h small against the curvature at |x| <= 4).
+static double act_def_grad(double x, int k) {
+    if (k == MT_KACT_RELU) return x > 0 ? 1 : 0;
+    const double h = 1e-6;
+    return (act_def(x + h, k) - act_def(x - h, k)) / (2 * h);
+}
+static void check_act_definition(const char *twin, double grtol, int k, const float *x, const float *y, const float *dy,
+                                 const float *dx, size_t n) {
+    // forward: a few fp32 ulps relative (1e-6 floor for values near 0);
+    // backward: grtol relative, plus an absolute floor of 2e-6 |dy| (1 + |x|) for fp32 cancellation
+    // in 1 + tanh(u) and 1 - tanh^2 where the derivative is small. A wrong constant or a missing
+    // term is off by far more (GELU's x * pdf term reaches 0.4 |dy|).
+    double worst = 0, worst_g = 0;
+    for (size_t i = 0; i < n; i++) {
+        double want = act_def(x[i], k), wg = dy[i] * act_def_grad(x[i], k);
+        worst = fmax(worst, fabs(y[i] - want) / (1e-6 + fabs(want)));
+        worst_g = fmax(worst_g, fabs(dx[i] - wg) / (grtol * fabs(wg) + 2e-6 * fabs(dy[i]) * (1 + fabs(x[i])) + 1e-30));
+    }
+    CHECK_MSG(worst < 2e-5, "%s act kind %d forward differs from its definition by %.3g (relative)", twin, k, worst);
+    CHECK_MSG(worst_g <= 1, "%s act kind %d backward differs from its definition by %.3g x the tolerance", twin, k,
+              worst_g);
+}
 
 int main(void) {
     // thread counts that split rows, columns and heads unevenly
@@ -96,10 +133,16 @@ static void run_all(void) {
         O->act_fwd(yo, x, n, (mt_kact)k);
         snprintf(what, sizeof what, "act_fwd kind %d", k);
         close_(what, yo, yr, n);
+        float *fwd = dup(yo, n);
         R->act_bwd(yr, dy, x, n, (mt_kact)k);
         O->act_bwd(yo, dy, x, n, (mt_kact)k);
         snprintf(what, sizeof what, "act_bwd kind %d", k);
         close_(what, yo, yr, n);
+        // opt's GELU-tanh gradient uses a polynomial exp (mt_fast_expf, ~1e-7 relative) inside a
+        // sigmoid whose derivative amplifies it near |u| ~ 5: measured 2e-4, allowed 5e-4
+        check_act_definition("opt", k == MT_KACT_GELU_TANH ? 5e-4 : 1e-4, k, x, fwd, dy, yo, n);
+        check_act_definition("ref", 1e-4, k, x, fwd, dy, yr, n);
+        free(fwd);
         free(x); free(yr); free(yo); free(dy);
     }
     // embeddings (vocab-parallel range [10, 35))
@@ -117,6 +160,26 @@ static void run_all(void) {
         R->embed_pos_type_fwd(yr, types, wpe, wtt, B, T, C);
         O->embed_pos_type_fwd(yo, types, wpe, wtt, B, T, C);
         close_("embed fwd", yo, yr, (size_t)N * C);
+        {   // types NULL means every token is type 0: equal to an explicit all-zero types array
+            int32_t zeros[3 * 13] = {0};
+            float *a = malloc((size_t)N * C * 4), *z = malloc((size_t)N * C * 4), *rz = malloc((size_t)N * C * 4);
+            memset(a, 0, (size_t)N * C * 4), memset(z, 0, (size_t)N * C * 4), memset(rz, 0, (size_t)N * C * 4);
+            O->embed_pos_type_fwd(a, NULL, wpe, wtt, B, T, C);
+            O->embed_pos_type_fwd(z, zeros, wpe, wtt, B, T, C);
+            R->embed_pos_type_fwd(rz, NULL, wpe, wtt, B, T, C);
+            close_("embed fwd, types NULL (opt) vs zeros", a, z, (size_t)N * C);
+            close_("embed fwd, types NULL (ref) vs zeros", rz, z, (size_t)N * C);
+            float *dy2 = rnd((size_t)N * C, 1), *p1 = calloc((size_t)T * C, 4), *t1 = calloc(2 * (size_t)C, 4);
+            float *p2 = calloc((size_t)T * C, 4), *t2 = calloc(2 * (size_t)C, 4), *p3 = calloc((size_t)T * C, 4),
+                  *t3 = calloc(2 * (size_t)C, 4);
+            O->embed_pos_type_bwd(p1, t1, dy2, NULL, B, T, C);
+            O->embed_pos_type_bwd(p2, t2, dy2, zeros, B, T, C);
+            R->embed_pos_type_bwd(p3, t3, dy2, NULL, B, T, C);
+            close_("embed bwd types NULL (opt) vs zeros: dwtt", t1, t2, 2 * (size_t)C);
+            close_("embed bwd types NULL (ref) vs zeros: dwtt", t3, t2, 2 * (size_t)C);
+            close_("embed bwd types NULL (opt) vs zeros: dwpe", p1, p2, (size_t)T * C);
+            free(a); free(z); free(rz); free(dy2); free(p1); free(t1); free(p2); free(t2); free(p3); free(t3);
+        }
         float *dy = rnd((size_t)N * C, 1), *dr = rnd((size_t)25 * C, 1), *dO = dup(dr, (size_t)25 * C);
         float *pr = rnd((size_t)T * C, 1), *po = dup(pr, (size_t)T * C), *tr = rnd(2 * (size_t)C, 1),
               *to = dup(tr, 2 * (size_t)C);
@@ -163,6 +226,71 @@ static void run_all(void) {
         free(dq2);
         free(o2);
         free(qkv); free(or_); free(oo); free(pr); free(po); free(scr); free(dy); free(dqr); free(dqo);
+    }
+    // attention with mask NULL (no padding): equal to an explicit all-ones mask, in both mask modes
+    for (int mode = 0; mode < 2; mode++) {
+        const int NH = 4, HS = 10, NHg = 4, h0 = 0;
+        size_t nq = (size_t)N * 3 * NH * HS, no = (size_t)N * NH * HS, np = (size_t)B * NH * T * T;
+        int32_t ones[3 * 13];
+        for (int i = 0; i < N; i++) ones[i] = 1;
+        mt_mask_mode mm = mode ? MT_MASK_KEYS_ADD : MT_MASK_MEGATRON;
+        float *qkv = rnd(nq, 1.5f), *a = malloc(no * 4), *b1 = malloc(no * 4), *c = malloc(no * 4), *pa = malloc(np * 4),
+              *pb = malloc(np * 4), *scr = malloc(MT_ATT_SCRATCH(B, NH, T) * 4);
+        mt_dropout_site d = {0.1f, 3, 1, 8};
+        O->attention_fwd(a, pa, scr, qkv, NULL, mm, B, T, NH, HS, NHg, h0, &d);
+        O->attention_fwd(b1, pb, scr, qkv, ones, mm, B, T, NH, HS, NHg, h0, &d);
+        R->attention_fwd(c, NULL, scr, qkv, NULL, mm, B, T, NH, HS, NHg, h0, &d);
+        close_("attention_fwd mask NULL (opt) vs ones", a, b1, no);
+        close_("attention_fwd mask NULL (ref) vs ones", c, b1, no);
+        close_("attention_fwd probs mask NULL vs ones", pa, pb, np);
+        float *dy = rnd(no, 1), *ga = malloc(nq * 4), *gb = malloc(nq * 4), *gc = malloc(nq * 4);
+        O->attention_bwd(ga, scr, dy, qkv, pa, NULL, mm, B, T, NH, HS, NHg, h0, &d);
+        O->attention_bwd(gb, scr, dy, qkv, pb, ones, mm, B, T, NH, HS, NHg, h0, &d);
+        R->attention_bwd(gc, scr, dy, qkv, NULL, NULL, mm, B, T, NH, HS, NHg, h0, &d);
+        close_("attention_bwd mask NULL (opt) vs ones", ga, gb, nq);
+        close_("attention_bwd mask NULL (ref, recomputed) vs ones", gc, gb, nq);
+        free(qkv); free(a); free(b1); free(c); free(pa); free(pb); free(scr); free(dy); free(ga); free(gb); free(gc);
+    }
+    // dropout over several chunks (opt works in 4096-element chunks) from an unaligned start index
+    {
+        const size_t n = 3 * 4096 + 1234;
+        const uint64_t index0 = 4099;
+        float *x = rnd(n, 1), *yr = malloc(n * 4), *yo = malloc(n * 4);
+        mt_dropout_site d = {0.25f, 11, 4, 2};
+        R->dropout_fwd(yr, x, n, index0, &d);
+        O->dropout_fwd(yo, x, n, index0, &d);
+        close_("dropout_fwd multi-chunk", yo, yr, n);
+        // the definition: each element is 0 or x / (1 - p), about p of them dropped
+        size_t dropped = 0, bad = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (yo[i] == 0.0f) dropped++;
+            else if (fabsf(yo[i] - x[i] / 0.75f) > 1e-6f * fabsf(x[i]) + 1e-12f) bad++;
+        }
+        double frac = (double)dropped / (double)n; // sd sqrt(p(1-p)/n) = 0.0035
+        CHECK_MSG(bad == 0, "%zu dropout outputs are neither 0 nor x/(1-p)", bad);
+        CHECK_MSG(fabs(frac - 0.25) < 0.02, "dropout dropped %.4f of the elements, p = 0.25", frac);
+        // a sub-range starting at its own index0 reproduces the same mask (no dependence on chunking)
+        float *part = malloc(5000 * 4);
+        O->dropout_fwd(part, x + 3000, 5000, index0 + 3000, &d);
+        close_("dropout_fwd sub-range = slice of the whole", part, yo + 3000, 5000);
+        R->dropout_bwd(yr, x, n, index0, &d);
+        O->dropout_bwd(yo, x, n, index0, &d);
+        close_("dropout_bwd multi-chunk", yo, yr, n);
+        const int Cb = 37; // bias_dropout_add: C not dividing the chunk size
+        float *res = rnd(n, 1), *bias = rnd(Cb, 1);
+        R->bias_dropout_add_fwd(yr, res, x, bias, n, Cb, &d);
+        O->bias_dropout_add_fwd(yo, res, x, bias, n, Cb, &d);
+        close_("bias_dropout_add multi-chunk", yo, yr, n);
+        size_t bad2 = 0;
+        for (size_t i = 0; i < n; i++) {
+            float v = x[i] + bias[i % Cb], kept = res[i] + v / 0.75f;
+            if (fabsf(yo[i] - res[i]) > 1e-6f && fabsf(yo[i] - kept) > 1e-5f * (1 + fabsf(kept))) bad2++;
+        }
+        CHECK_MSG(bad2 == 0, "%zu bias_dropout_add outputs are neither res nor res + (x+b)/(1-p)", bad2);
+        R->bias_dropout_add_fwd(yr, res, x, NULL, n, Cb, &d);
+        O->bias_dropout_add_fwd(yo, res, x, NULL, n, Cb, &d);
+        close_("bias_dropout_add multi-chunk, bias NULL", yo, yr, n);
+        free(x); free(yr); free(yo); free(part); free(res); free(bias);
     }
     // dropout family
     {

@@ -482,6 +482,12 @@ static void test_predict(mt_tokenizer *tok) {
     mt_task_options_default(&on, MT_TASK_TOKEN_CLASSIFICATION);
     on.max_seq_length = 5;
     snprintf(on.label_ids_file, sizeof on.label_ids_file, "%s", path_of("ner/label_ids.csv"));
+    // default: NeMo's add_predictions line (pad_label O untagged)
+    out = run_predict(&on, tok, NULL, "john lives\nthe cats sat on the mat\n", 4);
+    CHECK_MSG(out && !strcmp(out, "john lives[B-ANIMAL]\nthe[B-ANIMAL] cats[B-LOC] sat[B-PER] on the[B-ANIMAL] mat[B-ANIMAL]\n"),
+              "got '%s'", out ? out : "(null)");
+    free(out);
+    on.ner_all_words = 1;
     out = run_predict(&on, tok, NULL, "john lives\nthe cats sat on the mat\n", 4);
     // john=16%4=0 O, lives=17->1 B-ANIMAL; the=5->1, cats(cat=6)->2 B-LOC, sat=7->3 B-PER, on=8->0, mat=9->1
     CHECK_MSG(out && !strcmp(out, "john[O] lives[B-ANIMAL]\nthe[B-ANIMAL] cats[B-LOC] sat[B-PER] on[O] the[B-ANIMAL] mat[B-ANIMAL]\n"),

@@ -29,10 +29,8 @@ int main(void) {
 
     const char *py = mt_test_env("MEGATUNE_PYTHON", "/usr/bin/python3");
     const char *src = mt_test_env("MEGATUNE_SOURCE_DIR", NULL);
-    if (!src) {
-        fprintf(stderr, "MEGATUNE_SOURCE_DIR unset: reader check skipped\n");
-        TEST_DONE();
-    }
+    // the independent reader is the only check of the file's bytes: without it the test proves nothing
+    if (!src) TEST_SKIP("MEGATUNE_SOURCE_DIR unset (run under ctest): the file cannot be checked with tools/read_tfevents.py");
     char cmd[8192];
     snprintf(cmd, sizeof cmd,
              "%s - '%s/tools' '%s' <<'EOF'\n"

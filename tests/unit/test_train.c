@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ckpt/torchfile.h"
 #include "model/model.h"
 #include "model/optim.h"
 #include "test_util.h"
@@ -86,7 +87,7 @@ static void test_checkpoint(void) {
     char path[256];
     snprintf(path, sizeof path, "%s/a.ckpt", dir);
     mt_train_state st = {17, 2, 5, 40, 1234, 0.3512, 480, 16, 2};
-    CHECK_OK(mt_train_ckpt_save(path, m, o, &st));
+    CHECK_OK(mt_train_ckpt_save(path, m, o, &st, NULL));
     mt_train_state back;
     memset(&back, 0, sizeof back);
     CHECK_OK(mt_train_ckpt_load(path, m2, o2, &back));
@@ -108,8 +109,15 @@ static void test_checkpoint(void) {
     fclose(f);
     char bad[300];
     snprintf(bad, sizeof bad, "%s/bad.ckpt", dir);
+    // one flipped byte in the middle of every zip member's data (the pickle, each tensor, the
+    // version record): every one is caught (member CRC-32s, the weights checksum); bytes outside the
+    // members (alignment filler) carry nothing
+    mt_zip z;
+    CHECK_OK(mt_zip_open(buf, (size_t)size, path, &z));
     int caught = 0, tries = 0;
-    for (long off = 200; off < size - 200; off += size / 7) {
+    for (size_t k = 0; k < z.count; k++) {
+        if (!z.entries[k].size) continue;
+        long off = (long)(z.entries[k].offset + z.entries[k].size / 2);
         unsigned char *copy = malloc((size_t)size);
         memcpy(copy, buf, (size_t)size);
         copy[off] ^= 0x40;
@@ -118,8 +126,12 @@ static void test_checkpoint(void) {
         fclose(f);
         free(copy);
         tries++;
-        caught += mt_train_ckpt_load(bad, m2, o2, &back) != MT_OK;
+        int hit = mt_train_ckpt_load(bad, m2, o2, &back) != MT_OK;
+        if (!hit) fprintf(stderr, "a flipped byte in member %s not detected\n", z.entries[k].name);
+        caught += hit;
     }
+    CHECK(tries > 10);
+    mt_zip_free(&z);
     CHECK_MSG(caught == tries, "%d of %d corruptions detected", caught, tries);
     f = fopen(bad, "wb");
     fwrite(buf, 1, (size_t)size / 2, f);
@@ -138,6 +150,47 @@ static void test_checkpoint(void) {
     CHECK(strstr(mt_last_error(), "classifier.mlp.layer2") != NULL);
     mt_optimizer_free(o3);
     mt_model_free(m3);
+
+    // megatune's earlier flat layout (megatune_checkpoint_version 1) still resumes
+    {
+        const int np = tab->count;
+        mt_named_tensor *t = calloc((size_t)(3 * np + 16), sizeof *t);
+        char (*names)[MT_PARAM_NAME_MAX + 40] = calloc((size_t)(3 * np), sizeof *names);
+        float *p = mt_model_param_data(m), *ea = mt_optimizer_exp_avg(o), *es = mt_optimizer_exp_avg_sq(o);
+        uint32_t crc = 0;
+        const float *spans[3] = {p, ea, es};
+        const char *pre[3] = {"state_dict.", "optimizer_states.exp_avg.", "optimizer_states.exp_avg_sq."};
+        int n = 0;
+        for (int sp = 0; sp < 3; sp++)
+            for (int i = 0; i < np; i++) {
+                const mt_param *q = &tab->params[i];
+                snprintf(names[sp * np + i], sizeof names[0], "%s%s", pre[sp], q->name);
+                t[n] = (mt_named_tensor){names[sp * np + i], MT_DT_F32, q->ndim, {q->shape[0], q->ndim > 1 ? q->shape[1] : 0},
+                                         spans[sp] + q->offset};
+                n++;
+                crc = mt_crc32(crc, spans[sp] + q->offset, q->numel * sizeof(float));
+            }
+        int64_t v[12] = {3, 17, 2, 5, 40, 1234, 480, 16, 2, 17, 1, (int64_t)crc};
+        const char *vn[12] = {"optimizer_states.step", "global_step", "epoch", "batch_in_epoch", "micro_batches", "seed",
+                              "train_examples", "batch_size", "accumulate_grad_batches", "lr_scheduler.last_epoch",
+                              "megatune_checkpoint_version", "checksum"};
+        for (int i = 0; i < 12; i++) t[n++] = (mt_named_tensor){vn[i], MT_DT_I64, 0, {0}, &v[i]};
+        double lm = 0.3512;
+        t[n++] = (mt_named_tensor){"last_monitor", MT_DT_F64, 0, {0}, &lm};
+        char old[300];
+        snprintf(old, sizeof old, "%s/old.ckpt", dir);
+        CHECK_OK(mt_torch_save(old, t, n));
+        memset(&back, 0, sizeof back);
+        mt_optimizer_set_steps(o2, 0);
+        memset(mt_model_param_data(m2), 0, tab->total * sizeof(float));
+        CHECK_OK(mt_train_ckpt_load(old, m2, o2, &back));
+        CHECK(back.global_step == 17 && back.batch_in_epoch == 5 && back.last_monitor == 0.3512 && mt_optimizer_steps(o2) == 3);
+        CHECK(!memcmp(mt_model_param_data(m), mt_model_param_data(m2), tab->total * sizeof(float)));
+        CHECK(!memcmp(mt_optimizer_exp_avg_sq(o), mt_optimizer_exp_avg_sq(o2), tab->total * sizeof(float)));
+        unlink(old);
+        free(t);
+        free(names);
+    }
 
     unlink(bad);
     unlink(path);

@@ -85,7 +85,7 @@ int main(void) {
     CHECK(!strcmp(mt_exp_ckpt_dir(e), p));
     CHECK(mt_exp_resume_path(e) == NULL);
 
-    const char *names[] = {"precision", "f1"};
+    const char *names[] = {"val_precision", "val_f1"};
     CHECK_OK(mt_exp_metrics_begin(e, names, 2, -1));
     double m[2] = {0.5, 0.25};
     CHECK_OK(mt_exp_log_row(e, 1, 0, 0.75, 1e-4, NAN, NULL));

@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""megatune beside PyTorch, one run, alternating: training steps and inference (forward only, eval)
+in fp32 and bf16 (megatune's trainer.precision=bf16 vs PyTorch's CPU bf16 autocast), per shape.
+
+    bench/bench_compare.py [--build build] [--shapes base,345m,345m-384] [--modes train,infer]
+                           [--precisions 32,bf16] [--steps 3] [--repeats 3] [--threads 2]
+
+Each (shape, mode, precision) runs megatune then PyTorch `repeats` times in turn, so both see the
+same machine load; it prints medians with min/max of ms per step, the ratio of medians (PyTorch
+time / megatune time: > 1 means megatune is faster), tokens/s, GFLOP/s as a share of the FMA peak
+measured by bench_peak (the bf16 peak for bf16 rows), peak RSS, and the ratio of CPU time per step
+(all threads; less disturbed than wall time when other jobs share the cores). 345M shapes run under
+flock /tmp/megatune-bigmem.lock (they need several GiB). PyTorch gets its best setting
+(shared/reference/pytorch-baseline.md): OpenMP OpenBLAS and tcmalloc when installed,
+OMP_WAIT_POLICY=PASSIVE; megatune runs with the same thread count and wait policy. bf16 rows are
+skipped where the CPU lacks AVX512-BF16/AMX (PyTorch's bf16 is emulated there: not a fair peer).
+"""
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SHAPES = {
+    "small": "--layers 4 --hidden 256 --heads 4 --seq 128 --batch 16",
+    "base": "--layers 12 --hidden 768 --heads 12 --seq 128 --batch 8",
+    "345m": "--layers 24 --hidden 1024 --heads 16 --seq 128 --batch 8",
+    "345m-384": "--layers 24 --hidden 1024 --heads 16 --seq 384 --batch 2",
+}
+
+
+def result(out):
+    m = re.search(r"^RESULT (.*)$", out, re.M)
+    if not m:
+        return None
+    return {k: float(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
+
+
+def run(cmd, env, big):
+    if big:
+        cmd = ["flock", "/tmp/megatune-bigmem.lock"] + cmd
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.stderr.write(p.stdout + p.stderr)
+        return None
+    return result(p.stdout)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default=os.path.join(HERE, "..", "build"))
+    ap.add_argument("--shapes", default="base,345m,345m-384")
+    ap.add_argument("--modes", default="train,infer")
+    ap.add_argument("--precisions", default="32,bf16")
+    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args()
+    py = os.environ.get("MEGATUNE_PYTHON", "/usr/bin/python3")
+    base = dict(os.environ, OMP_NUM_THREADS=str(a.threads), OMP_WAIT_POLICY="PASSIVE")
+    tenv = dict(base)
+    ompblas = "/usr/lib/x86_64-linux-gnu/openblas-openmp"
+    if os.path.isdir(ompblas):
+        tenv["LD_LIBRARY_PATH"] = ompblas + (":" + tenv["LD_LIBRARY_PATH"] if tenv.get("LD_LIBRARY_PATH") else "")
+    tcm = "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4"
+    if os.path.exists(tcm):
+        tenv["LD_PRELOAD"] = tcm
+    peak = subprocess.run([os.path.join(a.build, "bench", "bench_peak")], env=base, capture_output=True, text=True).stdout
+    print(peak.strip())
+    pk = {k: float(v) for k, v in re.findall(r"(\w+)_gflops=([0-9.]+)", peak)}
+    has_bf16 = pk.get("bf16", 0) > 0 or "AMX-BF16" in peak
+    print("PyTorch env: OMP_NUM_THREADS=%d OMP_WAIT_POLICY=PASSIVE%s%s" % (
+        a.threads, " LD_LIBRARY_PATH=" + ompblas if "LD_LIBRARY_PATH" in tenv else "",
+        " LD_PRELOAD=" + tcm if "LD_PRELOAD" in tenv else ""))
+    print("ratio = PyTorch ms / megatune ms of the medians (> 1: megatune faster); peak% = GFLOP/s / measured peak")
+    hdr = "%-9s %-5s %-4s | %-26s | %-26s | %6s | %9s %9s | %7s %7s | %6s %6s" % (
+        "shape", "mode", "prec", "megatune ms med [min,max]", "pytorch ms med [min,max]", "ratio", "mt tok/s",
+        "pt tok/s", "mt pk%", "pt pk%", "mt MiB", "pt MiB") + " | cpu-time ratio"
+    print(hdr)
+    for shape in a.shapes.split(","):
+        args = SHAPES[shape].split()
+        big = shape.startswith("345m")
+        for mode in a.modes.split(","):
+            for prec in a.precisions.split(","):
+                if prec == "bf16" and not has_bf16:
+                    print("%-9s %-5s %-4s | skipped: no AVX512-BF16/AMX-BF16 on this CPU" % (shape, mode, prec))
+                    continue
+                infer = "1" if mode == "infer" else "0"
+                mcmd = [os.path.join(a.build, "bench", "bench_train")] + args + [
+                    "--steps", str(a.steps), "--precision", prec, "--infer", infer]
+                pcmd = [py, os.path.join(HERE, "bench_train.py")] + args + [
+                    "--steps", str(a.steps), "--threads", str(a.threads), "--bf16", "1" if prec == "bf16" else "0",
+                    "--infer", infer]
+                if mode == "infer":
+                    mcmd += ["--dropout", "0"]
+                mr, pr = [], []
+                for _ in range(a.repeats):
+                    r = run(mcmd, base, big)
+                    if r:
+                        mr.append(r)
+                    r = run(pcmd, tenv, big)
+                    if r:
+                        pr.append(r)
+                if not mr or not pr:
+                    print("%-9s %-5s %-4s | a run failed (see above)" % (shape, mode, prec))
+                    continue
+                mms = [r["ms_per_step"] for r in mr]
+                pms = [r["ms_per_step"] for r in pr]
+                mmed, pmed = statistics.median(mms), statistics.median(pms)
+                gf = statistics.median([r["gflops"] for r in mr])
+                pgf = gf * mmed / pmed  # same FLOP count
+                p = pk.get("bf16" if prec == "bf16" else "fp32", 0) or float("nan")
+                ntok = [int(x) for x in args[args.index("--seq") + 1:args.index("--seq") + 2]][0] * int(
+                    args[args.index("--batch") + 1])
+                cr = statistics.median([r["cpu_ms_per_step"] for r in pr]) / statistics.median(
+                    [r["cpu_ms_per_step"] for r in mr])
+                print("%-9s %-5s %-4s | %8.0f [%7.0f,%7.0f] | %8.0f [%7.0f,%7.0f] | %6.2f | %9.0f %9.0f | %6.0f%% %6.0f%% | %6.0f %6.0f | %6.2f" % (
+                    shape, mode, prec, mmed, min(mms), max(mms), pmed, min(pms), max(pms), pmed / mmed,
+                    ntok / mmed * 1e3, ntok / pmed * 1e3, 100 * gf / p, 100 * pgf / p,
+                    max(r["rss_mib"] for r in mr), max(r["rss_mib"] for r in pr), cr), flush=True)
+
+
+if __name__ == "__main__":
+    main()

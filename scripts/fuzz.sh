@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs every libFuzzer target in build-fuzz/ from its corpus in tests/fuzz/corpus/<name>/.
+#   scripts/fuzz.sh [seconds per target] [runs per target]     (defaults: 12 s, unbounded runs)
+# Every sanitizer finding is fatal: ASan/UBSan halt on the first report, a slow input (-timeout) and a
+# memory blow-up (-rss_limit_mb, -malloc_limit_mb) are crashes too, and a log that mentions a
+# "runtime error" fails the target even if the process somehow exited 0. New inputs go to a temporary
+# folder, so the checked-in corpus never changes by itself. Prints one line per target, then
+# "fuzz: N passed, N failed"; exits non-zero on any failure.
+set -uo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+secs=${1:-12}; runs=${2:--1}
+bdir=${MEGATUNE_FUZZ_BUILD:-$here/build-fuzz}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:abort_on_error=1:detect_leaks=1:allocator_may_return_null=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:abort_on_error=1:print_stacktrace=1}
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+# crash-*/timeout-*/oom-* reproducers go here (kept when MEGATUNE_FUZZ_ARTIFACTS names a folder)
+art=${MEGATUNE_FUZZ_ARTIFACTS:-$work}; mkdir -p "$art"
+ok=0; bad=0
+for f in "$bdir"/tests/fuzz_*; do
+  [ -x "$f" ] || continue
+  name=$(basename "$f"); corpus=$here/tests/fuzz/corpus/${name#fuzz_}
+  if [ ! -d "$corpus" ] || [ -z "$(ls -A "$corpus")" ]; then
+    echo "fuzz $name: FAILED: no seed corpus in tests/fuzz/corpus/${name#fuzz_}"; bad=$((bad+1)); continue
+  fi
+  mkdir -p "$work/$name"; log=$work/$name.log
+  if (cd "$work" && "$f" -max_total_time="$secs" -runs="$runs" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 \
+        -print_final_stats=1 -artifact_prefix="$art/$name-" "$work/$name" "$corpus") > "$log" 2>&1 && ! grep -q "runtime error" "$log"; then
+    echo "fuzz $name: ok ($(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}') runs, $(grep -E '^stat::average_exec_per_sec' "$log" | awk '{print $2}')/s, $(grep -Eo 'cov: [0-9]+' "$log" | tail -1))"; ok=$((ok+1))
+  else
+    echo "fuzz $name: FAILED"; tail -40 "$log"; bad=$((bad+1))
+    ls "$art/$name"-crash-* "$art/$name"-timeout-* "$art/$name"-oom-* "$art/$name"-slow-unit-* 2>/dev/null | while read -r c; do
+      echo "  reproducer: $c ($(xxd -l 64 -p "$c" | tr -d '\n'))"; done
+  fi
+done
+echo "fuzz: $ok passed, $bad failed"
+[ "$bad" -eq 0 ]

@@ -1,0 +1,346 @@
+#include "kernels/bf16.h"
+
+#include <cblas.h>
+#include <cpuid.h>
+#include <stdarg.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/status.h"
+#include "kernels/opt/opt.h"
+
+#ifdef MEGATUNE_HAVE_DNNL
+#include <oneapi/dnnl/dnnl.h>
+#endif
+
+void mt_bf16_convert(uint16_t *dst, const float *src, size_t n) {
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) dst[i] = mt_bf16_from_f32(src[i]);
+}
+
+void mt_bf16_round(float *dst, const float *src, size_t n) {
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) dst[i] = mt_bf16_to_f32(mt_bf16_from_f32(src[i]));
+}
+
+mt_bf16_caps mt_bf16_detect(void) {
+    mt_bf16_caps c = {0, 0, 0};
+    unsigned a, b, cc, d;
+    // leaf 7 subleaf 1 EAX bit 5: AVX512_BF16; leaf 7 subleaf 0 EDX bit 22: AMX-BF16. The OS must
+    // also save the ZMM state, which __builtin_cpu_supports("avx512f") checks through XGETBV.
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __get_cpuid_count(7, 1, &a, &b, &cc, &d)) c.avx512_bf16 = (a >> 5) & 1;
+    if (__get_cpuid_count(7, 0, &a, &b, &cc, &d)) c.amx_bf16 = (d >> 22) & 1;
+#ifdef MEGATUNE_HAVE_DNNL
+    c.have_dnnl = 1;
+#endif
+    return c;
+}
+
+int mt_bf16_available(const char **why) {
+    mt_bf16_caps c = mt_bf16_detect();
+    const char *w = NULL;
+    const char *e = getenv("MEGATUNE_BF16");
+    if (e && !strcmp(e, "off")) w = "MEGATUNE_BF16=off";
+    else if (!c.avx512_bf16 && !c.amx_bf16) w = "this CPU has neither AVX512-BF16 nor AMX-BF16";
+    else if (!c.have_dnnl) w = "megatune was built without oneDNN (libdnnl-dev)";
+    if (why) *why = w;
+    return w == NULL;
+}
+
+// Kernels have no error path: an impossible state (oneDNN refusing a plain matmul, no memory for
+// scratch) stops the process with the reason.
+static void bf16_die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("megatune: bf16: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    abort();
+}
+
+// --- scratch: a few process-wide growable buffers (kernels may run on several threads at once,
+// e.g. tensor-parallel ranks in one process; static pointers stay reachable for leak checkers) ---
+#define SCRATCH_SLOTS 16
+static struct {
+    void *p;
+    size_t cap;
+    int busy;
+} scratch[SCRATCH_SLOTS];
+static pthread_mutex_t scratch_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void *scratch_get(size_t bytes, int *slot) {
+    pthread_mutex_lock(&scratch_mu);
+    int best = -1;
+    for (int i = 0; i < SCRATCH_SLOTS; i++)
+        if (!scratch[i].busy && (best < 0 || scratch[i].cap > scratch[best].cap)) best = i;
+    if (best < 0) {
+        pthread_mutex_unlock(&scratch_mu);
+        bf16_die("more than %d scratch buffers in use at once", SCRATCH_SLOTS);
+    }
+    scratch[best].busy = 1;
+    pthread_mutex_unlock(&scratch_mu);
+    if (scratch[best].cap < bytes) {
+        mt_free_aligned(scratch[best].p);
+        scratch[best].p = mt_alloc_aligned(bytes);
+        if (!scratch[best].p) bf16_die("out of memory for %zu bytes of scratch", bytes);
+        scratch[best].cap = bytes;
+    }
+    *slot = best;
+    return scratch[best].p;
+}
+static void scratch_put(int slot) {
+    pthread_mutex_lock(&scratch_mu);
+    scratch[slot].busy = 0;
+    pthread_mutex_unlock(&scratch_mu);
+}
+
+// rows x cols at leading dimension ld (the stored layout), rounded or converted into dst (same ld)
+static void round_rows(float *dst, const float *src, int rows, int cols, int ld) {
+#pragma omp parallel for schedule(static) if ((size_t)rows * cols > 65536)
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++)
+            dst[(size_t)r * ld + c] = mt_bf16_to_f32(mt_bf16_from_f32(src[(size_t)r * ld + c]));
+}
+#ifdef MEGATUNE_HAVE_DNNL
+static void convert_rows(uint16_t *dst, const float *src, int rows, int cols, int ld) {
+#pragma omp parallel for schedule(static) if ((size_t)rows * cols > 65536)
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) dst[(size_t)r * ld + c] = mt_bf16_from_f32(src[(size_t)r * ld + c]);
+}
+
+// --- oneDNN matmul primitives, created once per shape (a step uses about ten) ---
+typedef struct {
+    int M, N, K, ta, tb, lda, ldb, ldc, sum;
+} gemm_key;
+#define PRIM_CACHE 64
+static struct {
+    gemm_key k;
+    dnnl_primitive_t p;
+    dnnl_memory_desc_t a, b, c;
+} prims[PRIM_CACHE];
+static int n_prims, next_evict;
+static pthread_mutex_t prim_mu = PTHREAD_MUTEX_INITIALIZER;
+static dnnl_engine_t engine;
+static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
+
+#define DNNL_CHECK(call)                                                                                              \
+    do {                                                                                                              \
+        dnnl_status_t st_ = (call);                                                                                   \
+        if (st_ != dnnl_success) bf16_die("oneDNN: %s failed (status %d)", #call, (int)st_);                            \
+    } while (0)
+
+static void engine_init(void) { DNNL_CHECK(dnnl_engine_create(&engine, dnnl_cpu, 0)); }
+
+static int prim_get(const gemm_key *k, dnnl_primitive_t *p, dnnl_memory_desc_t *a, dnnl_memory_desc_t *b,
+                    dnnl_memory_desc_t *c) {
+    pthread_once(&engine_once, engine_init);
+    pthread_mutex_lock(&prim_mu);
+    for (int i = 0; i < n_prims; i++)
+        if (!memcmp(&prims[i].k, k, sizeof *k)) {
+            *p = prims[i].p, *a = prims[i].a, *b = prims[i].b, *c = prims[i].c;
+            pthread_mutex_unlock(&prim_mu);
+            return 0;
+        }
+    dnnl_dims_t ad = {k->M, k->K}, as = {k->ta ? 1 : k->lda, k->ta ? k->lda : 1};
+    dnnl_dims_t bd = {k->K, k->N}, bs = {k->tb ? 1 : k->ldb, k->tb ? k->ldb : 1};
+    dnnl_dims_t cd = {k->M, k->N}, cs = {k->ldc, 1};
+    dnnl_memory_desc_t amd, bmd, cmd;
+    DNNL_CHECK(dnnl_memory_desc_init_by_strides(&amd, 2, ad, dnnl_bf16, as));
+    DNNL_CHECK(dnnl_memory_desc_init_by_strides(&bmd, 2, bd, dnnl_bf16, bs));
+    DNNL_CHECK(dnnl_memory_desc_init_by_strides(&cmd, 2, cd, dnnl_f32, cs));
+    dnnl_matmul_desc_t md;
+    DNNL_CHECK(dnnl_matmul_desc_init(&md, &amd, &bmd, NULL, &cmd));
+    dnnl_primitive_attr_t attr;
+    DNNL_CHECK(dnnl_primitive_attr_create(&attr));
+    if (k->sum) {
+        dnnl_post_ops_t po;
+        DNNL_CHECK(dnnl_post_ops_create(&po));
+        DNNL_CHECK(dnnl_post_ops_append_sum(po, 1.0f));
+        DNNL_CHECK(dnnl_primitive_attr_set_post_ops(attr, po));
+        dnnl_post_ops_destroy(po);
+    }
+    dnnl_primitive_desc_t pd;
+    DNNL_CHECK(dnnl_primitive_desc_create(&pd, &md, attr, engine, NULL));
+    dnnl_primitive_attr_destroy(attr);
+    dnnl_primitive_t prim;
+    DNNL_CHECK(dnnl_primitive_create(&prim, pd));
+    dnnl_primitive_desc_destroy(pd);
+    int slot = n_prims < PRIM_CACHE ? n_prims++ : next_evict++ % PRIM_CACHE;
+    // an evicted primitive may be executing on another thread: keep it (a step has far fewer shapes)
+    prims[slot].k = *k, prims[slot].p = prim, prims[slot].a = amd, prims[slot].b = bmd, prims[slot].c = cmd;
+    *p = prim, *a = amd, *b = bmd, *c = cmd;
+    pthread_mutex_unlock(&prim_mu);
+    return 0;
+}
+
+// C = beta*C + op(A) op(B) on inputs already in bf16 (same layouts as mt_gemm_bf16's)
+static void gemm_dnnl16(int ta, int tb, int M, int N, int K, const uint16_t *a16, int lda, const uint16_t *b16, int ldb,
+                        float beta, float *C, int ldc) {
+    gemm_key k = {M, N, K, ta, tb, lda, ldb, ldc, beta != 0.0f};
+    dnnl_primitive_t p;
+    dnnl_memory_desc_t amd, bmd, cmd;
+    prim_get(&k, &p, &amd, &bmd, &cmd);
+    dnnl_memory_t am, bm, cm;
+    DNNL_CHECK(dnnl_memory_create(&am, &amd, engine, (void *)a16));
+    DNNL_CHECK(dnnl_memory_create(&bm, &bmd, engine, (void *)b16));
+    DNNL_CHECK(dnnl_memory_create(&cm, &cmd, engine, C));
+    dnnl_stream_t stream;
+    DNNL_CHECK(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags));
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}};
+    DNNL_CHECK(dnnl_primitive_execute(p, stream, 3, args));
+    DNNL_CHECK(dnnl_stream_wait(stream));
+    dnnl_stream_destroy(stream);
+    dnnl_memory_destroy(am);
+    dnnl_memory_destroy(bm);
+    dnnl_memory_destroy(cm);
+}
+
+// a rows x cols fp32 block at leading dimension ld, converted into scratch (same ld)
+static uint16_t *to_bf16(const float *x, int rows, int cols, int ld, int *slot) {
+    uint16_t *y = scratch_get((size_t)(rows - 1) * ld * 2 + (size_t)cols * 2, slot);
+    convert_rows(y, x, rows, cols, ld);
+    return y;
+}
+
+static void gemm_dnnl(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                      float beta, float *C, int ldc) {
+    int sa, sb;
+    uint16_t *a16 = to_bf16(A, ta ? K : M, ta ? M : K, lda, &sa);
+    uint16_t *b16 = to_bf16(B, tb ? N : K, tb ? K : N, ldb, &sb);
+    gemm_dnnl16(ta, tb, M, N, K, a16, lda, b16, ldb, beta, C, ldc);
+    scratch_put(sa);
+    scratch_put(sb);
+}
+#endif
+
+static void gemm_emu(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                     float beta, float *C, int ldc) {
+    int sa, sb;
+    int ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N;
+    float *a = scratch_get((size_t)(ar - 1) * lda * 4 + (size_t)ac * 4, &sa);
+    float *b = scratch_get((size_t)(br - 1) * ldb * 4 + (size_t)bc * 4, &sb);
+    round_rows(a, A, ar, ac, lda);
+    round_rows(b, B, br, bc, ldb);
+    // split rows of C across the OpenMP threads; sgemm runs single-threaded in each (see opt.h)
+    const int nt = omp_get_max_threads();
+    int bs = M / (2 * nt);
+    bs = bs < 32 ? 32 : (bs + 7) / 8 * 8;
+    const int nb = (M + bs - 1) / bs;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int blk = 0; blk < nb; blk++) {
+        int lo = blk * bs, hi = lo + bs < M ? lo + bs : M;
+        const float *ab = ta ? a + lo : a + (size_t)lo * lda;
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, hi - lo, N, K, 1.0f,
+                    ab, lda, b, ldb, beta, C + (size_t)lo * ldc, ldc);
+    }
+    scratch_put(sa);
+    scratch_put(sb);
+}
+
+void mt_gemm_bf16(int hw, int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                  float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {
+        // an empty sum: C = beta*C
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta != 0.0f ? C[(size_t)i * ldc + j] * beta : 0.0f;
+        return;
+    }
+#ifdef MEGATUNE_HAVE_DNNL
+    if (hw && beta != 0.0f && beta != 1.0f) bf16_die("mt_gemm_bf16: beta must be 0 or 1 on the oneDNN path");
+    if (hw) {
+        gemm_dnnl(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+#else
+    (void)hw;
+#endif
+    gemm_emu(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
+}
+
+// --- linear layers (same contract as kernels.h) ---
+static void linear_fwd(int hw, float *out, const float *inp, const float *w, const float *b, int N, int IN, int OUT) {
+    if (b) {
+#pragma omp parallel for schedule(static) if ((size_t)N * OUT > 65536)
+        for (int i = 0; i < N; i++) memcpy(out + (size_t)i * OUT, b, (size_t)OUT * sizeof *out);
+    }
+    // out (N,OUT) = inp (N,IN) @ w^T
+    mt_gemm_bf16(hw, 0, 1, N, OUT, IN, inp, IN, w, IN, b ? 1.0f : 0.0f, out, OUT);
+}
+
+static void linear_bwd(int hw, float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                       int N, int IN, int OUT) {
+#ifdef MEGATUNE_HAVE_DNNL
+    if (hw && N > 0 && IN > 0 && OUT > 0) { // dout is converted once for both products
+        int sd, sw = -1, si;
+        uint16_t *d16 = to_bf16(dout, N, OUT, OUT, &sd), *i16 = to_bf16(inp, N, IN, IN, &si);
+        if (dinp) {
+            uint16_t *w16 = to_bf16(w, OUT, IN, IN, &sw);
+            gemm_dnnl16(0, 0, N, IN, OUT, d16, OUT, w16, IN, 0.0f, dinp, IN); // dout @ w
+        }
+        gemm_dnnl16(1, 0, OUT, IN, N, d16, OUT, i16, IN, 1.0f, dw, IN); // dw += dout^T @ inp
+        scratch_put(sd);
+        scratch_put(si);
+        if (sw >= 0) scratch_put(sw);
+    } else
+#endif
+    {
+        if (dinp) mt_gemm_bf16(hw, 0, 0, N, IN, OUT, dout, OUT, w, IN, 0.0f, dinp, IN); // dout @ w
+        mt_gemm_bf16(hw, 1, 0, OUT, IN, N, dout, OUT, inp, IN, 1.0f, dw, IN);           // dw += dout^T @ inp
+    }
+    if (db) {
+        // the bias gradient is a reduction: fp32 from the unrounded gradient, as autocast does
+        const int nt = omp_get_max_threads();
+#pragma omp parallel num_threads(nt)
+        {
+            int lo, hi;
+            mt_opt_split(OUT, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+            for (int i = 0; i < N; i++) {
+                const float *g = dout + (size_t)i * OUT;
+                for (int o = lo; o < hi; o++) db[o] += g[o];
+            }
+        }
+    }
+}
+
+static void hw_linear_fwd(float *out, const float *inp, const float *w, const float *b, int N, int IN, int OUT) {
+    linear_fwd(1, out, inp, w, b, N, IN, OUT);
+}
+static void hw_linear_bwd(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                          int N, int IN, int OUT) {
+    linear_bwd(1, dinp, dw, db, dout, inp, w, N, IN, OUT);
+}
+static void emu_linear_fwd(float *out, const float *inp, const float *w, const float *b, int N, int IN, int OUT) {
+    linear_fwd(0, out, inp, w, b, N, IN, OUT);
+}
+static void emu_linear_bwd(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                           int N, int IN, int OUT) {
+    linear_bwd(0, dinp, dw, db, dout, inp, w, N, IN, OUT);
+}
+
+static mt_kernels hw_table, emu_table;
+static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
+static void tables_init(void) {
+    hw_table = *mt_kernels_opt();
+    hw_table.name = "bf16";
+    hw_table.linear_fwd = hw_linear_fwd;
+    hw_table.linear_bwd = hw_linear_bwd;
+    emu_table = *mt_kernels_opt();
+    emu_table.name = "bf16emu";
+    emu_table.linear_fwd = emu_linear_fwd;
+    emu_table.linear_bwd = emu_linear_bwd;
+}
+
+const mt_kernels *mt_kernels_bf16(void) {
+    if (!mt_bf16_available(NULL)) return NULL;
+    pthread_once(&tables_once, tables_init);
+    return &hw_table;
+}
+const mt_kernels *mt_kernels_bf16emu(void) {
+    pthread_once(&tables_once, tables_init);
+    return &emu_table;
+}

@@ -1,0 +1,191 @@
+// bf16 mixed precision kernels (kernels/bf16.h):
+//  - the fp32 -> bf16 rounding is round-to-nearest-even with PyTorch's special cases;
+//  - the emulated linear kernels equal the fp32 reference kernels run on bf16-rounded inputs
+//    (products of bf16 values are exact in fp32, so only summation order differs: fp32 tolerance);
+//  - the hardware (oneDNN) kernels, where this CPU has AVX512-BF16/AMX-BF16, equal the emulated
+//    ones to fp32 summation-order tolerance (near-bitwise), for every transpose of mt_gemm_bf16.
+// Run with 2, 1 and 3 OpenMP threads.
+#include <omp.h>
+
+#include "core/rng.h"
+#include "kernels/bf16.h"
+#include "train/session.h"
+#include "test_util.h"
+
+static uint64_t g_idx;
+static float *rnd(size_t n, float scale) {
+    float *x = malloc(n * sizeof *x);
+    for (size_t i = 0; i < n; i++) x[i] = scale * (2.0f * mt_rng_uniform(37, 0, 0, g_idx++) - 1.0f);
+    return x;
+}
+static float *dup(const float *x, size_t n) {
+    float *y = malloc(n * sizeof *y);
+    memcpy(y, x, n * sizeof *y);
+    return y;
+}
+static double maxabs(const float *x, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) m = fmax(m, fabs((double)x[i]));
+    return m;
+}
+static void close_(const char *what, const float *got, const float *want, size_t n) {
+    mt_check_close(what, got, want, n, 1e-5 * fmax(maxabs(want, n), 1e-6), 1e-4);
+}
+static float bits(uint32_t u) {
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static void check_rounding(void) {
+    struct { uint32_t in; uint16_t want; } cases[] = {
+        {0x3f800000u, 0x3f80}, // 1.0 exact
+        {0x3f808000u, 0x3f80}, // tie between 0x3f80 and 0x3f81: to even (down)
+        {0x3f818000u, 0x3f82}, // tie between 0x3f81 and 0x3f82: to even (up)
+        {0x3f808001u, 0x3f81}, // just above the tie: up
+        {0x3f807fffu, 0x3f80}, // just below: down
+        {0xbf808001u, 0xbf81}, // negative values round by magnitude
+        {0x80000000u, 0x8000}, // -0 keeps its sign
+        {0x7f7fffffu, 0x7f80}, // FLT_MAX rounds to +inf, as torch does
+        {0x7f800000u, 0x7f80}, // +inf
+        {0xff800000u, 0xff80}, // -inf
+        {0x00000001u, 0x0000}, // the smallest subnormal rounds to 0
+        {0x00008000u, 0x0000}, // subnormal tie: to even
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint16_t got = mt_bf16_from_f32(bits(cases[i].in));
+        CHECK_MSG(got == cases[i].want, "bf16(0x%08x) = 0x%04x, want 0x%04x", cases[i].in, got, cases[i].want);
+    }
+    uint16_t nan = mt_bf16_from_f32(bits(0x7fc00001u)), snan = mt_bf16_from_f32(bits(0x7f800001u));
+    CHECK_MSG((nan & 0x7f80) == 0x7f80 && (nan & 0x7f), "NaN stays NaN (0x%04x)", nan);
+    CHECK_MSG((snan & 0x7f80) == 0x7f80 && (snan & 0x7f), "a NaN with only low bits stays NaN (0x%04x)", snan);
+    // relative error of a rounding is at most 2^-8 (unit roundoff of an 8-bit significand incl. the implicit bit)
+    float *x = rnd(10000, 100), *r = malloc(10000 * 4);
+    mt_bf16_round(r, x, 10000);
+    double worst = 0;
+    for (int i = 0; i < 10000; i++) worst = fmax(worst, fabs((double)r[i] - x[i]) / fabs((double)x[i]));
+    CHECK_MSG(worst <= 1.0 / 256, "bf16 rounding relative error %.3g > 2^-8", worst);
+    free(x);
+    free(r);
+}
+
+// The fp32 reference on pre-rounded copies of every GEMM input is what the bf16 kernels promise.
+static void check_linear(const mt_kernels *K, const char *name) {
+    const mt_kernels *R = mt_kernels_ref();
+    const int N = 37, IN = 70, OUT = 45;
+    float *x = rnd((size_t)N * IN, 1), *w = rnd((size_t)OUT * IN, 0.5f), *b = rnd(OUT, 0.5f);
+    float *xr = malloc((size_t)N * IN * 4), *wr = malloc((size_t)OUT * IN * 4);
+    mt_bf16_round(xr, x, (size_t)N * IN);
+    mt_bf16_round(wr, w, (size_t)OUT * IN);
+    float *yr = malloc((size_t)N * OUT * 4), *yk = malloc((size_t)N * OUT * 4);
+    char what[96];
+    R->linear_fwd(yr, xr, wr, b, N, IN, OUT);
+    K->linear_fwd(yk, x, w, b, N, IN, OUT);
+    snprintf(what, sizeof what, "%s linear_fwd", name);
+    close_(what, yk, yr, (size_t)N * OUT);
+    R->linear_fwd(yr, xr, wr, NULL, N, IN, OUT);
+    K->linear_fwd(yk, x, w, NULL, N, IN, OUT);
+    snprintf(what, sizeof what, "%s linear_fwd no bias", name);
+    close_(what, yk, yr, (size_t)N * OUT);
+
+    float *dy = rnd((size_t)N * OUT, 1), *dyr = malloc((size_t)N * OUT * 4);
+    mt_bf16_round(dyr, dy, (size_t)N * OUT);
+    float *dxr = malloc((size_t)N * IN * 4), *dxk = malloc((size_t)N * IN * 4), *junk = rnd((size_t)OUT * IN, 1);
+    R->linear_bwd(dxr, junk, NULL, dyr, xr, wr, N, IN, OUT);
+    float *junk2 = dup(junk, (size_t)OUT * IN);
+    K->linear_bwd(dxk, junk2, NULL, dy, x, w, N, IN, OUT);
+    snprintf(what, sizeof what, "%s linear_bwd dinp", name);
+    close_(what, dxk, dxr, (size_t)N * IN);
+    free(dxr); free(dxk); free(junk); free(junk2);
+    // dw += dout^T @ inp from rounded inputs; db += the fp32 column sums of the unrounded gradient
+    float *dw0 = rnd((size_t)OUT * IN, 1), *db0 = rnd(OUT, 1);
+    float *dwe = dup(dw0, (size_t)OUT * IN), *dbe = dup(db0, OUT);
+    R->linear_bwd(NULL, dwe, NULL, dyr, xr, wr, N, IN, OUT);
+    for (int o = 0; o < OUT; o++) {
+        double s = 0;
+        for (int i = 0; i < N; i++) s += dy[(size_t)i * OUT + o];
+        dbe[o] += (float)s;
+    }
+    K->linear_bwd(NULL, dw0, db0, dy, x, w, N, IN, OUT);
+    snprintf(what, sizeof what, "%s linear_bwd dw (accumulated)", name);
+    close_(what, dw0, dwe, (size_t)OUT * IN);
+    snprintf(what, sizeof what, "%s linear_bwd db (accumulated, fp32)", name);
+    close_(what, db0, dbe, OUT);
+    free(dw0); free(db0); free(dwe); free(dbe);
+    free(x); free(w); free(b); free(xr); free(wr); free(yr); free(yk); free(dy); free(dyr);
+}
+
+// every transpose and both betas of the raw GEMM, hardware against emulated
+static void check_gemm_hw(void) {
+    const int M = 29, N = 41, K = 67;
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++)
+            for (int beta = 0; beta < 2; beta++) {
+                int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 5, ldc = N + 2;
+                float *A = rnd((size_t)(ta ? K : M) * lda, 1), *B = rnd((size_t)(tb ? N : K) * ldb, 1);
+                float *C0 = rnd((size_t)M * ldc, 1), *Ce = dup(C0, (size_t)M * ldc), *Ch = dup(C0, (size_t)M * ldc);
+                mt_gemm_bf16(0, ta, tb, M, N, K, A, lda, B, ldb, (float)beta, Ce, ldc);
+                mt_gemm_bf16(1, ta, tb, M, N, K, A, lda, B, ldb, (float)beta, Ch, ldc);
+                char what[96];
+                snprintf(what, sizeof what, "gemm hw vs emulated ta=%d tb=%d beta=%d", ta, tb, beta);
+                close_(what, Ch, Ce, (size_t)M * ldc); // padding columns must be untouched too
+                // and the emulated one against a double-precision sum of rounded products
+                double worst = 0;
+                for (int i = 0; i < M; i++)
+                    for (int j = 0; j < N; j++) {
+                        double s = beta ? C0[(size_t)i * ldc + j] : 0, mag = fabs(s);
+                        for (int k = 0; k < K; k++) {
+                            float a = ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
+                            float bb = tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j];
+                            double p = (double)mt_bf16_to_f32(mt_bf16_from_f32(a)) * mt_bf16_to_f32(mt_bf16_from_f32(bb));
+                            s += p;
+                            mag += fabs(p);
+                        }
+                        worst = fmax(worst, fabs(Ce[(size_t)i * ldc + j] - s) / mag);
+                    }
+                CHECK_MSG(worst < 1e-5, "emulated gemm ta=%d tb=%d: error %.3g of the sum of |products|", ta, tb,
+                          worst);
+                free(A); free(B); free(C0); free(Ce); free(Ch);
+            }
+}
+
+// trainer.precision -> kernel table: 32 and 16 are fp32 (NULL = default table); bf16 takes the
+// hardware table where the CPU has bf16, else fp32; MEGATUNE_BF16 overrides bf16 only.
+static void check_precision_choice(int hw) {
+    unsetenv("MEGATUNE_BF16");
+    CHECK(mt_session_precision_kernels("32") == NULL);
+    CHECK(mt_session_precision_kernels("16") == NULL);
+    CHECK(mt_session_precision_kernels("16-mixed") == NULL);
+    const char *mixed[] = {"bf16", "bf16-mixed"};
+    for (int i = 0; i < 2; i++) {
+        const mt_kernels *k = mt_session_precision_kernels(mixed[i]);
+        CHECK_MSG(hw ? k == mt_kernels_bf16() : k == NULL, "precision %s chose %s", mixed[i], k ? k->name : "fp32");
+    }
+    setenv("MEGATUNE_BF16", "emulate", 1);
+    CHECK(mt_session_precision_kernels("16") == NULL);
+    CHECK(mt_session_precision_kernels("bf16") == mt_kernels_bf16emu());
+    CHECK(mt_session_precision_kernels("32") == NULL);
+    setenv("MEGATUNE_BF16", "off", 1);
+    CHECK(mt_session_precision_kernels("bf16") == NULL);
+    CHECK(mt_kernels_bf16() == NULL);
+    unsetenv("MEGATUNE_BF16");
+}
+
+int main(void) {
+    check_rounding();
+    const char *why = NULL;
+    int hw = mt_bf16_available(&why);
+    if (!hw) fprintf(stderr, "note: bf16 hardware path not tested here (%s); emulated path tested\n", why);
+    check_precision_choice(hw);
+    const int counts[3] = {2, 1, 3};
+    for (int i = 0; i < 3; i++) {
+        omp_set_num_threads(counts[i]);
+        fprintf(stderr, "== %d OpenMP thread(s)\n", counts[i]);
+        check_linear(mt_kernels_bf16emu(), "bf16emu");
+        if (hw) {
+            check_linear(mt_kernels_bf16(), "bf16");
+            check_gemm_hw();
+        }
+    }
+    TEST_DONE();
+}
