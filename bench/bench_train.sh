@@ -26,7 +26,16 @@ echo "PyTorch environment: ${torch_env[*]}"
 shapes=(
   "base:--layers 12 --hidden 768 --heads 12 --seq 128 --batch 8"
   "small:--layers 4 --hidden 256 --heads 4 --seq 128 --batch 16"
+  # SQuAD's sequence length (question answering, NeMo's max_seq_length 384)
+  "qa384:--layers 12 --hidden 768 --heads 12 --seq 384 --batch 2"
 )
+# Megatron-BERT 345M at seq 384 needs ~6 GiB per program: BENCH_345M=1 adds it (run the script under
+# `flock /tmp/megatune-bigmem.lock` on a shared machine).
+[ "${BENCH_345M:-0}" = 1 ] && shapes+=("qa345m:--layers 24 --hidden 1024 --heads 16 --seq 384 --batch 2")
+# BENCH_SHAPES="qa384 qa345m" runs only those
+if [ -n "${BENCH_SHAPES:-}" ]; then
+  keep=(); for s in "${shapes[@]}"; do [[ " $BENCH_SHAPES " == *" ${s%%:*} "* ]] && keep+=("$s"); done; shapes=("${keep[@]}")
+fi
 echo "ratio = megatune / PyTorch (< 1: megatune faster); wall = ms per step, cpu = CPU ms per step (all threads)"
 printf '%-6s %14s %14s %8s %12s %12s %8s\n' shape "megatune wall" "pytorch wall" ratio "mt cpu" "pt cpu" "cpu ratio"
 for s in "${shapes[@]}"; do

@@ -23,6 +23,7 @@ TEST_PKGS=(
   clang libclang-rt-14-dev                  # libFuzzer targets
   libopenblas0-openmp libtcmalloc-minimal4  # PyTorch's best setting in bench/ (the default BLAS stays pthread)
   nodejs npm                                # Hugging Face `tokenizers` reference (tests only)
+  iproute2                                  # network namespaces as hosts for the multi-host MPI test
 )
 PKGS=("${RUNTIME_PKGS[@]}")
 ((runtime_only)) || PKGS+=("${TEST_PKGS[@]}")

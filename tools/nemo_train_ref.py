@@ -12,7 +12,10 @@ with megatune's metrics.csv.
 
 usage: nemo_train_ref.py INIT.nemo METRICS.csv TRAIN.tsv DEV.tsv VOCAB --batch B --val-batch VB
          --accumulate A --max-steps S --val-every N --lr LR --wd WD --clip C --warmup-ratio R
-         --max-seq-length L --hidden H --layers NL --heads NH
+         --max-seq-length L --hidden H --layers NL --heads NH [--qa]
+With --qa, TRAIN/DEV are SQuAD features as `megatune data squad-features` prints them (checked
+equal to tools/squad_features_ref.py), batches are padded to max_seq_length (as NeMo/BERT) with
+segment ids, and the head is the 1-layer QA head with the span loss.
 """
 import argparse
 import csv
@@ -55,7 +58,30 @@ def features(path, vocab, max_len):
     return rows
 
 
+def squad_features(path):
+    rows = []
+    for line in open(path, encoding="utf-8"):
+        f = line.rstrip("\n").split("\t")
+        rows.append((list(map(int, f[2].split())), list(map(int, f[3].split())), int(f[4]), int(f[5])))
+    return rows
+
+
+def squad_batch(rows, L):
+    ids = np.zeros((len(rows), L), np.int32)
+    types = np.zeros((len(rows), L), np.int32)
+    mask = np.zeros((len(rows), L), np.int32)
+    for i, (r, t, _, _) in enumerate(rows):
+        ids[i, : len(r)] = r
+        types[i, : len(t)] = t
+        mask[i, : len(r)] = 1
+    return {"input_ids": ids, "token_type_ids": types, "attention_mask": mask,
+            "start_positions": np.array([r[2] for r in rows], np.int32),
+            "end_positions": np.array([r[3] for r in rows], np.int32)}
+
+
 def batch_of(rows):
+    if BATCH_QA:
+        return squad_batch(rows, BATCH_QA)
     T = max(len(r[0]) for r in rows)
     ids = np.zeros((len(rows), T), np.int32)
     mask = np.zeros((len(rows), T), np.int32)
@@ -65,8 +91,13 @@ def batch_of(rows):
     return {"input_ids": ids, "attention_mask": mask, "labels": np.array([r[1] for r in rows], np.int32)}
 
 
+BATCH_QA = 0  # max_seq_length when the features are SQuAD's
+
+
 def main():
+    global BATCH_QA
     ap = argparse.ArgumentParser()
+    ap.add_argument("--qa", action="store_true")
     for k in ("nemo", "metrics", "train", "dev", "vocab"):
         ap.add_argument(k)
     for k in ("batch", "val_batch", "accumulate", "max_steps", "val_every", "max_seq_length", "hidden", "layers", "heads"):
@@ -76,11 +107,15 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(1)
     vocab = {w: i for i, w in enumerate(open(a.vocab, encoding="utf-8").read().splitlines())}
-    train = features(a.train, vocab, a.max_seq_length)
-    dev = features(a.dev, vocab, a.max_seq_length)
+    if a.qa:
+        BATCH_QA = a.max_seq_length
+        train, dev = squad_features(a.train), squad_features(a.dev)
+    else:
+        train = features(a.train, vocab, a.max_seq_length)
+        dev = features(a.dev, vocab, a.max_seq_length)
     cfg = {"hidden_size": a.hidden, "num_layers": a.layers, "num_attention_heads": a.heads, "gelu": "erf",
-           "head_activation": "relu", "layernorm_eps": 1e-5, "arch": "megatron", "head": "sequence",
-           "head_num_layers": 2, "head_prefix": "classifier"}
+           "head_activation": "relu", "layernorm_eps": 1e-5, "arch": "megatron", "head": "qa" if a.qa else "sequence",
+           "head_num_layers": 1 if a.qa else 2, "head_prefix": "classifier"}
     ref = Ref(cfg, load_nemo_weights(a.nemo), torch.float64)
     params = [ref.P[n] for n in ref.order]
     opt = torch.optim.AdamW(params, lr=a.lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=a.wd)

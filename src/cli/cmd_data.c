@@ -1,5 +1,6 @@
 // `megatune data`: data converters (import-iob, import-chemprot, import-pnc).
 #include <errno.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -9,6 +10,9 @@
 #include "core/file.h"
 #include "core/status.h"
 #include "tasks/data_tools.h"
+#include "tasks/squad.h"
+#include "tasks/task_internal.h"
+#include "text/tokenizer.h"
 
 static void data_usage(FILE *out) {
     fprintf(out,
@@ -193,6 +197,68 @@ static int import_chemprot(int argc, char **argv) {
     return 0;
 }
 
+// Hidden (tests, debugging): the SQuAD features of FILE as mt_squad_dump_features prints them;
+// with --logits FILE --out_dir DIR [--n_best_size N --max_answer_length N
+// --null_score_diff_threshold X --no_lower_case] the prediction files for those logits instead.
+//   megatune data squad-features FILE --vocab VOCAB [--cased] [--v2] [--train] [--unlabelled]
+//       [--max_seq_length N] [--doc_stride N] [--max_query_length N]
+static int squad_features(int argc, char **argv) {
+    const char *file = NULL, *vocab = NULL;
+    const char *logits = NULL, *out_dir = NULL;
+    double thr = 0;
+    int cased = 0, training = 0, labelled = 1;
+    mt_task_options o;
+    mt_task_options_default(&o, MT_TASK_QUESTION_ANSWERING);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int *iv = !strcmp(a, "--max_seq_length") ? &o.max_seq_length : !strcmp(a, "--doc_stride") ? &o.doc_stride
+                  : !strcmp(a, "--max_query_length") ? &o.max_query_length : NULL;
+        const char **sv = !strcmp(a, "--vocab") ? &vocab : !strcmp(a, "--logits") ? &logits
+                          : !strcmp(a, "--out_dir") ? &out_dir : NULL;
+        if (!strcmp(a, "--n_best_size")) iv = &o.n_best_size;
+        if (!strcmp(a, "--max_answer_length")) iv = &o.max_answer_length;
+        if (iv || sv || !strcmp(a, "--null_score_diff_threshold")) {
+            if (i + 1 >= argc) { fprintf(stderr, "megatune data squad-features: %s needs a value\n", a); return 2; }
+            if (iv) *iv = atoi(argv[++i]);
+            else if (sv) *sv = argv[++i];
+            else thr = atof(argv[++i]);
+        } else if (!strcmp(a, "--cased")) cased = 1;
+        else if (!strcmp(a, "--v2")) o.version_2_with_negative = 1;
+        else if (!strcmp(a, "--train")) training = 1;
+        else if (!strcmp(a, "--unlabelled")) labelled = 0;
+        else if (!strcmp(a, "--no_lower_case")) o.do_lower_case = 0;
+        else if (!file && a[0] != '-') file = a;
+        else { fprintf(stderr, "megatune data squad-features: unknown argument '%s'\n", a); return 2; }
+    }
+    if (!file || !vocab) { fprintf(stderr, "usage: megatune data squad-features FILE --vocab VOCAB [...]\n"); return 2; }
+    mt_tokenizer_options to;
+    mt_tokenizer_options_default(&to, !cased);
+    mt_tokenizer *tok = NULL;
+    mt_dataset *d = NULL;
+    mt_status s = mt_tokenizer_create_from_file(vocab, &to, &tok);
+    if (!s) s = mt_task_setup_dataset(&o, tok, NULL, &d);
+    if (!s) s = mt_squad_load(d, tok, file, training, labelled);
+    o.null_score_diff_threshold = thr;
+    if (d) d->opt.null_score_diff_threshold = thr;
+    if (!s && !logits) s = mt_squad_dump_features(d, stdout);
+    if (!s && logits) {
+        // --logits FILE --out_dir DIR: post-processing of given logits (rows "feature start... end...")
+        mt_squad_results *r = NULL;
+        char p1[2048], p2[2048], p3[2048];
+        snprintf(p1, sizeof p1, "%s/predictions.json", out_dir ? out_dir : ".");
+        snprintf(p2, sizeof p2, "%s/nbest_predictions.json", out_dir ? out_dir : ".");
+        snprintf(p3, sizeof p3, "%s/null_odds.json", out_dir ? out_dir : ".");
+        s = mt_squad_results_create(d, &r);
+        if (!s) s = mt_squad_results_read(r, logits);
+        if (!s) s = mt_squad_write_predictions(d, mt_tokenizer_vocab(tok), r, p1, p2, p3, NULL);
+        mt_squad_results_free(r);
+    }
+    mt_dataset_free(d);
+    mt_tokenizer_free(tok);
+    if (s) return mt_cli_error();
+    return 0;
+}
+
 int mt_cmd_data(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         data_usage(argc < 2 ? stderr : stdout);
@@ -200,6 +266,7 @@ int mt_cmd_data(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "import-iob")) return import_iob(argc - 1, argv + 1);
     if (!strcmp(argv[1], "import-chemprot")) return import_chemprot(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "squad-features")) return squad_features(argc - 1, argv + 1);
     if (!strcmp(argv[1], "import-pnc")) return import_pnc(argc - 1, argv + 1);
     if (!strcmp(argv[1], "import-atis")) return import_atis(argc - 1, argv + 1);
     fprintf(stderr, "megatune data: unknown tool '%s'\n", argv[1]);

@@ -1,11 +1,14 @@
 // megatune predict [--format nemo|all-words] MODEL.nemo INPUT [OUTPUT] [key=value ...]
 #include <errno.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/commands.h"
 #include "parallel/parallel.h"
 #include "tasks/outfile.h"
+#include "tasks/squad.h"
+#include "tasks/task_internal.h"
 #include "train/nemo.h"
 
 static void predict_usage(FILE *out) {
@@ -19,7 +22,10 @@ static void predict_usage(FILE *out) {
             "words in, the text with capitals and , . ? restored out; intent/slot: a query in,\n"
             "'intent<TAB>slot slot ...' (one slot per word) out. An OUTPUT file appears only when every\n"            "line was predicted (written beside it, then renamed); a failure leaves the old file as it was.\n\n"
             "examples:\n"
+            "Question answering: INPUT is a SQuAD .json (answers not needed) and OUTPUT a folder (default: the\n"
+            ".nemo's) that receives predictions.json, nbest_predictions.json and, v2, null_odds.json.\n\n"
             "  megatune predict model.nemo sentences.txt predictions.tsv\n"
+            "  megatune predict squad.nemo questions.json out/\n"
             "  echo 'a great movie' | megatune predict model.nemo -\n");
 }
 
@@ -29,6 +35,36 @@ static mt_status forward(void *ctx, const mt_batch *batch, const float **logits)
     size_t n;
     *logits = mt_model_logits(m, &n);
     return MT_OK;
+}
+
+// SQuAD .json in, BERT's prediction files out (every rank computes, global rank 0 writes).
+static mt_status predict_squad(mt_nemo *n, const char *in, const char *dir, int rank0) {
+    mt_dataset *d = NULL;
+    mt_metrics *met = NULL;
+    MT_TRY(mt_task_setup_dataset(&n->s.topt, n->s.tok, NULL, &d));
+    mt_status s = mt_squad_load(d, n->s.tok, in, 0, 0);
+    if (!s) s = mt_metrics_create(d, &met);
+    int bs = n->cfg.model.test_ds.batch_size > 0 ? (int)n->cfg.model.test_ds.batch_size : 24;
+    size_t *idx = mt_malloc((size_t)bs * sizeof *idx);
+    mt_batch_buffer buf = {0};
+    if (!s && !idx) s = MT_ERR_NOMEM;
+    size_t N = s ? 0 : mt_dataset_size(d);
+    for (size_t i = 0; i < N && !s; i += (size_t)bs) {
+        int k = 0;
+        for (size_t j = i; j < N && k < bs; j++) idx[k++] = j;
+        mt_batch batch;
+        const float *logits;
+        s = mt_dataset_make_batch(d, idx, k, &buf, &batch);
+        if (!s) s = forward(n->s.model, &batch, &logits);
+        if (!s) s = mt_metrics_add(met, idx, k, &batch, logits);
+    }
+    if (!s && rank0) s = mt_metrics_write_squad(met, dir, NULL);
+    if (!s && rank0) fprintf(stderr, "megatune: %zu questions -> %s/predictions.json\n", d->n_examples, dir);
+    mt_batch_buffer_free(&buf);
+    free(idx);
+    mt_metrics_free(met);
+    mt_dataset_free(d);
+    return s;
 }
 
 int mt_cmd_predict(int argc, char **argv) {
@@ -76,6 +112,21 @@ int mt_cmd_predict(int argc, char **argv) {
         mt_fail(MT_ERR_INVALID, "under mpirun, INPUT must be a file, not '-' (stdin reaches rank 0 only)");
         mt_nemo_free(n);
         return mt_cli_error();
+    }
+    if (n->s.topt.kind == MT_TASK_QUESTION_ANSWERING) {
+        char dir[4096];
+        const char *slash = strrchr(pos[0], '/');
+        if (npos > 2) snprintf(dir, sizeof dir, "%s", pos[2]);
+        else if (slash) snprintf(dir, sizeof dir, "%.*s", (int)(slash - pos[0]), pos[0]);
+        else snprintf(dir, sizeof dir, ".");
+        mt_status qs = predict_squad(n, pos[1], dir, n->par->world_rank == 0);
+        if (qs != MT_OK && n->par->world_size > 1) {
+            fprintf(stderr, "megatune: rank %d: %s\n", n->par->world_rank, mt_last_error());
+            fflush(stderr);
+            mt_parallel_abort(1);
+        }
+        mt_nemo_free(n);
+        return qs == MT_OK ? 0 : mt_cli_error();
     }
     FILE *in = strcmp(pos[1], "-") ? fopen(pos[1], "rb") : stdin;
     if (!in) {

@@ -16,7 +16,9 @@ static void test_usage(FILE *out) {
             "test file), printing the task's report and test_loss / test_<metric> lines (as NeMo logs them).\n"
             "DATA, when given, is the test data: the .tsv for text classification, the data folder (or a .tsv\n"
             "in it) for GLUE, the data folder for token classification, punctuation/capitalization and\n"
-            "intent/slot classification.\n\n"
+            "intent/slot classification, the SQuAD .json for question answering (which also writes\n"
+            "predictions.json, nbest_predictions.json and, v2, null_odds.json into model.output_dir, or\n"
+            "beside the .nemo).\n\n"
             "examples:\n"
             "  megatune test nemo_experiments/TextClassification/.../checkpoints/TextClassification.nemo test.tsv\n"
             "  megatune test ner.nemo model.dataset.data_dir=conll2003 model.test_ds.text_file=text_test.txt \\\n"
@@ -116,8 +118,15 @@ int mt_cmd_test(int argc, char **argv) {
     int rank0 = n->par->world_rank == 0;
     if (s == MT_OK) {
         int64_t nb = (int64_t)((mt_dataset_size(d) + (size_t)ds->batch_size - 1) / (size_t)ds->batch_size);
-        s = mt_evaluate(n->s.model, d, (int)ds->batch_size, mt_limit_batches(nb, &n->cfg.trainer.limit_test_batches),
-                        rank0 ? stdout : NULL, &ev);
+        // QA: predictions.json etc. go to model.output_dir, else beside the .nemo
+        char pdir[4096];
+        const char *slash = strrchr(argv[1], '/');
+        if (n->cfg.model.output_dir) snprintf(pdir, sizeof pdir, "%s", n->cfg.model.output_dir);
+        else if (slash) snprintf(pdir, sizeof pdir, "%.*s", (int)(slash - argv[1]), argv[1]);
+        else snprintf(pdir, sizeof pdir, ".");
+        int qa = n->s.topt.kind == MT_TASK_QUESTION_ANSWERING;
+        s = mt_evaluate_ex(n->s.model, d, (int)ds->batch_size, mt_limit_batches(nb, &n->cfg.trainer.limit_test_batches),
+                           rank0 ? stdout : NULL, qa && rank0 ? pdir : NULL, &ev);
     }
     if (s != MT_OK && n->par->world_size > 1) {
         fprintf(stderr, "megatune: rank %d: %s\n", n->par->world_rank, mt_last_error());

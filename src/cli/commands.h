@@ -10,6 +10,7 @@ int mt_cmd_tokenize(int argc, char **argv);
 int mt_cmd_inspect(int argc, char **argv);
 int mt_cmd_convert(int argc, char **argv);
 int mt_cmd_data(int argc, char **argv);
+int mt_cmd_eval_squad(int argc, char **argv);
 int mt_cmd_download(int argc, char **argv);
 
 // Prints "megatune: error: <message>" for the library's last error and returns 1.

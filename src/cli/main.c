@@ -24,6 +24,7 @@ PENDING(mt_cmd_tokenize, "tokenize")
 PENDING(mt_cmd_inspect, "inspect")
 PENDING(mt_cmd_convert, "convert")
 PENDING(mt_cmd_data, "data")
+PENDING(mt_cmd_eval_squad, "eval-squad")
 PENDING(mt_cmd_download, "download")
 
 int mt_cli_is_override(const char *arg) {
@@ -54,6 +55,7 @@ static const struct {
     {"tokenize", mt_cmd_tokenize, "WordPiece-tokenize stdin lines (ids or tokens)"},
     {"inspect", mt_cmd_inspect, "print a checkpoint's tree (.pt, Megatron folder, .nemo, .safetensors)"},
     {"convert", mt_cmd_convert, "convert checkpoints between formats and tensor-parallel sizes"},
+    {"eval-squad", mt_cmd_eval_squad, "score SQuAD predictions as the official evaluate-v1.1/v2.0 scripts do"},
     {"download", mt_cmd_download, "fetch pretrained names' checkpoints and vocabs (--list: presets and sizes)"},
     {"data", mt_cmd_data, "data tools: import-iob (CoNLL/IOB -> NeMo text/labels files), import-chemprot, import-pnc, import-atis"},
 };

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "core/log.h"
+#include "tasks/squad.h"
 #include "core/file.h"
 #include "tasks/task_internal.h"
 
@@ -19,6 +20,11 @@ void mt_task_options_default(mt_task_options *o, mt_task_kind kind) {
     case MT_TASK_PUNCT_CAPIT: o->max_seq_length = 128; break;
     case MT_TASK_INTENT_SLOT: o->max_seq_length = 50; o->slot_pad_label = -1; break;
     }
+    o->doc_stride = 128;
+    o->max_query_length = 64;
+    o->max_answer_length = 30;
+    o->n_best_size = 20;
+    o->do_lower_case = 1;
     snprintf(o->pad_label, sizeof o->pad_label, "O");
 }
 
@@ -43,6 +49,7 @@ void mt_dataset_free(mt_dataset *d) {
     free(d->class_weights);
     free(d->ex_word_off);
     free(d->ex_gold);
+    mt_squad_free(d->squad);
     free(d->tlabels2);
     for (int i = 0; i < d->n_labels2; i++) free(d->labels2[i]);
     free(d->labels2);
@@ -514,6 +521,10 @@ mt_status mt_task_setup_dataset(const mt_task_options *o, mt_tokenizer *tok, con
         }
         d->num_classes = d->n_labels;
         break;
+    case MT_TASK_QUESTION_ANSWERING:
+        d->head = MT_HEAD_QA;
+        d->num_classes = 2;
+        break;
     case MT_TASK_PUNCT_CAPIT:
     case MT_TASK_INTENT_SLOT:
         // P&C: punct map + capit map; intent/slot: intent map + slot map. Maps come from the train
@@ -562,6 +573,8 @@ mt_status mt_dataset_load(const mt_task_options *o, mt_tokenizer *tok, const cha
     mt_status s = MT_OK;
     if (o->kind == MT_TASK_TOKEN_CLASSIFICATION) {
         s = mt_ner_load(d, tok, path, split, label_source);
+    } else if (o->kind == MT_TASK_QUESTION_ANSWERING) {
+        s = mt_squad_load(d, tok, path, !strcmp(split, "train"), 1);
     } else if (o->kind == MT_TASK_PUNCT_CAPIT) {
         s = mt_pnc_load(d, tok, path, split);
     } else if (o->kind == MT_TASK_INTENT_SLOT) {
@@ -612,6 +625,9 @@ mt_status mt_dataset_make_batch(const mt_dataset *d, const size_t *indices, int 
                                 mt_batch *batch) {
     if (n <= 0) return mt_fail(MT_ERR_INVALID, "mt_dataset_make_batch: empty batch (n=%d)", n);
     int T = 0;
+    // QA: NeMo and BERT pad every feature to max_seq_length and SpanningLoss softmaxes over all
+    // positions, padding included; padding to the batch's longest would change the loss.
+    if (d->head == MT_HEAD_QA) T = d->opt.max_seq_length;
     for (int i = 0; i < n; i++) {
         if (indices[i] >= d->n_feat)
             return mt_fail(MT_ERR_INVALID, "mt_dataset_make_batch: feature index %zu out of range (%zu features)",
@@ -651,8 +667,8 @@ mt_status mt_dataset_make_batch(const mt_dataset *d, const size_t *indices, int 
         }
         if (!token_head) buf->labels[i] = f->label < 0 ? 0 : f->label;
         buf->targets[i] = f->target;
-        buf->start_positions[i] = 0;
-        buf->end_positions[i] = 0;
+        buf->start_positions[i] = d->head == MT_HEAD_QA ? mt_squad_feature_start(d, indices[i]) : 0;
+        buf->end_positions[i] = d->head == MT_HEAD_QA ? mt_squad_feature_end(d, indices[i]) : 0;
     }
     memset(batch, 0, sizeof *batch);
     batch->B = n;
@@ -663,6 +679,9 @@ mt_status mt_dataset_make_batch(const mt_dataset *d, const size_t *indices, int 
     batch->class_weights = d->class_weights;
     if (d->head == MT_HEAD_SEQUENCE_REGRESSION) {
         batch->targets = buf->targets;
+    } else if (d->head == MT_HEAD_QA) {
+        batch->start_positions = buf->start_positions;
+        batch->end_positions = buf->end_positions;
     } else {
         batch->labels = buf->labels;
         if (token_head || d->tlabels2) batch->loss_mask = buf->loss_mask;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "tasks/metrics.h"
+#include "tasks/squad.h"
 #include "tasks/task_internal.h"
 
 mt_status mt_class_report_compute(const int32_t *pred, const int32_t *gold, size_t n, int num_classes,
@@ -309,6 +310,7 @@ struct mt_metrics {
     size_t n, cap;
     int32_t *word_pred;   // token classification: one slot per word of the dataset, -1 = not yet seen
     size_t n_words;
+    mt_squad_results *qa; // question answering: logits per feature, post-processed at compute
     int32_t *word_pred2;  // two-head tasks: the second head's word predictions (capit / slot)
     int32_t *ex_pred;     // intent/slot: intent prediction per example (its first window), -1 = not seen
 };
@@ -318,6 +320,10 @@ mt_status mt_metrics_create(const mt_dataset *d, mt_metrics **out) {
     mt_metrics *m = mt_calloc(1, sizeof *m);
     if (!m) return MT_ERR_NOMEM;
     m->d = d;
+    if (d->head == MT_HEAD_QA) {
+        mt_status s = mt_squad_results_create(d, &m->qa);
+        if (s) { free(m); return s; }
+    }
     if (d->head == MT_HEAD_TOKEN_CLASSIFIER || d->head2 != MT_HEAD_NONE) {
         m->n_words = d->n_examples ? d->ex_word_off[d->n_examples] : 0;
         m->word_pred = mt_malloc((m->n_words ? m->n_words : 1) * sizeof *m->word_pred);
@@ -342,6 +348,7 @@ void mt_metrics_free(mt_metrics *m) {
     free(m->xp);
     free(m->xg);
     free(m->word_pred);
+    mt_squad_results_free(m->qa);
     free(m->word_pred2);
     free(m->ex_pred);
     free(m);
@@ -451,6 +458,7 @@ static void joint_print(const mt_metrics *m, FILE *out) {
 mt_status mt_metrics_add(mt_metrics *m, const size_t *indices, int n, const mt_batch *batch, const float *logits) {
     const mt_dataset *d = m->d;
     int C = d->num_classes;
+    if (m->qa) return mt_squad_results_add(m->qa, indices, n, batch->T, logits);
     if (d->head2 != MT_HEAD_NONE) return joint_add(m, indices, n, batch, logits);
     if (d->head == MT_HEAD_TOKEN_CLASSIFIER) {
         int T = batch->T;
@@ -541,9 +549,38 @@ static int ner_conll(const mt_metrics *m, mt_conll_result *cr) {
     return 1;
 }
 
+mt_status mt_metrics_write_squad(mt_metrics *m, const char *dir, mt_squad_scores *sc) {
+    if (!m->qa) return mt_fail(MT_ERR_INVALID, "not a question answering evaluation");
+    char p1[4096], p2[4096], p3[4096];
+    if (dir) {
+        snprintf(p1, sizeof p1, "%s/predictions.json", dir);
+        snprintf(p2, sizeof p2, "%s/nbest_predictions.json", dir);
+        snprintf(p3, sizeof p3, "%s/null_odds.json", dir);
+    }
+    return mt_squad_write_predictions(m->d, mt_squad_vocab(m->d), m->qa, dir ? p1 : NULL, dir ? p2 : NULL,
+                                      dir ? p3 : NULL, sc);
+}
+
 int mt_metrics_compute(mt_metrics *m, mt_metric_value *out, int cap) {
     const mt_dataset *d = m->d;
     int k = 0;
+    if (m->qa) {
+        // exact_match / f1: the official scores of the predictions (what eval-squad prints for
+        // predictions.json); v2 adds the splits and NeMo's best_exact / best_f1 (null odds all 0).
+        mt_squad_scores sc;
+        if (mt_metrics_write_squad(m, NULL, &sc) != MT_OK) return 0;
+        k = put(out, cap, k, "exact_match", sc.exact);
+        k = put(out, cap, k, "f1", sc.f1);
+        if (sc.version2) {
+            k = put(out, cap, k, "best_exact", sc.best_exact);
+            k = put(out, cap, k, "best_f1", sc.best_f1);
+            k = put(out, cap, k, "HasAns_exact", sc.has_exact);
+            k = put(out, cap, k, "HasAns_f1", sc.has_f1);
+            k = put(out, cap, k, "NoAns_exact", sc.no_exact);
+            k = put(out, cap, k, "NoAns_f1", sc.no_f1);
+        }
+        return k < cap ? k : cap;
+    }
     if (d->head2 != MT_HEAD_NONE) return joint_compute(m, out, cap);
     if (d->head == MT_HEAD_TOKEN_CLASSIFIER) {
         int32_t *p = malloc((m->n_words ? m->n_words : 1) * sizeof *p), *g = malloc((m->n_words ? m->n_words : 1) * sizeof *g);
@@ -604,6 +641,14 @@ int mt_metrics_compute(mt_metrics *m, mt_metric_value *out, int cap) {
 
 void mt_metrics_print_report(mt_metrics *m, FILE *out) {
     const mt_dataset *d = m->d;
+    if (m->qa) {
+        mt_metric_value v[16];
+        int n = mt_metrics_compute(m, v, 16);
+        fprintf(out, "SQuAD %s (%zu questions):", d->opt.version_2_with_negative ? "v2.0" : "v1.1", d->n_examples);
+        for (int i = 0; i < n; i++) fprintf(out, " %s=%.6f", v[i].name, v[i].value);
+        fputc('\n', out);
+        return;
+    }
     if (d->head2 != MT_HEAD_NONE) {
         joint_print(m, out);
         return;

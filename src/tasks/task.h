@@ -16,7 +16,7 @@ typedef enum {
     MT_TASK_TEXT_CLASSIFICATION = 0, // NeMo text_classification: "text<TAB>label"
     MT_TASK_GLUE = 1,                // NeMo glue_benchmark: GLUE TSVs, task_name selects the processor
     MT_TASK_TOKEN_CLASSIFICATION = 2, // NeMo token_classification: text_*.txt + labels_*.txt
-    MT_TASK_QUESTION_ANSWERING = 3,  // SQuAD (a later issue)
+    MT_TASK_QUESTION_ANSWERING = 3,  // SQuAD v1.1 / v2.0 JSON (src/tasks/squad.c)
     // NeMo punctuation_capitalization: text_*.txt + labels_*.txt with two-character labels
     // (punctuation after the word, then U/O capitalisation); two token heads
     MT_TASK_PUNCT_CAPIT = 4,
@@ -36,6 +36,11 @@ typedef struct {
     int ignore_start_end;      // token classification
     int class_balancing;       // 1 = weighted_loss
     char label_ids_file[1024]; // token classification: label_ids.csv to use (restore / predict); "" = build from data
+    // question answering (model.dataset.*, NeMo's defaults in mt_task_options_default)
+    int version_2_with_negative;
+    int doc_stride, max_query_length, max_answer_length, n_best_size;
+    double null_score_diff_threshold;
+    int do_lower_case; // get_final_text only; token casing comes from the tokenizer
     int ner_all_words;         // predict: every word with its label (else NeMo's add_predictions format)
     // Two-head tasks: P&C punct (label_ids_file) and capit (label_ids_file2) maps, written as
     // punct_label_ids.csv / capit_label_ids.csv; intent/slot: intent and slot maps (dict.intents.csv,
@@ -105,6 +110,10 @@ mt_status mt_metrics_add(mt_metrics *m, const size_t *indices, int n, const mt_b
                          const float *logits) MT_WARN_UNUSED;
 // Fills up to `cap` values; returns the count. The first value is the one NeMo monitors besides val_loss.
 int mt_metrics_compute(mt_metrics *m, mt_metric_value *out, int cap);
+// Question answering: writes DIR/predictions.json, nbest_predictions.json and (v2) null_odds.json
+// (BERT's formats) for the features added so far; DIR NULL = only the scores.
+struct mt_squad_scores_s;
+mt_status mt_metrics_write_squad(mt_metrics *m, const char *dir, struct mt_squad_scores_s *scores) MT_WARN_UNUSED;
 // Human-readable report (NeMo's classification report table, per-task extras).
 void mt_metrics_print_report(mt_metrics *m, FILE *out);
 

@@ -81,6 +81,7 @@ struct mt_dataset {
     int skipped;         // malformed rows skipped (QQP only, as NeMo)
     size_t cap_examples, cap_gold;
     int32_t pad_id, cls_id, sep_id, unk_id;
+    struct mt_squad *squad; // question answering: examples, contexts, per-feature positions (squad.c)
     // second head (two-head tasks): token labels (same index space as tlabels), names, weights,
     // gold per word (same offsets as ex_gold)
     mt_head_kind head2;

@@ -990,9 +990,12 @@ static mt_status save_failed(const mt_exp_manager *e, mt_status ws) {
     if (!is_dir(e->ckpt_dir))
         return mt_fail_context(ws, "the checkpoint folder %s no longer exists (deleted during training?): the run "
                                "stops", e->ckpt_dir);
-    if (e->last_path)
+    if (e->last_path && access(e->last_path, R_OK) == 0)
         return mt_fail_context(ws, "checkpoint not saved (the previous one, %s, is intact: free the space or fix the "
                                "folder, then resume with exp_manager.resume_if_exists=true)", e->last_path);
+    if (e->last_path)
+        return mt_fail_context(ws, "checkpoint not saved, and the previous one, %s, was removed meanwhile (files "
+                               "deleted from the checkpoint folder during training?): the run stops", e->last_path);
     return mt_fail_context(ws, "checkpoint not saved");
 }
 

@@ -1230,6 +1230,9 @@ mt_status mt_nemo_restore(const char *path, char **overrides, int n_overrides, m
         if (s->topt.kind == MT_TASK_TOKEN_CLASSIFICATION) {
             head = MT_HEAD_TOKEN_CLASSIFIER;
             layers = (int)n->cfg.model.head.num_fc_layers;
+        } else if (s->topt.kind == MT_TASK_QUESTION_ANSWERING) {
+            head = MT_HEAD_QA;
+            layers = (int)n->cfg.model.token_classifier.num_layers;
         } else if (s->topt.kind == MT_TASK_GLUE) {
             prefix = "pooler";
             layers = 2;

@@ -129,10 +129,22 @@ static mt_status joint_split_path(const mt_train_config *cfg, const mt_cfg_ds *d
 
 mt_status mt_session_task_options(const mt_train_config *cfg, mt_task_options *o) {
     mt_task_kind k = task_kind(cfg->task);
-    if (k == MT_TASK_QUESTION_ANSWERING)
-        return mt_fail(MT_ERR_UNSUPPORTED, "task question_answering is not available in this build yet");
     mt_task_options_default(o, k);
     o->max_seq_length = (int)cfg->model.dataset.max_seq_length;
+    if (k == MT_TASK_QUESTION_ANSWERING) {
+        const __typeof__(cfg->model.dataset) *ds = &cfg->model.dataset;
+        o->version_2_with_negative = ds->version_2_with_negative;
+        o->doc_stride = (int)ds->doc_stride;
+        o->max_query_length = (int)ds->max_query_length;
+        o->max_answer_length = (int)ds->max_answer_length;
+        o->n_best_size = (int)ds->n_best_size;
+        o->null_score_diff_threshold = ds->null_score_diff_threshold;
+        o->do_lower_case = ds->do_lower_case;
+        if (o->doc_stride < 1 || o->max_query_length < 1 || o->max_answer_length < 1 || o->n_best_size < 1)
+            return mt_fail(MT_ERR_INVALID, "model.dataset.doc_stride, max_query_length, max_answer_length and "
+                           "n_best_size must be at least 1");
+        return MT_OK;
+    }
     if (k == MT_TASK_GLUE) {
         const char *t = cfg->model.task_name ? cfg->model.task_name : "mrpc";
         if (strlen(t) >= sizeof o->glue_task)
@@ -233,6 +245,12 @@ mt_status mt_session_split_path(const mt_train_config *cfg, mt_split_kind which,
             return mt_fail(MT_ERR_UNSUPPORTED, "%s.labels_file '%s' must be '%s' to pair with %s",
                            split_key(which), ds->labels_file, want, t);
         n = snprintf(path, pcap, "%s", dir);
+    } else if (k == MT_TASK_QUESTION_ANSWERING) {
+        // NeMo's QA configs name the SQuAD .json `file`; file_path is accepted too
+        const char *f = ds->file ? ds->file : ds->file_path;
+        if (!f) return MT_OK;
+        n = snprintf(path, pcap, "%s", f);
+        snprintf(split, scap, "%s", which == MT_SPLIT_TRAIN ? "train" : which == MT_SPLIT_VALIDATION ? "dev" : "test");
     } else {
         return mt_fail(MT_ERR_UNSUPPORTED, "task %s is not available in this build", cfg->task);
     }
@@ -497,6 +515,24 @@ mt_status mt_session_build_model(const mt_train_config *cfg, mt_session *s, mt_h
         else return mt_fail(MT_ERR_INVALID, "model.head.activation '%s' is unknown: use relu, gelu or tanh", a);
         break;
     }
+    case MT_TASK_QUESTION_ANSWERING: {
+        // NeMo's QAModel: TokenClassifier named "classifier" with 2 outputs (start, end)
+        snprintf(m->head_prefix, sizeof m->head_prefix, "classifier");
+        m->head_num_layers = (int)c->model.token_classifier.num_layers;
+        m->head_dropout = (float)c->model.token_classifier.dropout;
+        const char *a = c->model.token_classifier.activation;
+        if (!strcmp(a, "relu")) m->head_activation = MT_ACT_RELU;
+        else if (!strcmp(a, "gelu")) m->head_activation = MT_ACT_GELU;
+        else if (!strcmp(a, "tanh")) m->head_activation = MT_ACT_TANH;
+        else return mt_fail(MT_ERR_INVALID, "model.token_classifier.activation '%s' is unknown: use relu, gelu or tanh", a);
+        if (c->model.token_classifier.num_classes != 2)
+            return mt_fail(MT_ERR_INVALID, "model.token_classifier.num_classes must be 2 (start and end logits), got %lld",
+                           (long long)c->model.token_classifier.num_classes);
+        if (c->model.token_classifier.log_softmax)
+            mt_warn("model.token_classifier.log_softmax=true: megatune's span loss takes raw logits (NeMo's QA "
+                    "default false)");
+        break;
+    }
     case MT_TASK_PUNCT_CAPIT:
     case MT_TASK_INTENT_SLOT:
         MT_TRY(joint_heads(c, s, m));
@@ -542,6 +578,11 @@ int64_t mt_limit_batches(int64_t n_batches, const mt_cfg_num *limit) {
 
 mt_status mt_evaluate(mt_model *m, const mt_dataset *d, int batch_size, int64_t max_batches, FILE *report,
                       mt_eval_result *out) {
+    return mt_evaluate_ex(m, d, batch_size, max_batches, report, NULL, out);
+}
+
+mt_status mt_evaluate_ex(mt_model *m, const mt_dataset *d, int batch_size, int64_t max_batches, FILE *report,
+                         const char *pred_dir, mt_eval_result *out) {
     memset(out, 0, sizeof *out);
     size_t n = mt_dataset_size(d);
     int64_t nb = (int64_t)((n + (size_t)batch_size - 1) / (size_t)batch_size);
@@ -572,6 +613,10 @@ mt_status mt_evaluate(mt_model *m, const mt_dataset *d, int batch_size, int64_t 
         out->loss = nb > 0 ? sum / (double)nb : NAN;
         out->n_metrics = nb > 0 ? mt_metrics_compute(met, out->metrics, 16) : 0;
         if (report && nb > 0) mt_metrics_print_report(met, report);
+        if (pred_dir && nb > 0) {
+            st = mt_metrics_write_squad(met, pred_dir, NULL);
+            if (st == MT_OK) mt_info("SQuAD prediction files written to %s", pred_dir);
+        }
     }
     mt_batch_buffer_free(&buf);
     free(idx);

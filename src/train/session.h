@@ -65,6 +65,9 @@ typedef struct {
     int64_t batches;
     int64_t local_batches; // of `batches`, those this rank evaluated (mt_evaluate_dp)
 } mt_eval_result;
+// mt_evaluate, and for question answering also writes the prediction files into pred_dir (NULL: none).
+mt_status mt_evaluate_ex(mt_model *m, const mt_dataset *d, int batch_size, int64_t max_batches, FILE *report,
+                         const char *pred_dir, mt_eval_result *out) MT_WARN_UNUSED;
 mt_status mt_evaluate(mt_model *m, const mt_dataset *d, int batch_size, int64_t max_batches, FILE *report,
                       mt_eval_result *out) MT_WARN_UNUSED;
 // The same, sharded over the data-parallel group `dp` (NULL or size 1: mt_evaluate): batch b is

@@ -509,6 +509,9 @@ mt_status mt_train_run(mt_train_config *cfg, int argc, char **argv, mt_train_res
         res->world_size = r.par->world_size;
         r.s.tp = r.par->tp;
     }
+    if (s == MT_OK && !cfg->do_training)
+        s = mt_fail(MT_ERR_INVALID, "do_training=false: nothing to train; evaluate a model with `megatune test "
+                    "MODEL.nemo model.test_ds.file=DATA.json` (or `megatune predict`)");
     if (s == MT_OK) s = check_nemo_path(cfg);
     // what can fail on the config alone fails before exp_manager makes any folder
     if (s == MT_OK && cfg->pretrained_model)
@@ -538,6 +541,7 @@ mt_status mt_train_run(mt_train_config *cfg, int argc, char **argv, mt_train_res
     if (s == MT_OK && !r.train)
         s = mt_fail(MT_ERR_INVALID, "no training data: set model.train_ds.%s",
                     r.s.topt.kind == MT_TASK_TEXT_CLASSIFICATION ? "file_path=FILE.tsv"
+                    : r.s.topt.kind == MT_TASK_QUESTION_ANSWERING ? "file=train-v1.1.json (a SQuAD .json)"
                     : r.s.topt.kind == MT_TASK_GLUE ? "ds_item (and model.dataset.data_dir)"
                                                     : "text_file (and model.dataset.data_dir)");
     if (s == MT_OK) s = mt_session_load_split(cfg, &r.s, MT_SPLIT_VALIDATION, r.train, &r.val);

@@ -47,7 +47,9 @@ readable() {
 import glob, sys, torch
 for f in sorted(glob.glob(sys.argv[1] + '/*.ckpt')):
     sd = torch.load(f, map_location='cpu')
-    assert int(sd['global_step']) > 0 and any(k.startswith('state_dict.') for k in sd), f
+    # a PyTorch Lightning 1.x checkpoint: a whole state_dict, the optimizer state and a step
+    assert int(sd['global_step']) > 0 and isinstance(sd.get('state_dict'), dict) and sd['state_dict'], f
+    assert sd['optimizer_states'] and sd['optimizer_states'][0]['state'], f
 " "$1" || { echo "torch.load failed in $1"; return 1; }
   fi
 }

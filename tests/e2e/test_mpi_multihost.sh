@@ -136,7 +136,10 @@ t0=$(date +%s); wait $job; rc=$?; t=$(( $(date +%s) - t0 ))
 grep -qE "made no progress for 5 s|lost communication with a remote daemon" "$work/cut.log" \
   || { tail -30 "$work/cut.log"; fail "(3) no message about the cut"; }
 [ -z "$(ip netns pids $A)" ] || fail "(3) processes left in host A"
-for _ in $(seq 1 100); do [ -z "$(ip netns pids $B)" ] && break; sleep 0.1; done
-[ -z "$(ip netns pids $B)" ] || fail "(3) processes left in host B 10 s after the job ended"
+# host B, cut off, ends on its own timers (the ranks' watchdog, its daemon's keepalive)
+tb=0
+while [ -n "$(ip netns pids $B)" ] && [ $tb -lt 600 ]; do sleep 0.1; tb=$(( tb + 1 )); done
+[ -z "$(ip netns pids $B)" ] || fail "(3) processes left in host B 60 s after the job ended"
+echo "  host B's own processes ended $(( tb / 10 )) s after the job"
 echo "ok: host B cut off: the job ended ${t} s later (exit $rc); $(grep -o "rank [0-9]*: MPI [A-Za-z]* made no progress for 5 s" "$work/cut.log" | head -2 | tr '\n' ';')"
 echo "OK"

@@ -125,6 +125,8 @@ static void test_errors(void) {
     CHECK(st == MT_ERR_INVALID);
     CHECK_MSG(has(mt_last_error(), "model.train_ds.file_pth") && has(mt_last_error(), "did you mean 'model.train_ds.file_path'"),
               "%s", mt_last_error());
+    // `file` is NeMo's QA spelling of a split's data file
+    CHECK(mt_config_override(&c, "model.train_ds.file=train-v1.1.json") == MT_OK);
     st = mt_config_override(&c, "trainer.max_steps");
     CHECK(st == MT_ERR_INVALID && has(mt_last_error(), "key=value"));
     st = mt_config_override(&c, "trainer.max_steps=ten");
