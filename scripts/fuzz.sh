@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every libFuzzer target in build-fuzz/ from its corpus in tests/fuzz/corpus/<name>/.
 #   scripts/fuzz.sh [seconds per target] [runs per target]     (defaults: 12 s, unbounded runs)
+# MEGATUNE_FUZZ_SEED=N fixes libFuzzer's seed (0 or unset = a new random seed each run); scripts/test.sh
+# uses seed 1, so a CI run replays the start of a sequence that longer runs by hand have covered.
 # Every sanitizer finding is fatal: ASan/UBSan halt on the first report, a slow input (-timeout) and a
 # memory blow-up (-rss_limit_mb, -malloc_limit_mb) are crashes too, and a log that mentions a
 # "runtime error" fails the target even if the process somehow exited 0. New inputs go to a temporary
@@ -23,7 +25,7 @@ for f in "$bdir"/tests/fuzz_*; do
     echo "fuzz $name: FAILED: no seed corpus in tests/fuzz/corpus/${name#fuzz_}"; bad=$((bad+1)); continue
   fi
   mkdir -p "$work/$name"; log=$work/$name.log
-  if (cd "$work" && "$f" -max_total_time="$secs" -runs="$runs" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 \
+  if (cd "$work" && "$f" -max_total_time="$secs" -runs="$runs" -seed="${MEGATUNE_FUZZ_SEED:-0}" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 \
         -print_final_stats=1 -artifact_prefix="$art/$name-" "$work/$name" "$corpus") > "$log" 2>&1 && ! grep -q "runtime error" "$log"; then
     echo "fuzz $name: ok ($(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}') runs, $(grep -E '^stat::average_exec_per_sec' "$log" | awk '{print $2}')/s, $(grep -Eo 'cov: [0-9]+' "$log" | tail -1))"; ok=$((ok+1))
   else

@@ -48,7 +48,7 @@ elif ls tests/fuzz/fuzz_*.c >/dev/null 2>&1; then
   echo "== fuzz (bounded) =="
   if bash scripts/build.sh fuzz >/dev/null; then
     flog=$(mktemp)
-    bash scripts/fuzz.sh 12 | tee "$flog"
+    MEGATUNE_FUZZ_SEED=${MEGATUNE_FUZZ_SEED:-1} bash scripts/fuzz.sh 12 | tee "$flog"
     pass=$((pass + $(grep -c "^fuzz fuzz_.*: ok" "$flog"))); fail=$((fail + $(grep -c "^fuzz fuzz_.*: FAILED" "$flog")))
     rm -f "$flog"
   else
