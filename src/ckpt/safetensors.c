@@ -63,6 +63,10 @@ static mt_status parse(mt_safetensors *st) {
     mt_status s = MT_OK;
     for (cJSON *it = root->child; it && s == MT_OK; it = it->next) {
         if (!strcmp(it->string, "__metadata__")) {
+            if (st->meta) { // cJSON keeps duplicate keys; a second one would leak the first
+                s = mt_fail(MT_ERR_FORMAT, "%s: the header holds __metadata__ twice: a safetensors header has one", p);
+                break;
+            }
             st->meta = cJSON_Duplicate(it, 1);
             continue;
         }
