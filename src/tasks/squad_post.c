@@ -615,6 +615,10 @@ static int squad_is_word(uint32_t c) { // Python re \w (Unicode): alphanumeric o
 }
 
 // normalize_answer -> tokens (code points with 0 between tokens); returns the token count.
+// Separates the tokens of a normalized answer: not a code point, so no text (a decoded NUL or an
+// invalid byte included) can forge a token boundary (found by fuzz_squad: U+0000 overflowed tok_offsets).
+#define SQUAD_TOKEN_SEP 0xFFFFFFFEu
+
 static size_t squad_normalize(const char *s, squad_cps *out) {
     squad_cps a = {0};
     size_t n = strlen(s), i = 0;
@@ -653,7 +657,7 @@ static size_t squad_normalize(const char *s, squad_cps *out) {
         uint32_t c = a.c[k];
         if (c == 0xFFFFFFFFu) continue;
         if (mt_squad_py_space(c)) { in = 0; continue; }
-        if (!in) { if (ntok) cps_push(out, 0); ntok++; in = 1; }
+        if (!in) { if (ntok) cps_push(out, SQUAD_TOKEN_SEP); ntok++; in = 1; }
         cps_push(out, c);
     }
     free(a.c);
@@ -675,7 +679,7 @@ static size_t tok_offsets(const squad_cps *v, size_t ntok, size_t *off) {
     size_t k = 0;
     off[k++] = 0;
     for (size_t i = 0; i < v->n; i++)
-        if (v->c[i] == 0) off[k++] = i + 1;
+        if (v->c[i] == SQUAD_TOKEN_SEP) off[k++] = i + 1;
     off[ntok] = v->n + 1;
     return k;
 }
