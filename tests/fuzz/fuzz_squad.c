@@ -13,6 +13,7 @@
 
 #include "tasks/squad.h"
 #include "tasks/task.h"
+#include "fuzz_task_util.h"
 
 static const char VOCAB[] = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nthe\nwho\nwrote\nit\nbook\n##s\n,\n.\nparis\n";
 static const char DATA_V2[] =
@@ -21,33 +22,6 @@ static const char DATA_V2[] =
     " \"answers\": [{\"text\": \"paris\", \"answer_start\": 24}]},"
     " {\"id\": \"q2\", \"question\": \"the books\", \"is_impossible\": true, \"answers\": []}]}]}]}";
 static const char PRED[] = "{\"q1\": \"paris\", \"q2\": \"\"}";
-static mt_tokenizer *tok;
-static char dir[64];
-
-static void write_file(const char *path, const void *d, size_t n) {
-    FILE *f = fopen(path, "wb");
-    if (!f) abort();
-    if (n && fwrite(d, 1, n, f) != n) abort();
-    fclose(f);
-}
-
-static void cleanup(void) {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
-}
-
-static void setup(void) {
-    strcpy(dir, "/tmp/megatune-fuzz-squad-XXXXXX");
-    if (!mkdtemp(dir)) abort();
-    atexit(cleanup);
-    mt_vocab *v = NULL;
-    if (mt_vocab_load_buffer(VOCAB, sizeof VOCAB - 1, "fuzz-vocab", &v) != MT_OK) abort();
-    mt_tokenizer_options o;
-    mt_tokenizer_options_default(&o, 1);
-    o.utf8 = MT_UTF8_STRICT;
-    if (mt_tokenizer_create(v, &o, &tok) != MT_OK) abort();
-}
 
 // Batches every feature (up to a bound) and post-processes logits that depend only on the position.
 static void post_process(const mt_dataset *d, const char *pred, const char *nbest, const char *odds) {
@@ -80,7 +54,7 @@ static void post_process(const mt_dataset *d, const char *pred, const char *nbes
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    if (!tok) setup();
+    if (!tok) fuzz_setup("squad", VOCAB, sizeof VOCAB - 1);
     if (size < 1) return 0;
     unsigned sel = data[0] % 4, v2 = (data[0] / 4) & 1;
     data++, size--;

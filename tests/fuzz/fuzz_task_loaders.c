@@ -12,35 +12,9 @@
 
 #include "tasks/data_tools.h"
 #include "tasks/task.h"
+#include "fuzz_task_util.h"
 
 static const char VOCAB[] = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nthe\ngood\nbad\nfilm\n##s\n,\n.\nO\n";
-static mt_tokenizer *tok;
-static char dir[64];
-
-static void write_file(const char *path, const uint8_t *d, size_t n) {
-    FILE *f = fopen(path, "wb");
-    if (!f) abort();
-    if (n && fwrite(d, 1, n, f) != n) abort();
-    fclose(f);
-}
-
-static void cleanup(void) {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
-}
-
-static void setup(void) {
-    strcpy(dir, "/tmp/megatune-fuzz-tasks-XXXXXX");
-    if (!mkdtemp(dir)) abort();
-    atexit(cleanup);
-    mt_vocab *v = NULL;
-    if (mt_vocab_load_buffer(VOCAB, sizeof VOCAB - 1, "fuzz-vocab", &v) != MT_OK) abort();
-    mt_tokenizer_options o;
-    mt_tokenizer_options_default(&o, 1);
-    o.utf8 = MT_UTF8_STRICT;
-    if (mt_tokenizer_create(v, &o, &tok) != MT_OK) abort();
-}
 
 static void exercise(const mt_dataset *d) {
     size_t n = mt_dataset_size(d);
@@ -56,7 +30,7 @@ static void exercise(const mt_dataset *d) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    if (!tok) setup();
+    if (!tok) fuzz_setup("tasks", VOCAB, sizeof VOCAB - 1);
     if (size < 1) return 0;
     static const char *glue[] = {"cola", "sst-2", "mrpc", "sts-b", "qqp", "mnli", "qnli", "rte", "wnli", "mnli-mm"};
     unsigned sel = data[0] % 16;
