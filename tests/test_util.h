@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static int mt_test_failures = 0;
 
@@ -82,6 +83,23 @@ static inline int mt_check_close(const char *what, const float *got, const float
 static inline const char *mt_test_env(const char *name, const char *fallback) {
     const char *v = getenv(name);
     return v && *v ? v : fallback;
+}
+
+static inline int mt_test_exists(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+// The first 64 KiB of a small text file, NUL-terminated, in a static buffer (overwritten by the next
+// call); NULL if it cannot be opened.
+static inline char *mt_test_slurp(const char *p) {
+    FILE *f = fopen(p, "rb");
+    if (!f) return NULL;
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    return buf;
 }
 
 #endif

@@ -12,20 +12,6 @@
 #include "core/log.h"
 #include "train/exp_manager.h"
 
-static int exists(const char *p) {
-    struct stat st;
-    return stat(p, &st) == 0;
-}
-
-static char *slurp(const char *p) {
-    FILE *f = fopen(p, "rb");
-    if (!f) return NULL;
-    static char buf[1 << 16];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = 0;
-    fclose(f);
-    return buf;
-}
 
 static mt_status write_dummy(void *ctx, const char *path) { return mt_write_file_atomic(path, ctx, strlen(ctx)); }
 
@@ -68,16 +54,16 @@ int main(void) {
     }
     const char *ck = mt_exp_ckpt_dir(e);
     snprintf(p, sizeof p, "%s/val_f1=0.750--epoch=01-step=20.ckpt", ck);
-    CHECK_MSG(exists(p), "%s", p);
+    CHECK_MSG(mt_test_exists(p), "%s", p);
     snprintf(p, sizeof p, "%s/val_f1=0.625--epoch=02-step=30.ckpt", ck);
-    CHECK(exists(p));
+    CHECK(mt_test_exists(p));
     snprintf(p, sizeof p, "%s/val_f1=0.500--epoch=00-step=10.ckpt", ck);
-    CHECK(!exists(p)); // displaced from the top 2 (mode max)
+    CHECK(!mt_test_exists(p)); // displaced from the top 2 (mode max)
     snprintf(p, sizeof p, "%s/val_f1=0.625--epoch=02-step=30-last.ckpt", ck);
-    CHECK(exists(p) && !strcmp(mt_exp_last_checkpoint(e), p));
+    CHECK(mt_test_exists(p) && !strcmp(mt_exp_last_checkpoint(e), p));
     // Lightning's ModelCheckpoint lines and the device summary go to lightning_logs.txt
     snprintf(p, sizeof p, "%s/NER/v0/lightning_logs.txt", root);
-    char *pl = slurp(p);
+    char *pl = mt_test_slurp(p);
     CHECK_MSG(pl && strstr(pl, "GPU available: False, used: False") &&
                   strstr(pl, "Epoch 1, global step 20: val_f1 reached 0.75000 (best 0.75000), saving model to") &&
                   strstr(pl, "as top 2"), "%s", pl ? pl : "(none)");
@@ -86,15 +72,15 @@ int main(void) {
     mt_info("an info line");
     mt_exp_log_failure(e, "an error for the error log");
     snprintf(p, sizeof p, "%s/NER/v0/nemo_error_log.txt", root);
-    char *el = slurp(p);
+    char *el = mt_test_slurp(p);
     CHECK_MSG(el && strstr(el, "a warning for the error log") && strstr(el, "an error for the error log") &&
                   !strstr(el, "an info line"), "%s", el ? el : "(none)");
     snprintf(p, sizeof p, "%s/NER/v0/nemo_log_globalrank-0_localrank-0.txt", root);
-    char *lg = slurp(p);
+    char *lg = mt_test_slurp(p);
     CHECK_MSG(lg && strstr(lg, "trainer.gpus=1: no effect here") && !strstr(lg, "trainer.benchmark"), "%s",
               lg ? lg : "(none)");
     snprintf(p, sizeof p, "%s/NER/v0/git-info.log", root);
-    CHECK(!exists(p)); // not inside a git repository
+    CHECK(!mt_test_exists(p)); // not inside a git repository
     mt_exp_free(e);
     mt_config_free(&c);
 
@@ -113,7 +99,7 @@ int main(void) {
     // an existing folder is not removed by a failed setup
     CHECK(mt_exp_discard(e) == 0);
     snprintf(p, sizeof p, "%s/NER/v0", root);
-    CHECK(exists(p));
+    CHECK(mt_test_exists(p));
     mt_exp_free(e);
     mt_config_free(&c);
 
@@ -123,12 +109,12 @@ int main(void) {
     CHECK_OK(mt_exp_create(&c, 3, argv, 0, 1, &e));
     if (!e) TEST_DONE();
     snprintf(p, sizeof p, "%s", mt_exp_log_dir(e));
-    CHECK(exists(p));
+    CHECK(mt_test_exists(p));
     CHECK(mt_exp_discard(e) == 1);
-    CHECK(!exists(p));
+    CHECK(!mt_test_exists(p));
     snprintf(p, sizeof p, "%s/new", root);
-    CHECK(!exists(p));
-    CHECK(exists(root));
+    CHECK(!mt_test_exists(p));
+    CHECK(mt_test_exists(root));
     mt_exp_free(e);
     // the name folder already holds another run: only this run's version folder goes
     snprintf(y, sizeof y, "task: glue\nexp_manager:\n  exp_dir: %s\n  name: NER\n", root);
@@ -137,9 +123,9 @@ int main(void) {
     CHECK_OK(mt_exp_create(&c, 3, argv, 0, 1, &e));
     if (!e) TEST_DONE();
     snprintf(p, sizeof p, "%s", mt_exp_log_dir(e));
-    CHECK(mt_exp_discard(e) == 1 && !exists(p));
+    CHECK(mt_exp_discard(e) == 1 && !mt_test_exists(p));
     snprintf(p, sizeof p, "%s/NER/v0/lightning_logs.txt", root);
-    CHECK(exists(p));
+    CHECK(mt_test_exists(p));
     mt_exp_free(e);
     mt_config_free(&c);
 
@@ -157,7 +143,7 @@ int main(void) {
     CHECK_OK(mt_exp_create(&c, 3, argv, 0, 1, &e));
     if (!e) TEST_DONE();
     snprintf(p, sizeof p, "%s/exps/G/v/git-info.log", root);
-    char *gi = slurp(p);
+    char *gi = mt_test_slurp(p);
     CHECK_MSG(gi && !strncmp(gi, "commit hash: ", 13) && strlen(gi) > 13 + 40 && gi[13 + 40] == '\n' &&
                   strstr(gi, "diff --git a/f.txt b/f.txt") && strstr(gi, "-a\n+b\n"),
               "%s", gi ? gi : "(none)");

@@ -10,20 +10,6 @@
 #include "test_util.h"
 #include "train/exp_manager.h"
 
-static int exists(const char *p) {
-    struct stat st;
-    return stat(p, &st) == 0;
-}
-
-static char *slurp(const char *p) {
-    FILE *f = fopen(p, "rb");
-    if (!f) return NULL;
-    static char buf[1 << 16];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = 0;
-    fclose(f);
-    return buf;
-}
 
 static int count_files(const char *dir, const char *suffix) {
     DIR *d = opendir(dir);
@@ -71,16 +57,16 @@ int main(void) {
     snprintf(p, sizeof p, "%s/TC/v0", root);
     CHECK(!strcmp(mt_exp_log_dir(e), p));
     snprintf(p, sizeof p, "%s/TC/v0/cmd-args.log", root);
-    CHECK(slurp(p) && !strcmp(slurp(p), "megatune train cfg.yaml trainer.max_steps=3"));
+    CHECK(mt_test_slurp(p) && !strcmp(mt_test_slurp(p), "megatune train cfg.yaml trainer.max_steps=3"));
     snprintf(p, sizeof p, "%s/TC/v0/hparams.yaml", root);
-    CHECK(exists(p));
+    CHECK(mt_test_exists(p));
     mt_train_config back;
     CHECK_OK(mt_config_init(&back));
     CHECK_OK(mt_config_load_yaml(&back, p));
     CHECK(back.exp_manager.checkpoint_callback_params.save_top_k == 2);
     mt_config_free(&back);
     snprintf(p, sizeof p, "%s/TC/v0/nemo_log_globalrank-0_localrank-0.txt", root);
-    CHECK(exists(p));
+    CHECK(mt_test_exists(p));
     snprintf(p, sizeof p, "%s/TC/v0/checkpoints", root);
     CHECK(!strcmp(mt_exp_ckpt_dir(e), p));
     CHECK(mt_exp_resume_path(e) == NULL);
@@ -91,7 +77,7 @@ int main(void) {
     CHECK_OK(mt_exp_log_row(e, 1, 0, 0.75, 1e-4, NAN, NULL));
     CHECK_OK(mt_exp_log_row(e, 2, 0, 0.5, 2e-4, 0.125, m));
     snprintf(p, sizeof p, "%s/TC/v0/metrics.csv", root);
-    const char *csv = slurp(p);
+    const char *csv = mt_test_slurp(p);
     CHECK_MSG(csv && !strcmp(csv, "step,epoch,train_loss,lr,val_loss,val_precision,val_f1\n"
                                   "1,0,0.75,0.0001,,,\n"
                                   "2,0,0.5,0.0002,0.125,0.5,0.25\n"), "%s", csv);
@@ -112,11 +98,11 @@ int main(void) {
     CHECK(count_files(ck, "-last.ckpt") == 1);
     CHECK(count_files(ck, ".ckpt") == 3);
     snprintf(p, sizeof p, "%s/TC--val_loss=0.3000-epoch=3.ckpt", ck);
-    CHECK(exists(p));
+    CHECK(mt_test_exists(p));
     snprintf(p, sizeof p, "%s/TC--val_loss=0.4000-epoch=1.ckpt", ck);
-    CHECK(exists(p));
+    CHECK(mt_test_exists(p));
     snprintf(p, sizeof p, "%s/TC--val_loss=0.3000-epoch=3-last.ckpt", ck);
-    CHECK(exists(p) && !strcmp(mt_exp_last_checkpoint(e), p));
+    CHECK(mt_test_exists(p) && !strcmp(mt_exp_last_checkpoint(e), p));
     snprintf(p, sizeof p, "%s/TC--val_loss=0.3000-epoch=3.ckpt", ck);
     CHECK(mt_exp_best_checkpoint(e) && !strcmp(mt_exp_best_checkpoint(e), p));
     mt_exp_free(e);
@@ -144,11 +130,11 @@ int main(void) {
     snprintf(p, sizeof p, "%s/R/checkpoints/R--val_loss=0.7000-epoch=0-last.ckpt", root);
     CHECK(mt_exp_resume_path(e) && !strcmp(mt_exp_resume_path(e), p));
     snprintf(p, sizeof p, "%s/R/run_0/cmd-args.log", root);
-    CHECK(exists(p));
+    CHECK(mt_test_exists(p));
     CHECK_OK(mt_exp_metrics_begin(e, names, 2, 2));
     CHECK_OK(mt_exp_log_row(e, 3, 0, 0.25, 1e-3, NAN, NULL));
     snprintf(p, sizeof p, "%s/R/metrics.csv", root);
-    csv = slurp(p);
+    csv = mt_test_slurp(p);
     CHECK_MSG(csv && !strcmp(csv, "step,epoch,train_loss,lr,val_loss,val_precision,val_f1\n"
                                   "1,0,1,0.001,,,\n"
                                   "2,0,0.5,0.001,,,\n"
