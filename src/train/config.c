@@ -424,21 +424,26 @@ static int is_section(const char *path) {
     return 0;
 }
 
-static size_t edit_distance(const char *a, const char *b) {
+// Levenshtein distance, or any value >= `limit` once it is certain to reach `limit` (a row's minimum
+// never decreases): callers keep only distances below the best so far, so the rest need not be exact.
+static size_t edit_distance(const char *a, const char *b, size_t limit) {
     size_t la = strlen(a), lb = strlen(b);
     size_t row[256];
     if (lb >= 255) lb = 255;
+    if ((la > lb ? la - lb : lb - la) >= limit) return limit;
     for (size_t j = 0; j <= lb; j++) row[j] = j;
     for (size_t i = 1; i <= la; i++) {
-        size_t prev = row[0];
-        row[0] = i;
+        size_t prev = row[0], lo;
+        lo = row[0] = i;
         for (size_t j = 1; j <= lb; j++) {
             size_t cur = row[j];
             size_t sub = prev + (a[i - 1] != b[j - 1]);
             size_t del = row[j] + 1, ins = row[j - 1] + 1;
             row[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+            if (row[j] < lo) lo = row[j];
             prev = cur;
         }
+        if (lo >= limit) return limit;
     }
     return row[lb];
 }
@@ -453,7 +458,7 @@ const char *mt_config_suggest(const char *path) {
         const char *kl = strrchr(g_schema[i].path, '.');
         kl = kl ? kl + 1 : g_schema[i].path;
         if (strcmp(g_schema[i].path, path) && !strcmp(kl, leaf) && g_schema[i].type != MT_CFG_ANY) {
-            size_t d = edit_distance(path, g_schema[i].path);
+            size_t d = edit_distance(path, g_schema[i].path, bestd);
             if (d < bestd) { bestd = d; best = g_schema[i].path; }
         }
     }
@@ -462,9 +467,10 @@ const char *mt_config_suggest(const char *path) {
     static char sections[NKEYS * 4][128];
     size_t ns = 0;
     for (size_t i = 0; i < NKEYS; i++) {
-        size_t d = edit_distance(path, g_schema[i].path);
-        // A truncated name ("model.train_ds.file") is nearest to the key it begins.
-        if (!strncmp(g_schema[i].path, path, strlen(path)) && d > 1) d = 1;
+        // A truncated name ("model.train_ds.file") is nearest to the key it begins (distance 1).
+        size_t pl = strlen(path), d;
+        if (!strncmp(g_schema[i].path, path, pl)) d = g_schema[i].path[pl] ? 1 : 0;
+        else d = edit_distance(path, g_schema[i].path, bestd);
         if (d == 0) continue; // never the key the user wrote
         if (d < bestd) { bestd = d; best = g_schema[i].path; }
         const char *p = g_schema[i].path;
@@ -473,7 +479,7 @@ const char *mt_config_suggest(const char *path) {
             if (l >= sizeof sections[0]) break;
             memcpy(sections[ns], p, l);
             sections[ns][l] = 0;
-            size_t ds = edit_distance(path, sections[ns]);
+            size_t ds = edit_distance(path, sections[ns], bestd);
             if (ds > 0 && ds < bestd) { bestd = ds; best = sections[ns]; ns++; }
         }
     }
@@ -1853,10 +1859,10 @@ static int dump_visible(const mt_train_config *c, size_t i) {
     return g_schema[i].type != MT_CFG_ANY && (!c->task || mt_config_key_in_task(g_schema[i].path, c->task));
 }
 
-static void dump_tree(const mt_train_config *c, FILE *out, const char *prefix, int depth) {
+static void dump_tree(const mt_train_config *c, const unsigned char *vis, FILE *out, const char *prefix, int depth) {
     size_t pl = strlen(prefix);
     for (size_t i = 0; i < NKEYS; i++) {
-        if (!dump_visible(c, i)) continue;
+        if (!vis[i]) continue;
         const char *p = g_schema[i].path;
         if (strncmp(p, prefix, pl)) continue;
         const char *rest = p + pl, *dot = strchr(rest, '.');
@@ -1868,19 +1874,22 @@ static void dump_tree(const mt_train_config *c, FILE *out, const char *prefix, i
         }
         size_t sl = pl + (size_t)(dot - rest) + 1; // "prefix" + "component."
         int seen = 0;
-        for (size_t j = 0; j < i && !seen; j++) seen = dump_visible(c, j) && !strncmp(g_schema[j].path, p, sl);
+        for (size_t j = 0; j < i && !seen; j++) seen = vis[j] && !strncmp(g_schema[j].path, p, sl);
         if (seen) continue;
         char sub[256];
         snprintf(sub, sizeof sub, "%.*s", (int)sl, p);
         fprintf(out, "%*s%.*s:\n", 2 * depth, "", (int)(dot - rest), rest);
-        dump_tree(c, out, sub, depth + 1);
+        dump_tree(c, vis, out, sub, depth + 1);
     }
 }
 
 mt_status mt_config_dump(const mt_train_config *c, FILE *out, const char *section) {
     char prefix[128];
     snprintf(prefix, sizeof prefix, "%s%s", section ? section : "", section ? "." : "");
-    dump_tree(c, out, prefix, 0);
+    // decided once: the tree walk asks about every key once per section it passes
+    unsigned char vis[NKEYS];
+    for (size_t i = 0; i < NKEYS; i++) vis[i] = (unsigned char)dump_visible(c, i);
+    dump_tree(c, vis, out, prefix, 0);
     if (ferror(out)) return mt_fail(MT_ERR_IO, "cannot write the config: %s", strerror(errno));
     return MT_OK;
 }

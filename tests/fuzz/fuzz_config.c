@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "train/config.h"
+#include "fuzz_env.h"
 
 static FILE *devnull;
 

@@ -9,6 +9,7 @@
 #include "ckpt/config_file.h"
 #include "model/config.h"
 #include "train/encoder_yaml.h"
+#include "fuzz_env.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;

@@ -10,8 +10,9 @@
 
 #include "ckpt/convert.h"
 #include "train/nemo.h"
+#include "fuzz_env.h"
 
-static char dir[64], path[96];
+static char dir[256], path[300];
 static FILE *devnull;
 
 static void cleanup(void) {
@@ -21,7 +22,7 @@ static void cleanup(void) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!devnull) {
-        strcpy(dir, "/tmp/megatune-fuzz-nemo-XXXXXX");
+        if ((size_t)snprintf(dir, sizeof dir, "%s/megatune-fuzz-nemo-XXXXXX", fuzz_tmp_base()) >= sizeof dir) abort();
         if (!mkdtemp(dir)) abort();
         snprintf(path, sizeof path, "%s/in.nemo", dir);
         atexit(cleanup);

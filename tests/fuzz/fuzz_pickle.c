@@ -7,6 +7,7 @@
 
 #include "ckpt/pickle.h"
 #include "ckpt/torchfile.h"
+#include "fuzz_env.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;

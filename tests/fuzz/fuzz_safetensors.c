@@ -8,6 +8,7 @@
 
 #include "ckpt/safetensors.h"
 #include "ckpt/torchfile.h"
+#include "fuzz_env.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     uint8_t *buf = malloc(size ? size : 1);

@@ -14,6 +14,7 @@
 #include "tasks/squad.h"
 #include "tasks/task.h"
 #include "fuzz_task_util.h"
+#include "fuzz_env.h"
 
 static const char VOCAB[] = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nthe\nwho\nwrote\nit\nbook\n##s\n,\n.\nparis\n";
 static const char DATA_V2[] =

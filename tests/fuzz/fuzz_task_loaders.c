@@ -13,6 +13,7 @@
 #include "tasks/data_tools.h"
 #include "tasks/task.h"
 #include "fuzz_task_util.h"
+#include "fuzz_env.h"
 
 static const char VOCAB[] = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nthe\ngood\nbad\nfilm\n##s\n,\n.\nO\n";
 

@@ -10,9 +10,10 @@
 #include <unistd.h>
 
 #include "text/tokenizer.h"
+#include "fuzz_env.h"
 
 static mt_tokenizer *tok;
-static char dir[64];
+static char dir[256];
 
 static void write_file(const char *path, const void *d, size_t n) {
     FILE *f = fopen(path, "wb");
@@ -22,14 +23,15 @@ static void write_file(const char *path, const void *d, size_t n) {
 }
 
 static void fuzz_cleanup(void) {
-    char cmd[128];
+    char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
 }
 
-// `name` tells the scratch folders of different targets apart in /tmp.
+// `name` tells the scratch folders of different targets apart (on a tmpfs: fuzz_env.h). The
+// folder, the vocab and the tokenizer are made once; each input only writes its own files.
 static void fuzz_setup(const char *name, const char *vocab, size_t vocab_len) {
-    snprintf(dir, sizeof dir, "/tmp/megatune-fuzz-%s-XXXXXX", name);
+    if ((size_t)snprintf(dir, sizeof dir, "%s/megatune-fuzz-%s-XXXXXX", fuzz_tmp_base(), name) >= sizeof dir) abort();
     if (!mkdtemp(dir)) abort();
     atexit(fuzz_cleanup);
     mt_vocab *v = NULL;

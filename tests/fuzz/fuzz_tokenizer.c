@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "text/tokenizer.h"
+#include "fuzz_env.h"
 
 static const char VOCAB[] =
     "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n"

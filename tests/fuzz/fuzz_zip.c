@@ -7,6 +7,7 @@
 
 #include "ckpt/safetensors.h"
 #include "ckpt/torchfile.h"
+#include "fuzz_env.h"
 
 static void touch(const mt_ckpt_tensor *t) {
     float tmp[32];
