@@ -6,7 +6,9 @@
 # Every sanitizer finding is fatal: ASan/UBSan halt on the first report, a slow input (-timeout) and a
 # memory blow-up (-rss_limit_mb, -malloc_limit_mb) are crashes too, and a log that mentions a
 # "runtime error" fails the target even if the process somehow exited 0. New inputs go to a temporary
-# folder, so the checked-in corpus never changes by itself. Prints one line per target, then
+# folder, so the checked-in corpus never changes by itself (MEGATUNE_FUZZ_CORPUS_OUT=DIR keeps them in
+# DIR/<target> for the next run: a campaign in several passes). MEGATUNE_FUZZ_TARGETS="nemo config"
+# runs only those targets. A tests/fuzz/<format>.dict is passed as the target's dictionary. Prints one line per target, then
 # "fuzz: N passed, N failed"; exits non-zero on any failure.
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,16 +19,21 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:abort_on_error=1:print_sta
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 # crash-*/timeout-*/oom-* reproducers go here (kept when MEGATUNE_FUZZ_ARTIFACTS names a folder)
 art=${MEGATUNE_FUZZ_ARTIFACTS:-$work}; mkdir -p "$art"
+found=${MEGATUNE_FUZZ_CORPUS_OUT:-$work}
 ok=0; bad=0
 for f in "$bdir"/tests/fuzz_*; do
   [ -x "$f" ] || continue
   name=$(basename "$f"); corpus=$here/tests/fuzz/corpus/${name#fuzz_}
+  if [ -n "${MEGATUNE_FUZZ_TARGETS:-}" ] && [[ " $MEGATUNE_FUZZ_TARGETS " != *" ${name#fuzz_} "* ]]; then continue; fi
   if [ ! -d "$corpus" ] || [ -z "$(ls -A "$corpus")" ]; then
     echo "fuzz $name: FAILED: no seed corpus in tests/fuzz/corpus/${name#fuzz_}"; bad=$((bad+1)); continue
   fi
-  mkdir -p "$work/$name"; log=$work/$name.log
+  mkdir -p "$found/$name"; log=$work/$name.log
+  # a dictionary of the format's tokens where one exists (the pickle one serves every torch-file target)
+  dict=(); case ${name#fuzz_} in pickle|zip|legacy_pt) d=pickle ;; *) d=${name#fuzz_} ;; esac
+  [ -f "$here/tests/fuzz/$d.dict" ] && dict=(-dict="$here/tests/fuzz/$d.dict")
   if (cd "$work" && "$f" -max_total_time="$secs" -runs="$runs" -seed="${MEGATUNE_FUZZ_SEED:-0}" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 \
-        -print_final_stats=1 -artifact_prefix="$art/$name-" "$work/$name" "$corpus") > "$log" 2>&1 && ! grep -q "runtime error" "$log"; then
+        -print_final_stats=1 "${dict[@]}" -artifact_prefix="$art/$name-" "$found/$name" "$corpus") > "$log" 2>&1 && ! grep -q "runtime error" "$log"; then
     echo "fuzz $name: ok ($(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}') runs, $(grep -E '^stat::average_exec_per_sec' "$log" | awk '{print $2}')/s, $(grep -Eo 'cov: [0-9]+' "$log" | tail -1))"; ok=$((ok+1))
   else
     echo "fuzz $name: FAILED"; tail -40 "$log"; bad=$((bad+1))
