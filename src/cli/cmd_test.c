@@ -18,7 +18,10 @@ static void test_usage(FILE *out) {
             "in it) for GLUE, the data folder for token classification, punctuation/capitalization and\n"
             "intent/slot classification, the SQuAD .json for question answering (which also writes\n"
             "predictions.json, nbest_predictions.json and, v2, null_odds.json into model.output_dir, or\n"
-            "beside the .nemo).\n\n"
+            "beside the .nemo).\n"
+            "Under mpirun -np N the model is split N ways (tensor parallel); with model.tensor_model_parallel_size=K\n"
+            "it is split K ways and the N/K data-parallel replicas share the test batches out (the metrics and\n"
+            "prediction files are those of one process).\n\n"
             "examples:\n"
             "  megatune test nemo_experiments/TextClassification/.../checkpoints/TextClassification.nemo test.tsv\n"
             "  megatune test ner.nemo model.dataset.data_dir=conll2003 model.test_ds.text_file=text_test.txt \\\n"
@@ -114,7 +117,8 @@ int mt_cmd_test(int argc, char **argv) {
                         "classification) / model.dataset.data_dir=... (GLUE, token classification)");
     }
     mt_eval_result ev;
-    // under mpirun (a tensor-parallel .nemo) every rank computes, global rank 0 reports
+    // under mpirun every rank computes (its tensor-parallel shard of its data-parallel share), global
+    // rank 0 reports
     int rank0 = n->par->world_rank == 0;
     if (s == MT_OK) {
         int64_t nb = (int64_t)((mt_dataset_size(d) + (size_t)ds->batch_size - 1) / (size_t)ds->batch_size);
@@ -125,8 +129,13 @@ int mt_cmd_test(int argc, char **argv) {
         else if (slash) snprintf(pdir, sizeof pdir, "%.*s", (int)(slash - argv[1]), argv[1]);
         else snprintf(pdir, sizeof pdir, ".");
         int qa = n->s.topt.kind == MT_TASK_QUESTION_ANSWERING;
-        s = mt_evaluate_ex(n->s.model, d, (int)ds->batch_size, mt_limit_batches(nb, &n->cfg.trainer.limit_test_batches),
-                           rank0 ? stdout : NULL, qa && rank0 ? pdir : NULL, &ev);
+        // with data-parallel replicas (model.tensor_model_parallel_size=K < processes) the batches are
+        // shared out and the metrics are still one process's (eval_dp.c)
+        s = mt_evaluate_dp_ex(n->s.model, d, (int)ds->batch_size, mt_limit_batches(nb, &n->cfg.trainer.limit_test_batches),
+                              rank0 ? stdout : NULL, qa && rank0 ? pdir : NULL, n->par->dp, &ev);
+        if (s == MT_OK && n->par->dp_size > 1)
+            mt_info("test: this data-parallel rank evaluated %lld of the %lld batches", (long long)ev.local_batches,
+                    (long long)ev.batches);
     }
     if (s != MT_OK && n->par->world_size > 1) {
         fprintf(stderr, "megatune: rank %d: %s\n", n->par->world_rank, mt_last_error());

@@ -24,7 +24,12 @@ static void batch_indices(size_t n, int batch_size, int64_t b, size_t *idx, int 
 
 mt_status mt_evaluate_dp(mt_model *m, const mt_dataset *d, int batch_size, int64_t max_batches, FILE *report,
                          mt_comm *dp, mt_eval_result *out) {
-    if (!dp || dp->size <= 1) return mt_evaluate(m, d, batch_size, max_batches, report, out);
+    return mt_evaluate_dp_ex(m, d, batch_size, max_batches, report, NULL, dp, out);
+}
+
+mt_status mt_evaluate_dp_ex(mt_model *m, const mt_dataset *d, int batch_size, int64_t max_batches, FILE *report,
+                            const char *pred_dir, mt_comm *dp, mt_eval_result *out) {
+    if (!dp || dp->size <= 1) return mt_evaluate_ex(m, d, batch_size, max_batches, report, pred_dir, out);
     memset(out, 0, sizeof *out);
     int64_t local = 0;
     const int R = dp->size, me = dp->rank;
@@ -113,6 +118,11 @@ mt_status mt_evaluate_dp(mt_model *m, const mt_dataset *d, int batch_size, int64
         out->loss = nb > 0 ? sum / (double)nb : NAN;
         out->n_metrics = nb > 0 ? mt_metrics_compute(met, out->metrics, 16) : 0;
         if (report && nb > 0 && me == 0) mt_metrics_print_report(met, report);
+        // every rank holds the same metric state; the caller names a folder on one rank only
+        if (pred_dir && nb > 0) {
+            st = mt_metrics_write_squad(met, pred_dir, NULL);
+            if (st == MT_OK) mt_info("SQuAD prediction files written to %s", pred_dir);
+        }
     }
     mt_batch_buffer_free(&buf);
     free(idx);

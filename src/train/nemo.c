@@ -934,11 +934,24 @@ static void shard_files_free(char **f, int T) {
 
 // The process groups a restore runs in: under mpirun -np N every process is one tensor-parallel
 // rank (data-parallel size 1) of a model split N ways, whatever N the .nemo was written with (its
-// shards are resharded when they differ); without a launcher, one process.
-static mt_status restore_parallel(mt_parallel **par) {
-    MT_TRY(mt_parallel_create(mt_parallel_launched_size(), par));
+// shards are resharded when they differ); without a launcher, one process. An override
+// model.tensor_model_parallel_size=K on the command line (`tp_given`) asks for K-way tensor
+// parallelism and N/K data-parallel replicas instead (`megatune test` then shards the test set).
+static mt_status restore_parallel(int tp_given, mt_parallel **par) {
+    MT_TRY(mt_parallel_create(tp_given > 0 ? tp_given : mt_parallel_launched_size(), par));
     if ((*par)->world_size > 1) mt_log_set_rank((*par)->world_rank);
     return MT_OK;
+}
+
+// Does an override set the tensor-parallel size (either spelling, with Hydra's '+' prefixes)?
+static int overrides_tp(char **overrides, int n) {
+    for (int i = 0; i < n; i++) {
+        const char *o = overrides[i];
+        while (*o == '+') o++;
+        if (!strncmp(o, "model.tensor_model_parallel_size=", 33) || !strncmp(o, "trainer.tensor_model_parallel_size=", 35))
+            return 1;
+    }
+    return 0;
 }
 
 mt_status mt_nemo_load_weights(const char *path, mt_model *m) {
@@ -1153,12 +1166,10 @@ mt_status mt_nemo_restore(const char *path, char **overrides, int n_overrides, m
     st = make_tmpdir(n->tmpdir, sizeof n->tmpdir);
     char wp[600];
     snprintf(wp, sizeof wp, "%s/model_weights.ckpt", n->tmpdir);
-    if (st == MT_OK) st = restore_parallel(&n->par);
     if (st == MT_OK) st = read_members_as(path, NULL, wp, &ms);
     if (st == MT_OK) st = check_shards(&ms, path);
     nversion ver = {3.0, 0, MT_QKV_V2, ""};
     if (st == MT_OK) st = nemo_version(&ms, path, &ver);
-    if (st == MT_OK) n->s.tp = n->par->tp;
     const int T = st == MT_OK ? archive_tp(&ms) : 1, sharded = st == MT_OK && archive_sharded(&ms);
     char **files = st == MT_OK ? shard_files(wp, T, sharded) : NULL;
     if (st == MT_OK && !files) st = MT_ERR_NOMEM;
@@ -1173,6 +1184,10 @@ mt_status mt_nemo_restore(const char *path, char **overrides, int n_overrides, m
     // the restored model's data paths are whatever the user gives now; mandatory training keys
     // left as ??? do not matter for evaluation
     if (st == MT_OK) st = mt_config_finish(&n->cfg);
+    if (st == MT_OK)
+        st = restore_parallel(overrides_tp(overrides, n_overrides) ? (int)n->cfg.model.tensor_model_parallel_size : 0,
+                              &n->par);
+    if (st == MT_OK) n->s.tp = n->par->tp;
     mt_session *s = &n->s;
     if (st == MT_OK) st = mt_session_task_options(&n->cfg, &s->topt);
     // vocab -> a private file, then the tokenizer with the preset's (or the config's) casing

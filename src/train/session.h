@@ -77,6 +77,10 @@ mt_status mt_evaluate(mt_model *m, const mt_dataset *d, int batch_size, int64_t 
 // announced in the round's exchange and fails every rank, none is left waiting.
 mt_status mt_evaluate_dp(mt_model *m, const mt_dataset *d, int batch_size, int64_t max_batches, FILE *report,
                          mt_comm *dp, mt_eval_result *out) MT_WARN_UNUSED;
+// mt_evaluate_dp, and for question answering also the prediction files into pred_dir (NULL: none;
+// give it on one rank only: each rank would write the same files).
+mt_status mt_evaluate_dp_ex(mt_model *m, const mt_dataset *d, int batch_size, int64_t max_batches, FILE *report,
+                            const char *pred_dir, mt_comm *dp, mt_eval_result *out) MT_WARN_UNUSED;
 
 // Batches to use from `n_batches` under PTL's limit_*_batches (int = count, float = fraction).
 int64_t mt_limit_batches(int64_t n_batches, const mt_cfg_num *limit);
