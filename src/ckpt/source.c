@@ -373,9 +373,12 @@ mt_status mt_ckpt_src_open(const char *path, const mt_ckpt_src_opts *o, mt_ckpt_
     *out = NULL;
     mt_ckpt_src *s = mt_calloc(1, sizeof *s);
     if (!s) return MT_ERR_NOMEM;
-    snprintf(s->path, sizeof s->path, "%s", path);
+    mt_status st = mt_path_fmt(s->path, sizeof s->path, "%s", path);
+    if (st != MT_OK) {
+        free(s);
+        return st;
+    }
     s->iteration = -1;
-    mt_status st;
     if (is_dir(path)) {
         st = resolve_folder(s, path);
         if (st == MT_OK) st = open_torch(s, o);
@@ -387,8 +390,8 @@ mt_status mt_ckpt_src_open(const char *path, const mt_ckpt_src_opts *o, mt_ckpt_
         st = mt_safetensors_src_load(s, path, o);
     } else {
         s->tp = 1;
-        snprintf(s->rank_paths[0], sizeof s->rank_paths[0], "%s", path);
-        st = open_torch(s, o);
+        st = mt_path_fmt(s->rank_paths[0], sizeof s->rank_paths[0], "%s", path);
+        if (st == MT_OK) st = open_torch(s, o);
     }
     if (st != MT_OK) {
         mt_ckpt_src_free(s);

@@ -245,10 +245,11 @@ static int squad_features(int argc, char **argv) {
         // --logits FILE --out_dir DIR: post-processing of given logits (rows "feature start... end...")
         mt_squad_results *r = NULL;
         char p1[2048], p2[2048], p3[2048];
-        snprintf(p1, sizeof p1, "%s/predictions.json", out_dir ? out_dir : ".");
-        snprintf(p2, sizeof p2, "%s/nbest_predictions.json", out_dir ? out_dir : ".");
-        snprintf(p3, sizeof p3, "%s/null_odds.json", out_dir ? out_dir : ".");
-        s = mt_squad_results_create(d, &r);
+        const char *od = out_dir ? out_dir : ".";
+        s = mt_path_join(p1, sizeof p1, od, "predictions.json");
+        if (!s) s = mt_path_join(p2, sizeof p2, od, "nbest_predictions.json");
+        if (!s) s = mt_path_join(p3, sizeof p3, od, "null_odds.json");
+        if (!s) s = mt_squad_results_create(d, &r);
         if (!s) s = mt_squad_results_read(r, logits);
         if (!s) s = mt_squad_write_predictions(d, mt_tokenizer_vocab(tok), r, p1, p2, p3, NULL);
         mt_squad_results_free(r);

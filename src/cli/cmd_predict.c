@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/file.h"
 #include "cli/commands.h"
 #include "parallel/parallel.h"
 #include "tasks/outfile.h"
@@ -116,10 +117,10 @@ int mt_cmd_predict(int argc, char **argv) {
     if (n->s.topt.kind == MT_TASK_QUESTION_ANSWERING) {
         char dir[4096];
         const char *slash = strrchr(pos[0], '/');
-        if (npos > 2) snprintf(dir, sizeof dir, "%s", pos[2]);
-        else if (slash) snprintf(dir, sizeof dir, "%.*s", (int)(slash - pos[0]), pos[0]);
-        else snprintf(dir, sizeof dir, ".");
-        mt_status qs = predict_squad(n, pos[1], dir, n->par->world_rank == 0);
+        mt_status qs = npos > 2 ? mt_path_fmt(dir, sizeof dir, "%s", pos[2])
+                       : slash  ? mt_path_fmt(dir, sizeof dir, "%.*s", (int)(slash - pos[0]), pos[0])
+                                : mt_path_fmt(dir, sizeof dir, ".");
+        if (qs == MT_OK) qs = predict_squad(n, pos[1], dir, n->par->world_rank == 0);
         if (qs != MT_OK && n->par->world_size > 1) {
             fprintf(stderr, "megatune: rank %d: %s\n", n->par->world_rank, mt_last_error());
             fflush(stderr);

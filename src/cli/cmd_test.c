@@ -3,6 +3,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/file.h"
 #include "cli/commands.h"
 #include "core/log.h"
 #include "parallel/parallel.h"
@@ -125,13 +126,14 @@ int mt_cmd_test(int argc, char **argv) {
         // QA: predictions.json etc. go to model.output_dir, else beside the .nemo
         char pdir[4096];
         const char *slash = strrchr(argv[1], '/');
-        if (n->cfg.model.output_dir) snprintf(pdir, sizeof pdir, "%s", n->cfg.model.output_dir);
-        else if (slash) snprintf(pdir, sizeof pdir, "%.*s", (int)(slash - argv[1]), argv[1]);
-        else snprintf(pdir, sizeof pdir, ".");
+        s = n->cfg.model.output_dir ? mt_path_fmt(pdir, sizeof pdir, "%s", n->cfg.model.output_dir)
+            : slash                 ? mt_path_fmt(pdir, sizeof pdir, "%.*s", (int)(slash - argv[1]), argv[1])
+                                    : mt_path_fmt(pdir, sizeof pdir, ".");
         int qa = n->s.topt.kind == MT_TASK_QUESTION_ANSWERING;
         // with data-parallel replicas (model.tensor_model_parallel_size=K < processes) the batches are
         // shared out and the metrics are still one process's (eval_dp.c)
-        s = mt_evaluate_dp_ex(n->s.model, d, (int)ds->batch_size, mt_limit_batches(nb, &n->cfg.trainer.limit_test_batches),
+        if (s == MT_OK)
+            s = mt_evaluate_dp_ex(n->s.model, d, (int)ds->batch_size, mt_limit_batches(nb, &n->cfg.trainer.limit_test_batches),
                               rank0 ? stdout : NULL, qa && rank0 ? pdir : NULL, n->par->dp, &ev);
         if (s == MT_OK && n->par->dp_size > 1)
             mt_info("test: this data-parallel rank evaluated %lld of the %lld batches", (long long)ev.local_batches,

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/file.h"
 #include "tasks/data_tools.h"
 #include "tasks/outfile.h"
 #include "tasks/task_internal.h"
@@ -58,11 +59,11 @@ static void atis_list_free(atis_list *v) {
 static mt_status atis_mode(const char *in, const char *out, const char *mode, const atis_list *vocab, int n_intents,
                            int n_slots, int lower, size_t *count) {
     char qp[2048], ip[2048], sp[2048], op[2048], osp[2048];
-    snprintf(qp, sizeof qp, "%s/atis.%s.query.csv", in, mode);
-    snprintf(ip, sizeof ip, "%s/atis.%s.intent.csv", in, mode);
-    snprintf(sp, sizeof sp, "%s/atis.%s.slots.csv", in, mode);
-    snprintf(op, sizeof op, "%s/%s.tsv", out, mode);
-    snprintf(osp, sizeof osp, "%s/%s_slots.tsv", out, mode);
+    MT_TRY(mt_path_fmt(qp, sizeof qp, "%s/atis.%s.query.csv", in, mode));
+    MT_TRY(mt_path_fmt(ip, sizeof ip, "%s/atis.%s.intent.csv", in, mode));
+    MT_TRY(mt_path_fmt(sp, sizeof sp, "%s/atis.%s.slots.csv", in, mode));
+    MT_TRY(mt_path_fmt(op, sizeof op, "%s/%s.tsv", out, mode));
+    MT_TRY(mt_path_fmt(osp, sizeof osp, "%s/%s_slots.tsv", out, mode));
     mt_lines Q, I, S;
     MT_TRY(mt_lines_open(&Q, qp));
     mt_status s = mt_lines_open(&I, ip);
@@ -152,13 +153,14 @@ static mt_status atis_copy_list(const atis_list *v, const char *path) {
 mt_status mt_data_import_atis(const char *in_dir, const char *out_dir, int lower, size_t *n_train, size_t *n_test) {
     atis_list vocab, intents, slots;
     char p[2048];
-    snprintf(p, sizeof p, "%s/atis.dict.vocab.csv", in_dir);
+    memset(&vocab, 0, sizeof vocab);
     memset(&intents, 0, sizeof intents);
     memset(&slots, 0, sizeof slots);
-    mt_status s = atis_read_list(&vocab, p);
-    snprintf(p, sizeof p, "%s/atis.dict.intent.csv", in_dir);
+    mt_status s = mt_path_join(p, sizeof p, in_dir, "atis.dict.vocab.csv");
+    if (!s) s = atis_read_list(&vocab, p);
+    if (!s) s = mt_path_join(p, sizeof p, in_dir, "atis.dict.intent.csv");
     if (!s) s = atis_read_list(&intents, p);
-    snprintf(p, sizeof p, "%s/atis.dict.slots.csv", in_dir);
+    if (!s) s = mt_path_join(p, sizeof p, in_dir, "atis.dict.slots.csv");
     if (!s) s = atis_read_list(&slots, p);
     if (s) {
         atis_list_free(&vocab);
@@ -168,18 +170,17 @@ mt_status mt_data_import_atis(const char *in_dir, const char *out_dir, int lower
     if (!s) s = atis_mode(in_dir, out_dir, "train", &vocab, intents.n, slots.n, lower, n_train);
     if (!s) s = atis_mode(in_dir, out_dir, "test", &vocab, intents.n, slots.n, lower, n_test);
     if (!s) {
-        snprintf(p, sizeof p, "%s/dict.intents.csv", out_dir);
-        s = atis_copy_list(&intents, p);
+        s = mt_path_join(p, sizeof p, out_dir, "dict.intents.csv");
+        if (!s) s = atis_copy_list(&intents, p);
     }
     if (!s) {
-        snprintf(p, sizeof p, "%s/dict.slots.csv", out_dir);
-        s = atis_copy_list(&slots, p);
+        s = mt_path_join(p, sizeof p, out_dir, "dict.slots.csv");
+        if (!s) s = atis_copy_list(&slots, p);
     }
     if (s) { // no partial data set: remove what an earlier step wrote
         const char *names[] = {"train.tsv", "train_slots.tsv", "test.tsv", "test_slots.tsv", "dict.intents.csv"};
         for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-            snprintf(p, sizeof p, "%s/%s", out_dir, names[i]);
-            (void)remove(p);
+            if (mt_path_join(p, sizeof p, out_dir, names[i]) == MT_OK) (void)remove(p);
         }
     }
     atis_list_free(&vocab);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/file.h"
 #include "core/log.h"
 #include "tasks/task_internal.h"
 
@@ -111,8 +112,8 @@ static mt_status build_map(mt_dataset *d, char **all, size_t n, int second) {
 
 mt_status mt_pnc_load(mt_dataset *d, mt_tokenizer *tok, const char *dir, const char *split) {
     char tpath[2048], lpath[2048];
-    snprintf(tpath, sizeof tpath, "%s/text_%s.txt", dir, split);
-    snprintf(lpath, sizeof lpath, "%s/labels_%s.txt", dir, split);
+    MT_TRY(mt_path_fmt(tpath, sizeof tpath, "%s/text_%s.txt", dir, split));
+    MT_TRY(mt_path_fmt(lpath, sizeof lpath, "%s/labels_%s.txt", dir, split));
     if (strlen(d->opt.pad_label) != 1)
         return mt_fail(MT_ERR_INVALID, "model.dataset.pad_label '%s': punctuation/capitalisation labels are one "
                        "character each (use 'O')", d->opt.pad_label);
@@ -207,11 +208,11 @@ mt_status mt_is_load(mt_dataset *d, mt_tokenizer *tok, const char *dir, const ch
     char ipath[2048], spath[2048], dpath[2048];
     mt_status s = MT_OK;
     if (d->n_labels == 0) {
-        snprintf(dpath, sizeof dpath, "%s/dict.intents.csv", dir);
+        MT_TRY(mt_path_join(dpath, sizeof dpath, dir, "dict.intents.csv"));
         MT_TRY(mt_read_label_file(d, dpath, 0));
     }
     if (d->n_labels2 == 0) {
-        snprintf(dpath, sizeof dpath, "%s/dict.slots.csv", dir);
+        MT_TRY(mt_path_join(dpath, sizeof dpath, dir, "dict.slots.csv"));
         MT_TRY(mt_read_label_file(d, dpath, 1));
     }
     if (d->opt.slot_pad_label < 0) {
@@ -224,8 +225,8 @@ mt_status mt_is_load(mt_dataset *d, mt_tokenizer *tok, const char *dir, const ch
         return mt_fail(MT_ERR_INVALID, "model.pad_label=%d is not a slot id (the slot map has %d slots)",
                        d->opt.slot_pad_label, d->n_labels2);
     }
-    snprintf(ipath, sizeof ipath, "%s/%s.tsv", dir, prefix);
-    snprintf(spath, sizeof spath, "%s/%s_slots.tsv", dir, prefix);
+    MT_TRY(mt_path_fmt(ipath, sizeof ipath, "%s/%s.tsv", dir, prefix));
+    MT_TRY(mt_path_fmt(spath, sizeof spath, "%s/%s_slots.tsv", dir, prefix));
     field_lines I, S;
     MT_TRY(fl_read(&I, ipath, 1)); // NeMo skips the first line: the "sentence<TAB>label" header
     s = fl_read(&S, spath, 0);

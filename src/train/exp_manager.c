@@ -214,13 +214,15 @@ static void format_field(char *out, size_t cap, const char *spec, double v, int 
 
 // Lightning's ModelCheckpoint.format_checkpoint_name: "{val_loss:.2f}-{epoch}" becomes
 // "val_loss=0.35-epoch=2"; a metric that was not logged reads 0, as in Lightning.
-static void format_template(const mt_exp_manager *e, const char *tmpl, double monitor_value, int64_t epoch,
-                            char *buf, size_t cap) {
+// A name that does not fit `cap` is an error, not a shorter name (another file).
+static mt_status format_template(const mt_exp_manager *e, const char *tmpl, double monitor_value, int64_t epoch,
+                                 char *buf, size_t cap) {
     size_t n = 0;
     buf[0] = 0;
-    for (const char *p = tmpl; *p && n + 1 < cap;) {
+    for (const char *p = tmpl; *p;) {
         const char *close = *p == '{' ? strchr(p, '}') : NULL;
         if (!close) {
+            if (n + 1 >= cap) break;
             buf[n++] = *p++;
             buf[n] = 0;
             continue;
@@ -248,10 +250,15 @@ static void format_template(const mt_exp_manager *e, const char *tmpl, double mo
         char val[96];
         format_field(val, sizeof val, spec, v, is_int);
         int w = snprintf(buf + n, cap - n, "%s=%s", field, val);
-        if (w < 0 || (size_t)w >= cap - n) break;
+        if (w < 0 || (size_t)w >= cap - n) { n = cap; break; }
         n += (size_t)w;
         p = close + 1;
+        if (!*p) return MT_OK;
     }
+    if (n + 1 < cap) return MT_OK;
+    buf[0] = 0;
+    return mt_fail(MT_ERR_INVALID, "exp_manager.checkpoint_callback_params.filename '%.60s...' gives a checkpoint name "
+                   "longer than %zu bytes: use a shorter template or exp_manager.name", tmpl, cap - 1);
 }
 
 // A ranked checkpoint of this run's template: "<literal start>...<monitor>=<value>..." ending in
@@ -389,7 +396,8 @@ static mt_status rebuild_topk(mt_exp_manager *e) {
         if (!nt) { closedir(d); return MT_ERR_NOMEM; }
         e->topk = nt;
         char p[PATH_CAP * 2];
-        snprintf(p, sizeof p, "%s/%s", e->ckpt_dir, de->d_name);
+        mt_status ps = mt_path_join(p, sizeof p, e->ckpt_dir, de->d_name);
+        if (ps != MT_OK) { closedir(d); return ps; }
         e->topk[e->ntopk].path = mt_strdup(p);
         e->topk[e->ntopk].score = v;
         if (!e->topk[e->ntopk].path) { closedir(d); return MT_ERR_NOMEM; }
@@ -415,7 +423,7 @@ static void remove_stale_tmp(const char *dir) {
     while ((de = readdir(d))) {
         if (!ends_with(de->d_name, ".ckpt.tmp") && !ends_with(de->d_name, ".nemo.tmp")) continue;
         char p[PATH_CAP * 2];
-        if (snprintf(p, sizeof p, "%s/%s", dir, de->d_name) >= (int)sizeof p) continue;
+        if (mt_path_join(p, sizeof p, dir, de->d_name) != MT_OK) continue;
         if (unlink(p) == 0) mt_info("removed %s, left by an interrupted write", p);
     }
     closedir(d);
@@ -495,8 +503,8 @@ static mt_status write_git_info(mt_exp_manager *e) {
         fprintf(m, "commit hash: %s%s", hash, diff ? diff : "");
         fclose(m);
         char path[PATH_CAP + 32];
-        snprintf(path, sizeof path, "%s/git-info.log", e->log_dir);
-        st = mt_write_file_atomic(path, buf, len);
+        st = mt_path_join(path, sizeof path, e->log_dir, "git-info.log");
+        if (st == MT_OK) st = mt_write_file_atomic(path, buf, len);
     }
     free(buf);
     free(hash);
@@ -523,8 +531,8 @@ mt_status mt_exp_create_par(const mt_train_config *cfg, int argc, char **argv, c
     if (!e) return MT_ERR_NOMEM;
     e->rank0 = par->world_rank == 0;
     const char *name = cfg->exp_manager.name ? cfg->exp_manager.name : "default";
-    snprintf(e->name, sizeof e->name, "%s", name);
-    snprintf(e->monitor, sizeof e->monitor, "%s", cfg->exp_manager.checkpoint_callback_params.monitor);
+    mt_status st = mt_path_fmt(e->name, sizeof e->name, "%s", name);
+    if (st == MT_OK) st = mt_path_fmt(e->monitor, sizeof e->monitor, "%s", cfg->exp_manager.checkpoint_callback_params.monitor);
     e->save_top_k = cfg->exp_manager.checkpoint_callback_params.save_top_k;
     e->mode_max = !strcmp(cfg->exp_manager.checkpoint_callback_params.mode, "max");
     e->save_last = cfg->exp_manager.checkpoint_callback_params.save_last;
@@ -535,13 +543,17 @@ mt_status mt_exp_create_par(const mt_train_config *cfg, int argc, char **argv, c
         const mt_train_config *c = cfg;
         const char *fn = c->exp_manager.checkpoint_callback_params.filename;
         // NeMo's default template (exp_manager.configure_checkpointing, v1.4's :.4f)
-        if (fn) snprintf(e->filename, sizeof e->filename, "%s", fn);
-        else snprintf(e->filename, sizeof e->filename, "%s--{%s:.4f}-{epoch}", e->name, e->monitor);
+        if (st == MT_OK && fn) st = mt_path_fmt(e->filename, sizeof e->filename, "%s", fn);
+        else if (st == MT_OK) st = mt_path_fmt(e->filename, sizeof e->filename, "%s--{%s:.4f}-{epoch}", e->name, e->monitor);
         const char *pre = c->exp_manager.checkpoint_callback_params.prefix;
-        snprintf(e->nemo_name, sizeof e->nemo_name, "%s%s", pre ? pre : e->name,
-                 c->exp_manager.checkpoint_callback_params.postfix);
+        if (st == MT_OK)
+            st = mt_path_fmt(e->nemo_name, sizeof e->nemo_name, "%s%s", pre ? pre : e->name,
+                             c->exp_manager.checkpoint_callback_params.postfix);
     }
-    mt_status st = MT_OK;
+    if (st != MT_OK) {
+        st = mt_fail_context(st, "exp_manager.name / checkpoint_callback_params (monitor, filename, prefix, postfix)");
+        goto fail;
+    }
     if (strchr(e->name, '/')) {
         st = mt_fail(MT_ERR_INVALID, "exp_manager.name '%s' must not contain '/'", e->name);
         goto fail;
@@ -715,14 +727,14 @@ mt_status mt_exp_create_par(const mt_train_config *cfg, int argc, char **argv, c
         if (st != MT_OK) goto fail;
         st = write_git_info(e);
         if (st != MT_OK) goto fail;
-        snprintf(path, sizeof path, "%s/nemo_error_log.txt", e->log_dir);
+        if ((st = mt_path_join(path, sizeof path, e->log_dir, "nemo_error_log.txt")) != MT_OK) goto fail;
         e->err_file = fopen(path, "a");
         if (!e->err_file) {
             st = mt_fail(MT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
             goto fail;
         }
         mt_log_set_error_file(e->err_file);
-        snprintf(path, sizeof path, "%s/lightning_logs.txt", e->log_dir);
+        if ((st = mt_path_join(path, sizeof path, e->log_dir, "lightning_logs.txt")) != MT_OK) goto fail;
         e->pl_file = fopen(path, "a");
         if (!e->pl_file) {
             st = mt_fail(MT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
@@ -1004,7 +1016,7 @@ mt_status mt_exp_save_checkpoint(mt_exp_manager *e, mt_ckpt_write_fn write, void
     e->new_best = 0;
     if (!e->checkpoints_on) return MT_OK;
     char stem[1024], last[PATH_CAP * 2];
-    format_template(e, e->filename, monitor_value, epoch, stem, sizeof stem);
+    MT_TRY(format_template(e, e->filename, monitor_value, epoch, stem, sizeof stem));
     MT_TRY(mt_path_fmt(last, sizeof last, "%s/%s-last.ckpt", e->ckpt_dir, stem));
     // With tensor parallelism each rank writes its own file, and a kill can stop some ranks
     // before theirs is in place: every rank keeps its previous -last until all have written the

@@ -61,8 +61,7 @@ static void remove_tree_flat(const char *dir) {
         while ((e = readdir(d))) {
             if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
             char p[4400];
-            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-            unlink(p);
+            if (mt_path_join(p, sizeof p, dir, e->d_name) == MT_OK) unlink(p);
         }
         closedir(d);
     }
@@ -72,8 +71,7 @@ static void remove_tree_flat(const char *dir) {
 static mt_status make_tmpdir(char *out, size_t cap) {
     const char *base = getenv("TMPDIR");
     if (!base || !*base) base = "/tmp";
-    if (snprintf(out, cap, "%s/megatune-nemo-XXXXXX", base) >= (int)cap)
-        return mt_fail(MT_ERR_INVALID, "TMPDIR path too long");
+    MT_TRY(mt_path_join(out, cap, base, "megatune-nemo-XXXXXX"));
     if (!mkdtemp(out)) return mt_fail(MT_ERR_IO, "%s: cannot create a temporary folder: %s", out, strerror(errno));
     return MT_OK;
 }
@@ -119,7 +117,10 @@ static mt_status add_member_file(struct archive *a, const char *name, const char
     char *buf = mt_malloc(1u << 24);
     if (!e || !buf) { fclose(f); archive_entry_free(e); free(buf); return MT_ERR_NOMEM; }
     char arcname[1024];
-    snprintf(arcname, sizeof arcname, "./%s", name);
+    if (mt_path_fmt(arcname, sizeof arcname, "./%s", name) != MT_OK) {
+        fclose(f), archive_entry_free(e), free(buf);
+        return MT_ERR_INVALID;
+    }
     archive_entry_set_pathname(e, arcname);
     archive_entry_set_filetype(e, AE_IFREG);
     archive_entry_set_perm(e, 0644);
@@ -147,10 +148,10 @@ static mt_status add_member_file(struct archive *a, const char *name, const char
 }
 
 static mt_status add_member(struct archive *a, const char *name, const void *data, size_t len, const char *path) {
+    char arcname[1024];
+    MT_TRY(mt_path_fmt(arcname, sizeof arcname, "./%s", name));
     struct archive_entry *e = archive_entry_new();
     if (!e) return MT_ERR_NOMEM;
-    char arcname[1024];
-    snprintf(arcname, sizeof arcname, "./%s", name);
     archive_entry_set_pathname(e, arcname);
     archive_entry_set_filetype(e, AE_IFREG);
     archive_entry_set_perm(e, 0644);
@@ -174,8 +175,8 @@ static mt_status add_member(struct archive *a, const char *name, const void *dat
 }
 
 static mt_status write_archive(const char *path, const member *m, int n) {
-    char tmp[4200];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) return mt_fail(MT_ERR_INVALID, "%s: path too long", path);
+    char tmp[MT_NEMO_PATH_CAP];
+    MT_TRY(mt_path_fmt(tmp, sizeof tmp, "%s.tmp", path));
     struct archive *a = archive_write_new();
     if (!a) return MT_ERR_NOMEM;
     mt_status st = MT_OK;
@@ -198,7 +199,7 @@ static mt_status write_archive(const char *path, const member *m, int n) {
         size_t nl = strlen(m[i].name);
         if (nl && m[i].name[nl - 1] == '/') { // a folder entry (mp_rank_XX/, as tarfile writes it)
             char arcname[1024];
-            snprintf(arcname, sizeof arcname, "./%.*s", (int)(nl - 1), m[i].name);
+            if ((st = mt_path_fmt(arcname, sizeof arcname, "./%.*s", (int)(nl - 1), m[i].name)) != MT_OK) break;
             struct archive_entry *de = archive_entry_new();
             if (!de) { st = MT_ERR_NOMEM; break; }
             archive_entry_set_pathname(de, arcname);
@@ -342,14 +343,13 @@ static mt_status nemo_save(const char *path, const mt_train_config *cfg, const m
     // The staging folder sits beside the archive under a fixed name, not in TMPDIR: a write killed
     // with -9 leaves it where the next save of the same .nemo (a resumed run) finds and removes it,
     // instead of a model-sized orphan in /tmp per kill.
-    char tmpdir[4200];
-    if (snprintf(tmpdir, sizeof tmpdir, "%s.tmp.d", path) >= (int)sizeof tmpdir)
-        return mt_fail(MT_ERR_INVALID, "%s: path too long", path);
+    char tmpdir[MT_NEMO_PATH_CAP];
+    MT_TRY(mt_path_fmt(tmpdir, sizeof tmpdir, "%s.tmp.d", path));
     remove_tree_flat(tmpdir);
     if (mkdir(tmpdir, 0700) != 0)
         return mt_fail(MT_ERR_IO, "%s: cannot create a temporary folder beside the .nemo: %s", tmpdir, strerror(errno));
     char wpath[4300];
-    snprintf(wpath, sizeof wpath, "%s/model_weights.ckpt", tmpdir);
+    MT_TRY(mt_path_join(wpath, sizeof wpath, tmpdir, "model_weights.ckpt"));
     char *vocab = NULL, *yaml = NULL, *json = NULL, *labtxt = NULL, *labtxt2 = NULL;
     size_t vlen = 0, ylen = 0, jlen = 0, llen = 0, llen2 = 0;
     mt_train_config c2;
@@ -605,8 +605,9 @@ static mt_status read_members_as(const char *path, const char *weights_member, c
         int stream = weights_file && (weights_member ? !strcmp(name, weights_member)
                                                      : srank >= 0 || !strcmp(name, "model_weights.ckpt"));
         char wf[700];
-        if (stream && !weights_member && srank >= 0) snprintf(wf, sizeof wf, "%s.%02d", weights_file, srank);
-        else if (stream) snprintf(wf, sizeof wf, "%s", weights_file);
+        if (stream && !weights_member && srank >= 0) st = mt_path_fmt(wf, sizeof wf, "%s.%02d", weights_file, srank);
+        else if (stream) st = mt_path_fmt(wf, sizeof wf, "%s", weights_file);
+        if (st != MT_OK) break;
         if (stream) {
             int fd = open(wf, O_WRONLY | O_CREAT | O_EXCL, 0600);
             if (fd < 0) { st = mt_fail(MT_ERR_IO, "%s: cannot create: %s", wf, strerror(errno)); break; }
@@ -958,9 +959,10 @@ mt_status mt_nemo_load_weights(const char *path, mt_model *m) {
     char tmpdir[512] = "";
     MT_TRY(make_tmpdir(tmpdir, sizeof tmpdir));
     char wp[600];
-    snprintf(wp, sizeof wp, "%s/model_weights.ckpt", tmpdir);
+    mt_status st = mt_path_join(wp, sizeof wp, tmpdir, "model_weights.ckpt");
     nmembers ms;
-    mt_status st = read_members_as(path, NULL, wp, &ms);
+    memset(&ms, 0, sizeof ms);
+    if (st == MT_OK) st = read_members_as(path, NULL, wp, &ms);
     if (st != MT_OK) {
         remove_tree_flat(tmpdir);
         return st;
@@ -1088,12 +1090,13 @@ mt_status mt_nemo_adopt_model(const char *path, mt_train_config *cfg, char *tmpd
     if (cap < 64 || lcap < 64) return mt_fail(MT_ERR_INVALID, "mt_nemo_adopt_model: buffers too small");
     MT_TRY(make_tmpdir(tmpdir, cap));
     char wp[600];
-    snprintf(wp, sizeof wp, "%s/model_weights.ckpt", tmpdir);
     nmembers ms;
+    memset(&ms, 0, sizeof ms);
     mt_train_config nc;
     int nc_init = 0;
     // the weights are read later (mt_nemo_load_weights): stream the top-level file aside, skip shards
-    mt_status st = read_members_as(path, "model_weights.ckpt", wp, &ms);
+    mt_status st = mt_path_join(wp, sizeof wp, tmpdir, "model_weights.ckpt");
+    if (st == MT_OK) st = read_members_as(path, "model_weights.ckpt", wp, &ms);
     unlink(wp);
     const nmember *mc = st == MT_OK ? find_member(&ms, "model_config.yaml") : NULL;
     if (st == MT_OK && !mc) st = mt_fail(MT_ERR_FORMAT, "%s: no model_config.yaml member", path);
@@ -1118,15 +1121,15 @@ mt_status mt_nemo_adopt_model(const char *path, mt_train_config *cfg, char *tmpd
                 break;
             }
     char vp[600], jp[600];
-    snprintf(vp, sizeof vp, "%s/vocab.txt", tmpdir);
+    if (st == MT_OK) st = mt_path_join(vp, sizeof vp, tmpdir, "vocab.txt");
     if (st == MT_OK) st = extract_vocab(&ms, &nc, path, vp);
     if (st == MT_OK) st = set_fmt(cfg, "model.tokenizer.vocab_file", "'%s'", vp);
     if (st == MT_OK) st = mt_config_set(cfg, "model.language_model.lm_checkpoint", "null");
     const char *cf = st == MT_OK ? nc.model.language_model.config_file : NULL;
     if (cf && !mt_config_is_set(&nc, "model.language_model.config.hidden_size")) {
         const nmember *mj = artifact(&ms, cf, path, "language_model.config_file", &st);
-        snprintf(jp, sizeof jp, "%s/encoder_config.json", tmpdir);
-        if (mj) st = write_file(jp, mj->data, mj->len);
+        if (mj) st = mt_path_join(jp, sizeof jp, tmpdir, "encoder_config.json");
+        if (mj && st == MT_OK) st = write_file(jp, mj->data, mj->len);
         if (st == MT_OK) st = set_fmt(cfg, "model.language_model.config_file", "'%s'", jp);
     } else if (st == MT_OK) {
         st = mt_config_set(cfg, "model.language_model.config_file", "null");
@@ -1135,8 +1138,8 @@ mt_status mt_nemo_adopt_model(const char *path, mt_train_config *cfg, char *tmpd
                             ? artifact(&ms, nc.model.class_labels.class_labels_file, path, "class_labels.class_labels_file", &st)
                             : NULL;
     if (st == MT_OK && ml) {
-        snprintf(labels, lcap, "%s/label_ids.csv", tmpdir);
-        st = write_file(labels, ml->data, ml->len);
+        st = mt_path_join(labels, lcap, tmpdir, "label_ids.csv");
+        if (st == MT_OK) st = write_file(labels, ml->data, ml->len);
         if (st == MT_OK) st = set_fmt(cfg, "model.class_labels.class_labels_file", "'%s'", labels);
     }
     if (nc_init) mt_config_free(&nc);
@@ -1164,8 +1167,8 @@ mt_status mt_nemo_restore(const char *path, char **overrides, int n_overrides, m
     mt_status st = mt_config_init(&n->cfg);
     if (st != MT_OK) { free(n); return st; }
     st = make_tmpdir(n->tmpdir, sizeof n->tmpdir);
-    char wp[600];
-    snprintf(wp, sizeof wp, "%s/model_weights.ckpt", n->tmpdir);
+    char wp[600] = "";
+    if (st == MT_OK) st = mt_path_join(wp, sizeof wp, n->tmpdir, "model_weights.ckpt");
     if (st == MT_OK) st = read_members_as(path, NULL, wp, &ms);
     if (st == MT_OK) st = check_shards(&ms, path);
     nversion ver = {3.0, 0, MT_QKV_V2, ""};
@@ -1192,8 +1195,8 @@ mt_status mt_nemo_restore(const char *path, char **overrides, int n_overrides, m
     if (st == MT_OK) st = mt_session_task_options(&n->cfg, &s->topt);
     // vocab -> a private file, then the tokenizer with the preset's (or the config's) casing
     if (st == MT_OK) {
-        snprintf(s->vocab_path, sizeof s->vocab_path, "%s/vocab.txt", n->tmpdir);
-        st = extract_vocab(&ms, &n->cfg, path, s->vocab_path);
+        st = mt_path_join(s->vocab_path, sizeof s->vocab_path, n->tmpdir, "vocab.txt");
+        if (st == MT_OK) st = extract_vocab(&ms, &n->cfg, path, s->vocab_path);
     }
     if (st == MT_OK) {
         // casing: the tokenizer preset's, else the recorded do_lower_case
@@ -1212,9 +1215,9 @@ mt_status mt_nemo_restore(const char *path, char **overrides, int n_overrides, m
         ml = artifact(&ms, n->cfg.model.class_labels.class_labels_file, path, "class_labels.class_labels_file", &st);
     if (st == MT_OK && ml) {
         char lp[600];
-        snprintf(lp, sizeof lp, "%s/label_ids.csv", n->tmpdir);
-        st = write_file(lp, ml->data, ml->len);
-        if (st == MT_OK) snprintf(s->topt.label_ids_file, sizeof s->topt.label_ids_file, "%s", lp);
+        st = mt_path_join(lp, sizeof lp, n->tmpdir, "label_ids.csv");
+        if (st == MT_OK) st = write_file(lp, ml->data, ml->len);
+        if (st == MT_OK) st = mt_path_fmt(s->topt.label_ids_file, sizeof s->topt.label_ids_file, "%s", lp);
     }
     if (st == MT_OK && s->topt.kind == MT_TASK_TOKEN_CLASSIFICATION && !ml)
         st = mt_fail(MT_ERR_FORMAT, "%s: a token-classification model without its label map (label_ids.csv)", path);
@@ -1230,10 +1233,10 @@ mt_status mt_nemo_restore(const char *path, char **overrides, int n_overrides, m
             st = mt_fail(MT_ERR_FORMAT, "%s: no label map member for model.%s", path, key);
         if (st == MT_OK) {
             char lp[600];
-            snprintf(lp, sizeof lp, "%s/labels%d.csv", n->tmpdir, h);
-            st = write_file(lp, mlab->data, mlab->len);
+            st = mt_path_fmt(lp, sizeof lp, "%s/labels%d.csv", n->tmpdir, h);
+            if (st == MT_OK) st = write_file(lp, mlab->data, mlab->len);
             char *dst = h == 0 ? s->topt.label_ids_file : s->topt.label_ids_file2;
-            if (st == MT_OK) snprintf(dst, sizeof s->topt.label_ids_file, "%s", lp);
+            if (st == MT_OK) st = mt_path_fmt(dst, sizeof s->topt.label_ids_file, "%s", lp);
         }
     }
     // weights (already streamed into the private folder); head size from the weights

@@ -41,6 +41,9 @@ typedef struct {
 } mt_nemo;
 
 #define MT_NEMO_VERSION_MEMBER "megatron_checkpoint_version.json"
+// The longest .nemo path a save takes, with the ".tmp.d" of its staging folder (trainer.c checks
+// model.nemo_path against it before training).
+#define MT_NEMO_PATH_CAP 4200
 
 // Restores a .nemo. `overrides` (key=value, may be NULL) are applied to the restored config
 // before it is finished (e.g. model.test_ds.file_path=...).

@@ -2,6 +2,7 @@
 #include "core/file.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -318,15 +319,12 @@ static mt_status resolve_initial_weights(const mt_train_config *c, char *path, s
                                "models; download the .nemo and give its path (init_from_pretrained_model=PATH.nemo)", f);
             return mt_fail(MT_ERR_NOT_FOUND, "%s: %s: %s", keys[which], f, strerror(errno));
         }
-        snprintf(path, cap, "%s", f);
+        MT_TRY(mt_path_fmt(path, cap, "%s", f));
         *is_nemo = which == 1 ? 2 : 1; // 2: a Lightning .ckpt's state_dict
         return MT_OK;
     }
     const char *ck = c->model.language_model.lm_checkpoint;
-    if (ck) {
-        snprintf(path, cap, "%s", ck);
-        return MT_OK;
-    }
+    if (ck) return mt_path_fmt(path, cap, "%s", ck);
     const mt_pretrained_info *p = mt_pretrained_find(c->model.language_model.pretrained_model_name);
     if (p && p->checkpoint_file) MT_TRY(mt_pretrained_checkpoint_path(p, path, cap));
     return MT_OK;
@@ -385,7 +383,7 @@ static mt_status write_nemo(run *r, mt_train_result *res, int during) {
         mt_info("the .nemo holds the best checkpoint's weights: %s", best);
     }
     char ckdir[4096];
-    snprintf(ckdir, sizeof ckdir, "%s", mt_exp_ckpt_dir(r->exp));
+    MT_TRY(mt_path_fmt(ckdir, sizeof ckdir, "%s", mt_exp_ckpt_dir(r->exp)));
     if (p->tp_size > 1) { // the .nemo goes to checkpoints/, beside the mp_rank_XX folders
         char *slash = strrchr(ckdir, '/');
         if (slash && !strncmp(slash, "/mp_rank_", 9)) *slash = 0;
@@ -422,7 +420,7 @@ static mt_status write_nemo(run *r, mt_train_result *res, int during) {
             if (st != MT_OK) break;
             mt_info("wrote %s%s", paths[k], during ? " (always_save_nemo)" : "");
         }
-        if (res) snprintf(res->nemo_path, sizeof res->nemo_path, "%s", paths[k]);
+        if (res && (st = mt_path_fmt(res->nemo_path, sizeof res->nemo_path, "%s", paths[k])) != MT_OK) break;
     }
     if (shards)
         for (int t = 0; t < p->tp_size; t++) free(shards[t]);
@@ -477,9 +475,18 @@ static mt_status check_nemo_path(const mt_train_config *c) {
         return mt_fail(MT_ERR_INVALID, "model.nemo_path=%s is a folder; give a file name such as %s/model.nemo", p, p);
     char dir[4096];
     const char *slash = strrchr(p, '/');
-    if (slash == p) snprintf(dir, sizeof dir, "/");
-    else if (slash) snprintf(dir, sizeof dir, "%.*s", (int)(slash - p), p);
-    else snprintf(dir, sizeof dir, ".");
+    mt_status ds = slash == p ? mt_path_fmt(dir, sizeof dir, "/")
+                   : slash    ? mt_path_fmt(dir, sizeof dir, "%.*s", (int)(slash - p), p)
+                              : mt_path_fmt(dir, sizeof dir, ".");
+    // the save needs "<path>.tmp.d" (its staging folder) to fit its buffer and the file system's
+    // name limit: a name that cannot be written fails now, not after training
+    char staging[MT_NEMO_PATH_CAP];
+    if (ds == MT_OK) ds = mt_path_fmt(staging, sizeof staging, "%s.tmp.d", p);
+    if (ds != MT_OK) return mt_fail_context(ds, "model.nemo_path");
+    const char *base = slash ? slash + 1 : p;
+    if (strlen(base) + strlen(".tmp.d") > NAME_MAX)
+        return mt_fail(MT_ERR_INVALID, "model.nemo_path=%.60s...: the file name is %zu bytes; the file system takes %d "
+                       "(less 6 for the '.tmp.d' of the save): use a shorter name", p, strlen(base), NAME_MAX);
     if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
         return mt_fail(MT_ERR_NOT_FOUND, "model.nemo_path=%s: the folder %s does not exist; create it first (the .nemo "
                        "is written after training)", p, dir);
@@ -519,7 +526,7 @@ mt_status mt_train_run(mt_train_config *cfg, int argc, char **argv, mt_train_res
                                 sizeof adopt_labels);
     if (s == MT_OK) s = mt_session_task_options(cfg, &r.s.topt);
     if (s == MT_OK && adopt_labels[0]) // the .nemo's label map, as its restored model has it
-        snprintf(r.s.topt.label_ids_file, sizeof r.s.topt.label_ids_file, "%s", adopt_labels);
+        s = mt_path_fmt(r.s.topt.label_ids_file, sizeof r.s.topt.label_ids_file, "%s", adopt_labels);
     // Every rank must train the same config (a rank launched with other overrides or another
     // config file would silently diverge) and stop together on a failure only one rank sees.
     if (r.par && r.par->world_size > 1) {
@@ -532,10 +539,10 @@ mt_status mt_train_run(mt_train_config *cfg, int argc, char **argv, mt_train_res
     if (r.par->world_size > 1)
         mt_info("parallel: global rank %d of %d, tensor-parallel rank %d of %d, data-parallel rank %d of %d",
                 r.par->world_rank, r.par->world_size, r.par->tp_rank, r.par->tp_size, r.par->dp_rank, r.par->dp_size);
-    snprintf(res->log_dir, sizeof res->log_dir, "%s", mt_exp_log_dir(r.exp));
-    snprintf(res->ckpt_dir, sizeof res->ckpt_dir, "%s", mt_exp_ckpt_dir(r.exp));
+    s = mt_path_fmt(res->log_dir, sizeof res->log_dir, "%s", mt_exp_log_dir(r.exp));
+    if (s == MT_OK) s = mt_path_fmt(res->ckpt_dir, sizeof res->ckpt_dir, "%s", mt_exp_ckpt_dir(r.exp));
     // First use of a pretrained name: fetch what the preset lacks before anything reads it.
-    s = mt_train_fetch_pretrained(cfg, r.par, mt_exp_resume_path(r.exp) != NULL);
+    if (s == MT_OK) s = mt_train_fetch_pretrained(cfg, r.par, mt_exp_resume_path(r.exp) != NULL);
     if (s == MT_OK) s = mt_session_open_tokenizer(cfg, &r.s);
     if (s == MT_OK) s = mt_session_load_split(cfg, &r.s, MT_SPLIT_TRAIN, NULL, &r.train);
     if (s == MT_OK && !r.train)
