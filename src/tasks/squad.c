@@ -1,5 +1,6 @@
 // SQuAD JSON -> features (see squad.h for the rules). Post-processing and scoring: squad_post.c.
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -278,7 +279,9 @@ static mt_status squad_read_json(mt_squad *q, const char *path, int version2, in
                 cJSON_ArrayForEach(a, ans) {
                     const char *t = squad_str(a, "text");
                     const cJSON *st = cJSON_GetObjectItemCaseSensitive(a, "answer_start");
-                    if (!t || !cJSON_IsNumber(st) || st->valuedouble != (double)(long)st->valuedouble) {
+                    // integral and finite without a cast: casting 1e308 to an integer is undefined
+                    // (found by fuzz_squad: "answer_start": 391e308)
+                    if (!t || !cJSON_IsNumber(st) || !isfinite(st->valuedouble) || st->valuedouble != floor(st->valuedouble)) {
                         s = mt_fail(MT_ERR_FORMAT, "%s: question id %s: answer %d needs a \"text\" string and an "
                                     "integer \"answer_start\"", path, id, E->n_ans);
                         goto done;

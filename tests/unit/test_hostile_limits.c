@@ -249,6 +249,41 @@ static void test_fuzz_regressions(void) {
     size_t ns = 0, nw = 0;
     CHECK_OK(mt_data_import_iob(in, out, "train", &ns, &nw));
     CHECK_MSG(ns == 2 && nw == 2, "a whitespace-only line must end a sentence: %zu sentences, %zu words", ns, nw);
+
+    // SQuAD "answer_start": 391e308 (infinite) was cast to an integer to test that it is one:
+    // undefined behaviour (fuzz_squad, 2026-12-05 campaign). Refused now, as a fraction is; a huge
+    // finite integer is clamped as before and refused as outside the context.
+    static const char VOCAB[] = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nthe\nparis\nwho\n";
+    mt_vocab *v = NULL;
+    CHECK_OK(mt_vocab_load_buffer(VOCAB, sizeof VOCAB - 1, "vocab", &v));
+    mt_tokenizer *tok = NULL;
+    mt_tokenizer_options to;
+    mt_tokenizer_options_default(&to, 1);
+    CHECK_OK(mt_tokenizer_create(v, &to, &tok));
+    const char *starts[] = {"391e308", "2.5", "-1e400", "1e300"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(in, sizeof in, "%s/squad%d.json", dir, i);
+        f = fopen(in, "w");
+        fprintf(f, "{\"version\": \"1.1\", \"data\": [{\"title\": \"t\", \"paragraphs\": [{\"context\": \"the paris\","
+                   " \"qas\": [{\"id\": \"q1\", \"question\": \"who\", \"answers\": [{\"text\": \"paris\", "
+                   "\"answer_start\": %s}]}]}]}]}", starts[i]);
+        fclose(f);
+        mt_task_options o;
+        mt_task_options_default(&o, MT_TASK_QUESTION_ANSWERING);
+        o.max_seq_length = 16, o.max_query_length = 4, o.doc_stride = 4;
+        mt_dataset *d = NULL;
+        mt_status s = mt_dataset_load(&o, tok, in, "dev", NULL, &d);
+        if (i < 3)
+            CHECK_MSG(s == MT_ERR_FORMAT && d == NULL && strstr(mt_last_error(), "integer \"answer_start\"") &&
+                          strstr(mt_last_error(), "q1"),
+                      "answer_start %s: status %d: %s", starts[i], s, mt_last_error());
+        else // clamped, then refused by the context check, naming the question
+            CHECK_MSG(s == MT_ERR_FORMAT && d == NULL && strstr(mt_last_error(), "outside the 9-character context") &&
+                          strstr(mt_last_error(), "q1"),
+                      "answer_start %s: status %d: %s", starts[i], s, mt_last_error());
+        mt_dataset_free(d);
+    }
+    mt_tokenizer_free(tok);
 }
 
 int main(void) {
