@@ -114,13 +114,13 @@ static void convert_rows(uint16_t *dst, const float *src, int rows, int cols, in
 
 // --- oneDNN matmul primitives, created once per shape (a step uses about ten) ---
 typedef struct {
-    int M, N, K, ta, tb, lda, ldb, ldc, sum;
+    int M, N, K, ta, tb, lda, ldb, ldc, sum, bias;
 } gemm_key;
 #define PRIM_CACHE 64
 static struct {
     gemm_key k;
     dnnl_primitive_t p;
-    dnnl_memory_desc_t a, b, c;
+    dnnl_memory_desc_t a, b, c, bias;
 } prims[PRIM_CACHE];
 static int n_prims, next_evict;
 static pthread_mutex_t prim_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -136,24 +136,26 @@ static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
 static void engine_init(void) { DNNL_CHECK(dnnl_engine_create(&engine, dnnl_cpu, 0)); }
 
 static int prim_get(const gemm_key *k, dnnl_primitive_t *p, dnnl_memory_desc_t *a, dnnl_memory_desc_t *b,
-                    dnnl_memory_desc_t *c) {
+                    dnnl_memory_desc_t *c, dnnl_memory_desc_t *bias) {
     pthread_once(&engine_once, engine_init);
     pthread_mutex_lock(&prim_mu);
     for (int i = 0; i < n_prims; i++)
         if (!memcmp(&prims[i].k, k, sizeof *k)) {
-            *p = prims[i].p, *a = prims[i].a, *b = prims[i].b, *c = prims[i].c;
+            *p = prims[i].p, *a = prims[i].a, *b = prims[i].b, *c = prims[i].c, *bias = prims[i].bias;
             pthread_mutex_unlock(&prim_mu);
             return 0;
         }
     dnnl_dims_t ad = {k->M, k->K}, as = {k->ta ? 1 : k->lda, k->ta ? k->lda : 1};
     dnnl_dims_t bd = {k->K, k->N}, bs = {k->tb ? 1 : k->ldb, k->tb ? k->ldb : 1};
     dnnl_dims_t cd = {k->M, k->N}, cs = {k->ldc, 1};
-    dnnl_memory_desc_t amd, bmd, cmd;
+    dnnl_dims_t zd = {1, k->N}, zs = {k->N, 1};
+    dnnl_memory_desc_t amd, bmd, cmd, zmd;
     DNNL_CHECK(dnnl_memory_desc_init_by_strides(&amd, 2, ad, dnnl_bf16, as));
     DNNL_CHECK(dnnl_memory_desc_init_by_strides(&bmd, 2, bd, dnnl_bf16, bs));
     DNNL_CHECK(dnnl_memory_desc_init_by_strides(&cmd, 2, cd, dnnl_f32, cs));
+    DNNL_CHECK(dnnl_memory_desc_init_by_strides(&zmd, 2, zd, dnnl_f32, zs));
     dnnl_matmul_desc_t md;
-    DNNL_CHECK(dnnl_matmul_desc_init(&md, &amd, &bmd, NULL, &cmd));
+    DNNL_CHECK(dnnl_matmul_desc_init(&md, &amd, &bmd, k->bias ? &zmd : NULL, &cmd));
     dnnl_primitive_attr_t attr;
     DNNL_CHECK(dnnl_primitive_attr_create(&attr));
     if (k->sum) {
@@ -172,31 +174,35 @@ static int prim_get(const gemm_key *k, dnnl_primitive_t *p, dnnl_memory_desc_t *
     int slot = n_prims < PRIM_CACHE ? n_prims++ : next_evict++ % PRIM_CACHE;
     // an evicted primitive may be executing on another thread: keep it (a step has far fewer shapes)
     prims[slot].k = *k, prims[slot].p = prim, prims[slot].a = amd, prims[slot].b = bmd, prims[slot].c = cmd;
-    *p = prim, *a = amd, *b = bmd, *c = cmd;
+    prims[slot].bias = zmd;
+    *p = prim, *a = amd, *b = bmd, *c = cmd, *bias = zmd;
     pthread_mutex_unlock(&prim_mu);
     return 0;
 }
 
-// C = beta*C + op(A) op(B) on inputs already in bf16 (same layouts as mt_gemm_bf16's)
+// C = beta*C + op(A) op(B) (+ bias (N) on every row when given) on inputs already in bf16 (same
+// layouts as mt_gemm_bf16's)
 static void gemm_dnnl16(int ta, int tb, int M, int N, int K, const uint16_t *a16, int lda, const uint16_t *b16, int ldb,
-                        float beta, float *C, int ldc) {
-    gemm_key k = {M, N, K, ta, tb, lda, ldb, ldc, beta != 0.0f};
+                        float beta, float *C, int ldc, const float *bias) {
+    gemm_key k = {M, N, K, ta, tb, lda, ldb, ldc, beta != 0.0f, bias != NULL};
     dnnl_primitive_t p;
-    dnnl_memory_desc_t amd, bmd, cmd;
-    prim_get(&k, &p, &amd, &bmd, &cmd);
-    dnnl_memory_t am, bm, cm;
+    dnnl_memory_desc_t amd, bmd, cmd, zmd;
+    prim_get(&k, &p, &amd, &bmd, &cmd, &zmd);
+    dnnl_memory_t am, bm, cm, zm = NULL;
     DNNL_CHECK(dnnl_memory_create(&am, &amd, engine, (void *)a16));
     DNNL_CHECK(dnnl_memory_create(&bm, &bmd, engine, (void *)b16));
     DNNL_CHECK(dnnl_memory_create(&cm, &cmd, engine, C));
+    if (bias) DNNL_CHECK(dnnl_memory_create(&zm, &zmd, engine, (void *)bias));
     dnnl_stream_t stream;
     DNNL_CHECK(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags));
-    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}};
-    DNNL_CHECK(dnnl_primitive_execute(p, stream, 3, args));
+    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}, {DNNL_ARG_BIAS, zm}};
+    DNNL_CHECK(dnnl_primitive_execute(p, stream, bias ? 4 : 3, args));
     DNNL_CHECK(dnnl_stream_wait(stream));
     dnnl_stream_destroy(stream);
     dnnl_memory_destroy(am);
     dnnl_memory_destroy(bm);
     dnnl_memory_destroy(cm);
+    if (zm) dnnl_memory_destroy(zm);
 }
 
 // a rows x cols fp32 block at leading dimension ld, converted into scratch (same ld)
@@ -211,11 +217,85 @@ static void gemm_dnnl(int ta, int tb, int M, int N, int K, const float *A, int l
     int sa, sb;
     uint16_t *a16 = to_bf16(A, ta ? K : M, ta ? M : K, lda, &sa);
     uint16_t *b16 = to_bf16(B, tb ? N : K, tb ? K : N, ldb, &sb);
-    gemm_dnnl16(ta, tb, M, N, K, a16, lda, b16, ldb, beta, C, ldc);
+    gemm_dnnl16(ta, tb, M, N, K, a16, lda, b16, ldb, beta, C, ldc, NULL);
     scratch_put(sa);
     scratch_put(sb);
 }
+
+// --- bf16 copies of weight matrices, reused while the model's weights version stays the same
+// (kernels.h): an inference pass converts each weight once, a training step once for forward and
+// backward together, where converting per product did it twice ---
+typedef struct {
+    const float *w;
+    size_t n;
+    uint64_t ver;
+    uint16_t *bf;
+} wentry;
+static wentry **wcache;
+static int n_wcache, cap_wcache;
+static pthread_mutex_t wcache_mu = PTHREAD_MUTEX_INITIALIZER;
+
+// The n contiguous floats at w in bf16: the cached copy under the current nonzero weights
+// version, else converted (into the cache when there is a version, into scratch *slot if not).
+static const uint16_t *weight_bf16(const float *w, int rows, int cols, int *slot) {
+    const uint64_t ver = mt_kernels_weights_version();
+    const size_t n = (size_t)rows * cols;
+    *slot = -1;
+    if (!ver) return to_bf16(w, rows, cols, cols, slot);
+    pthread_mutex_lock(&wcache_mu);
+    wentry *e = NULL;
+    for (int i = 0; i < n_wcache && !e; i++)
+        if (wcache[i]->w == w) e = wcache[i];
+    if (!e) {
+        if (n_wcache == cap_wcache) {
+            int cap = cap_wcache ? 2 * cap_wcache : 64;
+            wentry **p = realloc(wcache, (size_t)cap * sizeof *p);
+            if (!p) bf16_die("out of memory for the weight cache");
+            wcache = p, cap_wcache = cap;
+        }
+        e = calloc(1, sizeof *e);
+        if (!e) bf16_die("out of memory for the weight cache");
+        e->w = w;
+        wcache[n_wcache++] = e;
+    }
+    pthread_mutex_unlock(&wcache_mu);
+    // the entry belongs to the one model (and thread) that owns w: converting it needs no lock
+    if (e->n != n) {
+        mt_free_aligned(e->bf);
+        e->bf = mt_alloc_aligned(n * sizeof *e->bf);
+        if (!e->bf) bf16_die("out of memory for %zu bf16 weights", n);
+        e->n = n, e->ver = 0;
+    }
+    if (e->ver != ver) {
+        mt_bf16_convert(e->bf, w, n);
+        e->ver = ver;
+    }
+    return e->bf;
+}
 #endif
+
+void mt_kernels_forget_weights(const void *lo, const void *hi) {
+#ifdef MEGATUNE_HAVE_DNNL
+    pthread_mutex_lock(&wcache_mu);
+    int k = 0;
+    for (int i = 0; i < n_wcache; i++) {
+        const char *p = (const char *)wcache[i]->w;
+        if (p >= (const char *)lo && p < (const char *)hi) {
+            mt_free_aligned(wcache[i]->bf);
+            free(wcache[i]);
+        } else
+            wcache[k++] = wcache[i];
+    }
+    n_wcache = k;
+    if (!n_wcache) { // nothing left: no allocation stays behind for leak checkers to report
+        free(wcache);
+        wcache = NULL, cap_wcache = 0;
+    }
+    pthread_mutex_unlock(&wcache_mu);
+#else
+    (void)lo, (void)hi;
+#endif
+}
 
 static void gemm_emu(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                      float beta, float *C, int ldc) {
@@ -264,6 +344,17 @@ void mt_gemm_bf16(int hw, int ta, int tb, int M, int N, int K, const float *A, i
 
 // --- linear layers (same contract as kernels.h) ---
 static void linear_fwd(int hw, float *out, const float *inp, const float *w, const float *b, int N, int IN, int OUT) {
+#ifdef MEGATUNE_HAVE_DNNL
+    if (hw && N > 0 && IN > 0 && OUT > 0) { // out (N,OUT) = inp @ w^T + b, the bias added by oneDNN
+        int sa, sw;
+        uint16_t *a16 = to_bf16(inp, N, IN, IN, &sa);
+        const uint16_t *w16 = weight_bf16(w, OUT, IN, &sw);
+        gemm_dnnl16(0, 1, N, OUT, IN, a16, IN, w16, IN, 0.0f, out, OUT, b);
+        scratch_put(sa);
+        if (sw >= 0) scratch_put(sw);
+        return;
+    }
+#endif
     if (b) {
 #pragma omp parallel for schedule(static) if ((size_t)N * OUT > 65536)
         for (int i = 0; i < N; i++) memcpy(out + (size_t)i * OUT, b, (size_t)OUT * sizeof *out);
@@ -279,10 +370,10 @@ static void linear_bwd(int hw, float *dinp, float *dw, float *db, const float *d
         int sd, sw = -1, si;
         uint16_t *d16 = to_bf16(dout, N, OUT, OUT, &sd), *i16 = to_bf16(inp, N, IN, IN, &si);
         if (dinp) {
-            uint16_t *w16 = to_bf16(w, OUT, IN, IN, &sw);
-            gemm_dnnl16(0, 0, N, IN, OUT, d16, OUT, w16, IN, 0.0f, dinp, IN); // dout @ w
+            const uint16_t *w16 = weight_bf16(w, OUT, IN, &sw);
+            gemm_dnnl16(0, 0, N, IN, OUT, d16, OUT, w16, IN, 0.0f, dinp, IN, NULL); // dout @ w
         }
-        gemm_dnnl16(1, 0, OUT, IN, N, d16, OUT, i16, IN, 1.0f, dw, IN); // dw += dout^T @ inp
+        gemm_dnnl16(1, 0, OUT, IN, N, d16, OUT, i16, IN, 1.0f, dw, IN, NULL); // dw += dout^T @ inp
         scratch_put(sd);
         scratch_put(si);
         if (sw >= 0) scratch_put(sw);

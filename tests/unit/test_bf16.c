@@ -3,12 +3,18 @@
 //  - the emulated linear kernels equal the fp32 reference kernels run on bf16-rounded inputs
 //    (products of bf16 values are exact in fp32, so only summation order differs: fp32 tolerance);
 //  - the hardware (oneDNN) kernels, where this CPU has AVX512-BF16/AMX-BF16, equal the emulated
-//    ones to fp32 summation-order tolerance (near-bitwise), for every transpose of mt_gemm_bf16.
+//    ones to fp32 summation-order tolerance (near-bitwise), for every transpose of mt_gemm_bf16;
+//  - the bf16 weight copies the hardware kernels keep between calls (kernels.h weights version)
+//    are never stale: a model whose weights were written through any accessor, or moved by an
+//    optimizer step, computes bitwise what a fresh model with those weights computes.
 // Run with 2, 1 and 3 OpenMP threads.
 #include <omp.h>
 
 #include "core/rng.h"
 #include "kernels/bf16.h"
+#include "model/model.h"
+#include "model/model_kernels.h"
+#include "model/optim.h"
 #include "train/session.h"
 #include "test_util.h"
 
@@ -171,6 +177,88 @@ static void check_precision_choice(int hw) {
     unsetenv("MEGATUNE_BF16");
 }
 
+// --- the weight cache ---
+static void small_model(mt_model **m) {
+    mt_model_config c;
+    mt_model_config_defaults(&c);
+    c.vocab_size = 100;
+    c.hidden_size = 64;
+    c.num_layers = 2;
+    c.num_attention_heads = 2;
+    c.max_position_embeddings = 16;
+    c.hidden_dropout = c.attention_dropout = 0.0f;
+    c.head = MT_HEAD_QA;
+    *m = NULL;
+    CHECK_OK(mt_model_create(&c, NULL, m));
+    if (*m) mt_model_set_kernels(*m, mt_kernels_bf16());
+}
+static void eval_logits(mt_model *m, const mt_batch *b, float *out, size_t n) {
+    CHECK_OK(mt_model_forward(m, b, 0, 1, 0, NULL));
+    size_t nl = 0;
+    const float *l = mt_model_logits(m, &nl);
+    CHECK(l && nl == n);
+    if (l && nl == n) memcpy(out, l, n * sizeof *out);
+}
+// m's eval logits must equal those of a new model given m's current weights (which converts afresh)
+static void check_fresh(mt_model *m, const mt_batch *b, const char *what) {
+    size_t n = (size_t)b->B * b->T * 2, tot = mt_model_params(m)->total;
+    float *got = malloc(n * 4), *want = malloc(n * 4);
+    eval_logits(m, b, got, n);
+    mt_model *f;
+    small_model(&f);
+    if (f) {
+        memcpy(mt_model_param_data(f), mt_model_param_data(m), tot * 4);
+        eval_logits(f, b, want, n);
+        CHECK_MSG(!memcmp(got, want, n * 4), "%s: logits differ from a fresh model's with the same weights", what);
+    }
+    mt_model_free(f);
+    free(got);
+    free(want);
+}
+static void check_weight_cache(void) {
+    mt_model *m;
+    small_model(&m);
+    if (!m) return;
+    mt_model_init_weights(m, 3);
+    enum { B = 2, T = 8 };
+    int32_t ids[B * T], mask[B * T], st[B] = {1, 2}, en[B] = {3, 4};
+    for (int i = 0; i < B * T; i++) ids[i] = (i * 37) % 100, mask[i] = 1;
+    mt_batch b = {.B = B, .T = T, .input_ids = ids, .attention_mask = mask, .start_positions = st, .end_positions = en};
+    float first[B * T * 2], again[B * T * 2];
+    eval_logits(m, &b, first, B * T * 2);
+    eval_logits(m, &b, again, B * T * 2); // from the cached copies
+    CHECK_MSG(!memcmp(first, again, sizeof first), "a second eval forward changed the logits");
+    check_fresh(m, &b, "after two eval forwards");
+    // one weight changed through mt_model_param (as .nemo loads write), right after a cached forward
+    const mt_param_table *t = mt_model_params(m);
+    eval_logits(m, &b, again, B * T * 2);
+    for (int i = 0; i < t->count; i++)
+        if (t->params[i].role == MT_ROLE_FC1_W) mt_model_param(m, i)[5] += 0.5f;
+    eval_logits(m, &b, again, B * T * 2);
+    CHECK_MSG(memcmp(first, again, sizeof first), "a changed weight did not change the logits (stale bf16 copy)");
+    check_fresh(m, &b, "after mt_model_param");
+    // and through mt_model_param_data (as checkpoint loads write)
+    eval_logits(m, &b, again, B * T * 2);
+    for (int i = 0; i < t->count; i++)
+        if (t->params[i].role == MT_ROLE_QKV_W) mt_model_param_data(m)[t->params[i].offset + 3] -= 0.5f;
+    check_fresh(m, &b, "after mt_model_param_data");
+    // training steps (forward, backward, optimizer on mt_model_param_data), evaluating in between
+    mt_optim_config oc;
+    mt_optim_config_default(&oc, MT_OPTIM_ADAMW);
+    mt_optimizer *o = NULL;
+    CHECK_OK(mt_optimizer_create(&oc, t, &o));
+    mt_model_zero_grad(m);
+    for (int s = 0; s < 2 && o; s++) {
+        float loss;
+        CHECK_OK(mt_model_forward(m, &b, 1, 5, (uint64_t)s, &loss));
+        CHECK_OK(mt_model_backward(m, 1.0f));
+        mt_optimizer_step_fused(o, mt_model_param_data(m), mt_model_grad_data(m), 1e-2f, 1.0f);
+        check_fresh(m, &b, "after an optimizer step");
+    }
+    mt_optimizer_free(o);
+    mt_model_free(m);
+}
+
 int main(void) {
     check_rounding();
     const char *why = NULL;
@@ -187,5 +275,6 @@ int main(void) {
             check_gemm_hw();
         }
     }
+    if (hw) check_weight_cache();
     TEST_DONE();
 }
