@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/status.h"
 #include "kernels/opt/opt.h"
@@ -43,8 +44,14 @@ int mt_bf16_available(const char **why) {
     mt_bf16_caps c = mt_bf16_detect();
     const char *w = NULL;
     const char *e = getenv("MEGATUNE_BF16");
+    // oneDNN limited below its bf16 ISAs would run bf16 products in slow reference code
+    const char *lim = getenv("ONEDNN_MAX_CPU_ISA");
+    if (!lim) lim = getenv("DNNL_MAX_CPU_ISA");
+    int limited = lim && *lim && strncasecmp(lim, "ALL", 3) && strncasecmp(lim, "AVX512_CORE_BF16", 16) &&
+                  strncasecmp(lim, "AVX512_CORE_FP16", 16) && strncasecmp(lim, "AVX512_CORE_AMX", 15);
     if (e && !strcmp(e, "off")) w = "MEGATUNE_BF16=off";
     else if (!c.avx512_bf16 && !c.amx_bf16) w = "this CPU has neither AVX512-BF16 nor AMX-BF16";
+    else if (limited) w = "ONEDNN_MAX_CPU_ISA limits oneDNN below AVX512-BF16";
     else if (!c.have_dnnl) w = "megatune was built without oneDNN (libdnnl-dev)";
     if (why) *why = w;
     return w == NULL;

@@ -23,6 +23,10 @@ static inline float mt_fast_expf(float x) {
     return p * scale.f;
 }
 
+// 1 when OpenBLAS is its OpenMP build (set by mt_kernels_opt): it then threads a product called
+// outside our parallel regions on our own pool.
+extern int mt_opt_blas_omp;
+
 // Rows [*lo, *hi) of n for thread `tid` of `nt`.
 static inline void mt_opt_split(int n, int tid, int nt, int *lo, int *hi) {
     int q = n / nt, r = n % nt;
