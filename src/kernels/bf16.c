@@ -2,6 +2,7 @@
 
 #include <cblas.h>
 #include <cpuid.h>
+#include <math.h>
 #include <stdarg.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/rng.h"
 #include "core/status.h"
 #include "kernels/opt/opt.h"
 
@@ -229,6 +231,190 @@ static void gemm_dnnl(int ta, int tb, int M, int N, int K, const float *A, int l
     scratch_put(sb);
 }
 
+// --- batched per-head products for attention, (B, NH) batches of strided bf16 matrices: one
+// oneDNN call per product for all heads, where fp32 runs one sgemm per head ---
+typedef struct {
+    dnnl_dim_t d[3][4], s[3][4]; // dims and strides of src (B,NH,M,K), weights (B,NH,K,N), dst (B,NH,M,N)
+    float scale;
+} bmm_key;
+#define BMM_CACHE 32
+static struct {
+    bmm_key k;
+    dnnl_primitive_t p;
+    dnnl_memory_desc_t md[3];
+} bmms[BMM_CACHE];
+static int n_bmms, next_bmm_evict;
+
+// dst (f32) = scale * src @ weights, both bf16; strides in elements
+static void bmm(const bmm_key *k, const uint16_t *src, const uint16_t *wei, float *dst) {
+    pthread_once(&engine_once, engine_init);
+    dnnl_primitive_t p = NULL;
+    dnnl_memory_desc_t md[3];
+    pthread_mutex_lock(&prim_mu);
+    for (int i = 0; i < n_bmms && !p; i++)
+        if (!memcmp(&bmms[i].k, k, sizeof *k)) p = bmms[i].p, memcpy(md, bmms[i].md, sizeof md);
+    if (!p) {
+        for (int t = 0; t < 3; t++)
+            DNNL_CHECK(dnnl_memory_desc_init_by_strides(&md[t], 4, k->d[t], t < 2 ? dnnl_bf16 : dnnl_f32, k->s[t]));
+        dnnl_matmul_desc_t mmd;
+        DNNL_CHECK(dnnl_matmul_desc_init(&mmd, &md[0], &md[1], NULL, &md[2]));
+        dnnl_primitive_attr_t attr;
+        DNNL_CHECK(dnnl_primitive_attr_create(&attr));
+        if (k->scale != 1.0f) DNNL_CHECK(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &k->scale));
+        dnnl_primitive_desc_t pd;
+        DNNL_CHECK(dnnl_primitive_desc_create(&pd, &mmd, attr, engine, NULL));
+        dnnl_primitive_attr_destroy(attr);
+        DNNL_CHECK(dnnl_primitive_create(&p, pd));
+        dnnl_primitive_desc_destroy(pd);
+        int slot = n_bmms < BMM_CACHE ? n_bmms++ : next_bmm_evict++ % BMM_CACHE;
+        bmms[slot].k = *k, bmms[slot].p = p; // (an evicted one may still run elsewhere: kept, as prims)
+        memcpy(bmms[slot].md, md, sizeof md);
+    }
+    pthread_mutex_unlock(&prim_mu);
+    dnnl_memory_t m[3];
+    DNNL_CHECK(dnnl_memory_create(&m[0], &md[0], engine, (void *)src));
+    DNNL_CHECK(dnnl_memory_create(&m[1], &md[1], engine, (void *)wei));
+    DNNL_CHECK(dnnl_memory_create(&m[2], &md[2], engine, dst));
+    dnnl_stream_t stream;
+    DNNL_CHECK(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags));
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, m[0]}, {DNNL_ARG_WEIGHTS, m[1]}, {DNNL_ARG_DST, m[2]}};
+    DNNL_CHECK(dnnl_primitive_execute(p, stream, 3, args));
+    DNNL_CHECK(dnnl_stream_wait(stream));
+    dnnl_stream_destroy(stream);
+    for (int t = 0; t < 3; t++) dnnl_memory_destroy(m[t]);
+}
+
+// one operand's (B, NH, rows, cols) dims and strides: row stride rs, head stride hs, batch stride bs;
+// tr: the matrix is read transposed (rows and cols swap their strides)
+static void bmm_operand(bmm_key *k, int t, int B, int NH, int rows, int cols, dnnl_dim_t bs, dnnl_dim_t hs,
+                        dnnl_dim_t rs, int tr) {
+    dnnl_dim_t d[4] = {B, NH, rows, cols}, s[4] = {bs, hs, tr ? 1 : rs, tr ? rs : 1};
+    memcpy(k->d[t], d, sizeof d);
+    memcpy(k->s[t], s, sizeof s);
+}
+
+// S (B,NH,T,T dense) = scale Q K^T, then masked softmax per row: the probabilities in P
+static void hw_probs(float *P, const uint16_t *q16, const int32_t *mask, mt_mask_mode mode, int B, int T, int NH,
+                     int HS, float scale) {
+    const dnnl_dim_t C3 = 3 * (dnnl_dim_t)NH * HS, TT = (dnnl_dim_t)T * T;
+    bmm_key k;
+    memset(&k, 0, sizeof k);
+    bmm_operand(&k, 0, B, NH, T, HS, T * C3, 3 * HS, C3, 0);       // Q
+    bmm_operand(&k, 1, B, NH, HS, T, T * C3, 3 * HS, C3, 1);       // K^T
+    bmm_operand(&k, 2, B, NH, T, T, NH * TT, TT, T, 0);            // S
+    k.scale = scale;
+    bmm(&k, q16, q16 + HS, P);
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < B * NH * T; r++) {
+        int b = r / (NH * T), i = r % T;
+        const int32_t *mrow = mask ? mask + (size_t)b * T : NULL;
+        mt_opt_masked_softmax_row(P + (size_t)r * T, mrow, mode, mrow ? mrow[i] != 0 : 1, T);
+    }
+}
+
+// the opt kernels' contract and scratch layout (kernels.h); the products in bf16 as autocast runs
+// them, softmax and its gradient in fp32
+static void hw_attention_fwd(float *out, float *probs, float *scratch, const float *qkv, const int32_t *mask,
+                             mt_mask_mode mode, int B, int T, int NH, int HS, int NHg, int h0,
+                             const mt_dropout_site *drop) {
+    const int C3 = 3 * NH * HS, C = NH * HS;
+    const size_t TT = (size_t)T * T, N = (size_t)B * T;
+    const float scale = 1.0f / sqrtf((float)HS);
+    const int dropping = drop && drop->p > 0.0f;
+    int sq, sp;
+    uint16_t *q16 = to_bf16(qkv, (int)N, C3, C3, &sq);
+    float *P = probs ? probs : scratch + 2 * (size_t)B * NH * TT;
+    hw_probs(P, q16, mask, mode, B, T, NH, HS, scale);
+    const float *Pd = P;
+    if (dropping) {
+        float *D = scratch;
+#pragma omp parallel for schedule(static)
+        for (int bh = 0; bh < B * NH; bh++) {
+            int b = bh / NH, h = bh % NH;
+            float *d = D + (size_t)bh * TT;
+            mt_dropout_scale(d, drop->seed, drop->step, drop->stream, ((uint64_t)b * NHg + h0 + h) * TT, TT, drop->p);
+            for (size_t e = 0; e < TT; e++) d[e] *= P[(size_t)bh * TT + e];
+        }
+        Pd = D;
+    }
+    uint16_t *p16 = to_bf16(Pd, B * NH * T, T, T, &sp);
+    bmm_key k;
+    memset(&k, 0, sizeof k);
+    bmm_operand(&k, 0, B, NH, T, T, (dnnl_dim_t)NH * TT, TT, T, 0);    // Pd
+    bmm_operand(&k, 1, B, NH, T, HS, (dnnl_dim_t)T * C3, 3 * HS, C3, 0); // V
+    bmm_operand(&k, 2, B, NH, T, HS, (dnnl_dim_t)T * C, HS, C, 0);      // out
+    k.scale = 1.0f;
+    bmm(&k, p16, q16 + 2 * HS, out);
+    scratch_put(sq);
+    scratch_put(sp);
+}
+
+static void hw_attention_bwd(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *probs,
+                             const int32_t *mask, mt_mask_mode mode, int B, int T, int NH, int HS, int NHg, int h0,
+                             const mt_dropout_site *drop) {
+    const int C3 = 3 * NH * HS, C = NH * HS;
+    const size_t TT = (size_t)T * T, N = (size_t)B * T;
+    const dnnl_dim_t bT = (dnnl_dim_t)NH * TT;
+    const float scale = 1.0f / sqrtf((float)HS);
+    const int dropping = drop && drop->p > 0.0f;
+    int sq, so, sp;
+    uint16_t *q16 = to_bf16(qkv, (int)N, C3, C3, &sq), *o16 = to_bf16(dout, (int)N, C, C, &so);
+    const float *P = probs;
+    if (!P) {
+        float *R = scratch + 2 * (size_t)B * NH * TT;
+        hw_probs(R, q16, mask, mode, B, T, NH, HS, scale);
+        P = R;
+    }
+    float *dS = scratch, *keep = scratch + (size_t)B * NH * TT;
+    const float *Pd = P;
+    if (dropping) {
+#pragma omp parallel for schedule(static)
+        for (int bh = 0; bh < B * NH; bh++) {
+            int b = bh / NH, h = bh % NH;
+            float *kp = keep + (size_t)bh * TT;
+            mt_dropout_scale(kp, drop->seed, drop->step, drop->stream, ((uint64_t)b * NHg + h0 + h) * TT, TT, drop->p);
+            for (size_t e = 0; e < TT; e++) dS[(size_t)bh * TT + e] = P[(size_t)bh * TT + e] * kp[e];
+        }
+        Pd = dS;
+    }
+    uint16_t *p16 = to_bf16(Pd, B * NH * T, T, T, &sp);
+    bmm_key k;
+    // dV = Pd^T dO
+    memset(&k, 0, sizeof k);
+    bmm_operand(&k, 0, B, NH, T, T, bT, TT, T, 1);
+    bmm_operand(&k, 1, B, NH, T, HS, (dnnl_dim_t)T * C, HS, C, 0);
+    bmm_operand(&k, 2, B, NH, T, HS, (dnnl_dim_t)T * C3, 3 * HS, C3, 0);
+    k.scale = 1.0f;
+    bmm(&k, p16, o16, dqkv + 2 * HS);
+    // dPd = dO V^T
+    memset(&k, 0, sizeof k);
+    bmm_operand(&k, 0, B, NH, T, HS, (dnnl_dim_t)T * C, HS, C, 0);
+    bmm_operand(&k, 1, B, NH, HS, T, (dnnl_dim_t)T * C3, 3 * HS, C3, 1);
+    bmm_operand(&k, 2, B, NH, T, T, bT, TT, T, 0);
+    k.scale = 1.0f;
+    bmm(&k, o16, q16 + 2 * HS, dS);
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < B * NH * T; r++) {
+        int b = r / (NH * T), i = r % T;
+        const int32_t *mrow = mask ? mask + (size_t)b * T : NULL;
+        mt_opt_softmax_bwd_row(dS + (size_t)r * T, P + (size_t)r * T, dropping ? keep + (size_t)r * T : NULL, mrow,
+                               mode, mrow ? mrow[i] != 0 : 1, T, scale);
+    }
+    convert_rows(p16, dS, B * NH * T, T, T); // d(scores) in bf16, over Pd's
+    // dQ = dS K; dK = dS^T Q
+    memset(&k, 0, sizeof k);
+    bmm_operand(&k, 0, B, NH, T, T, bT, TT, T, 0);
+    bmm_operand(&k, 1, B, NH, T, HS, (dnnl_dim_t)T * C3, 3 * HS, C3, 0);
+    bmm_operand(&k, 2, B, NH, T, HS, (dnnl_dim_t)T * C3, 3 * HS, C3, 0);
+    k.scale = 1.0f;
+    bmm(&k, p16, q16 + HS, dqkv);
+    k.s[0][2] = 1, k.s[0][3] = T; // dS^T
+    bmm(&k, p16, q16, dqkv + HS);
+    scratch_put(sq);
+    scratch_put(so);
+    scratch_put(sp);
+}
+
 // --- bf16 copies of weight matrices, reused while the model's weights version stays the same
 // (kernels.h): an inference pass converts each weight once, a training step once for forward and
 // backward together, where converting per product did it twice ---
@@ -420,6 +606,30 @@ static void emu_linear_bwd(float *dinp, float *dw, float *db, const float *dout,
     linear_bwd(0, dinp, dw, db, dout, inp, w, N, IN, OUT);
 }
 
+// emulated: the same roundings on fp32 values, the opt kernels' per-head sgemm
+static float *rounded_copy(const float *x, size_t n, int *slot) {
+    float *y = scratch_get(n * sizeof *y, slot);
+    mt_bf16_round(y, x, n);
+    return y;
+}
+static void emu_attention_fwd(float *out, float *probs, float *scratch, const float *qkv, const int32_t *mask,
+                              mt_mask_mode mode, int B, int T, int NH, int HS, int NHg, int h0,
+                              const mt_dropout_site *drop) {
+    int sq;
+    float *q = rounded_copy(qkv, (size_t)B * T * 3 * NH * HS, &sq);
+    mt_opt_attention_fwd_r(out, probs, scratch, q, mask, mode, B, T, NH, HS, NHg, h0, drop, 1);
+    scratch_put(sq);
+}
+static void emu_attention_bwd(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *probs,
+                              const int32_t *mask, mt_mask_mode mode, int B, int T, int NH, int HS, int NHg, int h0,
+                              const mt_dropout_site *drop) {
+    int sq, so;
+    float *q = rounded_copy(qkv, (size_t)B * T * 3 * NH * HS, &sq), *o = rounded_copy(dout, (size_t)B * T * NH * HS, &so);
+    mt_opt_attention_bwd_r(dqkv, scratch, o, q, probs, mask, mode, B, T, NH, HS, NHg, h0, drop, 1);
+    scratch_put(sq);
+    scratch_put(so);
+}
+
 static mt_kernels hw_table, emu_table;
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 static void tables_init(void) {
@@ -427,10 +637,16 @@ static void tables_init(void) {
     hw_table.name = "bf16";
     hw_table.linear_fwd = hw_linear_fwd;
     hw_table.linear_bwd = hw_linear_bwd;
+#ifdef MEGATUNE_HAVE_DNNL
+    hw_table.attention_fwd = hw_attention_fwd;
+    hw_table.attention_bwd = hw_attention_bwd;
+#endif
     emu_table = *mt_kernels_opt();
     emu_table.name = "bf16emu";
     emu_table.linear_fwd = emu_linear_fwd;
     emu_table.linear_bwd = emu_linear_bwd;
+    emu_table.attention_fwd = emu_attention_fwd;
+    emu_table.attention_bwd = emu_attention_bwd;
 }
 
 const mt_kernels *mt_kernels_bf16(void) {

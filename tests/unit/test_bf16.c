@@ -177,6 +177,55 @@ static void check_precision_choice(int hw) {
     unsetenv("MEGATUNE_BF16");
 }
 
+// --- attention: the per-head products in bf16 (autocast's matmuls), softmax in fp32 ---
+static double maxdiff_(const float *a, const float *b, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) m = fmax(m, fabs((double)a[i] - b[i]));
+    return m;
+}
+// emulated against fp32: a bf16-sized difference, not zero (it rounds); hardware against emulated:
+// the same roundings, so only fp32 summation order and the rare bf16 rounding it flips
+static void check_attention(int hw) {
+    const int B = 2, T = 13, NH = 3, HS = 8, C = NH * HS, C3 = 3 * C;
+    const size_t N = (size_t)B * T, TT = (size_t)T * T;
+    const mt_kernels *O = mt_kernels_opt(), *E = mt_kernels_bf16emu(), *H = hw ? mt_kernels_bf16() : NULL;
+    float *qkv = rnd(N * C3, 1.5f), *dout = rnd(N * C, 1.0f);
+    int32_t mask[B * T];
+    for (int i = 0; i < B * T; i++) mask[i] = (i % T) < T - 3 * (i / T); // row 1 has 3 padded keys
+    for (int mode = 0; mode < 2; mode++)
+        for (int dr = 0; dr < 2; dr++)
+            for (int keep = 0; keep < 2; keep++) {
+                mt_dropout_site d = {dr ? 0.2f : 0.0f, 9, 1, 4};
+                const mt_kernels *tabs[3] = {O, E, H};
+                float *out[3], *dq[3];
+                for (int t = 0; t < 3; t++) {
+                    out[t] = calloc(N * C, 4), dq[t] = calloc(N * C3, 4);
+                    if (!tabs[t]) continue;
+                    float *probs = keep ? calloc((size_t)B * NH * TT, 4) : NULL;
+                    float *scr = calloc(MT_ATT_SCRATCH(B, NH, T), 4);
+                    tabs[t]->attention_fwd(out[t], probs, scr, qkv, mask, (mt_mask_mode)mode, B, T, NH, HS, NH + 2, 1, &d);
+                    tabs[t]->attention_bwd(dq[t], scr, dout, qkv, probs, mask, (mt_mask_mode)mode, B, T, NH, HS, NH + 2,
+                                           1, &d);
+                    free(probs);
+                    free(scr);
+                }
+                double so = maxabs(out[0], N * C), sd = maxabs(dq[0], N * C3);
+                double eo = maxdiff_(out[1], out[0], N * C) / so, ed = maxdiff_(dq[1], dq[0], N * C3) / sd;
+                fprintf(stderr, "  attention mode %d dropout %d probs %s: |emu-fp32| out %.2e dqkv %.2e", mode, dr,
+                        keep ? "kept" : "recomputed", eo, ed);
+                CHECK_MSG(eo < 2e-2 && ed < 2e-2 && eo > 1e-5 && ed > 1e-5, "emulated bf16 attention vs fp32");
+                if (H) {
+                    double ho = maxdiff_(out[2], out[1], N * C) / so, hd = maxdiff_(dq[2], dq[1], N * C3) / sd;
+                    fprintf(stderr, "; |hw-emu| out %.2e dqkv %.2e", ho, hd);
+                    CHECK_MSG(ho < 1e-4 && hd < 1e-4, "hardware bf16 attention vs emulated");
+                }
+                fputc('\n', stderr);
+                for (int t = 0; t < 3; t++) free(out[t]), free(dq[t]);
+            }
+    free(qkv);
+    free(dout);
+}
+
 // --- the weight cache ---
 static void small_model(mt_model **m) {
     mt_model_config c;
@@ -276,5 +325,6 @@ int main(void) {
         }
     }
     if (hw) check_weight_cache();
+    check_attention(hw);
     TEST_DONE();
 }
