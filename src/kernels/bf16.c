@@ -123,13 +123,16 @@ static void convert_rows(uint16_t *dst, const float *src, int rows, int cols, in
 
 // --- oneDNN matmul primitives, created once per shape (a step uses about ten) ---
 typedef struct {
-    int M, N, K, ta, tb, lda, ldb, ldc, sum, bias;
+    int M, N, K, ta, tb, lda, ldb, ldc, sum, bias, f32; // f32: A and B are fp32 (else bf16)
 } gemm_key;
-#define PRIM_CACHE 64
+// Shapes vary with dynamic padding, so the cache evicts: a primitive is destroyed only while no
+// thread runs it (busy counts the threads between prim_get and prim_put).
+#define PRIM_CACHE 128
 static struct {
     gemm_key k;
     dnnl_primitive_t p;
     dnnl_memory_desc_t a, b, c, bias;
+    int busy;
 } prims[PRIM_CACHE];
 static int n_prims, next_evict;
 static pthread_mutex_t prim_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -144,6 +147,29 @@ static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
 
 static void engine_init(void) { DNNL_CHECK(dnnl_engine_create(&engine, dnnl_cpu, 0)); }
 
+// a slot to fill (under prim_mu): a free one, else the next idle one, its primitive destroyed
+static int evict_slot(int *n, int *next, int cap, int (*busy)(int), dnnl_primitive_t (*prim)(int)) {
+    if (*n < cap) return (*n)++;
+    for (int tries = 0; tries < cap; tries++) {
+        int s = (*next)++ % cap;
+        if (!busy(s)) {
+            dnnl_primitive_destroy(prim(s));
+            return s;
+        }
+    }
+    bf16_die("every one of %d cached primitives is running", cap);
+    return -1;
+}
+static int prim_busy(int s) { return prims[s].busy; }
+static dnnl_primitive_t prim_prim(int s) { return prims[s].p; }
+
+static void prim_put(int slot) {
+    pthread_mutex_lock(&prim_mu);
+    prims[slot].busy--;
+    pthread_mutex_unlock(&prim_mu);
+}
+
+// the primitive for k, marked busy until prim_put(returned slot)
 static int prim_get(const gemm_key *k, dnnl_primitive_t *p, dnnl_memory_desc_t *a, dnnl_memory_desc_t *b,
                     dnnl_memory_desc_t *c, dnnl_memory_desc_t *bias) {
     pthread_once(&engine_once, engine_init);
@@ -151,16 +177,17 @@ static int prim_get(const gemm_key *k, dnnl_primitive_t *p, dnnl_memory_desc_t *
     for (int i = 0; i < n_prims; i++)
         if (!memcmp(&prims[i].k, k, sizeof *k)) {
             *p = prims[i].p, *a = prims[i].a, *b = prims[i].b, *c = prims[i].c, *bias = prims[i].bias;
+            prims[i].busy++;
             pthread_mutex_unlock(&prim_mu);
-            return 0;
+            return i;
         }
     dnnl_dims_t ad = {k->M, k->K}, as = {k->ta ? 1 : k->lda, k->ta ? k->lda : 1};
     dnnl_dims_t bd = {k->K, k->N}, bs = {k->tb ? 1 : k->ldb, k->tb ? k->ldb : 1};
     dnnl_dims_t cd = {k->M, k->N}, cs = {k->ldc, 1};
     dnnl_dims_t zd = {1, k->N}, zs = {k->N, 1};
     dnnl_memory_desc_t amd, bmd, cmd, zmd;
-    DNNL_CHECK(dnnl_memory_desc_init_by_strides(&amd, 2, ad, dnnl_bf16, as));
-    DNNL_CHECK(dnnl_memory_desc_init_by_strides(&bmd, 2, bd, dnnl_bf16, bs));
+    DNNL_CHECK(dnnl_memory_desc_init_by_strides(&amd, 2, ad, k->f32 ? dnnl_f32 : dnnl_bf16, as));
+    DNNL_CHECK(dnnl_memory_desc_init_by_strides(&bmd, 2, bd, k->f32 ? dnnl_f32 : dnnl_bf16, bs));
     DNNL_CHECK(dnnl_memory_desc_init_by_strides(&cmd, 2, cd, dnnl_f32, cs));
     DNNL_CHECK(dnnl_memory_desc_init_by_strides(&zmd, 2, zd, dnnl_f32, zs));
     dnnl_matmul_desc_t md;
@@ -180,23 +207,22 @@ static int prim_get(const gemm_key *k, dnnl_primitive_t *p, dnnl_memory_desc_t *
     dnnl_primitive_t prim;
     DNNL_CHECK(dnnl_primitive_create(&prim, pd));
     dnnl_primitive_desc_destroy(pd);
-    int slot = n_prims < PRIM_CACHE ? n_prims++ : next_evict++ % PRIM_CACHE;
-    // an evicted primitive may be executing on another thread: keep it (a step has far fewer shapes)
+    int slot = evict_slot(&n_prims, &next_evict, PRIM_CACHE, prim_busy, prim_prim);
     prims[slot].k = *k, prims[slot].p = prim, prims[slot].a = amd, prims[slot].b = bmd, prims[slot].c = cmd;
-    prims[slot].bias = zmd;
+    prims[slot].bias = zmd, prims[slot].busy = 1;
     *p = prim, *a = amd, *b = bmd, *c = cmd, *bias = zmd;
     pthread_mutex_unlock(&prim_mu);
-    return 0;
+    return slot;
 }
 
 // C = beta*C + op(A) op(B) (+ bias (N) on every row when given) on inputs already in bf16 (same
 // layouts as mt_gemm_bf16's)
-static void gemm_dnnl16(int ta, int tb, int M, int N, int K, const uint16_t *a16, int lda, const uint16_t *b16, int ldb,
-                        float beta, float *C, int ldc, const float *bias) {
-    gemm_key k = {M, N, K, ta, tb, lda, ldb, ldc, beta != 0.0f, bias != NULL};
+static void gemm_dnnl_any(int f32, int ta, int tb, int M, int N, int K, const void *a16, int lda, const void *b16,
+                          int ldb, float beta, float *C, int ldc, const float *bias) {
+    gemm_key k = {M, N, K, ta, tb, lda, ldb, ldc, beta != 0.0f, bias != NULL, f32};
     dnnl_primitive_t p;
     dnnl_memory_desc_t amd, bmd, cmd, zmd;
-    prim_get(&k, &p, &amd, &bmd, &cmd, &zmd);
+    int slot = prim_get(&k, &p, &amd, &bmd, &cmd, &zmd);
     dnnl_memory_t am, bm, cm, zm = NULL;
     DNNL_CHECK(dnnl_memory_create(&am, &amd, engine, (void *)a16));
     DNNL_CHECK(dnnl_memory_create(&bm, &bmd, engine, (void *)b16));
@@ -207,11 +233,17 @@ static void gemm_dnnl16(int ta, int tb, int M, int N, int K, const uint16_t *a16
     dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}, {DNNL_ARG_BIAS, zm}};
     DNNL_CHECK(dnnl_primitive_execute(p, stream, bias ? 4 : 3, args));
     DNNL_CHECK(dnnl_stream_wait(stream));
+    prim_put(slot);
     dnnl_stream_destroy(stream);
     dnnl_memory_destroy(am);
     dnnl_memory_destroy(bm);
     dnnl_memory_destroy(cm);
     if (zm) dnnl_memory_destroy(zm);
+}
+
+static void gemm_dnnl16(int ta, int tb, int M, int N, int K, const uint16_t *a16, int lda, const uint16_t *b16, int ldb,
+                        float beta, float *C, int ldc, const float *bias) {
+    gemm_dnnl_any(0, ta, tb, M, N, K, a16, lda, b16, ldb, beta, C, ldc, bias);
 }
 
 // a rows x cols fp32 block at leading dimension ld, converted into scratch (same ld)
@@ -237,12 +269,15 @@ typedef struct {
     dnnl_dim_t d[3][4], s[3][4]; // dims and strides of src (B,NH,M,K), weights (B,NH,K,N), dst (B,NH,M,N)
     float scale;
 } bmm_key;
-#define BMM_CACHE 32
+#define BMM_CACHE 64
 static struct {
     bmm_key k;
     dnnl_primitive_t p;
     dnnl_memory_desc_t md[3];
+    int busy;
 } bmms[BMM_CACHE];
+static int bmm_busy(int s) { return bmms[s].busy; }
+static dnnl_primitive_t bmm_prim(int s) { return bmms[s].p; }
 static int n_bmms, next_bmm_evict;
 
 // dst (f32) = scale * src @ weights, both bf16; strides in elements
@@ -250,9 +285,10 @@ static void bmm(const bmm_key *k, const uint16_t *src, const uint16_t *wei, floa
     pthread_once(&engine_once, engine_init);
     dnnl_primitive_t p = NULL;
     dnnl_memory_desc_t md[3];
+    int slot = -1;
     pthread_mutex_lock(&prim_mu);
     for (int i = 0; i < n_bmms && !p; i++)
-        if (!memcmp(&bmms[i].k, k, sizeof *k)) p = bmms[i].p, memcpy(md, bmms[i].md, sizeof md);
+        if (!memcmp(&bmms[i].k, k, sizeof *k)) p = bmms[i].p, memcpy(md, bmms[i].md, sizeof md), slot = i;
     if (!p) {
         for (int t = 0; t < 3; t++)
             DNNL_CHECK(dnnl_memory_desc_init_by_strides(&md[t], 4, k->d[t], t < 2 ? dnnl_bf16 : dnnl_f32, k->s[t]));
@@ -266,10 +302,11 @@ static void bmm(const bmm_key *k, const uint16_t *src, const uint16_t *wei, floa
         dnnl_primitive_attr_destroy(attr);
         DNNL_CHECK(dnnl_primitive_create(&p, pd));
         dnnl_primitive_desc_destroy(pd);
-        int slot = n_bmms < BMM_CACHE ? n_bmms++ : next_bmm_evict++ % BMM_CACHE;
-        bmms[slot].k = *k, bmms[slot].p = p; // (an evicted one may still run elsewhere: kept, as prims)
+        slot = evict_slot(&n_bmms, &next_bmm_evict, BMM_CACHE, bmm_busy, bmm_prim);
+        bmms[slot].k = *k, bmms[slot].p = p;
         memcpy(bmms[slot].md, md, sizeof md);
     }
+    bmms[slot].busy++;
     pthread_mutex_unlock(&prim_mu);
     dnnl_memory_t m[3];
     DNNL_CHECK(dnnl_memory_create(&m[0], &md[0], engine, (void *)src));
@@ -280,6 +317,9 @@ static void bmm(const bmm_key *k, const uint16_t *src, const uint16_t *wei, floa
     dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, m[0]}, {DNNL_ARG_WEIGHTS, m[1]}, {DNNL_ARG_DST, m[2]}};
     DNNL_CHECK(dnnl_primitive_execute(p, stream, 3, args));
     DNNL_CHECK(dnnl_stream_wait(stream));
+    pthread_mutex_lock(&prim_mu);
+    bmms[slot].busy--;
+    pthread_mutex_unlock(&prim_mu);
     dnnl_stream_destroy(stream);
     for (int t = 0; t < 3; t++) dnnl_memory_destroy(m[t]);
 }
@@ -630,7 +670,41 @@ static void emu_attention_bwd(float *dqkv, float *scratch, const float *dout, co
     scratch_put(so);
 }
 
-static mt_kernels hw_table, emu_table;
+// fp32 linear layers on oneDNN's matmul (its AVX2/AVX-512 JIT) instead of OpenBLAS
+static void bias_grad(float *db, const float *dout, int N, int OUT) {
+#pragma omp parallel
+    {
+        int lo, hi;
+        mt_opt_split(OUT, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+        for (int i = 0; i < N; i++) {
+            const float *g = dout + (size_t)i * OUT;
+            for (int o = lo; o < hi; o++) db[o] += g[o];
+        }
+    }
+}
+#ifdef MEGATUNE_HAVE_DNNL
+static void f32_linear_fwd(float *out, const float *inp, const float *w, const float *b, int N, int IN, int OUT) {
+    if (N <= 0 || OUT <= 0) return;
+    if (IN <= 0) { // an empty sum: the bias alone
+        for (int i = 0; i < N; i++)
+            for (int o = 0; o < OUT; o++) out[(size_t)i * OUT + o] = b ? b[o] : 0.0f;
+        return;
+    }
+    gemm_dnnl_any(1, 0, 1, N, OUT, IN, inp, IN, w, IN, 0.0f, out, OUT, b);
+}
+static void f32_linear_bwd(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                           int N, int IN, int OUT) {
+    if (N > 0 && IN > 0 && OUT > 0) {
+        if (dinp) gemm_dnnl_any(1, 0, 0, N, IN, OUT, dout, OUT, w, IN, 0.0f, dinp, IN, NULL);
+        gemm_dnnl_any(1, 1, 0, OUT, IN, N, dout, OUT, inp, IN, 1.0f, dw, IN, NULL);
+    } else if (dinp && N > 0 && IN > 0) {
+        memset(dinp, 0, (size_t)N * IN * sizeof *dinp);
+    }
+    if (db && N > 0) bias_grad(db, dout, N, OUT);
+}
+#endif
+
+static mt_kernels hw_table, emu_table, f32_table;
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 static void tables_init(void) {
     hw_table = *mt_kernels_opt();
@@ -647,6 +721,21 @@ static void tables_init(void) {
     emu_table.linear_bwd = emu_linear_bwd;
     emu_table.attention_fwd = emu_attention_fwd;
     emu_table.attention_bwd = emu_attention_bwd;
+#ifdef MEGATUNE_HAVE_DNNL
+    f32_table = *mt_kernels_opt();
+    f32_table.name = "opt-dnnl";
+    f32_table.linear_fwd = f32_linear_fwd;
+    f32_table.linear_bwd = f32_linear_bwd;
+#endif
+}
+
+const mt_kernels *mt_kernels_opt_dnnl(void) {
+#ifdef MEGATUNE_HAVE_DNNL
+    pthread_once(&tables_once, tables_init);
+    return &f32_table;
+#else
+    return NULL;
+#endif
 }
 
 const mt_kernels *mt_kernels_bf16(void) {

@@ -96,7 +96,10 @@ const mt_kernels *mt_kernels_ref(void);
 // Taking the opt table sets OpenBLAS to one thread for the whole process: opt kernels split work
 // over OpenMP threads and call BLAS inside them, so the two thread pools never compete.
 const mt_kernels *mt_kernels_opt(void);
-// opt unless the environment says MEGATUNE_KERNELS=ref.
+// opt with the linear layers' products on oneDNN's fp32 matmul; NULL when built without oneDNN.
+const mt_kernels *mt_kernels_opt_dnnl(void);
+// MEGATUNE_KERNELS=ref: ref; =blas: opt (OpenBLAS); =dnnl or unset: opt-dnnl where built with
+// oneDNN, else opt.
 const mt_kernels *mt_kernels_default(void);
 
 // Weight operands may be kept in a derived form (bf16 copies) from one kernel call to the next.

@@ -38,7 +38,7 @@ static void close_(const char *what, const float *got, const float *want, size_t
     mt_check_close(what, got, want, n, 1e-5 * fmax(maxabs(want, n), 1e-6), 1e-4);
 }
 
-static void run_all(void);
+static void run_all(const mt_kernels *O);
 
 // The activations in double precision, written from their definitions (not from act_scalar.c).
 static double act_def(double x, int k) {
@@ -87,13 +87,17 @@ int main(void) {
     for (int i = 0; i < 3; i++) {
         omp_set_num_threads(counts[i]);
         fprintf(stderr, "== %d OpenMP thread(s)\n", counts[i]);
-        run_all();
+        run_all(mt_kernels_opt());
+        if (mt_kernels_opt_dnnl()) { // the same table with oneDNN's fp32 matmul for the linear layers
+            fprintf(stderr, "== %d OpenMP thread(s), %s\n", counts[i], mt_kernels_opt_dnnl()->name);
+            run_all(mt_kernels_opt_dnnl());
+        }
     }
     TEST_DONE();
 }
 
-static void run_all(void) {
-    const mt_kernels *R = mt_kernels_ref(), *O = mt_kernels_opt();
+static void run_all(const mt_kernels *O) {
+    const mt_kernels *R = mt_kernels_ref();
     const int B = 3, T = 13, C = 40, N = B * T, OUT = 27, V = 50;
 
     // linear
