@@ -1259,8 +1259,10 @@ mt_status mt_nemo_restore(const char *path, char **overrides, int n_overrides, m
             const nmember *mj = artifact(&ms, cf, path, "language_model.config_file", &st);
             if (mj) s->config_json = mj->data;
         }
+        s->weights_from_checkpoint = 1; // both loads below are strict: every weight, exact shapes
         if (st == MT_OK) st = mt_session_build_model(&n->cfg, s, head, ncls);
         s->config_json = NULL;
+        s->weights_from_checkpoint = 0;
         if (st == MT_OK && T == n->par->tp_size && ver.qkv == MT_QKV_V2) {
             st = mt_state_dict_load_model(files[n->par->tp_rank], s->model, 1);
             if (st != MT_OK) st = member_error(st, path, files[n->par->tp_rank], sharded, n->par->tp_rank);
