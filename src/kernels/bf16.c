@@ -131,7 +131,7 @@ typedef struct {
 static struct {
     gemm_key k;
     dnnl_primitive_t p;
-    dnnl_memory_desc_t a, b, c, bias;
+    dnnl_memory_desc_t a, b, c, bias, pad;
     int busy;
 } prims[PRIM_CACHE];
 static int n_prims, next_evict;
@@ -171,12 +171,13 @@ static void prim_put(int slot) {
 
 // the primitive for k, marked busy until prim_put(returned slot)
 static int prim_get(const gemm_key *k, dnnl_primitive_t *p, dnnl_memory_desc_t *a, dnnl_memory_desc_t *b,
-                    dnnl_memory_desc_t *c, dnnl_memory_desc_t *bias) {
+                    dnnl_memory_desc_t *c, dnnl_memory_desc_t *bias, dnnl_memory_desc_t *pad) {
     pthread_once(&engine_once, engine_init);
     pthread_mutex_lock(&prim_mu);
     for (int i = 0; i < n_prims; i++)
         if (!memcmp(&prims[i].k, k, sizeof *k)) {
             *p = prims[i].p, *a = prims[i].a, *b = prims[i].b, *c = prims[i].c, *bias = prims[i].bias;
+            *pad = prims[i].pad;
             prims[i].busy++;
             pthread_mutex_unlock(&prim_mu);
             return i;
@@ -194,6 +195,9 @@ static int prim_get(const gemm_key *k, dnnl_primitive_t *p, dnnl_memory_desc_t *
     DNNL_CHECK(dnnl_matmul_desc_init(&md, &amd, &bmd, k->bias ? &zmd : NULL, &cmd));
     dnnl_primitive_attr_t attr;
     DNNL_CHECK(dnnl_primitive_attr_create(&attr));
+    // our own scratchpad per execution: the library's is shared, and TP ranks (threads of one
+    // process) run the same primitive at once
+    DNNL_CHECK(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
     if (k->sum) {
         dnnl_post_ops_t po;
         DNNL_CHECK(dnnl_post_ops_create(&po));
@@ -206,11 +210,12 @@ static int prim_get(const gemm_key *k, dnnl_primitive_t *p, dnnl_memory_desc_t *
     dnnl_primitive_attr_destroy(attr);
     dnnl_primitive_t prim;
     DNNL_CHECK(dnnl_primitive_create(&prim, pd));
+    dnnl_memory_desc_t pmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
     dnnl_primitive_desc_destroy(pd);
     int slot = evict_slot(&n_prims, &next_evict, PRIM_CACHE, prim_busy, prim_prim);
     prims[slot].k = *k, prims[slot].p = prim, prims[slot].a = amd, prims[slot].b = bmd, prims[slot].c = cmd;
-    prims[slot].bias = zmd, prims[slot].busy = 1;
-    *p = prim, *a = amd, *b = bmd, *c = cmd, *bias = zmd;
+    prims[slot].bias = zmd, prims[slot].pad = pmd, prims[slot].busy = 1;
+    *p = prim, *a = amd, *b = bmd, *c = cmd, *bias = zmd, *pad = pmd;
     pthread_mutex_unlock(&prim_mu);
     return slot;
 }
@@ -221,17 +226,26 @@ static void gemm_dnnl_any(int f32, int ta, int tb, int M, int N, int K, const vo
                           int ldb, float beta, float *C, int ldc, const float *bias) {
     gemm_key k = {M, N, K, ta, tb, lda, ldb, ldc, beta != 0.0f, bias != NULL, f32};
     dnnl_primitive_t p;
-    dnnl_memory_desc_t amd, bmd, cmd, zmd;
-    int slot = prim_get(&k, &p, &amd, &bmd, &cmd, &zmd);
-    dnnl_memory_t am, bm, cm, zm = NULL;
+    dnnl_memory_desc_t amd, bmd, cmd, zmd, pmd;
+    int slot = prim_get(&k, &p, &amd, &bmd, &cmd, &zmd, &pmd);
+    dnnl_memory_t am, bm, cm, zm = NULL, pm = NULL;
     DNNL_CHECK(dnnl_memory_create(&am, &amd, engine, (void *)a16));
     DNNL_CHECK(dnnl_memory_create(&bm, &bmd, engine, (void *)b16));
     DNNL_CHECK(dnnl_memory_create(&cm, &cmd, engine, C));
-    if (bias) DNNL_CHECK(dnnl_memory_create(&zm, &zmd, engine, (void *)bias));
+    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}};
+    int nargs = 3, sp = -1;
+    if (bias) {
+        DNNL_CHECK(dnnl_memory_create(&zm, &zmd, engine, (void *)bias));
+        args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, zm};
+    }
+    size_t pad_bytes = dnnl_memory_desc_get_size(&pmd);
+    if (pad_bytes) {
+        DNNL_CHECK(dnnl_memory_create(&pm, &pmd, engine, scratch_get(pad_bytes, &sp)));
+        args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, pm};
+    }
     dnnl_stream_t stream;
     DNNL_CHECK(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags));
-    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}, {DNNL_ARG_BIAS, zm}};
-    DNNL_CHECK(dnnl_primitive_execute(p, stream, bias ? 4 : 3, args));
+    DNNL_CHECK(dnnl_primitive_execute(p, stream, nargs, args));
     DNNL_CHECK(dnnl_stream_wait(stream));
     prim_put(slot);
     dnnl_stream_destroy(stream);
@@ -239,6 +253,8 @@ static void gemm_dnnl_any(int f32, int ta, int tb, int M, int N, int K, const vo
     dnnl_memory_destroy(bm);
     dnnl_memory_destroy(cm);
     if (zm) dnnl_memory_destroy(zm);
+    if (pm) dnnl_memory_destroy(pm);
+    if (sp >= 0) scratch_put(sp);
 }
 
 static void gemm_dnnl16(int ta, int tb, int M, int N, int K, const uint16_t *a16, int lda, const uint16_t *b16, int ldb,
@@ -273,7 +289,7 @@ typedef struct {
 static struct {
     bmm_key k;
     dnnl_primitive_t p;
-    dnnl_memory_desc_t md[3];
+    dnnl_memory_desc_t md[4]; // src, weights, dst, scratchpad
     int busy;
 } bmms[BMM_CACHE];
 static int bmm_busy(int s) { return bmms[s].busy; }
@@ -284,7 +300,7 @@ static int n_bmms, next_bmm_evict;
 static void bmm(const bmm_key *k, const uint16_t *src, const uint16_t *wei, float *dst) {
     pthread_once(&engine_once, engine_init);
     dnnl_primitive_t p = NULL;
-    dnnl_memory_desc_t md[3];
+    dnnl_memory_desc_t md[4];
     int slot = -1;
     pthread_mutex_lock(&prim_mu);
     for (int i = 0; i < n_bmms && !p; i++)
@@ -296,11 +312,13 @@ static void bmm(const bmm_key *k, const uint16_t *src, const uint16_t *wei, floa
         DNNL_CHECK(dnnl_matmul_desc_init(&mmd, &md[0], &md[1], NULL, &md[2]));
         dnnl_primitive_attr_t attr;
         DNNL_CHECK(dnnl_primitive_attr_create(&attr));
+        DNNL_CHECK(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user)); // (as prim_get)
         if (k->scale != 1.0f) DNNL_CHECK(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &k->scale));
         dnnl_primitive_desc_t pd;
         DNNL_CHECK(dnnl_primitive_desc_create(&pd, &mmd, attr, engine, NULL));
         dnnl_primitive_attr_destroy(attr);
         DNNL_CHECK(dnnl_primitive_create(&p, pd));
+        md[3] = *dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
         dnnl_primitive_desc_destroy(pd);
         slot = evict_slot(&n_bmms, &next_bmm_evict, BMM_CACHE, bmm_busy, bmm_prim);
         bmms[slot].k = *k, bmms[slot].p = p;
@@ -308,20 +326,28 @@ static void bmm(const bmm_key *k, const uint16_t *src, const uint16_t *wei, floa
     }
     bmms[slot].busy++;
     pthread_mutex_unlock(&prim_mu);
-    dnnl_memory_t m[3];
+    dnnl_memory_t m[4] = {NULL, NULL, NULL, NULL};
     DNNL_CHECK(dnnl_memory_create(&m[0], &md[0], engine, (void *)src));
     DNNL_CHECK(dnnl_memory_create(&m[1], &md[1], engine, (void *)wei));
     DNNL_CHECK(dnnl_memory_create(&m[2], &md[2], engine, dst));
+    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, m[0]}, {DNNL_ARG_WEIGHTS, m[1]}, {DNNL_ARG_DST, m[2]}};
+    int nargs = 3, sp = -1;
+    size_t pad_bytes = dnnl_memory_desc_get_size(&md[3]);
+    if (pad_bytes) {
+        DNNL_CHECK(dnnl_memory_create(&m[3], &md[3], engine, scratch_get(pad_bytes, &sp)));
+        args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, m[3]};
+    }
     dnnl_stream_t stream;
     DNNL_CHECK(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags));
-    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, m[0]}, {DNNL_ARG_WEIGHTS, m[1]}, {DNNL_ARG_DST, m[2]}};
-    DNNL_CHECK(dnnl_primitive_execute(p, stream, 3, args));
+    DNNL_CHECK(dnnl_primitive_execute(p, stream, nargs, args));
     DNNL_CHECK(dnnl_stream_wait(stream));
     pthread_mutex_lock(&prim_mu);
     bmms[slot].busy--;
     pthread_mutex_unlock(&prim_mu);
     dnnl_stream_destroy(stream);
-    for (int t = 0; t < 3; t++) dnnl_memory_destroy(m[t]);
+    for (int t = 0; t < 4; t++)
+        if (m[t]) dnnl_memory_destroy(m[t]);
+    if (sp >= 0) scratch_put(sp);
 }
 
 // one operand's (B, NH, rows, cols) dims and strides: row stride rs, head stride hs, batch stride bs;
