@@ -135,6 +135,11 @@ int mt_cmd_train(int argc, char **argv) {
             fflush(stdout);
             return mt_cli_error();
         }
+        if (res.tested) { // do_training=false: trainer.test only
+            printf("predictions:  %s/predictions.json (and nbest_predictions.json)\n", res.log_dir);
+            fflush(stdout);
+            return 0;
+        }
         printf("metrics:      %s/metrics.csv\n", res.log_dir);
         printf("checkpoints:  %s\n", res.ckpt_dir);
         if (res.nemo_path[0]) printf(".nemo:        %s\n", res.nemo_path);
