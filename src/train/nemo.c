@@ -1104,6 +1104,10 @@ mt_status mt_nemo_adopt_model(const char *path, mt_train_config *cfg, char *tmpd
                 st = copy_key(cfg, &nc, i);
                 break;
             }
+    // do_training=false (QA): NeMo's trainer.test reads the features with the restored model's own
+    // model.dataset (max_seq_length, doc_stride, n_best_size, ...), not the YAML's
+    for (size_t i = 0; i < nk && st == MT_OK && !cfg->do_training; i++)
+        if (!strncmp(schema[i].path, "model.dataset.", 14)) st = copy_key(cfg, &nc, i);
     char vp[600], jp[600];
     snprintf(vp, sizeof vp, "%s/vocab.txt", tmpdir);
     if (st == MT_OK) st = extract_vocab(&ms, &nc, path, vp);
@@ -1133,8 +1137,9 @@ mt_status mt_nemo_adopt_model(const char *path, mt_train_config *cfg, char *tmpd
         tmpdir[0] = labels[0] = 0;
         return mt_fail_context(st, "pretrained_model=%s", path);
     }
-    mt_info("pretrained_model=%s: the encoder, tokenizer, head and labels come from the .nemo's own config (the "
-            "YAML's model.language_model, tokenizer and head sections are not used)", path);
+    mt_info("pretrained_model=%s: the encoder, tokenizer, head and labels%s come from the .nemo's own config (the "
+            "YAML's model.language_model, tokenizer and head sections%s are not used)", path,
+            cfg->do_training ? "" : " and model.dataset", cfg->do_training ? "" : " and model.dataset");
     return MT_OK;
 }
 
