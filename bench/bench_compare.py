@@ -3,7 +3,7 @@
 in fp32 and bf16 (megatune's trainer.precision=bf16 vs PyTorch's CPU bf16 autocast), per shape.
 
     bench/bench_compare.py [--build build] [--shapes base,345m,345m-384] [--modes train,infer]
-                           [--precisions 32,bf16] [--steps 3] [--repeats 3] [--threads 2]
+                           [--precisions 32,bf16] [--steps 3] [--repeats 3] [--threads 2] [--isa avx2]
 
 Each (shape, mode, precision) runs megatune then PyTorch `repeats` times in turn, so both see the
 same machine load; it prints medians with min/max of ms per step, the ratio of medians (PyTorch
@@ -14,6 +14,9 @@ flock /tmp/megatune-bigmem.lock (they need several GiB). PyTorch gets its best s
 (shared/reference/pytorch-baseline.md): OpenMP OpenBLAS and tcmalloc when installed,
 OMP_WAIT_POLICY=PASSIVE; megatune runs with the same thread count and wait policy. bf16 rows are
 skipped where the CPU lacks AVX512-BF16/AMX (PyTorch's bf16 is emulated there: not a fair peer).
+--isa avx2 limits both programs' libraries to AVX2 (OPENBLAS_CORETYPE=Haswell, ONEDNN_MAX_CPU_ISA=AVX2)
+on an AVX-512 CPU: a proxy for an AVX2-only machine, not one (clock, caches and megatune's own loops,
+compiled for the build machine unless --build names a build made with -march=haswell, stay as they are).
 """
 import argparse
 import os
@@ -57,9 +60,12 @@ def main():
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--isa", default="native", choices=["native", "avx2"])
     a = ap.parse_args()
     py = os.environ.get("MEGATUNE_PYTHON", "/usr/bin/python3")
     base = dict(os.environ, OMP_NUM_THREADS=str(a.threads), OMP_WAIT_POLICY="PASSIVE")
+    if a.isa == "avx2":
+        base.update(OPENBLAS_CORETYPE="Haswell", ONEDNN_MAX_CPU_ISA="AVX2")
     tenv = dict(base)
     ompblas = "/usr/lib/x86_64-linux-gnu/openblas-openmp"
     if os.path.isdir(ompblas):
@@ -71,13 +77,16 @@ def main():
     print(peak.strip())
     pk = {k: float(v) for k, v in re.findall(r"(\w+)_gflops=([0-9.]+)", peak)}
     has_bf16 = pk.get("bf16", 0) > 0 or "AMX-BF16" in peak
+    isa = " OPENBLAS_CORETYPE=Haswell ONEDNN_MAX_CPU_ISA=AVX2" if a.isa == "avx2" else ""
+    print("load average %s" % " ".join(open("/proc/loadavg").read().split()[:3]))
+    print("both: OMP_NUM_THREADS=%d OMP_WAIT_POLICY=PASSIVE%s" % (a.threads, isa))
     print("PyTorch env: OMP_NUM_THREADS=%d OMP_WAIT_POLICY=PASSIVE%s%s" % (
         a.threads, " LD_LIBRARY_PATH=" + ompblas if "LD_LIBRARY_PATH" in tenv else "",
         " LD_PRELOAD=" + tcm if "LD_PRELOAD" in tenv else ""))
     print("ratio = PyTorch ms / megatune ms of the medians (> 1: megatune faster); peak% = GFLOP/s / measured peak")
     hdr = "%-9s %-5s %-4s | %-26s | %-26s | %6s | %9s %9s | %7s %7s | %6s %6s" % (
         "shape", "mode", "prec", "megatune ms med [min,max]", "pytorch ms med [min,max]", "ratio", "mt tok/s",
-        "pt tok/s", "mt pk%", "pt pk%", "mt MiB", "pt MiB") + " | cpu-time ratio"
+        "pt tok/s", "mt pk%", "pt pk%", "mt MiB", "pt MiB") + " | cpu-time ratio | load avg"
     print(hdr)
     for shape in a.shapes.split(","):
         args = SHAPES[shape].split()
@@ -85,7 +94,8 @@ def main():
         for mode in a.modes.split(","):
             for prec in a.precisions.split(","):
                 if prec == "bf16" and not has_bf16:
-                    print("%-9s %-5s %-4s | skipped: no AVX512-BF16/AMX-BF16 on this CPU" % (shape, mode, prec))
+                    print("%-9s %-5s %-4s | skipped: no AVX512-BF16/AMX-BF16 %s" % (
+                        shape, mode, prec, "under --isa avx2" if a.isa == "avx2" else "on this CPU"))
                     continue
                 infer = "1" if mode == "infer" else "0"
                 mcmd = [os.path.join(a.build, "bench", "bench_train")] + args + [
@@ -116,10 +126,11 @@ def main():
                     args[args.index("--batch") + 1])
                 cr = statistics.median([r["cpu_ms_per_step"] for r in pr]) / statistics.median(
                     [r["cpu_ms_per_step"] for r in mr])
-                print("%-9s %-5s %-4s | %8.0f [%7.0f,%7.0f] | %8.0f [%7.0f,%7.0f] | %6.2f | %9.0f %9.0f | %6.0f%% %6.0f%% | %6.0f %6.0f | %6.2f" % (
+                print("%-9s %-5s %-4s | %8.0f [%7.0f,%7.0f] | %8.0f [%7.0f,%7.0f] | %6.2f | %9.0f %9.0f | %6.0f%% %6.0f%% | %6.0f %6.0f | %6.2f | %s" % (
                     shape, mode, prec, mmed, min(mms), max(mms), pmed, min(pms), max(pms), pmed / mmed,
                     ntok / mmed * 1e3, ntok / pmed * 1e3, 100 * gf / p, 100 * pgf / p,
-                    max(r["rss_mib"] for r in mr), max(r["rss_mib"] for r in pr), cr), flush=True)
+                    max(r["rss_mib"] for r in mr), max(r["rss_mib"] for r in pr), cr,
+                    open("/proc/loadavg").read().split()[0]), flush=True)
 
 
 if __name__ == "__main__":

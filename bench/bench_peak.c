@@ -103,8 +103,15 @@ int main(int argc, char **argv) {
     }
     mt_bf16_caps caps = mt_bf16_detect();
     int avx512 = __builtin_cpu_supports("avx512f"), avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    printf("CPU %s, %d threads, ISA:%s%s%s%s\n", model, omp_get_max_threads(), avx2 ? " AVX2+FMA" : "",
-           avx512 ? " AVX-512" : "", caps.avx512_bf16 ? " AVX512-BF16" : "", caps.amx_bf16 ? " AMX-BF16" : "");
+    // an AVX2-only proxy on a bigger CPU (bench_compare.py --isa avx2): measure and print what the
+    // libraries are limited to, after the CPU's own ISA
+    const char *lim = getenv("ONEDNN_MAX_CPU_ISA");
+    int proxy = lim && !strcmp(lim, "AVX2");
+    printf("CPU %s, %d threads, ISA:%s%s%s%s%s\n", model, omp_get_max_threads(), avx2 ? " AVX2+FMA" : "",
+           avx512 ? " AVX-512" : "", caps.avx512_bf16 ? " AVX512-BF16" : "", caps.amx_bf16 ? " AMX-BF16" : "",
+           proxy ? "; limited to AVX2 (OPENBLAS_CORETYPE=Haswell, ONEDNN_MAX_CPU_ISA=AVX2): a proxy, not an "
+                   "AVX2-only CPU" : "");
+    if (proxy) avx512 = 0, caps.avx512_bf16 = caps.amx_bf16 = 0;
     double fp32 = avx512 ? measure(0, secs) : avx2 ? measure(1, secs) : 0;
     double bf16 = caps.avx512_bf16 ? measure(2, secs) : 0;
     printf("PEAK fp32_gflops=%.1f bf16_gflops=%.1f\n", fp32, bf16);

@@ -33,6 +33,9 @@ static void train_usage(FILE *out) {
             "  megatune train examples/token_classification_config.yaml model.dataset.data_dir=conll2003 \\\n"
             "      model.language_model.lm_checkpoint=/path/iter_0080000 trainer.max_steps=100\n"
             "  megatune train examples/quickstart_config.yaml exp_manager.resume_if_exists=true\n"
+            "  megatune train examples/question_answering_squad_config.yaml do_training=false \\\n"
+            "      pretrained_model=qa.nemo model.test_ds.file=dev-v1.1.json   # test only (NeMo's QA script):\n"
+            "      # test_* metrics on stdout, predictions.json + nbest_predictions.json in the log folder\n"
             "  megatune train examples/quickstart_config.yaml trainer.max_steps=0 \\\n"
             "      trainer.resume_from_checkpoint=CKPT       # a .nemo from any training checkpoint\n\n");
     mt_config_print_help(out);
@@ -134,6 +137,11 @@ int mt_cmd_train(int argc, char **argv) {
         if (s != MT_OK && s != MT_ERR_INTERRUPTED) { // failed: its log (which has the error) is what to read
             fflush(stdout);
             return mt_cli_error();
+        }
+        if (res.tested) { // do_training=false: trainer.test only
+            printf("predictions:  %s/predictions.json (and nbest_predictions.json)\n", res.log_dir);
+            fflush(stdout);
+            return 0;
         }
         printf("metrics:      %s/metrics.csv\n", res.log_dir);
         printf("checkpoints:  %s\n", res.ckpt_dir);

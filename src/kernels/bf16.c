@@ -2,12 +2,15 @@
 
 #include <cblas.h>
 #include <cpuid.h>
+#include <math.h>
 #include <stdarg.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "core/rng.h"
 #include "core/status.h"
 #include "kernels/opt/opt.h"
 
@@ -43,8 +46,14 @@ int mt_bf16_available(const char **why) {
     mt_bf16_caps c = mt_bf16_detect();
     const char *w = NULL;
     const char *e = getenv("MEGATUNE_BF16");
+    // oneDNN limited below its bf16 ISAs would run bf16 products in slow reference code
+    const char *lim = getenv("ONEDNN_MAX_CPU_ISA");
+    if (!lim) lim = getenv("DNNL_MAX_CPU_ISA");
+    int limited = lim && *lim && strncasecmp(lim, "ALL", 3) && strncasecmp(lim, "AVX512_CORE_BF16", 16) &&
+                  strncasecmp(lim, "AVX512_CORE_FP16", 16) && strncasecmp(lim, "AVX512_CORE_AMX", 15);
     if (e && !strcmp(e, "off")) w = "MEGATUNE_BF16=off";
     else if (!c.avx512_bf16 && !c.amx_bf16) w = "this CPU has neither AVX512-BF16 nor AMX-BF16";
+    else if (limited) w = "ONEDNN_MAX_CPU_ISA limits oneDNN below AVX512-BF16";
     else if (!c.have_dnnl) w = "megatune was built without oneDNN (libdnnl-dev)";
     if (why) *why = w;
     return w == NULL;
@@ -114,13 +123,16 @@ static void convert_rows(uint16_t *dst, const float *src, int rows, int cols, in
 
 // --- oneDNN matmul primitives, created once per shape (a step uses about ten) ---
 typedef struct {
-    int M, N, K, ta, tb, lda, ldb, ldc, sum;
+    int M, N, K, ta, tb, lda, ldb, ldc, sum, bias, f32; // f32: A and B are fp32 (else bf16)
 } gemm_key;
-#define PRIM_CACHE 64
+// Shapes vary with dynamic padding, so the cache evicts: a primitive is destroyed only while no
+// thread runs it (busy counts the threads between prim_get and prim_put).
+#define PRIM_CACHE 128
 static struct {
     gemm_key k;
     dnnl_primitive_t p;
-    dnnl_memory_desc_t a, b, c;
+    dnnl_memory_desc_t a, b, c, bias, pad;
+    int busy;
 } prims[PRIM_CACHE];
 static int n_prims, next_evict;
 static pthread_mutex_t prim_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -135,27 +147,57 @@ static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
 
 static void engine_init(void) { DNNL_CHECK(dnnl_engine_create(&engine, dnnl_cpu, 0)); }
 
+// a slot to fill (under prim_mu): a free one, else the next idle one, its primitive destroyed
+static int evict_slot(int *n, int *next, int cap, int (*busy)(int), dnnl_primitive_t (*prim)(int)) {
+    if (*n < cap) return (*n)++;
+    for (int tries = 0; tries < cap; tries++) {
+        int s = (*next)++ % cap;
+        if (!busy(s)) {
+            dnnl_primitive_destroy(prim(s));
+            return s;
+        }
+    }
+    bf16_die("every one of %d cached primitives is running", cap);
+    return -1;
+}
+static int prim_busy(int s) { return prims[s].busy; }
+static dnnl_primitive_t prim_prim(int s) { return prims[s].p; }
+
+static void prim_put(int slot) {
+    pthread_mutex_lock(&prim_mu);
+    prims[slot].busy--;
+    pthread_mutex_unlock(&prim_mu);
+}
+
+// the primitive for k, marked busy until prim_put(returned slot)
 static int prim_get(const gemm_key *k, dnnl_primitive_t *p, dnnl_memory_desc_t *a, dnnl_memory_desc_t *b,
-                    dnnl_memory_desc_t *c) {
+                    dnnl_memory_desc_t *c, dnnl_memory_desc_t *bias, dnnl_memory_desc_t *pad) {
     pthread_once(&engine_once, engine_init);
     pthread_mutex_lock(&prim_mu);
     for (int i = 0; i < n_prims; i++)
         if (!memcmp(&prims[i].k, k, sizeof *k)) {
-            *p = prims[i].p, *a = prims[i].a, *b = prims[i].b, *c = prims[i].c;
+            *p = prims[i].p, *a = prims[i].a, *b = prims[i].b, *c = prims[i].c, *bias = prims[i].bias;
+            *pad = prims[i].pad;
+            prims[i].busy++;
             pthread_mutex_unlock(&prim_mu);
-            return 0;
+            return i;
         }
     dnnl_dims_t ad = {k->M, k->K}, as = {k->ta ? 1 : k->lda, k->ta ? k->lda : 1};
     dnnl_dims_t bd = {k->K, k->N}, bs = {k->tb ? 1 : k->ldb, k->tb ? k->ldb : 1};
     dnnl_dims_t cd = {k->M, k->N}, cs = {k->ldc, 1};
-    dnnl_memory_desc_t amd, bmd, cmd;
-    DNNL_CHECK(dnnl_memory_desc_init_by_strides(&amd, 2, ad, dnnl_bf16, as));
-    DNNL_CHECK(dnnl_memory_desc_init_by_strides(&bmd, 2, bd, dnnl_bf16, bs));
+    dnnl_dims_t zd = {1, k->N}, zs = {k->N, 1};
+    dnnl_memory_desc_t amd, bmd, cmd, zmd;
+    DNNL_CHECK(dnnl_memory_desc_init_by_strides(&amd, 2, ad, k->f32 ? dnnl_f32 : dnnl_bf16, as));
+    DNNL_CHECK(dnnl_memory_desc_init_by_strides(&bmd, 2, bd, k->f32 ? dnnl_f32 : dnnl_bf16, bs));
     DNNL_CHECK(dnnl_memory_desc_init_by_strides(&cmd, 2, cd, dnnl_f32, cs));
+    DNNL_CHECK(dnnl_memory_desc_init_by_strides(&zmd, 2, zd, dnnl_f32, zs));
     dnnl_matmul_desc_t md;
-    DNNL_CHECK(dnnl_matmul_desc_init(&md, &amd, &bmd, NULL, &cmd));
+    DNNL_CHECK(dnnl_matmul_desc_init(&md, &amd, &bmd, k->bias ? &zmd : NULL, &cmd));
     dnnl_primitive_attr_t attr;
     DNNL_CHECK(dnnl_primitive_attr_create(&attr));
+    // our own scratchpad per execution: the library's is shared, and TP ranks (threads of one
+    // process) run the same primitive at once
+    DNNL_CHECK(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
     if (k->sum) {
         dnnl_post_ops_t po;
         DNNL_CHECK(dnnl_post_ops_create(&po));
@@ -168,35 +210,56 @@ static int prim_get(const gemm_key *k, dnnl_primitive_t *p, dnnl_memory_desc_t *
     dnnl_primitive_attr_destroy(attr);
     dnnl_primitive_t prim;
     DNNL_CHECK(dnnl_primitive_create(&prim, pd));
+    dnnl_memory_desc_t pmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
     dnnl_primitive_desc_destroy(pd);
-    int slot = n_prims < PRIM_CACHE ? n_prims++ : next_evict++ % PRIM_CACHE;
-    // an evicted primitive may be executing on another thread: keep it (a step has far fewer shapes)
+    int slot = evict_slot(&n_prims, &next_evict, PRIM_CACHE, prim_busy, prim_prim);
     prims[slot].k = *k, prims[slot].p = prim, prims[slot].a = amd, prims[slot].b = bmd, prims[slot].c = cmd;
-    *p = prim, *a = amd, *b = bmd, *c = cmd;
+    prims[slot].bias = zmd, prims[slot].pad = pmd, prims[slot].busy = 1;
+    *p = prim, *a = amd, *b = bmd, *c = cmd, *bias = zmd, *pad = pmd;
     pthread_mutex_unlock(&prim_mu);
-    return 0;
+    return slot;
 }
 
-// C = beta*C + op(A) op(B) on inputs already in bf16 (same layouts as mt_gemm_bf16's)
-static void gemm_dnnl16(int ta, int tb, int M, int N, int K, const uint16_t *a16, int lda, const uint16_t *b16, int ldb,
-                        float beta, float *C, int ldc) {
-    gemm_key k = {M, N, K, ta, tb, lda, ldb, ldc, beta != 0.0f};
+// C = beta*C + op(A) op(B) (+ bias (N) on every row when given) on inputs already in bf16 (same
+// layouts as mt_gemm_bf16's)
+static void gemm_dnnl_any(int f32, int ta, int tb, int M, int N, int K, const void *a16, int lda, const void *b16,
+                          int ldb, float beta, float *C, int ldc, const float *bias) {
+    gemm_key k = {M, N, K, ta, tb, lda, ldb, ldc, beta != 0.0f, bias != NULL, f32};
     dnnl_primitive_t p;
-    dnnl_memory_desc_t amd, bmd, cmd;
-    prim_get(&k, &p, &amd, &bmd, &cmd);
-    dnnl_memory_t am, bm, cm;
+    dnnl_memory_desc_t amd, bmd, cmd, zmd, pmd;
+    int slot = prim_get(&k, &p, &amd, &bmd, &cmd, &zmd, &pmd);
+    dnnl_memory_t am, bm, cm, zm = NULL, pm = NULL;
     DNNL_CHECK(dnnl_memory_create(&am, &amd, engine, (void *)a16));
     DNNL_CHECK(dnnl_memory_create(&bm, &bmd, engine, (void *)b16));
     DNNL_CHECK(dnnl_memory_create(&cm, &cmd, engine, C));
+    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}};
+    int nargs = 3, sp = -1;
+    if (bias) {
+        DNNL_CHECK(dnnl_memory_create(&zm, &zmd, engine, (void *)bias));
+        args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, zm};
+    }
+    size_t pad_bytes = dnnl_memory_desc_get_size(&pmd);
+    if (pad_bytes) {
+        DNNL_CHECK(dnnl_memory_create(&pm, &pmd, engine, scratch_get(pad_bytes, &sp)));
+        args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, pm};
+    }
     dnnl_stream_t stream;
     DNNL_CHECK(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags));
-    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}};
-    DNNL_CHECK(dnnl_primitive_execute(p, stream, 3, args));
+    DNNL_CHECK(dnnl_primitive_execute(p, stream, nargs, args));
     DNNL_CHECK(dnnl_stream_wait(stream));
+    prim_put(slot);
     dnnl_stream_destroy(stream);
     dnnl_memory_destroy(am);
     dnnl_memory_destroy(bm);
     dnnl_memory_destroy(cm);
+    if (zm) dnnl_memory_destroy(zm);
+    if (pm) dnnl_memory_destroy(pm);
+    if (sp >= 0) scratch_put(sp);
+}
+
+static void gemm_dnnl16(int ta, int tb, int M, int N, int K, const uint16_t *a16, int lda, const uint16_t *b16, int ldb,
+                        float beta, float *C, int ldc, const float *bias) {
+    gemm_dnnl_any(0, ta, tb, M, N, K, a16, lda, b16, ldb, beta, C, ldc, bias);
 }
 
 // a rows x cols fp32 block at leading dimension ld, converted into scratch (same ld)
@@ -211,11 +274,287 @@ static void gemm_dnnl(int ta, int tb, int M, int N, int K, const float *A, int l
     int sa, sb;
     uint16_t *a16 = to_bf16(A, ta ? K : M, ta ? M : K, lda, &sa);
     uint16_t *b16 = to_bf16(B, tb ? N : K, tb ? K : N, ldb, &sb);
-    gemm_dnnl16(ta, tb, M, N, K, a16, lda, b16, ldb, beta, C, ldc);
+    gemm_dnnl16(ta, tb, M, N, K, a16, lda, b16, ldb, beta, C, ldc, NULL);
     scratch_put(sa);
     scratch_put(sb);
 }
+
+// --- batched per-head products for attention, (B, NH) batches of strided bf16 matrices: one
+// oneDNN call per product for all heads, where fp32 runs one sgemm per head ---
+typedef struct {
+    dnnl_dim_t d[3][4], s[3][4]; // dims and strides of src (B,NH,M,K), weights (B,NH,K,N), dst (B,NH,M,N)
+    float scale;
+} bmm_key;
+#define BMM_CACHE 64
+static struct {
+    bmm_key k;
+    dnnl_primitive_t p;
+    dnnl_memory_desc_t md[4]; // src, weights, dst, scratchpad
+    int busy;
+} bmms[BMM_CACHE];
+static int bmm_busy(int s) { return bmms[s].busy; }
+static dnnl_primitive_t bmm_prim(int s) { return bmms[s].p; }
+static int n_bmms, next_bmm_evict;
+
+// dst (f32) = scale * src @ weights, both bf16; strides in elements
+static void bmm(const bmm_key *k, const uint16_t *src, const uint16_t *wei, float *dst) {
+    pthread_once(&engine_once, engine_init);
+    dnnl_primitive_t p = NULL;
+    dnnl_memory_desc_t md[4];
+    int slot = -1;
+    pthread_mutex_lock(&prim_mu);
+    for (int i = 0; i < n_bmms && !p; i++)
+        if (!memcmp(&bmms[i].k, k, sizeof *k)) p = bmms[i].p, memcpy(md, bmms[i].md, sizeof md), slot = i;
+    if (!p) {
+        for (int t = 0; t < 3; t++)
+            DNNL_CHECK(dnnl_memory_desc_init_by_strides(&md[t], 4, k->d[t], t < 2 ? dnnl_bf16 : dnnl_f32, k->s[t]));
+        dnnl_matmul_desc_t mmd;
+        DNNL_CHECK(dnnl_matmul_desc_init(&mmd, &md[0], &md[1], NULL, &md[2]));
+        dnnl_primitive_attr_t attr;
+        DNNL_CHECK(dnnl_primitive_attr_create(&attr));
+        DNNL_CHECK(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user)); // (as prim_get)
+        if (k->scale != 1.0f) DNNL_CHECK(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &k->scale));
+        dnnl_primitive_desc_t pd;
+        DNNL_CHECK(dnnl_primitive_desc_create(&pd, &mmd, attr, engine, NULL));
+        dnnl_primitive_attr_destroy(attr);
+        DNNL_CHECK(dnnl_primitive_create(&p, pd));
+        md[3] = *dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+        dnnl_primitive_desc_destroy(pd);
+        slot = evict_slot(&n_bmms, &next_bmm_evict, BMM_CACHE, bmm_busy, bmm_prim);
+        bmms[slot].k = *k, bmms[slot].p = p;
+        memcpy(bmms[slot].md, md, sizeof md);
+    }
+    bmms[slot].busy++;
+    pthread_mutex_unlock(&prim_mu);
+    dnnl_memory_t m[4] = {NULL, NULL, NULL, NULL};
+    DNNL_CHECK(dnnl_memory_create(&m[0], &md[0], engine, (void *)src));
+    DNNL_CHECK(dnnl_memory_create(&m[1], &md[1], engine, (void *)wei));
+    DNNL_CHECK(dnnl_memory_create(&m[2], &md[2], engine, dst));
+    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, m[0]}, {DNNL_ARG_WEIGHTS, m[1]}, {DNNL_ARG_DST, m[2]}};
+    int nargs = 3, sp = -1;
+    size_t pad_bytes = dnnl_memory_desc_get_size(&md[3]);
+    if (pad_bytes) {
+        DNNL_CHECK(dnnl_memory_create(&m[3], &md[3], engine, scratch_get(pad_bytes, &sp)));
+        args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, m[3]};
+    }
+    dnnl_stream_t stream;
+    DNNL_CHECK(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags));
+    DNNL_CHECK(dnnl_primitive_execute(p, stream, nargs, args));
+    DNNL_CHECK(dnnl_stream_wait(stream));
+    pthread_mutex_lock(&prim_mu);
+    bmms[slot].busy--;
+    pthread_mutex_unlock(&prim_mu);
+    dnnl_stream_destroy(stream);
+    for (int t = 0; t < 4; t++)
+        if (m[t]) dnnl_memory_destroy(m[t]);
+    if (sp >= 0) scratch_put(sp);
+}
+
+// one operand's (B, NH, rows, cols) dims and strides: row stride rs, head stride hs, batch stride bs;
+// tr: the matrix is read transposed (rows and cols swap their strides)
+static void bmm_operand(bmm_key *k, int t, int B, int NH, int rows, int cols, dnnl_dim_t bs, dnnl_dim_t hs,
+                        dnnl_dim_t rs, int tr) {
+    dnnl_dim_t d[4] = {B, NH, rows, cols}, s[4] = {bs, hs, tr ? 1 : rs, tr ? rs : 1};
+    memcpy(k->d[t], d, sizeof d);
+    memcpy(k->s[t], s, sizeof s);
+}
+
+// S (B,NH,T,T dense) = scale Q K^T, then masked softmax per row: the probabilities in P
+static void hw_probs(float *P, const uint16_t *q16, const int32_t *mask, mt_mask_mode mode, int B, int T, int NH,
+                     int HS, float scale) {
+    const dnnl_dim_t C3 = 3 * (dnnl_dim_t)NH * HS, TT = (dnnl_dim_t)T * T;
+    bmm_key k;
+    memset(&k, 0, sizeof k);
+    bmm_operand(&k, 0, B, NH, T, HS, T * C3, 3 * HS, C3, 0);       // Q
+    bmm_operand(&k, 1, B, NH, HS, T, T * C3, 3 * HS, C3, 1);       // K^T
+    bmm_operand(&k, 2, B, NH, T, T, NH * TT, TT, T, 0);            // S
+    k.scale = scale;
+    bmm(&k, q16, q16 + HS, P);
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < B * NH * T; r++) {
+        int b = r / (NH * T), i = r % T;
+        const int32_t *mrow = mask ? mask + (size_t)b * T : NULL;
+        mt_opt_masked_softmax_row(P + (size_t)r * T, mrow, mode, mrow ? mrow[i] != 0 : 1, T);
+    }
+}
+
+// the opt kernels' contract and scratch layout (kernels.h); the products in bf16 as autocast runs
+// them, softmax and its gradient in fp32
+static void hw_attention_fwd(float *out, float *probs, float *scratch, const float *qkv, const int32_t *mask,
+                             mt_mask_mode mode, int B, int T, int NH, int HS, int NHg, int h0,
+                             const mt_dropout_site *drop) {
+    const int C3 = 3 * NH * HS, C = NH * HS;
+    const size_t TT = (size_t)T * T, N = (size_t)B * T;
+    const float scale = 1.0f / sqrtf((float)HS);
+    const int dropping = drop && drop->p > 0.0f;
+    int sq, sp;
+    uint16_t *q16 = to_bf16(qkv, (int)N, C3, C3, &sq);
+    float *P = probs ? probs : scratch + 2 * (size_t)B * NH * TT;
+    hw_probs(P, q16, mask, mode, B, T, NH, HS, scale);
+    const float *Pd = P;
+    if (dropping) {
+        float *D = scratch;
+#pragma omp parallel for schedule(static)
+        for (int bh = 0; bh < B * NH; bh++) {
+            int b = bh / NH, h = bh % NH;
+            float *d = D + (size_t)bh * TT;
+            mt_dropout_scale(d, drop->seed, drop->step, drop->stream, ((uint64_t)b * NHg + h0 + h) * TT, TT, drop->p);
+            for (size_t e = 0; e < TT; e++) d[e] *= P[(size_t)bh * TT + e];
+        }
+        Pd = D;
+    }
+    uint16_t *p16 = to_bf16(Pd, B * NH * T, T, T, &sp);
+    bmm_key k;
+    memset(&k, 0, sizeof k);
+    bmm_operand(&k, 0, B, NH, T, T, (dnnl_dim_t)NH * TT, TT, T, 0);    // Pd
+    bmm_operand(&k, 1, B, NH, T, HS, (dnnl_dim_t)T * C3, 3 * HS, C3, 0); // V
+    bmm_operand(&k, 2, B, NH, T, HS, (dnnl_dim_t)T * C, HS, C, 0);      // out
+    k.scale = 1.0f;
+    bmm(&k, p16, q16 + 2 * HS, out);
+    scratch_put(sq);
+    scratch_put(sp);
+}
+
+static void hw_attention_bwd(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *probs,
+                             const int32_t *mask, mt_mask_mode mode, int B, int T, int NH, int HS, int NHg, int h0,
+                             const mt_dropout_site *drop) {
+    const int C3 = 3 * NH * HS, C = NH * HS;
+    const size_t TT = (size_t)T * T, N = (size_t)B * T;
+    const dnnl_dim_t bT = (dnnl_dim_t)NH * TT;
+    const float scale = 1.0f / sqrtf((float)HS);
+    const int dropping = drop && drop->p > 0.0f;
+    int sq, so, sp;
+    uint16_t *q16 = to_bf16(qkv, (int)N, C3, C3, &sq), *o16 = to_bf16(dout, (int)N, C, C, &so);
+    const float *P = probs;
+    if (!P) {
+        float *R = scratch + 2 * (size_t)B * NH * TT;
+        hw_probs(R, q16, mask, mode, B, T, NH, HS, scale);
+        P = R;
+    }
+    float *dS = scratch, *keep = scratch + (size_t)B * NH * TT;
+    const float *Pd = P;
+    if (dropping) {
+#pragma omp parallel for schedule(static)
+        for (int bh = 0; bh < B * NH; bh++) {
+            int b = bh / NH, h = bh % NH;
+            float *kp = keep + (size_t)bh * TT;
+            mt_dropout_scale(kp, drop->seed, drop->step, drop->stream, ((uint64_t)b * NHg + h0 + h) * TT, TT, drop->p);
+            for (size_t e = 0; e < TT; e++) dS[(size_t)bh * TT + e] = P[(size_t)bh * TT + e] * kp[e];
+        }
+        Pd = dS;
+    }
+    uint16_t *p16 = to_bf16(Pd, B * NH * T, T, T, &sp);
+    bmm_key k;
+    // dV = Pd^T dO
+    memset(&k, 0, sizeof k);
+    bmm_operand(&k, 0, B, NH, T, T, bT, TT, T, 1);
+    bmm_operand(&k, 1, B, NH, T, HS, (dnnl_dim_t)T * C, HS, C, 0);
+    bmm_operand(&k, 2, B, NH, T, HS, (dnnl_dim_t)T * C3, 3 * HS, C3, 0);
+    k.scale = 1.0f;
+    bmm(&k, p16, o16, dqkv + 2 * HS);
+    // dPd = dO V^T
+    memset(&k, 0, sizeof k);
+    bmm_operand(&k, 0, B, NH, T, HS, (dnnl_dim_t)T * C, HS, C, 0);
+    bmm_operand(&k, 1, B, NH, HS, T, (dnnl_dim_t)T * C3, 3 * HS, C3, 1);
+    bmm_operand(&k, 2, B, NH, T, T, bT, TT, T, 0);
+    k.scale = 1.0f;
+    bmm(&k, o16, q16 + 2 * HS, dS);
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < B * NH * T; r++) {
+        int b = r / (NH * T), i = r % T;
+        const int32_t *mrow = mask ? mask + (size_t)b * T : NULL;
+        mt_opt_softmax_bwd_row(dS + (size_t)r * T, P + (size_t)r * T, dropping ? keep + (size_t)r * T : NULL, mrow,
+                               mode, mrow ? mrow[i] != 0 : 1, T, scale);
+    }
+    convert_rows(p16, dS, B * NH * T, T, T); // d(scores) in bf16, over Pd's
+    // dQ = dS K; dK = dS^T Q
+    memset(&k, 0, sizeof k);
+    bmm_operand(&k, 0, B, NH, T, T, bT, TT, T, 0);
+    bmm_operand(&k, 1, B, NH, T, HS, (dnnl_dim_t)T * C3, 3 * HS, C3, 0);
+    bmm_operand(&k, 2, B, NH, T, HS, (dnnl_dim_t)T * C3, 3 * HS, C3, 0);
+    k.scale = 1.0f;
+    bmm(&k, p16, q16 + HS, dqkv);
+    k.s[0][2] = 1, k.s[0][3] = T; // dS^T
+    bmm(&k, p16, q16, dqkv + HS);
+    scratch_put(sq);
+    scratch_put(so);
+    scratch_put(sp);
+}
+
+// --- bf16 copies of weight matrices, reused while the model's weights version stays the same
+// (kernels.h): an inference pass converts each weight once, a training step once for forward and
+// backward together, where converting per product did it twice ---
+typedef struct {
+    const float *w;
+    size_t n;
+    uint64_t ver;
+    uint16_t *bf;
+} wentry;
+static wentry **wcache;
+static int n_wcache, cap_wcache;
+static pthread_mutex_t wcache_mu = PTHREAD_MUTEX_INITIALIZER;
+
+// The n contiguous floats at w in bf16: the cached copy under the current nonzero weights
+// version, else converted (into the cache when there is a version, into scratch *slot if not).
+static const uint16_t *weight_bf16(const float *w, int rows, int cols, int *slot) {
+    const uint64_t ver = mt_kernels_weights_version();
+    const size_t n = (size_t)rows * cols;
+    *slot = -1;
+    if (!ver) return to_bf16(w, rows, cols, cols, slot);
+    pthread_mutex_lock(&wcache_mu);
+    wentry *e = NULL;
+    for (int i = 0; i < n_wcache && !e; i++)
+        if (wcache[i]->w == w) e = wcache[i];
+    if (!e) {
+        if (n_wcache == cap_wcache) {
+            int cap = cap_wcache ? 2 * cap_wcache : 64;
+            wentry **p = realloc(wcache, (size_t)cap * sizeof *p);
+            if (!p) bf16_die("out of memory for the weight cache");
+            wcache = p, cap_wcache = cap;
+        }
+        e = calloc(1, sizeof *e);
+        if (!e) bf16_die("out of memory for the weight cache");
+        e->w = w;
+        wcache[n_wcache++] = e;
+    }
+    pthread_mutex_unlock(&wcache_mu);
+    // the entry belongs to the one model (and thread) that owns w: converting it needs no lock
+    if (e->n != n) {
+        mt_free_aligned(e->bf);
+        e->bf = mt_alloc_aligned(n * sizeof *e->bf);
+        if (!e->bf) bf16_die("out of memory for %zu bf16 weights", n);
+        e->n = n, e->ver = 0;
+    }
+    if (e->ver != ver) {
+        mt_bf16_convert(e->bf, w, n);
+        e->ver = ver;
+    }
+    return e->bf;
+}
 #endif
+
+void mt_kernels_forget_weights(const void *lo, const void *hi) {
+#ifdef MEGATUNE_HAVE_DNNL
+    pthread_mutex_lock(&wcache_mu);
+    int k = 0;
+    for (int i = 0; i < n_wcache; i++) {
+        const char *p = (const char *)wcache[i]->w;
+        if (p >= (const char *)lo && p < (const char *)hi) {
+            mt_free_aligned(wcache[i]->bf);
+            free(wcache[i]);
+        } else
+            wcache[k++] = wcache[i];
+    }
+    n_wcache = k;
+    if (!n_wcache) { // nothing left: no allocation stays behind for leak checkers to report
+        free(wcache);
+        wcache = NULL, cap_wcache = 0;
+    }
+    pthread_mutex_unlock(&wcache_mu);
+#else
+    (void)lo, (void)hi;
+#endif
+}
 
 static void gemm_emu(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                      float beta, float *C, int ldc) {
@@ -264,6 +603,17 @@ void mt_gemm_bf16(int hw, int ta, int tb, int M, int N, int K, const float *A, i
 
 // --- linear layers (same contract as kernels.h) ---
 static void linear_fwd(int hw, float *out, const float *inp, const float *w, const float *b, int N, int IN, int OUT) {
+#ifdef MEGATUNE_HAVE_DNNL
+    if (hw && N > 0 && IN > 0 && OUT > 0) { // out (N,OUT) = inp @ w^T + b, the bias added by oneDNN
+        int sa, sw;
+        uint16_t *a16 = to_bf16(inp, N, IN, IN, &sa);
+        const uint16_t *w16 = weight_bf16(w, OUT, IN, &sw);
+        gemm_dnnl16(0, 1, N, OUT, IN, a16, IN, w16, IN, 0.0f, out, OUT, b);
+        scratch_put(sa);
+        if (sw >= 0) scratch_put(sw);
+        return;
+    }
+#endif
     if (b) {
 #pragma omp parallel for schedule(static) if ((size_t)N * OUT > 65536)
         for (int i = 0; i < N; i++) memcpy(out + (size_t)i * OUT, b, (size_t)OUT * sizeof *out);
@@ -279,10 +629,10 @@ static void linear_bwd(int hw, float *dinp, float *dw, float *db, const float *d
         int sd, sw = -1, si;
         uint16_t *d16 = to_bf16(dout, N, OUT, OUT, &sd), *i16 = to_bf16(inp, N, IN, IN, &si);
         if (dinp) {
-            uint16_t *w16 = to_bf16(w, OUT, IN, IN, &sw);
-            gemm_dnnl16(0, 0, N, IN, OUT, d16, OUT, w16, IN, 0.0f, dinp, IN); // dout @ w
+            const uint16_t *w16 = weight_bf16(w, OUT, IN, &sw);
+            gemm_dnnl16(0, 0, N, IN, OUT, d16, OUT, w16, IN, 0.0f, dinp, IN, NULL); // dout @ w
         }
-        gemm_dnnl16(1, 0, OUT, IN, N, d16, OUT, i16, IN, 1.0f, dw, IN); // dw += dout^T @ inp
+        gemm_dnnl16(1, 0, OUT, IN, N, d16, OUT, i16, IN, 1.0f, dw, IN, NULL); // dw += dout^T @ inp
         scratch_put(sd);
         scratch_put(si);
         if (sw >= 0) scratch_put(sw);
@@ -322,17 +672,96 @@ static void emu_linear_bwd(float *dinp, float *dw, float *db, const float *dout,
     linear_bwd(0, dinp, dw, db, dout, inp, w, N, IN, OUT);
 }
 
-static mt_kernels hw_table, emu_table;
+// emulated: the same roundings on fp32 values, the opt kernels' per-head sgemm
+static float *rounded_copy(const float *x, size_t n, int *slot) {
+    float *y = scratch_get(n * sizeof *y, slot);
+    mt_bf16_round(y, x, n);
+    return y;
+}
+static void emu_attention_fwd(float *out, float *probs, float *scratch, const float *qkv, const int32_t *mask,
+                              mt_mask_mode mode, int B, int T, int NH, int HS, int NHg, int h0,
+                              const mt_dropout_site *drop) {
+    int sq;
+    float *q = rounded_copy(qkv, (size_t)B * T * 3 * NH * HS, &sq);
+    mt_opt_attention_fwd_r(out, probs, scratch, q, mask, mode, B, T, NH, HS, NHg, h0, drop, 1);
+    scratch_put(sq);
+}
+static void emu_attention_bwd(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *probs,
+                              const int32_t *mask, mt_mask_mode mode, int B, int T, int NH, int HS, int NHg, int h0,
+                              const mt_dropout_site *drop) {
+    int sq, so;
+    float *q = rounded_copy(qkv, (size_t)B * T * 3 * NH * HS, &sq), *o = rounded_copy(dout, (size_t)B * T * NH * HS, &so);
+    mt_opt_attention_bwd_r(dqkv, scratch, o, q, probs, mask, mode, B, T, NH, HS, NHg, h0, drop, 1);
+    scratch_put(sq);
+    scratch_put(so);
+}
+
+// fp32 linear layers on oneDNN's matmul (its AVX2/AVX-512 JIT) instead of OpenBLAS
+static void bias_grad(float *db, const float *dout, int N, int OUT) {
+#pragma omp parallel
+    {
+        int lo, hi;
+        mt_opt_split(OUT, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+        for (int i = 0; i < N; i++) {
+            const float *g = dout + (size_t)i * OUT;
+            for (int o = lo; o < hi; o++) db[o] += g[o];
+        }
+    }
+}
+#ifdef MEGATUNE_HAVE_DNNL
+static void f32_linear_fwd(float *out, const float *inp, const float *w, const float *b, int N, int IN, int OUT) {
+    if (N <= 0 || OUT <= 0) return;
+    if (IN <= 0) { // an empty sum: the bias alone
+        for (int i = 0; i < N; i++)
+            for (int o = 0; o < OUT; o++) out[(size_t)i * OUT + o] = b ? b[o] : 0.0f;
+        return;
+    }
+    gemm_dnnl_any(1, 0, 1, N, OUT, IN, inp, IN, w, IN, 0.0f, out, OUT, b);
+}
+static void f32_linear_bwd(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                           int N, int IN, int OUT) {
+    if (N > 0 && IN > 0 && OUT > 0) {
+        if (dinp) gemm_dnnl_any(1, 0, 0, N, IN, OUT, dout, OUT, w, IN, 0.0f, dinp, IN, NULL);
+        gemm_dnnl_any(1, 1, 0, OUT, IN, N, dout, OUT, inp, IN, 1.0f, dw, IN, NULL);
+    } else if (dinp && N > 0 && IN > 0) {
+        memset(dinp, 0, (size_t)N * IN * sizeof *dinp);
+    }
+    if (db && N > 0) bias_grad(db, dout, N, OUT);
+}
+#endif
+
+static mt_kernels hw_table, emu_table, f32_table;
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 static void tables_init(void) {
     hw_table = *mt_kernels_opt();
     hw_table.name = "bf16";
     hw_table.linear_fwd = hw_linear_fwd;
     hw_table.linear_bwd = hw_linear_bwd;
+#ifdef MEGATUNE_HAVE_DNNL
+    hw_table.attention_fwd = hw_attention_fwd;
+    hw_table.attention_bwd = hw_attention_bwd;
+#endif
     emu_table = *mt_kernels_opt();
     emu_table.name = "bf16emu";
     emu_table.linear_fwd = emu_linear_fwd;
     emu_table.linear_bwd = emu_linear_bwd;
+    emu_table.attention_fwd = emu_attention_fwd;
+    emu_table.attention_bwd = emu_attention_bwd;
+#ifdef MEGATUNE_HAVE_DNNL
+    f32_table = *mt_kernels_opt();
+    f32_table.name = "opt-dnnl";
+    f32_table.linear_fwd = f32_linear_fwd;
+    f32_table.linear_bwd = f32_linear_bwd;
+#endif
+}
+
+const mt_kernels *mt_kernels_opt_dnnl(void) {
+#ifdef MEGATUNE_HAVE_DNNL
+    pthread_once(&tables_once, tables_init);
+    return &f32_table;
+#else
+    return NULL;
+#endif
 }
 
 const mt_kernels *mt_kernels_bf16(void) {

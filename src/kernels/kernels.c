@@ -6,5 +6,13 @@
 const mt_kernels *mt_kernels_default(void) {
     const char *k = getenv("MEGATUNE_KERNELS");
     if (k && strcmp(k, "ref") == 0) return mt_kernels_ref();
+    // oneDNN's fp32 matmul ran the step's linear shapes about 10% faster than OpenBLAS's sgemm per
+    // CPU second (Zen 4, AVX-512 and limited to AVX2; README "Speed")
+    if (k && strcmp(k, "blas") == 0) return mt_kernels_opt();
+    if (mt_kernels_opt_dnnl()) return mt_kernels_opt_dnnl();
     return mt_kernels_opt();
 }
+
+static _Thread_local uint64_t weights_version;
+void mt_kernels_set_weights_version(uint64_t v) { weights_version = v; }
+uint64_t mt_kernels_weights_version(void) { return weights_version; }

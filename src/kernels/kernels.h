@@ -96,8 +96,20 @@ const mt_kernels *mt_kernels_ref(void);
 // Taking the opt table sets OpenBLAS to one thread for the whole process: opt kernels split work
 // over OpenMP threads and call BLAS inside them, so the two thread pools never compete.
 const mt_kernels *mt_kernels_opt(void);
-// opt unless the environment says MEGATUNE_KERNELS=ref.
+// opt with the linear layers' products on oneDNN's fp32 matmul; NULL when built without oneDNN.
+const mt_kernels *mt_kernels_opt_dnnl(void);
+// MEGATUNE_KERNELS=ref: ref; =blas: opt (OpenBLAS); =dnnl or unset: opt-dnnl where built with
+// oneDNN, else opt.
 const mt_kernels *mt_kernels_default(void);
+
+// Weight operands may be kept in a derived form (bf16 copies) from one kernel call to the next.
+// The model names the version of its weights before it runs kernels on this thread; a kernel
+// reuses what it derived from a weight pointer only under the same nonzero version, so a model
+// takes a new version whenever its weights may have changed. 0 (the default) reuses nothing.
+void mt_kernels_set_weights_version(uint64_t v);
+uint64_t mt_kernels_weights_version(void);
+// Drops what was derived from weights inside [lo, hi) (the model frees them).
+void mt_kernels_forget_weights(const void *lo, const void *hi);
 
 // Shared scalar helpers (same formulas in ref and opt so they agree to rounding).
 float mt_kact_scalar(float x, mt_kact kind);

@@ -20,6 +20,10 @@ static mt_kact gelu_kact(mt_gelu_kind g) {
     return g == MT_GELU_TANH ? MT_KACT_GELU_TANH : g == MT_GELU_ONNX ? MT_KACT_GELU_ONNX : MT_KACT_GELU_ERF;
 }
 
+// Versions are unique across models, so a freed model's weights at a reused address never match.
+static uint64_t wver_counter;
+static void weights_changed(mt_model *m) { m->wver = __atomic_add_fetch(&wver_counter, 1, __ATOMIC_RELAXED); }
+
 mt_status mt_model_create(const mt_model_config *cfg, mt_comm *tp, mt_model **out) {
     *out = NULL;
     mt_model *m = mt_calloc(1, sizeof *m);
@@ -55,12 +59,14 @@ mt_status mt_model_create(const mt_model_config *cfg, mt_comm *tp, mt_model **ou
     m->vstart = m->cfg.tp_rank * m->vlocal;
     m->nh_local = m->cfg.num_attention_heads / m->cfg.tp_size;
     m->recompute = -1;
+    weights_changed(m);
     *out = m;
     return MT_OK;
 }
 
 void mt_model_free(mt_model *m) {
     if (!m) return;
+    if (m->params) mt_kernels_forget_weights(m->params, m->params + m->table.total);
     mt_free_aligned(m->params);
     mt_free_aligned(m->grads);
     mt_free_aligned(m->arena);
@@ -72,9 +78,14 @@ void mt_model_free(mt_model *m) {
 
 const mt_model_config *mt_model_get_config(const mt_model *m) { return &m->cfg; }
 const mt_param_table *mt_model_params(const mt_model *m) { return &m->table; }
-float *mt_model_param_data(mt_model *m) { return m->params; }
+// whoever takes writable weights may change them: what kernels derived from them is stale
+float *mt_model_param_data(mt_model *m) {
+    weights_changed(m);
+    return m->params;
+}
 float *mt_model_grad_data(mt_model *m) { return m->grads; }
 float *mt_model_param(mt_model *m, int i) {
+    weights_changed(m);
     return (i >= 0 && i < m->table.count) ? m->params + m->table.params[i].offset : NULL;
 }
 float *mt_model_grad(mt_model *m, int i) {
@@ -89,6 +100,7 @@ void mt_model_set_recompute(mt_model *m, int mode) {
 
 void mt_model_init_weights(mt_model *m, uint64_t seed) {
     const mt_model_config *c = &m->cfg;
+    weights_changed(m);
     const float std = c->init_method_std > 0 ? c->init_method_std : 0.02f;
     const float out_std = std / sqrtf(2.0f * (float)c->num_layers);
     for (int i = 0; i < m->table.count; i++) {
@@ -256,6 +268,8 @@ static mt_status ensure_ibuf(mt_model *m, size_t n) {
 
 // ---- forward ----
 
+static mt_status encoder_forward(mt_model *m, const mt_batch *batch, float *loss);
+
 // Input of layer l (l = num_layers: the last layer's output); lean forwards alternate two buffers.
 static float *resid_at(const mt_model *m, int l) {
     size_t NC = (size_t)m->B * m->T * m->cfg.hidden_size;
@@ -361,9 +375,7 @@ mt_status mt_model_forward(mt_model *m, const mt_batch *batch, int train, uint64
     m->have_forward = m->have_loss = 0;
     if (loss) *loss = 0;
     MT_TRY(check_batch(m, batch));
-    const mt_model_config *c = &m->cfg;
-    const int B = batch->B, T = batch->T, N = B * T, C = c->hidden_size;
-    const size_t NC = (size_t)N * C;
+    const int B = batch->B, T = batch->T, N = B * T;
     m->lean = loss == NULL; // no loss: prediction, nothing kept for backward
     m->train = train;       // (the layout chunks attention only when no attention dropout runs)
     MT_TRY(ensure_arena(m, B, T));
@@ -382,7 +394,20 @@ mt_status mt_model_forward(mt_model *m, const mt_batch *batch, int train, uint64
     m->train = train;
     m->seed = dropout_seed;
     m->step = step;
+    // a training forward is followed by an optimizer step: derived weights live for this step
+    // only; evaluation forwards share them until the weights are handed out for writing again
+    if (train) weights_changed(m);
+    m->fwd_wver = m->wver;
+    mt_kernels_set_weights_version(m->fwd_wver);
+    mt_status st = encoder_forward(m, batch, loss);
+    mt_kernels_set_weights_version(0);
+    return st;
+}
 
+static mt_status encoder_forward(mt_model *m, const mt_batch *batch, float *loss) {
+    const mt_model_config *c = &m->cfg;
+    const int B = batch->B, T = batch->T, N = B * T, C = c->hidden_size;
+    const size_t NC = (size_t)N * C;
     const mt_kernels *k = m->k;
     // embeddings: vocab-parallel word lookup, all-reduce, then positions and token types
     float *e = m->emb_sum;
@@ -481,7 +506,16 @@ static mt_status layer_backward(mt_model *m, int l, const float *x) {
     return MT_OK;
 }
 
+static mt_status encoder_backward(mt_model *m, float loss_scale);
+
 mt_status mt_model_backward(mt_model *m, float loss_scale) {
+    mt_kernels_set_weights_version(m->fwd_wver);
+    mt_status st = encoder_backward(m, loss_scale);
+    mt_kernels_set_weights_version(0);
+    return st;
+}
+
+static mt_status encoder_backward(mt_model *m, float loss_scale) {
     if (!m->have_forward)
         return mt_fail(MT_ERR_INVALID, "model backward: no forward pass to differentiate; call mt_model_forward "
                        "first");

@@ -67,6 +67,11 @@ struct mt_model {
     int32_t *ids, *types, *mask, *labels; // labels: (M) or (2B) for QA
     int has_types, has_mask;
 
+    // version of the weights for kernels that keep derived copies (kernels.h): renewed by every
+    // accessor that hands out writable weights and by each training forward; backward reuses its
+    // forward's. fwd_wver: the version the last forward ran under.
+    uint64_t wver, fwd_wver;
+
     int have_forward, have_loss, train;
     uint64_t seed, step;
     float loss_norm; // divisor of the loss (sum of weights, B, ...)

@@ -1120,6 +1120,10 @@ mt_status mt_nemo_adopt_model(const char *path, mt_train_config *cfg, char *tmpd
                 st = copy_key(cfg, &nc, i);
                 break;
             }
+    // do_training=false (QA): NeMo's trainer.test reads the features with the restored model's own
+    // model.dataset (max_seq_length, doc_stride, n_best_size, ...), not the YAML's
+    for (size_t i = 0; i < nk && st == MT_OK && !cfg->do_training; i++)
+        if (!strncmp(schema[i].path, "model.dataset.", 14)) st = copy_key(cfg, &nc, i);
     char vp[600], jp[600];
     if (st == MT_OK) st = mt_path_join(vp, sizeof vp, tmpdir, "vocab.txt");
     if (st == MT_OK) st = extract_vocab(&ms, &nc, path, vp);
@@ -1149,8 +1153,9 @@ mt_status mt_nemo_adopt_model(const char *path, mt_train_config *cfg, char *tmpd
         tmpdir[0] = labels[0] = 0;
         return mt_fail_context(st, "pretrained_model=%s", path);
     }
-    mt_info("pretrained_model=%s: the encoder, tokenizer, head and labels come from the .nemo's own config (the "
-            "YAML's model.language_model, tokenizer and head sections are not used)", path);
+    mt_info("pretrained_model=%s: the encoder, tokenizer, head and labels%s come from the .nemo's own config (the "
+            "YAML's model.language_model, tokenizer and head sections%s are not used)", path,
+            cfg->do_training ? "" : " and model.dataset", cfg->do_training ? "" : " and model.dataset");
     return MT_OK;
 }
 
@@ -1277,8 +1282,10 @@ mt_status mt_nemo_restore(const char *path, char **overrides, int n_overrides, m
             const nmember *mj = artifact(&ms, cf, path, "language_model.config_file", &st);
             if (mj) s->config_json = mj->data;
         }
+        s->weights_from_checkpoint = 1; // both loads below are strict: every weight, exact shapes
         if (st == MT_OK) st = mt_session_build_model(&n->cfg, s, head, ncls);
         s->config_json = NULL;
+        s->weights_from_checkpoint = 0;
         if (st == MT_OK && T == n->par->tp_size && ver.qkv == MT_QKV_V2) {
             st = mt_state_dict_load_model(files[n->par->tp_rank], s->model, 1);
             if (st != MT_OK) st = member_error(st, path, files[n->par->tp_rank], sharded, n->par->tp_rank);

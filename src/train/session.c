@@ -552,7 +552,8 @@ mt_status mt_session_build_model(const mt_train_config *cfg, mt_session *s, mt_h
     MT_TRY(mt_model_create(m, s->tp, &s->model));
     mt_model_set_kernels(s->model, mt_session_precision_kernels(c->trainer.precision));
     s->mcfg = *mt_model_get_config(s->model);
-    mt_model_init_weights(s->model, (uint64_t)c->trainer.seed);
+    // (a 345M model's initialisation takes seconds; a strict load then replaces every value)
+    if (!s->weights_from_checkpoint) mt_model_init_weights(s->model, (uint64_t)c->trainer.seed);
     mt_info("model: %s, %s, hidden %d, %d layers, %d heads, vocab %d (padded %d), head %s with %d layer(s), "
             "%zu parameters", name, s->mcfg.arch == MT_ARCH_MEGATRON ? "Megatron pre-LN" : "BERT post-LN",
             s->mcfg.hidden_size, s->mcfg.num_layers, s->mcfg.num_attention_heads, s->mcfg.vocab_size,

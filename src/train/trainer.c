@@ -24,6 +24,7 @@
 #include "train/fetch.h"
 #include "train/nemo.h"
 #include "train/session.h"
+#include "train/tensorboard.h"
 
 // ---------------------------------------------------------------------------------------------
 // steps, order
@@ -495,6 +496,76 @@ static mt_status check_nemo_path(const mt_train_config *c) {
     return MT_OK;
 }
 
+// NeMo's question_answering_squad.py with do_training=false skips trainer.fit (and the .nemo) and,
+// when model.test_ds.file is set, runs trainer.test on the model of pretrained_model. Without a
+// test file NeMo's script would test nothing (it only prints 5 answers of the validation file):
+// megatune refuses that instead of making an empty experiment folder. A model built from the
+// config alone (no pretrained_model) would be tested with an untrained head: refused too.
+static mt_status test_only_check(const mt_train_config *c) {
+    if (!c->pretrained_model)
+        return mt_fail(MT_ERR_INVALID, "do_training=false tests a trained model but pretrained_model is not set: give "
+                       "pretrained_model=MODEL.nemo (and model.test_ds.file=DATA.json)");
+    if (!c->model.test_ds.file)
+        return mt_fail(MT_ERR_INVALID, "do_training=false with pretrained_model=%s but model.test_ds.file is not set: "
+                       "nothing to do (NeMo's script would only print a few answers); set model.test_ds.file=DATA.json, "
+                       "or use `megatune predict %s QUESTIONS.json OUT_DIR`", c->pretrained_model, c->pretrained_model);
+    return MT_OK;
+}
+
+// trainer.test in the experiment folder: no checkpoint, no .nemo; the test metrics go to stdout
+// (test_loss: ..., as `megatune test` prints them), the log file and TensorBoard at step 0, and
+// predictions.json / nbest_predictions.json (v2: null_odds.json) into the log folder, where the
+// comment in NeMo's script suggests writing them (os.path.join(exp_dir, ...)). r->val holds the test set.
+static mt_status test_only(run *r, mt_train_result *res) {
+    mt_train_config *c = r->cfg;
+    char path[4096];
+    int is_nemo = 0;
+    MT_TRY(mt_session_open_tokenizer(c, &r->s));
+    MT_TRY(mt_session_load_split(c, &r->s, MT_SPLIT_TEST, NULL, &r->val));
+    if (!r->val) return mt_fail(MT_ERR_INVALID, "do_training=false: model.test_ds.file gave no test data");
+    MT_TRY(resolve_initial_weights(c, path, sizeof path, &is_nemo));
+    mt_head_kind head;
+    int ncls;
+    mt_dataset_head(r->val, &head, &ncls);
+    mt_dataset_head2(r->val, NULL, &r->s.num_classes2);
+    MT_TRY(mt_session_build_model(c, &r->s, head, ncls));
+    MT_TRY(mt_session_check_fits(c, &r->s, MT_SPLIT_TEST, r->val));
+    MT_TRY(load_initial_weights(r, path, is_nemo));
+    // every rank computes (tensor parallelism needs them all); global rank 0 writes and reports
+    int rank0 = r->par->world_rank == 0;
+    int64_t bs = c->model.test_ds.batch_size;
+    int64_t nb = (int64_t)((mt_dataset_size(r->val) + (size_t)bs - 1) / (size_t)bs);
+    mt_eval_result ev;
+    MT_TRY(mt_evaluate_ex(r->s.model, r->val, (int)bs, mt_limit_batches(nb, &c->trainer.limit_test_batches),
+                          rank0 ? stdout : NULL, rank0 ? mt_exp_log_dir(r->exp) : NULL, &ev));
+    res->tested = 1;
+    if (!rank0) return MT_OK;
+    char line[1024];
+    int k = snprintf(line, sizeof line, "test: test_loss %.9g", ev.loss);
+    printf("test_loss: %.9g\n", ev.loss);
+    for (int i = 0; i < ev.n_metrics; i++) {
+        printf("test_%s: %.9g\n", ev.metrics[i].name, ev.metrics[i].value);
+        if (k < (int)sizeof line)
+            k += snprintf(line + k, sizeof line - (size_t)k, ", test_%s %.9g", ev.metrics[i].name, ev.metrics[i].value);
+    }
+    fflush(stdout);
+    mt_info("%s (predictions in %s)", line, mt_exp_log_dir(r->exp));
+    if (!c->exp_manager.create_tensorboard_logger) return MT_OK;
+    mt_tb_writer *tb = NULL;
+    MT_TRY(mt_tb_open(mt_exp_log_dir(r->exp), &tb, NULL));
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    double wt = (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+    mt_status s = mt_tb_scalar(tb, "test_loss", (float)ev.loss, 0, wt);
+    for (int i = 0; i < ev.n_metrics && s == MT_OK; i++) {
+        char tag[80];
+        snprintf(tag, sizeof tag, "test_%s", ev.metrics[i].name);
+        s = mt_tb_scalar(tb, tag, (float)ev.metrics[i].value, 0, wt);
+    }
+    mt_status s2 = mt_tb_close(tb);
+    return s != MT_OK ? s : s2;
+}
+
 mt_status mt_train_run(mt_train_config *cfg, int argc, char **argv, mt_train_result *res) {
     memset(res, 0, sizeof *res);
     run r;
@@ -516,9 +587,7 @@ mt_status mt_train_run(mt_train_config *cfg, int argc, char **argv, mt_train_res
         res->world_size = r.par->world_size;
         r.s.tp = r.par->tp;
     }
-    if (s == MT_OK && !cfg->do_training)
-        s = mt_fail(MT_ERR_INVALID, "do_training=false: nothing to train; evaluate a model with `megatune test "
-                    "MODEL.nemo model.test_ds.file=DATA.json` (or `megatune predict`)");
+    if (s == MT_OK && !cfg->do_training) s = test_only_check(cfg);
     if (s == MT_OK) s = check_nemo_path(cfg);
     // what can fail on the config alone fails before exp_manager makes any folder
     if (s == MT_OK && cfg->pretrained_model)
@@ -541,6 +610,10 @@ mt_status mt_train_run(mt_train_config *cfg, int argc, char **argv, mt_train_res
                 r.par->world_rank, r.par->world_size, r.par->tp_rank, r.par->tp_size, r.par->dp_rank, r.par->dp_size);
     s = mt_path_fmt(res->log_dir, sizeof res->log_dir, "%s", mt_exp_log_dir(r.exp));
     if (s == MT_OK) s = mt_path_fmt(res->ckpt_dir, sizeof res->ckpt_dir, "%s", mt_exp_ckpt_dir(r.exp));
+    if (s == MT_OK && !cfg->do_training) {
+        s = test_only(&r, res);
+        goto out;
+    }
     // First use of a pretrained name: fetch what the preset lacks before anything reads it.
     if (s == MT_OK) s = mt_train_fetch_pretrained(cfg, r.par, mt_exp_resume_path(r.exp) != NULL);
     if (s == MT_OK) s = mt_session_open_tokenizer(cfg, &r.s);

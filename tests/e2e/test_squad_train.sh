@@ -7,7 +7,7 @@
 #  - v2.0 (version_2_with_negative): val_best_exact/best_f1 and HasAns/NoAns columns, null_odds.json,
 #    eval-squad with --na-prob-file;
 #  - `megatune predict` on the questions alone writes the same files as test;
-#  - do_training=false is refused before any experiment folder exists;
+#  - (do_training=false, test only: test_squad_do_training_false.sh);
 #  - TP=2, and DP=2 with half the batch per rank, under mpirun give the metrics of one process (skipped part when mpirun cannot start 2 ranks).
 set -u
 BIN=${MEGATUNE_BIN:?}; SRC=${MEGATUNE_SOURCE_DIR:?}; DATA=${MEGATUNE_DATA:?}
@@ -93,12 +93,6 @@ train v2 v2 model.dataset.version_2_with_negative=true
 head -1 "$T/v2/QA/v/metrics.csv" | grep -q "val_best_exact,val_best_f1,val_HasAns_exact,val_HasAns_f1,val_NoAns_exact,val_NoAns_f1" \
   || { head -1 "$T/v2/QA/v/metrics.csv"; fail "v2 metrics.csv columns"; }
 scored v2 v2 v2
-
-# do_training=false: refused, no experiment folder
-"$BIN" train "$T/qa.yaml" "${tiny[@]}" do_training=false model.train_ds.file="$T/v1_train.json" \
-  exp_manager.exp_dir="$T/nodo" > "$T/nodo.log" 2>&1 && fail "do_training=false trained"
-grep -q "do_training=false" "$T/nodo.log" || { cat "$T/nodo.log"; fail "do_training message"; }
-[ ! -e "$T/nodo" ] || fail "do_training=false left an experiment folder"
 
 # TP=2 == TP=1
 if command -v mpirun > /dev/null && [ "${MEGATUNE_SANITIZED:-0}" != 1 ]; then

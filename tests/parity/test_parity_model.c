@@ -77,8 +77,9 @@ static void run_case(const parity_case *pc, int index) {
     if (!rl || !rloss) goto done_ref;
 
     for (int kt = 0; kt < 3; kt++) {
-        // opt keeping attention probabilities and GELU outputs, ref recomputing them, opt recomputing them
-        const mt_kernels *k = kt == 1 ? mt_kernels_ref() : mt_kernels_opt();
+        // opt keeping attention probabilities and GELU outputs, ref recomputing them, the default
+        // table (opt with oneDNN's fp32 matmul where built with it) recomputing them
+        const mt_kernels *k = kt == 1 ? mt_kernels_ref() : kt == 2 ? mt_kernels_default() : mt_kernels_opt();
         fprintf(stderr, " -- kernels %s, attention probabilities %s\n", k->name, kt ? "recomputed" : "kept");
         mt_model_set_kernels(m, k);
         mt_model_set_recompute(m, kt ? 1 : 0);

@@ -4,7 +4,7 @@
 // (tools/torch_ref.py, float64). Checked: logits at valid positions and the loss of one forward,
 // argmax predictions, the metrics computed from either side's logits, and the loss of a 20-step
 // AdamW + WarmupAnnealing + clipping trace over TRACE_BATCHES different batches in order (dropout 0).
-// Tolerances as the core's parity tests: logits atol 1e-4 + rtol 1e-3, losses rel 2e-4.
+// Tolerances as the core's parity tests: logits atol 1e-4 + rtol 1e-3, losses rel 2e-4 (the trace 5e-4).
 #include "parity_util.h"
 #include "model/optim.h"
 #include "model/sched.h"
@@ -213,7 +213,11 @@ static void run_case(const char *tag, const mt_task_options *o, const char *path
                 tl->f[19]);
         char what[128];
         snprintf(what, sizeof what, "%s 20-step loss trace", tag);
-        mt_check_close(what, losses, tl->f, (size_t)steps, 0, 2e-4);
+        // 5e-4: fp32 summation order alone moves the SST-2 trace (class weights) by up to 2.3e-4 at
+        // steps 15-19 (OpenBLAS on 1 / 2 / 3 threads: 0.9e-4 / 0.7e-4 / 1.7e-4, oneDNN's matmul
+        // 2.3e-4; the other tasks' traces stay near 1e-6), a trajectory effect: step 0's logits
+        // and loss are checked above at fp32 tolerances
+        mt_check_close(what, losses, tl->f, (size_t)steps, 0, 5e-4);
         // the loss over the last round of batches is below the first round's
         float first = 0, last = 0;
         for (int k = 0; k < TRACE_BATCHES; k++) first += losses[k], last += losses[steps - TRACE_BATCHES + k];

@@ -3,12 +3,18 @@
 //  - the emulated linear kernels equal the fp32 reference kernels run on bf16-rounded inputs
 //    (products of bf16 values are exact in fp32, so only summation order differs: fp32 tolerance);
 //  - the hardware (oneDNN) kernels, where this CPU has AVX512-BF16/AMX-BF16, equal the emulated
-//    ones to fp32 summation-order tolerance (near-bitwise), for every transpose of mt_gemm_bf16.
+//    ones to fp32 summation-order tolerance (near-bitwise), for every transpose of mt_gemm_bf16;
+//  - the bf16 weight copies the hardware kernels keep between calls (kernels.h weights version)
+//    are never stale: a model whose weights were written through any accessor, or moved by an
+//    optimizer step, computes bitwise what a fresh model with those weights computes.
 // Run with 2, 1 and 3 OpenMP threads.
 #include <omp.h>
 
 #include "core/rng.h"
 #include "kernels/bf16.h"
+#include "model/model.h"
+#include "model/model_kernels.h"
+#include "model/optim.h"
 #include "train/session.h"
 #include "test_util.h"
 
@@ -171,6 +177,161 @@ static void check_precision_choice(int hw) {
     unsetenv("MEGATUNE_BF16");
 }
 
+// --- attention: the per-head products in bf16 (autocast's matmuls), softmax in fp32 ---
+static double maxdiff_(const float *a, const float *b, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) m = fmax(m, fabs((double)a[i] - b[i]));
+    return m;
+}
+// emulated against fp32: a bf16-sized difference, not zero (it rounds); hardware against emulated:
+// the same roundings, so only fp32 summation order and the rare bf16 rounding it flips
+static void check_attention(int hw) {
+    const int B = 2, T = 13, NH = 3, HS = 8, C = NH * HS, C3 = 3 * C;
+    const size_t N = (size_t)B * T, TT = (size_t)T * T;
+    const mt_kernels *O = mt_kernels_opt(), *E = mt_kernels_bf16emu(), *H = hw ? mt_kernels_bf16() : NULL;
+    float *qkv = rnd(N * C3, 1.5f), *dout = rnd(N * C, 1.0f);
+    int32_t mask[B * T];
+    for (int i = 0; i < B * T; i++) mask[i] = (i % T) < T - 3 * (i / T); // row 1 has 3 padded keys
+    for (int mode = 0; mode < 2; mode++)
+        for (int dr = 0; dr < 2; dr++)
+            for (int keep = 0; keep < 2; keep++) {
+                mt_dropout_site d = {dr ? 0.2f : 0.0f, 9, 1, 4};
+                const mt_kernels *tabs[3] = {O, E, H};
+                float *out[3], *dq[3];
+                for (int t = 0; t < 3; t++) {
+                    out[t] = calloc(N * C, 4), dq[t] = calloc(N * C3, 4);
+                    if (!tabs[t]) continue;
+                    float *probs = keep ? calloc((size_t)B * NH * TT, 4) : NULL;
+                    float *scr = calloc(MT_ATT_SCRATCH(B, NH, T), 4);
+                    tabs[t]->attention_fwd(out[t], probs, scr, qkv, mask, (mt_mask_mode)mode, B, T, NH, HS, NH + 2, 1, &d);
+                    tabs[t]->attention_bwd(dq[t], scr, dout, qkv, probs, mask, (mt_mask_mode)mode, B, T, NH, HS, NH + 2,
+                                           1, &d);
+                    free(probs);
+                    free(scr);
+                }
+                double so = maxabs(out[0], N * C), sd = maxabs(dq[0], N * C3);
+                double eo = maxdiff_(out[1], out[0], N * C) / so, ed = maxdiff_(dq[1], dq[0], N * C3) / sd;
+                fprintf(stderr, "  attention mode %d dropout %d probs %s: |emu-fp32| out %.2e dqkv %.2e", mode, dr,
+                        keep ? "kept" : "recomputed", eo, ed);
+                CHECK_MSG(eo < 2e-2 && ed < 2e-2 && eo > 1e-5 && ed > 1e-5, "emulated bf16 attention vs fp32");
+                if (H) {
+                    double ho = maxdiff_(out[2], out[1], N * C) / so, hd = maxdiff_(dq[2], dq[1], N * C3) / sd;
+                    fprintf(stderr, "; |hw-emu| out %.2e dqkv %.2e", ho, hd);
+                    CHECK_MSG(ho < 1e-4 && hd < 1e-4, "hardware bf16 attention vs emulated");
+                }
+                fputc('\n', stderr);
+                for (int t = 0; t < 3; t++) free(out[t]), free(dq[t]);
+            }
+    free(qkv);
+    free(dout);
+}
+
+// More product shapes than the oneDNN primitive cache holds (dynamic padding makes many): evicted
+// primitives are destroyed and remade, and results stay right (ASan sees any use after free).
+static void check_prim_eviction(int hw) {
+    const int K = 7, N = 5, MMAX = 300;
+    float *A = rnd((size_t)MMAX * K, 1), *Bm = rnd((size_t)N * K, 1), *C1 = malloc((size_t)MMAX * N * 4),
+          *C2 = malloc((size_t)MMAX * N * 4), *b = rnd(N, 1);
+    int bad = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (int M = 1; M <= MMAX; M++) {
+            if (hw) {
+                mt_gemm_bf16(1, 0, 1, M, N, K, A, K, Bm, K, 0.0f, C1, N);
+                mt_gemm_bf16(0, 0, 1, M, N, K, A, K, Bm, K, 0.0f, C2, N);
+                bad += maxdiff_(C1, C2, (size_t)M * N) > 1e-5 * fmax(maxabs(C2, (size_t)M * N), 1e-6);
+            }
+            if (mt_kernels_opt_dnnl()) {
+                mt_kernels_opt_dnnl()->linear_fwd(C1, A, Bm, b, M, K, N);
+                mt_kernels_ref()->linear_fwd(C2, A, Bm, b, M, K, N);
+                bad += maxdiff_(C1, C2, (size_t)M * N) > 1e-5 * fmax(maxabs(C2, (size_t)M * N), 1e-6);
+            }
+        }
+    CHECK_MSG(bad == 0, "%d of the products past the primitive cache's size were wrong", bad);
+    free(A); free(Bm); free(C1); free(C2); free(b);
+}
+
+// --- the weight cache ---
+static void small_model(mt_model **m) {
+    mt_model_config c;
+    mt_model_config_defaults(&c);
+    c.vocab_size = 100;
+    c.hidden_size = 64;
+    c.num_layers = 2;
+    c.num_attention_heads = 2;
+    c.max_position_embeddings = 16;
+    c.hidden_dropout = c.attention_dropout = 0.0f;
+    c.head = MT_HEAD_QA;
+    *m = NULL;
+    CHECK_OK(mt_model_create(&c, NULL, m));
+    if (*m) mt_model_set_kernels(*m, mt_kernels_bf16());
+}
+static void eval_logits(mt_model *m, const mt_batch *b, float *out, size_t n) {
+    CHECK_OK(mt_model_forward(m, b, 0, 1, 0, NULL));
+    size_t nl = 0;
+    const float *l = mt_model_logits(m, &nl);
+    CHECK(l && nl == n);
+    if (l && nl == n) memcpy(out, l, n * sizeof *out);
+}
+// m's eval logits must equal those of a new model given m's current weights (which converts afresh)
+static void check_fresh(mt_model *m, const mt_batch *b, const char *what) {
+    size_t n = (size_t)b->B * b->T * 2, tot = mt_model_params(m)->total;
+    float *got = malloc(n * 4), *want = malloc(n * 4);
+    eval_logits(m, b, got, n);
+    mt_model *f;
+    small_model(&f);
+    if (f) {
+        memcpy(mt_model_param_data(f), mt_model_param_data(m), tot * 4);
+        eval_logits(f, b, want, n);
+        CHECK_MSG(!memcmp(got, want, n * 4), "%s: logits differ from a fresh model's with the same weights", what);
+    }
+    mt_model_free(f);
+    free(got);
+    free(want);
+}
+static void check_weight_cache(void) {
+    mt_model *m;
+    small_model(&m);
+    if (!m) return;
+    mt_model_init_weights(m, 3);
+    enum { B = 2, T = 8 };
+    int32_t ids[B * T], mask[B * T], st[B] = {1, 2}, en[B] = {3, 4};
+    for (int i = 0; i < B * T; i++) ids[i] = (i * 37) % 100, mask[i] = 1;
+    mt_batch b = {.B = B, .T = T, .input_ids = ids, .attention_mask = mask, .start_positions = st, .end_positions = en};
+    float first[B * T * 2], again[B * T * 2];
+    eval_logits(m, &b, first, B * T * 2);
+    eval_logits(m, &b, again, B * T * 2); // from the cached copies
+    CHECK_MSG(!memcmp(first, again, sizeof first), "a second eval forward changed the logits");
+    check_fresh(m, &b, "after two eval forwards");
+    // one weight changed through mt_model_param (as .nemo loads write), right after a cached forward
+    const mt_param_table *t = mt_model_params(m);
+    eval_logits(m, &b, again, B * T * 2);
+    for (int i = 0; i < t->count; i++)
+        if (t->params[i].role == MT_ROLE_FC1_W) mt_model_param(m, i)[5] += 0.5f;
+    eval_logits(m, &b, again, B * T * 2);
+    CHECK_MSG(memcmp(first, again, sizeof first), "a changed weight did not change the logits (stale bf16 copy)");
+    check_fresh(m, &b, "after mt_model_param");
+    // and through mt_model_param_data (as checkpoint loads write)
+    eval_logits(m, &b, again, B * T * 2);
+    for (int i = 0; i < t->count; i++)
+        if (t->params[i].role == MT_ROLE_QKV_W) mt_model_param_data(m)[t->params[i].offset + 3] -= 0.5f;
+    check_fresh(m, &b, "after mt_model_param_data");
+    // training steps (forward, backward, optimizer on mt_model_param_data), evaluating in between
+    mt_optim_config oc;
+    mt_optim_config_default(&oc, MT_OPTIM_ADAMW);
+    mt_optimizer *o = NULL;
+    CHECK_OK(mt_optimizer_create(&oc, t, &o));
+    mt_model_zero_grad(m);
+    for (int s = 0; s < 2 && o; s++) {
+        float loss;
+        CHECK_OK(mt_model_forward(m, &b, 1, 5, (uint64_t)s, &loss));
+        CHECK_OK(mt_model_backward(m, 1.0f));
+        mt_optimizer_step_fused(o, mt_model_param_data(m), mt_model_grad_data(m), 1e-2f, 1.0f);
+        check_fresh(m, &b, "after an optimizer step");
+    }
+    mt_optimizer_free(o);
+    mt_model_free(m);
+}
+
 int main(void) {
     check_rounding();
     const char *why = NULL;
@@ -187,5 +348,8 @@ int main(void) {
             check_gemm_hw();
         }
     }
+    if (hw) check_weight_cache();
+    check_attention(hw);
+    check_prim_eviction(hw);
     TEST_DONE();
 }

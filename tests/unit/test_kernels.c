@@ -5,6 +5,10 @@
 // result is also checked against an independent double-precision formula or the definition, so a
 // shared bug cannot pass; dropout runs over several 4096-element chunks at an unaligned start, and
 // the NULL mask / NULL token-types branches are compared with their explicit equivalents.
+// Taking the opt table must leave the OpenMP thread count alone whichever OpenBLAS is loaded (the
+// OpenMP one's openblas_set_num_threads is omp_set_num_threads); test_kernels_openmp_blas runs this
+// test on the OpenMP OpenBLAS with one BLAS call per product (MEGATUNE_GEMM_SPLIT=blas).
+#include <cblas.h>
 #include <omp.h>
 
 #include "core/rng.h"
@@ -34,7 +38,7 @@ static void close_(const char *what, const float *got, const float *want, size_t
     mt_check_close(what, got, want, n, 1e-5 * fmax(maxabs(want, n), 1e-6), 1e-4);
 }
 
-static void run_all(void);
+static void run_all(const mt_kernels *O);
 
 // The activations in double precision, written from their definitions (not from act_scalar.c).
 static double act_def(double x, int k) {
@@ -70,18 +74,30 @@ static void check_act_definition(const char *twin, double grtol, int k, const fl
 }
 
 int main(void) {
+    int before = omp_get_max_threads();
+    mt_kernels_opt();
+    CHECK_MSG(omp_get_max_threads() == before, "taking the opt table changed the OpenMP threads from %d to %d", before,
+              omp_get_max_threads());
+    const char *want = getenv("MEGATUNE_EXPECT_BLAS_PARALLEL");
+    if (want) // the variant run must really have the OpenBLAS it names (0 seq, 1 pthread, 2 OpenMP)
+        CHECK_MSG(openblas_get_parallel() == atoi(want), "OpenBLAS threading %d, expected %s", openblas_get_parallel(),
+                  want);
     // thread counts that split rows, columns and heads unevenly
     const int counts[3] = {2, 1, 3};
     for (int i = 0; i < 3; i++) {
         omp_set_num_threads(counts[i]);
         fprintf(stderr, "== %d OpenMP thread(s)\n", counts[i]);
-        run_all();
+        run_all(mt_kernels_opt());
+        if (mt_kernels_opt_dnnl()) { // the same table with oneDNN's fp32 matmul for the linear layers
+            fprintf(stderr, "== %d OpenMP thread(s), %s\n", counts[i], mt_kernels_opt_dnnl()->name);
+            run_all(mt_kernels_opt_dnnl());
+        }
     }
     TEST_DONE();
 }
 
-static void run_all(void) {
-    const mt_kernels *R = mt_kernels_ref(), *O = mt_kernels_opt();
+static void run_all(const mt_kernels *O) {
+    const mt_kernels *R = mt_kernels_ref();
     const int B = 3, T = 13, C = 40, N = B * T, OUT = 27, V = 50;
 
     // linear

@@ -1,6 +1,7 @@
 #include "kernels/opt/opt.h"
 
 #include <cblas.h>
+#include <stdlib.h>
 #include <string.h>
 
 // Rows per BLAS call: small enough that a thread descheduled by a busy machine delays only one
@@ -11,8 +12,25 @@ static int block_rows(int n, int nt) {
     return (b + 7) / 8 * 8;
 }
 
+// MEGATUNE_GEMM_SPLIT=blas with the OpenMP OpenBLAS: one BLAS call per product, threaded by
+// OpenBLAS on our pool (each matrix packed once) instead of our row blocks (each block re-packs
+// the weights). Measured level in CPU time and slower in wall time on a loaded machine (its
+// static split waits for a descheduled thread), so the row blocks stay the default.
+static int whole_calls(void) {
+    const char *e = getenv("MEGATUNE_GEMM_SPLIT");
+    return __atomic_load_n(&mt_opt_blas_omp, __ATOMIC_ACQUIRE) && e && !strcmp(e, "blas") && !omp_in_parallel();
+}
+
 // inp (N,IN) @ w^T (IN,OUT) + b -> out (N,OUT)
 void mt_opt_linear_fwd(float *out, const float *inp, const float *w, const float *b, int N, int IN, int OUT) {
+    if (whole_calls()) {
+        if (b)
+#pragma omp parallel for schedule(static) if ((size_t)N * OUT > 65536)
+            for (int i = 0; i < N; i++) memcpy(out + (size_t)i * OUT, b, (size_t)OUT * sizeof *out);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OUT, IN, 1.0f, inp, IN, w, IN, b ? 1.0f : 0.0f, out,
+                    OUT);
+        return;
+    }
     const int bs = block_rows(N, omp_get_max_threads()), nb = (N + bs - 1) / bs;
 #pragma omp parallel for schedule(dynamic, 1)
     for (int blk = 0; blk < nb; blk++) {
@@ -27,6 +45,23 @@ void mt_opt_linear_fwd(float *out, const float *inp, const float *w, const float
 // dinp (N,IN) = dout (N,OUT) @ w (OUT,IN); dw (OUT,IN) += dout^T @ inp; db += colsum(dout)
 void mt_opt_linear_bwd(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                        int N, int IN, int OUT) {
+    if (whole_calls()) {
+        if (dinp)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, IN, OUT, 1.0f, dout, OUT, w, IN, 0.0f, dinp, IN);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OUT, IN, N, 1.0f, dout, OUT, inp, IN, 1.0f, dw, IN);
+        if (db) {
+#pragma omp parallel
+            {
+                int lo, hi;
+                mt_opt_split(OUT, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+                for (int i = 0; i < N; i++) {
+                    const float *g = dout + (size_t)i * OUT;
+                    for (int o = lo; o < hi; o++) db[o] += g[o];
+                }
+            }
+        }
+        return;
+    }
     const int nt = omp_get_max_threads();
     const int bn = block_rows(N, nt), nbn = dinp ? (N + bn - 1) / bn : 0;
     const int bo = block_rows(OUT, nt), nbo = (OUT + bo - 1) / bo;

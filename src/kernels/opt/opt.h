@@ -23,6 +23,10 @@ static inline float mt_fast_expf(float x) {
     return p * scale.f;
 }
 
+// 1 when OpenBLAS is its OpenMP build (set by mt_kernels_opt): it then threads a product called
+// outside our parallel regions on our own pool.
+extern int mt_opt_blas_omp;
+
 // Rows [*lo, *hi) of n for thread `tid` of `nt`.
 static inline void mt_opt_split(int n, int tid, int nt, int *lo, int *hi) {
     int q = n / nt, r = n % nt;
@@ -49,6 +53,26 @@ void mt_opt_attention_fwd(float *out, float *probs, float *scratch, const float 
 void mt_opt_attention_bwd(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *probs,
                           const int32_t *mask, mt_mask_mode mode, int B, int T, int NH, int HS, int NHg, int h0,
                           const mt_dropout_site *drop);
+// the attention kernels with bf16 rounding of the probabilities and score gradients before their
+// products (round = 1; the emulated bf16 path), and the row steps the oneDNN bf16 attention shares
+void mt_opt_attention_fwd_r(float *out, float *probs, float *scratch, const float *qkv, const int32_t *mask,
+                            mt_mask_mode mode, int B, int T, int NH, int HS, int NHg, int h0,
+                            const mt_dropout_site *drop, int round);
+void mt_opt_attention_bwd_r(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *probs,
+                            const int32_t *mask, mt_mask_mode mode, int B, int T, int NH, int HS, int NHg, int h0,
+                            const mt_dropout_site *drop, int round);
+void mt_opt_masked_softmax_row(float *row, const int32_t *mrow, mt_mask_mode mode, int qvalid, int T);
+void mt_opt_softmax_bwd_row(float *ds, const float *p, const float *keep, const int32_t *mrow, mt_mask_mode mode,
+                            int qvalid, int T, float scale);
+// dst = src rounded to bf16 values (single-threaded; dst may equal src)
+static inline void mt_opt_round_bf16(float *dst, const float *src, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        union { float f; uint32_t u; } v = {src[i]};
+        if ((v.u & 0x7fffffffu) <= 0x7f800000u) v.u = (v.u + 0x7fffu + ((v.u >> 16) & 1u)) & 0xffff0000u;
+        else v.u = (v.u | 0x400000u) & 0xffff0000u; // NaN stays NaN, as mt_bf16_from_f32
+        dst[i] = v.f;
+    }
+}
 void mt_opt_dropout_fwd(float *out, const float *inp, size_t n, uint64_t index0, const mt_dropout_site *d);
 void mt_opt_bias_dropout_add_fwd(float *out, const float *res, const float *inp, const float *bias, size_t n, int C,
                                  const mt_dropout_site *d);

@@ -21,10 +21,18 @@ static const mt_kernels opt_table = {
     .dropout_bwd = mt_opt_dropout_bwd,
 };
 
+int mt_opt_blas_omp;
+
 const mt_kernels *mt_kernels_opt(void) {
-    // All threading comes from OpenMP; BLAS runs single-threaded inside each OpenMP thread.
-    // (set once, atomically: models may be created from several threads, e.g. TP ranks in tests)
+    // One thread pool. The pthread OpenBLAS is set to one thread and runs inside our OpenMP
+    // threads. The OpenMP OpenBLAS shares our libgomp pool: it runs one thread inside a parallel
+    // region by itself, and must not be told a thread count, since its openblas_set_num_threads
+    // is omp_set_num_threads and would leave every region of ours on one thread.
+    // (once, atomically: models may be created from several threads, e.g. TP ranks in tests)
     static int once;
-    if (!__atomic_exchange_n(&once, 1, __ATOMIC_ACQ_REL)) openblas_set_num_threads(1);
+    if (!__atomic_exchange_n(&once, 1, __ATOMIC_ACQ_REL)) {
+        if (openblas_get_parallel() == 2) __atomic_store_n(&mt_opt_blas_omp, 1, __ATOMIC_RELEASE);
+        else openblas_set_num_threads(1);
+    }
     return &opt_table;
 }
