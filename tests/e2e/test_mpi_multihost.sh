@@ -10,7 +10,8 @@
 #      message about the lost peer, no hang (Open MPI words it as a peer disconnect, or, when the
 #      launch agent's death is noticed first, as daemons it could not keep: both name the cause);
 #  (3) host B's network cut mid-run (its veth deleted; the processes live on) ends the job: Open
-#      MPI's daemon keepalive and megatune's collective watchdog (MEGATUNE_MPI_TIMEOUT) fire.
+#      MPI's daemon keepalive and megatune's collective watchdog (MEGATUNE_MPI_TIMEOUT) fire; host B's
+#      own processes end by themselves (its orted once TCP gives up: tcp_retries2 set low here).
 # Needs root with CAP_NET_ADMIN (`ip netns add`); without it the test skips (77), saying so.
 set -u
 command -v mpirun > /dev/null || { echo "mpirun not found: skipped"; exit 77; }
@@ -38,6 +39,10 @@ if ! ip netns add $A 2> "$work/netns.err"; then
   exit 77
 fi
 ip netns add $B || { echo "FAIL: second namespace"; exit 1; }
+# A cut-off host's orted that has a report in flight (its ranks' exit) waits out TCP's
+# retransmissions, not the keepalive: tcp_retries2=15 is about 15 minutes. A cluster that wants a
+# cut-off node to clean up sooner lowers it the same way (per network namespace, Linux >= 4.x).
+for ns in $A $B; do ip netns exec $ns sysctl -q -w net.ipv4.tcp_retries2=4 || { echo "FAIL: tcp_retries2 in $ns"; exit 1; }; done
 fail() { echo "FAIL: $*"; exit 1; }
 link() { # (re)creates the veth pair A <-> B with its addresses
   ip link add $va type veth peer name $vb && ip link set $va netns $A && ip link set $vb netns $B \
