@@ -644,16 +644,7 @@ static void linear_bwd(int hw, float *dinp, float *dw, float *db, const float *d
     }
     if (db) {
         // the bias gradient is a reduction: fp32 from the unrounded gradient, as autocast does
-        const int nt = omp_get_max_threads();
-#pragma omp parallel num_threads(nt)
-        {
-            int lo, hi;
-            mt_opt_split(OUT, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
-            for (int i = 0; i < N; i++) {
-                const float *g = dout + (size_t)i * OUT;
-                for (int o = lo; o < hi; o++) db[o] += g[o];
-            }
-        }
+        mt_opt_bias_grad(db, dout, N, OUT);
     }
 }
 
@@ -697,17 +688,6 @@ static void emu_attention_bwd(float *dqkv, float *scratch, const float *dout, co
 }
 
 // fp32 linear layers on oneDNN's matmul (its AVX2/AVX-512 JIT) instead of OpenBLAS
-static void bias_grad(float *db, const float *dout, int N, int OUT) {
-#pragma omp parallel
-    {
-        int lo, hi;
-        mt_opt_split(OUT, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
-        for (int i = 0; i < N; i++) {
-            const float *g = dout + (size_t)i * OUT;
-            for (int o = lo; o < hi; o++) db[o] += g[o];
-        }
-    }
-}
 #ifdef MEGATUNE_HAVE_DNNL
 static void f32_linear_fwd(float *out, const float *inp, const float *w, const float *b, int N, int IN, int OUT) {
     if (N <= 0 || OUT <= 0) return;
@@ -726,7 +706,7 @@ static void f32_linear_bwd(float *dinp, float *dw, float *db, const float *dout,
     } else if (dinp && N > 0 && IN > 0) {
         memset(dinp, 0, (size_t)N * IN * sizeof *dinp);
     }
-    if (db && N > 0) bias_grad(db, dout, N, OUT);
+    if (db && N > 0) mt_opt_bias_grad(db, dout, N, OUT);
 }
 #endif
 

@@ -49,17 +49,7 @@ void mt_opt_linear_bwd(float *dinp, float *dw, float *db, const float *dout, con
         if (dinp)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, IN, OUT, 1.0f, dout, OUT, w, IN, 0.0f, dinp, IN);
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OUT, IN, N, 1.0f, dout, OUT, inp, IN, 1.0f, dw, IN);
-        if (db) {
-#pragma omp parallel
-            {
-                int lo, hi;
-                mt_opt_split(OUT, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
-                for (int i = 0; i < N; i++) {
-                    const float *g = dout + (size_t)i * OUT;
-                    for (int o = lo; o < hi; o++) db[o] += g[o];
-                }
-            }
-        }
+        if (db) mt_opt_bias_grad(db, dout, N, OUT);
         return;
     }
     const int nt = omp_get_max_threads();

@@ -34,6 +34,20 @@ static inline void mt_opt_split(int n, int tid, int nt, int *lo, int *hi) {
     *hi = *lo + q + (tid < r ? 1 : 0);
 }
 
+// db[o] += sum over rows i of dout[i][o]: split by columns, so each thread owns its entries of db and
+// the sum runs in row order whatever the thread count (the same digits on any machine).
+static inline void mt_opt_bias_grad(float *db, const float *dout, int N, int OUT) {
+#pragma omp parallel
+    {
+        int lo, hi;
+        mt_opt_split(OUT, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+        for (int i = 0; i < N; i++) {
+            const float *g = dout + (size_t)i * OUT;
+            for (int o = lo; o < hi; o++) db[o] += g[o];
+        }
+    }
+}
+
 void mt_opt_embed_word_fwd(float *out, const int32_t *ids, const float *wte, int vstart, int vlocal, int N, int C);
 void mt_opt_embed_word_bwd(float *dwte, const float *dout, const int32_t *ids, int vstart, int vlocal, int N, int C);
 void mt_opt_embed_pos_type_fwd(float *out, const int32_t *types, const float *wpe, const float *wtt, int B, int T, int C);
