@@ -508,11 +508,8 @@ mt_status mt_session_build_model(const mt_train_config *cfg, mt_session *s, mt_h
         snprintf(m->head_prefix, sizeof m->head_prefix, "classifier");
         m->head_num_layers = (int)c->model.head.num_fc_layers;
         m->head_dropout = (float)c->model.head.fc_dropout;
-        const char *a = c->model.head.activation;
-        if (!strcmp(a, "relu")) m->head_activation = MT_ACT_RELU;
-        else if (!strcmp(a, "gelu")) m->head_activation = MT_ACT_GELU;
-        else if (!strcmp(a, "tanh")) m->head_activation = MT_ACT_TANH;
-        else return mt_fail(MT_ERR_INVALID, "model.head.activation '%s' is unknown: use relu, gelu or tanh", a);
+        mt_status st = act_of(c->model.head.activation, "model.head.activation", &m->head_activation);
+        if (st != MT_OK) return st;
         break;
     }
     case MT_TASK_QUESTION_ANSWERING: {
@@ -520,11 +517,8 @@ mt_status mt_session_build_model(const mt_train_config *cfg, mt_session *s, mt_h
         snprintf(m->head_prefix, sizeof m->head_prefix, "classifier");
         m->head_num_layers = (int)c->model.token_classifier.num_layers;
         m->head_dropout = (float)c->model.token_classifier.dropout;
-        const char *a = c->model.token_classifier.activation;
-        if (!strcmp(a, "relu")) m->head_activation = MT_ACT_RELU;
-        else if (!strcmp(a, "gelu")) m->head_activation = MT_ACT_GELU;
-        else if (!strcmp(a, "tanh")) m->head_activation = MT_ACT_TANH;
-        else return mt_fail(MT_ERR_INVALID, "model.token_classifier.activation '%s' is unknown: use relu, gelu or tanh", a);
+        mt_status st = act_of(c->model.token_classifier.activation, "model.token_classifier.activation", &m->head_activation);
+        if (st != MT_OK) return st;
         if (c->model.token_classifier.num_classes != 2)
             return mt_fail(MT_ERR_INVALID, "model.token_classifier.num_classes must be 2 (start and end logits), got %lld",
                            (long long)c->model.token_classifier.num_classes);
