@@ -1,6 +1,6 @@
-// Fast kernels: OpenMP for all threading; OpenBLAS single-threaded inside each OpenMP thread, so
-// the two thread pools never fight over the cores (OpenBLAS is set to 1 thread when this table
-// is first taken).
+// Fast kernels: OpenMP for all threading, one pool. The pthread OpenBLAS runs single-threaded
+// inside our OpenMP threads; the OpenMP OpenBLAS shares the pool (mt_kernels_opt in table.c says
+// how). With oneDNN built in, fp32 linear layers run on its matmul instead (mt_kernels_opt_dnnl, chosen in kernels.c).
 #ifndef MT_KERNELS_OPT_H
 #define MT_KERNELS_OPT_H
 #include <omp.h>
