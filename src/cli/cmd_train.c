@@ -36,6 +36,10 @@ static void train_usage(FILE *out) {
             "  megatune train examples/question_answering_squad_config.yaml do_training=false \\\n"
             "      pretrained_model=qa.nemo model.test_ds.file=dev-v1.1.json   # test only (NeMo's QA script):\n"
             "      # test_* metrics on stdout, predictions.json + nbest_predictions.json in the log folder\n"
+            "  megatune train examples/question_answering_squad_config.yaml model.train_ds.file=train-v1.1.json \\\n"
+            "      model.validation_ds.file=dev-v1.1.json model.test_ds.file=dev-v1.1.json\n"
+            "      # trains, writes the .nemo, then tests that model (the last step's weights; with\n"
+            "      # save_best_model the best checkpoint's) on model.test_ds.file, as the line above does\n"
             "  megatune train examples/quickstart_config.yaml trainer.max_steps=0 \\\n"
             "      trainer.resume_from_checkpoint=CKPT       # a .nemo from any training checkpoint\n\n");
     mt_config_print_help(out);
@@ -119,6 +123,7 @@ int mt_cmd_train(int argc, char **argv) {
     for (int i = 0; i < argc && n < 256; i++) args[n++] = argv[i];
     mt_train_result res;
     s = mt_train_run(&cfg, n, args, &res);
+    const int trained = cfg.do_training;
     mt_config_free(&cfg);
     if (s != MT_OK && s != MT_ERR_INTERRUPTED && res.world_size > 1 && res.agreed_failure) {
         // every rank stopped with the same message: global rank 0 reports it, all exit cleanly
@@ -138,14 +143,12 @@ int mt_cmd_train(int argc, char **argv) {
             fflush(stdout);
             return mt_cli_error();
         }
-        if (res.tested) { // do_training=false: trainer.test only
-            printf("predictions:  %s/predictions.json (and nbest_predictions.json)\n", res.log_dir);
-            fflush(stdout);
-            return 0;
+        if (trained) { // (do_training=false: trainer.test only)
+            printf("metrics:      %s/metrics.csv\n", res.log_dir);
+            printf("checkpoints:  %s\n", res.ckpt_dir);
+            if (res.nemo_path[0]) printf(".nemo:        %s\n", res.nemo_path);
         }
-        printf("metrics:      %s/metrics.csv\n", res.log_dir);
-        printf("checkpoints:  %s\n", res.ckpt_dir);
-        if (res.nemo_path[0]) printf(".nemo:        %s\n", res.nemo_path);
+        if (res.tested) printf("predictions:  %s/predictions.json (and nbest_predictions.json)\n", res.log_dir);
         fflush(stdout);
     }
     if (s == MT_ERR_INTERRUPTED) {

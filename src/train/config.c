@@ -59,7 +59,8 @@ static const mt_cfg_key g_schema[] = {
     K("init_from_pretrained_model", MT_CFG_STR, init_from_pretrained_model, "null", 1,
       "NeMo: an NGC model name; megatune fetches no NeMo task models (.nemo) and takes a local .nemo path here"),
     K("do_training", MT_CFG_BOOL, do_training, "true", 0,
-      "question answering (NeMo's QA script): true trains; false only tests pretrained_model on model.test_ds.file"),
+      "question answering (NeMo's QA script): true trains (then tests the trained model on model.test_ds.file when "
+      "set); false only tests pretrained_model on model.test_ds.file"),
     // trainer (PyTorch Lightning's Trainer arguments)
     K("trainer.num_nodes", MT_CFG_INT, trainer.num_nodes, "1", 0, "accepted; must be 1"),
     K("trainer.max_epochs", MT_CFG_INT, trainer.max_epochs, "3", 1, "epochs to train when max_steps is null"),

@@ -846,6 +846,7 @@ void mt_exp_free(mt_exp_manager *e) {
 const char *mt_exp_log_dir(const mt_exp_manager *e) { return e->log_dir; }
 const char *mt_exp_ckpt_dir(const mt_exp_manager *e) { return e->ckpt_dir; }
 const char *mt_exp_name(const mt_exp_manager *e) { return e->name; }
+struct mt_tb_writer *mt_exp_tensorboard(mt_exp_manager *e) { return e->rank0 ? e->tb : NULL; }
 const char *mt_exp_resume_path(const mt_exp_manager *e) { return e->resume_path; }
 const char *mt_exp_resume_older(const mt_exp_manager *e) { return e->resume_older; }
 

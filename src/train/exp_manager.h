@@ -66,6 +66,8 @@ mt_status mt_exp_metrics_begin(mt_exp_manager *e, const char *const *metric_name
 // One row. NaN values are written as empty cells and not sent to TensorBoard.
 mt_status mt_exp_log_row(mt_exp_manager *e, int64_t step, int64_t epoch, double train_loss, double lr,
                          double val_loss, const double *metrics) MT_WARN_UNUSED;
+// The run's open TensorBoard writer (global rank 0, after mt_exp_metrics_begin), or NULL.
+struct mt_tb_writer *mt_exp_tensorboard(mt_exp_manager *e);
 
 // A checkpoint writer: writes a complete checkpoint to `path` atomically.
 typedef mt_status (*mt_ckpt_write_fn)(void *ctx, const char *path);

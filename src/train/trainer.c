@@ -122,6 +122,7 @@ typedef struct {
     mt_train_config *cfg;
     mt_session s;
     mt_dataset *train, *val;
+    mt_dataset *test; // question answering: model.test_ds, tested after training or instead of it
     mt_optimizer *opt;
     mt_sched_config sched;
     mt_exp_manager *exp;
@@ -362,6 +363,7 @@ static void run_free(run *r) {
     mt_optimizer_free(r->opt);
     mt_dataset_free(r->train);
     mt_dataset_free(r->val);
+    mt_dataset_free(r->test);
     mt_session_free(&r->s);
     mt_exp_free(r->exp);
     free(r->pending);
@@ -434,14 +436,31 @@ static mt_status write_nemo(run *r, mt_train_result *res, int during) {
 
 static mt_status train_loop(run *r, mt_train_result *res);
 
-// The resolved config (as hparams.yaml has it) must be the same text on every rank.
-static mt_status same_config(const mt_train_config *cfg, mt_comm *world) {
+// The resolved config (as hparams.yaml has it) must be the same text on every rank. pretrained_model's
+// vocab and label map are extracted into each rank's own temporary folder `adopt_dir` ("" when none):
+// its name stands as one placeholder in the compared text, so only what the ranks were given differs.
+static mt_status same_config(const mt_train_config *cfg, mt_comm *world, const char *adopt_dir) {
     char *y = NULL;
     size_t ylen = 0;
     FILE *m = open_memstream(&y, &ylen);
     mt_status st = m ? mt_config_dump(cfg, m, NULL) : MT_ERR_NOMEM;
     if (m) fclose(m);
     if (st != MT_OK) ylen = 0;
+    size_t al = strlen(adopt_dir);
+    if (y && al) { // in place: the placeholder is shorter than a mkdtemp name
+        static const char ph[] = "<pretrained_model>";
+        size_t w = 0;
+        for (size_t i = 0; i < ylen;) {
+            if (al >= sizeof ph - 1 && ylen - i >= al && !memcmp(y + i, adopt_dir, al)) {
+                memcpy(y + w, ph, sizeof ph - 1);
+                w += sizeof ph - 1;
+                i += al;
+            } else {
+                y[w++] = y[i++];
+            }
+        }
+        ylen = w;
+    }
     // (a rank whose dump failed sends or compares an empty text, so the mismatch is agreed on)
     mt_status s2 = mt_comm_same_text(world, y ? y : "", ylen, "the resolved config",
                                      "launch every rank with the same config file and overrides (mpirun -np N "
@@ -512,31 +531,19 @@ static mt_status test_only_check(const mt_train_config *c) {
     return MT_OK;
 }
 
-// trainer.test in the experiment folder: no checkpoint, no .nemo; the test metrics go to stdout
-// (test_loss: ..., as `megatune test` prints them), the log file and TensorBoard at step 0, and
-// predictions.json / nbest_predictions.json (v2: null_odds.json) into the log folder, where the
-// comment in NeMo's script suggests writing them (os.path.join(exp_dir, ...)). r->val holds the test set.
-static mt_status test_only(run *r, mt_train_result *res) {
+// trainer.test of the model as it is now (NeMo's script passes the model, so Lightning restores no
+// checkpoint): the test metrics go to stdout (test_loss: ..., as `megatune test` prints them), the
+// log file and TensorBoard at `step` (Lightning's trainer.global_step: 0 for a test-only run, the last
+// step after training), and predictions.json / nbest_predictions.json (v2: null_odds.json) into the
+// log folder, where the comment in NeMo's script suggests writing them (os.path.join(exp_dir, ...)).
+static mt_status test_report(run *r, int64_t step, mt_train_result *res) {
     mt_train_config *c = r->cfg;
-    char path[4096];
-    int is_nemo = 0;
-    MT_TRY(mt_session_open_tokenizer(c, &r->s));
-    MT_TRY(mt_session_load_split(c, &r->s, MT_SPLIT_TEST, NULL, &r->val));
-    if (!r->val) return mt_fail(MT_ERR_INVALID, "do_training=false: model.test_ds.file gave no test data");
-    MT_TRY(resolve_initial_weights(c, path, sizeof path, &is_nemo));
-    mt_head_kind head;
-    int ncls;
-    mt_dataset_head(r->val, &head, &ncls);
-    mt_dataset_head2(r->val, NULL, &r->s.num_classes2);
-    MT_TRY(mt_session_build_model(c, &r->s, head, ncls));
-    MT_TRY(mt_session_check_fits(c, &r->s, MT_SPLIT_TEST, r->val));
-    MT_TRY(load_initial_weights(r, path, is_nemo));
     // every rank computes (tensor parallelism needs them all); global rank 0 writes and reports
     int rank0 = r->par->world_rank == 0;
     int64_t bs = c->model.test_ds.batch_size;
-    int64_t nb = (int64_t)((mt_dataset_size(r->val) + (size_t)bs - 1) / (size_t)bs);
+    int64_t nb = (int64_t)((mt_dataset_size(r->test) + (size_t)bs - 1) / (size_t)bs);
     mt_eval_result ev;
-    MT_TRY(mt_evaluate_ex(r->s.model, r->val, (int)bs, mt_limit_batches(nb, &c->trainer.limit_test_batches),
+    MT_TRY(mt_evaluate_ex(r->s.model, r->test, (int)bs, mt_limit_batches(nb, &c->trainer.limit_test_batches),
                           rank0 ? stdout : NULL, rank0 ? mt_exp_log_dir(r->exp) : NULL, &ev));
     res->tested = 1;
     if (!rank0) return MT_OK;
@@ -551,19 +558,41 @@ static mt_status test_only(run *r, mt_train_result *res) {
     fflush(stdout);
     mt_info("%s (predictions in %s)", line, mt_exp_log_dir(r->exp));
     if (!c->exp_manager.create_tensorboard_logger) return MT_OK;
-    mt_tb_writer *tb = NULL;
-    MT_TRY(mt_tb_open(mt_exp_log_dir(r->exp), &tb, NULL));
+    // after training, the run's own events file (Lightning's one logger); test-only runs open one
+    mt_tb_writer *tb = mt_exp_tensorboard(r->exp), *own = NULL;
+    if (!tb) MT_TRY(mt_tb_open(mt_exp_log_dir(r->exp), &own, NULL));
+    if (own) tb = own;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     double wt = (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-    mt_status s = mt_tb_scalar(tb, "test_loss", (float)ev.loss, 0, wt);
+    mt_status s = mt_tb_scalar(tb, "test_loss", (float)ev.loss, step, wt);
     for (int i = 0; i < ev.n_metrics && s == MT_OK; i++) {
         char tag[80];
         snprintf(tag, sizeof tag, "test_%s", ev.metrics[i].name);
-        s = mt_tb_scalar(tb, tag, (float)ev.metrics[i].value, 0, wt);
+        s = mt_tb_scalar(tb, tag, (float)ev.metrics[i].value, step, wt);
     }
-    mt_status s2 = mt_tb_close(tb);
+    mt_status s2 = own ? mt_tb_close(own) : MT_OK;
     return s != MT_OK ? s : s2;
+}
+
+// do_training=false: trainer.test in the experiment folder on pretrained_model's weights; no
+// checkpoint, no .nemo.
+static mt_status test_only(run *r, mt_train_result *res) {
+    mt_train_config *c = r->cfg;
+    char path[4096];
+    int is_nemo = 0;
+    MT_TRY(mt_session_open_tokenizer(c, &r->s));
+    MT_TRY(mt_session_load_split(c, &r->s, MT_SPLIT_TEST, NULL, &r->test));
+    if (!r->test) return mt_fail(MT_ERR_INVALID, "do_training=false: model.test_ds.file gave no test data");
+    MT_TRY(resolve_initial_weights(c, path, sizeof path, &is_nemo));
+    mt_head_kind head;
+    int ncls;
+    mt_dataset_head(r->test, &head, &ncls);
+    mt_dataset_head2(r->test, NULL, &r->s.num_classes2);
+    MT_TRY(mt_session_build_model(c, &r->s, head, ncls));
+    MT_TRY(mt_session_check_fits(c, &r->s, MT_SPLIT_TEST, r->test));
+    MT_TRY(load_initial_weights(r, path, is_nemo));
+    return test_report(r, 0, res);
 }
 
 mt_status mt_train_run(mt_train_config *cfg, int argc, char **argv, mt_train_result *res) {
@@ -600,7 +629,7 @@ mt_status mt_train_run(mt_train_config *cfg, int argc, char **argv, mt_train_res
     // config file would silently diverge) and stop together on a failure only one rank sees.
     if (r.par && r.par->world_size > 1) {
         s = mt_comm_agree(r.par->world, s);
-        if (s == MT_OK) s = same_config(cfg, r.par->world);
+        if (s == MT_OK) s = same_config(cfg, r.par->world, adopt_dir);
         if (s != MT_OK) res->agreed_failure = 1;
     }
     if (s == MT_OK) s = mt_exp_create_par(cfg, argc, argv, r.par, &r.exp);
@@ -631,6 +660,11 @@ mt_status mt_train_run(mt_train_config *cfg, int argc, char **argv, mt_train_res
         r.val = NULL;
     }
     if (s == MT_OK && !r.val) mt_warn("no validation data (model.validation_ds): val_loss is not computed");
+    // NeMo's QA script tests the trained model when model.test_ds.file is set (trainer.test after
+    // trainer.fit and the .nemo). The file is read now, as NeMo's model does when it is built, so a
+    // bad one fails before training, not after it.
+    if (s == MT_OK && r.s.topt.kind == MT_TASK_QUESTION_ANSWERING)
+        s = mt_session_load_split(cfg, &r.s, MT_SPLIT_TEST, NULL, &r.test);
     char init_path[4096];
     int init_nemo = 0;
     // As NeMo: the encoder checkpoint / .nemo initialise a fresh run only; a resumed run takes every
@@ -647,6 +681,7 @@ mt_status mt_train_run(mt_train_config *cfg, int argc, char **argv, mt_train_res
     }
     if (s == MT_OK) s = mt_session_check_fits(cfg, &r.s, MT_SPLIT_TRAIN, r.train);
     if (s == MT_OK && r.val) s = mt_session_check_fits(cfg, &r.s, MT_SPLIT_VALIDATION, r.val);
+    if (s == MT_OK && r.test) s = mt_session_check_fits(cfg, &r.s, MT_SPLIT_TEST, r.test);
     if (s == MT_OK && !resuming) s = load_initial_weights(&r, init_path, init_nemo);
     // a data file, tokenizer or checkpoint one rank cannot read stops all ranks with its message
     if (r.par->world_size > 1) {
@@ -659,6 +694,10 @@ mt_status mt_train_run(mt_train_config *cfg, int argc, char **argv, mt_train_res
         mt_status s2 = res->interrupted ? MT_OK : write_nemo(&r, res, 0);
         if (s2 != MT_OK) s = s2;
     }
+    // the weights tested are the .nemo's: the last step's, or with save_best_model the best
+    // checkpoint's, which write_nemo loaded (as NeMo's on_train_end restores it before trainer.test).
+    // An interrupted run saves no .nemo and tests nothing either.
+    if (s == MT_OK && r.test) s = test_report(&r, r.st.global_step, res);
 out:
     mt_nemo_adopt_cleanup(adopt_dir);
     res->global_step = r.st.global_step;
