@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <math.h>
 #include <stdlib.h>
@@ -179,8 +180,9 @@ void mt_exp_checkpoint_stem(const char *name, const char *monitor, double value,
 }
 
 // One {field[:spec]} of a Lightning filename template, Python's format spec in a C printf:
-// [0][width][.precision][type], type f/e/g/d or none.
-static void format_field(char *out, size_t cap, const char *spec, double v, int is_int) {
+// [0][width][.precision][type], type f/e/g/d or none. Returns snprintf's count: the text's whole
+// length, which can exceed `cap` ({val_loss:.4f} of a diverged 1e300 is 306 characters).
+static int format_field(char *out, size_t cap, const char *spec, double v, int is_int) {
     char fmt[32];
     int zero = 0, width = 0, prec = -1;
     char type = 0;
@@ -196,20 +198,20 @@ static void format_field(char *out, size_t cap, const char *spec, double v, int 
     if (prec > 17) prec = 17;
     if ((type == 'd' || (!type && is_int)) && is_int) {
         snprintf(fmt, sizeof fmt, "%%%s%dlld", zero ? "0" : "", width);
-        snprintf(out, cap, fmt, (long long)v);
-        return;
+        return snprintf(out, cap, fmt, (long long)v);
     }
     if (!type) { // Python's str(float): the shortest text that reads back
+        int n = 0;
         for (int pr = 1; pr <= 17; pr++) {
-            snprintf(out, cap, "%.*g", pr, v);
-            if (strtod(out, NULL) == v) break;
+            n = snprintf(out, cap, "%.*g", pr, v);
+            if (n < 0 || (size_t)n >= cap || strtod(out, NULL) == v) break;
         }
-        return;
+        return n;
     }
     if (type == 'd') type = 'f', prec = 0;
     if (prec < 0) prec = 6;
     snprintf(fmt, sizeof fmt, "%%%s%d.%d%c", zero ? "0" : "", width, prec, type);
-    snprintf(out, cap, fmt, v);
+    return snprintf(out, cap, fmt, v);
 }
 
 // Lightning's ModelCheckpoint.format_checkpoint_name: "{val_loss:.2f}-{epoch}" becomes
@@ -247,8 +249,16 @@ static mt_status format_template(const mt_exp_manager *e, const char *tmpl, doub
                 if (!strcmp(field, e->metric[i].name) ||
                     (!strncmp(field, "val_", 4) && !strcmp(field + 4, e->metric[i].name)))
                     v = e->metric[i].value;
-        char val[96];
-        format_field(val, sizeof val, spec, v, is_int);
+        // a field is part of one file name: one longer than the file system takes is an error, not a
+        // cut value (another name, which resume and top-k would misread)
+        char val[NAME_MAX + 1];
+        int fw = format_field(val, sizeof val, spec, v, is_int);
+        if (fw < 0 || (size_t)fw >= sizeof val) {
+            buf[0] = 0;
+            return mt_fail(MT_ERR_INVALID, "exp_manager.checkpoint_callback_params.filename: {%s%s%s} of %g is %d "
+                           "characters, more than a file name holds (%d): a diverged value? use an exponent format "
+                           "such as {%s:.4e}", field, spec[0] ? ":" : "", spec, v, fw, NAME_MAX, field);
+        }
         int w = snprintf(buf + n, cap - n, "%s=%s", field, val);
         if (w < 0 || (size_t)w >= cap - n) { n = cap; break; }
         n += (size_t)w;

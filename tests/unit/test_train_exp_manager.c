@@ -1,5 +1,6 @@
 // Experiment manager: NeMo's folder layout, cmd-args.log, hparams.yaml, metrics.csv rows and
-// empty cells, checkpoint names, save_top_k by val_loss (min), -last, resume_if_exists.
+// empty cells, checkpoint names (a diverged value: whole or an error), save_top_k by val_loss (min),
+// -last, resume_if_exists.
 #include <dirent.h>
 #include <math.h>
 #include <stdio.h>
@@ -105,6 +106,24 @@ int main(void) {
     CHECK(mt_test_exists(p) && !strcmp(mt_exp_last_checkpoint(e), p));
     snprintf(p, sizeof p, "%s/TC--val_loss=0.3000-epoch=3.ckpt", ck);
     CHECK(mt_exp_best_checkpoint(e) && !strcmp(mt_exp_best_checkpoint(e), p));
+    mt_exp_free(e);
+    mt_config_free(&c);
+
+    // --- a diverged monitored value: the whole value in the name, or one clear error (not a cut name) ---
+    make_cfg(&c, root, "  name: H\n  version: v0\n");
+    CHECK_OK(mt_exp_create(&c, 4, argv, 0, 1, &e));
+    if (!e) TEST_DONE();
+    char val[400];
+    snprintf(val, sizeof val, "%.4f", 1e95); // 101 characters
+    CHECK_OK(mt_exp_save_checkpoint(e, write_dummy, "big", 1e95, 0, 1));
+    snprintf(p, sizeof p, "%s/H--val_loss=%s-epoch=0-last.ckpt", mt_exp_ckpt_dir(e), val);
+    CHECK_MSG(mt_test_exists(p) && mt_exp_last_checkpoint(e) && !strcmp(mt_exp_last_checkpoint(e), p), "%s",
+              mt_exp_last_checkpoint(e) ? mt_exp_last_checkpoint(e) : "(none)");
+    CHECK(mt_exp_save_checkpoint(e, write_dummy, "huge", 1e300, 1, 1) == MT_ERR_INVALID);
+    CHECK_MSG(strstr(mt_last_error(), "{val_loss:.4f} of 1e+300 is 306 characters") &&
+              strstr(mt_last_error(), "checkpoint_callback_params.filename"), "%s", mt_last_error());
+    CHECK(count_files(mt_exp_ckpt_dir(e), ".ckpt") == 2); // the 1e95 pair only, nothing cut written
+    CHECK(!strcmp(mt_exp_last_checkpoint(e), p));
     mt_exp_free(e);
     mt_config_free(&c);
 
