@@ -14,6 +14,7 @@
 #  - two processes at once fetch a file once (flock); under mpirun one process downloads;
 #  - NeMo's cache ($TORCH_HOME/megatron/<name>_vocab) is used where it is.
 set -u
+. "$(dirname "$0")/mpi_env.sh" # mpi_env, mpi_can_start for the mpirun part
 bin=${MEGATUNE_BIN:?}; src=${MEGATUNE_SOURCE_DIR:?}; py=${MEGATUNE_PYTHON:-python3}
 data=${MEGATUNE_DATA:-$src/../shared/data}
 "$py" -c 1 2> /dev/null || { echo "no python: skipped"; exit 77; }
@@ -166,8 +167,7 @@ echo "ok: two processes, one GET"
 
 # --- under mpirun, one process per host downloads -----------------------------------------------------
 if command -v mpirun > /dev/null; then
-  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-  export OMPI_MCA_btl=self,vader OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_rmaps_base_oversubscribe=1
+  mpi_env root shm # (ASAN_OPTIONS per command below)
   serve mpi "$work/good" --rate 2000000
   md=$work/m-mpi
   ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 MEGATUNE_MODEL_DIR=$md MEGATUNE_DOWNLOAD_MIRROR=$(mirror "$port_mpi") \

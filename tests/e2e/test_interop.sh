@@ -8,6 +8,7 @@
 #  (d) two initialisation keys, and an NGC name in init_from_pretrained_model, are refused clearly;
 #  (e) `megatune inspect X.nemo` opens with the summary (task, encoder, TP, version, labels, vocab).
 set -u
+. "$(dirname "$0")/mpi_env.sh" # mpi_env, mpi_can_start for the mpirun part
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 bin=${MEGATUNE_BIN:?}; src=${MEGATUNE_SOURCE_DIR:?}; py=${MEGATUNE_PYTHON:-/usr/bin/python3}
 "$py" -c "import torch" 2>/dev/null || { echo "SKIP: python with torch needed"; exit 77; }
@@ -89,10 +90,8 @@ PY
 
 # (a, TP=2) mpirun -np 2: NeMo's mp_rank_XX layout for .ckpt and .nemo
 if command -v mpirun > /dev/null; then
-  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
-  export OMPI_MCA_btl=self,vader OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_rmaps_base_oversubscribe=1
-  export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
-  if mpirun --oversubscribe -np 2 true > /dev/null 2>&1; then
+  mpi_env
+  if mpi_can_start; then
     mpirun --oversubscribe -np 2 "$bin" train "${common[@]}" model.tensor_model_parallel_size=2 \
       exp_manager.exp_dir="$work/tp2" > "$work/tp2.log" 2>&1 || { tail -20 "$work/tp2.log"; fail "TP=2 train"; }
     "$py" tools/check_lightning_files.py "$work/tp2/quickstart/v" --tp 2 --steps $steps || fail "TP=2 files"

@@ -9,14 +9,12 @@
 #  - init_from_nemo_model reshards too (TP=2 .nemo -> TP=1 run, TP=1 .nemo -> TP=2 run);
 #  - predict under mpirun writes one line per input.
 set -u
-command -v mpirun > /dev/null || { echo "mpirun not found: skipped"; exit 77; }
+. "$(dirname "$0")/mpi_env.sh"
+mpi_require
 bin=${MEGATUNE_BIN:?}; src=${MEGATUNE_SOURCE_DIR:?}; py=${MEGATUNE_PYTHON:-python3}
 "$py" -c 1 2> /dev/null || { echo "no python: skipped"; exit 77; }
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
-# vader without single-copy (CMA needs ptrace rights that containers often lack)
-export OMPI_MCA_btl=self,vader OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_rmaps_base_oversubscribe=1
-export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
-mpirun --oversubscribe -np 2 true > /dev/null 2>&1 || { echo "mpirun cannot start 2 processes here: skipped"; exit 77; }
+mpi_env
+mpi_require_start
 work=$(mktemp -d); pid=
 # a failed check must not leave a background mpirun training
 trap '[ -n "$pid" ] && kill -TERM $pid 2> /dev/null; [ -n "${KEEP:-}" ] && echo "kept $work" || rm -rf "$work"' EXIT

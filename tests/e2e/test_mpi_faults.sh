@@ -12,12 +12,11 @@
 #      rank keeps its previous -last until both have written the new one) and reproduces the
 #      uninterrupted TP=2 metrics.csv.
 set -u
-command -v mpirun > /dev/null || { echo "mpirun not found: skipped"; exit 77; }
+. "$(dirname "$0")/mpi_env.sh"
+mpi_require
 bin=${MEGATUNE_BIN:?}; src=${MEGATUNE_SOURCE_DIR:?}
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
-export OMPI_MCA_btl=self,vader OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_rmaps_base_oversubscribe=1
-export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
-mpirun --oversubscribe -np 2 true > /dev/null 2>&1 || { echo "mpirun cannot start 2 processes here: skipped"; exit 77; }
+mpi_env
+mpi_require_start
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 ex=$src/examples

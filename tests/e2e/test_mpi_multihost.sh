@@ -14,11 +14,11 @@
 #      own processes end by themselves (its orted once TCP gives up: tcp_retries2 set low here).
 # Needs root with CAP_NET_ADMIN (`ip netns add`); without it the test skips (77), saying so.
 set -u
-command -v mpirun > /dev/null || { echo "mpirun not found: skipped"; exit 77; }
+. "$(dirname "$0")/mpi_env.sh"
+mpi_require
 command -v ip > /dev/null || { echo "iproute2 (ip) not found: skipped"; exit 77; }
 bin=${MEGATUNE_BIN:?}; src=${MEGATUNE_SOURCE_DIR:?}; py=${MEGATUNE_PYTHON:-python3}
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
-export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
+mpi_env root threads asan
 unset OMPI_MCA_btl OMPI_MCA_rmaps_base_oversubscribe
 work=$(mktemp -d)
 A=mtA$$; B=mtB$$; va=mva$$; vb=mvb$$

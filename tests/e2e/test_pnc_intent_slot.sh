@@ -11,6 +11,7 @@
 #     ids per word, 'O' not last): train, test == last validation, predict "intent<TAB>slots".
 #  4. TP=2 under mpirun == one process for both tasks (dropout on: masks follow global positions).
 set -u
+. "$(dirname "$0")/mpi_env.sh" # mpi_env, mpi_can_start for the mpirun part
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 bin=${MEGATUNE_BIN:?}; src=${MEGATUNE_SOURCE_DIR:?}; data=${MEGATUNE_DATA:-}; py=${MEGATUNE_PYTHON:-/usr/bin/python3}
 [ -n "$data" ] && [ -f "$data/conll2003/eng.testa" ] && [ -f "$data/squad/dev-v1.1.json.zip" ] || { echo "SKIP: MEGATUNE_DATA absent"; exit 77; }
@@ -227,10 +228,8 @@ echo "ok: intent_slot_classification (intent f1 $if1, slot f1 $f1): $(head -1 "$
 
 # ---- 4. TP=2 under mpirun == one process ----
 if command -v mpirun > /dev/null; then
-  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-  export OMPI_MCA_btl=self,vader OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_rmaps_base_oversubscribe=1
-  export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
-  if mpirun --oversubscribe -np 2 true > /dev/null 2>&1; then
+  mpi_env root shm asan # (OMP_NUM_THREADS=1 per command below)
+  if mpi_can_start; then
     for t in p i; do
       if [ $t = p ]; then args=("${pnc[@]}" trainer.max_steps=10 trainer.val_check_interval=5); sub=Punctuation_and_Capitalization
       else args=("${isa[@]}" trainer.max_steps=10 trainer.val_check_interval=5); sub=IntentSlot; fi

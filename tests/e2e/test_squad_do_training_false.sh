@@ -15,6 +15,7 @@
 #  - with save_best_model (a best checkpoint that is not the last step's) the tested weights are the
 #    best, as the .nemo's (NeMo's on_train_end restores them before the script's trainer.test).
 set -u
+. "$(dirname "$0")/mpi_env.sh" # mpi_env, mpi_can_start for the mpirun part
 BIN=${MEGATUNE_BIN:?}; SRC=${MEGATUNE_SOURCE_DIR:?}; DATA=${MEGATUNE_DATA:?}
 PY=${MEGATUNE_PYTHON:-/usr/bin/python3}
 [ -x "$BIN" ] || { echo "SKIP: $BIN not built"; exit 77; }
@@ -146,9 +147,8 @@ if [ "${MEGATUNE_SANITIZED:-0}" != 1 ]; then
   if ! command -v mpirun > /dev/null; then
     [ "${CI:-}" = true ] && fail "mpirun not found"; echo "mpirun not found: the mpirun part is skipped"
   else
-    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
-    export OMPI_MCA_btl=self,vader OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_rmaps_base_oversubscribe=1
-    mpirun --oversubscribe -np 2 true > /dev/null 2>&1 || fail "mpirun cannot start 2 processes"
+    mpi_env root shm threads
+    mpi_can_start || fail "mpirun cannot start 2 processes"
     for run in dp2 tp2; do
       par=(model.train_ds.batch_size=4); [ $run = tp2 ] && par=(model.tensor_model_parallel_size=2)
       mpirun --oversubscribe -np 2 "$BIN" train "$T/qa.yaml" "${tiny[@]}" "${par[@]}" model.train_ds.file="$T/v1_train.json" \

@@ -10,6 +10,7 @@
 #  - (do_training=false, test only: test_squad_do_training_false.sh);
 #  - TP=2, and DP=2 with half the batch per rank, under mpirun give the metrics of one process (skipped part when mpirun cannot start 2 ranks).
 set -u
+. "$(dirname "$0")/mpi_env.sh" # mpi_env, mpi_can_start for the mpirun part
 BIN=${MEGATUNE_BIN:?}; SRC=${MEGATUNE_SOURCE_DIR:?}; DATA=${MEGATUNE_DATA:?}
 PY=${MEGATUNE_PYTHON:-/usr/bin/python3}
 [ -x "$BIN" ] || { echo "SKIP: $BIN not built"; exit 77; }
@@ -96,9 +97,8 @@ scored v2 v2 v2
 
 # TP=2 == TP=1
 if command -v mpirun > /dev/null && [ "${MEGATUNE_SANITIZED:-0}" != 1 ]; then
-  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
-  export OMPI_MCA_btl=self,vader OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_rmaps_base_oversubscribe=1
-  if mpirun --oversubscribe -np 2 true > /dev/null 2>&1; then
+  mpi_env root shm threads
+  if mpi_can_start; then
     mpirun --oversubscribe -np 2 "$BIN" train "$T/qa.yaml" "${tiny[@]}" model.tensor_model_parallel_size=2 \
       model.train_ds.file="$T/v1_train.json" model.validation_ds.file="$T/v1_dev.json" exp_manager.exp_dir="$T/tp2" \
       > "$T/tp2.log" 2>&1 || { tail -20 "$T/tp2.log"; fail "TP=2 train"; }
