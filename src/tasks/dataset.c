@@ -173,6 +173,7 @@ int mt_dataset_max_len(const mt_dataset *d) {
         if (d->feat[i].len > m) m = d->feat[i].len;
     return m;
 }
+int mt_dataset_feature_len(const mt_dataset *d, size_t i) { return i < d->n_feat ? d->feat[i].len : 0; }
 int mt_dataset_num_classes(const mt_dataset *d) { return d->num_classes; }
 int mt_dataset_num_labels(const mt_dataset *d) { return d->n_labels; }
 const char *mt_dataset_label_name(const mt_dataset *d, int id) {

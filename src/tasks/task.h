@@ -65,6 +65,8 @@ size_t mt_dataset_size(const mt_dataset *d);          // number of features (win
 // Longest feature in tokens. Text classification features can have max_seq_length+1 tokens
 // (NeMo's off-by-one); check this against max_position_embeddings before training.
 int mt_dataset_max_len(const mt_dataset *d);
+// Tokens of feature i before padding (what a batch pads to the longest of); 0 when out of range.
+int mt_dataset_feature_len(const mt_dataset *d, size_t i);
 // Keeps only the first `n` source examples (lines / sentences) and their features, as NeMo's
 // num_samples does; n >= the current count changes nothing.
 void mt_dataset_keep_examples(mt_dataset *d, size_t n);

@@ -236,6 +236,10 @@ static const mt_cfg_key g_schema[] = {
       "QA v2: no-answer threshold"),
     K("model.dataset.n_best_size", MT_CFG_INT, model.dataset.n_best_size, "20", 0, "QA: candidate spans"),
     DS(train_ds, "32", "true"),
+    K("model.train_ds.group_by_length", MT_CFG_BOOL, model.train_ds.group_by_length, "false", 0,
+      "megatune: batches of similar lengths (Hugging Face's group_by_length): each epoch's order, cut into "
+      "megabatches of 50 batches, sorted longest first; less padding, same examples (ignored for question "
+      "answering, whose windows are all max_seq_length)"),
     DS(validation_ds, "32", "false"),
     DS(test_ds, "32", "false"),
     K("model.tokenizer.tokenizer_name", MT_CFG_STR, model.tokenizer.tokenizer_name,

@@ -52,6 +52,7 @@ typedef struct {
     int64_t num_samples;
     int64_t num_workers;
     int shuffle, drop_last, pin_memory, use_cache;
+    int group_by_length; // train_ds only: Hugging Face's length-grouped order
 } mt_cfg_ds;
 
 typedef struct {

@@ -50,6 +50,43 @@ void mt_epoch_order(size_t *order, size_t n, uint64_t seed, int64_t epoch, int s
     }
 }
 
+typedef struct {
+    int len;
+    size_t pos, idx; // pos: place in the shuffled order, the tie-break that makes qsort stable
+} grouped_key;
+
+static int grouped_key_cmp(const void *a, const void *b) {
+    const grouped_key *x = a, *y = b;
+    if (x->len != y->len) return x->len > y->len ? -1 : 1;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+mt_status mt_length_grouped_order(size_t *order, const int *len, size_t n, size_t batch, uint64_t seed,
+                                  int64_t epoch, int shuffle) {
+    mt_epoch_order(order, n, seed, epoch, shuffle);
+    if (n < 2) return MT_OK;
+    if (batch < 1) batch = 1;
+    size_t mult = n / (4 * batch);
+    if (mult > 50) mult = 50;
+    if (mult < 1) mult = 1;
+    const size_t mb = mult * batch;
+    grouped_key *k = mt_malloc((mb < n ? mb : n) * sizeof *k);
+    if (!k) return MT_ERR_NOMEM;
+    size_t best = 0; // the megabatch whose head (its longest) is longest, the first such
+    for (size_t start = 0; start < n; start += mb) {
+        size_t m = n - start < mb ? n - start : mb;
+        for (size_t i = 0; i < m; i++) k[i] = (grouped_key){len[order[start + i]], i, order[start + i]};
+        qsort(k, m, sizeof *k, grouped_key_cmp);
+        for (size_t i = 0; i < m; i++) order[start + i] = k[i].idx;
+        if (len[order[start]] > len[order[best]]) best = start;
+    }
+    free(k);
+    size_t t = order[0];
+    order[0] = order[best];
+    order[best] = t;
+    return MT_OK;
+}
+
 // ---------------------------------------------------------------------------------------------
 // signals: finish the step, save -last, exit
 
@@ -748,6 +785,55 @@ static mt_status resume_same_step(run *r, const char **resume) {
     return mt_comm_agree(w, s);
 }
 
+// Tokens of one epoch as batched: real ones and padded (B x the batch's longest), over this
+// rank's share (every R-th example of `order`, as the loop takes them).
+static void epoch_tokens(const int *lens, const size_t *order, size_t N, int R, int rr, size_t B, int64_t bpe,
+                         long long *real, long long *padded) {
+    *real = *padded = 0;
+    const size_t NR = (N + (size_t)R - 1) / (size_t)R;
+    for (int64_t b = 0; b < bpe; b++) {
+        int longest = 0, k = 0;
+        for (size_t i = (size_t)b * B; i < NR && (size_t)k < B; i++, k++) {
+            int l = lens[order[(i * (size_t)R + (size_t)rr) % N]];
+            *real += l;
+            if (l > longest) longest = l;
+        }
+        *padded += (long long)k * longest;
+    }
+}
+
+// model.train_ds.group_by_length: the feature lengths the order is grouped by (*lens stays NULL
+// where grouping buys nothing), and one line saying what it saves in the first epoch.
+static mt_status group_by_length_setup(run *r, size_t *order, size_t N, size_t B, int64_t bpe, int **lens) {
+    mt_head_kind head;
+    int nc;
+    mt_dataset_head(r->train, &head, &nc);
+    if (head == MT_HEAD_QA) {
+        mt_warn("model.train_ds.group_by_length=true is ignored for question answering: every window is padded to "
+                "model.dataset.max_seq_length (as NeMo), so grouping by length saves nothing");
+        return MT_OK;
+    }
+    int *l = mt_malloc((N ? N : 1) * sizeof *l);
+    if (!l) return MT_ERR_NOMEM;
+    for (size_t i = 0; i < N; i++) l[i] = mt_dataset_feature_len(r->train, i);
+    const int R = r->par->dp_size, rr = r->par->dp_rank;
+    const mt_train_config *c = r->cfg;
+    long long real, plain, grouped;
+    mt_epoch_order(order, N, (uint64_t)r->st.seed, 0, c->model.train_ds.shuffle);
+    epoch_tokens(l, order, N, R, rr, B, bpe, &real, &plain);
+    mt_status s = mt_length_grouped_order(order, l, N, B * (size_t)R, (uint64_t)r->st.seed, 0, c->model.train_ds.shuffle);
+    if (s != MT_OK) {
+        free(l);
+        return s;
+    }
+    epoch_tokens(l, order, N, R, rr, B, bpe, &real, &grouped);
+    mt_info("model.train_ds.group_by_length: epoch 0 feeds %lld padded tokens for %lld real ones (%lld without "
+            "grouping, %.2fx)%s", grouped, real, plain, grouped > 0 ? (double)plain / (double)grouped : 0.0,
+            R > 1 ? " on this rank" : "");
+    *lens = l;
+    return MT_OK;
+}
+
 static mt_status train_loop(run *r, mt_train_result *res) {
     mt_train_config *c = r->cfg;
     const int64_t B = c->model.train_ds.batch_size, A = c->trainer.accumulate_grad_batches;
@@ -845,13 +931,20 @@ static mt_status train_loop(run *r, mt_train_result *res) {
     mt_batch_buffer buf;
     memset(&buf, 0, sizeof buf);
     mt_status s = order && rorder && idx ? MT_OK : MT_ERR_NOMEM;
+    int *lens = NULL; // feature lengths when group_by_length is on
+    if (s == MT_OK && c->model.train_ds.group_by_length) s = group_by_length_setup(r, order, N, (size_t)B, bpe, &lens);
     mt_model *m = r->s.model;
     const mt_param_table *tab = mt_model_params(m);
     ckpt_ctx cc = {m, r->opt, &r->st, r};
     int64_t last_val_step = -1;
     if (s == MT_OK) mt_model_zero_grad(m);
     while (s == MT_OK && r->st.global_step < max_steps && r->st.epoch < max_epochs) {
-        mt_epoch_order(order, N, (uint64_t)r->st.seed, r->st.epoch, c->model.train_ds.shuffle);
+        if (lens)
+            s = mt_length_grouped_order(order, lens, N, (size_t)(B * R), (uint64_t)r->st.seed, r->st.epoch,
+                                        c->model.train_ds.shuffle);
+        else
+            mt_epoch_order(order, N, (uint64_t)r->st.seed, r->st.epoch, c->model.train_ds.shuffle);
+        if (s != MT_OK) break;
         if (R > 1)
             for (size_t i = 0; i < NR; i++) rorder[i] = order[(i * (size_t)R + (size_t)rr) % N];
         double group_loss = 0;
@@ -976,6 +1069,7 @@ static mt_status train_loop(run *r, mt_train_result *res) {
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     mt_batch_buffer_free(&buf);
+    free(lens);
     if (rorder != order) free(rorder);
     free(order);
     free(idx);

@@ -27,6 +27,16 @@ int64_t mt_compute_max_steps(int64_t max_epochs, int64_t accumulate, const mt_cf
 // counter-based RNG at (seed, epoch), so any epoch's order can be recomputed on resume.
 void mt_epoch_order(size_t *order, size_t n, uint64_t seed, int64_t epoch, int shuffle);
 
+// Hugging Face's group_by_length (transformers' LengthGroupedSampler), on the order above: the
+// epoch's order (shuffled or not, as mt_epoch_order) is cut into megabatches of
+// min(n / (4 * batch), 50) batches (at least one), each sorted by len[] descending (ties keep the
+// shuffled order, as Python's stable sort), and the longest example overall is swapped to the
+// front so that the largest batch comes first. `batch` is the global batch (per-rank batch x
+// data-parallel size): ranks take every R-th example of this order, so each global batch is a
+// run of similar lengths. A pure function of (len, seed, epoch), like mt_epoch_order.
+mt_status mt_length_grouped_order(size_t *order, const int *len, size_t n, size_t batch, uint64_t seed,
+                                  int64_t epoch, int shuffle) MT_WARN_UNUSED;
+
 // Runs `megatune train` for a finished config. argv is recorded in cmd-args.log.
 mt_status mt_train_run(mt_train_config *cfg, int argc, char **argv, mt_train_result *res) MT_WARN_UNUSED;
 

@@ -1,5 +1,5 @@
-// Trainer pieces: NeMo's compute_max_steps, the seeded resumable data order, and the training
-// checkpoint round trip (bitwise), with strictness and corruption detection.
+// Trainer pieces: NeMo's compute_max_steps, the seeded resumable data order (plain and grouped by
+// length), and the training checkpoint round trip (bitwise), with strictness and corruption detection.
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -43,6 +43,93 @@ static void test_order(void) {
     CHECK(moved > N / 2);
     mt_epoch_order(b, N, 1235, 3, 1);
     CHECK(memcmp(a, b, sizeof a) != 0);
+}
+
+// group_by_length (Hugging Face's LengthGroupedSampler on our seeded order): checked against its
+// definition, property by property, on the plain order it starts from.
+static void check_grouped(size_t n, size_t batch, int shuffle, uint64_t seed, int64_t epoch, const int *len) {
+    size_t *g = malloc(n * sizeof *g), *p = malloc(n * sizeof *p), *where = malloc(n * sizeof *where);
+    int *seen = calloc(n, sizeof *seen);
+    if (!g || !p || !where || !seen) { CHECK(0); goto out; }
+    CHECK_OK(mt_length_grouped_order(g, len, n, batch, seed, epoch, shuffle));
+    mt_epoch_order(p, n, seed, epoch, shuffle);
+    for (size_t i = 0; i < n; i++) {
+        CHECK(g[i] < n);
+        if (g[i] < n) seen[g[i]]++;
+        where[p[i]] = i; // place in the plain order
+    }
+    for (size_t i = 0; i < n; i++) CHECK_MSG(seen[i] == 1, "example %zu seen %d times", i, seen[i]); // once each
+    size_t mult = n / (4 * batch);
+    mult = mult > 50 ? 50 : mult < 1 ? 1 : mult;
+    const size_t mb = mult * batch;
+    int longest = 0;
+    for (size_t i = 0; i < n; i++) longest = len[i] > longest ? len[i] : longest;
+    CHECK(len[g[0]] == longest); // the largest batch comes first
+    // Each megabatch holds the examples of the same slice of the plain order, except the one swap
+    // that brought the longest to the front: megabatch 0 and at most one other trade their heads.
+    size_t foreign = 0;
+    for (size_t start = 0; start < n; start += mb) {
+        size_t m = n - start < mb ? n - start : mb;
+        int head_swapped = 0;
+        for (size_t i = 0; i < m; i++) {
+            size_t slice = where[g[start + i]] / mb * mb;
+            if (slice != start) {
+                foreign++;
+                head_swapped = 1;
+                CHECK_MSG(i == 0, "megabatch at %zu: a foreign example at %zu", start, i);
+            }
+            // a head swapped in from elsewhere breaks the order at i = 1 only; the rest are sorted, stably
+            if (i >= 2 || (i == 1 && (start == 0 || !head_swapped))) {
+                int a = len[g[start + i - 1]], b = len[g[start + i]];
+                CHECK_MSG(a >= b, "megabatch at %zu: position %zu (%d) after %d", start, i, b, a);
+                if (a == b && (i >= 2 || !head_swapped)) CHECK(where[g[start + i - 1]] < where[g[start + i]]);
+            }
+        }
+    }
+    CHECK(foreign == 0 || foreign == 2);
+out:
+    free(g);
+    free(p);
+    free(where);
+    free(seen);
+}
+
+static void test_length_grouped(void) {
+    enum { N = 1003 };
+    static int len[N];
+    uint32_t x = 12345;
+    for (size_t i = 0; i < N; i++) { // lengths 3..130 with many ties, as sentence lengths
+        x = x * 1664525u + 1013904223u;
+        len[i] = 3 + (int)((x >> 8) % 128);
+    }
+    check_grouped(N, 4, 1, 1234, 0, len);  // 50 batches a megabatch
+    check_grouped(N, 32, 1, 1234, 2, len); // min(N / (4 x 32), 50) = 7 batches, a partial last megabatch
+    check_grouped(N, 8, 0, 1234, 0, len);  // no shuffle: megabatches of the file order
+    check_grouped(10, 4, 1, 7, 1, len);    // a tiny dataset: one batch a megabatch
+    check_grouped(1, 4, 1, 7, 1, len);
+    size_t a[N], b[N], c[N];
+    CHECK_OK(mt_length_grouped_order(a, len, N, 4, 1234, 3, 1));
+    CHECK_OK(mt_length_grouped_order(b, len, N, 4, 1234, 3, 1));
+    CHECK_OK(mt_length_grouped_order(c, len, N, 4, 1234, 4, 1));
+    CHECK(!memcmp(a, b, sizeof a));     // a pure function of (seed, epoch): resumable
+    CHECK(memcmp(a, c, sizeof a) != 0); // another epoch, another order
+    CHECK_OK(mt_length_grouped_order(c, len, N, 4, 1235, 3, 1));
+    CHECK(memcmp(a, c, sizeof a) != 0); // another seed, another order
+    // what it is for: far less padding than the plain order's batches of 32
+    mt_epoch_order(b, N, 1234, 3, 1);
+    CHECK_OK(mt_length_grouped_order(a, len, N, 32, 1234, 3, 1));
+    long long pad_plain = 0, pad_grouped = 0;
+    for (size_t s = 0; s < N; s += 32) {
+        int mp = 0, mg = 0;
+        size_t k = N - s < 32 ? N - s : 32;
+        for (size_t i = s; i < s + k; i++) {
+            mp = len[b[i]] > mp ? len[b[i]] : mp;
+            mg = len[a[i]] > mg ? len[a[i]] : mg;
+        }
+        pad_plain += (long long)k * mp;
+        pad_grouped += (long long)k * mg;
+    }
+    CHECK_MSG(pad_grouped * 10 < pad_plain * 7, "padded tokens %lld grouped vs %lld plain", pad_grouped, pad_plain);
 }
 
 static mt_model *tiny_model(void) {
@@ -251,6 +338,7 @@ int main(void) {
     test_dropout_keys();
     test_max_steps();
     test_order();
+    test_length_grouped();
     test_checkpoint();
     TEST_DONE();
 }
