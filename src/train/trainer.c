@@ -803,8 +803,8 @@ static void epoch_tokens(const int *lens, const size_t *order, size_t N, int R, 
 }
 
 // model.train_ds.group_by_length: the feature lengths the order is grouped by (*lens stays NULL
-// where grouping buys nothing), and one line saying what it saves in the first epoch.
-static mt_status group_by_length_setup(run *r, size_t *order, size_t N, size_t B, int64_t bpe, int **lens) {
+// where grouping buys nothing), and one line saying what it saves in the first (whole) epoch.
+static mt_status group_by_length_setup(run *r, size_t *order, size_t N, size_t B, int **lens) {
     mt_head_kind head;
     int nc;
     mt_dataset_head(r->train, &head, &nc);
@@ -818,6 +818,9 @@ static mt_status group_by_length_setup(run *r, size_t *order, size_t N, size_t B
     for (size_t i = 0; i < N; i++) l[i] = mt_dataset_feature_len(r->train, i);
     const int R = r->par->dp_size, rr = r->par->dp_rank;
     const mt_train_config *c = r->cfg;
+    // the whole epoch, whatever trainer.limit_train_batches keeps of it
+    const size_t NR = (N + (size_t)R - 1) / (size_t)R;
+    const int64_t bpe = c->model.train_ds.drop_last ? (int64_t)(NR / B) : (int64_t)((NR + B - 1) / B);
     long long real, plain, grouped;
     mt_epoch_order(order, N, (uint64_t)r->st.seed, 0, c->model.train_ds.shuffle);
     epoch_tokens(l, order, N, R, rr, B, bpe, &real, &plain);
@@ -828,8 +831,8 @@ static mt_status group_by_length_setup(run *r, size_t *order, size_t N, size_t B
     }
     epoch_tokens(l, order, N, R, rr, B, bpe, &real, &grouped);
     mt_info("model.train_ds.group_by_length: epoch 0 feeds %lld padded tokens for %lld real ones (%lld without "
-            "grouping, %.2fx)%s", grouped, real, plain, grouped > 0 ? (double)plain / (double)grouped : 0.0,
-            R > 1 ? " on this rank" : "");
+            "grouping, %.2fx) in %lld batches%s", grouped, real, plain, grouped > 0 ? (double)plain / (double)grouped : 0.0,
+            (long long)bpe, R > 1 ? " on this rank" : "");
     *lens = l;
     return MT_OK;
 }
@@ -932,7 +935,10 @@ static mt_status train_loop(run *r, mt_train_result *res) {
     memset(&buf, 0, sizeof buf);
     mt_status s = order && rorder && idx ? MT_OK : MT_ERR_NOMEM;
     int *lens = NULL; // feature lengths when group_by_length is on
-    if (s == MT_OK && c->model.train_ds.group_by_length) s = group_by_length_setup(r, order, N, (size_t)B, bpe, &lens);
+    if (s == MT_OK && c->model.train_ds.group_by_length) s = group_by_length_setup(r, order, N, (size_t)B, &lens);
+    // what this session fed the model, for the closing throughput line (validation excluded)
+    long long fed_real = 0, fed_padded = 0, fed_batches = 0;
+    double fed_s = 0;
     mt_model *m = r->s.model;
     const mt_param_table *tab = mt_model_params(m);
     ckpt_ctx cc = {m, r->opt, &r->st, r};
@@ -953,11 +959,16 @@ static mt_status train_loop(run *r, mt_train_result *res) {
             int k = 0;
             for (size_t i = (size_t)(b * B); i < NR && k < B; i++) idx[k++] = rorder[i];
             mt_batch batch;
+            double t_batch = now_s();
             s = mt_dataset_make_batch(r->train, idx, k, &buf, &batch);
             float loss = 0;
             if (s == MT_OK) s = mt_model_forward(m, &batch, 1, (uint64_t)r->st.seed, (uint64_t)r->st.micro_batches, &loss);
             if (s == MT_OK) s = mt_model_backward(m, 1.0f / (float)A);
             if (s != MT_OK) break;
+            for (size_t i = 0; i < (size_t)batch.B * (size_t)batch.T; i++) fed_real += batch.attention_mask[i] != 0;
+            fed_padded += (long long)batch.B * batch.T;
+            fed_batches++;
+            fed_s += now_s() - t_batch;
             if (!isfinite(loss)) {
                 s = mt_fail(MT_ERR_INVALID, "the training loss is %f at step %lld (epoch %lld, batch %lld): lower "
                             "model.optim.lr or set trainer.gradient_clip_val", (double)loss,
@@ -988,7 +999,9 @@ static mt_status train_loop(run *r, mt_train_result *res) {
             if (c->trainer.gradient_clip_val > 0)
                 gscale = mt_clip_coef(mt_grad_norm(mt_model_grad_data(m), tab, r->par->tp),
                                       (float)c->trainer.gradient_clip_val);
+            double t_step = now_s();
             mt_optimizer_step_fused(r->opt, mt_model_param_data(m), mt_model_grad_data(m), (float)lr, gscale);
+            fed_s += now_s() - t_step;
             r->st.global_step++;
             int64_t batches_before = b + 1 - in_group;
             group_loss = 0;
@@ -1049,6 +1062,10 @@ static mt_status train_loop(run *r, mt_train_result *res) {
         if (r->st.global_step >= max_steps) break;
     }
     progress_newline(&pg);
+    if (fed_batches > 0 && fed_s > 0)
+        mt_info("trained %lld batches in %.1f s (forward, backward, optimizer%s): %.0f tokens/s, %.0f padded tokens/s "
+                "(%lld tokens, %lld with padding)", fed_batches, fed_s, R > 1 ? ", all-reduce excluded" : "",
+                (double)fed_real / fed_s, (double)fed_padded / fed_s, fed_real, fed_padded);
     if (s == MT_OK && g_stop_signal) {
         int sig = g_stop_signal;
         if (last_val_step != r->st.global_step) {
