@@ -31,6 +31,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 awk -v f="$fraction" 'BEGIN { exit !(f > 0 && f <= 1) }' || { echo "bench_epoch.sh: --fraction must be in (0, 1], got $fraction" >&2; exit 2; }
+# always a float for Lightning's limit_train_batches: an int ("1") would mean one batch
+limit=$(awk -v f="$fraction" 'BEGIN { printf "%.8f", f }')
 data=${MEGATUNE_DATA:-$here/../shared/data}
 [ -d "$data" ] || data=/work/shared/data
 sst2=$data/glue/SST-2/train.tsv conll=$data/conll2003/eng.train vocab=$data/bert-base-uncased/vocab.txt
@@ -106,7 +108,7 @@ for task in $tasks; do
     # megatune
     t0=$(now)
     OMP_NUM_THREADS=$threads OMP_WAIT_POLICY=PASSIVE MEGATUNE_OFFLINE=1 "$bin" train "$work/$task.yaml" \
-      trainer.max_epochs=1 trainer.limit_train_batches="$fraction" trainer.seed=1234 trainer.log_every_n_steps=50 trainer.limit_val_batches=0 \
+      trainer.max_epochs=1 trainer.limit_train_batches="$limit" trainer.seed=1234 trainer.log_every_n_steps=50 trainer.limit_val_batches=0 \
       trainer.progress_bar=lines model.train_ds.group_by_length=$gb model.nemo_path=null \
       exp_manager.exp_dir="$work/exp" exp_manager.create_checkpoint_callback=false \
       exp_manager.create_tensorboard_logger=false > "$work/mt.log" 2>&1 || { cat "$work/mt.log" >&2; exit 1; }
