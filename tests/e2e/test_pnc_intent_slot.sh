@@ -227,9 +227,8 @@ resume_check is IntentSlot "${isa[@]}" trainer.max_steps=40
 echo "ok: intent_slot_classification (intent f1 $if1, slot f1 $f1): $(head -1 "$work/i.out")"
 
 # ---- 4. TP=2 under mpirun == one process ----
-if command -v mpirun > /dev/null; then
-  mpi_env root shm asan # (OMP_NUM_THREADS=1 per command below)
-  if mpi_can_start; then
+mpi_env root shm asan # (OMP_NUM_THREADS=1 per command below)
+if mpi_part "the TP=2 part"; then
     for t in p i; do
       if [ $t = p ]; then args=("${pnc[@]}" trainer.max_steps=10 trainer.val_check_interval=5); sub=Punctuation_and_Capitalization
       else args=("${isa[@]}" trainer.max_steps=10 trainer.val_check_interval=5); sub=IntentSlot; fi
@@ -267,8 +266,6 @@ print("  TP=2 .nemo restored in one process: test metrics equal TP=1's")
 PY
     done
     echo "ok: TP=2 under mpirun"
-  else
-    echo "note: mpirun cannot start processes here; the TP=2 part is skipped"
-  fi
 fi
+mpi_part_end
 echo PASSED
