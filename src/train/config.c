@@ -327,7 +327,7 @@ static const mt_cfg_key g_schema[] = {
       "intent/slot: no slot loss on [CLS]/[SEP]"),
     K("model.train_ds.prefix", MT_CFG_STR, model.joint.prefix[0], "train", 0, "intent/slot: <prefix>.tsv"),
     K("model.validation_ds.prefix", MT_CFG_STR, model.joint.prefix[1], "test", 0, "intent/slot: <prefix>.tsv"),
-    K("model.test_ds.prefix", MT_CFG_STR, model.joint.prefix[2], "test", 0, "intent/slot: <prefix>.tsv"),
+    K("model.test_ds.prefix", MT_CFG_STR, model.joint.prefix[2], "test", 0, "intent/slot: <prefix>.tsv, tested after training (NeMo's script)"),
     K("model.language_model.max_seq_length", MT_CFG_INT, model.joint.max_seq_length, "50", 0,
       "intent/slot: tokens per example"),
     K("model.head.num_output_layers", MT_CFG_INT, model.joint.num_output_layers, "2", 0,
