@@ -575,6 +575,10 @@ static mt_status test_report(run *r, int64_t step, mt_train_result *res) {
         snprintf(tag, sizeof tag, "test_%s", ev.metrics[i].name);
         s = mt_tb_scalar(tb, tag, (float)ev.metrics[i].value, step, wt);
     }
+    // Lightning 1.2-1.4's log_metrics adds `epoch` (trainer.current_epoch) after the test metrics: after
+    // fit the epoch of the last step (its fit loop leaves current_epoch there), 0 for a test-only run
+    int64_t epoch = r->st.epoch > 0 && r->st.batch_in_epoch == 0 ? r->st.epoch - 1 : r->st.epoch;
+    if (s == MT_OK) s = mt_tb_scalar(tb, "epoch", (float)epoch, step, wt);
     mt_status s2 = own ? mt_tb_close(own) : MT_OK;
     return s != MT_OK ? s : s2;
 }

@@ -28,7 +28,7 @@ test_file="$ex/data/quickstart_dev.tsv"
 
 report() { awk '/^label  / {n = 0} {l[++n] = $0} /^test_[a-z_]*: / {e = n} END {for (i = 1; i <= e; i++) print l[i]}' "$1"; }
 # same_as_test OUT NEMO LOGDIR STEP WHAT: OUT's report and test_* lines are `megatune test NEMO`'s, and
-# the test_* scalars are in LOGDIR's one events file at STEP
+# the test_* scalars are in LOGDIR's one events file at STEP, then `epoch` (60 batches an epoch)
 same_as_test() {
   "$BIN" test "$2" "$test_file" model.test_ds.batch_size=16 > "$T/t.out" 2> "$T/t.err" || { cat "$T/t.err"; fail "$5: megatune test"; }
   # the last report table and the test_* lines after it, as printed (validation prints reports too)
@@ -36,7 +36,7 @@ same_as_test() {
   [ "$(grep -c '^test_' "$T/b")" -ge 4 ] && grep -q "^test_f1: " "$T/b" || { cat "$T/t.out"; fail "$5: megatune test printed no metrics"; }
   [ "$(grep -c '^test_' "$T/a")" = "$(grep -c '^test_' "$T/b")" ] || { cat "$1"; fail "$5: train printed other test lines"; }
   cmp -s "$T/a" "$T/b" || { diff "$T/a" "$T/b"; fail "$5: the test after training differs from megatune test on the .nemo"; }
-  "$PY" - "$1" "$3" "$4" "$SRC/tools" <<'PY' || fail "$5: TensorBoard"
+  "$PY" - "$1" "$3" "$4" "$SRC/tools" $(( ($4 - 1) / 60 )) <<'PY' || fail "$5: TensorBoard"
 import glob, struct, sys
 sys.path.insert(0, sys.argv[4])
 import read_tfevents
@@ -45,13 +45,17 @@ step = int(sys.argv[3])
 files = glob.glob(sys.argv[2] + "/events.out.tfevents.*")
 assert len(files) == 1, files
 f32 = lambda x: struct.unpack("<f", struct.pack("<f", float(x)))[0]
-tb = {}
+tb, seq = {}, []
 for e in read_tfevents.read_records(files[0])[1:]:
     for v in e["summary"]:
         tb[v["tag"]] = (e["step"], v["simple_value"])
+        seq.append((v["tag"], e["step"], v["simple_value"]))
 for k, v in logged.items():
     got = tb.get(k)
     assert got and got[0] == step and abs(got[1] - f32(v)) <= 1e-6 * abs(float(v)), ("TensorBoard", k, got, v, step)
+# Lightning's log_metrics adds `epoch` (trainer.current_epoch: the last step's epoch after fit) after them
+last_test = max(i for i, t in enumerate(seq) if t[0].startswith("test_"))
+assert seq[last_test + 1:] == [("epoch", step, float(sys.argv[5]))], ("after the test scalars", seq[last_test - 1:])
 PY
   echo "ok: $5: $(tr '\n' ' ' < <(grep '^test_' "$T/a")) == megatune test on the .nemo, TensorBoard at step $4"
 }
@@ -66,7 +70,9 @@ grep -q "^predictions:" "$T/e1.out" && fail "text classification announced predi
 same_as_test "$T/e1.out" "$d/checkpoints/quickstart.nemo" "$d" "$steps" "last step"
 
 # 2. save_best_model: the best checkpoint (by val_loss) is an earlier one, and it is what is tested
-"$BIN" train "${tiny[@]}" model.test_ds.file_path="$test_file" exp_manager.exp_dir="$T/e2" model.optim.lr=0.3 \
+# (60 steps = one epoch exactly in Release: the test's `epoch` is 0, the epoch of the last step)
+s2=60; [ "${MEGATUNE_SANITIZED:-0}" = 1 ] && s2=$steps
+"$BIN" train "${tiny[@]}" trainer.max_steps=$s2 model.test_ds.file_path="$test_file" exp_manager.exp_dir="$T/e2" model.optim.lr=0.3 \
   trainer.val_check_interval=4 model.validation_ds.batch_size=16 exp_manager.checkpoint_callback_params.save_best_model=true \
   > "$T/e2.out" 2> "$T/e2.err" || { tail "$T/e2.err"; fail "save_best_model train"; }
 d=$T/e2/quickstart/v
@@ -80,7 +86,7 @@ assert len(v) >= 2 and float(best) < float(v[-1]), ("the best is the last step's
 assert t == [best], ("tested", t, "best", best, "val_losses", v)
 print("  save_best_model: tested loss %s = the best val_loss (last %s)" % (t[0], v[-1]))
 PY
-same_as_test "$T/e2.out" "$d/checkpoints/quickstart.nemo" "$d" "$steps" "save_best_model"
+same_as_test "$T/e2.out" "$d/checkpoints/quickstart.nemo" "$d" "$s2" "save_best_model"
 
 # 3. no test file: nothing tested; 4. an unreadable test file fails before training, leaving nothing
 "$BIN" train "${tiny[@]}" trainer.max_steps=2 model.test_ds.file_path=null exp_manager.exp_dir="$T/e3" > "$T/e3.out" 2> "$T/e3.err" || fail "train without a test file"
