@@ -63,7 +63,7 @@ static const mt_cfg_key g_schema[] = {
       "set); false only tests pretrained_model on model.test_ds.file"),
     // trainer (PyTorch Lightning's Trainer arguments)
     K("trainer.num_nodes", MT_CFG_INT, trainer.num_nodes, "1", 0, "accepted; must be 1"),
-    K("trainer.max_epochs", MT_CFG_INT, trainer.max_epochs, "3", 1, "epochs to train when max_steps is null"),
+    K("trainer.max_epochs", MT_CFG_INT, trainer.max_epochs, "3", 1, "epochs to train; with max_steps set, whichever ends first (null: max_steps alone, or 1000 epochs when max_steps is null too, as Lightning 1.x)"),
     K("trainer.max_steps", MT_CFG_INT, trainer.max_steps, "null", 1,
       "optimizer steps to train; null (or -1) = derived from max_epochs (NeMo compute_max_steps)"),
     K("trainer.accumulate_grad_batches", MT_CFG_INT, trainer.accumulate_grad_batches, "1", 0,

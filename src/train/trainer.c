@@ -791,14 +791,18 @@ static mt_status train_loop(run *r, mt_train_result *res) {
     if (bpe <= 0)
         return mt_fail(MT_ERR_INVALID, "model.train_ds: %zu examples make no batch of %lld (drop_last is true)", N,
                        (long long)B);
+    // PTL stops at whichever of max_steps / max_epochs comes first; an explicit max_steps with
+    // max_epochs left at its default, or null, means "train max_steps steps"; both null is PTL 1.x's
+    // max_epochs = 1000.
+    int64_t max_epochs = c->trainer.max_epochs;
+    if (c->trainer.max_steps >= 0 && (max_epochs < 0 || !mt_config_is_set(c, "trainer.max_epochs")))
+        max_epochs = INT64_MAX;
+    else if (max_epochs < 0)
+        max_epochs = 1000;
     int64_t max_steps = c->trainer.max_steps >= 0
                             ? c->trainer.max_steps
-                            : mt_compute_max_steps(c->trainer.max_epochs, A, &c->trainer.limit_train_batches,
-                                                   (int64_t)NR, B, drop_last);
-    // PTL stops at whichever of max_steps / max_epochs comes first; an explicit max_steps with
-    // max_epochs left at its default means "train max_steps steps".
-    int64_t max_epochs = c->trainer.max_epochs;
-    if (c->trainer.max_steps >= 0 && !mt_config_is_set(c, "trainer.max_epochs")) max_epochs = INT64_MAX;
+                            : mt_compute_max_steps(max_epochs, A, &c->trainer.limit_train_batches, (int64_t)NR, B,
+                                                   drop_last);
     int64_t vcb = c->trainer.val_check_interval.is_int ? (int64_t)c->trainer.val_check_interval.value
                                                        : (int64_t)(bpe * c->trainer.val_check_interval.value);
     if (vcb < 1) vcb = 1;
