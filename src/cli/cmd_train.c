@@ -40,6 +40,11 @@ static void train_usage(FILE *out) {
             "      model.validation_ds.file=dev-v1.1.json model.test_ds.file=dev-v1.1.json\n"
             "      # trains, writes the .nemo, then tests that model (the last step's weights; with\n"
             "      # save_best_model the best checkpoint's) on model.test_ds.file, as the line above does\n"
+            "  megatune train examples/text_classification_config.yaml model.dataset.num_classes=2 \\\n"
+            "      model.train_ds.file_path=train.tsv model.test_ds.file_path=test.tsv\n"
+            "      # as NeMo's text classification script: after training, the test_* metrics of the .nemo's\n"
+            "      # weights on test.tsv (what `megatune test` prints); intent/slot classification always tests\n"
+            "      # after training, on model.data_dir/<model.test_ds.prefix>.tsv (not under fast_dev_run)\n"
             "  megatune train examples/quickstart_config.yaml trainer.max_steps=0 \\\n"
             "      trainer.resume_from_checkpoint=CKPT       # a .nemo from any training checkpoint\n\n");
     mt_config_print_help(out);
@@ -148,7 +153,7 @@ int mt_cmd_train(int argc, char **argv) {
             printf("checkpoints:  %s\n", res.ckpt_dir);
             if (res.nemo_path[0]) printf(".nemo:        %s\n", res.nemo_path);
         }
-        if (res.tested) printf("predictions:  %s/predictions.json (and nbest_predictions.json)\n", res.log_dir);
+        if (res.tested_predictions) printf("predictions:  %s/predictions.json (and nbest_predictions.json)\n", res.log_dir);
         fflush(stdout);
     }
     if (s == MT_ERR_INTERRUPTED) {

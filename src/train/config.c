@@ -63,7 +63,7 @@ static const mt_cfg_key g_schema[] = {
       "set); false only tests pretrained_model on model.test_ds.file"),
     // trainer (PyTorch Lightning's Trainer arguments)
     K("trainer.num_nodes", MT_CFG_INT, trainer.num_nodes, "1", 0, "accepted; must be 1"),
-    K("trainer.max_epochs", MT_CFG_INT, trainer.max_epochs, "3", 1, "epochs to train when max_steps is null"),
+    K("trainer.max_epochs", MT_CFG_INT, trainer.max_epochs, "3", 1, "epochs to train; with max_steps set, whichever ends first (null: max_steps alone, or 1000 epochs when max_steps is null too, as Lightning 1.x)"),
     K("trainer.max_steps", MT_CFG_INT, trainer.max_steps, "null", 1,
       "optimizer steps to train; null (or -1) = derived from max_epochs (NeMo compute_max_steps)"),
     K("trainer.accumulate_grad_batches", MT_CFG_INT, trainer.accumulate_grad_batches, "1", 0,
@@ -331,7 +331,7 @@ static const mt_cfg_key g_schema[] = {
       "intent/slot: no slot loss on [CLS]/[SEP]"),
     K("model.train_ds.prefix", MT_CFG_STR, model.joint.prefix[0], "train", 0, "intent/slot: <prefix>.tsv"),
     K("model.validation_ds.prefix", MT_CFG_STR, model.joint.prefix[1], "test", 0, "intent/slot: <prefix>.tsv"),
-    K("model.test_ds.prefix", MT_CFG_STR, model.joint.prefix[2], "test", 0, "intent/slot: <prefix>.tsv"),
+    K("model.test_ds.prefix", MT_CFG_STR, model.joint.prefix[2], "test", 0, "intent/slot: <prefix>.tsv, tested after training (NeMo's script)"),
     K("model.language_model.max_seq_length", MT_CFG_INT, model.joint.max_seq_length, "50", 0,
       "intent/slot: tokens per example"),
     K("model.head.num_output_layers", MT_CFG_INT, model.joint.num_output_layers, "2", 0,

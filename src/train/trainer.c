@@ -571,18 +571,21 @@ static mt_status test_only_check(const mt_train_config *c) {
 // trainer.test of the model as it is now (NeMo's script passes the model, so Lightning restores no
 // checkpoint): the test metrics go to stdout (test_loss: ..., as `megatune test` prints them), the
 // log file and TensorBoard at `step` (Lightning's trainer.global_step: 0 for a test-only run, the last
-// step after training), and predictions.json / nbest_predictions.json (v2: null_odds.json) into the
-// log folder, where the comment in NeMo's script suggests writing them (os.path.join(exp_dir, ...)).
+// step after training). QA also writes predictions.json / nbest_predictions.json (v2: null_odds.json)
+// into the log folder, where the comment in NeMo's script suggests writing them (os.path.join(exp_dir,
+// ...)); the other tasks' test_epoch_end only logs (the report and the test_* metrics).
 static mt_status test_report(run *r, int64_t step, mt_train_result *res) {
     mt_train_config *c = r->cfg;
     // every rank computes (tensor parallelism needs them all); global rank 0 writes and reports
     int rank0 = r->par->world_rank == 0;
     int64_t bs = c->model.test_ds.batch_size;
     int64_t nb = (int64_t)((mt_dataset_size(r->test) + (size_t)bs - 1) / (size_t)bs);
+    int qa = r->s.topt.kind == MT_TASK_QUESTION_ANSWERING;
     mt_eval_result ev;
     MT_TRY(mt_evaluate_ex(r->s.model, r->test, (int)bs, mt_limit_batches(nb, &c->trainer.limit_test_batches),
-                          rank0 ? stdout : NULL, rank0 ? mt_exp_log_dir(r->exp) : NULL, &ev));
+                          rank0 ? stdout : NULL, rank0 && qa ? mt_exp_log_dir(r->exp) : NULL, &ev));
     res->tested = 1;
+    res->tested_predictions = qa;
     if (!rank0) return MT_OK;
     char line[1024];
     int k = snprintf(line, sizeof line, "test: test_loss %.9g", ev.loss);
@@ -593,7 +596,8 @@ static mt_status test_report(run *r, int64_t step, mt_train_result *res) {
             k += snprintf(line + k, sizeof line - (size_t)k, ", test_%s %.9g", ev.metrics[i].name, ev.metrics[i].value);
     }
     fflush(stdout);
-    mt_info("%s (predictions in %s)", line, mt_exp_log_dir(r->exp));
+    if (qa) mt_info("%s (predictions in %s)", line, mt_exp_log_dir(r->exp));
+    else mt_info("%s", line);
     if (!c->exp_manager.create_tensorboard_logger) return MT_OK;
     // after training, the run's own events file (Lightning's one logger); test-only runs open one
     mt_tb_writer *tb = mt_exp_tensorboard(r->exp), *own = NULL;
@@ -608,8 +612,27 @@ static mt_status test_report(run *r, int64_t step, mt_train_result *res) {
         snprintf(tag, sizeof tag, "test_%s", ev.metrics[i].name);
         s = mt_tb_scalar(tb, tag, (float)ev.metrics[i].value, step, wt);
     }
+    // Lightning 1.2-1.4's log_metrics adds `epoch` (trainer.current_epoch) after the test metrics: after
+    // fit the epoch of the last step (its fit loop leaves current_epoch there), 0 for a test-only run
+    int64_t epoch = r->st.epoch > 0 && r->st.batch_in_epoch == 0 ? r->st.epoch - 1 : r->st.epoch;
+    if (s == MT_OK) s = mt_tb_scalar(tb, "epoch", (float)epoch, step, wt);
     mt_status s2 = own ? mt_tb_close(own) : MT_OK;
     return s != MT_OK ? s : s2;
+}
+
+// Intent/slot always tests after training, so its test file is required: NeMo's script would fail
+// on a missing one only after training; this names it and the way out before.
+static mt_status intent_slot_test_check(const mt_train_config *c) {
+    char dir[4096], prefix[512], tsv[4700];
+    int present;
+    MT_TRY(mt_session_split_path(c, MT_SPLIT_TEST, dir, sizeof dir, prefix, sizeof prefix, &present));
+    if (!present) return MT_OK;
+    MT_TRY(mt_path_fmt(tsv, sizeof tsv, "%s/%s.tsv", dir, prefix));
+    if (access(tsv, R_OK) == 0) return MT_OK;
+    return mt_fail(MT_ERR_NOT_FOUND, "model.test_ds: %s: %s; intent/slot classification tests the trained model on "
+                   "model.data_dir/<model.test_ds.prefix>.tsv after training (as NeMo's intent_slot_classification.py): "
+                   "add the file, or point model.test_ds.prefix at another split (e.g. model.test_ds.prefix=dev)",
+                   tsv, strerror(errno));
 }
 
 // do_training=false: trainer.test in the experiment folder on pretrained_model's weights; no
@@ -697,10 +720,15 @@ mt_status mt_train_run(mt_train_config *cfg, int argc, char **argv, mt_train_res
         r.val = NULL;
     }
     if (s == MT_OK && !r.val) mt_warn("no validation data (model.validation_ds): val_loss is not computed");
-    // NeMo's QA script tests the trained model when model.test_ds.file is set (trainer.test after
-    // trainer.fit and the .nemo). The file is read now, as NeMo's model does when it is built, so a
-    // bad one fails before training, not after it.
-    if (s == MT_OK && r.s.topt.kind == MT_TASK_QUESTION_ANSWERING)
+    // NeMo's scripts that test the trained model (trainer.test after trainer.fit): QA
+    // (question_answering_squad.py) and text classification (text_classification_with_bert.py) when
+    // the test file is set, intent/slot (intent_slot_classification.py) always, on <data_dir>/<prefix>.tsv,
+    // except under fast_dev_run. The token-classification, punctuation/capitalization and GLUE scripts
+    // test nothing. The file is read now, as NeMo's model does when it is built, so a bad one fails
+    // before training, not after it.
+    if (s == MT_OK && r.s.topt.kind == MT_TASK_INTENT_SLOT && !cfg->trainer.fast_dev_run) s = intent_slot_test_check(cfg);
+    if (s == MT_OK && (r.s.topt.kind == MT_TASK_QUESTION_ANSWERING || r.s.topt.kind == MT_TASK_TEXT_CLASSIFICATION ||
+                       (r.s.topt.kind == MT_TASK_INTENT_SLOT && !cfg->trainer.fast_dev_run)))
         s = mt_session_load_split(cfg, &r.s, MT_SPLIT_TEST, NULL, &r.test);
     char init_path[4096];
     int init_nemo = 0;
@@ -852,14 +880,18 @@ static mt_status train_loop(run *r, mt_train_result *res) {
     if (bpe <= 0)
         return mt_fail(MT_ERR_INVALID, "model.train_ds: %zu examples make no batch of %lld (drop_last is true)", N,
                        (long long)B);
+    // PTL stops at whichever of max_steps / max_epochs comes first; an explicit max_steps with
+    // max_epochs left at its default, or null, means "train max_steps steps"; both null is PTL 1.x's
+    // max_epochs = 1000.
+    int64_t max_epochs = c->trainer.max_epochs;
+    if (c->trainer.max_steps >= 0 && (max_epochs < 0 || !mt_config_is_set(c, "trainer.max_epochs")))
+        max_epochs = INT64_MAX;
+    else if (max_epochs < 0)
+        max_epochs = 1000;
     int64_t max_steps = c->trainer.max_steps >= 0
                             ? c->trainer.max_steps
-                            : mt_compute_max_steps(c->trainer.max_epochs, A, &c->trainer.limit_train_batches,
-                                                   (int64_t)NR, B, drop_last);
-    // PTL stops at whichever of max_steps / max_epochs comes first; an explicit max_steps with
-    // max_epochs left at its default means "train max_steps steps".
-    int64_t max_epochs = c->trainer.max_epochs;
-    if (c->trainer.max_steps >= 0 && !mt_config_is_set(c, "trainer.max_epochs")) max_epochs = INT64_MAX;
+                            : mt_compute_max_steps(max_epochs, A, &c->trainer.limit_train_batches, (int64_t)NR, B,
+                                                   drop_last);
     int64_t vcb = c->trainer.val_check_interval.is_int ? (int64_t)c->trainer.val_check_interval.value
                                                        : (int64_t)(bpe * c->trainer.val_check_interval.value);
     if (vcb < 1) vcb = 1;

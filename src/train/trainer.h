@@ -16,7 +16,8 @@ typedef struct {
     int interrupted;        // signal number that stopped the run (0 = none)
     int world_rank, world_size; // this process in an mpirun job (0, 1 otherwise)
     int agreed_failure;     // every rank failed together with the same message (no MPI_Abort needed)
-    int tested;             // model.test_ds was evaluated (QA: after training, or instead of it with do_training=false)
+    int tested;             // model.test_ds was evaluated (after training, or instead of it with do_training=false)
+    int tested_predictions; // ... and predictions.json etc. went to log_dir (QA)
 } mt_train_result;
 
 // NeMo's compute_max_steps (v1.0): optimizer steps of `max_epochs` epochs.

@@ -88,6 +88,12 @@ MEGATUNE_OFFLINE=1 MEGATUNE_MODEL_DIR="$work/models" expect_error "missing prese
   "$work/models/megatron-bert-345m-uncased/model_optim_rng.pt: the checkpoint of pretrained model" \
   "$bin" train examples/quickstart_config.yaml model.language_model.pretrained_model_name=megatron-bert-345m-uncased \
   model.language_model.config=null trainer.max_steps=1 exp_manager.exp_dir="$work/p"
+# max_epochs=null with max_steps: Lightning trains max_steps steps (megatune once trained none); the
+# tiny run's 30 batches an epoch make 40 steps cross an epoch, so a cap of 1 epoch would show too
+"$bin" train examples/quickstart_config.yaml "${tiny[@]}" trainer.max_epochs=null trainer.max_steps=40 \
+  trainer.log_every_n_steps=1 exp_manager.exp_dir="$work/me" > "$work/me.log" 2>&1 || { cat "$work/me.log"; fail "max_epochs=null"; }
+last=$(tail -n +2 "$work"/me/quickstart/*/metrics.csv | cut -d, -f1 | sort -n | tail -1)
+[ "$last" = 40 ] || { cat "$work/me.log"; fail "max_epochs=null trainer.max_steps=40 trained to step '$last'"; }
 # checkpoints ranked by another metric (mode max), named after it; an unknown monitor is an error
 "$bin" train examples/quickstart_config.yaml "${tiny[@]}" trainer.max_steps=20 trainer.val_check_interval=10 \
   exp_manager.checkpoint_callback_params.monitor=val_acc exp_manager.checkpoint_callback_params.mode=max \

@@ -166,8 +166,8 @@ cmp -s "$vocab_src" "$md/megatron-bert-uncased/vocab.txt" || fail "concurrent: n
 echo "ok: two processes, one GET"
 
 # --- under mpirun, one process per host downloads -----------------------------------------------------
-if command -v mpirun > /dev/null; then
-  mpi_env root shm # (ASAN_OPTIONS per command below)
+mpi_env root shm # (ASAN_OPTIONS per command below)
+if mpi_part "the one-downloader-per-host case under mpirun"; then
   serve mpi "$work/good" --rate 2000000
   md=$work/m-mpi
   ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 MEGATUNE_MODEL_DIR=$md MEGATUNE_DOWNLOAD_MIRROR=$(mirror "$port_mpi") \
@@ -183,8 +183,6 @@ if command -v mpirun > /dev/null; then
     model.tokenizer.vocab_file=null exp_manager.exp_dir="$work/mpi-off" 2>&1) && fail "mpirun offline succeeded"
   [[ $out == *"$work/m-mpi-off/megatron-bert-uncased/vocab.txt: the vocab file"* ]] || fail "mpirun offline message: $out"
   echo "ok: mpirun offline names the missing file"
-else
-  echo "note: no mpirun; the one-downloader-per-host case is not run"
 fi
 
 # --- a checkpoint of the wrong shapes is refused -------------------------------------------------------
@@ -212,6 +210,7 @@ if [ -n "${MEGATUNE_SANITIZED:-}" ]; then
   grep -q "saved as $md/megatron-bert-uncased/vocab.txt" "$work/first.out" || fail "first use did not download"
   grep -q "step 1/1" "$work/first.out" || fail "first use did not train"
   echo "ok: first use downloads and trains (tiny model; the 345M case runs in the Release build)"
+  mpi_part_end
   exit 0
 fi
 exec 9> /tmp/megatune-bigmem.lock
@@ -252,3 +251,4 @@ grep -q "step 1/1" "$work/big2.out" || fail "345M: no training step"
 grep -q "GET" "$work/bigslow.log" && ! grep -q "vocab" "$work/big.log" || fail "345M: the vocab was fetched twice"
 echo "ok: 345M first use killed at $n of $size bytes, resumed (206), byte-identical, trained one step in $(( $(date +%s) - t0 )) s"
 flock -u 9
+mpi_part_end

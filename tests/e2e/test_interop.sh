@@ -89,9 +89,8 @@ print("inspect summary ok")
 PY
 
 # (a, TP=2) mpirun -np 2: NeMo's mp_rank_XX layout for .ckpt and .nemo
-if command -v mpirun > /dev/null; then
-  mpi_env
-  if mpi_can_start; then
+mpi_env
+if mpi_part "the TP=2 part"; then
     mpirun --oversubscribe -np 2 "$bin" train "${common[@]}" model.tensor_model_parallel_size=2 \
       exp_manager.exp_dir="$work/tp2" > "$work/tp2.log" 2>&1 || { tail -20 "$work/tp2.log"; fail "TP=2 train"; }
     "$py" tools/check_lightning_files.py "$work/tp2/quickstart/v" --tp 2 --steps $steps || fail "TP=2 files"
@@ -104,8 +103,6 @@ if command -v mpirun > /dev/null; then
     mpirun --oversubscribe -np 2 "$bin" predict --format all-words "$work/ref/v0_tp2.nemo" "$work/ner.txt" "$work/p2.txt" \
       > "$work/p2.log" 2>&1 || { tail "$work/p2.log"; fail "mpirun predict v0_tp2"; }
     cmp -s "$work/p1.txt" "$work/p2.txt" || { cat "$work/p1.txt" "$work/p2.txt"; fail "TP=2 version-0 .nemo predicts differently"; }
-  elif [ "${CI:-}" = true ]; then fail "mpirun cannot start 2 processes"
-  else echo "note: mpirun cannot start 2 processes here: the TP=2 part is skipped"; fi
-elif [ "${CI:-}" = true ]; then fail "mpirun not found"
-else echo "note: no mpirun: the TP=2 part is skipped"; fi
+fi
+mpi_part_end
 echo "PASS"

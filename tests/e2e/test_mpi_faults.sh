@@ -23,7 +23,7 @@ ex=$src/examples
 tiny=("$ex/quickstart_config.yaml" model.language_model.config.hidden_size=32 model.language_model.config.num_layers=2
   model.dataset.max_seq_length=24 model.train_ds.batch_size=4 trainer.log_every_n_steps=1 trainer.progress_bar=lines
   model.tokenizer.vocab_file="$ex/data/quickstart_vocab.txt" model.validation_ds.file_path="$ex/data/quickstart_dev.tsv"
-  exp_manager.create_tensorboard_logger=false)
+  exp_manager.create_tensorboard_logger=false model.test_ds.file_path=null) # (no test after training: the runs below are about training)
 mpi() { timeout -k 5 90 mpirun --oversubscribe "$@"; }
 # stopped LOG: the job stopped before training, cleanly (no hang, no abort)
 stopped() {

@@ -215,6 +215,25 @@ head -1 "$d/metrics.csv" | grep -q "val_intent_f1,val_intent_precision,val_inten
 "$bin" test "$d/checkpoints/IntentSlot.nemo" "$is" > "$work/i.test" 2>&1 || { cat "$work/i.test"; fail "intent/slot test"; }
 grep -q "Intent report" "$work/i.test" && grep -q "Slot report" "$work/i.test" || fail "intent/slot reports"
 compare_last_val "$d/metrics.csv" "$work/i.test" || fail "intent/slot restored metrics"
+# NeMo's intent_slot_classification.py tests the trained model after training (trainer.test on
+# <data_dir>/<test_ds.prefix>.tsv, the model in memory = the .nemo's weights): the reports and test_*
+# lines printed are `megatune test` on the .nemo, to every printed digit
+tested() { awk '/^Intent report/ {n = 0} {l[++n] = $0} /^test_[a-z_]*: / {e = n} END {for (i = 1; i <= e; i++) print l[i]}' "$1"; }
+tested "$work/i.log" > "$work/i.after"; tested "$work/i.test" > "$work/i.restored"
+[ "$(grep -c '^test_' "$work/i.restored")" = 7 ] || { cat "$work/i.test"; fail "intent/slot: megatune test printed no test_ lines"; }
+cmp -s "$work/i.after" "$work/i.restored" || { diff "$work/i.after" "$work/i.restored"; fail "intent/slot: the test after training differs from megatune test on the .nemo"; }
+echo "ok: intent/slot tests after training: $(grep '^test_intent_f1\|^test_slot_f1' "$work/i.after" | tr '\n' ' ')== megatune test on the .nemo"
+# without <prefix>.tsv NeMo's script fails after training; megatune fails before it, naming the file
+mkdir -p "$work/is_notest"; cp "$is"/train*.tsv "$is"/dict.* "$work/is_notest/"
+"$bin" train "${isa[@]}" model.data_dir="$work/is_notest" model.validation_ds.prefix=train exp_manager.exp_dir="$work/i_nt" \
+  > "$work/i_nt.log" 2>&1 && fail "intent/slot without test.tsv trained"
+[ "$(grep -c "megatune: error" "$work/i_nt.log")" = 1 ] && grep -q "model.test_ds: $work/is_notest/test.tsv: .*model.test_ds.prefix=" "$work/i_nt.log" \
+  && ! grep -q "^step " "$work/i_nt.log" && [ ! -e "$work/i_nt" ] \
+  || { cat "$work/i_nt.log"; fail "intent/slot without test.tsv: want one message naming it, before training, no folder"; }
+"$bin" train "${isa[@]}" model.data_dir="$work/is_notest" model.validation_ds.prefix=train trainer.fast_dev_run=true \
+  exp_manager.exp_dir="$work/i_fd" > "$work/i_fd.log" 2>&1 || { cat "$work/i_fd.log"; fail "intent/slot fast_dev_run without test.tsv"; }
+grep -q "^test_" "$work/i_fd.log" && fail "intent/slot tested under fast_dev_run (NeMo's script returns before its test)"
+echo "ok: intent/slot without test.tsv: $(grep -m1 "error" "$work/i_nt.log")"
 f1=$(grep "^test_slot_f1" "$work/i.test" | cut -d' ' -f2); if1=$(grep "^test_intent_f1" "$work/i.test" | cut -d' ' -f2)
 # the majorities: intent 18/48 = 37.5%, slot 'O' about 66% of the words
 "$py" -c "import sys; sys.exit(0 if float('$if1') > 55 and float('$f1') > 72 else 1)" \
@@ -227,9 +246,8 @@ resume_check is IntentSlot "${isa[@]}" trainer.max_steps=40
 echo "ok: intent_slot_classification (intent f1 $if1, slot f1 $f1): $(head -1 "$work/i.out")"
 
 # ---- 4. TP=2 under mpirun == one process ----
-if command -v mpirun > /dev/null; then
-  mpi_env root shm asan # (OMP_NUM_THREADS=1 per command below)
-  if mpi_can_start; then
+mpi_env root shm asan # (OMP_NUM_THREADS=1 per command below)
+if mpi_part "the TP=2 part"; then
     for t in p i; do
       if [ $t = p ]; then args=("${pnc[@]}" trainer.max_steps=10 trainer.val_check_interval=5); sub=Punctuation_and_Capitalization
       else args=("${isa[@]}" trainer.max_steps=10 trainer.val_check_interval=5); sub=IntentSlot; fi
@@ -267,8 +285,6 @@ print("  TP=2 .nemo restored in one process: test metrics equal TP=1's")
 PY
     done
     echo "ok: TP=2 under mpirun"
-  else
-    echo "note: mpirun cannot start processes here; the TP=2 part is skipped"
-  fi
 fi
+mpi_part_end
 echo PASSED
