@@ -93,6 +93,7 @@ static mt_status load_v1(const char *path, mt_model *m, mt_optimizer *o, mt_trai
     if (s == MT_OK) s = read_scalar(&f, path, "train_examples", &st->train_examples, NULL);
     if (s == MT_OK) s = read_scalar(&f, path, "batch_size", &st->batch_size, NULL);
     if (s == MT_OK) s = read_scalar(&f, path, "accumulate_grad_batches", &st->accumulate, NULL);
+    st->group_by_length = -1; // this format predates it
     if (s == MT_OK && (st->global_step < 0 || st->epoch < 0 || st->batch_in_epoch < 0 || st->micro_batches < 0 ||
                        opt_steps < 0))
         s = mt_fail(MT_ERR_FORMAT, "%s: negative counters: the checkpoint is corrupt", path);
@@ -262,6 +263,7 @@ mt_status mt_train_ckpt_save(const char *path, mt_model *m, mt_optimizer *o, con
     WV_TRY(mt_wv_set(w, mg, "train_examples", mt_wv_int(w, st->train_examples)));
     WV_TRY(mt_wv_set(w, mg, "batch_size", mt_wv_int(w, st->batch_size)));
     WV_TRY(mt_wv_set(w, mg, "accumulate_grad_batches", mt_wv_int(w, st->accumulate)));
+    WV_TRY(mt_wv_set(w, mg, "group_by_length", mt_wv_int(w, st->group_by_length)));
     WV_TRY(mt_wv_set(w, mg, "last_monitor", mt_wv_float(w, st->last_monitor)));
     WV_TRY(mt_wv_set(w, mg, "checksum", mt_wv_int(w, checksum)));
     WV_TRY(mt_wv_set(w, root, "megatune", mg));
@@ -348,6 +350,8 @@ static mt_status load_pl(const char *path, const mt_pv *root, mt_model *m, mt_op
     MT_TRY(pv_get_int(mg, path, "train_examples", &st->train_examples));
     MT_TRY(pv_get_int(mg, path, "batch_size", &st->batch_size));
     MT_TRY(pv_get_int(mg, path, "accumulate_grad_batches", &st->accumulate));
+    st->group_by_length = -1; // checkpoints written before it was recorded lack the key
+    if (mt_pv_get(mg, "group_by_length")) MT_TRY(pv_get_int(mg, path, "group_by_length", &st->group_by_length));
     const mt_pv *lm = mt_pv_get(mg, "last_monitor");
     if (!lm || lm->kind != MT_PV_FLOAT) return mt_fail(MT_ERR_FORMAT, "%s: 'last_monitor' is missing or not a float", path);
     st->last_monitor = lm->f;

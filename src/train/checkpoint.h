@@ -34,6 +34,7 @@ typedef struct {
     double last_monitor;    // last validation value of the monitored metric
     // what the data position means: a resumed run with other values cannot continue exactly
     int64_t train_examples, batch_size, accumulate;
+    int64_t group_by_length; // the order's kind (model.train_ds.group_by_length); -1: not recorded (older file)
 } mt_train_state;
 
 // What the Lightning keys describe besides the model (all optional: zero / NULL).

@@ -906,6 +906,11 @@ static mt_status train_loop(run *r, mt_train_result *res) {
             (long long)max_steps, (long long)vcb, mt_sched_kind_name(r->sched.kind),
             (long long)(max_steps > 0 ? mt_sched_warmup(&r->sched) : 0));
 
+    // question answering ignores group_by_length (fixed-length windows): its order is the plain one
+    mt_head_kind head0;
+    int nc0;
+    mt_dataset_head(r->train, &head0, &nc0);
+    const int64_t grouped = c->model.train_ds.group_by_length && head0 != MT_HEAD_QA;
     const char *resume = mt_exp_resume_path(r->exp);
     if (r->par->world_size > 1) {
         mt_status s = resume_same_step(r, &resume);
@@ -931,6 +936,11 @@ static mt_status train_loop(run *r, mt_train_result *res) {
             r->st.epoch++;
             r->st.batch_in_epoch = 0;
         }
+        if (r->st.group_by_length >= 0 && r->st.group_by_length != grouped)
+            mt_warn("the checkpoint was trained with model.train_ds.group_by_length=%s, this run has %s: training "
+                    "continues from epoch %lld batch %lld in the other order, not as the original run would have",
+                    r->st.group_by_length ? "true" : "false", grouped ? "true" : "false", (long long)r->st.epoch,
+                    (long long)r->st.batch_in_epoch);
         if (r->st.seed != c->trainer.seed)
             mt_warn("the checkpoint was trained with trainer.seed=%lld; keeping it (data order and dropout continue)",
                     (long long)r->st.seed);
@@ -942,6 +952,7 @@ static mt_status train_loop(run *r, mt_train_result *res) {
     r->st.train_examples = (int64_t)N;
     r->st.batch_size = B * R;
     r->st.accumulate = A;
+    r->st.group_by_length = grouped;
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;

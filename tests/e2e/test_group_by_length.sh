@@ -58,4 +58,12 @@ for attempt in 1 2 3 4 5; do
   ok=1; break
 done
 [ $ok = 1 ] || fail "no SIGTERM landed mid-epoch in 5 attempts"
+
+# the checkpoint records the order's kind: resuming it with the setting changed says so, and a resume
+# with it unchanged (above, $d.2.log) does not
+grep -q "trained with model.train_ds.group_by_length" "$d.2.log" && fail "an unchanged resume warned about group_by_length"
+"$bin" train "${common[@]}" model.train_ds.group_by_length=false trainer.max_steps=$((steps + 2)) exp_manager.exp_dir="$d" \
+  > "$d.3.log" 2>&1 || { cat "$d.3.log"; fail "resume with group_by_length changed"; }
+grep -q "the checkpoint was trained with model.train_ds.group_by_length=true, this run has false" "$d.3.log" \
+  || { cat "$d.3.log"; fail "resuming with group_by_length changed gave no warning"; }
 echo PASSED

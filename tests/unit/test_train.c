@@ -173,14 +173,14 @@ static void test_checkpoint(void) {
     CHECK(mkdtemp(dir) != NULL);
     char path[256];
     snprintf(path, sizeof path, "%s/a.ckpt", dir);
-    mt_train_state st = {17, 2, 5, 40, 1234, 0.3512, 480, 16, 2};
+    mt_train_state st = {17, 2, 5, 40, 1234, 0.3512, 480, 16, 2, 1};
     CHECK_OK(mt_train_ckpt_save(path, m, o, &st, NULL));
     mt_train_state back;
     memset(&back, 0, sizeof back);
     CHECK_OK(mt_train_ckpt_load(path, m2, o2, &back));
     CHECK(back.global_step == 17 && back.epoch == 2 && back.batch_in_epoch == 5 && back.micro_batches == 40 &&
           back.seed == 1234 && back.last_monitor == 0.3512 && back.train_examples == 480 && back.batch_size == 16 &&
-          back.accumulate == 2);
+          back.accumulate == 2 && back.group_by_length == 1);
     CHECK(mt_optimizer_steps(o2) == 3);
     CHECK(!memcmp(mt_model_param_data(m), mt_model_param_data(m2), tab->total * sizeof(float)));
     CHECK(!memcmp(mt_optimizer_exp_avg(o), mt_optimizer_exp_avg(o2), tab->total * sizeof(float)));
