@@ -4,6 +4,7 @@
 # mid-epoch by SIGTERM and resumed writes the same metrics.csv, to the last digit, as an uninterrupted
 # one: the grouped order is a pure function of (seed, epoch), recomputed on resume.
 set -u
+. "$(dirname "$0")/wait_rows.sh" # wait_rows
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 bin=${MEGATUNE_BIN:?}; src=${MEGATUNE_SOURCE_DIR:?}
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
@@ -39,12 +40,7 @@ for attempt in 1 2 3 4 5; do
   d="$work/t$attempt"
   "$bin" train "${common[@]}" model.train_ds.group_by_length=true exp_manager.exp_dir="$d" > "$d.1.log" 2>&1 &
   pid=$!
-  for _ in $(seq 1 6000); do
-    rows=$(cat "$d/quickstart/metrics.csv" 2>/dev/null | wc -l)
-    [ "$rows" -gt $((steps / 3)) ] && break
-    kill -0 $pid 2>/dev/null || break
-    sleep 0.005
-  done
+  wait_rows "$d/quickstart/metrics.csv" $((steps / 3)) $pid
   kill -TERM $pid 2>/dev/null
   wait $pid; rc=$?
   if [ $rc -eq 0 ]; then echo "attempt $attempt: the run ended before SIGTERM; retrying"; continue; fi

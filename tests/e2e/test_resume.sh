@@ -3,6 +3,7 @@
 # metrics.csv — every loss, lr and validation metric, to the last digit — as an uninterrupted run of
 # the same config; so does a run stopped by SIGTERM (which finishes the step and saves -last).
 set -u
+. "$(dirname "$0")/wait_rows.sh" # wait_rows
 # GOMP's default active wait makes 2 OpenMP threads crawl (seconds per step) when the 2 cores are
 # shared with other tests; passive waiting keeps the runs fast without changing any result.
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
@@ -28,12 +29,7 @@ for attempt in 1 2 3; do
   rm -rf "$work/k"
   "$bin" train "${common[@]}" exp_manager.exp_dir="$work/k" > "$work/k1.log" 2>&1 &
   pid=$!
-  for _ in $(seq 1 6000); do
-    rows=$(cat "$work/k/quickstart/metrics.csv" 2>/dev/null | wc -l)
-    [ "$rows" -gt $((steps / 3)) ] && break
-    kill -0 $pid 2>/dev/null || break
-    sleep 0.005
-  done
+  wait_rows "$work/k/quickstart/metrics.csv" $((steps / 3)) $pid
   kill -9 $pid 2>/dev/null
   wait $pid 2>/dev/null
   "$bin" train "${common[@]}" exp_manager.exp_dir="$work/k" > "$work/k2.log" 2>&1 || { cat "$work/k2.log"; fail "resumed run"; }
@@ -57,12 +53,7 @@ signal_mid_run() { # $1 = signal name, $2 = number, $3 = folder tag
     rm -rf "$d"
     "$bin" train "${common[@]}" exp_manager.exp_dir="$d" > "$d.1.log" 2>&1 &
     local pid=$!
-    for _ in $(seq 1 6000); do
-      rows=$(cat "$d/quickstart/metrics.csv" 2>/dev/null | wc -l)
-      [ "$rows" -gt $((steps / 3)) ] && break
-      kill -0 $pid 2>/dev/null || break
-      sleep 0.005
-    done
+    wait_rows "$d/quickstart/metrics.csv" $((steps / 3)) $pid
     kill -"$sig" $pid 2>/dev/null
     wait $pid; rc=$?
     echo "SIG$sig attempt $attempt: exit $rc"

@@ -20,16 +20,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 cd "$SRC" || exit 1
 V=$DATA/bert-base-uncased/vocab.txt
 
-"$PY" - "$DATA/squad" "$T" <<'EOF' || fail "cannot prepare the slices"
-import json, sys, zipfile
-src, dst = sys.argv[1], sys.argv[2]
-for name, tag in (("dev-v1.1", "v1"), ("dev-v2.0", "v2")):
-    d = json.loads(zipfile.ZipFile("%s/%s.json.zip" % (src, name)).read(name + ".json"))
-    tr = dict(d, data=[dict(d["data"][0], paragraphs=d["data"][0]["paragraphs"][:4])])
-    dv = dict(d, data=[dict(d["data"][5], paragraphs=d["data"][5]["paragraphs"][:3])])
-    json.dump(tr, open("%s/%s_train.json" % (dst, tag), "w"))
-    json.dump(dv, open("%s/%s_dev.json" % (dst, tag), "w"))
-EOF
+"$PY" tools/squad_slices.py "$DATA/squad" "$T" 4 || fail "cannot prepare the slices"
 # NeMo's config, unchanged (its ${model.dataset.*} interpolations included)
 cp examples/question_answering_squad_config.yaml "$T/qa.yaml"
 tiny=(model.tokenizer.vocab_file="$V" model.language_model.pretrained_model_name=megatron-bert-uncased
