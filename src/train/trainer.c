@@ -830,17 +830,9 @@ static void epoch_tokens(const int *lens, const size_t *order, size_t N, int R, 
     }
 }
 
-// model.train_ds.group_by_length: the feature lengths the order is grouped by (*lens stays NULL
-// where grouping buys nothing), and one line saying what it saves in the first (whole) epoch.
+// model.train_ds.group_by_length: the feature lengths the order is grouped by, and one line saying
+// what it saves in the first (whole) epoch.
 static mt_status group_by_length_setup(run *r, size_t *order, size_t N, size_t B, int **lens) {
-    mt_head_kind head;
-    int nc;
-    mt_dataset_head(r->train, &head, &nc);
-    if (head == MT_HEAD_QA) {
-        mt_warn("model.train_ds.group_by_length=true is ignored for question answering: every window is padded to "
-                "model.dataset.max_seq_length (as NeMo), so grouping by length saves nothing");
-        return MT_OK;
-    }
     int *l = mt_malloc((N ? N : 1) * sizeof *l);
     if (!l) return MT_ERR_NOMEM;
     for (size_t i = 0; i < N; i++) l[i] = mt_dataset_feature_len(r->train, i);
@@ -906,11 +898,14 @@ static mt_status train_loop(run *r, mt_train_result *res) {
             (long long)max_steps, (long long)vcb, mt_sched_kind_name(r->sched.kind),
             (long long)(max_steps > 0 ? mt_sched_warmup(&r->sched) : 0));
 
-    // question answering ignores group_by_length (fixed-length windows): its order is the plain one
-    mt_head_kind head0;
-    int nc0;
-    mt_dataset_head(r->train, &head0, &nc0);
-    const int64_t grouped = c->model.train_ds.group_by_length && head0 != MT_HEAD_QA;
+    // the order's kind, which checkpoints record; question answering keeps the plain order
+    mt_head_kind head;
+    int nc;
+    mt_dataset_head(r->train, &head, &nc);
+    const int64_t grouped = c->model.train_ds.group_by_length && head != MT_HEAD_QA;
+    if (c->model.train_ds.group_by_length && !grouped)
+        mt_warn("model.train_ds.group_by_length=true is ignored for question answering: every window is padded to "
+                "model.dataset.max_seq_length (as NeMo), so grouping by length saves nothing");
     const char *resume = mt_exp_resume_path(r->exp);
     if (r->par->world_size > 1) {
         mt_status s = resume_same_step(r, &resume);
@@ -978,7 +973,7 @@ static mt_status train_loop(run *r, mt_train_result *res) {
     memset(&buf, 0, sizeof buf);
     mt_status s = order && rorder && idx ? MT_OK : MT_ERR_NOMEM;
     int *lens = NULL; // feature lengths when group_by_length is on
-    if (s == MT_OK && c->model.train_ds.group_by_length) s = group_by_length_setup(r, order, N, (size_t)B, &lens);
+    if (s == MT_OK && grouped) s = group_by_length_setup(r, order, N, (size_t)B, &lens);
     // what this session fed the model, for the closing throughput line (validation excluded)
     long long fed_real = 0, fed_padded = 0, fed_batches = 0;
     double fed_s = 0;
