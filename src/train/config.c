@@ -468,6 +468,17 @@ static int is_section(const char *path) {
 #define CFG_NO_COVERAGE
 #endif
 
+// strncmp(a, b, n) == 0 for two of the schema's own strings (a dump's tree walk, a key's tasks):
+// nothing there depends on the input, and libFuzzer's strncmp hook on each such comparison took a
+// fifth of a config fuzz input's time.
+CFG_NO_COVERAGE static int schema_prefix_eq(const char *a, const char *b, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (a[i] != b[i]) return 0;
+        if (!a[i]) return 1;
+    }
+    return 1;
+}
+
 // Levenshtein distance, or any value >= `limit` once it is certain to reach `limit` (a row's minimum
 // never decreases): callers keep only distances below the best so far, so the rest need not be exact.
 CFG_NO_COVERAGE static size_t edit_distance(const char *a, const char *b, size_t limit) {
@@ -946,6 +957,20 @@ mt_status mt_config_load_yaml(mt_train_config *c, const char *path) {
 }
 
 // Parses `value` as a one-line YAML value and sets `path`.
+// Text that YAML reads as a plain scalar equal to itself: ASCII letters, digits and "_./+-" only,
+// starting with a letter, digit, '_' or '/', or with '-', '+' or '.' before a digit (so never "-", "---",
+// "...", an indicator, a comment, a quote, a tag, an anchor or a flow collection). Anything else
+// goes through libyaml. tests/unit/test_config.c checks the two agree on such text.
+int mt_config_is_simple_plain(const char *v) {
+    unsigned char c0 = (unsigned char)v[0];
+    if (!(isalnum(c0) || c0 == '_' || c0 == '/')) {
+        if (!((c0 == '-' || c0 == '+' || c0 == '.') && isdigit((unsigned char)v[1]))) return 0;
+    }
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+        if (*p >= 0x80 || !(isalnum(*p) || *p == '_' || *p == '.' || *p == '/' || *p == '+' || *p == '-')) return 0;
+    return 1;
+}
+
 static mt_status set_from_text(mt_train_config *c, const char *path, const char *value, const char *where) {
     int idx = mt_config_key_index(path);
     if (idx < 0 && is_section(path) && is_null_text(value)) {
@@ -988,6 +1013,17 @@ static mt_status set_from_text(mt_train_config *c, const char *path, const char 
     if (g_schema[idx].type == MT_CFG_STR && (value[0] == '{' || value[0] == '[')) {
         mt_status st = set_scalar(c, idx, value, 0, where);
         if (st == MT_OK) {
+            c->set[idx] = 1;
+            set_where(c, idx, where);
+        }
+        return st;
+    }
+    if (mt_config_is_simple_plain(value)) {
+        // What libyaml would return for it (a plain scalar, the text itself), without a parser: a
+        // section reset or a task's defaults sets dozens of keys, each one a parser's buffers.
+        mt_status st = set_scalar(c, idx, value, 1, where);
+        int nulled = null_switch(idx, value, 1);
+        if (st == MT_OK && !nulled) {
             c->set[idx] = 1;
             set_where(c, idx, where);
         }
@@ -1579,9 +1615,10 @@ int mt_config_key_in_task(const char *path, const char *task) {
     for (size_t i = 0; i < sizeof g_task_keys / sizeof g_task_keys[0]; i++) {
         const char *k = g_task_keys[i].key;
         int match;
-        if (!strncmp(k, "*_ds.", 5)) match = ds && !strcmp(ds, k + 5);
-        else if (k[strlen(k) - 1] == '.') match = !strncmp(path, k, strlen(k));
-        else match = !strcmp(path, k);
+        size_t kl = strlen(k);
+        if (schema_prefix_eq(k, "*_ds.", 5)) match = ds && schema_prefix_eq(ds, k + 5, kl - 4);
+        else if (k[kl - 1] == '.') match = schema_prefix_eq(path, k, kl);
+        else match = schema_prefix_eq(path, k, kl + 1);
         if (!match) continue;
         for (const char *t = strstr(g_task_keys[i].tasks, task); t; t = strstr(t + 1, task))
             if ((t == g_task_keys[i].tasks || t[-1] == ' ') && (t[tl] == 0 || t[tl] == ' ')) return 1;
@@ -1912,7 +1949,7 @@ static void dump_tree(const mt_train_config *c, const unsigned char *vis, FILE *
     for (size_t i = 0; i < NKEYS; i++) {
         if (!vis[i]) continue;
         const char *p = g_schema[i].path;
-        if (strncmp(p, prefix, pl)) continue;
+        if (!schema_prefix_eq(p, prefix, pl)) continue;
         const char *rest = p + pl, *dot = strchr(rest, '.');
         if (!dot) {
             fprintf(out, "%*s%s: ", 2 * depth, "", rest);
@@ -1922,7 +1959,7 @@ static void dump_tree(const mt_train_config *c, const unsigned char *vis, FILE *
         }
         size_t sl = pl + (size_t)(dot - rest) + 1; // "prefix" + "component."
         int seen = 0;
-        for (size_t j = 0; j < i && !seen; j++) seen = vis[j] && !strncmp(g_schema[j].path, p, sl);
+        for (size_t j = 0; j < i && !seen; j++) seen = vis[j] && schema_prefix_eq(g_schema[j].path, p, sl);
         if (seen) continue;
         char sub[256];
         snprintf(sub, sizeof sub, "%.*s", (int)sl, p);

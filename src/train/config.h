@@ -153,6 +153,10 @@ int mt_config_key_index(const char *path);
 // The known key nearest to `path` by edit distance (for "did you mean").
 const char *mt_config_suggest(const char *path);
 
+// 1 if YAML reads `v` as a plain scalar equal to `v` itself (a value that needs no parser: the
+// overrides' and defaults' fast path). Exposed for its test against libyaml.
+int mt_config_is_simple_plain(const char *v);
+
 // Fills every key with its schema default. Free with mt_config_free.
 mt_status mt_config_init(mt_train_config *c) MT_WARN_UNUSED;
 void mt_config_free(mt_train_config *c);

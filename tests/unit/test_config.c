@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <yaml.h>
 
 #include "test_util.h"
 #include "train/config.h"
@@ -338,7 +339,62 @@ static void test_mutations(void) {
     fprintf(stderr, "  %d of %d mutated configs accepted, the rest refused with a message\n", accepted, iters);
 }
 
+// The override fast path: every text it accepts, libyaml reads as one plain scalar equal to the text
+// (else an override would mean something else without a parser than with one); and it turns away
+// the texts YAML reads otherwise. Random strings over the accepted alphabet and YAML's indicators.
+static int yaml_plain_equal(const char *v) {
+    yaml_parser_t p;
+    yaml_document_t d;
+    if (!yaml_parser_initialize(&p)) return 0;
+    yaml_parser_set_input_string(&p, (const unsigned char *)v, strlen(v));
+    int ok = 0;
+    if (yaml_parser_load(&p, &d)) {
+        yaml_node_t *r = yaml_document_get_root_node(&d);
+        ok = r && r->type == YAML_SCALAR_NODE && r->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+             !strcmp((const char *)r->data.scalar.value, v);
+        yaml_document_delete(&d);
+    }
+    yaml_parser_delete(&p);
+    return ok;
+}
+
+static void test_simple_plain_matches_yaml(void) {
+    static const char *refused[] = {"", "-", "---", "...", ".", "- 1", "-a", "+", "a b", "a: b", "a:b", "#x", "x#y",
+                                    "'a'", "\"a\"", "[1]", "{a: 1}", "&a", "*a", "!t", "%x", "@x", "`x", "|", ">",
+                                    "?", "~x", "a,b", "caf\xc3\xa9", " a", "a "};
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) CHECK(!mt_config_is_simple_plain(refused[i]));
+    static const char *taken[] = {"null", "true", "0.1", "-5", "+5", ".5", "-0.5e3", "1e+5", "bert-base-uncased",
+                                  "/data/x_y.json", "a.b-c+d", "_x", "Null", "NaN", "-1e-300"};
+    for (size_t i = 0; i < sizeof taken / sizeof *taken; i++) {
+        CHECK(mt_config_is_simple_plain(taken[i]));
+        CHECK(yaml_plain_equal(taken[i]));
+    }
+    static const char alphabet[] = "aZ09_./+-:#' \"[]{},&*!|>%@`~?";
+    uint64_t s = 12345;
+    int accepted = 0;
+    for (int it = 0; it < 200000; it++) {
+        char v[8];
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        int n = 1 + (int)((s >> 60) % 6);
+        for (int k = 0; k < n; k++) {
+            s = s * 6364136223846793005ull + 1442695040888963407ull;
+            v[k] = alphabet[(s >> 33) % (sizeof alphabet - 1)];
+        }
+        v[n] = 0;
+        if (mt_config_is_simple_plain(v)) {
+            accepted++;
+            if (!yaml_plain_equal(v)) {
+                fprintf(stderr, "  fast path takes '%s', libyaml reads it otherwise\n", v);
+                CHECK(0);
+            }
+        }
+    }
+    CHECK(accepted > 1000);
+    fprintf(stderr, "  %d random texts taken by the fast path, each equal to libyaml's plain scalar\n", accepted);
+}
+
 int main(void) {
+    test_simple_plain_matches_yaml();
     test_mutations();
     test_defaults_and_types();
     test_errors();
