@@ -19,6 +19,7 @@ static const char *level_name(mt_log_level l) {
     case MT_LOG_INFO: return "I";
     case MT_LOG_WARNING: return "W";
     case MT_LOG_ERROR: return "E";
+    case MT_LOG_OFF: break;
     }
     return "?";
 }

@@ -6,7 +6,8 @@
 #include <stdio.h>
 #include "core/status.h"
 
-typedef enum { MT_LOG_DEBUG = 0, MT_LOG_INFO = 1, MT_LOG_WARNING = 2, MT_LOG_ERROR = 3 } mt_log_level;
+// MT_LOG_OFF: nothing on stderr (a log file set with mt_log_set_file still gets every line).
+typedef enum { MT_LOG_DEBUG = 0, MT_LOG_INFO = 1, MT_LOG_WARNING = 2, MT_LOG_ERROR = 3, MT_LOG_OFF = 4 } mt_log_level;
 
 void mt_log_set_level(mt_log_level level);
 // Also copy every message to `file` (not owned; NULL to stop).
