@@ -8,7 +8,8 @@
 # "runtime error" fails the target even if the process somehow exited 0. New inputs go to a temporary
 # folder, so the checked-in corpus never changes by itself (MEGATUNE_FUZZ_CORPUS_OUT=DIR keeps them in
 # DIR/<target> for the next run: a campaign in several passes). MEGATUNE_FUZZ_TARGETS="nemo config"
-# runs only those targets. A tests/fuzz/<format>.dict is passed as the target's dictionary. Prints one line per target, then
+# runs only those targets; MEGATUNE_FUZZ_MAX_LEN=N caps an input's size (libFuzzer's -max_len; its default
+# is 4096 bytes or the largest seed). A tests/fuzz/<format>.dict is passed as the target's dictionary. Prints one line per target, then
 # "fuzz: N passed, N failed"; exits non-zero on any failure. The targets' scratch files live in a
 # folder of this run that is removed whatever happens (a crash, an abort, SIGINT/SIGTERM).
 set -uo pipefail
@@ -49,10 +50,11 @@ for f in "$bdir"/tests/fuzz_*; do
   # a dictionary of the format's tokens where one exists (the pickle one serves every torch-file target)
   dict=(); case ${name#fuzz_} in pickle|zip|legacy_pt) d=pickle ;; *) d=${name#fuzz_} ;; esac
   [ -f "$here/tests/fuzz/$d.dict" ] && dict=(-dict="$here/tests/fuzz/$d.dict")
+  maxlen=(); [ -n "${MEGATUNE_FUZZ_MAX_LEN:-}" ] && maxlen=(-max_len="$MEGATUNE_FUZZ_MAX_LEN")
   scr=$scratch/$name; mkdir -p "$scr"
   # in the background so that a signal to this script is handled at once (wait returns), not after the target
   (cd "$work" && MEGATUNE_FUZZ_TMP=$scr TMPDIR=$scr exec "$f" -max_total_time="$secs" -runs="$runs" -seed="${MEGATUNE_FUZZ_SEED:-0}" \
-     -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 -print_final_stats=1 "${dict[@]}" -artifact_prefix="$art/$name-" \
+     -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 -print_final_stats=1 "${dict[@]}" "${maxlen[@]}" -artifact_prefix="$art/$name-" \
      "$found/$name" "$corpus") > "$log" 2>&1 &
   child=$!; wait "$child"; rc=$?; child=
   rm -rf "$scr"
