@@ -116,6 +116,18 @@ float *mt_optimizer_exp_avg_sq(mt_optimizer *o) { return o->v; }
 int64_t mt_optimizer_steps(const mt_optimizer *o) { return o->steps; }
 void mt_optimizer_set_steps(mt_optimizer *o, int64_t steps) { o->steps = steps; }
 
+// Sum of squares in double over eight running sums (element k goes to sum k % 8) added in a
+// fixed order: one running sum is a chain of dependent adds (latency-bound, a quarter of the
+// memory speed); eight independent ones vectorize, and the result is still the same every run.
+static double sum_squares(const float *x, size_t n) {
+    double s[8] = {0, 0, 0, 0, 0, 0, 0, 0}, tail = 0.0;
+    size_t k = 0;
+    for (; k + 8 <= n; k += 8)
+        for (int j = 0; j < 8; j++) s[j] += (double)x[k + j] * x[k + j];
+    for (; k < n; k++) tail += (double)x[k] * x[k];
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])) + tail;
+}
+
 static float clip_or_norm(float *grads, const mt_param_table *t, float max_norm, mt_comm *tp, int clip);
 
 float mt_clip_grad_norm(float *grads, const mt_param_table *t, float max_norm, mt_comm *tp) {
@@ -139,19 +151,14 @@ static float clip_or_norm(float *grads, const mt_param_table *t, float max_norm,
 #pragma omp parallel for schedule(static)
         for (int c = 0; c < CHUNKS; c++) {
             size_t lo = (size_t)c * per, hi = lo + per < n ? lo + per : n;
-            double s = 0.0;
-            for (size_t k = lo; k < hi; k++) s += (double)grads[k] * grads[k];
-            part[c] = s;
+            part[c] = lo < hi ? sum_squares(grads + lo, hi - lo) : 0.0;
         }
         for (int c = 0; c < CHUNKS; c++) sq += part[c];
     } else {
         for (int i = 0; i < t->count; i++) {
             const mt_param *p = &t->params[i];
             if (p->split == MT_SPLIT_REPLICATED) continue; // counted once, on TP rank 0
-            const float *gi = grads + p->offset;
-            double s = 0.0;
-            for (size_t k = 0; k < p->numel; k++) s += (double)gi[k] * gi[k];
-            sq += s;
+            sq += sum_squares(grads + p->offset, p->numel);
         }
     }
     float sqf = (float)sq;
