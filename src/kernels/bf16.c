@@ -124,6 +124,8 @@ static void convert_rows(uint16_t *dst, const float *src, int rows, int cols, in
 // --- oneDNN matmul primitives, created once per shape (a step uses about ten) ---
 typedef struct {
     int M, N, K, ta, tb, lda, ldb, ldc, sum, bias, f32; // f32: A and B are fp32 (else bf16)
+    int act; // an eltwise post-op (dnnl_alg_kind_t) applied after the bias, 0 = none
+    int res; // a binary add post-op of an fp32 (M,N) operand at ldc, after the activation
 } gemm_key;
 // Shapes vary with dynamic padding, so the cache evicts: a primitive is destroyed only while no
 // thread runs it (busy counts the threads between prim_get and prim_put).
@@ -198,10 +200,12 @@ static int prim_get(const gemm_key *k, dnnl_primitive_t *p, dnnl_memory_desc_t *
     // our own scratchpad per execution: the library's is shared, and TP ranks (threads of one
     // process) run the same primitive at once
     DNNL_CHECK(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
-    if (k->sum) {
+    if (k->sum || k->act || k->res) { // (bias_dropout_add's order: res + (product + bias))
         dnnl_post_ops_t po;
         DNNL_CHECK(dnnl_post_ops_create(&po));
-        DNNL_CHECK(dnnl_post_ops_append_sum(po, 1.0f));
+        if (k->sum) DNNL_CHECK(dnnl_post_ops_append_sum(po, 1.0f));
+        if (k->act) DNNL_CHECK(dnnl_post_ops_append_eltwise(po, 1.0f, (dnnl_alg_kind_t)k->act, 0.0f, 0.0f));
+        if (k->res) DNNL_CHECK(dnnl_post_ops_append_binary(po, dnnl_binary_add, &cmd));
         DNNL_CHECK(dnnl_primitive_attr_set_post_ops(attr, po));
         dnnl_post_ops_destroy(po);
     }
@@ -221,22 +225,27 @@ static int prim_get(const gemm_key *k, dnnl_primitive_t *p, dnnl_memory_desc_t *
 }
 
 // C = beta*C + op(A) op(B) (+ bias (N) on every row when given) on inputs already in bf16 (same
-// layouts as mt_gemm_bf16's)
+// layouts as mt_gemm_bf16's); then act (a dnnl_alg_kind_t, 0 = none) and + res (M,N at ldc, or NULL)
 static void gemm_dnnl_any(int f32, int ta, int tb, int M, int N, int K, const void *a16, int lda, const void *b16,
-                          int ldb, float beta, float *C, int ldc, const float *bias) {
-    gemm_key k = {M, N, K, ta, tb, lda, ldb, ldc, beta != 0.0f, bias != NULL, f32};
+                          int ldb, float beta, float *C, int ldc, const float *bias, int act, const float *res) {
+    gemm_key k = {M, N, K, ta, tb, lda, ldb, ldc, beta != 0.0f, bias != NULL, f32, act, res != NULL};
     dnnl_primitive_t p;
     dnnl_memory_desc_t amd, bmd, cmd, zmd, pmd;
     int slot = prim_get(&k, &p, &amd, &bmd, &cmd, &zmd, &pmd);
-    dnnl_memory_t am, bm, cm, zm = NULL, pm = NULL;
+    dnnl_memory_t am, bm, cm, zm = NULL, pm = NULL, rm = NULL;
     DNNL_CHECK(dnnl_memory_create(&am, &amd, engine, (void *)a16));
     DNNL_CHECK(dnnl_memory_create(&bm, &bmd, engine, (void *)b16));
     DNNL_CHECK(dnnl_memory_create(&cm, &cmd, engine, C));
-    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}};
+    dnnl_exec_arg_t args[6] = {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}};
     int nargs = 3, sp = -1;
     if (bias) {
         DNNL_CHECK(dnnl_memory_create(&zm, &zmd, engine, (void *)bias));
         args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, zm};
+    }
+    if (res) { // the binary add is the last post-op in the chain
+        DNNL_CHECK(dnnl_memory_create(&rm, &cmd, engine, (void *)res));
+        int idx = (beta != 0.0f) + (act != 0);
+        args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(idx) | DNNL_ARG_SRC_1, rm};
     }
     size_t pad_bytes = dnnl_memory_desc_get_size(&pmd);
     if (pad_bytes) {
@@ -254,12 +263,13 @@ static void gemm_dnnl_any(int f32, int ta, int tb, int M, int N, int K, const vo
     dnnl_memory_destroy(cm);
     if (zm) dnnl_memory_destroy(zm);
     if (pm) dnnl_memory_destroy(pm);
+    if (rm) dnnl_memory_destroy(rm);
     if (sp >= 0) scratch_put(sp);
 }
 
 static void gemm_dnnl16(int ta, int tb, int M, int N, int K, const uint16_t *a16, int lda, const uint16_t *b16, int ldb,
                         float beta, float *C, int ldc, const float *bias) {
-    gemm_dnnl_any(0, ta, tb, M, N, K, a16, lda, b16, ldb, beta, C, ldc, bias);
+    gemm_dnnl_any(0, ta, tb, M, N, K, a16, lda, b16, ldb, beta, C, ldc, bias, 0, NULL);
 }
 
 // a rows x cols fp32 block at leading dimension ld, converted into scratch (same ld)
@@ -601,16 +611,40 @@ void mt_gemm_bf16(int hw, int ta, int tb, int M, int N, int K, const float *A, i
     gemm_emu(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
 }
 
+#ifdef MEGATUNE_HAVE_DNNL
+// out (N,OUT) = act(inp @ w^T + b) + res (res NULL: none), the bias, act and res applied by the
+// product's epilogue while each block of out is in cache; bf16: inputs in bf16, else fp32
+static void linear_epilogue(int bf16, float *out, const float *res, const float *inp, const float *w, const float *b,
+                            int N, int IN, int OUT, int act) {
+    if (!bf16) {
+        gemm_dnnl_any(1, 0, 1, N, OUT, IN, inp, IN, w, IN, 0.0f, out, OUT, b, act, res);
+        return;
+    }
+    int sa, sw;
+    uint16_t *a16 = to_bf16(inp, N, IN, IN, &sa);
+    const uint16_t *w16 = weight_bf16(w, OUT, IN, &sw);
+    gemm_dnnl_any(0, 0, 1, N, OUT, IN, a16, IN, w16, IN, 0.0f, out, OUT, b, act, res);
+    scratch_put(sa);
+    if (sw >= 0) scratch_put(sw);
+}
+
+// the activation as a oneDNN eltwise algorithm; 0 where there is none (GELU_ONNX's erf(x / 1.41421))
+static int dnnl_act(mt_kact a) {
+    switch (a) {
+    case MT_KACT_RELU: return dnnl_eltwise_relu;
+    case MT_KACT_GELU_ERF: return dnnl_eltwise_gelu_erf;
+    case MT_KACT_GELU_TANH: return dnnl_eltwise_gelu_tanh;
+    case MT_KACT_TANH: return dnnl_eltwise_tanh;
+    default: return 0;
+    }
+}
+#endif
+
 // --- linear layers (same contract as kernels.h) ---
 static void linear_fwd(int hw, float *out, const float *inp, const float *w, const float *b, int N, int IN, int OUT) {
 #ifdef MEGATUNE_HAVE_DNNL
     if (hw && N > 0 && IN > 0 && OUT > 0) { // out (N,OUT) = inp @ w^T + b, the bias added by oneDNN
-        int sa, sw;
-        uint16_t *a16 = to_bf16(inp, N, IN, IN, &sa);
-        const uint16_t *w16 = weight_bf16(w, OUT, IN, &sw);
-        gemm_dnnl16(0, 1, N, OUT, IN, a16, IN, w16, IN, 0.0f, out, OUT, b);
-        scratch_put(sa);
-        if (sw >= 0) scratch_put(sw);
+        linear_epilogue(1, out, NULL, inp, w, b, N, IN, OUT, 0);
         return;
     }
 #endif
@@ -663,6 +697,52 @@ static void emu_linear_bwd(float *dinp, float *dw, float *db, const float *dout,
     linear_bwd(0, dinp, dw, db, dout, inp, w, N, IN, OUT);
 }
 
+// the forward-only fusions (kernels.h): emulated and any case oneDNN cannot fuse are composed
+#ifdef MEGATUNE_HAVE_DNNL
+static void f32_linear_fwd(float *out, const float *inp, const float *w, const float *b, int N, int IN, int OUT);
+#endif
+static void emu_linear_act_fwd(float *out, const float *inp, const float *w, const float *b, int N, int IN, int OUT,
+                               mt_kact act) {
+    mt_linear_act_compose(emu_linear_fwd, mt_opt_act_fwd, out, inp, w, b, N, IN, OUT, act);
+}
+static void emu_linear_residual_fwd(float *out, const float *res, const float *inp, const float *w, const float *b,
+                                    int N, int IN, int OUT) {
+    mt_linear_residual_compose(emu_linear_fwd, mt_opt_bias_dropout_add_fwd, out, res, inp, w, b, N, IN, OUT);
+}
+#ifdef MEGATUNE_HAVE_DNNL
+static void fused_act_fwd(int bf16, float *out, const float *inp, const float *w, const float *b, int N, int IN,
+                          int OUT, mt_kact act) {
+    if (dnnl_act(act) && N > 0 && IN > 0 && OUT > 0)
+        linear_epilogue(bf16, out, NULL, inp, w, b, N, IN, OUT, dnnl_act(act));
+    else
+        mt_linear_act_compose(bf16 ? hw_linear_fwd : f32_linear_fwd, mt_opt_act_fwd, out, inp, w, b, N, IN, OUT, act);
+}
+static void fused_residual_fwd(int bf16, float *out, const float *res, const float *inp, const float *w,
+                               const float *b, int N, int IN, int OUT) {
+    if (N > 0 && IN > 0 && OUT > 0)
+        linear_epilogue(bf16, out, res, inp, w, b, N, IN, OUT, 0);
+    else
+        mt_linear_residual_compose(bf16 ? hw_linear_fwd : f32_linear_fwd, mt_opt_bias_dropout_add_fwd, out, res, inp,
+                                   w, b, N, IN, OUT);
+}
+static void hw_linear_act_fwd(float *out, const float *inp, const float *w, const float *b, int N, int IN, int OUT,
+                              mt_kact act) {
+    fused_act_fwd(1, out, inp, w, b, N, IN, OUT, act);
+}
+static void hw_linear_residual_fwd(float *out, const float *res, const float *inp, const float *w, const float *b,
+                                   int N, int IN, int OUT) {
+    fused_residual_fwd(1, out, res, inp, w, b, N, IN, OUT);
+}
+static void f32_linear_act_fwd(float *out, const float *inp, const float *w, const float *b, int N, int IN, int OUT,
+                               mt_kact act) {
+    fused_act_fwd(0, out, inp, w, b, N, IN, OUT, act);
+}
+static void f32_linear_residual_fwd(float *out, const float *res, const float *inp, const float *w, const float *b,
+                                    int N, int IN, int OUT) {
+    fused_residual_fwd(0, out, res, inp, w, b, N, IN, OUT);
+}
+#endif
+
 // emulated: the same roundings on fp32 values, the opt kernels' per-head sgemm
 static float *rounded_copy(const float *x, size_t n, int *slot) {
     float *y = scratch_get(n * sizeof *y, slot);
@@ -696,13 +776,13 @@ static void f32_linear_fwd(float *out, const float *inp, const float *w, const f
             for (int o = 0; o < OUT; o++) out[(size_t)i * OUT + o] = b ? b[o] : 0.0f;
         return;
     }
-    gemm_dnnl_any(1, 0, 1, N, OUT, IN, inp, IN, w, IN, 0.0f, out, OUT, b);
+    linear_epilogue(0, out, NULL, inp, w, b, N, IN, OUT, 0);
 }
 static void f32_linear_bwd(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                            int N, int IN, int OUT) {
     if (N > 0 && IN > 0 && OUT > 0) {
-        if (dinp) gemm_dnnl_any(1, 0, 0, N, IN, OUT, dout, OUT, w, IN, 0.0f, dinp, IN, NULL);
-        gemm_dnnl_any(1, 1, 0, OUT, IN, N, dout, OUT, inp, IN, 1.0f, dw, IN, NULL);
+        if (dinp) gemm_dnnl_any(1, 0, 0, N, IN, OUT, dout, OUT, w, IN, 0.0f, dinp, IN, NULL, 0, NULL);
+        gemm_dnnl_any(1, 1, 0, OUT, IN, N, dout, OUT, inp, IN, 1.0f, dw, IN, NULL, 0, NULL);
     } else if (dinp && N > 0 && IN > 0) {
         memset(dinp, 0, (size_t)N * IN * sizeof *dinp);
     }
@@ -720,6 +800,11 @@ static void tables_init(void) {
 #ifdef MEGATUNE_HAVE_DNNL
     hw_table.attention_fwd = hw_attention_fwd;
     hw_table.attention_bwd = hw_attention_bwd;
+    hw_table.linear_act_fwd = hw_linear_act_fwd;
+    hw_table.linear_residual_fwd = hw_linear_residual_fwd;
+#else
+    hw_table.linear_act_fwd = emu_linear_act_fwd; // (never handed out: no hardware path without oneDNN)
+    hw_table.linear_residual_fwd = emu_linear_residual_fwd;
 #endif
     emu_table = *mt_kernels_opt();
     emu_table.name = "bf16emu";
@@ -727,11 +812,15 @@ static void tables_init(void) {
     emu_table.linear_bwd = emu_linear_bwd;
     emu_table.attention_fwd = emu_attention_fwd;
     emu_table.attention_bwd = emu_attention_bwd;
+    emu_table.linear_act_fwd = emu_linear_act_fwd;
+    emu_table.linear_residual_fwd = emu_linear_residual_fwd;
 #ifdef MEGATUNE_HAVE_DNNL
     f32_table = *mt_kernels_opt();
     f32_table.name = "opt-dnnl";
     f32_table.linear_fwd = f32_linear_fwd;
     f32_table.linear_bwd = f32_linear_bwd;
+    f32_table.linear_act_fwd = f32_linear_act_fwd;
+    f32_table.linear_residual_fwd = f32_linear_residual_fwd;
 #endif
 }
 

@@ -35,6 +35,7 @@ struct mt_model {
     int recompute;   // -1 auto (by memory), 0 keep attention probs + GELU outputs, 1 recompute in backward
     int store_probs; // this arena layout keeps them
     int lean;        // prediction forward (no loss, no backward): one layer's activations, reused
+    int fc1_stale;   // the last forward ran FC1 with GELU fused (eval): a backward recomputes L->fc1
     int att_chunk;   // batch rows per attention call (lean: bounds the scratch)
 
     // the arena, sized for (B, T)

@@ -118,6 +118,23 @@ static void check_linear(const mt_kernels *K, const char *name) {
     snprintf(what, sizeof what, "%s linear_bwd db (accumulated, fp32)", name);
     close_(what, db0, dbe, OUT);
     free(dw0); free(db0); free(dwe); free(dbe);
+
+    // the forward-only fusions (the hardware table's run in oneDNN's epilogue) against the fp32
+    // reference's separate kernels on the rounded inputs
+    for (int a = 0; a <= MT_KACT_TANH; a++) {
+        R->linear_fwd(yr, xr, wr, b, N, IN, OUT);
+        R->act_fwd(yr, yr, (size_t)N * OUT, (mt_kact)a);
+        K->linear_act_fwd(yk, x, w, b, N, IN, OUT, (mt_kact)a);
+        snprintf(what, sizeof what, "%s linear_act_fwd act %d", name, a);
+        close_(what, yk, yr, (size_t)N * OUT);
+    }
+    float *res = rnd((size_t)N * OUT, 2);
+    R->linear_fwd(yr, xr, wr, NULL, N, IN, OUT);
+    R->bias_dropout_add_fwd(yr, res, yr, b, (size_t)N * OUT, OUT, NULL);
+    K->linear_residual_fwd(yk, res, x, w, b, N, IN, OUT);
+    snprintf(what, sizeof what, "%s linear_residual_fwd", name);
+    close_(what, yk, yr, (size_t)N * OUT);
+    free(res);
     free(x); free(w); free(b); free(xr); free(wr); free(yr); free(yk); free(dy); free(dyr);
 }
 

@@ -110,6 +110,21 @@ static void run_all(const mt_kernels *O) {
         R->linear_fwd(yr, x, w, NULL, N, C, OUT);
         O->linear_fwd(yo, x, w, NULL, N, C, OUT);
         close_("linear_fwd no bias", yo, yr, (size_t)N * OUT);
+        // the forward-only fusions against the reference's separate kernels
+        for (int a = 0; a <= MT_KACT_TANH; a++) {
+            R->linear_fwd(yr, x, w, b, N, C, OUT);
+            R->act_fwd(yr, yr, (size_t)N * OUT, (mt_kact)a);
+            O->linear_act_fwd(yo, x, w, b, N, C, OUT, (mt_kact)a);
+            char what[48];
+            snprintf(what, sizeof what, "linear_act_fwd act %d", a);
+            close_(what, yo, yr, (size_t)N * OUT);
+        }
+        float *res = rnd((size_t)N * OUT, 2);
+        R->linear_fwd(yr, x, w, NULL, N, C, OUT);
+        R->bias_dropout_add_fwd(yr, res, yr, b, (size_t)N * OUT, OUT, NULL);
+        O->linear_residual_fwd(yo, res, x, w, b, N, C, OUT);
+        close_("linear_residual_fwd", yo, yr, (size_t)N * OUT);
+        free(res);
         float *dy = rnd((size_t)N * OUT, 1), *dwr = rnd((size_t)OUT * C, 1), *dbr = rnd(OUT, 1);
         float *dwo = dup(dwr, (size_t)OUT * C), *dbo = dup(dbr, OUT);
         float *dxr = malloc((size_t)N * C * 4), *dxo = malloc((size_t)N * C * 4);

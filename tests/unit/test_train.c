@@ -326,7 +326,10 @@ static void test_dropout_keys(void) {
         memcpy(ev, mt_model_logits(s.model, &n), sizeof ev);
         CHECK_OK(mt_model_forward(s.model, &b, 1, 99, 5, &l_train));
         const float *tr = mt_model_logits(s.model, &n);
-        int same = !memcmp(ev, tr, sizeof ev) && l_eval == l_train;
+        // (to rounding: an evaluation forward runs the bias, residual and GELU in the products'
+        // epilogues, a training forward as separate passes; dropout moves logits by far more)
+        int same = fabsf(l_eval - l_train) <= 1e-5f * (1.0f + fabsf(l_eval));
+        for (int i = 0; i < 6; i++) same = same && fabsf(ev[i] - tr[i]) <= 1e-5f * (1.0f + fabsf(ev[i]));
         CHECK_MSG(same == zero, "dropout %s: train forward %s eval forward", zero ? "0" : "> 0",
                   same ? "equals" : "differs from");
         mt_session_free(&s);
