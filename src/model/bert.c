@@ -309,6 +309,22 @@ static mt_status check_batch(const mt_model *m, const mt_batch *b) {
     return MT_OK;
 }
 
+// out (N,C) = res + dropout(inp (N,IN) @ w^T + b) for a row-parallel product (attention's output, FC2):
+// the partial sums all-reduced over TP before the bias, or (fuse) all of it in the product's epilogue
+static mt_status row_parallel_residual(mt_model *m, int fuse, float *out, const float *res, const float *inp,
+                                       const float *w, const float *b, int IN, const mt_dropout_site *d) {
+    const int N = m->B * m->T, C = m->cfg.hidden_size;
+    if (fuse) {
+        m->k->linear_residual_fwd(out, res, inp, w, b, N, IN, C);
+        return MT_OK;
+    }
+    float *tmp = m->d_a; // (N,C) scratch
+    m->k->linear_fwd(tmp, inp, w, NULL, N, IN, C);
+    MT_TRY(mt_tp_g_forward(m->tp, tmp, (size_t)N * C));
+    m->k->bias_dropout_add_fwd(out, res, tmp, b, (size_t)N * C, C, d);
+    return MT_OK;
+}
+
 static mt_status layer_forward(mt_model *m, int l, float *x, float *out) {
     const mt_model_config *c = &m->cfg;
     const mt_kernels *k = m->k;
@@ -318,7 +334,6 @@ static mt_status layer_forward(mt_model *m, int l, float *x, float *out) {
     const int post = c->arch == MT_ARCH_BERT;
     const float eps = c->layernorm_eps;
     const size_t NC = (size_t)N * C;
-    float *tmp = m->d_a; // (N,C) scratch: the row-parallel partial sums before the all-reduce
     mt_dropout_site dprob = site(m, c->attention_dropout, MT_STREAM_LAYER(l, 0));
     mt_dropout_site d1 = site(m, c->hidden_dropout, MT_STREAM_LAYER(l, 1));
     mt_dropout_site d2 = site(m, c->hidden_dropout, MT_STREAM_LAYER(l, 2));
@@ -350,13 +365,8 @@ static mt_status layer_forward(mt_model *m, int l, float *x, float *out) {
     const int fuse = !m->train && d1.p == 0.0f && d2.p == 0.0f, fuse_res = fuse && c->tp_size == 1;
     if (l == 0) m->fc1_stale = fuse && !m->lean;
     float *s1 = post ? L->s1 : L->h; // the residual stream after attention, before post-LN's norm
-    if (fuse_res) {
-        k->linear_residual_fwd(s1, x, L->atty, P(MT_ROLE_ATTN_OUT_W, l), P(MT_ROLE_ATTN_OUT_B, l), N, Cl, C);
-    } else {
-        k->linear_fwd(tmp, L->atty, P(MT_ROLE_ATTN_OUT_W, l), NULL, N, Cl, C);
-        MT_TRY(mt_tp_g_forward(m->tp, tmp, NC));
-        k->bias_dropout_add_fwd(s1, x, tmp, P(MT_ROLE_ATTN_OUT_B, l), NC, C, &d1);
-    }
+    MT_TRY(row_parallel_residual(m, fuse_res, s1, x, L->atty, P(MT_ROLE_ATTN_OUT_W, l), P(MT_ROLE_ATTN_OUT_B, l), Cl,
+                                 &d1));
     float *h;
     if (!post) {
         h = L->h;
@@ -375,13 +385,7 @@ static mt_status layer_forward(mt_model *m, int l, float *x, float *out) {
         k->act_fwd(L->act, L->fc1, (size_t)N * F, gelu_kact(c->gelu));
     }
     float *s2 = post ? L->s2 : out;
-    if (fuse_res) {
-        k->linear_residual_fwd(s2, h, L->act, P(MT_ROLE_FC2_W, l), P(MT_ROLE_FC2_B, l), N, F, C);
-    } else {
-        k->linear_fwd(tmp, L->act, P(MT_ROLE_FC2_W, l), NULL, N, F, C);
-        MT_TRY(mt_tp_g_forward(m->tp, tmp, NC));
-        k->bias_dropout_add_fwd(s2, h, tmp, P(MT_ROLE_FC2_B, l), NC, C, &d2);
-    }
+    MT_TRY(row_parallel_residual(m, fuse_res, s2, h, L->act, P(MT_ROLE_FC2_W, l), P(MT_ROLE_FC2_B, l), F, &d2));
     if (post)
         k->layernorm_fwd(out, L->ln2_mean, L->ln2_rstd, L->s2, P(MT_ROLE_LN2_W, l), P(MT_ROLE_LN2_B, l), N, C, eps);
     return MT_OK;
