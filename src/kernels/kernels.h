@@ -91,7 +91,8 @@ typedef struct {
     // dinp = dout * mask (the gradient through dropout); dinp may equal dout
     void (*dropout_bwd)(float *dinp, const float *dout, size_t n, uint64_t index0, const mt_dropout_site *d);
 
-    // --- forward-only fusions for prediction (nothing kept for backward, no dropout on the branch) ---
+    // --- forward-only fusions for evaluation forwards (no dropout on the branch; the product before
+    //     the activation is not kept, so a backward must recompute it) ---
     // out (N,OUT) = act(inp @ w^T + b): linear_fwd then act_fwd in place; a GEMM library that can
     // applies the activation to each output block while it is in cache instead of a second pass
     void (*linear_act_fwd)(float *out, const float *inp, const float *w, const float *b, int N, int IN, int OUT,

@@ -358,8 +358,8 @@ static mt_status layer_forward(mt_model *m, int l, float *x, float *out) {
         }
     }
     // An evaluation forward drops nothing here, so the bias, the residual add and the GELU ride in
-    // the products' epilogues: one pass over each output, not two or three (3-5% of a prediction
-    // step). Prediction and `test` thus run the same arithmetic and write the same digits. FC1's
+    // the products' epilogues: one pass over each output, not two or three (1-4% of a prediction
+    // step, README "Speed"). Prediction and `test` thus run the same arithmetic and write the same digits. FC1's
     // pre-activation is then not kept: a backward after an evaluation forward recomputes it.
     // With TP the row-parallel partial sums are all-reduced before the residual, so that stays apart.
     const int fuse = !m->train && d1.p == 0.0f && d2.p == 0.0f, fuse_res = fuse && c->tp_size == 1;
