@@ -11,12 +11,9 @@ void mt_opt_masked_softmax_row(float *row, const int32_t *mrow, mt_mask_mode mod
             if (mode == MT_MASK_MEGATRON && (!qvalid || mrow[j] == 0)) row[j] = -10000.0f;
             if (mode == MT_MASK_KEYS_ADD && mrow[j] == 0) row[j] += -10000.0f;
         }
-    float mx = row[0];
-    for (int j = 1; j < T; j++) mx = row[j] > mx ? row[j] : mx;
-    for (int j = 0; j < T; j++) row[j] = mt_fast_expf(row[j] - mx); // vectorized; the sum is kept in order
-    float sum = 0;
-    for (int j = 0; j < T; j++) sum += row[j];
-    float inv = 1.0f / sum;
+    float mx = mt_opt_max(row, T);
+    for (int j = 0; j < T; j++) row[j] = mt_fast_expf(row[j] - mx); // vectorized
+    float inv = 1.0f / mt_opt_sum(row, T);
     for (int j = 0; j < T; j++) row[j] *= inv;
 }
 
@@ -74,8 +71,7 @@ void mt_opt_softmax_bwd_row(float *ds, const float *p, const float *keep, const 
                             int qvalid, int T, float scale) {
     if (keep)
         for (int j = 0; j < T; j++) ds[j] *= keep[j];
-    float dot = 0;
-    for (int j = 0; j < T; j++) dot += ds[j] * p[j];
+    float dot = mt_opt_dot(ds, p, T);
     for (int j = 0; j < T; j++) {
         float g = p[j] * (ds[j] - dot) * scale;
         // a masked score is a constant: no gradient reaches q or k through it

@@ -8,15 +8,8 @@ void mt_opt_layernorm_fwd(float *out, float *mean, float *rstd, const float *inp
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < N; i++) {
         const float *x = inp + (size_t)i * C;
-        float m = 0;
-        for (int c = 0; c < C; c++) m += x[c];
-        m /= C;
-        float v = 0;
-        for (int c = 0; c < C; c++) {
-            float d = x[c] - m;
-            v += d * d;
-        }
-        v /= C;
+        float m = mt_opt_sum(x, C) / C;
+        float v = mt_opt_sum_sqdev(x, m, C) / C;
         float s = 1.0f / sqrtf(v + eps);
         float *o = out + (size_t)i * C;
         for (int c = 0; c < C; c++) o[c] = ((x[c] - m) * s) * w[c] + b[c];
@@ -36,13 +29,21 @@ void mt_opt_layernorm_bwd(float *dinp, float *dw, float *db, const float *dout, 
             const float *x = inp + (size_t)i * C, *g = dout + (size_t)i * C;
             float *dx = dinp + (size_t)i * C;
             float m = mean[i], s = rstd[i];
-            float sum_g = 0, sum_gx = 0;
-            for (int c = 0; c < C; c++) {
+            // sums of g w and of g w xhat over lanes (opt.h: one running sum was latency-bound)
+            float sg[MT_OPT_LANES] = {0}, sgx[MT_OPT_LANES] = {0};
+            int c = 0;
+            for (; c + MT_OPT_LANES <= C; c += MT_OPT_LANES)
+                for (int j = 0; j < MT_OPT_LANES; j++) {
+                    float gw = g[c + j] * w[c + j];
+                    sg[j] += gw;
+                    sgx[j] += gw * ((x[c + j] - m) * s);
+                }
+            for (; c < C; c++) {
                 float gw = g[c] * w[c];
-                sum_g += gw;
-                sum_gx += gw * ((x[c] - m) * s);
+                sg[c % MT_OPT_LANES] += gw;
+                sgx[c % MT_OPT_LANES] += gw * ((x[c] - m) * s);
             }
-            float mg = sum_g / C, mgx = sum_gx / C;
+            float mg = mt_opt_fold_sum(sg) / C, mgx = mt_opt_fold_sum(sgx) / C;
             for (int c = 0; c < C; c++) dx[c] += s * (g[c] * w[c] - mg - ((x[c] - m) * s) * mgx);
         }
         // columns per thread for dw/db, so the reduction over rows needs no locks

@@ -23,6 +23,58 @@ static inline float mt_fast_expf(float x) {
     return p * scale.f;
 }
 
+// Row reductions over 16 running lanes (element k goes to lane k % 16), folded in a fixed tree. One
+// running sum is a chain of dependent adds, 4 cycles a float, which made LayerNorm and softmax
+// latency-bound; the lanes vectorize. The order depends only on n: the same digits every run, on any
+// thread count (the reference kernels keep the plain left-to-right sums; the tests compare the two).
+#define MT_OPT_LANES 16
+static inline float mt_opt_fold_sum(float *s) {
+    for (int w = MT_OPT_LANES / 2; w >= 1; w /= 2)
+        for (int j = 0; j < w; j++) s[j] += s[j + w];
+    return s[0];
+}
+// sum of x[0..n)
+static inline float mt_opt_sum(const float *x, int n) {
+    float s[MT_OPT_LANES] = {0};
+    int k = 0;
+    for (; k + MT_OPT_LANES <= n; k += MT_OPT_LANES)
+        for (int j = 0; j < MT_OPT_LANES; j++) s[j] += x[k + j];
+    for (; k < n; k++) s[k % MT_OPT_LANES] += x[k];
+    return mt_opt_fold_sum(s);
+}
+// sum of (x - m)^2
+static inline float mt_opt_sum_sqdev(const float *x, float m, int n) {
+    float s[MT_OPT_LANES] = {0};
+    int k = 0;
+    for (; k + MT_OPT_LANES <= n; k += MT_OPT_LANES)
+        for (int j = 0; j < MT_OPT_LANES; j++) {
+            float d = x[k + j] - m;
+            s[j] += d * d;
+        }
+    for (; k < n; k++) s[k % MT_OPT_LANES] += (x[k] - m) * (x[k] - m);
+    return mt_opt_fold_sum(s);
+}
+// sum of x * y
+static inline float mt_opt_dot(const float *x, const float *y, int n) {
+    float s[MT_OPT_LANES] = {0};
+    int k = 0;
+    for (; k + MT_OPT_LANES <= n; k += MT_OPT_LANES)
+        for (int j = 0; j < MT_OPT_LANES; j++) s[j] += x[k + j] * y[k + j];
+    for (; k < n; k++) s[k % MT_OPT_LANES] += x[k] * y[k];
+    return mt_opt_fold_sum(s);
+}
+// max of x[0..n), n >= 1 (exact whatever the order)
+static inline float mt_opt_max(const float *x, int n) {
+    float s[MT_OPT_LANES];
+    for (int j = 0; j < MT_OPT_LANES; j++) s[j] = x[0];
+    int k = 0;
+    for (; k + MT_OPT_LANES <= n; k += MT_OPT_LANES)
+        for (int j = 0; j < MT_OPT_LANES; j++) s[j] = x[k + j] > s[j] ? x[k + j] : s[j];
+    for (; k < n; k++) s[0] = x[k] > s[0] ? x[k] : s[0];
+    for (int j = 1; j < MT_OPT_LANES; j++) s[0] = s[j] > s[0] ? s[j] : s[0];
+    return s[0];
+}
+
 // 1 when OpenBLAS is its OpenMP build (set by mt_kernels_opt): it then threads a product called
 // outside our parallel regions on our own pool.
 extern int mt_opt_blas_omp;
