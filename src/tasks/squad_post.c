@@ -258,11 +258,15 @@ static char *squad_final_text(const char *pred, const char *orig, int lower) {
     if (utf8_to_cps(pred, strlen(pred), &P) || utf8_to_cps(orig, strlen(orig), &O) ||
         squad_basic_tokenize(O.c, O.n, lower, &Tk))
         goto out;
-    // tok_text.find(pred_text)
+    // tok_text.find(pred_text); the first code point is compared before the rest (for an answer
+    // inside a word of thousands of characters a memcmp at every position was the whole cost)
     long start = -1;
     if (P.n <= Tk.n)
         for (size_t i = 0; i + P.n <= Tk.n; i++)
-            if (!memcmp(Tk.c + i, P.c, P.n * sizeof(uint32_t))) { start = (long)i; break; }
+            if ((P.n == 0 || Tk.c[i] == P.c[0]) && !memcmp(Tk.c + i, P.c, P.n * sizeof(uint32_t))) {
+                start = (long)i;
+                break;
+            }
     if (start < 0) goto whole;
     long endp = start + (long)P.n - 1;
     // non-space character counts must agree; then map through the space-free positions
