@@ -244,7 +244,7 @@ static void gemm_dnnl_any(int f32, int ta, int tb, int M, int N, int K, const vo
     }
     if (res) { // the binary add is the last post-op in the chain
         DNNL_CHECK(dnnl_memory_create(&rm, &cmd, engine, (void *)res));
-        int idx = (beta != 0.0f) + (act != 0);
+        int idx = k.sum + (k.act != 0);
         args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(idx) | DNNL_ARG_SRC_1, rm};
     }
     size_t pad_bytes = dnnl_memory_desc_get_size(&pmd);
@@ -697,33 +697,28 @@ static void emu_linear_bwd(float *dinp, float *dw, float *db, const float *dout,
     linear_bwd(0, dinp, dw, db, dout, inp, w, N, IN, OUT);
 }
 
-// the forward-only fusions (kernels.h): emulated and any case oneDNN cannot fuse are composed
+// the forward-only fusions (kernels.h) on the oneDNN tables; what the epilogue cannot do (GELU_ONNX,
+// empty sizes) runs as the separate kernels would
 #ifdef MEGATUNE_HAVE_DNNL
 static void f32_linear_fwd(float *out, const float *inp, const float *w, const float *b, int N, int IN, int OUT);
-#endif
-static void emu_linear_act_fwd(float *out, const float *inp, const float *w, const float *b, int N, int IN, int OUT,
-                               mt_kact act) {
-    mt_linear_act_compose(emu_linear_fwd, mt_opt_act_fwd, out, inp, w, b, N, IN, OUT, act);
-}
-static void emu_linear_residual_fwd(float *out, const float *res, const float *inp, const float *w, const float *b,
-                                    int N, int IN, int OUT) {
-    mt_linear_residual_compose(emu_linear_fwd, mt_opt_bias_dropout_add_fwd, out, res, inp, w, b, N, IN, OUT);
-}
-#ifdef MEGATUNE_HAVE_DNNL
 static void fused_act_fwd(int bf16, float *out, const float *inp, const float *w, const float *b, int N, int IN,
                           int OUT, mt_kact act) {
-    if (dnnl_act(act) && N > 0 && IN > 0 && OUT > 0)
-        linear_epilogue(bf16, out, NULL, inp, w, b, N, IN, OUT, dnnl_act(act));
-    else
-        mt_linear_act_compose(bf16 ? hw_linear_fwd : f32_linear_fwd, mt_opt_act_fwd, out, inp, w, b, N, IN, OUT, act);
+    const int alg = dnnl_act(act);
+    if (alg && N > 0 && IN > 0 && OUT > 0) {
+        linear_epilogue(bf16, out, NULL, inp, w, b, N, IN, OUT, alg);
+        return;
+    }
+    (bf16 ? hw_linear_fwd : f32_linear_fwd)(out, inp, w, b, N, IN, OUT);
+    if (N > 0 && OUT > 0) mt_opt_act_fwd(out, out, (size_t)N * OUT, act);
 }
 static void fused_residual_fwd(int bf16, float *out, const float *res, const float *inp, const float *w,
                                const float *b, int N, int IN, int OUT) {
-    if (N > 0 && IN > 0 && OUT > 0)
+    if (N > 0 && IN > 0 && OUT > 0) {
         linear_epilogue(bf16, out, res, inp, w, b, N, IN, OUT, 0);
-    else
-        mt_linear_residual_compose(bf16 ? hw_linear_fwd : f32_linear_fwd, mt_opt_bias_dropout_add_fwd, out, res, inp,
-                                   w, b, N, IN, OUT);
+        return;
+    }
+    (bf16 ? hw_linear_fwd : f32_linear_fwd)(out, inp, w, NULL, N, IN, OUT);
+    if (N > 0 && OUT > 0) mt_opt_bias_dropout_add_fwd(out, res, out, b, (size_t)N * OUT, OUT, NULL);
 }
 static void hw_linear_act_fwd(float *out, const float *inp, const float *w, const float *b, int N, int IN, int OUT,
                               mt_kact act) {
@@ -802,9 +797,6 @@ static void tables_init(void) {
     hw_table.attention_bwd = hw_attention_bwd;
     hw_table.linear_act_fwd = hw_linear_act_fwd;
     hw_table.linear_residual_fwd = hw_linear_residual_fwd;
-#else
-    hw_table.linear_act_fwd = emu_linear_act_fwd; // (never handed out: no hardware path without oneDNN)
-    hw_table.linear_residual_fwd = emu_linear_residual_fwd;
 #endif
     emu_table = *mt_kernels_opt();
     emu_table.name = "bf16emu";
@@ -812,8 +804,6 @@ static void tables_init(void) {
     emu_table.linear_bwd = emu_linear_bwd;
     emu_table.attention_fwd = emu_attention_fwd;
     emu_table.attention_bwd = emu_attention_bwd;
-    emu_table.linear_act_fwd = emu_linear_act_fwd;
-    emu_table.linear_residual_fwd = emu_linear_residual_fwd;
 #ifdef MEGATUNE_HAVE_DNNL
     f32_table = *mt_kernels_opt();
     f32_table.name = "opt-dnnl";

@@ -91,27 +91,17 @@ typedef struct {
     // dinp = dout * mask (the gradient through dropout); dinp may equal dout
     void (*dropout_bwd)(float *dinp, const float *dout, size_t n, uint64_t index0, const mt_dropout_site *d);
 
-    // --- forward-only fusions for evaluation forwards (no dropout on the branch; the product before
-    //     the activation is not kept, so a backward must recompute it) ---
-    // out (N,OUT) = act(inp @ w^T + b): linear_fwd then act_fwd in place; a GEMM library that can
-    // applies the activation to each output block while it is in cache instead of a second pass
+    // --- optional forward-only fusions for evaluation forwards (no dropout on the branch); NULL where
+    //     the table has no GEMM epilogue, and the caller runs the separate kernels instead ---
+    // out (N,OUT) = act(inp @ w^T + b), the activation applied to each output block while it is in
+    // cache; the product before the activation is not kept, so a backward must recompute it
     void (*linear_act_fwd)(float *out, const float *inp, const float *w, const float *b, int N, int IN, int OUT,
                            mt_kact act);
-    // out (N,OUT) = res + (inp @ w^T + b): linear_fwd then bias_dropout_add_fwd with p = 0, the same
-    // additions in the same order; out aliases neither res nor inp
+    // out (N,OUT) = res + (inp @ w^T + b): bias_dropout_add_fwd's additions (p = 0) in the same order;
+    // out aliases neither res nor inp
     void (*linear_residual_fwd)(float *out, const float *res, const float *inp, const float *w, const float *b, int N,
                                 int IN, int OUT);
 } mt_kernels;
-
-// The two fusions composed from a table's own kernels (what a table without a fused GEMM uses).
-typedef void (*mt_linear_fwd_fn)(float *out, const float *inp, const float *w, const float *b, int N, int IN, int OUT);
-void mt_linear_act_compose(mt_linear_fwd_fn lin, void (*act)(float *, const float *, size_t, mt_kact), float *out,
-                           const float *inp, const float *w, const float *b, int N, int IN, int OUT, mt_kact kind);
-void mt_linear_residual_compose(mt_linear_fwd_fn lin,
-                                void (*bda)(float *, const float *, const float *, const float *, size_t, int,
-                                            const mt_dropout_site *),
-                                float *out, const float *res, const float *inp, const float *w, const float *b, int N,
-                                int IN, int OUT);
 
 const mt_kernels *mt_kernels_ref(void);
 // Taking the opt table sets OpenBLAS to one thread for the whole process: opt kernels split work

@@ -357,13 +357,14 @@ static mt_status layer_forward(mt_model *m, int l, float *x, float *out) {
                              c->num_attention_heads, c->tp_rank * NH, &dprob);
         }
     }
-    // An evaluation forward drops nothing here, so the bias, the residual add and the GELU ride in
-    // the products' epilogues: one pass over each output, not two or three (1-4% of a prediction
-    // step, README "Speed"). Prediction and `test` thus run the same arithmetic and write the same digits. FC1's
-    // pre-activation is then not kept: a backward after an evaluation forward recomputes it.
-    // With TP the row-parallel partial sums are all-reduced before the residual, so that stays apart.
-    const int fuse = !m->train && d1.p == 0.0f && d2.p == 0.0f, fuse_res = fuse && c->tp_size == 1;
-    if (l == 0) m->fc1_stale = fuse && !m->lean;
+    // An evaluation forward drops nothing here, so where the table has GEMM epilogues the bias, the
+    // residual add and the GELU ride in them: one pass over each output, not two or three (1-4% of a
+    // prediction step, README "Speed"). Prediction and `test` run the same arithmetic and write the
+    // same digits. FC1's pre-activation is then not kept: a backward after it recomputes it. With TP
+    // the row-parallel partial sums are all-reduced before the residual, so that stays apart.
+    const int fuse = !m->train && d1.p == 0.0f && d2.p == 0.0f;
+    const int fuse_act = fuse && k->linear_act_fwd, fuse_res = fuse && c->tp_size == 1 && k->linear_residual_fwd;
+    if (l == 0) m->fc1_stale = fuse_act && !m->lean;
     float *s1 = post ? L->s1 : L->h; // the residual stream after attention, before post-LN's norm
     MT_TRY(row_parallel_residual(m, fuse_res, s1, x, L->atty, P(MT_ROLE_ATTN_OUT_W, l), P(MT_ROLE_ATTN_OUT_B, l), Cl,
                                  &d1));
@@ -378,7 +379,7 @@ static mt_status layer_forward(mt_model *m, int l, float *x, float *out) {
     }
     const float *mlp_in = post ? h : L->ln2;
     MT_TRY(mt_tp_f_forward(m->tp, (float *)mlp_in, NC));
-    if (fuse) {
+    if (fuse_act) {
         k->linear_act_fwd(L->act, mlp_in, P(MT_ROLE_FC1_W, l), P(MT_ROLE_FC1_B, l), N, C, F, gelu_kact(c->gelu));
     } else {
         k->linear_fwd(L->fc1, mlp_in, P(MT_ROLE_FC1_W, l), P(MT_ROLE_FC1_B, l), N, C, F);

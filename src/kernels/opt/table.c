@@ -2,15 +2,6 @@
 
 #include <cblas.h>
 
-static void opt_linear_act(float *out, const float *inp, const float *w, const float *b, int N, int IN, int OUT,
-                           mt_kact act) {
-    mt_linear_act_compose(mt_opt_linear_fwd, mt_opt_act_fwd, out, inp, w, b, N, IN, OUT, act);
-}
-static void opt_linear_residual(float *out, const float *res, const float *inp, const float *w, const float *b, int N,
-                                int IN, int OUT) {
-    mt_linear_residual_compose(mt_opt_linear_fwd, mt_opt_bias_dropout_add_fwd, out, res, inp, w, b, N, IN, OUT);
-}
-
 static const mt_kernels opt_table = {
     .name = "opt",
     .embed_word_fwd = mt_opt_embed_word_fwd,
@@ -28,8 +19,6 @@ static const mt_kernels opt_table = {
     .dropout_fwd = mt_opt_dropout_fwd,
     .bias_dropout_add_fwd = mt_opt_bias_dropout_add_fwd,
     .dropout_bwd = mt_opt_dropout_bwd,
-    .linear_act_fwd = opt_linear_act,
-    .linear_residual_fwd = opt_linear_residual,
 };
 
 int mt_opt_blas_omp;

@@ -1,14 +1,5 @@
 #include "kernels/ref/ref.h"
 
-static void ref_linear_act(float *out, const float *inp, const float *w, const float *b, int N, int IN, int OUT,
-                           mt_kact act) {
-    mt_linear_act_compose(mt_ref_linear_fwd, mt_ref_act_fwd, out, inp, w, b, N, IN, OUT, act);
-}
-static void ref_linear_residual(float *out, const float *res, const float *inp, const float *w, const float *b, int N,
-                                int IN, int OUT) {
-    mt_linear_residual_compose(mt_ref_linear_fwd, mt_ref_bias_dropout_add_fwd, out, res, inp, w, b, N, IN, OUT);
-}
-
 static const mt_kernels ref_table = {
     .name = "ref",
     .embed_word_fwd = mt_ref_embed_word_fwd,
@@ -26,8 +17,6 @@ static const mt_kernels ref_table = {
     .dropout_fwd = mt_ref_dropout_fwd,
     .bias_dropout_add_fwd = mt_ref_bias_dropout_add_fwd,
     .dropout_bwd = mt_ref_dropout_bwd,
-    .linear_act_fwd = ref_linear_act,
-    .linear_residual_fwd = ref_linear_residual,
 };
 
 const mt_kernels *mt_kernels_ref(void) { return &ref_table; }
