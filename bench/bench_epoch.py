@@ -99,6 +99,7 @@ def main():
     ap.add_argument("--megatune", required=True, help="the megatune binary (its tokenizer builds the features)")
     ap.add_argument("--fraction", type=float, default=1.0)
     ap.add_argument("--group-by-length", type=int, default=0)
+    ap.add_argument("--precision", choices=["32", "bf16"], default="32", help="bf16: torch.autocast on the CPU")
     for k, v in dict(layers=12, hidden=768, heads=12, batch=32, max_seq_length=128, threads=2, seed=1234).items():
         ap.add_argument("--" + k.replace("_", "-"), type=int, default=v)
     a = ap.parse_args()
@@ -145,22 +146,23 @@ def main():
             ids[r, : lengths[i]] = torch.tensor(feats[i])
             mask[r, : lengths[i]] = 1
         opt.zero_grad(set_to_none=True)
-        h = model(ids, torch.zeros_like(ids), mask)
-        if a.task == "sst2":
-            loss = F.cross_entropy(head(h[:, 0]), torch.tensor([labels[i] for i in b]))
-        else:
-            lab = torch.zeros(len(b), T, dtype=torch.long)
-            for r, i in enumerate(b):
-                lab[r, : lengths[i]] = torch.tensor(labels[i])
-            logits = head(h)
-            sel = mask.bool()
-            loss = F.cross_entropy(logits[sel], lab[sel])
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.precision == "bf16"):
+            h = model(ids, torch.zeros_like(ids), mask)
+            if a.task == "sst2":
+                loss = F.cross_entropy(head(h[:, 0]), torch.tensor([labels[i] for i in b]))
+            else:
+                lab = torch.zeros(len(b), T, dtype=torch.long)
+                for r, i in enumerate(b):
+                    lab[r, : lengths[i]] = torch.tensor(labels[i])
+                logits = head(h)
+                sel = mask.bool()
+                loss = F.cross_entropy(logits[sel], lab[sel])
         loss.backward()
         opt.step()
         real += int(mask.sum())
         padded += len(b) * T
     dt = time.perf_counter() - t0
-    print(f"pytorch {torch.__version__} {a.task} group_by_length={a.group_by_length} threads={a.threads} "
+    print(f"pytorch {torch.__version__} {a.task} group_by_length={a.group_by_length} precision={a.precision} threads={a.threads} "
           f"{a.layers}x{a.hidden}: {nb} of {len(batches)} batches in {dt:.1f} s (features built in {t_load:.1f} s), "
           f"{real / dt:.0f} tokens/s, {padded / dt:.0f} padded tokens/s")
     print(f"RESULT batches={nb} epoch_batches={len(batches)} loop_s={dt:.3f} real={real} padded={padded} "

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # End to end: one epoch of real fine-tuning data, `megatune train` beside a PyTorch loop that batches
 # as NeMo does (bench/bench_epoch.py), each with and without group_by_length, batch 32, AdamW,
-# dropout 0.1, BERT-base shape (12 x 768, Megatron pre-LN, random init), fp32:
+# dropout 0.1, BERT-base shape (12 x 768, Megatron pre-LN, random init), fp32 (or --precision bf16:
+# megatune's trainer.precision=bf16 beside torch.autocast("cpu", dtype=torch.bfloat16)):
 #   SST-2 train (67,349 sentences; text classification: NeMo pads each batch to its longest) and
 #   CoNLL-2003 eng.train (14,041 sentences; token classification: NeMo pads every sentence to the
 #   dataset's longest, capped at max_seq_length 128; megatune pads each batch to its longest).
-#   bench/bench_epoch.sh [--fraction F] [--tiny] [--tasks "sst2 conll"] [--build DIR] [--threads N]
+#   bench/bench_epoch.sh [--fraction F] [--tiny] [--tasks "sst2 conll"] [--grouping "0 1"]
+#                        [--precision 32|bf16] [--build DIR] [--threads N]
+# --grouping "1" runs only the group_by_length=true pair (a whole epoch without grouping is 2.9x the
+# padded tokens on SST-2, 2.5x / 6x on CoNLL).
 # --fraction F runs the first F of each epoch's batches (trainer.limit_train_batches=F; the peer
 # cuts its batch list the same way) and says so; 1 (the default) is a full epoch, hours per run on
 # 2 cores. --tiny uses a 2 x 128 model, for trying the script out. The whole epoch's token counts
@@ -19,17 +23,21 @@
 # OMP_WAIT_POLICY=PASSIVE, and the OpenMP OpenBLAS + tcmalloc where installed.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-build=$here/build fraction=1 tiny=0 tasks="sst2 conll" threads=${THREADS:-2}
+build=$here/build fraction=1 tiny=0 tasks="sst2 conll" threads=${THREADS:-2} grouping="0 1" precision=32
 while [ $# -gt 0 ]; do
   case $1 in
     --fraction) fraction=$2; shift 2 ;;
     --tiny) tiny=1; shift ;;
     --tasks) tasks=$2; shift 2 ;;
+    --grouping) grouping=$2; shift 2 ;;
+    --precision) precision=$2; shift 2 ;;
     --build) build=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
-    *) echo "usage: $0 [--fraction F] [--tiny] [--tasks \"sst2 conll\"] [--build DIR] [--threads N]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--fraction F] [--tiny] [--tasks \"sst2 conll\"] [--grouping \"0 1\"] [--precision 32|bf16] [--build DIR] [--threads N]" >&2; exit 2 ;;
   esac
 done
+case $precision in 32|bf16) ;; *) echo "bench_epoch.sh: --precision must be 32 or bf16, got $precision" >&2; exit 2 ;; esac
+for g in $grouping; do case $g in 0|1) ;; *) echo "bench_epoch.sh: --grouping takes 0 and/or 1, got $grouping" >&2; exit 2 ;; esac; done
 awk -v f="$fraction" 'BEGIN { exit !(f > 0 && f <= 1) }' || { echo "bench_epoch.sh: --fraction must be in (0, 1], got $fraction" >&2; exit 2; }
 # always a float for Lightning's limit_train_batches: an int ("1") would mean one batch
 limit=$(awk -v f="$fraction" 'BEGIN { printf "%.8f", f }')
@@ -50,7 +58,7 @@ tcm=$(ls /usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 2>/dev/null || true)
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 isa=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -xE 'avx2|fma|avx512f|avx512_bf16|amx_bf16|amx_tile' | tr '\n' ' ')
 echo "CPU: $cpu; ISA: ${isa:-no AVX2}; $(nproc) cores visible, $threads threads per program; load now: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "shape: $L layers x $H hidden, $NH heads, batch 32, max_seq_length 128, fp32, AdamW, dropout 0.1"
+echo "shape: $L layers x $H hidden, $NH heads, batch 32, max_seq_length 128, precision $precision, AdamW, dropout 0.1"
 if awk -v f="$fraction" 'BEGIN { exit !(f < 1) }'; then
   echo "FRACTION: each run trains the first $fraction of its epoch's batches, not a whole epoch"
 else
@@ -103,12 +111,12 @@ rows=()
 for task in $tasks; do
   mt_config "$task" > "$work/$task.yaml"
   mt_epoch_plain=; mt_epoch_grouped=; mt_epoch_real=
-  for g in 0 1; do
+  for g in $grouping; do
     gb=$([ $g = 1 ] && echo true || echo false)
     # megatune
     t0=$(now)
     OMP_NUM_THREADS=$threads OMP_WAIT_POLICY=PASSIVE MEGATUNE_OFFLINE=1 "$bin" train "$work/$task.yaml" \
-      trainer.max_epochs=1 trainer.limit_train_batches="$limit" trainer.seed=1234 trainer.log_every_n_steps=50 trainer.limit_val_batches=0 \
+      trainer.max_epochs=1 trainer.precision=$precision trainer.limit_train_batches="$limit" trainer.seed=1234 trainer.log_every_n_steps=50 trainer.limit_val_batches=0 \
       trainer.progress_bar=lines model.train_ds.group_by_length=$gb model.nemo_path=null \
       exp_manager.exp_dir="$work/exp" exp_manager.create_checkpoint_callback=false \
       exp_manager.create_tensorboard_logger=false > "$work/mt.log" 2>&1 || { cat "$work/mt.log" >&2; exit 1; }
@@ -126,7 +134,7 @@ for task in $tasks; do
     if [ $task = sst2 ]; then pdata=$sst2; else pdata=$work/conll; fi
     po=$(env "${torch_env[@]}" "$py" "$here/bench/bench_epoch.py" --task "$task" --data "$pdata" --vocab "$vocab" \
       --megatune "$bin" --fraction "$fraction" --group-by-length $g --layers $L --hidden $H --heads $NH \
-      --threads "$threads") || { echo "$po" >&2; exit 1; }
+      --threads "$threads" --precision "$precision") || { echo "$po" >&2; exit 1; }
     pt_proc=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')
     echo "$po" | grep -v '^RESULT' | sed "s/\$/ (process $pt_proc s)/"
     r=$(echo "$po" | grep '^RESULT')
@@ -134,7 +142,7 @@ for task in $tasks; do
     eval "pt_${g}=\"$(v batches) $(v loop_s) $(v real) $(v padded) $pt_proc $(v epoch_real) $(v epoch_padded) $(v epoch_batches)\""
   done
   # one row per (task, grouping): megatune then PyTorch
-  for g in 0 1; do
+  for g in $grouping; do
     eval "m=(\$mt_$g)"; eval "p=(\$pt_$g)"
     if [ $g = 1 ]; then mep=$mt_epoch_grouped; else mep=$mt_epoch_plain; fi
     rows+=("$task $g ${m[*]} $mep $mt_epoch_real ${p[*]}")
