@@ -1,5 +1,7 @@
 // Linear-layer GEMM speed on a training step's shapes: fp32 (opt kernels: OpenBLAS per OpenMP
-// thread), bf16 emulated (rounded inputs, sgemm) and bf16 hardware (oneDNN), forward and backward.
+// thread, and oneDNN's f32 matmul where built with it, the default), bf16 emulated (rounded inputs,
+// sgemm) and bf16 hardware (oneDNN), forward and backward: which fp32 library wins on this CPU
+// (MEGATUNE_KERNELS=blas picks OpenBLAS).
 //   bench_gemm [--tokens 1024] [--hidden 768] [--reps 5]
 // Prints GFLOP/s per shape and path (best of reps).
 #include <stdio.h>
@@ -27,8 +29,8 @@ int main(int argc, char **argv) {
         }
     }
     const char *why = NULL;
-    const mt_kernels *tabs[3] = {mt_kernels_opt(), mt_kernels_bf16emu(), mt_kernels_bf16()};
-    if (!tabs[2]) { mt_bf16_available(&why); printf("bf16 hardware path unavailable: %s\n", why); }
+    const mt_kernels *tabs[4] = {mt_kernels_opt(), mt_kernels_opt_dnnl(), mt_kernels_bf16emu(), mt_kernels_bf16()};
+    if (!tabs[3]) { mt_bf16_available(&why); printf("bf16 hardware path unavailable: %s\n", why); }
     int shapes[4][2] = {{H, 3 * H}, {H, H}, {H, 4 * H}, {4 * H, H}};
     size_t mx = (size_t)16 * H * H;
     float *x = malloc((size_t)N * 4 * H * 4), *w = malloc(mx * 4), *y = malloc((size_t)N * 4 * H * 4),
@@ -38,7 +40,7 @@ int main(int argc, char **argv) {
     printf("%-12s %10s %10s %10s\n", "shape", "path", "fwd GF/s", "bwd GF/s");
     for (int s = 0; s < 4; s++) {
         int IN = shapes[s][0], OUT = shapes[s][1];
-        for (int t = 0; t < 3; t++) {
+        for (int t = 0; t < 4; t++) {
             if (!tabs[t]) continue;
             double bf = 1e9, bb = 1e9;
             for (int r = 0; r < reps; r++) {
