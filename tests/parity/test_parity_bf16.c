@@ -40,9 +40,14 @@ static int run_ref_autocast(const char *cfg, const char *in, const char *out, in
     return code == 0;
 }
 
+// INFINITY when any element of either side is not finite: fmax would drop a NaN and pass it.
 static double maxdiff(const float *a, const float *b, size_t n) {
     double m = 0;
-    for (size_t i = 0; i < n; i++) m = fmax(m, fabs((double)a[i] - b[i]));
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]);
+        if (!isfinite(d)) return INFINITY;
+        if (d > m) m = d;
+    }
     return m;
 }
 
@@ -110,6 +115,8 @@ static void run_case(const bf16_case *bc, int index, int hw) {
     {
         double sc = parity_max_abs(l64->f, nl), floor_ = 1e-4 * sc;
         double e_pt = maxdiff(l16->f, l64->f, nl), e_mt = maxdiff(le, l64->f, nl), d = maxdiff(le, l16->f, nl);
+        // a non-finite reference would make every bound below infinite
+        CHECK_MSG(isfinite(e_pt) && isfinite(sc), "the PyTorch logits are not finite");
         fprintf(stderr, "  logits (scale %.3g): |pt_bf16-f64| %.2e  |mt_bf16-f64| %.2e  |mt_bf16-pt_bf16| %.2e\n", sc,
                 e_pt / sc, e_mt / sc, d / sc);
         CHECK_MSG(e_mt <= 2 * e_pt + floor_, "megatune's bf16 logits are further from f64 than PyTorch's");
@@ -123,6 +130,9 @@ static void run_case(const bf16_case *bc, int index, int hw) {
             double dh = maxdiff(lh, le, nl);
             fprintf(stderr, "  logits hardware vs emulated %.2e, loss %.2e\n", dh / sc, fabs(loss_h - loss_e));
             CHECK_MSG(dh <= e_pt + floor_, "hardware bf16 logits differ from the emulated path");
+            double lh_mt = fabs(loss_h - s64->f[0]);
+            CHECK_MSG(lh_mt <= 4 * e_pt + 1e-5 * fabs(s64->f[0]),
+                      "hardware bf16 loss error %.2e > 4 x PyTorch's logit error %.2e", lh_mt, e_pt);
         }
         double worst_ratio = 0, worst_hw = 0;
         for (int i = 0; i < t->count; i++) {
@@ -137,6 +147,7 @@ static void run_case(const bf16_case *bc, int index, int hw) {
             if (gs < 1e-6) continue; // zero in theory (QA head bias): nothing to scale by
             double gfl = 1e-3 * gs;
             double ep = maxdiff(g16->f, g64->f, n), em = maxdiff(gm, g64->f, n), dd = maxdiff(gm, g16->f, n);
+            CHECK_MSG(isfinite(ep), "%s: the PyTorch gradients are not finite", name);
             worst_ratio = fmax(worst_ratio, em / (ep + gfl));
             CHECK_MSG(em <= 2 * ep + gfl && dd <= 3 * ep + gfl,
                       "%s: |mt_bf16-f64| %.2e |pt_bf16-f64| %.2e |mt-pt| %.2e (of scale %.2e)", name, em / gs,
@@ -168,6 +179,7 @@ int main(void) {
     const char *why = NULL;
     int hw = mt_bf16_available(&why);
     if (!hw) fprintf(stderr, "note: hardware bf16 not compared here (%s)\n", why);
+    CHECK_MSG(hw || !mt_test_required("MEGATUNE_REQUIRE_BF16_HW"), "MEGATUNE_REQUIRE_BF16_HW is set but %s", why);
     // under the sanitizers (slow) one case covers the code paths; the others differ in numbers only
     size_t n = getenv("MEGATUNE_SANITIZED") ? 1 : sizeof cases / sizeof cases[0];
     for (size_t i = 0; i < n; i++) run_case(&cases[i], (int)i, hw);

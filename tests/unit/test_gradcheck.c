@@ -28,8 +28,8 @@ static void gradcheck(const char *what, float *x, const float *grad, size_t n, l
         double lm = fn(ctx);
         x[i] = old;
         double num = (lp - lm) / (2.0 * h), d = fabs(num - grad[i]);
-        if (d > 2e-3 * gmax + 1e-2 * fabs(num)) bad++;
-        worst = fmax(worst, d);
+        if (!(d <= 2e-3 * gmax + 1e-2 * fabs(num))) bad++; // NaN-safe
+        if (!(d <= worst)) worst = d;
     }
     fprintf(stderr, "  %-40s n=%-5zu max|grad|=%.3e max|diff|=%.3e %s\n", what, n, gmax, worst, bad ? "MISMATCH" : "ok");
     if (bad) mt_test_failures++;

@@ -54,7 +54,7 @@ static int dir_check(mt_model *m, const mt_batch *b, int i, int dir, double *rat
     double floor_ = 2e-7 * fmax(fabs(L0), 1) / 1e-2;
     *ratio = fabs(a - num) / (1e-3 * fabs(num) + floor_);
     *rel = fabs(a - num) / fmax(fabs(num), 1e-30);
-    if (*ratio > 1)
+    if (!(*ratio <= 1)) // NaN-safe
         fprintf(stderr, "  MISMATCH %s along %s: analytic %.8g numeric %.8g (%.2f x tolerance)\n", p->name,
                 dir == 0 ? "the gradient" : "a random direction", a, num, *ratio);
     return 1;
@@ -122,7 +122,7 @@ static void check_arch(mt_arch arch, mt_head_kind head, mt_activation act) {
             if (!dir_check(m, &b, i, dir, &ratio, &rel)) continue;
             dchecked++;
             if (dir == 0) worst_dir = fmax(worst_dir, ratio);
-            if (ratio > 1) dbad++;
+            if (!(ratio <= 1)) dbad++;
         }
         // 2. single elements: the largest gradient and 7 spread over the tensor
         size_t pick[6] = {0};
@@ -139,7 +139,7 @@ static void check_arch(mt_arch arch, mt_head_kind head, mt_activation act) {
             w[e] = old;
             double num = ((double)lp - lm) / (2.0 * h);
             checked++;
-            if (fabs(num - g[e]) > 1e-2 * fabs(num) + 1e-3 * gmax + 2e-5) {
+            if (!(fabs(num - g[e]) <= 1e-2 * fabs(num) + 1e-3 * gmax + 2e-5)) {
                 bad++;
                 fprintf(stderr, "  MISMATCH %s[%zu]: analytic %.6g numeric %.6g\n", p->name, e, g[e], num);
             }
