@@ -85,6 +85,13 @@ static inline const char *mt_test_env(const char *name, const char *fallback) {
     return v && *v ? v : fallback;
 }
 
+// MEGATUNE_REQUIRE_BF16_HW / MEGATUNE_REQUIRE_DNNL set (not "0"): scripts/test.sh sets them where the
+// machine has the hardware bf16 path / oneDNN, so a path that is missing there fails instead of a note.
+static inline int mt_test_required(const char *name) {
+    const char *v = getenv(name);
+    return v && *v && strcmp(v, "0") != 0;
+}
+
 static inline int mt_test_exists(const char *p) {
     struct stat st;
     return stat(p, &st) == 0;

@@ -356,6 +356,7 @@ int main(void) {
     const char *why = NULL;
     int hw = mt_bf16_available(&why);
     if (!hw) fprintf(stderr, "note: bf16 hardware path not tested here (%s); emulated path tested\n", why);
+    CHECK_MSG(hw || !mt_test_required("MEGATUNE_REQUIRE_BF16_HW"), "MEGATUNE_REQUIRE_BF16_HW is set but %s", why);
     check_precision_choice(hw);
     const int counts[3] = {2, 1, 3};
     for (int i = 0; i < 3; i++) {

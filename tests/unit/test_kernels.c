@@ -82,6 +82,8 @@ int main(void) {
     if (want) // the variant run must really have the OpenBLAS it names (0 seq, 1 pthread, 2 OpenMP)
         CHECK_MSG(openblas_get_parallel() == atoi(want), "OpenBLAS threading %d, expected %s", openblas_get_parallel(),
                   want);
+    CHECK_MSG(mt_kernels_opt_dnnl() || !mt_test_required("MEGATUNE_REQUIRE_DNNL"),
+              "MEGATUNE_REQUIRE_DNNL is set but this build has no oneDNN table (scripts/install-deps.sh installs libdnnl-dev)");
     // thread counts that split rows, columns and heads unevenly
     const int counts[3] = {2, 1, 3};
     for (int i = 0; i < 3; i++) {
