@@ -11,6 +11,9 @@ SRC=${MEGATUNE_SOURCE_DIR:?}
 T=$(mktemp -d /tmp/mt_ckpt_e2e_XXXXXX)
 trap 'rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
+# inspect_to FILE ARGS...: `megatune inspect ARGS` into FILE; its exit status is checked before any grep
+# (a pipe into grep would pass a crash after the matching line)
+inspect_to() { local f=$1; shift; "$BIN" inspect "$@" > "$f" 2>&1 || { local rc=$?; tail -5 "$f"; fail "inspect $*: exit $rc"; }; }
 
 "$PY" "$SRC/tools/make_megatron_ckpt.py" "$T/v0" --version 0 --tp 2 || fail "generator"
 "$BIN" inspect "$T/v0" > "$T/inspect.txt" || fail "inspect folder"
@@ -25,12 +28,15 @@ grep -q "args .*argparse.Namespace (inert)" "$T/inspect.txt" || fail "inspect: a
 "$BIN" convert "$T/hf.safetensors" "$T/back.pt" || fail "convert safetensors to pt"
 "$BIN" convert "$T/tp4" "$T/tp2h" --tp 2 --dtype fp16 || fail "convert tp4 to tp2 fp16"
 "$PY" "$SRC/tools/check_ckpt_convert.py" "$T" || fail "python check of convert outputs"
-"$BIN" inspect "$T/hf.safetensors" | grep -q "bert.encoder.layer.1.attention.self.value.weight" || fail "inspect safetensors"
-"$BIN" inspect -q "$T/back.pt" | grep -q "checkpoint_version: 3" || fail "inspect back.pt"
+inspect_to "$T/i-st.txt" "$T/hf.safetensors"
+grep -q "bert.encoder.layer.1.attention.self.value.weight" "$T/i-st.txt" || fail "inspect safetensors"
+inspect_to "$T/i-back.txt" -q "$T/back.pt"
+grep -q "checkpoint_version: 3" "$T/i-back.txt" || fail "inspect back.pt"
 
 # legacy (pre-1.6) container
 "$PY" "$SRC/tools/make_megatron_ckpt.py" "$T/leg" --version 1 --legacy --no-expected || fail "legacy generator"
-"$BIN" inspect "$T/leg/release/mp_rank_00/model_optim_rng.pt" | grep -q "torch legacy (pre-1.6) container" || fail "inspect legacy"
+inspect_to "$T/i-leg.txt" "$T/leg/release/mp_rank_00/model_optim_rng.pt"
+grep -q "torch legacy (pre-1.6) container" "$T/i-leg.txt" || fail "inspect legacy"
 
 # usage errors and bad input
 "$BIN" convert "$T/v0" 2>/dev/null; [ $? -eq 2 ] || fail "convert without DST should be a usage error"

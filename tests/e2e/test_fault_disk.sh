@@ -88,9 +88,9 @@ echo "ok: experiment folder deleted while training"
 
 if ! { mkdir -p "$work/probe" && mount -t tmpfs -o size=1m tmpfs "$work/probe" 2> /dev/null; }; then
   echo "cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN): the full-disk and read-only cases were not run"
-  [ "${CI:-}" = true ] && fail "CI: the full-disk and read-only cases need mount rights"
-  echo "OK (partial)"
-  exit 0
+  case "${CI:-}" in true|1|yes) fail "CI: the full-disk and read-only cases need mount rights" ;; esac
+  echo "SKIP: the full-disk and read-only cases need mount rights (the rest passed)"
+  exit 77
 fi
 umount "$work/probe"
 

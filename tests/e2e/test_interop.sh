@@ -94,8 +94,9 @@ if mpi_part "the TP=2 part"; then
     mpirun --oversubscribe -np 2 "$bin" train "${common[@]}" model.tensor_model_parallel_size=2 \
       exp_manager.exp_dir="$work/tp2" > "$work/tp2.log" 2>&1 || { tail -20 "$work/tp2.log"; fail "TP=2 train"; }
     "$py" tools/check_lightning_files.py "$work/tp2/quickstart/v" --tp 2 --steps $steps || fail "TP=2 files"
-    "$bin" inspect "$work/tp2/quickstart/v/checkpoints/quickstart.nemo" 2>&1 | head -8 | grep -q "tensor-parallel size: 2" \
-      || fail "inspect TP=2"
+    "$bin" inspect "$work/tp2/quickstart/v/checkpoints/quickstart.nemo" > "$work/tp2-inspect.txt" 2>&1 \
+      || { rc=$?; tail -5 "$work/tp2-inspect.txt"; fail "inspect TP=2: exit $rc"; }
+    head -8 "$work/tp2-inspect.txt" | grep -q "tensor-parallel size: 2" || fail "inspect TP=2"
     # a NeMo-written TP=2 .nemo of checkpoint_version 0, one shard per process: the predictions of
     # the same model written at TP=1 / version 3.0 in one process (test_nemo_ref checks its logits)
     printf 'john smith went to paris\nthe cafe of john and smith\n' > "$work/ner.txt"

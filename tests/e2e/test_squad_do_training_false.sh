@@ -15,7 +15,7 @@
 #  - with save_best_model (a best checkpoint that is not the last step's) the tested weights are the
 #    best, as the .nemo's (NeMo's on_train_end restores them before the script's trainer.test).
 set -u
-. "$(dirname "$0")/mpi_env.sh" # mpi_env, mpi_can_start for the mpirun part
+. "$(dirname "$0")/mpi_env.sh" # mpi_env, mpi_part for the mpirun part
 BIN=${MEGATUNE_BIN:?}; SRC=${MEGATUNE_SOURCE_DIR:?}; DATA=${MEGATUNE_DATA:?}
 PY=${MEGATUNE_PYTHON:-/usr/bin/python3}
 [ -x "$BIN" ] || { echo "SKIP: $BIN not built"; exit 77; }
@@ -135,11 +135,8 @@ done
 # `megatune predict`'s on the .nemo. TP=2: they are do_training=false's on the same .nemo with the same
 # layout, and so are the printed test_* lines. (Release only: ASan runs skip this part.)
 if [ "${MEGATUNE_SANITIZED:-0}" != 1 ]; then
-  if ! command -v mpirun > /dev/null; then
-    [ "${CI:-}" = true ] && fail "mpirun not found"; echo "mpirun not found: the mpirun part is skipped"
-  else
-    mpi_env root shm threads
-    mpi_can_start || fail "mpirun cannot start 2 processes"
+  mpi_env root shm threads
+  if mpi_part "the mpirun part (DP=2, TP=2)"; then
     for run in dp2 tp2; do
       par=(model.train_ds.batch_size=4); [ $run = tp2 ] && par=(model.tensor_model_parallel_size=2)
       mpirun --oversubscribe -np 2 "$BIN" train "$T/qa.yaml" "${tiny[@]}" "${par[@]}" model.train_ds.file="$T/v1_train.json" \
@@ -189,4 +186,5 @@ grep -q "do_training=false tests a trained model but pretrained_model is not set
 grep -q "model.test_ds.*missing.json" "$T/badtest.err" || fail "missing test file message: $(cat "$T/badtest.err")"
 grep -q '^step ' "$T/badtest.out" && fail "a missing model.test_ds.file was found only after training"
 [ ! -e "$T/badtest" ] || fail "a missing model.test_ds.file left $(find "$T/badtest")"
+mpi_part_end
 echo PASS

@@ -79,6 +79,10 @@ if [ -n "$data" ] && [ -f "$data/bert-base-uncased/vocab.txt" ]; then
   check "help example ids" 'grep -q "^      $out\$" "$tmp/help.txt"'
   out=$(echo 'Hello, world!' | "$bin" tokenize --vocab-file "$data/bert-base-uncased/vocab.txt" --tokens --offsets)
   check "help example tokens/offsets" 'grep -qF "      $out" "$tmp/help.txt"'
+else
+  [ $fail -eq 0 ] || { echo FAILED; exit 1; }
+  echo "SKIP: MEGATUNE_DATA ($data) has no bert-base-uncased/vocab.txt: the real-vocab checks not run (the rest passed)"
+  exit 77
 fi
 [ $fail -eq 0 ] && echo PASSED || echo FAILED
 exit $fail

@@ -127,13 +127,15 @@ static void state_dict_tests(const char *dir) {
 
     // through the model API
     mt_model *m1 = NULL, *m2 = NULL;
-    if (mt_model_create(&cfg, NULL, &m1) == MT_OK && mt_model_create(&cfg, NULL, &m2) == MT_OK) {
+    CHECK_OK(mt_model_create(&cfg, NULL, &m1));
+    if (m1) CHECK_OK(mt_model_create(&cfg, NULL, &m2));
+    if (m1 && m2) {
         mt_model_init_weights(m1, 7);
         CHECK_OK(mt_state_dict_save_model(path, m1));
         CHECK_OK(mt_state_dict_load_model(path, m2, 1));
         const mt_param_table *mt = mt_model_params(m1);
         CHECK(memcmp(mt_model_param_data(m1), mt_model_param_data(m2), mt->total * 4) == 0);
-    } else fprintf(stderr, "note: mt_model_create unavailable: %s\n", mt_last_error());
+    }
     mt_model_free(m1);
     mt_model_free(m2);
     free(a);
@@ -278,13 +280,15 @@ int main(void) {
     const char *src = mt_test_env("MEGATUNE_SOURCE_DIR", ".");
     char cmd[4096];
     snprintf(cmd, sizeof cmd, "%s -c 'import torch' 2>/dev/null", py);
-    if (system(cmd) == 0) {
+    int have_torch = system(cmd) == 0;
+    if (have_torch) {
         snprintf(cmd, sizeof cmd, "%s %s/tools/check_ckpt_roundtrip.py %s", py, src, dir);
         CHECK_MSG(system(cmd) == 0, "python round-trip check failed");
-    } else fprintf(stderr, "note: no torch; skipping the python half\n");
+    }
 
     state_dict_tests(dir);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    if (!have_torch && !mt_test_failures) TEST_SKIP("%s cannot import torch: the python half did not run (the rest passed)", py);
     TEST_DONE();
 }
