@@ -92,6 +92,12 @@ static inline int mt_test_required(const char *name) {
     return v && *v && strcmp(v, "0") != 0;
 }
 
+// The running worst of a set of differences. A NaN sticks: fmax drops it, and a check of
+// "worst < tol" would then pass on a NaN result.
+static inline double mt_test_worst(double worst, double d) {
+    return isnan(worst) || isnan(d) ? NAN : d > worst ? d : worst;
+}
+
 static inline int mt_test_exists(const char *p) {
     struct stat st;
     return stat(p, &st) == 0;

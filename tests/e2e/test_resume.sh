@@ -74,8 +74,10 @@ signal_mid_run TERM 15 t
 signal_mid_run INT 2 i
 
 # the final models agree too
-a=$("$bin" test "$work/full/quickstart/checkpoints/quickstart.nemo" 2>/dev/null | grep '^test_')
-b=$("$bin" test "$work/k/quickstart/checkpoints/quickstart.nemo" 2>/dev/null | grep '^test_')
+"$bin" test "$work/full/quickstart/checkpoints/quickstart.nemo" > "$work/test_a.out" 2>&1 || fail "megatune test of the uninterrupted run's .nemo"
+"$bin" test "$work/k/quickstart/checkpoints/quickstart.nemo" > "$work/test_b.out" 2>&1 || fail "megatune test of the resumed run's .nemo"
+a=$(grep '^test_' "$work/test_a.out")
+b=$(grep '^test_' "$work/test_b.out")
 [ -n "$a" ] && [ "$a" = "$b" ] || fail "test metrics of the final .nemo differ: '$a' vs '$b'"
 # resuming a finished run trains nothing and keeps metrics.csv as it was
 cp "$full" "$work/full_before.csv"

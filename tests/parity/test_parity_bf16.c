@@ -148,13 +148,13 @@ static void run_case(const bf16_case *bc, int index, int hw) {
             double gfl = 1e-3 * gs;
             double ep = maxdiff(g16->f, g64->f, n), em = maxdiff(gm, g64->f, n), dd = maxdiff(gm, g16->f, n);
             CHECK_MSG(isfinite(ep), "%s: the PyTorch gradients are not finite", name);
-            worst_ratio = fmax(worst_ratio, em / (ep + gfl));
+            worst_ratio = mt_test_worst(worst_ratio, em / (ep + gfl));
             CHECK_MSG(em <= 2 * ep + gfl && dd <= 3 * ep + gfl,
                       "%s: |mt_bf16-f64| %.2e |pt_bf16-f64| %.2e |mt-pt| %.2e (of scale %.2e)", name, em / gs,
                       ep / gs, dd / gs, gs);
             if (hw) {
                 double dh = maxdiff(gh + t->params[i].offset, gm, n);
-                worst_hw = fmax(worst_hw, dh / gs);
+                worst_hw = mt_test_worst(worst_hw, dh / gs);
                 CHECK_MSG(dh <= ep + gfl, "%s: hardware vs emulated gradient %.2e of scale", name, dh / gs);
             }
         }

@@ -97,7 +97,7 @@ static void run_case(const parity_case *pc, int index) {
         CHECK_MSG(rel < 1e-5, "loss differs");
         double worst_logit = 0, lscale = n == rl->n ? parity_max_abs(rl->f, n) : 0;
         for (size_t e = 0; n == rl->n && e < n; e++)
-            worst_logit = fmax(worst_logit, fabs((double)lg[e] - rl->f[e]) / lscale);
+            worst_logit = mt_test_worst(worst_logit, fabs((double)lg[e] - rl->f[e]) / lscale);
         for (int i = 0; i < t->count; i++) {
             char name[200];
             snprintf(name, sizeof name, "grad/%s", t->params[i].name);

@@ -204,7 +204,7 @@ int main(void) {
             CHECK_MSG(g && g->n == t->params[i].numel, "%s missing", name);
             if (!g || g->n != t->params[i].numel) continue;
             double sc = parity_max_abs(g->f, g->n);
-            for (size_t e = 0; sc > 1e-6 && e < g->n; e++) worst = fmax(worst, fabs(mt_model_grad(m, i)[e] - g->f[e]) / sc);
+            for (size_t e = 0; sc > 1e-6 && e < g->n; e++) worst = mt_test_worst(worst, fabs(mt_model_grad(m, i)[e] - g->f[e]) / sc);
             mt_check_close(t->params[i].name, mt_model_grad(m, i), g->f, g->n, fmax(1e-4 * sc, 1e-6), 1e-3);
         }
         fprintf(stderr, "SUMMARY pnc real features: loss %.7f (torch %.7f), worst max|grad err|/max|grad| %.2e\n", loss,
@@ -234,7 +234,7 @@ int main(void) {
     }
     if (tl && tl->n == STEPS && opt) {
         double wr = 0;
-        for (int s = 0; s < STEPS; s++) wr = fmax(wr, fabs(losses[s] - tl->f[s]) / fabs(tl->f[s]));
+        for (int s = 0; s < STEPS; s++) wr = mt_test_worst(wr, fabs(losses[s] - tl->f[s]) / fabs(tl->f[s]));
         fprintf(stderr, "SUMMARY pnc 20-step trace: loss %.6f -> %.6f (torch %.6f -> %.6f), worst rel err %.2e\n",
                 losses[0], losses[STEPS - 1], tl->f[0], tl->f[STEPS - 1], wr);
         mt_check_close("pnc 20-step loss trace", losses, tl->f, STEPS, 0, 2e-4);

@@ -134,7 +134,7 @@ static void run_case(const two_case *tc, int index) {
         double lscale = parity_max_abs(rl->f, rl->n), worst_logit = 0, worst_grad = 0;
         if (n == rl->n) {
             mt_check_close("logits", lg, rl->f, n, 2e-5 * lscale, 1e-4);
-            for (size_t e = 0; e < n; e++) worst_logit = fmax(worst_logit, fabs((double)lg[e] - rl->f[e]) / lscale);
+            for (size_t e = 0; e < n; e++) worst_logit = mt_test_worst(worst_logit, fabs((double)lg[e] - rl->f[e]) / lscale);
         }
         double rel = fabs(loss - rloss->f[0]) / fabs(rloss->f[0]);
         CHECK_MSG(rel < 1e-5, "loss megatune %.8f torch %.8f", loss, rloss->f[0]);
@@ -149,7 +149,7 @@ static void run_case(const two_case *tc, int index) {
             if (t->params[i].group == MT_PARAM_HEAD)
                 CHECK_MSG(scale > 1e-6, "%s: reference gradient is zero, the case does not exercise it", name);
             for (size_t e = 0; scale > 1e-6 && e < g->n; e++)
-                worst_grad = fmax(worst_grad, fabs((double)mine[e] - g->f[e]) / scale);
+                worst_grad = mt_test_worst(worst_grad, fabs((double)mine[e] - g->f[e]) / scale);
             mt_check_close(t->params[i].name, mine, g->f, g->n, fmax(1e-4 * scale, 1e-6), 1e-3);
         }
         fprintf(stderr, "  SUMMARY %s %s: loss %.8f (torch %.8f, rel %.2e), max|logit err|/max|logit| %.2e, "

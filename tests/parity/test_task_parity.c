@@ -167,7 +167,7 @@ static void run_case(const char *tag, const mt_task_options *o, const char *path
             double reg_tol = 1e-9;
             if (head == MT_HEAD_SEQUENCE_REGRESSION) {
                 double d = 0, mean = 0, var = 0, gap = INFINITY;
-                for (size_t q = 0; q < k; q++) d = fmax(d, fabs((double)a[q] - r[q]));
+                for (size_t q = 0; q < k; q++) d = mt_test_worst(d, fabs((double)a[q] - r[q]));
                 for (size_t q = 0; q < k; q++) mean += r[q] / (double)k;
                 for (size_t q = 0; q < k; q++) var += (r[q] - mean) * (r[q] - mean) / (double)k;
                 for (size_t q = 0; q < k; q++)

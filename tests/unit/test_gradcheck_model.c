@@ -121,7 +121,7 @@ static void check_arch(mt_arch arch, mt_head_kind head, mt_activation act) {
             double ratio = 0, rel = 0;
             if (!dir_check(m, &b, i, dir, &ratio, &rel)) continue;
             dchecked++;
-            if (dir == 0) worst_dir = fmax(worst_dir, ratio);
+            if (dir == 0) worst_dir = mt_test_worst(worst_dir, ratio);
             if (!(ratio <= 1)) dbad++;
         }
         // 2. single elements: the largest gradient and 7 spread over the tensor

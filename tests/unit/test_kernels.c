@@ -65,8 +65,8 @@ static void check_act_definition(const char *twin, double grtol, int k, const fl
     double worst = 0, worst_g = 0;
     for (size_t i = 0; i < n; i++) {
         double want = act_def(x[i], k), wg = dy[i] * act_def_grad(x[i], k);
-        worst = fmax(worst, fabs(y[i] - want) / (1e-6 + fabs(want)));
-        worst_g = fmax(worst_g, fabs(dx[i] - wg) / (grtol * fabs(wg) + 2e-6 * fabs(dy[i]) * (1 + fabs(x[i])) + 1e-30));
+        worst = mt_test_worst(worst, fabs(y[i] - want) / (1e-6 + fabs(want)));
+        worst_g = mt_test_worst(worst_g, fabs(dx[i] - wg) / (grtol * fabs(wg) + 2e-6 * fabs(dy[i]) * (1 + fabs(x[i])) + 1e-30));
     }
     CHECK_MSG(worst < 2e-5, "%s act kind %d forward differs from its definition by %.3g (relative)", twin, k, worst);
     CHECK_MSG(worst_g <= 1, "%s act kind %d backward differs from its definition by %.3g x the tolerance", twin, k,
