@@ -115,6 +115,9 @@ def main():
           f"{a.epochs} epoch(s)" + (f" (FRACTION {a.fraction} of each)" if a.fraction < 1 else "") + f"; bf16: {'native (oneDNN)' if native else 'EMULATED (MEGATUNE_BF16=emulate): no bf16 on this CPU'}")
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), OMP_WAIT_POLICY="PASSIVE", MEGATUNE_OFFLINE="1")
     keys = {"sst2": ["val_acc"], "conll": ["val_acc", "val_entity_f1"]}
+    for task in a.tasks.split(","):
+        if task not in keys:
+            sys.exit(f"bench_bf16_accuracy: --tasks takes sst2 and/or conll, got {task!r}")
     results = {}
     with tempfile.TemporaryDirectory() as work:
         if "conll" in a.tasks.split(","):
@@ -144,6 +147,9 @@ def main():
                         sys.exit(f"bench_bf16_accuracy: megatune train failed ({task}, seed {seed}, {prec}):\n"
                                  + r.stderr[-3000:])
                     row = last_val_row(exp)
+                    missing = [k for k in keys[task] if row.get(k) in (None, "")]
+                    if missing:
+                        sys.exit(f"bench_bf16_accuracy: the last validation row of {exp} has no {', '.join(missing)}")
                     vals = [float(row[k]) for k in keys[task]]
                     results[(task, seed, prec)] = vals
                     print(f"{task:5s} seed {seed} {prec:4s}: " + ", ".join(

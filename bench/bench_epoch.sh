@@ -110,7 +110,8 @@ now() { date +%s.%N; }
 rows=()
 for task in $tasks; do
   mt_config "$task" > "$work/$task.yaml"
-  mt_epoch_plain=; mt_epoch_grouped=; mt_epoch_real=
+  # known from the grouped run's log only: placeholders keep the row's fields in place when it is not run
+  mt_epoch_plain=0; mt_epoch_grouped=0; mt_epoch_real="?"
   for g in $grouping; do
     gb=$([ $g = 1 ] && echo true || echo false)
     # megatune
@@ -162,8 +163,8 @@ for row in "${rows[@]}"; do
       -v nb="$pbatches" 'BEGIN {
     mt = mr / ms; mpt = mp / ms; pt = pr / ps; ppt = pp / ps
     me = mep > 0 ? mep / mpt : -1; pe = pep / ppt
-    printf "%-6s %-5s %-9s %8s %9.1f %8.1f %9.0f %9.0f %12s %12s %9.0fs\n", t, g, "megatune", mb "/" nb, ms, mproc, mt, mpt, mer, (mep > 0 ? mep : "?"), me
+    printf "%-6s %-5s %-9s %8s %9.1f %8.1f %9.0f %9.0f %12s %12s %10s\n", t, g, "megatune", mb "/" nb, ms, mproc, mt, mpt, mer, (mep > 0 ? mep : "?"), (me > 0 ? sprintf("%.0fs", me) : "?")
     printf "%-6s %-5s %-9s %8s %9.1f %8.1f %9.0f %9.0f %12s %12s %9.0fs\n", t, g, "pytorch", pb "/" nb, ps, pproc, pt, ppt, per, pep, pe
-    printf "%-6s %-5s ratio megatune/pytorch: tokens/s %.2f, padded tokens/s %.2f, est. epoch time %.2f\n", t, g, mt / pt, mpt / ppt, (me > 0 ? me / pe : 0)
+    printf "%-6s %-5s ratio megatune/pytorch: tokens/s %.2f, padded tokens/s %.2f, est. epoch time %s\n", t, g, mt / pt, mpt / ppt, (me > 0 ? sprintf("%.2f", me / pe) : "? (the plain epoch'"'"'s tokens come from a grouped run)")
   }'
 done

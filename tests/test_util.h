@@ -97,6 +97,12 @@ static inline int mt_test_required(const char *name) {
 static inline double mt_test_worst(double worst, double d) {
     return isnan(worst) || isnan(d) ? NAN : d > worst ? d : worst;
 }
+// max |a - b| over n floats, NaN-sticky as mt_test_worst (an infinite element gives INFINITY)
+static inline double mt_test_maxdiff(const float *a, const float *b, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) m = mt_test_worst(m, fabs((double)a[i] - b[i]));
+    return m;
+}
 
 static inline int mt_test_exists(const char *p) {
     struct stat st;

@@ -40,17 +40,6 @@ static int run_ref_autocast(const char *cfg, const char *in, const char *out, in
     return code == 0;
 }
 
-// INFINITY when any element of either side is not finite: fmax would drop a NaN and pass it.
-static double maxdiff(const float *a, const float *b, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        if (!isfinite(d)) return INFINITY;
-        if (d > m) m = d;
-    }
-    return m;
-}
-
 // one forward/backward on table k; copies logits and all gradients out
 static void run_model(mt_model *m, const mt_kernels *k, const parity_batch *pb, float **logits, size_t *nl,
                       float **grads, float *loss) {
@@ -114,8 +103,9 @@ static void run_case(const bf16_case *bc, int index, int hw) {
     if (!(l64 && l16 && s64 && s16 && l64->n == nl && l16->n == nl)) goto done;
     {
         double sc = parity_max_abs(l64->f, nl), floor_ = 1e-4 * sc;
-        double e_pt = maxdiff(l16->f, l64->f, nl), e_mt = maxdiff(le, l64->f, nl), d = maxdiff(le, l16->f, nl);
-        // a non-finite reference would make every bound below infinite
+        double e_pt = mt_test_maxdiff(l16->f, l64->f, nl), e_mt = mt_test_maxdiff(le, l64->f, nl), d = mt_test_maxdiff(le, l16->f, nl);
+        // (mt_test_maxdiff is NaN or infinite where an element is) a non-finite reference would make
+        // every bound below infinite or NaN
         CHECK_MSG(isfinite(e_pt) && isfinite(sc), "the PyTorch logits are not finite");
         fprintf(stderr, "  logits (scale %.3g): |pt_bf16-f64| %.2e  |mt_bf16-f64| %.2e  |mt_bf16-pt_bf16| %.2e\n", sc,
                 e_pt / sc, e_mt / sc, d / sc);
@@ -127,7 +117,7 @@ static void run_case(const bf16_case *bc, int index, int hw) {
         CHECK_MSG(le_mt <= 4 * e_pt + 1e-5 * fabs(s64->f[0]), "bf16 loss error %.2e > 4 x PyTorch's logit error %.2e",
                   le_mt, e_pt);
         if (hw) {
-            double dh = maxdiff(lh, le, nl);
+            double dh = mt_test_maxdiff(lh, le, nl);
             fprintf(stderr, "  logits hardware vs emulated %.2e, loss %.2e\n", dh / sc, fabs(loss_h - loss_e));
             CHECK_MSG(dh <= e_pt + floor_, "hardware bf16 logits differ from the emulated path");
             double lh_mt = fabs(loss_h - s64->f[0]);
@@ -146,14 +136,14 @@ static void run_case(const bf16_case *bc, int index, int hw) {
             double gs = parity_max_abs(g64->f, n);
             if (gs < 1e-6) continue; // zero in theory (QA head bias): nothing to scale by
             double gfl = 1e-3 * gs;
-            double ep = maxdiff(g16->f, g64->f, n), em = maxdiff(gm, g64->f, n), dd = maxdiff(gm, g16->f, n);
+            double ep = mt_test_maxdiff(g16->f, g64->f, n), em = mt_test_maxdiff(gm, g64->f, n), dd = mt_test_maxdiff(gm, g16->f, n);
             CHECK_MSG(isfinite(ep), "%s: the PyTorch gradients are not finite", name);
             worst_ratio = mt_test_worst(worst_ratio, em / (ep + gfl));
             CHECK_MSG(em <= 2 * ep + gfl && dd <= 3 * ep + gfl,
                       "%s: |mt_bf16-f64| %.2e |pt_bf16-f64| %.2e |mt-pt| %.2e (of scale %.2e)", name, em / gs,
                       ep / gs, dd / gs, gs);
             if (hw) {
-                double dh = maxdiff(gh + t->params[i].offset, gm, n);
+                double dh = mt_test_maxdiff(gh + t->params[i].offset, gm, n);
                 worst_hw = mt_test_worst(worst_hw, dh / gs);
                 CHECK_MSG(dh <= ep + gfl, "%s: hardware vs emulated gradient %.2e of scale", name, dh / gs);
             }

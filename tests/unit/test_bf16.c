@@ -197,11 +197,6 @@ static void check_precision_choice(int hw) {
 }
 
 // --- attention: the per-head products in bf16 (autocast's matmuls), softmax in fp32 ---
-static double maxdiff_(const float *a, const float *b, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) m = mt_test_worst(m, fabs((double)a[i] - b[i]));
-    return m;
-}
 // emulated against fp32: a bf16-sized difference, not zero (it rounds); hardware against emulated:
 // the same roundings, so only fp32 summation order and the rare bf16 rounding it flips
 static void check_attention(int hw) {
@@ -229,12 +224,12 @@ static void check_attention(int hw) {
                     free(scr);
                 }
                 double so = maxabs(out[0], N * C), sd = maxabs(dq[0], N * C3);
-                double eo = maxdiff_(out[1], out[0], N * C) / so, ed = maxdiff_(dq[1], dq[0], N * C3) / sd;
+                double eo = mt_test_maxdiff(out[1], out[0], N * C) / so, ed = mt_test_maxdiff(dq[1], dq[0], N * C3) / sd;
                 fprintf(stderr, "  attention mode %d dropout %d probs %s: |emu-fp32| out %.2e dqkv %.2e", mode, dr,
                         keep ? "kept" : "recomputed", eo, ed);
                 CHECK_MSG(eo < 2e-2 && ed < 2e-2 && eo > 1e-5 && ed > 1e-5, "emulated bf16 attention vs fp32");
                 if (H) {
-                    double ho = maxdiff_(out[2], out[1], N * C) / so, hd = maxdiff_(dq[2], dq[1], N * C3) / sd;
+                    double ho = mt_test_maxdiff(out[2], out[1], N * C) / so, hd = mt_test_maxdiff(dq[2], dq[1], N * C3) / sd;
                     fprintf(stderr, "; |hw-emu| out %.2e dqkv %.2e", ho, hd);
                     CHECK_MSG(ho < 1e-4 && hd < 1e-4, "hardware bf16 attention vs emulated");
                 }
@@ -257,12 +252,12 @@ static void check_prim_eviction(int hw) {
             if (hw) {
                 mt_gemm_bf16(1, 0, 1, M, N, K, A, K, Bm, K, 0.0f, C1, N);
                 mt_gemm_bf16(0, 0, 1, M, N, K, A, K, Bm, K, 0.0f, C2, N);
-                bad += maxdiff_(C1, C2, (size_t)M * N) > 1e-5 * fmax(maxabs(C2, (size_t)M * N), 1e-6);
+                bad += mt_test_maxdiff(C1, C2, (size_t)M * N) > 1e-5 * fmax(maxabs(C2, (size_t)M * N), 1e-6);
             }
             if (mt_kernels_opt_dnnl()) {
                 mt_kernels_opt_dnnl()->linear_fwd(C1, A, Bm, b, M, K, N);
                 mt_kernels_ref()->linear_fwd(C2, A, Bm, b, M, K, N);
-                bad += maxdiff_(C1, C2, (size_t)M * N) > 1e-5 * fmax(maxabs(C2, (size_t)M * N), 1e-6);
+                bad += mt_test_maxdiff(C1, C2, (size_t)M * N) > 1e-5 * fmax(maxabs(C2, (size_t)M * N), 1e-6);
             }
         }
     CHECK_MSG(bad == 0, "%d of the products past the primitive cache's size were wrong", bad);

@@ -29,7 +29,7 @@ static void gradcheck(const char *what, float *x, const float *grad, size_t n, l
         x[i] = old;
         double num = (lp - lm) / (2.0 * h), d = fabs(num - grad[i]);
         if (!(d <= 2e-3 * gmax + 1e-2 * fabs(num))) bad++; // NaN-safe
-        if (isnan(d) || d > worst) worst = d; // a NaN sticks in the report
+        worst = mt_test_worst(worst, d); // a NaN sticks in the report
     }
     fprintf(stderr, "  %-40s n=%-5zu max|grad|=%.3e max|diff|=%.3e %s\n", what, n, gmax, worst, bad ? "MISMATCH" : "ok");
     if (bad) mt_test_failures++;
