@@ -98,6 +98,13 @@ void mt_model_set_recompute(mt_model *m, int mode) {
     m->have_forward = m->have_loss = 0; // the arena layout may change at the next forward
 }
 
+void mt_model_set_activation_checkpoint(mt_model *m, int layers) {
+    m->ckpt_layers = layers > 0 ? layers : 0;
+    m->have_forward = m->have_loss = 0; // the arena layout may change at the next forward
+}
+
+size_t mt_model_activation_bytes(const mt_model *m) { return m->arena_used * sizeof(float); }
+
 void mt_model_init_weights(mt_model *m, uint64_t seed) {
     const mt_model_config *c = &m->cfg;
     weights_changed(m);
@@ -162,7 +169,9 @@ static size_t layout(mt_model *m, float *base, int B, int T) {
     m->resid = carve(&a, (size_t)(lean ? 2 : c->num_layers + 1) * N * C);
     for (int l = 0; l < c->num_layers; l++) {
         mt_layer_acts *L = &m->layers[l];
-        if (lean && l > 0) { // prediction keeps nothing for backward: every layer reuses layer 0's buffers
+        // prediction keeps nothing for backward: every layer reuses layer 0's buffers; so do the
+        // checkpointed layers, whose backward runs their forward again
+        if (l > 0 && (lean || l < m->ckpt_now)) {
             *L = m->layers[0];
             continue;
         }
@@ -234,7 +243,10 @@ static size_t layout(mt_model *m, float *base, int B, int T) {
 #define MT_PROBS_KEEP_BYTES ((size_t)512 << 20)
 
 static mt_status ensure_arena(mt_model *m, int B, int T) {
-    size_t probs_bytes = (size_t)m->cfg.num_layers * B * m->nh_local * T * T * sizeof(float);
+    const int nl = m->cfg.num_layers;
+    m->ckpt_now = m->lean ? 0 : m->ckpt_layers < nl ? m->ckpt_layers : nl;
+    const int kept_sets = nl - m->ckpt_now + (m->ckpt_now > 0); // checkpointed layers share one set
+    size_t probs_bytes = (size_t)kept_sets * B * m->nh_local * T * T * sizeof(float);
     m->store_probs = m->lean ? 0
                      : m->recompute > 0 ? 0
                      : m->recompute == 0 ? 1
@@ -251,6 +263,7 @@ static mt_status ensure_arena(mt_model *m, int B, int T) {
         m->arena_floats = need;
     }
     layout(m, m->arena, B, T);
+    m->arena_used = need;
     m->B = B;
     m->T = T;
     return MT_OK;
@@ -480,6 +493,12 @@ static mt_status layer_backward(mt_model *m, int l, const float *x) {
     mt_dropout_site d1 = site(m, c->hidden_dropout, MT_STREAM_LAYER(l, 1));
     mt_dropout_site d2 = site(m, c->hidden_dropout, MT_STREAM_LAYER(l, 2));
     const int32_t *mask = m->has_mask ? m->mask : NULL;
+
+    // A checkpointed layer's activations were overwritten by the layers after it: run its forward
+    // again from its kept input. The dropout sites are the forward's (same seed, step and streams)
+    // and the kernels are deterministic, so this refills them bit for bit (its output, rewritten
+    // into resid[l + 1], is the same too; nothing reads it any more). d_a is free scratch here.
+    if (l < m->ckpt_now) MT_TRY(layer_forward(m, l, (float *)x, resid_at(m, l + 1)));
 
     // dh: gradient w.r.t. the residual stream after attention
     float *dh = dres;

@@ -35,12 +35,15 @@ struct mt_model {
     int recompute;   // -1 auto (by memory), 0 keep attention probs + GELU outputs, 1 recompute in backward
     int store_probs; // this arena layout keeps them
     int lean;        // prediction forward (no loss, no backward): one layer's activations, reused
+    int ckpt_layers; // layers [0, ckpt_layers) are recomputed in backward (activation checkpointing)
+    int ckpt_now;    // the arena's layout: layers below this share one set of activations
     int fc1_stale;   // the last forward ran FC1 with GELU fused (eval): a backward recomputes L->fc1
     int att_chunk;   // batch rows per attention call (lean: bounds the scratch)
 
     // the arena, sized for (B, T)
     float *arena;
-    size_t arena_floats;
+    size_t arena_floats; // capacity
+    size_t arena_used;   // floats the current layout uses
     int B, T;
     mt_layer_acts *layers;
     float *emb_sum, *emb_mean, *emb_rstd; // embedding sum (post-LN: the LN input)

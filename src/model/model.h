@@ -70,4 +70,15 @@ const float *mt_model_hidden(const mt_model *m);
 mt_status mt_model_backward(mt_model *m, float loss_scale) MT_WARN_UNUSED;
 void mt_model_zero_grad(mt_model *m);
 
+// Activation checkpointing (Megatron's full recomputation, NeMo's activations_checkpoint_*): the
+// first `layers` transformer layers keep only their input through a training forward, and backward
+// runs each one's forward again (the same dropout masks: they are a function of the step, not
+// stored) just before its backward. Gradients are those of a run without it, bit for bit; the
+// activations of those layers take one layer's memory instead of one per layer, for one more
+// forward of them per step. 0 = off (the default); values past num_layers mean all layers.
+// Takes effect at the next forward.
+void mt_model_set_activation_checkpoint(mt_model *m, int layers);
+// Bytes of activations (and backward scratch) the last forward laid out; 0 before any.
+size_t mt_model_activation_bytes(const mt_model *m);
+
 #endif

@@ -1,7 +1,10 @@
 // Model construction checks that need no PyTorch: TP=2 shards of both ranks, concatenated along
 // each parameter's split dimension, equal the TP=1 initialisation; bad batches are refused with
-// a message naming the problem; backward before forward is refused.
+// a message naming the problem; backward before forward is refused; activation checkpointing
+// gives the gradients of a run without it.
+#include "kernels/bf16.h"
 #include "model/model.h"
+#include "model/model_kernels.h"
 #include "test_util.h"
 
 static void small(mt_model_config *c, int tp, int rank) {
@@ -248,7 +251,82 @@ static void check_backward_after_eval(mt_arch arch) {
     mt_model_free(m);
 }
 
+// Activation checkpointing recomputes the checkpointed layers' forward inside backward, with the
+// forward's dropout masks: loss and every gradient must equal those of a run that kept all
+// activations, bit for bit, over several AdamW-free steps (each step's batch and dropout differ),
+// while the activations laid out shrink. Both arches, dropout on, every kernel table given.
+static void check_activation_checkpoint(mt_arch arch, const mt_kernels *k, const char *kname) {
+    mt_model_config c;
+    if (arch == MT_ARCH_BERT) mt_model_config_bert_defaults(&c);
+    small(&c, 1, 0);
+    c.arch = arch;
+    c.num_layers = 4;
+    c.hidden_dropout = c.attention_dropout = 0.1f;
+    enum { B = 3, T = 16, STEPS = 2 };
+    const int modes[] = {0, 4, 2, 9}; // off, all (uniform), the first two (block 2), past num_layers
+    const int nmodes = (int)(sizeof modes / sizeof modes[0]);
+    size_t total = 0, bytes[4] = {0};
+    float *g[4] = {NULL}, loss[4][STEPS];
+    for (int mi = 0; mi < nmodes; mi++) {
+        mt_model *m = NULL;
+        CHECK_OK(mt_model_create(&c, NULL, &m));
+        if (!m) return;
+        mt_model_set_kernels(m, k);
+        mt_model_init_weights(m, 11);
+        mt_model_set_activation_checkpoint(m, modes[mi]);
+        total = mt_model_params(m)->total;
+        g[mi] = malloc(total * STEPS * sizeof(float));
+        for (int s = 0; s < STEPS; s++) {
+            int32_t ids[B * T], mask[B * T], labels[B * T];
+            for (int i = 0; i < B * T; i++) {
+                ids[i] = (i * 37 + 5 + 13 * s) % 997;
+                mask[i] = (i % T) < T - 2 * (i / T);
+                labels[i] = (i + s) % 4;
+            }
+            mt_batch b = {.B = B, .T = T, .input_ids = ids, .attention_mask = mask, .labels = labels};
+            mt_model_zero_grad(m);
+            CHECK_OK(mt_model_forward(m, &b, 1, 21, (uint64_t)s, &loss[mi][s]));
+            CHECK_OK(mt_model_backward(m, 1.0f));
+            memcpy(g[mi] + (size_t)s * total, mt_model_grad_data(m), total * sizeof(float));
+        }
+        bytes[mi] = mt_model_activation_bytes(m);
+        mt_model_free(m);
+    }
+    double gmax = 0;
+    for (size_t i = 0; i < total * STEPS; i++) gmax = fmax(gmax, fabs((double)g[0][i]));
+    CHECK_MSG(gmax > 0, "%s: the reference run has no gradient", kname);
+    size_t ndiff = 0;
+    for (int mi = 1; mi < nmodes; mi++) {
+        size_t diff = 0;
+        for (size_t i = 0; i < total * STEPS; i++) diff += memcmp(&g[mi][i], &g[0][i], sizeof(float)) != 0;
+        CHECK_MSG(diff == 0, "%s, %s, checkpointing %d layers: %zu of %zu gradient values differ from the run "
+                  "that kept every activation", kname, arch == MT_ARCH_BERT ? "post-LN" : "pre-LN", modes[mi],
+                  diff, total * STEPS);
+        ndiff += diff;
+        for (int s = 0; s < STEPS; s++)
+            CHECK_MSG(memcmp(&loss[mi][s], &loss[0][s], sizeof(float)) == 0,
+                      "%s, checkpointing %d layers: step %d loss %.9g, without %.9g", kname, modes[mi], s,
+                      (double)loss[mi][s], (double)loss[0][s]);
+    }
+    // all four layers share one set: at least two layers' worth less than keeping each
+    CHECK_MSG(bytes[1] < bytes[0] && bytes[2] < bytes[0] && bytes[1] < bytes[2] && bytes[3] == bytes[1],
+              "%s: activation bytes off %zu, all %zu, first two %zu, past the end %zu", kname, bytes[0], bytes[1],
+              bytes[2], bytes[3]);
+    fprintf(stderr, "activation checkpointing (%s, %s): %zu gradient values of %d steps differ; activations "
+            "%zu -> %zu bytes\n", kname, arch == MT_ARCH_BERT ? "post-LN" : "pre-LN", ndiff, STEPS, bytes[0], bytes[1]);
+    for (int mi = 0; mi < nmodes; mi++) free(g[mi]);
+}
+
 int main(void) {
+    const char *why = NULL;
+    for (int a = 0; a < 2; a++) {
+        mt_arch arch = a ? MT_ARCH_BERT : MT_ARCH_MEGATRON;
+        check_activation_checkpoint(arch, mt_kernels_ref(), "ref");
+        check_activation_checkpoint(arch, mt_kernels_default(), mt_kernels_default()->name);
+        check_activation_checkpoint(arch, mt_kernels_bf16emu(), "bf16emu");
+        if (mt_bf16_available(&why)) check_activation_checkpoint(arch, mt_kernels_bf16(), "bf16");
+        else fprintf(stderr, "activation checkpointing on bf16 hardware not run: %s\n", why);
+    }
     check_backward_after_eval(MT_ARCH_MEGATRON);
     check_backward_after_eval(MT_ARCH_BERT);
     check_lean(MT_ARCH_MEGATRON);
