@@ -6,9 +6,10 @@
 
 #include "core/rng.h"
 #include "model/bert_internal.h"
+#include "model/optim.h"
 
 #define P(role, layer) (m->params + m->table.params[mt_param_index(&m->table, (role), (layer))].offset)
-#define G(role, layer) (m->grads + m->table.params[mt_param_index(&m->table, (role), (layer))].offset)
+#define G(role, layer) mt_grad_of(m, mt_param_index(&m->table, (role), (layer)))
 
 // Megatron-BERT masks as Megatron v2 does; plain BERT as Hugging Face's BertModel (which NeMo
 // wraps), so padded positions, which NeMo's QA loss does read, match each origin.
@@ -69,6 +70,7 @@ void mt_model_free(mt_model *m) {
     if (m->params) mt_kernels_forget_weights(m->params, m->params + m->table.total);
     mt_free_aligned(m->params);
     mt_free_aligned(m->grads);
+    mt_free_aligned(m->grad_scratch);
     mt_free_aligned(m->arena);
     free(m->layers);
     free(m->ibuf);
@@ -557,6 +559,57 @@ mt_status mt_model_backward(mt_model *m, float loss_scale) {
     return st;
 }
 
+// The spans the step in backward updates one by one, in the order backward completes them: the
+// tail (final LayerNorm and heads, after every layer in the table), each layer from the last, then
+// the embeddings (before layer 0). lo(l) is layer l's first entry; layer l ends where l+1 begins.
+static size_t layer_lo(const mt_model *m, int l) {
+    if (l >= m->cfg.num_layers) { // the tail: the entry after the last layer's last one
+        int i = mt_param_index(&m->table, MT_ROLE_FC2_B, m->cfg.num_layers - 1) + 1;
+        return i < m->table.count ? m->table.params[i].offset : m->table.total;
+    }
+    return m->table.params[mt_param_index(&m->table, MT_ROLE_LN1_W, l)].offset;
+}
+
+// Starts span [lo, hi): its gradients are computed from zero in the scratch.
+static void span_begin(mt_model *m, size_t lo, size_t hi) {
+    if (!m->step_opt) return;
+    m->span_lo = lo;
+    memset(m->grad_scratch, 0, (hi - lo) * sizeof(float));
+}
+
+// The span's gradients are complete: the optimizer updates its parameters.
+static void span_end(mt_model *m, size_t lo, size_t hi) {
+    if (!m->step_opt) return;
+    mt_optimizer_step_range(m->step_opt, m->params, m->grad_scratch, lo, hi - lo, m->step_lr);
+}
+
+mt_status mt_model_backward_step(mt_model *m, mt_optimizer *opt, float lr) {
+    if (!opt) return mt_fail(MT_ERR_INVALID, "model backward step: no optimizer");
+    if (m->cfg.num_layers < 1) return mt_fail(MT_ERR_INVALID, "model backward step: the model has no layers");
+    if (!m->grad_scratch) {
+        size_t most = layer_lo(m, 0), tail = m->table.total - layer_lo(m, m->cfg.num_layers);
+        if (tail > most) most = tail;
+        for (int l = 0; l < m->cfg.num_layers; l++) {
+            size_t n = layer_lo(m, l + 1) - layer_lo(m, l);
+            if (n > most) most = n;
+        }
+        m->grad_scratch = mt_alloc_aligned((most ? most : 1) * sizeof(float));
+        if (!m->grad_scratch)
+            return mt_fail(MT_ERR_NOMEM, "model backward step: cannot allocate %.1f MiB of gradient scratch",
+                           most * 4.0 / 1048576.0);
+        m->grad_scratch_floats = most;
+    }
+    mt_optimizer_begin_step(opt);
+    m->step_opt = opt;
+    m->step_lr = lr;
+    mt_kernels_set_weights_version(m->fwd_wver);
+    mt_status st = encoder_backward(m, 1.0f);
+    mt_kernels_set_weights_version(0);
+    m->step_opt = NULL;
+    weights_changed(m); // what kernels derived from the weights (bf16 copies) is stale now
+    return st;
+}
+
 static mt_status encoder_backward(mt_model *m, float loss_scale) {
     if (!m->have_forward)
         return mt_fail(MT_ERR_INVALID, "model backward: no forward pass to differentiate; call mt_model_forward "
@@ -571,6 +624,8 @@ static mt_status encoder_backward(mt_model *m, float loss_scale) {
     const mt_kernels *k = m->k;
     const int B = m->B, T = m->T, N = B * T, C = c->hidden_size;
     const size_t NC = (size_t)N * C;
+    const int nl = c->num_layers;
+    span_begin(m, layer_lo(m, nl), m->table.total);
     mt_head_backward(m, loss_scale); // d hidden -> d_res
     if (c->arch == MT_ARCH_MEGATRON) {
         memcpy(m->d_a, m->d_res, NC * sizeof(float));
@@ -579,7 +634,13 @@ static mt_status encoder_backward(mt_model *m, float loss_scale) {
                          m->resid + (size_t)c->num_layers * NC, P(MT_ROLE_FINAL_LN_W, -1), m->fin_mean, m->fin_rstd,
                          N, C);
     }
-    for (int l = c->num_layers - 1; l >= 0; l--) MT_TRY(layer_backward(m, l, m->resid + (size_t)l * NC));
+    span_end(m, layer_lo(m, nl), m->table.total);
+    for (int l = nl - 1; l >= 0; l--) {
+        span_begin(m, layer_lo(m, l), layer_lo(m, l + 1));
+        MT_TRY(layer_backward(m, l, m->resid + (size_t)l * NC));
+        span_end(m, layer_lo(m, l), layer_lo(m, l + 1));
+    }
+    span_begin(m, 0, layer_lo(m, 0));
     mt_dropout_site de = site(m, c->hidden_dropout, MT_STREAM_EMBED);
     k->dropout_bwd(m->d_res, m->d_res, NC, 0, &de);
     float *de_sum = m->d_res;
@@ -593,5 +654,6 @@ static mt_status encoder_backward(mt_model *m, float loss_scale) {
                           T, C);
     MT_TRY(mt_tp_g_backward(m->tp, de_sum, NC));
     k->embed_word_bwd(G(MT_ROLE_WORD_EMB, -1), de_sum, m->ids, m->vstart, m->vlocal, N, C);
+    span_end(m, 0, layer_lo(m, 0));
     return MT_OK;
 }

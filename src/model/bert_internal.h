@@ -65,6 +65,14 @@ struct mt_model {
     int32_t *labels2;
     float loss_norm2;
 
+    // mt_model_backward_step: the gradients of the span [span_lo, span_lo + n) being computed live
+    // in grad_scratch (sized for the largest span) instead of the gradient span, and step_opt
+    // updates each span as soon as they are complete; step_opt NULL: a plain backward
+    struct mt_optimizer *step_opt;
+    float step_lr;
+    float *grad_scratch;
+    size_t grad_scratch_floats, span_lo;
+
     // int copies of the batch, so backward does not depend on the caller's arrays
     int32_t *ibuf;
     size_t ibuf_cap;
@@ -81,6 +89,13 @@ struct mt_model {
     float loss_norm; // divisor of the loss (sum of weights, B, ...)
     size_t n_logits;
 };
+
+// Gradient of table entry i: in the gradient span, or during mt_model_backward_step in the scratch
+// that holds the current span.
+static inline float *mt_grad_of(mt_model *m, int i) {
+    const size_t off = m->table.params[i].offset;
+    return m->step_opt ? m->grad_scratch + (off - m->span_lo) : m->grads + off;
+}
 
 int mt_head_rows(const mt_model *m, int B, int T); // M
 // Head forward given m->hidden, and the loss when `loss` is not NULL; head backward writes d hidden into m->d_res (overwrites).

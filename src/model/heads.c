@@ -21,7 +21,7 @@ mt_kact mt_head_kact(const mt_model *m) { return kact_of(m->cfg.head_activation)
 
 static float *hp(mt_model *m, mt_param_role role, int layer, int grad) {
     int i = mt_param_index(&m->table, role, layer);
-    return (grad ? m->grads : m->params) + m->table.params[i].offset;
+    return grad ? mt_grad_of(m, i) : m->params + m->table.params[i].offset;
 }
 
 static mt_kact kact_of(mt_activation a) {

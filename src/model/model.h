@@ -70,6 +70,16 @@ const float *mt_model_hidden(const mt_model *m);
 mt_status mt_model_backward(mt_model *m, float loss_scale) MT_WARN_UNUSED;
 void mt_model_zero_grad(mt_model *m);
 
+// Backward with the optimizer step inside it (model.optim.step_in_backward): the gradients of
+// each span of the table (the heads and final LayerNorm, each layer, the embeddings) are computed
+// in a scratch buffer the size of the largest span, and `opt` updates that span at `lr` as soon as
+// they are complete, so the gradient span (4 bytes per parameter) is never touched. Weights and
+// moments afterwards equal, bit for bit, mt_model_backward(m, 1) + mt_optimizer_step on zeroed
+// gradients: for training without gradient clipping, accumulation or data parallelism, which need
+// every gradient before any update.
+typedef struct mt_optimizer mt_optimizer;
+mt_status mt_model_backward_step(mt_model *m, mt_optimizer *opt, float lr) MT_WARN_UNUSED;
+
 // Activation checkpointing (Megatron's full recomputation, NeMo's activations_checkpoint_*): the
 // first `layers` transformer layers keep only their input through a training forward, and backward
 // runs each one's forward again (the same dropout masks: they are a function of the step, not

@@ -71,10 +71,11 @@ void mt_optimizer_free(mt_optimizer *o) {
 
 // gscale != 1 multiplies each gradient as mt_clip_grad_norm would (the same fp32 product, so the
 // result is bitwise that of clip-then-step); zero_grads clears each gradient once read. One pass
-// instead of three over the gradients (clip's scaling, the step, the clear).
-static void optimizer_step(mt_optimizer *o, float *p, float *g, float lr, float gscale, int zero_grads) {
+// instead of three over the gradients (clip's scaling, the step, the clear). Elements [lo, lo+n)
+// of the span; g[0] is element lo's gradient. The step count was advanced by the caller.
+static void optimizer_range(mt_optimizer *o, float *p, float *g, size_t lo, size_t n, float lr, float gscale,
+                            int zero_grads) {
     const mt_optim_config *c = &o->cfg;
-    o->steps++;
     // Scalars in double, as torch computes them in Python before the fp32 tensor ops.
     const double bc1 = 1.0 - pow((double)c->beta1, (double)o->steps);
     const double bc2 = 1.0 - pow((double)c->beta2, (double)o->steps);
@@ -82,11 +83,12 @@ static void optimizer_step(mt_optimizer *o, float *p, float *g, float lr, float 
     const float bc2_sqrt = (float)sqrt(bc2);
     const float b1 = c->beta1, b2 = c->beta2, eps = c->eps, wd = c->weight_decay;
     const int adamw = c->kind == MT_OPTIM_ADAMW;
-    const uint8_t *decay = o->decay;
-    float *m = o->m, *v = o->v;
-    const long n = (long)o->n;
+    const uint8_t *decay = o->decay ? o->decay + lo : NULL;
+    float *m = o->m + lo, *v = o->v + lo;
+    p += lo;
+    const long nn = (long)n;
 #pragma omp parallel for schedule(static)
-    for (long i = 0; i < n; i++) {
+    for (long i = 0; i < nn; i++) {
         float wdi = decay ? wd * (float)decay[i] : wd; // the same product as with a float mask
         float gi = g[i];
         if (gscale != 1.0f) gi *= gscale;
@@ -104,11 +106,20 @@ static void optimizer_step(mt_optimizer *o, float *p, float *g, float lr, float 
 }
 
 void mt_optimizer_step(mt_optimizer *o, float *p, const float *g, float lr) {
-    optimizer_step(o, p, (float *)g, lr, 1.0f, 0); // g is only written when zero_grads is set
+    o->steps++;
+    optimizer_range(o, p, (float *)g, 0, o->n, lr, 1.0f, 0); // g is only written when zero_grads is set
 }
 
 void mt_optimizer_step_fused(mt_optimizer *o, float *p, float *g, float lr, float gscale) {
-    optimizer_step(o, p, g, lr, gscale, 1);
+    o->steps++;
+    optimizer_range(o, p, g, 0, o->n, lr, gscale, 1);
+}
+
+void mt_optimizer_begin_step(mt_optimizer *o) { o->steps++; }
+
+void mt_optimizer_step_range(mt_optimizer *o, float *p, const float *g, size_t lo, size_t n, float lr) {
+    if (lo > o->n || n > o->n - lo) return; // (the model passes its own table's spans)
+    optimizer_range(o, p, (float *)g, lo, n, lr, 1.0f, 0);
 }
 
 float *mt_optimizer_exp_avg(mt_optimizer *o) { return o->m; }

@@ -37,6 +37,11 @@ void mt_optimizer_step(mt_optimizer *o, float *params, const float *grads, float
 // The same update with the gradients multiplied by gscale first (mt_clip_coef's value; 1 = none)
 // and cleared afterwards: bitwise clip + step + zero_grad, in one pass over memory.
 void mt_optimizer_step_fused(mt_optimizer *o, float *params, float *grads, float lr, float gscale);
+// The same update span by span, for a step inside backward (mt_model_backward_step): begin_step
+// once, then step_range for spans that together cover the table once: element lo + i gets
+// grads[i]. Equal, bit for bit, to mt_optimizer_step on the whole span.
+void mt_optimizer_begin_step(mt_optimizer *o);
+void mt_optimizer_step_range(mt_optimizer *o, float *params, const float *grads, size_t lo, size_t n, float lr);
 // State for checkpoints: both moment spans (table->total floats each) and the step count.
 float *mt_optimizer_exp_avg(mt_optimizer *o);
 float *mt_optimizer_exp_avg_sq(mt_optimizer *o);
