@@ -206,6 +206,16 @@ static const mt_cfg_key g_schema[] = {
     K("model.target", MT_CFG_STR, model.target, "null", 1, "NeMo model class (written into .nemo files)"),
     K("model.tensor_model_parallel_size", MT_CFG_INT, model.tensor_model_parallel_size, "1", 0,
       "tensor-parallel size: run under mpirun -np N, N a multiple of it (the rest is data parallel)"),
+    // NeMo's Megatron activation checkpointing keys (megatron_bert_config.yaml)
+    K("model.activations_checkpoint_granularity", MT_CFG_STR, model.activations_checkpoint_granularity, "null", 1,
+      "null or full: whole layers as activations_checkpoint_method says | selective: keep every layer but "
+      "recompute its attention probabilities and GELU outputs in backward"),
+    K("model.activations_checkpoint_method", MT_CFG_STR, model.activations_checkpoint_method, "null", 1,
+      "null (off) | uniform: every layer keeps only its input and backward runs its forward again | block: "
+      "the first activations_checkpoint_num_layers layers only; gradients are unchanged, bit for bit"),
+    K("model.activations_checkpoint_num_layers", MT_CFG_INT, model.activations_checkpoint_num_layers, "1", 1,
+      "block: how many layers; uniform: layers per chunk (megatune keeps each layer's input: the same "
+      "recomputation, a little more memory than a chunk's one input)"),
     ANY("model.infer_samples", "accepted, ignored"),
     ANY("model.supported_tasks", "accepted, ignored"),
     ANY("supported_tasks", "accepted, ignored (NeMo's GLUE config anchor)"),
@@ -1817,6 +1827,17 @@ mt_status mt_config_finish(mt_train_config *c) {
         CHECK_RANGE(drops[i] >= 0 && drops[i] < 1, dropn[i], "must be in [0, 1), got %g", drops[i]);
     CHECK_RANGE(c->model.tensor_model_parallel_size >= 1, "model.tensor_model_parallel_size", "must be >= 1, got %lld",
                 (long long)c->model.tensor_model_parallel_size);
+    {
+        const char *g = c->model.activations_checkpoint_granularity, *me = c->model.activations_checkpoint_method;
+        CHECK_RANGE(!g || !strcmp(g, "full") || !strcmp(g, "selective"), "model.activations_checkpoint_granularity",
+                    "'%s' is unknown: use null, full or selective", g);
+        CHECK_RANGE(!me || !strcmp(me, "uniform") || !strcmp(me, "block"), "model.activations_checkpoint_method",
+                    "'%s' is unknown: use null, uniform or block", me);
+        CHECK_RANGE(!g || strcmp(g, "full") || me, "model.activations_checkpoint_method",
+                    "must be uniform or block when model.activations_checkpoint_granularity is %s", "full");
+        CHECK_RANGE(!me || c->model.activations_checkpoint_num_layers >= 1, "model.activations_checkpoint_num_layers",
+                    "must be >= 1, got %lld", (long long)c->model.activations_checkpoint_num_layers);
+    }
     {
         const char *pb = c->trainer.progress_bar;
         CHECK_RANGE(!strcmp(pb, "auto") || !strcmp(pb, "bar") || !strcmp(pb, "lines"), "trainer.progress_bar",

@@ -78,6 +78,8 @@ typedef struct {
     struct {
         char *nemo_path, *task_name, *output_dir, *label_ids, *target;
         int64_t tensor_model_parallel_size;
+        char *activations_checkpoint_granularity, *activations_checkpoint_method;
+        int64_t activations_checkpoint_num_layers;
         struct { char *class_labels_file; } class_labels;
         struct {
             int64_t num_classes, max_seq_length, num_workers, doc_stride, max_query_length;

@@ -56,6 +56,27 @@ static mt_status act_of(const char *a, const char *key, mt_activation *out) {
 // The two heads with NeMo's module names: punct_classifier.mlp + capit_classifier.mlp (two
 // TokenClassifiers, own dropout), or classifier.intent_mlp + classifier.slot_mlp
 // (SequenceTokenClassifier: relu, one dropout, intent_loss_weight).
+// NeMo's activations_checkpoint_* keys (validated by the config) -> the model's recomputation:
+// selective = attention probabilities and GELU outputs, full = whole layers (uniform: all of them,
+// block: the first num_layers)
+static mt_status apply_activation_checkpointing(const mt_train_config *c, mt_model *model) {
+    const char *g = c->model.activations_checkpoint_granularity, *me = c->model.activations_checkpoint_method;
+    const int nl = mt_model_get_config(model)->num_layers;
+    if (g && !strcmp(g, "selective")) {
+        mt_model_set_recompute(model, 1);
+        mt_info("activation checkpointing: selective (every layer's attention probabilities and GELU outputs are "
+                "recomputed in backward)%s", me ? "; model.activations_checkpoint_method is not used with it" : "");
+        return MT_OK;
+    }
+    if (!me) return MT_OK;
+    long long n = c->model.activations_checkpoint_num_layers;
+    int layers = !strcmp(me, "uniform") ? nl : n < nl ? (int)n : nl;
+    mt_model_set_activation_checkpoint(model, layers);
+    mt_info("activation checkpointing: %s, %d of %d layers keep only their input; backward runs their forward "
+            "again (one more forward of them per step; the same gradients)", me, layers, nl);
+    return MT_OK;
+}
+
 static mt_status joint_heads(const mt_train_config *c, const mt_session *s, mt_model_config *m) {
     if (s->num_classes2 <= 0)
         return mt_fail(MT_ERR_INVALID, "%s: the second label map is empty", c->task);
@@ -546,6 +567,7 @@ mt_status mt_session_build_model(const mt_train_config *cfg, mt_session *s, mt_h
     MT_TRY(mt_model_create(m, s->tp, &s->model));
     mt_model_set_kernels(s->model, mt_session_precision_kernels(c->trainer.precision));
     s->mcfg = *mt_model_get_config(s->model);
+    MT_TRY(apply_activation_checkpointing(c, s->model));
     // (a 345M model's initialisation takes seconds; a strict load then replaces every value)
     if (!s->weights_from_checkpoint) mt_model_init_weights(s->model, (uint64_t)c->trainer.seed);
     mt_info("model: %s, %s, hidden %d, %d layers, %d heads, vocab %d (padded %d), head %s with %d layer(s), "

@@ -1003,6 +1003,9 @@ static mt_status train_loop(run *r, mt_train_result *res) {
             if (s == MT_OK) s = mt_model_forward(m, &batch, 1, (uint64_t)r->st.seed, (uint64_t)r->st.micro_batches, &loss);
             if (s == MT_OK) s = mt_model_backward(m, 1.0f / (float)A);
             if (s != MT_OK) break;
+            if (!fed_batches) // what activation checkpointing and the batch shape cost, once
+                mt_info("activations: %.1f MiB for the first %dx%d batch (with backward scratch)",
+                        (double)mt_model_activation_bytes(m) / 1048576.0, batch.B, batch.T);
             for (size_t i = 0; i < (size_t)batch.B * (size_t)batch.T; i++) fed_real += batch.attention_mask[i] != 0;
             fed_padded += (long long)batch.B * batch.T;
             fed_batches++;

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# NeMo's activations_checkpoint_* keys: uniform, block and selective recomputation train the same
+# model as a run that keeps every activation (dropout on): metrics.csv equal to the last digit, in
+# one process and with tensor parallelism (mpirun -np 2); the log says what is recomputed; bad
+# values are refused with the key named.
+set -u
+. "$(dirname "$0")/mpi_env.sh" # mpi_env, mpi_part, mpi_part_end
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+bin=${MEGATUNE_BIN:?}; src=${MEGATUNE_SOURCE_DIR:?}
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+cd "$src"
+fail() { echo "FAIL: $*"; exit 1; }
+steps=24
+if [ "${MEGATUNE_SANITIZED:-0}" = 1 ]; then steps=8; fi
+common=(examples/quickstart_config.yaml trainer.max_steps=$steps trainer.val_check_interval=8
+  model.language_model.config.hidden_size=32 model.language_model.config.num_layers=4
+  model.dataset.max_seq_length=24 model.train_ds.batch_size=8 trainer.log_every_n_steps=1
+  trainer.progress_bar=lines exp_manager.version=v)
+run() { # name np args...
+  local name=$1 np=$2; shift 2
+  if [ "$np" = 1 ]; then "$bin" train "${common[@]}" "$@" exp_manager.exp_dir="$work/$name" > "$work/$name.log" 2>&1
+  else mpirun --oversubscribe -np "$np" "$bin" train "${common[@]}" "$@" exp_manager.exp_dir="$work/$name" \
+      > "$work/$name.log" 2>&1; fi || { tail -30 "$work/$name.log"; fail "$name run"; }
+  [ "$(wc -l < "$work/$name/quickstart/v/metrics.csv")" -gt "$steps" ] || fail "$name: metrics.csv too short"
+}
+same() { # reference name
+  cmp "$work/$1/quickstart/v/metrics.csv" "$work/$2/quickstart/v/metrics.csv" \
+    || { diff "$work/$1/quickstart/v/metrics.csv" "$work/$2/quickstart/v/metrics.csv" | head; fail "$2: metrics.csv differs from $1"; }
+  echo "$2: metrics.csv identical to $1"
+}
+says() { # name text
+  grep -qF "$2" "$work/$1.log" || { grep -i "checkpointing" "$work/$1.log"; fail "$1: the log does not say '$2'"; }
+}
+
+run plain 1
+grep -q "activation checkpointing" "$work/plain.log" && fail "the plain run mentions activation checkpointing"
+run uniform 1 model.activations_checkpoint_method=uniform
+says uniform "activation checkpointing: uniform, 4 of 4 layers keep only their input"
+same plain uniform
+mib() { grep -o "activations: [0-9.]* MiB" "$work/$1.log" | head -1 | grep -o "[0-9.]*"; }
+a_plain=$(mib plain); a_uniform=$(mib uniform)
+[ -n "$a_plain" ] && [ -n "$a_uniform" ] || fail "no 'activations: ... MiB' line in the logs"
+awk -v a="$a_uniform" -v b="$a_plain" 'BEGIN { exit !(a < 0.6 * b) }' \
+  || fail "uniform checkpointing laid out $a_uniform MiB of activations, the plain run $a_plain"
+echo "activations: plain $a_plain MiB, uniform $a_uniform MiB"
+run block 1 model.activations_checkpoint_granularity=full model.activations_checkpoint_method=block \
+  model.activations_checkpoint_num_layers=3
+says block "activation checkpointing: block, 3 of 4 layers keep only their input"
+same plain block
+run selective 1 model.activations_checkpoint_granularity=selective
+says selective "activation checkpointing: selective"
+same plain selective
+
+# bad values: one message naming the key and the fix, a non-zero exit, no run folder
+bad() { # expected-text args...
+  local want=$1; shift
+  "$bin" train "${common[@]}" "$@" exp_manager.exp_dir="$work/bad" > "$work/bad.log" 2>&1 && fail "accepted: $*"
+  grep -qF "$want" "$work/bad.log" || { cat "$work/bad.log"; fail "no '$want' for: $*"; }
+  [ ! -e "$work/bad/quickstart/v/metrics.csv" ] || fail "a refused config left a metrics.csv: $*"
+}
+bad "model.activations_checkpoint_method 'everything' is unknown: use null, uniform or block" \
+  model.activations_checkpoint_method=everything
+bad "model.activations_checkpoint_granularity 'some' is unknown: use null, full or selective" \
+  model.activations_checkpoint_granularity=some
+bad "model.activations_checkpoint_method must be uniform or block when model.activations_checkpoint_granularity is full" \
+  model.activations_checkpoint_granularity=full
+bad "model.activations_checkpoint_num_layers must be >= 1, got 0" model.activations_checkpoint_method=block \
+  model.activations_checkpoint_num_layers=0
+
+# tensor parallelism: the recomputed forward repeats its all-reduces on both ranks in step
+mpi_env
+if mpi_part "the TP=2 part"; then
+  run tp2 2 model.tensor_model_parallel_size=2
+  run tp2_uniform 2 model.tensor_model_parallel_size=2 model.activations_checkpoint_method=uniform
+  same tp2 tp2_uniform
+fi
+mpi_part_end
+echo PASSED
