@@ -4,6 +4,7 @@ in fp32 and bf16 (megatune's trainer.precision=bf16 vs PyTorch's CPU bf16 autoca
 
     bench/bench_compare.py [--build build] [--shapes base,345m,345m-384] [--modes train,infer]
                            [--precisions 32,bf16] [--steps 3] [--repeats 3] [--threads 2] [--isa avx2]
+                           [--ckpt N]
 
 Each (shape, mode, precision) runs megatune then PyTorch `repeats` times in turn, so both see the
 same machine load; it prints medians with min/max of ms per step, the ratio of medians (PyTorch
@@ -17,6 +18,11 @@ skipped where the CPU lacks AVX512-BF16/AMX (PyTorch's bf16 is emulated there: n
 --isa avx2 limits both programs' libraries to AVX2 (OPENBLAS_CORETYPE=Haswell, ONEDNN_MAX_CPU_ISA=AVX2)
 on an AVX-512 CPU: a proxy for an AVX2-only machine, not one (clock, caches and megatune's own loops,
 compiled for the build machine unless --build names a build made with -march=haswell, stay as they are).
+--ckpt N (train rows only) checkpoints the activations of the first N layers in both programs (megatune's
+mt_model_set_activation_checkpoint, torch.utils.checkpoint in PyTorch; N past the layer count = all):
+one more forward of those layers per step for less activation memory. A header line says so, train rows
+are labelled "train+ckptN", and a column gives megatune's activation MiB (bench_train's act_mib). GFLOP/s
+and peak% count the model's FLOPs, not the recomputation.
 """
 import argparse
 import os
@@ -61,7 +67,15 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--isa", default="native", choices=["native", "avx2"])
+    ap.add_argument("--ckpt", type=int, default=0, metavar="N",
+                    help="train rows: checkpoint the activations of the first N layers in both programs "
+                         "(0: off; N past the layer count: all)")
     a = ap.parse_args()
+    if a.ckpt < 0:
+        ap.error("--ckpt %d: give the number of layers to checkpoint, 0 (off) or more" % a.ckpt)
+    for shape in a.shapes.split(","):
+        if shape not in SHAPES:
+            ap.error("--shapes: unknown shape %r; use %s" % (shape, ",".join(SHAPES)))
     py = os.environ.get("MEGATUNE_PYTHON", "/usr/bin/python3")
     base = dict(os.environ, OMP_NUM_THREADS=str(a.threads), OMP_WAIT_POLICY="PASSIVE")
     if a.isa == "avx2":
@@ -83,19 +97,25 @@ def main():
     print("PyTorch env: OMP_NUM_THREADS=%d OMP_WAIT_POLICY=PASSIVE%s%s" % (
         a.threads, " LD_LIBRARY_PATH=" + ompblas if "LD_LIBRARY_PATH" in tenv else "",
         " LD_PRELOAD=" + tcm if "LD_PRELOAD" in tenv else ""))
+    if a.ckpt and "train" in a.modes.split(","):
+        print("activation checkpointing: first %d layers (all where a shape has fewer) in both programs, "
+              "train rows only; GFLOP/s and peak%% count the model's FLOPs, not the recomputation" % a.ckpt)
     print("ratio = PyTorch ms / megatune ms of the medians (> 1: megatune faster); peak% = GFLOP/s / measured peak")
-    hdr = "%-9s %-5s %-4s | %-26s | %-26s | %6s | %9s %9s | %7s %7s | %6s %6s" % (
-        "shape", "mode", "prec", "megatune ms med [min,max]", "pytorch ms med [min,max]", "ratio", "mt tok/s",
-        "pt tok/s", "mt pk%", "pt pk%", "mt MiB", "pt MiB") + " | cpu-time ratio | load avg"
+    ml = len("train+ckpt%d" % a.ckpt) if a.ckpt else 5  # mode column: "train+ckptN" when checkpointing
+    hdr = "%-9s %-*s %-4s | %-26s | %-26s | %6s | %9s %9s | %7s %7s | %6s %6s" % (
+        "shape", ml, "mode", "prec", "megatune ms med [min,max]", "pytorch ms med [min,max]", "ratio", "mt tok/s",
+        "pt tok/s", "mt pk%", "pt pk%", "mt MiB", "pt MiB") + " | cpu-time ratio | mt act MiB | load avg"
     print(hdr)
     for shape in a.shapes.split(","):
         args = SHAPES[shape].split()
         big = shape.startswith("345m")
         for mode in a.modes.split(","):
+            ck = a.ckpt if mode == "train" else 0
+            label = mode + ("+ckpt%d" % ck if ck else "")
             for prec in a.precisions.split(","):
                 if prec == "bf16" and not has_bf16:
-                    print("%-9s %-5s %-4s | skipped: no AVX512-BF16/AMX-BF16 %s" % (
-                        shape, mode, prec, "under --isa avx2" if a.isa == "avx2" else "on this CPU"))
+                    print("%-9s %-*s %-4s | skipped: no AVX512-BF16/AMX-BF16 %s" % (
+                        shape, ml, label, prec, "under --isa avx2" if a.isa == "avx2" else "on this CPU"))
                     continue
                 infer = "1" if mode == "infer" else "0"
                 mcmd = [os.path.join(a.build, "bench", "bench_train")] + args + [
@@ -103,6 +123,9 @@ def main():
                 pcmd = [py, os.path.join(HERE, "bench_train.py")] + args + [
                     "--steps", str(a.steps), "--threads", str(a.threads), "--bf16", "1" if prec == "bf16" else "0",
                     "--infer", infer]
+                if ck:
+                    mcmd += ["--ckpt", str(ck)]
+                    pcmd += ["--ckpt", str(ck)]
                 if mode == "infer":
                     mcmd += ["--dropout", "0"]
                 mr, pr = [], []
@@ -114,7 +137,7 @@ def main():
                     if r:
                         pr.append(r)
                 if not mr or not pr:
-                    print("%-9s %-5s %-4s | a run failed (see above)" % (shape, mode, prec))
+                    print("%-9s %-*s %-4s | a run failed (see above)" % (shape, ml, label, prec))
                     continue
                 mms = [r["ms_per_step"] for r in mr]
                 pms = [r["ms_per_step"] for r in pr]
@@ -126,10 +149,11 @@ def main():
                     args[args.index("--batch") + 1])
                 cr = statistics.median([r["cpu_ms_per_step"] for r in pr]) / statistics.median(
                     [r["cpu_ms_per_step"] for r in mr])
-                print("%-9s %-5s %-4s | %8.0f [%7.0f,%7.0f] | %8.0f [%7.0f,%7.0f] | %6.2f | %9.0f %9.0f | %6.0f%% %6.0f%% | %6.0f %6.0f | %6.2f | %s" % (
-                    shape, mode, prec, mmed, min(mms), max(mms), pmed, min(pms), max(pms), pmed / mmed,
+                act = max(r.get("act_mib", float("nan")) for r in mr)
+                print("%-9s %-*s %-4s | %8.0f [%7.0f,%7.0f] | %8.0f [%7.0f,%7.0f] | %6.2f | %9.0f %9.0f | %6.0f%% %6.0f%% | %6.0f %6.0f | %14.2f | %10.1f | %s" % (
+                    shape, ml, label, prec, mmed, min(mms), max(mms), pmed, min(pms), max(pms), pmed / mmed,
                     ntok / mmed * 1e3, ntok / pmed * 1e3, 100 * gf / p, 100 * pgf / p,
-                    max(r["rss_mib"] for r in mr), max(r["rss_mib"] for r in pr), cr,
+                    max(r["rss_mib"] for r in mr), max(r["rss_mib"] for r in pr), cr, act,
                     open("/proc/loadavg").read().split()[0]), flush=True)
 
 

@@ -2,9 +2,15 @@
 // batch, and times N steps of forward + backward + gradient clipping + AdamW.
 //   bench_train [--layers 12] [--hidden 768] [--heads 12] [--seq 128] [--batch 8] [--vocab 30522]
 //               [--steps 5] [--warmup 1] [--dropout 0.1] [--arch megatron|bert]
-//               [--precision 32|bf16|bf16emu] [--infer 0|1]
+//               [--precision 32|bf16|bf16emu] [--infer 0|1] [--ckpt 0]
 // --precision bf16 runs the linear layers as trainer.precision=bf16 does (oneDNN; refused where the
 // CPU has no bf16); --infer 1 times forward only in eval mode (no loss, no dropout), FLOPs 1/3.
+// --ckpt N checkpoints the activations of the first N layers (mt_model_set_activation_checkpoint;
+// N past --layers = all): each is recomputed before its backward, so a step costs one more forward
+// of those layers and the FLOPs counted stay the model's (GFLOP/s then reads lower, as for
+// Megatron's model FLOPs utilization). Training only: with --infer 1 it changes nothing, the
+// inference forward keeps one layer's activations whatever N is.
+// The activation bytes of the last forward (mt_model_activation_bytes) are printed in MiB.
 // Prints ms/step, tokens/s, GFLOP/s and peak RSS, then one machine-readable line "RESULT ..." that
 // also gives CPU time per step (all threads), a measure less disturbed by other load on the machine.
 // FLOPs per step = 6 * (non-embedding parameters) * B*T + 12 * layers * B * T^2 * hidden
@@ -36,7 +42,7 @@ static double now(void) {
 int main(int argc, char **argv) {
     int layers = 12, hidden = 768, heads = 12, seq = 128, batch = 8, vocab = 30522, steps = 5, warmup = 1;
     float dropout = 0.1f;
-    int bert = 0, infer = 0;
+    int bert = 0, infer = 0, ckpt = 0;
     const char *precision = "32";
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *k = argv[i], *v = argv[i + 1];
@@ -52,6 +58,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(k, "--arch")) bert = !strcmp(v, "bert");
         else if (!strcmp(k, "--precision")) precision = v;
         else if (!strcmp(k, "--infer")) infer = atoi(v);
+        else if (!strcmp(k, "--ckpt")) ckpt = atoi(v);
         else {
             fprintf(stderr, "bench_train: unknown option %s\n", k);
             return 2;
@@ -72,7 +79,12 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_train: %s\n", mt_last_error());
         return 1;
     }
+    if (ckpt < 0) {
+        fprintf(stderr, "bench_train: --ckpt %d: give the number of layers to checkpoint, 0 (off) or more\n", ckpt);
+        return 2;
+    }
     mt_model_init_weights(m, 1);
+    if (!infer) mt_model_set_activation_checkpoint(m, ckpt);
     if (!strcmp(precision, "bf16")) {
         const char *why = NULL;
         if (!mt_bf16_available(&why)) {
@@ -141,14 +153,15 @@ int main(int argc, char **argv) {
         }
     }
     double ms = total / steps * 1e3;
+    double act_mib = mt_model_activation_bytes(m) / (1024.0 * 1024.0);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("megatune %s %s precision=%s layers=%d hidden=%d heads=%d seq=%d batch=%d: %.1f ms/step, %.0f tokens/s, %.1f GFLOP/s, "
-           "peak RSS %.0f MiB, loss %.4f\n",
-           bert ? "bert" : "megatron", infer ? "infer" : "train", precision, layers, hidden, heads, seq, batch, ms, N / (ms / 1e3),
-           flops / (ms / 1e3) / 1e9, ru.ru_maxrss / 1024.0, loss);
-    printf("RESULT ms_per_step=%.3f tokens_per_s=%.1f gflops=%.2f rss_mib=%.0f cpu_ms_per_step=%.3f\n", ms,
-           N / (ms / 1e3), flops / (ms / 1e3) / 1e9, ru.ru_maxrss / 1024.0, cpu_total / steps * 1e3);
+    printf("megatune %s %s precision=%s layers=%d hidden=%d heads=%d seq=%d batch=%d ckpt=%d: %.1f ms/step, %.0f tokens/s, "
+           "%.1f GFLOP/s, peak RSS %.0f MiB, activations %.1f MiB, loss %.6f\n",
+           bert ? "bert" : "megatron", infer ? "infer" : "train", precision, layers, hidden, heads, seq, batch,
+           infer ? 0 : ckpt, ms, N / (ms / 1e3), flops / (ms / 1e3) / 1e9, ru.ru_maxrss / 1024.0, act_mib, loss);
+    printf("RESULT ms_per_step=%.3f tokens_per_s=%.1f gflops=%.2f rss_mib=%.0f cpu_ms_per_step=%.3f act_mib=%.1f\n", ms,
+           N / (ms / 1e3), flops / (ms / 1e3) / 1e9, ru.ru_maxrss / 1024.0, cpu_total / steps * 1e3, act_mib);
     free(ids); free(types); free(mask); free(st); free(en);
     mt_optimizer_free(opt);
     mt_model_free(m);

@@ -4,6 +4,10 @@
 Tuned as /work/shared/reference/pytorch-baseline.md says: torch.set_num_threads(N) (default 2);
 bench_train.sh runs it with OMP_WAIT_POLICY=PASSIVE and, when installed, the OpenMP OpenBLAS and
 tcmalloc. Prints "RESULT ms_per_step=..." like the C driver.
+--ckpt N runs the first N encoder layers under torch.utils.checkpoint.checkpoint (training only; N past
+--layers = all), as bench_train.c --ckpt N does: each layer's forward runs again before its backward,
+with the dropout masks replayed (preserve_rng_state, checkpoint's default), so the loss trace is that of
+--ckpt 0. Everything else is the same best setting.
 """
 import argparse
 import math
@@ -13,6 +17,7 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import torch.utils.checkpoint
 
 
 class Layer(nn.Module):
@@ -41,8 +46,9 @@ class Layer(nn.Module):
 
 
 class Model(nn.Module):
-    def __init__(self, vocab, h, layers, nh, maxpos, p):
+    def __init__(self, vocab, h, layers, nh, maxpos, p, ckpt=0):
         super().__init__()
+        self.ckpt = ckpt  # layers [0, ckpt) recompute their forward in backward (training only)
         self.wte = nn.Embedding(vocab, h)
         self.wpe = nn.Embedding(maxpos, h)
         self.wtt = nn.Embedding(2, h)
@@ -57,8 +63,11 @@ class Model(nn.Module):
         x = F.dropout(x, self.p, self.training)
         m = mask.float()
         mask2 = ((m[:, None, :] * m[:, :, None]) < 0.5).unsqueeze(1)
-        for l in self.layers:
-            x = l(x, mask2)
+        for i, l in enumerate(self.layers):
+            if i < self.ckpt and self.training and torch.is_grad_enabled():
+                x = torch.utils.checkpoint.checkpoint(l, x, mask2)
+            else:
+                x = l(x, mask2)
         return self.qa(self.lnf(x))
 
 
@@ -70,11 +79,15 @@ def main():
     ap.add_argument("--dropout", type=float, default=0.1)
     ap.add_argument("--bf16", type=int, default=0, help="1: torch.autocast('cpu', dtype=torch.bfloat16)")
     ap.add_argument("--infer", type=int, default=0, help="1: forward only, eval mode, no_grad")
+    ap.add_argument("--ckpt", type=int, default=0,
+                    help="checkpoint the activations of the first N layers (training only; N > layers: all)")
     a = ap.parse_args()
+    if a.ckpt < 0:
+        ap.error("--ckpt %d: give the number of layers to checkpoint, 0 (off) or more" % a.ckpt)
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     vp = (a.vocab + 127) // 128 * 128
-    model = Model(vp, a.hidden, a.layers, a.heads, max(512, a.seq), a.dropout)
+    model = Model(vp, a.hidden, a.layers, a.heads, max(512, a.seq), a.dropout, 0 if a.infer else a.ckpt)
     model.train(not a.infer)
     amp = torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(a.bf16))
     opt = torch.optim.AdamW(model.parameters(), lr=1e-5, weight_decay=0.01)
@@ -84,6 +97,7 @@ def main():
     st = torch.arange(a.batch) % a.seq
     en = (torch.arange(a.batch) + 3) % a.seq
     total = cpu = 0.0
+    last = float("nan")
     for s in range(a.warmup + a.steps):
         t0, c0 = time.perf_counter(), time.process_time()
         if a.infer:
@@ -95,6 +109,7 @@ def main():
                 logits = model(ids, types, mask)
                 loss = (F.cross_entropy(logits[..., 0], st) + F.cross_entropy(logits[..., 1], en)) / 2
             loss.backward()
+            last = loss.item()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
         dt = time.perf_counter() - t0
@@ -105,7 +120,8 @@ def main():
     n = a.batch * a.seq
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(f"pytorch {torch.__version__} {'infer' if a.infer else 'train'} {'bf16-autocast' if a.bf16 else 'fp32'} threads={a.threads} layers={a.layers} hidden={a.hidden} seq={a.seq} "
-          f"batch={a.batch}: {ms:.1f} ms/step, {n / (ms / 1e3):.0f} tokens/s, peak RSS {rss:.0f} MiB")
+          f"batch={a.batch} ckpt={0 if a.infer else a.ckpt}: {ms:.1f} ms/step, {n / (ms / 1e3):.0f} tokens/s, "
+          f"peak RSS {rss:.0f} MiB" + ("" if a.infer else f", loss {last:.6f}"))
     print(f"RESULT ms_per_step={ms:.3f} tokens_per_s={n / (ms / 1e3):.1f} rss_mib={rss:.0f} "
           f"cpu_ms_per_step={cpu / a.steps * 1e3:.3f}")
 
