@@ -377,6 +377,10 @@ static const mt_cfg_key g_schema[] = {
     K("model.optim.amsgrad", MT_CFG_BOOL, model.optim.amsgrad, "false", 0, "accepted; must be false"),
     K("model.optim.decay_all", MT_CFG_BOOL, model.optim.decay_all, "true", 0,
       "megatune: true = NeMo (decay every parameter), false = Megatron (no decay on biases, LayerNorm)"),
+    K("model.optim.step_in_backward", MT_CFG_BOOL, model.optim.step_in_backward, "false", 0,
+      "megatune: update each layer's weights as soon as backward has its gradients, so no gradient span is "
+      "kept (4 bytes per parameter less memory, the same weights bit for bit); needs "
+      "trainer.gradient_clip_val=0, accumulate_grad_batches=1 and one data-parallel rank"),
     K("model.optim.sched.name", MT_CFG_STR, model.optim.sched.name, "WarmupAnnealing", 1,
       "WarmupAnnealing | SquareRootAnnealing | CosineAnnealing | ... (null = constant)"),
     K("model.optim.sched.warmup_steps", MT_CFG_INT, model.optim.sched.warmup_steps, "null", 1,
@@ -1827,6 +1831,12 @@ mt_status mt_config_finish(mt_train_config *c) {
         CHECK_RANGE(drops[i] >= 0 && drops[i] < 1, dropn[i], "must be in [0, 1), got %g", drops[i]);
     CHECK_RANGE(c->model.tensor_model_parallel_size >= 1, "model.tensor_model_parallel_size", "must be >= 1, got %lld",
                 (long long)c->model.tensor_model_parallel_size);
+    CHECK_RANGE(!c->model.optim.step_in_backward || c->trainer.gradient_clip_val == 0, "model.optim.step_in_backward",
+                "needs trainer.gradient_clip_val=0 (got %g): clipping needs every gradient before the first update; "
+                "set one of them differently", c->trainer.gradient_clip_val);
+    CHECK_RANGE(!c->model.optim.step_in_backward || c->trainer.accumulate_grad_batches == 1,
+                "model.optim.step_in_backward", "needs trainer.accumulate_grad_batches=1 (got %lld): accumulation "
+                "needs every batch's gradients before the update", (long long)c->trainer.accumulate_grad_batches);
     {
         const char *g = c->model.activations_checkpoint_granularity, *me = c->model.activations_checkpoint_method;
         CHECK_RANGE(!g || !strcmp(g, "full") || !strcmp(g, "selective"), "model.activations_checkpoint_granularity",

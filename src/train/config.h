@@ -120,7 +120,7 @@ typedef struct {
             char *name;
             double lr, weight_decay, eps, momentum;
             mt_cfg_list betas;
-            int amsgrad, decay_all;
+            int amsgrad, decay_all, step_in_backward;
             struct {
                 char *name, *monitor;
                 int64_t warmup_steps, last_epoch, hold_steps;

@@ -981,7 +981,17 @@ static mt_status train_loop(run *r, mt_train_result *res) {
     const mt_param_table *tab = mt_model_params(m);
     ckpt_ctx cc = {m, r->opt, &r->st, r};
     int64_t last_val_step = -1;
-    if (s == MT_OK) mt_model_zero_grad(m);
+    // model.optim.step_in_backward: backward updates each span itself and the gradient span is
+    // never touched (not even cleared: its pages stay out of the resident set)
+    const int in_bwd = c->model.optim.step_in_backward;
+    if (in_bwd && R > 1)
+        s = mt_fail(MT_ERR_INVALID, "model.optim.step_in_backward=true needs one data-parallel rank, this run has "
+                    "%d (the gradients are averaged over ranks before the update): run mpirun -np %d (the tensor-"
+                    "parallel size) or set it to false", R, r->par->world_size / R);
+    if (s == MT_OK && in_bwd)
+        mt_info("model.optim.step_in_backward: each layer's weights are updated as soon as backward has its "
+                "gradients (no gradient span kept)");
+    if (s == MT_OK && !in_bwd) mt_model_zero_grad(m);
     while (s == MT_OK && r->st.global_step < max_steps && r->st.epoch < max_epochs) {
         if (lens)
             s = mt_length_grouped_order(order, lens, N, (size_t)(B * R), (uint64_t)r->st.seed, r->st.epoch,
@@ -1001,7 +1011,16 @@ static mt_status train_loop(run *r, mt_train_result *res) {
             s = mt_dataset_make_batch(r->train, idx, k, &buf, &batch);
             float loss = 0;
             if (s == MT_OK) s = mt_model_forward(m, &batch, 1, (uint64_t)r->st.seed, (uint64_t)r->st.micro_batches, &loss);
-            if (s == MT_OK) s = mt_model_backward(m, 1.0f / (float)A);
+            // (before backward: with step_in_backward, backward updates the weights)
+            if (s == MT_OK && !isfinite(loss)) {
+                s = mt_fail(MT_ERR_INVALID, "the training loss is %f at step %lld (epoch %lld, batch %lld): lower "
+                            "model.optim.lr or set trainer.gradient_clip_val", (double)loss,
+                            (long long)r->st.global_step, (long long)r->st.epoch, (long long)b);
+                break;
+            }
+            if (s == MT_OK)
+                s = in_bwd ? mt_model_backward_step(m, r->opt, (float)mt_sched_lr(&r->sched, r->st.global_step))
+                           : mt_model_backward(m, 1.0f / (float)A);
             if (s != MT_OK) break;
             if (!fed_batches) // what activation checkpointing and the batch shape cost, once
                 mt_info("activations: %.1f MiB for the first %dx%d batch (with backward scratch)",
@@ -1010,12 +1029,6 @@ static mt_status train_loop(run *r, mt_train_result *res) {
             fed_padded += (long long)batch.B * batch.T;
             fed_batches++;
             fed_s += now_s() - t_batch;
-            if (!isfinite(loss)) {
-                s = mt_fail(MT_ERR_INVALID, "the training loss is %f at step %lld (epoch %lld, batch %lld): lower "
-                            "model.optim.lr or set trainer.gradient_clip_val", (double)loss,
-                            (long long)r->st.global_step, (long long)r->st.epoch, (long long)b);
-                break;
-            }
             r->st.micro_batches++;
             group_loss += loss;
             in_group++;
@@ -1041,7 +1054,8 @@ static mt_status train_loop(run *r, mt_train_result *res) {
                 gscale = mt_clip_coef(mt_grad_norm(mt_model_grad_data(m), tab, r->par->tp),
                                       (float)c->trainer.gradient_clip_val);
             double t_step = now_s();
-            mt_optimizer_step_fused(r->opt, mt_model_param_data(m), mt_model_grad_data(m), (float)lr, gscale);
+            if (!in_bwd) // (with step_in_backward the update was made in backward, at this lr)
+                mt_optimizer_step_fused(r->opt, mt_model_param_data(m), mt_model_grad_data(m), (float)lr, gscale);
             fed_s += now_s() - t_step;
             r->st.global_step++;
             int64_t batches_before = b + 1 - in_group;

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# NeMo's activations_checkpoint_* keys: uniform, block and selective recomputation train the same
-# model as a run that keeps every activation (dropout on): metrics.csv equal to the last digit, in
-# one process and with tensor parallelism (mpirun -np 2); the log says what is recomputed; bad
-# values are refused with the key named.
+# The two ways to train in less memory give the run that keeps everything, to the last digit
+# (metrics.csv byte for byte, dropout on), in one process and with tensor parallelism (mpirun -np 2):
+#  - NeMo's activations_checkpoint_* keys: uniform, block and selective recomputation; the log
+#    says what is recomputed and the activation MiB fall;
+#  - model.optim.step_in_backward: the update inside backward, no gradient span; with checkpointing too.
+# Bad values and combinations are refused with the key named.
 set -u
 . "$(dirname "$0")/mpi_env.sh" # mpi_env, mpi_part, mpi_part_end
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
@@ -15,7 +17,7 @@ if [ "${MEGATUNE_SANITIZED:-0}" = 1 ]; then steps=8; fi
 common=(examples/quickstart_config.yaml trainer.max_steps=$steps trainer.val_check_interval=8
   model.language_model.config.hidden_size=32 model.language_model.config.num_layers=4
   model.dataset.max_seq_length=24 model.train_ds.batch_size=8 trainer.log_every_n_steps=1
-  trainer.progress_bar=lines exp_manager.version=v)
+  trainer.progress_bar=lines exp_manager.version=v trainer.gradient_clip_val=0)
 run() { # name np args...
   local name=$1 np=$2; shift 2
   if [ "$np" = 1 ]; then "$bin" train "${common[@]}" "$@" exp_manager.exp_dir="$work/$name" > "$work/$name.log" 2>&1
@@ -51,6 +53,12 @@ run selective 1 model.activations_checkpoint_granularity=selective
 says selective "activation checkpointing: selective"
 same plain selective
 
+run inbwd 1 model.optim.step_in_backward=true
+says inbwd "model.optim.step_in_backward: each layer's weights are updated as soon as backward has its gradients"
+same plain inbwd
+run inbwd_uniform 1 model.optim.step_in_backward=true model.activations_checkpoint_method=uniform
+same plain inbwd_uniform
+
 # bad values: one message naming the key and the fix, a non-zero exit, no run folder
 bad() { # expected-text args...
   local want=$1; shift
@@ -66,13 +74,24 @@ bad "model.activations_checkpoint_method must be uniform or block when model.act
   model.activations_checkpoint_granularity=full
 bad "model.activations_checkpoint_num_layers must be >= 1, got 0" model.activations_checkpoint_method=block \
   model.activations_checkpoint_num_layers=0
+bad "model.optim.step_in_backward needs trainer.gradient_clip_val=0 (got 1)" model.optim.step_in_backward=true \
+  trainer.gradient_clip_val=1.0
+bad "model.optim.step_in_backward needs trainer.accumulate_grad_batches=1 (got 2)" model.optim.step_in_backward=true \
+  trainer.accumulate_grad_batches=2
 
-# tensor parallelism: the recomputed forward repeats its all-reduces on both ranks in step
+# tensor parallelism: the recomputed forward repeats its all-reduces on both ranks in step, and each
+# rank updates its own shard inside backward; data parallelism is refused with step_in_backward
 mpi_env
 if mpi_part "the TP=2 part"; then
   run tp2 2 model.tensor_model_parallel_size=2
   run tp2_uniform 2 model.tensor_model_parallel_size=2 model.activations_checkpoint_method=uniform
   same tp2 tp2_uniform
+  run tp2_inbwd 2 model.tensor_model_parallel_size=2 model.optim.step_in_backward=true
+  same tp2 tp2_inbwd
+  mpirun --oversubscribe -np 2 "$bin" train "${common[@]}" model.optim.step_in_backward=true \
+    exp_manager.exp_dir="$work/dp2" > "$work/dp2.log" 2>&1 && fail "step_in_backward with 2 data-parallel ranks ran"
+  grep -qF "model.optim.step_in_backward=true needs one data-parallel rank, this run has 2" "$work/dp2.log" \
+    || { tail -5 "$work/dp2.log"; fail "no data-parallel message"; }
 fi
 mpi_part_end
 echo PASSED
