@@ -4,7 +4,7 @@ in fp32 and bf16 (megatune's trainer.precision=bf16 vs PyTorch's CPU bf16 autoca
 
     bench/bench_compare.py [--build build] [--shapes base,345m,345m-384] [--modes train,infer]
                            [--precisions 32,bf16] [--steps 3] [--repeats 3] [--threads 2] [--isa avx2]
-                           [--ckpt N]
+                           [--ckpt N] [--step-in-backward]
 
 Each (shape, mode, precision) runs megatune then PyTorch `repeats` times in turn, so both see the
 same machine load; it prints medians with min/max of ms per step, the ratio of medians (PyTorch
@@ -23,6 +23,9 @@ mt_model_set_activation_checkpoint, torch.utils.checkpoint in PyTorch; N past th
 one more forward of those layers per step for less activation memory. A header line says so, train rows
 are labelled "train+ckptN", and a column gives megatune's activation MiB (bench_train's act_mib). GFLOP/s
 and peak% count the model's FLOPs, not the recomputation.
+--step-in-backward (train rows only) runs megatune's update inside backward (model.optim.step_in_backward:
+no gradient span) and turns gradient clipping off in BOTH programs (it needs every gradient before the
+first update), so both do the same work; the rows are labelled "+sib".
 """
 import argparse
 import os
@@ -70,6 +73,8 @@ def main():
     ap.add_argument("--ckpt", type=int, default=0, metavar="N",
                     help="train rows: checkpoint the activations of the first N layers in both programs "
                          "(0: off; N past the layer count: all)")
+    ap.add_argument("--step-in-backward", action="store_true",
+                    help="train rows: megatune updates inside backward (no gradient span); clipping off in both")
     a = ap.parse_args()
     if a.ckpt < 0:
         ap.error("--ckpt %d: give the number of layers to checkpoint, 0 (off) or more" % a.ckpt)
@@ -100,8 +105,12 @@ def main():
     if a.ckpt and "train" in a.modes.split(","):
         print("activation checkpointing: first %d layers (all where a shape has fewer) in both programs, "
               "train rows only; GFLOP/s and peak%% count the model's FLOPs, not the recomputation" % a.ckpt)
+    if a.step_in_backward and "train" in a.modes.split(","):
+        print("step in backward: megatune updates each layer inside backward (no gradient span); gradient "
+              "clipping off in both programs, train rows only")
     print("ratio = PyTorch ms / megatune ms of the medians (> 1: megatune faster); peak% = GFLOP/s / measured peak")
-    ml = len("train+ckpt%d" % a.ckpt) if a.ckpt else 5  # mode column: "train+ckptN" when checkpointing
+    # mode column: "train+ckptN" when checkpointing, "+sib" with the step in backward
+    ml = len("train" + ("+ckpt%d" % a.ckpt if a.ckpt else "") + ("+sib" if a.step_in_backward else ""))
     hdr = "%-9s %-*s %-4s | %-26s | %-26s | %6s | %9s %9s | %7s %7s | %6s %6s" % (
         "shape", ml, "mode", "prec", "megatune ms med [min,max]", "pytorch ms med [min,max]", "ratio", "mt tok/s",
         "pt tok/s", "mt pk%", "pt pk%", "mt MiB", "pt MiB") + " | cpu-time ratio | mt act MiB | load avg"
@@ -111,7 +120,8 @@ def main():
         big = shape.startswith("345m")
         for mode in a.modes.split(","):
             ck = a.ckpt if mode == "train" else 0
-            label = mode + ("+ckpt%d" % ck if ck else "")
+            sib = a.step_in_backward and mode == "train"
+            label = mode + ("+ckpt%d" % ck if ck else "") + ("+sib" if sib else "")
             for prec in a.precisions.split(","):
                 if prec == "bf16" and not has_bf16:
                     print("%-9s %-*s %-4s | skipped: no AVX512-BF16/AMX-BF16 %s" % (
@@ -126,6 +136,9 @@ def main():
                 if ck:
                     mcmd += ["--ckpt", str(ck)]
                     pcmd += ["--ckpt", str(ck)]
+                if sib:
+                    mcmd += ["--step-in-backward", "1", "--clip", "0"]
+                    pcmd += ["--clip", "0"]
                 if mode == "infer":
                     mcmd += ["--dropout", "0"]
                 mr, pr = [], []

@@ -2,7 +2,7 @@
 // batch, and times N steps of forward + backward + gradient clipping + AdamW.
 //   bench_train [--layers 12] [--hidden 768] [--heads 12] [--seq 128] [--batch 8] [--vocab 30522]
 //               [--steps 5] [--warmup 1] [--dropout 0.1] [--arch megatron|bert]
-//               [--precision 32|bf16|bf16emu] [--infer 0|1] [--ckpt 0]
+//               [--precision 32|bf16|bf16emu] [--infer 0|1] [--ckpt 0] [--clip 1.0] [--step-in-backward 0|1]
 // --precision bf16 runs the linear layers as trainer.precision=bf16 does (oneDNN; refused where the
 // CPU has no bf16); --infer 1 times forward only in eval mode (no loss, no dropout), FLOPs 1/3.
 // --ckpt N checkpoints the activations of the first N layers (mt_model_set_activation_checkpoint;
@@ -10,6 +10,8 @@
 // of those layers and the FLOPs counted stay the model's (GFLOP/s then reads lower, as for
 // Megatron's model FLOPs utilization). Training only: with --infer 1 it changes nothing, the
 // inference forward keeps one layer's activations whatever N is.
+// --clip F: the gradient-norm clip (0 = none). --step-in-backward 1 (needs --clip 0) runs the update
+// inside backward as model.optim.step_in_backward=true does: no gradient span is touched.
 // The activation bytes of the last forward (mt_model_activation_bytes) are printed in MiB.
 // Prints ms/step, tokens/s, GFLOP/s and peak RSS, then one machine-readable line "RESULT ..." that
 // also gives CPU time per step (all threads), a measure less disturbed by other load on the machine.
@@ -42,7 +44,8 @@ static double now(void) {
 int main(int argc, char **argv) {
     int layers = 12, hidden = 768, heads = 12, seq = 128, batch = 8, vocab = 30522, steps = 5, warmup = 1;
     float dropout = 0.1f;
-    int bert = 0, infer = 0, ckpt = 0;
+    int bert = 0, infer = 0, ckpt = 0, in_bwd = 0;
+    float clip = 1.0f;
     const char *precision = "32";
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *k = argv[i], *v = argv[i + 1];
@@ -59,6 +62,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(k, "--precision")) precision = v;
         else if (!strcmp(k, "--infer")) infer = atoi(v);
         else if (!strcmp(k, "--ckpt")) ckpt = atoi(v);
+        else if (!strcmp(k, "--clip")) clip = (float)atof(v);
+        else if (!strcmp(k, "--step-in-backward")) in_bwd = atoi(v);
         else {
             fprintf(stderr, "bench_train: unknown option %s\n", k);
             return 2;
@@ -81,6 +86,10 @@ int main(int argc, char **argv) {
     }
     if (ckpt < 0) {
         fprintf(stderr, "bench_train: --ckpt %d: give the number of layers to checkpoint, 0 (off) or more\n", ckpt);
+        return 2;
+    }
+    if (in_bwd && clip > 0) {
+        fprintf(stderr, "bench_train: --step-in-backward 1 needs --clip 0 (clipping needs every gradient first)\n");
         return 2;
     }
     mt_model_init_weights(m, 1);
@@ -127,7 +136,7 @@ int main(int argc, char **argv) {
     double nonemb = (double)t->total_numel - emb;
     double flops = 6.0 * nonemb * (double)N + 12.0 * layers * batch * (double)seq * seq * hidden;
     if (infer) flops /= 3;
-    if (!infer) mt_model_zero_grad(m); // (then the fused step clears them)
+    if (!infer && !in_bwd) mt_model_zero_grad(m); // (then the fused step clears them)
     double total = 0, cpu_total = 0;
     float loss = 0;
     for (int s = 0; s < warmup + steps; s++) {
@@ -137,13 +146,19 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "bench_train: %s\n", mt_last_error());
                 return 1;
             }
+        } else if (in_bwd) { // as the trainer with model.optim.step_in_backward=true
+            if (mt_model_forward(m, &bt, 1, 5, (uint64_t)s, &loss) != MT_OK ||
+                mt_model_backward_step(m, opt, 1e-5f) != MT_OK) {
+                fprintf(stderr, "bench_train: %s\n", mt_last_error());
+                return 1;
+            }
         } else {
             if (mt_model_forward(m, &bt, 1, 5, (uint64_t)s, &loss) != MT_OK || mt_model_backward(m, 1.0f) != MT_OK) {
                 fprintf(stderr, "bench_train: %s\n", mt_last_error());
                 return 1;
             }
             // as the trainer: clip scale + AdamW + zero_grad in one pass
-            float gscale = mt_clip_coef(mt_grad_norm(mt_model_grad_data(m), t, NULL), 1.0f);
+            float gscale = clip > 0 ? mt_clip_coef(mt_grad_norm(mt_model_grad_data(m), t, NULL), clip) : 1.0f;
             mt_optimizer_step_fused(opt, mt_model_param_data(m), mt_model_grad_data(m), 1e-5f, gscale);
         }
         double dt = now() - t0;

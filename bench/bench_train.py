@@ -81,6 +81,7 @@ def main():
     ap.add_argument("--infer", type=int, default=0, help="1: forward only, eval mode, no_grad")
     ap.add_argument("--ckpt", type=int, default=0,
                     help="checkpoint the activations of the first N layers (training only; N > layers: all)")
+    ap.add_argument("--clip", type=float, default=1.0, help="clip_grad_norm_ max norm; 0 = no clipping")
     a = ap.parse_args()
     if a.ckpt < 0:
         ap.error("--ckpt %d: give the number of layers to checkpoint, 0 (off) or more" % a.ckpt)
@@ -110,7 +111,8 @@ def main():
                 loss = (F.cross_entropy(logits[..., 0], st) + F.cross_entropy(logits[..., 1], en)) / 2
             loss.backward()
             last = loss.item()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            if a.clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), a.clip)
             opt.step()
         dt = time.perf_counter() - t0
         if s >= a.warmup:
