@@ -586,6 +586,8 @@ static void span_end(mt_model *m, size_t lo, size_t hi) {
 mt_status mt_model_backward_step(mt_model *m, mt_optimizer *opt, float lr) {
     if (!opt) return mt_fail(MT_ERR_INVALID, "model backward step: no optimizer");
     if (m->cfg.num_layers < 1) return mt_fail(MT_ERR_INVALID, "model backward step: the model has no layers");
+    // refused backwards (no forward, no loss, no head) say why before the step count moves
+    if (!m->have_forward || !m->have_loss || m->cfg.head == MT_HEAD_NONE) return encoder_backward(m, 1.0f);
     if (!m->grad_scratch) {
         size_t most = layer_lo(m, 0), tail = m->table.total - layer_lo(m, m->cfg.num_layers);
         if (tail > most) most = tail;

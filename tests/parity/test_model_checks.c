@@ -5,6 +5,7 @@
 #include "kernels/bf16.h"
 #include "model/model.h"
 #include "model/model_kernels.h"
+#include "model/optim.h"
 #include "test_util.h"
 
 static void small(mt_model_config *c, int tp, int rank) {
@@ -88,6 +89,19 @@ static void check_errors(void) {
     float loss;
     CHECK(mt_model_backward(m, 1.0f) == MT_ERR_INVALID);
     CHECK(strstr(mt_last_error(), "forward") != NULL);
+    {   // the step in backward refuses the same way, before its optimizer counts a step
+        mt_optim_config oc;
+        mt_optim_config_default(&oc, MT_OPTIM_ADAMW);
+        mt_optimizer *o = NULL;
+        CHECK_OK(mt_optimizer_create(&oc, mt_model_params(m), &o));
+        CHECK(mt_model_backward_step(m, o, 1e-3f) == MT_ERR_INVALID);
+        CHECK(strstr(mt_last_error(), "forward") != NULL);
+        CHECK(mt_optimizer_steps(o) == 0);
+        CHECK_OK(mt_model_forward(m, &b, 0, 0, 0, NULL)); // a prediction forward: no loss to differentiate
+        CHECK(mt_model_backward_step(m, o, 1e-3f) == MT_ERR_INVALID);
+        CHECK(mt_optimizer_steps(o) == 0);
+        mt_optimizer_free(o);
+    }
     CHECK_OK(mt_model_forward(m, &b, 0, 0, 0, &loss));
     CHECK_OK(mt_model_backward(m, 1.0f));
     ids[5] = 997;
