@@ -11,7 +11,8 @@
 // Megatron's model FLOPs utilization). Training only: with --infer 1 it changes nothing, the
 // inference forward keeps one layer's activations whatever N is.
 // --clip F: the gradient-norm clip (0 = none). --step-in-backward 1 (needs --clip 0) runs the update
-// inside backward as model.optim.step_in_backward=true does: no gradient span is touched.
+// inside backward as model.optim.step_in_backward=true does: no gradient span is touched, and (bf16)
+// no bf16 copy of the weights is kept between products.
 // The activation bytes of the last forward (mt_model_activation_bytes) are printed in MiB.
 // Prints ms/step, tokens/s, GFLOP/s and peak RSS, then one machine-readable line "RESULT ..." that
 // also gives CPU time per step (all threads), a measure less disturbed by other load on the machine.
@@ -94,6 +95,7 @@ int main(int argc, char **argv) {
     }
     mt_model_init_weights(m, 1);
     if (!infer) mt_model_set_activation_checkpoint(m, ckpt);
+    if (!infer && in_bwd) mt_model_set_weight_copies(m, 0); // as the trainer with step_in_backward
     if (!strcmp(precision, "bf16")) {
         const char *why = NULL;
         if (!mt_bf16_available(&why)) {

@@ -105,6 +105,11 @@ void mt_model_set_activation_checkpoint(mt_model *m, int layers) {
     m->have_forward = m->have_loss = 0; // the arena layout may change at the next forward
 }
 
+void mt_model_set_weight_copies(mt_model *m, int keep) {
+    m->no_weight_copies = !keep;
+    if (!keep && m->params) mt_kernels_forget_weights(m->params, m->params + m->table.total);
+}
+
 size_t mt_model_activation_bytes(const mt_model *m) { return m->arena_used * sizeof(float); }
 
 void mt_model_init_weights(mt_model *m, uint64_t seed) {
@@ -435,7 +440,7 @@ mt_status mt_model_forward(mt_model *m, const mt_batch *batch, int train, uint64
     // only; evaluation forwards share them until the weights are handed out for writing again
     if (train) weights_changed(m);
     m->fwd_wver = m->wver;
-    mt_kernels_set_weights_version(m->fwd_wver);
+    mt_kernels_set_weights_version(m->no_weight_copies ? 0 : m->fwd_wver);
     mt_status st = encoder_forward(m, batch, loss);
     mt_kernels_set_weights_version(0);
     return st;
@@ -553,7 +558,7 @@ static mt_status layer_backward(mt_model *m, int l, const float *x) {
 static mt_status encoder_backward(mt_model *m, float loss_scale);
 
 mt_status mt_model_backward(mt_model *m, float loss_scale) {
-    mt_kernels_set_weights_version(m->fwd_wver);
+    mt_kernels_set_weights_version(m->no_weight_copies ? 0 : m->fwd_wver);
     mt_status st = encoder_backward(m, loss_scale);
     mt_kernels_set_weights_version(0);
     return st;
@@ -604,7 +609,7 @@ mt_status mt_model_backward_step(mt_model *m, mt_optimizer *opt, float lr) {
     mt_optimizer_begin_step(opt);
     m->step_opt = opt;
     m->step_lr = lr;
-    mt_kernels_set_weights_version(m->fwd_wver);
+    mt_kernels_set_weights_version(m->no_weight_copies ? 0 : m->fwd_wver);
     mt_status st = encoder_backward(m, 1.0f);
     mt_kernels_set_weights_version(0);
     m->step_opt = NULL;

@@ -35,6 +35,7 @@ struct mt_model {
     int recompute;   // -1 auto (by memory), 0 keep attention probs + GELU outputs, 1 recompute in backward
     int store_probs; // this arena layout keeps them
     int lean;        // prediction forward (no loss, no backward): one layer's activations, reused
+    int no_weight_copies; // kernels keep no derived weights (bf16 copies) from one call to the next
     int ckpt_layers; // layers [0, ckpt_layers) are recomputed in backward (activation checkpointing)
     int ckpt_now;    // the arena's layout: layers below this share one set of activations
     int fc1_stale;   // the last forward ran FC1 with GELU fused (eval): a backward recomputes L->fc1

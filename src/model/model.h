@@ -88,6 +88,10 @@ mt_status mt_model_backward_step(mt_model *m, mt_optimizer *opt, float lr) MT_WA
 // forward of them per step. 0 = off (the default); values past num_layers mean all layers.
 // Takes effect at the next forward.
 void mt_model_set_activation_checkpoint(mt_model *m, int layers);
+// keep 0: the kernels keep no derived copy of the weights from one product to the next (bf16: every
+// product converts its weight matrix again, one conversion per use instead of one per step), for 2
+// bytes per parameter less memory. 1 (the default) keeps them. The results are the same either way.
+void mt_model_set_weight_copies(mt_model *m, int keep);
 // Bytes of activations (and backward scratch) the last forward laid out; 0 before any.
 size_t mt_model_activation_bytes(const mt_model *m);
 

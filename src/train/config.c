@@ -379,7 +379,8 @@ static const mt_cfg_key g_schema[] = {
       "megatune: true = NeMo (decay every parameter), false = Megatron (no decay on biases, LayerNorm)"),
     K("model.optim.step_in_backward", MT_CFG_BOOL, model.optim.step_in_backward, "false", 0,
       "megatune: update each layer's weights as soon as backward has its gradients, so no gradient span is "
-      "kept (4 bytes per parameter less memory, the same weights bit for bit); needs "
+      "kept and no bf16 copy of the weights between products (4 bytes per parameter less memory, 6 with "
+      "trainer.precision=bf16; the same weights bit for bit); needs "
       "trainer.gradient_clip_val=0, accumulate_grad_batches=1 and one data-parallel rank"),
     K("model.optim.sched.name", MT_CFG_STR, model.optim.sched.name, "WarmupAnnealing", 1,
       "WarmupAnnealing | SquareRootAnnealing | CosineAnnealing | ... (null = constant)"),

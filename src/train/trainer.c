@@ -988,6 +988,8 @@ static mt_status train_loop(run *r, mt_train_result *res) {
         s = mt_fail(MT_ERR_INVALID, "model.optim.step_in_backward=true needs one data-parallel rank, this run has "
                     "%d (the gradients are averaged over ranks before the update): run mpirun -np %d (the tensor-"
                     "parallel size) or set it to false", R, r->par->world_size / R);
+    // the bf16 copies of the weights would go stale during every backward anyway; memory is the point
+    if (s == MT_OK && in_bwd) mt_model_set_weight_copies(m, 0);
     if (s == MT_OK && in_bwd)
         mt_info("model.optim.step_in_backward: each layer's weights are updated as soon as backward has its "
                 "gradients (no gradient span kept)");

@@ -63,7 +63,8 @@ static void run(mt_optim_kind kind, float clip, float gmag) {
 // step_in_backward), B forward and mt_model_backward_step; after each of 3 steps (new batch, new
 // dropout) parameters, both moments and the losses must be identical, and B's gradients all zero.
 // Weight decay on weights only (NeMo's groups: a per-float mask), with and without activation
-// checkpointing, both arches, a token head and the joint second head (its span is the tail).
+// checkpointing, both arches, a token head and the joint second head (its span is the tail); B keeps
+// no bf16 weight copies between products.
 static void run_in_backward(mt_arch arch, const mt_kernels *k, const char *kname, int ckpt, int two_heads) {
     mt_model_config c;
     if (arch == MT_ARCH_BERT) mt_model_config_bert_defaults(&c);
@@ -99,6 +100,7 @@ static void run_in_backward(mt_arch arch, const mt_kernels *k, const char *kname
     mt_model_init_weights(b, 3);
     mt_model_set_activation_checkpoint(a, ckpt);
     mt_model_set_activation_checkpoint(b, ckpt);
+    mt_model_set_weight_copies(b, 0); // as the trainer with step_in_backward: the same results
     const mt_param_table *t = mt_model_params(a);
     const size_t n = t->total;
     mt_optim_config oc;
