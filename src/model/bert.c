@@ -345,6 +345,9 @@ static mt_status row_parallel_residual(mt_model *m, int fuse, float *out, const 
     return MT_OK;
 }
 
+// out NULL: only what backward reads is computed (a checkpointed layer's recomputation): pre-LN's
+// backward never reads the layer's output, so its last product (FC2, a third of the layer's
+// multiply-adds) and residual are skipped; post-LN's LayerNorm needs its input, so nothing is.
 static mt_status layer_forward(mt_model *m, int l, float *x, float *out) {
     const mt_model_config *c = &m->cfg;
     const mt_kernels *k = m->k;
@@ -405,10 +408,12 @@ static mt_status layer_forward(mt_model *m, int l, float *x, float *out) {
         k->linear_fwd(L->fc1, mlp_in, P(MT_ROLE_FC1_W, l), P(MT_ROLE_FC1_B, l), N, C, F);
         k->act_fwd(L->act, L->fc1, (size_t)N * F, gelu_kact(c->gelu));
     }
+    if (!out && !post) return MT_OK;
     float *s2 = post ? L->s2 : out;
     MT_TRY(row_parallel_residual(m, fuse_res, s2, h, L->act, P(MT_ROLE_FC2_W, l), P(MT_ROLE_FC2_B, l), F, &d2));
-    if (post)
-        k->layernorm_fwd(out, L->ln2_mean, L->ln2_rstd, L->s2, P(MT_ROLE_LN2_W, l), P(MT_ROLE_LN2_B, l), N, C, eps);
+    if (post) // (the recomputation still writes its output: LN2's mean and rstd come with it)
+        k->layernorm_fwd(out ? out : m->d_a, L->ln2_mean, L->ln2_rstd, L->s2, P(MT_ROLE_LN2_W, l), P(MT_ROLE_LN2_B, l),
+                         N, C, eps);
     return MT_OK;
 }
 
@@ -503,9 +508,9 @@ static mt_status layer_backward(mt_model *m, int l, const float *x) {
 
     // A checkpointed layer's activations were overwritten by the layers after it: run its forward
     // again from its kept input. The dropout sites are the forward's (same seed, step and streams)
-    // and the kernels are deterministic, so this refills them bit for bit (its output, rewritten
-    // into resid[l + 1], is the same too; nothing reads it any more). d_a is free scratch here.
-    if (l < m->ckpt_now) MT_TRY(layer_forward(m, l, (float *)x, resid_at(m, l + 1)));
+    // and the kernels are deterministic, so this refills them bit for bit; its output is not needed
+    // (nothing reads resid[l + 1] any more). d_a is free scratch here.
+    if (l < m->ckpt_now) MT_TRY(layer_forward(m, l, (float *)x, NULL));
 
     // dh: gradient w.r.t. the residual stream after attention
     float *dh = dres;
