@@ -587,10 +587,18 @@ static void span_begin(mt_model *m, size_t lo, size_t hi) {
     memset(m->grad_scratch, 0, (hi - lo) * sizeof(float));
 }
 
-// The span's gradients are complete: the optimizer updates its parameters.
-static void span_end(mt_model *m, size_t lo, size_t hi) {
-    if (!m->step_opt) return;
+// The span's gradients are complete: reduced over data-parallel replicas (when a hook is set),
+// then the optimizer updates its parameters.
+static mt_status span_end(mt_model *m, size_t lo, size_t hi) {
+    if (!m->step_opt) return MT_OK;
+    if (m->grad_reduce) MT_TRY(m->grad_reduce(m->grad_reduce_ctx, m->grad_scratch, hi - lo));
     mt_optimizer_step_range(m->step_opt, m->params, m->grad_scratch, lo, hi - lo, m->step_lr);
+    return MT_OK;
+}
+
+void mt_model_set_grad_reduce(mt_model *m, mt_grad_reduce_fn fn, void *ctx) {
+    m->grad_reduce = fn;
+    m->grad_reduce_ctx = ctx;
 }
 
 mt_status mt_model_backward_step(mt_model *m, mt_optimizer *opt, float lr) {
@@ -646,11 +654,11 @@ static mt_status encoder_backward(mt_model *m, float loss_scale) {
                          m->resid + (size_t)c->num_layers * NC, P(MT_ROLE_FINAL_LN_W, -1), m->fin_mean, m->fin_rstd,
                          N, C);
     }
-    span_end(m, layer_lo(m, nl), m->table.total);
+    MT_TRY(span_end(m, layer_lo(m, nl), m->table.total));
     for (int l = nl - 1; l >= 0; l--) {
         span_begin(m, layer_lo(m, l), layer_lo(m, l + 1));
         MT_TRY(layer_backward(m, l, m->resid + (size_t)l * NC));
-        span_end(m, layer_lo(m, l), layer_lo(m, l + 1));
+        MT_TRY(span_end(m, layer_lo(m, l), layer_lo(m, l + 1)));
     }
     span_begin(m, 0, layer_lo(m, 0));
     mt_dropout_site de = site(m, c->hidden_dropout, MT_STREAM_EMBED);
@@ -666,6 +674,6 @@ static mt_status encoder_backward(mt_model *m, float loss_scale) {
                           T, C);
     MT_TRY(mt_tp_g_backward(m->tp, de_sum, NC));
     k->embed_word_bwd(G(MT_ROLE_WORD_EMB, -1), de_sum, m->ids, m->vstart, m->vlocal, N, C);
-    span_end(m, 0, layer_lo(m, 0));
+    MT_TRY(span_end(m, 0, layer_lo(m, 0)));
     return MT_OK;
 }

@@ -70,6 +70,8 @@ struct mt_model {
     // in grad_scratch (sized for the largest span) instead of the gradient span, and step_opt
     // updates each span as soon as they are complete; step_opt NULL: a plain backward
     struct mt_optimizer *step_opt;
+    mt_grad_reduce_fn grad_reduce; // data parallelism: each span's gradients averaged before its update
+    void *grad_reduce_ctx;
     float step_lr;
     float *grad_scratch;
     size_t grad_scratch_floats, span_lo;

@@ -75,10 +75,14 @@ void mt_model_zero_grad(mt_model *m);
 // in a scratch buffer the size of the largest span, and `opt` updates that span at `lr` as soon as
 // they are complete, so the gradient span (4 bytes per parameter) is never touched. Weights and
 // moments afterwards equal, bit for bit, mt_model_backward(m, 1) + mt_optimizer_step on zeroed
-// gradients: for training without gradient clipping, accumulation or data parallelism, which need
-// every gradient before any update.
+// gradients: for training without gradient clipping or accumulation, which need every gradient
+// before any update (data parallelism: see mt_model_set_grad_reduce).
 typedef struct mt_optimizer mt_optimizer;
 mt_status mt_model_backward_step(mt_model *m, mt_optimizer *opt, float lr) MT_WARN_UNUSED;
+// Data parallelism with the step in backward: fn(ctx, grads, n) is called on each span's n gradients
+// before its update, to average them over the replicas in place (as DDP's buckets). NULL: none.
+typedef mt_status (*mt_grad_reduce_fn)(void *ctx, float *grads, size_t n);
+void mt_model_set_grad_reduce(mt_model *m, mt_grad_reduce_fn fn, void *ctx);
 
 // Activation checkpointing (Megatron's full recomputation, NeMo's activations_checkpoint_*): the
 // first `layers` transformer layers keep only their input through a training forward, and backward

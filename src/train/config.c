@@ -381,7 +381,8 @@ static const mt_cfg_key g_schema[] = {
       "megatune: update each layer's weights as soon as backward has its gradients, so no gradient span is "
       "kept and no bf16 copy of the weights between products (4 bytes per parameter less memory, 6 with "
       "trainer.precision=bf16; the same weights bit for bit); needs "
-      "trainer.gradient_clip_val=0, accumulate_grad_batches=1 and one data-parallel rank"),
+      "trainer.gradient_clip_val=0 and accumulate_grad_batches=1 (data parallelism: each layer's gradients "
+      "are averaged over the replicas in backward)"),
     K("model.optim.sched.name", MT_CFG_STR, model.optim.sched.name, "WarmupAnnealing", 1,
       "WarmupAnnealing | SquareRootAnnealing | CosineAnnealing | ... (null = constant)"),
     K("model.optim.sched.warmup_steps", MT_CFG_INT, model.optim.sched.warmup_steps, "null", 1,

@@ -297,6 +297,20 @@ static mt_status monitor_value(run *r, const mt_eval_result *ev, double *out) {
 }
 
 // The precision itself is applied where the model is built (mt_session_precision_kernels).
+// DDP's gradient average: sum over the data-parallel group, then times 1/R (the same two fp32
+// operations per element whether on the whole span or, with step_in_backward, span by span)
+typedef struct {
+    mt_comm *dp;
+    int R;
+} dp_mean_ctx;
+static mt_status dp_mean(void *ctx, float *g, size_t n) {
+    const dp_mean_ctx *d = ctx;
+    MT_TRY(mt_all_reduce(d->dp, g, n, MT_REDUCE_SUM));
+    const float inv = 1.0f / (float)d->R;
+    for (size_t i = 0; i < n; i++) g[i] *= inv;
+    return MT_OK;
+}
+
 static mt_status precision_check(const mt_train_config *cfg) {
     const char *p = cfg->trainer.precision;
     if (!strcmp(p, "32") || !strcmp(p, "32-true") || !strcmp(p, "16") || !strcmp(p, "bf16") ||
@@ -984,10 +998,8 @@ static mt_status train_loop(run *r, mt_train_result *res) {
     // model.optim.step_in_backward: backward updates each span itself and the gradient span is
     // never touched (not even cleared: its pages stay out of the resident set)
     const int in_bwd = c->model.optim.step_in_backward;
-    if (in_bwd && R > 1)
-        s = mt_fail(MT_ERR_INVALID, "model.optim.step_in_backward=true needs one data-parallel rank, this run has "
-                    "%d (the gradients are averaged over ranks before the update): run mpirun -np %d (the tensor-"
-                    "parallel size) or set it to false", R, r->par->world_size / R);
+    dp_mean_ctx dpm = {r->par->dp, R};
+    if (in_bwd && R > 1) mt_model_set_grad_reduce(m, dp_mean, &dpm); // each span averaged before its update
     // the bf16 copies of the weights would go stale during every backward anyway; memory is the point
     if (s == MT_OK && in_bwd) mt_model_set_weight_copies(m, 0);
     if (s == MT_OK && in_bwd)
@@ -1040,11 +1052,9 @@ static mt_status train_loop(run *r, mt_train_result *res) {
             double step_loss = group_loss / in_group;
             if (R > 1) {
                 // DDP: the mean gradient over the data-parallel group, one all-reduce of the whole span
-                float *g = mt_model_grad_data(m);
-                s = mt_all_reduce(r->par->dp, g, tab->total, MT_REDUCE_SUM);
+                // (step_in_backward: done span by span in backward)
+                if (!in_bwd) s = dp_mean(&dpm, mt_model_grad_data(m), tab->total);
                 if (s != MT_OK) break;
-                const float inv = 1.0f / (float)R;
-                for (size_t i = 0; i < tab->total; i++) g[i] *= inv;
                 float lv = (float)step_loss; // the logged loss is the mean over data-parallel ranks
                 s = mt_all_reduce(r->par->dp, &lv, 1, MT_REDUCE_SUM);
                 if (s != MT_OK) break;
@@ -1145,6 +1155,7 @@ static mt_status train_loop(run *r, mt_train_result *res) {
     mt_batch_buffer_free(&buf);
     free(lens);
     if (rorder != order) free(rorder);
+    mt_model_set_grad_reduce(m, NULL, NULL); // (dpm lives on this stack)
     free(order);
     free(idx);
     return s;
