@@ -377,12 +377,12 @@ static const mt_cfg_key g_schema[] = {
     K("model.optim.amsgrad", MT_CFG_BOOL, model.optim.amsgrad, "false", 0, "accepted; must be false"),
     K("model.optim.decay_all", MT_CFG_BOOL, model.optim.decay_all, "true", 0,
       "megatune: true = NeMo (decay every parameter), false = Megatron (no decay on biases, LayerNorm)"),
-    K("model.optim.step_in_backward", MT_CFG_BOOL, model.optim.step_in_backward, "false", 0,
-      "megatune: update each layer's weights as soon as backward has its gradients, so no gradient span is "
-      "kept and no bf16 copy of the weights between products (4 bytes per parameter less memory, 6 with "
-      "trainer.precision=bf16; the same weights bit for bit); needs "
-      "trainer.gradient_clip_val=0 and accumulate_grad_batches=1 (data parallelism: each layer's gradients "
-      "are averaged over the replicas in backward)"),
+    K("model.optim.step_in_backward", MT_CFG_STR, model.optim.step_in_backward, "auto", 1,
+      "megatune: true = update each layer's weights as soon as backward has its gradients, so no gradient "
+      "span is kept and no bf16 copy of the weights between products (4 bytes per parameter less memory, 6 "
+      "with trainer.precision=bf16; the same weights bit for bit, data-parallel replicas averaged span by "
+      "span); needs trainer.gradient_clip_val=0 and accumulate_grad_batches=1. auto (or null) = true where "
+      "those hold (NeMo's stock configs), else false"),
     K("model.optim.sched.name", MT_CFG_STR, model.optim.sched.name, "WarmupAnnealing", 1,
       "WarmupAnnealing | SquareRootAnnealing | CosineAnnealing | ... (null = constant)"),
     K("model.optim.sched.warmup_steps", MT_CFG_INT, model.optim.sched.warmup_steps, "null", 1,
@@ -1833,12 +1833,18 @@ mt_status mt_config_finish(mt_train_config *c) {
         CHECK_RANGE(drops[i] >= 0 && drops[i] < 1, dropn[i], "must be in [0, 1), got %g", drops[i]);
     CHECK_RANGE(c->model.tensor_model_parallel_size >= 1, "model.tensor_model_parallel_size", "must be >= 1, got %lld",
                 (long long)c->model.tensor_model_parallel_size);
-    CHECK_RANGE(!c->model.optim.step_in_backward || c->trainer.gradient_clip_val == 0, "model.optim.step_in_backward",
-                "needs trainer.gradient_clip_val=0 (got %g): clipping needs every gradient before the first update; "
-                "set one of them differently", c->trainer.gradient_clip_val);
-    CHECK_RANGE(!c->model.optim.step_in_backward || c->trainer.accumulate_grad_batches == 1,
-                "model.optim.step_in_backward", "needs trainer.accumulate_grad_batches=1 (got %lld): accumulation "
-                "needs every batch's gradients before the update", (long long)c->trainer.accumulate_grad_batches);
+    {
+        const char *sib = c->model.optim.step_in_backward;
+        const int forced = sib && !strcmp(sib, "true");
+        CHECK_RANGE(!sib || forced || !strcmp(sib, "auto") || !strcmp(sib, "false"), "model.optim.step_in_backward",
+                    "'%s' is unknown: use true, false or auto", sib);
+        CHECK_RANGE(!forced || c->trainer.gradient_clip_val == 0, "model.optim.step_in_backward",
+                    "true needs trainer.gradient_clip_val=0 (got %g): clipping needs every gradient before the first "
+                    "update; set one of them differently (auto turns it off by itself)", c->trainer.gradient_clip_val);
+        CHECK_RANGE(!forced || c->trainer.accumulate_grad_batches == 1, "model.optim.step_in_backward",
+                    "true needs trainer.accumulate_grad_batches=1 (got %lld): accumulation needs every batch's "
+                    "gradients before the update", (long long)c->trainer.accumulate_grad_batches);
+    }
     {
         const char *g = c->model.activations_checkpoint_granularity, *me = c->model.activations_checkpoint_method;
         CHECK_RANGE(!g || !strcmp(g, "full") || !strcmp(g, "selective"), "model.activations_checkpoint_granularity",

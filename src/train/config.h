@@ -120,7 +120,8 @@ typedef struct {
             char *name;
             double lr, weight_decay, eps, momentum;
             mt_cfg_list betas;
-            int amsgrad, decay_all, step_in_backward;
+            int amsgrad, decay_all;
+            char *step_in_backward; // auto (null) | true | false
             struct {
                 char *name, *monitor;
                 int64_t warmup_steps, last_epoch, hold_steps;

@@ -997,14 +997,16 @@ static mt_status train_loop(run *r, mt_train_result *res) {
     int64_t last_val_step = -1;
     // model.optim.step_in_backward: backward updates each span itself and the gradient span is
     // never touched (not even cleared: its pages stay out of the resident set)
-    const int in_bwd = c->model.optim.step_in_backward;
+    const char *sib = c->model.optim.step_in_backward;
+    const int in_bwd = (sib && !strcmp(sib, "true")) ||
+                       ((!sib || !strcmp(sib, "auto")) && c->trainer.gradient_clip_val == 0 && A == 1);
     dp_mean_ctx dpm = {r->par->dp, R};
     if (in_bwd && R > 1) mt_model_set_grad_reduce(m, dp_mean, &dpm); // each span averaged before its update
     // the bf16 copies of the weights would go stale during every backward anyway; memory is the point
     if (s == MT_OK && in_bwd) mt_model_set_weight_copies(m, 0);
     if (s == MT_OK && in_bwd)
-        mt_info("model.optim.step_in_backward: each layer's weights are updated as soon as backward has its "
-                "gradients (no gradient span kept)");
+        mt_info("model.optim.step_in_backward%s: each layer's weights are updated as soon as backward has its "
+                "gradients (no gradient span kept)", sib && !strcmp(sib, "true") ? "" : "=auto (no clipping, no accumulation)");
     if (s == MT_OK && !in_bwd) mt_model_zero_grad(m);
     while (s == MT_OK && r->st.global_step < max_steps && r->st.epoch < max_epochs) {
         if (lens)

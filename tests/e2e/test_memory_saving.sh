@@ -19,6 +19,7 @@ common=(examples/quickstart_config.yaml trainer.max_steps=$steps trainer.val_che
   model.language_model.config.hidden_size=32 model.language_model.config.num_layers=4
   model.dataset.max_seq_length=24 model.train_ds.batch_size=8 trainer.log_every_n_steps=1
   trainer.progress_bar=lines exp_manager.version=v trainer.gradient_clip_val=0)
+off=(model.optim.step_in_backward=false) # (auto would turn it on here: no clipping, no accumulation)
 run() { # name np args...
   local name=$1 np=$2; shift 2
   if [ "$np" = 1 ]; then "$bin" train "${common[@]}" "$@" exp_manager.exp_dir="$work/$name" > "$work/$name.log" 2>&1
@@ -35,9 +36,10 @@ says() { # name text
   grep -qF "$2" "$work/$1.log" || { grep -i "checkpointing" "$work/$1.log"; fail "$1: the log does not say '$2'"; }
 }
 
-run plain 1
+run plain 1 "${off[@]}"
 grep -q "activation checkpointing" "$work/plain.log" && fail "the plain run mentions activation checkpointing"
-run uniform 1 model.activations_checkpoint_method=uniform
+grep -q "step_in_backward" "$work/plain.log" && fail "the plain run mentions step_in_backward"
+run uniform 1 "${off[@]}" model.activations_checkpoint_method=uniform
 says uniform "activation checkpointing: uniform, 4 of 4 layers keep only their input"
 same plain uniform
 mib() { grep -o "activations: [0-9.]* MiB" "$work/$1.log" | head -1 | grep -o "[0-9.]*"; }
@@ -46,11 +48,11 @@ a_plain=$(mib plain); a_uniform=$(mib uniform)
 awk -v a="$a_uniform" -v b="$a_plain" 'BEGIN { exit !(a < 0.6 * b) }' \
   || fail "uniform checkpointing laid out $a_uniform MiB of activations, the plain run $a_plain"
 echo "activations: plain $a_plain MiB, uniform $a_uniform MiB"
-run block 1 model.activations_checkpoint_granularity=full model.activations_checkpoint_method=block \
+run block 1 "${off[@]}" model.activations_checkpoint_granularity=full model.activations_checkpoint_method=block \
   model.activations_checkpoint_num_layers=3
 says block "activation checkpointing: block, 3 of 4 layers keep only their input"
 same plain block
-run selective 1 model.activations_checkpoint_granularity=selective
+run selective 1 "${off[@]}" model.activations_checkpoint_granularity=selective
 says selective "activation checkpointing: selective"
 same plain selective
 
@@ -59,6 +61,12 @@ says inbwd "model.optim.step_in_backward: each layer's weights are updated as so
 same plain inbwd
 run inbwd_uniform 1 model.optim.step_in_backward=true model.activations_checkpoint_method=uniform
 same plain inbwd_uniform
+# auto (the default): on without clipping and accumulation, off with either
+run auto 1
+says auto "model.optim.step_in_backward=auto (no clipping, no accumulation)"
+same plain auto
+run auto_clip 1 trainer.gradient_clip_val=1.0
+grep -q "step_in_backward" "$work/auto_clip.log" && fail "auto turned step_in_backward on with clipping"
 
 # bad values: one message naming the key and the fix, a non-zero exit, no run folder
 bad() { # expected-text args...
@@ -75,9 +83,10 @@ bad "model.activations_checkpoint_method must be uniform or block when model.act
   model.activations_checkpoint_granularity=full
 bad "model.activations_checkpoint_num_layers must be >= 1, got 0" model.activations_checkpoint_method=block \
   model.activations_checkpoint_num_layers=0
-bad "model.optim.step_in_backward needs trainer.gradient_clip_val=0 (got 1)" model.optim.step_in_backward=true \
+bad "model.optim.step_in_backward 'sometimes' is unknown: use true, false or auto" model.optim.step_in_backward=sometimes
+bad "model.optim.step_in_backward true needs trainer.gradient_clip_val=0 (got 1)" model.optim.step_in_backward=true \
   trainer.gradient_clip_val=1.0
-bad "model.optim.step_in_backward needs trainer.accumulate_grad_batches=1 (got 2)" model.optim.step_in_backward=true \
+bad "model.optim.step_in_backward true needs trainer.accumulate_grad_batches=1 (got 2)" model.optim.step_in_backward=true \
   trainer.accumulate_grad_batches=2
 
 # tensor parallelism: the recomputed forward repeats its all-reduces on both ranks in step, and each
@@ -85,12 +94,12 @@ bad "model.optim.step_in_backward needs trainer.accumulate_grad_batches=1 (got 2
 # over the two replicas inside backward (DDP's sum, then times 1/2: the same values as one average)
 mpi_env
 if mpi_part "the TP=2 part"; then
-  run tp2 2 model.tensor_model_parallel_size=2
-  run tp2_uniform 2 model.tensor_model_parallel_size=2 model.activations_checkpoint_method=uniform
+  run tp2 2 "${off[@]}" model.tensor_model_parallel_size=2
+  run tp2_uniform 2 "${off[@]}" model.tensor_model_parallel_size=2 model.activations_checkpoint_method=uniform
   same tp2 tp2_uniform
   run tp2_inbwd 2 model.tensor_model_parallel_size=2 model.optim.step_in_backward=true
   same tp2 tp2_inbwd
-  run dp2 2
+  run dp2 2 "${off[@]}"
   run dp2_inbwd 2 model.optim.step_in_backward=true
   same dp2 dp2_inbwd
 fi
