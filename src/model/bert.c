@@ -24,6 +24,11 @@ static mt_kact gelu_kact(mt_gelu_kind g) {
 // Versions are unique across models, so a freed model's weights at a reused address never match.
 static uint64_t wver_counter;
 static void weights_changed(mt_model *m) { m->wver = __atomic_add_fetch(&wver_counter, 1, __ATOMIC_RELAXED); }
+// Names the weights the kernels run on from now (this thread): the last forward's version, or 0 (keep
+// no derived copies) after mt_model_set_weight_copies(m, 0).
+static void use_weights_version(const mt_model *m) {
+    mt_kernels_set_weights_version(m->no_weight_copies ? 0 : m->fwd_wver);
+}
 
 mt_status mt_model_create(const mt_model_config *cfg, mt_comm *tp, mt_model **out) {
     *out = NULL;
@@ -445,7 +450,7 @@ mt_status mt_model_forward(mt_model *m, const mt_batch *batch, int train, uint64
     // only; evaluation forwards share them until the weights are handed out for writing again
     if (train) weights_changed(m);
     m->fwd_wver = m->wver;
-    mt_kernels_set_weights_version(m->no_weight_copies ? 0 : m->fwd_wver);
+    use_weights_version(m);
     mt_status st = encoder_forward(m, batch, loss);
     mt_kernels_set_weights_version(0);
     return st;
@@ -563,7 +568,7 @@ static mt_status layer_backward(mt_model *m, int l, const float *x) {
 static mt_status encoder_backward(mt_model *m, float loss_scale);
 
 mt_status mt_model_backward(mt_model *m, float loss_scale) {
-    mt_kernels_set_weights_version(m->no_weight_copies ? 0 : m->fwd_wver);
+    use_weights_version(m);
     mt_status st = encoder_backward(m, loss_scale);
     mt_kernels_set_weights_version(0);
     return st;
@@ -592,8 +597,7 @@ static void span_begin(mt_model *m, size_t lo, size_t hi) {
 static mt_status span_end(mt_model *m, size_t lo, size_t hi) {
     if (!m->step_opt) return MT_OK;
     if (m->grad_reduce) MT_TRY(m->grad_reduce(m->grad_reduce_ctx, m->grad_scratch, hi - lo));
-    mt_optimizer_step_range(m->step_opt, m->params, m->grad_scratch, lo, hi - lo, m->step_lr);
-    return MT_OK;
+    return mt_optimizer_step_range(m->step_opt, m->params, m->grad_scratch, lo, hi - lo, m->step_lr);
 }
 
 void mt_model_set_grad_reduce(mt_model *m, mt_grad_reduce_fn fn, void *ctx) {
@@ -617,12 +621,11 @@ mt_status mt_model_backward_step(mt_model *m, mt_optimizer *opt, float lr) {
         if (!m->grad_scratch)
             return mt_fail(MT_ERR_NOMEM, "model backward step: cannot allocate %.1f MiB of gradient scratch",
                            most * 4.0 / 1048576.0);
-        m->grad_scratch_floats = most;
     }
     mt_optimizer_begin_step(opt);
     m->step_opt = opt;
     m->step_lr = lr;
-    mt_kernels_set_weights_version(m->no_weight_copies ? 0 : m->fwd_wver);
+    use_weights_version(m);
     mt_status st = encoder_backward(m, 1.0f);
     mt_kernels_set_weights_version(0);
     m->step_opt = NULL;

@@ -74,7 +74,7 @@ struct mt_model {
     void *grad_reduce_ctx;
     float step_lr;
     float *grad_scratch;
-    size_t grad_scratch_floats, span_lo;
+    size_t span_lo;
 
     // int copies of the batch, so backward does not depend on the caller's arrays
     int32_t *ibuf;

@@ -117,9 +117,11 @@ void mt_optimizer_step_fused(mt_optimizer *o, float *p, float *g, float lr, floa
 
 void mt_optimizer_begin_step(mt_optimizer *o) { o->steps++; }
 
-void mt_optimizer_step_range(mt_optimizer *o, float *p, const float *g, size_t lo, size_t n, float lr) {
-    if (lo > o->n || n > o->n - lo) return; // (the model passes its own table's spans)
+mt_status mt_optimizer_step_range(mt_optimizer *o, float *p, const float *g, size_t lo, size_t n, float lr) {
+    if (lo > o->n || n > o->n - lo)
+        return mt_fail(MT_ERR_INVALID, "optimizer: span [%zu, %zu) is outside its %zu parameters", lo, lo + n, o->n);
     optimizer_range(o, p, (float *)g, lo, n, lr, 1.0f, 0);
+    return MT_OK;
 }
 
 float *mt_optimizer_exp_avg(mt_optimizer *o) { return o->m; }

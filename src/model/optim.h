@@ -41,7 +41,8 @@ void mt_optimizer_step_fused(mt_optimizer *o, float *params, float *grads, float
 // once, then step_range for spans that together cover the table once: element lo + i gets
 // grads[i]. Equal, bit for bit, to mt_optimizer_step on the whole span.
 void mt_optimizer_begin_step(mt_optimizer *o);
-void mt_optimizer_step_range(mt_optimizer *o, float *params, const float *grads, size_t lo, size_t n, float lr);
+mt_status mt_optimizer_step_range(mt_optimizer *o, float *params, const float *grads, size_t lo, size_t n,
+                                  float lr) MT_WARN_UNUSED;
 // State for checkpoints: both moment spans (table->total floats each) and the step count.
 float *mt_optimizer_exp_avg(mt_optimizer *o);
 float *mt_optimizer_exp_avg_sq(mt_optimizer *o);

@@ -1706,6 +1706,12 @@ static const char *where_of(const mt_train_config *c, const char *path) {
     return "default";
 }
 
+int mt_config_step_in_backward(const mt_train_config *c) {
+    const char *v = c->model.optim.step_in_backward;
+    if (v && !strcmp(v, "true")) return 1;
+    return (!v || !strcmp(v, "auto")) && c->trainer.gradient_clip_val == 0 && c->trainer.accumulate_grad_batches == 1;
+}
+
 mt_status mt_config_finish(mt_train_config *c) {
     MT_TRY(infer_task(c));
     for (size_t i = 0; i < sizeof g_task_defaults / sizeof g_task_defaults[0]; i++) {

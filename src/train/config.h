@@ -181,6 +181,9 @@ mt_status mt_config_override(mt_train_config *c, const char *arg) MT_WARN_UNUSED
 // inside strings, chained, ${oc.env:VAR[,default]} / ${env:VAR}), applies fast_dev_run, and
 // validates ranges and mandatory keys.
 mt_status mt_config_finish(mt_train_config *c) MT_WARN_UNUSED;
+// model.optim.step_in_backward resolved: true, or auto (null) where no clipping and no gradient
+// accumulation need every gradient before the update.
+int mt_config_step_in_backward(const mt_train_config *c);
 
 int mt_config_is_set(const mt_train_config *c, const char *path);
 // Pointer to the typed field of `path` (NULL if unknown).

@@ -53,9 +53,6 @@ static mt_status act_of(const char *a, const char *key, mt_activation *out) {
     return MT_OK;
 }
 
-// The two heads with NeMo's module names: punct_classifier.mlp + capit_classifier.mlp (two
-// TokenClassifiers, own dropout), or classifier.intent_mlp + classifier.slot_mlp
-// (SequenceTokenClassifier: relu, one dropout, intent_loss_weight).
 // NeMo's activations_checkpoint_* keys (validated by the config) -> the model's recomputation:
 // selective = attention probabilities and GELU outputs, full = whole layers (uniform: all of them,
 // block: the first num_layers)
@@ -77,6 +74,9 @@ static mt_status apply_activation_checkpointing(const mt_train_config *c, mt_mod
     return MT_OK;
 }
 
+// The two heads with NeMo's module names: punct_classifier.mlp + capit_classifier.mlp (two
+// TokenClassifiers, own dropout), or classifier.intent_mlp + classifier.slot_mlp
+// (SequenceTokenClassifier: relu, one dropout, intent_loss_weight).
 static mt_status joint_heads(const mt_train_config *c, const mt_session *s, mt_model_config *m) {
     if (s->num_classes2 <= 0)
         return mt_fail(MT_ERR_INVALID, "%s: the second label map is empty", c->task);

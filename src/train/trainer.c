@@ -296,7 +296,6 @@ static mt_status monitor_value(run *r, const mt_eval_result *ev, double *out) {
                    "task: use one of %s", mon, known);
 }
 
-// The precision itself is applied where the model is built (mt_session_precision_kernels).
 // DDP's gradient average: sum over the data-parallel group, then times 1/R (the same two fp32
 // operations per element whether on the whole span or, with step_in_backward, span by span)
 typedef struct {
@@ -311,6 +310,7 @@ static mt_status dp_mean(void *ctx, float *g, size_t n) {
     return MT_OK;
 }
 
+// The precision itself is applied where the model is built (mt_session_precision_kernels).
 static mt_status precision_check(const mt_train_config *cfg) {
     const char *p = cfg->trainer.precision;
     if (!strcmp(p, "32") || !strcmp(p, "32-true") || !strcmp(p, "16") || !strcmp(p, "bf16") ||
@@ -998,8 +998,7 @@ static mt_status train_loop(run *r, mt_train_result *res) {
     // model.optim.step_in_backward: backward updates each span itself and the gradient span is
     // never touched (not even cleared: its pages stay out of the resident set)
     const char *sib = c->model.optim.step_in_backward;
-    const int in_bwd = (sib && !strcmp(sib, "true")) ||
-                       ((!sib || !strcmp(sib, "auto")) && c->trainer.gradient_clip_val == 0 && A == 1);
+    const int in_bwd = mt_config_step_in_backward(c);
     dp_mean_ctx dpm = {r->par->dp, R};
     if (in_bwd && R > 1) mt_model_set_grad_reduce(m, dp_mean, &dpm); // each span averaged before its update
     // the bf16 copies of the weights would go stale during every backward anyway; memory is the point
