@@ -137,14 +137,23 @@ ck=$(ls "$dir"/checkpoints/*-last.ckpt)
   exp_manager.exp_dir="$work/od" exp_manager.version=v > "$work/od.log" 2>&1 || { cat "$work/od.log"; fail "on-demand .nemo"; }
 "$py" tools/check_nemo.py same-weights "$nemo" "$work/od/quickstart/v/checkpoints/quickstart.nemo" || fail "on-demand .nemo weights"
 
-# hostile and broken archives: refused, nothing written outside
+# hostile and broken archives: refused for their own reason, nothing written outside. (The archive
+# must exist: a missing one is refused too, naming the same file, and would pass the checks below.)
 for kind in dotdot absolute symlink hardlink device garbage truncated; do
-  "$py" tools/check_nemo.py make-bad "$work/bad_$kind.nemo" $kind "$nemo"
+  "$py" tools/check_nemo.py make-bad "$work/bad_$kind.nemo" $kind "$nemo" && [ -s "$work/bad_$kind.nemo" ] \
+    || fail "check_nemo.py make-bad $kind wrote no archive"
+  case $kind in
+    dotdot|absolute) why="has an unsafe name" ;;
+    symlink|hardlink|device) why="member './model_weights.ckpt' is a link or special file" ;;
+    garbage) why="not a .nemo (gzip tar)" ;;
+    truncated) why="is corrupt or truncated" ;;
+  esac
   out=$("$bin" test "$work/bad_$kind.nemo" 2>&1); rc=$?
   # exit 1 is a refusal; a crash (128+signal, or an ASan report) is not
   [ $rc -eq 1 ] || fail "$kind .nemo: exit $rc, want 1 (a clear refusal, not a crash or an acceptance): $out"
   ! echo "$out" | grep -q "AddressSanitizer\|runtime error" || fail "$kind: sanitizer report: $out"
-  echo "$out" | grep -q "megatune: error: .*bad_$kind.nemo" || fail "$kind: unclear error: $out"
+  echo "$out" | grep -qF "bad_$kind.nemo" && echo "$out" | grep "megatune: error: " | grep -qF "$why" \
+    || fail "$kind: not refused as '$why': $out"
   echo "$kind -> $(echo "$out" | tail -1)"
 done
 [ ! -e /tmp/megatune_evil_absolute.txt ] || fail "absolute member was written"
