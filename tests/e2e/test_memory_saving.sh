@@ -55,6 +55,17 @@ same plain block
 run selective 1 "${off[@]}" model.activations_checkpoint_granularity=selective
 says selective "activation checkpointing: selective"
 same plain selective
+# each mode must lay out fewer activations than the plain run (a mode that only logs its line would
+# pass the same-metrics checks above): block 3 of 4 keeps two sets of layer activations (the shared
+# one and layer 4's), so it lies between uniform (one) and plain (four); selective drops every
+# layer's attention probabilities and GELU outputs
+a_block=$(mib block); a_selective=$(mib selective)
+[ -n "$a_block" ] && [ -n "$a_selective" ] || fail "no 'activations: ... MiB' line in the block / selective logs"
+awk -v u="$a_uniform" -v k="$a_block" -v p="$a_plain" 'BEGIN { exit !(u < k && k < p) }' \
+  || fail "block checkpointing of 3 layers laid out $a_block MiB of activations: not between uniform ($a_uniform) and plain ($a_plain)"
+awk -v s="$a_selective" -v p="$a_plain" 'BEGIN { exit !(s < p) }' \
+  || fail "selective checkpointing laid out $a_selective MiB of activations, the plain run $a_plain"
+echo "activations: block $a_block MiB, selective $a_selective MiB"
 
 run inbwd 1 model.optim.step_in_backward=true
 says inbwd "model.optim.step_in_backward: each layer's weights are updated as soon as backward has its gradients"
