@@ -52,7 +52,11 @@ MARK="$T/PWNED"
 "$BIN" inspect "$T/h/evil_system.pt" > "$T/evil.txt" || fail "inspect evil"
 grep -q "posix.system (inert)" "$T/evil.txt" || fail "evil object not shown inert"
 "$BIN" inspect "$T/h/evil_eval.pt" > /dev/null || fail "inspect evil eval"
-"$BIN" convert "$T/h/evil_exec_in_model.pt" "$T/evil_out.pt" 2>/dev/null
+# refused (it records no head count), not a crash or a sanitizer report on the way: the status counts
+"$BIN" convert "$T/h/evil_exec_in_model.pt" "$T/evil_out.pt" 2>"$T/err.txt"; rc=$?
+[ $rc -eq 1 ] || { cat "$T/err.txt"; fail "convert of a hostile pickle: exit $rc, want 1"; }
+grep -q "evil_exec_in_model.pt: the checkpoint does not record num_attention_heads" "$T/err.txt" || { cat "$T/err.txt"; fail "hostile convert message"; }
+[ ! -e "$T/evil_out.pt" ] || fail "a refused convert wrote $T/evil_out.pt"
 [ -e "$MARK" ] && fail "hostile payload ran"
 "$BIN" inspect "$T/h/short_storage.pt" 2>"$T/err.txt"; [ $? -eq 1 ] || fail "short storage must fail"
 grep -q "declares 100" "$T/err.txt" || fail "short storage message"
