@@ -61,7 +61,10 @@ grep -q "evil_exec_in_model.pt: the checkpoint does not record num_attention_hea
 "$BIN" inspect "$T/h/short_storage.pt" 2>"$T/err.txt"; [ $? -eq 1 ] || fail "short storage must fail"
 grep -q "declares 100" "$T/err.txt" || fail "short storage message"
 
-mkdir -p "$T/nemo_out"
+# inspect runs two folders below nemo_out, so the member ../../escape.txt would land in nemo_out itself
+# (from nemo_out it would land beside $T, where no check looks), and the absolute member names a
+# path inside $T: every place a careless extraction could write is under $T/nemo_out or $T
+mkdir -p "$T/nemo_out/a/b"
 "$PY" - "$T" <<'EOF' || fail "nemo builder"
 import io, sys, tarfile, torch, collections
 T = sys.argv[1]
@@ -71,12 +74,13 @@ sd["classifier.mlp.layer0.weight"] = torch.ones(3, 4)
 buf = io.BytesIO(); torch.save(sd, buf)
 with tarfile.open(T + "/m.nemo", "w:gz") as tf:
     for name, data in [("./model_config.yaml", b"hidden_size: 4\n"), ("./model_weights.ckpt", buf.getvalue()),
-                       ("../../escape.txt", b"x"), ("/tmp/abs_escape_mt.txt", b"y")]:
+                       ("../../escape.txt", b"x"), (T + "/abs_escape.txt", b"y")]:
         ti = tarfile.TarInfo(name); ti.size = len(data); tf.addfile(ti, io.BytesIO(data))
 EOF
-(cd "$T/nemo_out" && "$BIN" inspect "$T/m.nemo" > "$T/nemo.txt") || fail "inspect .nemo"
+(cd "$T/nemo_out/a/b" && "$BIN" inspect "$T/m.nemo" > "$T/nemo.txt") || fail "inspect .nemo"
 grep -q "classifier.mlp.layer0.weight .*float32  \[3, 4\]" "$T/nemo.txt" || fail ".nemo weights not listed"
 grep -q "hidden_size: 4" "$T/nemo.txt" || fail ".nemo config not shown"
-[ -e "$T/escape.txt" ] || [ -e /tmp/abs_escape_mt.txt ] && fail ".nemo member extracted to disk"
-[ -z "$(ls -A "$T/nemo_out")" ] || fail "inspect wrote files"
+grep -qF -- "$T/abs_escape.txt" "$T/nemo.txt" && grep -qF -- "../../escape.txt" "$T/nemo.txt" || fail "the hostile members are not listed"
+[ -e "$T/nemo_out/escape.txt" ] || [ -e "$T/abs_escape.txt" ] && fail ".nemo member extracted to disk"
+[ -z "$(find "$T/nemo_out" ! -type d)" ] || fail "inspect wrote files: $(find "$T/nemo_out" ! -type d)"
 echo "PASSED"
