@@ -21,6 +21,7 @@ typedef struct {
     int loss_mask, class_weights;
     int head_layers; // 0 = default of parity_small_config
     float mlp_scale;  // 0 = none; else the encoder MLP weights times this (see the GELU check below)
+    float ln_eps;     // 0 = the arch's default; else model.language_model.config.layernorm_epsilon
 } parity_case;
 
 static void run_case(const parity_case *pc, int index) {
@@ -31,6 +32,9 @@ static void run_case(const parity_case *pc, int index) {
     c.head_activation = pc->act;
     c.vocab_size = pc->vocab;
     if (pc->head_layers) c.head_num_layers = pc->head_layers;
+    // The layers' LayerNorm inputs have a variance near 1, where 1e-5 and 1e-12 (Megatron's and BERT's
+    // defaults) are indistinguishable: a large epsilon shows whether the configured one is used.
+    if (pc->ln_eps > 0) c.layernorm_eps = pc->ln_eps;
     mt_model *m = NULL;
     CHECK_OK(mt_model_create(&c, NULL, &m));
     if (!m) return;
@@ -162,18 +166,19 @@ done:
 int main(void) {
     static const parity_case cases[] = {
         {"megatron token relu erf vocab1000 padding", MT_ARCH_MEGATRON, MT_HEAD_TOKEN_CLASSIFIER, MT_GELU_ERF,
-         MT_ACT_RELU, 1000, 0, 0, 0, 0},
+         MT_ACT_RELU, 1000, 0, 0, 0, 0, 0},
         {"megatron token loss_mask+class_weights gelu-tanh vocab997 3-layer head", MT_ARCH_MEGATRON,
-         MT_HEAD_TOKEN_CLASSIFIER, MT_GELU_TANH, MT_ACT_GELU, 997, 1, 1, 3, 8.0f},
+         MT_HEAD_TOKEN_CLASSIFIER, MT_GELU_TANH, MT_ACT_GELU, 997, 1, 1, 3, 8.0f, 0},
         {"megatron sequence classifier class_weights onnx-gelu tanh-act", MT_ARCH_MEGATRON,
-         MT_HEAD_SEQUENCE_CLASSIFIER, MT_GELU_ONNX, MT_ACT_TANH, 997, 0, 1, 0, 0},
-        {"megatron sequence regression", MT_ARCH_MEGATRON, MT_HEAD_SEQUENCE_REGRESSION, MT_GELU_ERF, MT_ACT_RELU, 1000,
-         0, 0, 0, 0},
-        {"megatron QA", MT_ARCH_MEGATRON, MT_HEAD_QA, MT_GELU_ERF, MT_ACT_RELU, 1000, 0, 0, 0, 0},
-        {"bert post-LN token", MT_ARCH_BERT, MT_HEAD_TOKEN_CLASSIFIER, MT_GELU_ERF, MT_ACT_RELU, 997, 1, 0, 0, 0},
-        {"bert post-LN QA", MT_ARCH_BERT, MT_HEAD_QA, MT_GELU_TANH, MT_ACT_RELU, 1000, 0, 0, 0, 8.0f},
+         MT_HEAD_SEQUENCE_CLASSIFIER, MT_GELU_ONNX, MT_ACT_TANH, 997, 0, 1, 0, 0, 0},
+        {"megatron sequence regression layernorm_eps 1e-2", MT_ARCH_MEGATRON, MT_HEAD_SEQUENCE_REGRESSION, MT_GELU_ERF,
+         MT_ACT_RELU, 1000, 0, 0, 0, 0, 1e-2f},
+        {"megatron QA", MT_ARCH_MEGATRON, MT_HEAD_QA, MT_GELU_ERF, MT_ACT_RELU, 1000, 0, 0, 0, 0, 0},
+        {"bert post-LN token layernorm_eps 1e-2", MT_ARCH_BERT, MT_HEAD_TOKEN_CLASSIFIER, MT_GELU_ERF, MT_ACT_RELU, 997, 1, 0,
+         0, 0, 1e-2f},
+        {"bert post-LN QA", MT_ARCH_BERT, MT_HEAD_QA, MT_GELU_TANH, MT_ACT_RELU, 1000, 0, 0, 0, 8.0f, 0},
         {"bert post-LN sequence classifier", MT_ARCH_BERT, MT_HEAD_SEQUENCE_CLASSIFIER, MT_GELU_ERF, MT_ACT_GELU, 1000,
-         0, 0, 0, 0},
+         0, 0, 0, 0, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i], (int)i);
     TEST_DONE();
