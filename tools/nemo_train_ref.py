@@ -104,6 +104,9 @@ def main():
         ap.add_argument("--" + k.replace("_", "-"), type=int, required=True)
     for k in ("lr", "wd", "clip", "warmup_ratio"):
         ap.add_argument("--" + k.replace("_", "-"), type=float, required=True)
+    # model.optim.betas / eps (NeMo's defaults unless the run set others)
+    ap.add_argument("--betas", type=float, nargs=2, default=[0.9, 0.999])
+    ap.add_argument("--eps", type=float, default=1e-8)
     a = ap.parse_args()
     torch.set_num_threads(1)
     vocab = {w: i for i, w in enumerate(open(a.vocab, encoding="utf-8").read().splitlines())}
@@ -118,7 +121,7 @@ def main():
            "head_num_layers": 1 if a.qa else 2, "head_prefix": "classifier"}
     ref = Ref(cfg, load_nemo_weights(a.nemo), torch.float64)
     params = [ref.P[n] for n in ref.order]
-    opt = torch.optim.AdamW(params, lr=a.lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=a.wd)
+    opt = torch.optim.AdamW(params, lr=a.lr, betas=tuple(a.betas), eps=a.eps, weight_decay=a.wd)
     warmup = int(a.warmup_ratio * a.max_steps)
     bpe = (len(train) + a.batch - 1) // a.batch
 

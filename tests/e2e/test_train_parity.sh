@@ -3,6 +3,8 @@
 # uneven last batch per epoch, clipping, AdamW, WarmupAnnealing, validation every 10 batches, dropout
 # off, no shuffling) from the same initial weights; every step's train_loss and lr and every
 # val_loss in megatune's metrics.csv must match tools/nemo_train_ref.py's PyTorch re-run.
+# model.optim.betas, eps and weight_decay are set to values that are neither NeMo's nor the
+# optimizer's defaults: a trainer that did not pass them on would otherwise train the same trace.
 set -u
 # GOMP's default active wait makes 2 OpenMP threads crawl (seconds per step) when the 2 cores are
 # shared with other tests; passive waiting keeps the runs fast without changing any result.
@@ -21,7 +23,8 @@ args=(examples/quickstart_config.yaml model.train_ds.file_path="$work/train.tsv"
   model.language_model.config.num_attention_heads=4 model.language_model.config.hidden_dropout=0
   model.language_model.config.attention_dropout=0 model.classifier_head.fc_dropout=0 model.train_ds.shuffle=false
   model.train_ds.batch_size=8 model.validation_ds.batch_size=16 trainer.accumulate_grad_batches=2
-  trainer.gradient_clip_val=0.05 model.optim.name=adamw model.optim.lr=2e-3 model.optim.weight_decay=0.01
+  trainer.gradient_clip_val=0.05 model.optim.name=adamw model.optim.lr=2e-3 model.optim.weight_decay=0.1
+  'model.optim.betas=[0.8,0.99]' model.optim.eps=1e-6
   model.optim.sched.name=WarmupAnnealing model.optim.sched.warmup_ratio=0.25 trainer.val_check_interval=10
   trainer.log_every_n_steps=1 model.dataset.max_seq_length=32 trainer.max_epochs=100)
 "$bin" train "${args[@]}" trainer.max_steps=0 exp_manager.exp_dir="$work/init" exp_manager.version=v > "$work/init.log" 2>&1 \
@@ -30,6 +33,6 @@ args=(examples/quickstart_config.yaml model.train_ds.file_path="$work/train.tsv"
   || { cat "$work/run.log"; fail "training"; }
 "$py" tools/nemo_train_ref.py "$work/init/quickstart/v/checkpoints/quickstart.nemo" "$work/run/quickstart/v/metrics.csv" \
   "$work/train.tsv" "$work/dev.tsv" examples/data/quickstart_vocab.txt --batch 8 --val-batch 16 --accumulate 2 \
-  --max-steps $steps --val-every 10 --lr 2e-3 --wd 0.01 --clip 0.05 --warmup-ratio 0.25 --max-seq-length 32 \
+  --max-steps $steps --val-every 10 --lr 2e-3 --wd 0.1 --betas 0.8 0.99 --eps 1e-6 --clip 0.05 --warmup-ratio 0.25 --max-seq-length 32 \
   --hidden 32 --layers 2 --heads 4 || fail "megatune's training differs from PyTorch's"
 echo PASSED
