@@ -289,7 +289,9 @@ static void test_checkpoint(void) {
 }
 
 // Dropout rates come from model.language_model.config.{hidden,attention}_dropout and the head's
-// fc_dropout; 0 turns dropout off exactly (a training forward equals an evaluation forward).
+// fc_dropout; 0 turns dropout off exactly (a training forward equals an evaluation forward). The
+// encoder's layernorm_epsilon and gelu come from the same block (neither at its default here: a
+// session that ignored them would build the default model, and the e2e runs use the defaults).
 static void test_dropout_keys(void) {
     const char *src = mt_test_env("MEGATUNE_SOURCE_DIR", NULL);
     if (!src) return;
@@ -303,8 +305,10 @@ static void test_dropout_keys(void) {
                  "task: text_classification\nmodel:\n  dataset:\n    num_classes: 3\n  tokenizer:\n    vocab_file: %s\n"
                  "  language_model:\n    pretrained_model_name: megatron-bert-uncased\n    config:\n      hidden_size: 16\n"
                  "      num_layers: 1\n      num_attention_heads: 2\n      max_position_embeddings: 16\n"
-                 "      hidden_dropout: %s\n      attention_dropout: %s\n  classifier_head:\n    fc_dropout: %s\n",
-                 vocab, zero ? "0" : "0.25", zero ? "0.0" : "0.3", zero ? "0" : "0.2");
+                 "      hidden_dropout: %s\n      attention_dropout: %s\n      layernorm_epsilon: %s\n      gelu: %s\n"
+                 "  classifier_head:\n    fc_dropout: %s\n",
+                 vocab, zero ? "0" : "0.25", zero ? "0.0" : "0.3", zero ? "1e-12" : "0.001", zero ? "onnx" : "tanh",
+                 zero ? "0" : "0.2");
         CHECK_OK(mt_config_load_yaml_text(&c, y, strlen(y), "t.yaml", "", 0));
         CHECK_OK(mt_config_finish(&c));
         mt_session s;
@@ -316,6 +320,8 @@ static void test_dropout_keys(void) {
         const mt_model_config *mc = mt_model_get_config(s.model);
         CHECK(mc->hidden_dropout == (zero ? 0.0f : 0.25f) && mc->attention_dropout == (zero ? 0.0f : 0.3f) &&
               mc->head_dropout == (zero ? 0.0f : 0.2f));
+        CHECK_MSG(mc->layernorm_eps == (zero ? 1e-12f : 1e-3f) && mc->gelu == (zero ? MT_GELU_ONNX : MT_GELU_TANH),
+                  "layernorm_eps %g gelu %d: not the config's", (double)mc->layernorm_eps, (int)mc->gelu);
         int32_t ids[2 * 6] = {2, 10, 11, 12, 13, 3, 2, 14, 15, 16, 17, 3};
         int32_t labels[2] = {0, 2};
         mt_batch b = {.B = 2, .T = 6, .input_ids = ids, .labels = labels};
