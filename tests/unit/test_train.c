@@ -306,9 +306,9 @@ static void test_dropout_keys(void) {
                  "  language_model:\n    pretrained_model_name: megatron-bert-uncased\n    config:\n      hidden_size: 16\n"
                  "      num_layers: 1\n      num_attention_heads: 2\n      max_position_embeddings: 16\n"
                  "      hidden_dropout: %s\n      attention_dropout: %s\n      layernorm_epsilon: %s\n      gelu: %s\n"
-                 "  classifier_head:\n    fc_dropout: %s\n",
+                 "  classifier_head:\n    num_output_layers: %s\n    fc_dropout: %s\n",
                  vocab, zero ? "0" : "0.25", zero ? "0.0" : "0.3", zero ? "1e-12" : "0.001", zero ? "onnx" : "tanh",
-                 zero ? "0" : "0.2");
+                 zero ? "1" : "3", zero ? "0" : "0.2");
         CHECK_OK(mt_config_load_yaml_text(&c, y, strlen(y), "t.yaml", "", 0));
         CHECK_OK(mt_config_finish(&c));
         mt_session s;
@@ -322,6 +322,8 @@ static void test_dropout_keys(void) {
               mc->head_dropout == (zero ? 0.0f : 0.2f));
         CHECK_MSG(mc->layernorm_eps == (zero ? 1e-12f : 1e-3f) && mc->gelu == (zero ? MT_GELU_ONNX : MT_GELU_TANH),
                   "layernorm_eps %g gelu %d: not the config's", (double)mc->layernorm_eps, (int)mc->gelu);
+        CHECK_MSG(mc->head_num_layers == (zero ? 1 : 3), "classifier_head.num_output_layers: the head has %d layers",
+                  mc->head_num_layers);
         int32_t ids[2 * 6] = {2, 10, 11, 12, 13, 3, 2, 14, 15, 16, 17, 3};
         int32_t labels[2] = {0, 2};
         mt_batch b = {.B = 2, .T = 6, .input_ids = ids, .labels = labels};
@@ -343,8 +345,40 @@ static void test_dropout_keys(void) {
     }
 }
 
+// Token classification's head (NeMo's model.head block): num_fc_layers, activation and fc_dropout
+// reach the model, none at its default.
+static void test_token_head_keys(void) {
+    const char *src = mt_test_env("MEGATUNE_SOURCE_DIR", NULL);
+    if (!src) return;
+    mt_train_config c;
+    CHECK_OK(mt_config_init(&c));
+    char y[2048];
+    snprintf(y, sizeof y,
+             "task: token_classification\nmodel:\n  dataset:\n    data_dir: %s/examples/data\n  tokenizer:\n"
+             "    vocab_file: %s/examples/data/quickstart_vocab.txt\n  language_model:\n"
+             "    pretrained_model_name: megatron-bert-uncased\n    config:\n      hidden_size: 16\n      num_layers: 1\n"
+             "      num_attention_heads: 2\n      max_position_embeddings: 16\n"
+             "  head:\n    num_fc_layers: 3\n    activation: gelu\n    fc_dropout: 0.35\n", src, src);
+    CHECK_OK(mt_config_load_yaml_text(&c, y, strlen(y), "t.yaml", "", 0));
+    CHECK_OK(mt_config_finish(&c));
+    mt_session s;
+    memset(&s, 0, sizeof s);
+    CHECK_OK(mt_session_task_options(&c, &s.topt));
+    CHECK_OK(mt_session_open_tokenizer(&c, &s));
+    CHECK_OK(mt_session_build_model(&c, &s, MT_HEAD_TOKEN_CLASSIFIER, 5));
+    if (s.model) {
+        const mt_model_config *mc = mt_model_get_config(s.model);
+        CHECK_MSG(mc->head_num_layers == 3 && mc->head_activation == MT_ACT_GELU && mc->head_dropout == 0.35f,
+                  "head: %d layers, activation %d, dropout %g: not the config's", mc->head_num_layers,
+                  (int)mc->head_activation, (double)mc->head_dropout);
+    }
+    mt_session_free(&s);
+    mt_config_free(&c);
+}
+
 int main(void) {
     test_dropout_keys();
+    test_token_head_keys();
     test_max_steps();
     test_order();
     test_length_grouped();
