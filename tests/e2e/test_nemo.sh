@@ -119,6 +119,28 @@ printf 'the movie was great .\nthe plot is dull .\n' > "$work/in.txt"
   trainer.seed=99 exp_manager.exp_dir="$work/i" exp_manager.version=v > "$work/init.log" 2>&1 || { cat "$work/init.log"; fail "init_from_nemo_model"; }
 "$py" tools/check_nemo.py same-weights "$nemo" "$work/i/quickstart/v/checkpoints/quickstart.nemo" || fail "init_from_nemo_model weights"
 
+# trainer.seed decides the initial weights, and (from the same weights: init_from_nemo_model) the data
+# order and the dropout masks; the same seed gives the same run. Every other run here uses the default.
+seeded() { # TAG SEED ARGS...: a 3-step run; its metrics.csv is $work/seed_TAG/quickstart/v/metrics.csv
+  local tag=$1 seed=$2; shift 2
+  "$bin" train examples/quickstart_config.yaml "${shape[@]}" trainer.max_steps=3 trainer.log_every_n_steps=1 \
+    trainer.seed=$seed "$@" exp_manager.exp_dir="$work/seed_$tag" exp_manager.version=v > "$work/seed_$tag.log" 2>&1 \
+    || { cat "$work/seed_$tag.log"; fail "trainer.seed=$seed run"; }
+}
+seeded a 1; seeded b 2; seeded c 1
+sm() { echo "$work/seed_$1/quickstart/v/metrics.csv"; }
+[ "$(wc -l < "$(sm a)")" = 4 ] || fail "seeded runs: want 3 rows"
+cmp -s "$(sm a)" "$(sm c)" || fail "trainer.seed=1 twice gave two runs"
+cmp -s "$(sm a)" "$(sm b)" && fail "trainer.seed=1 and 2 trained the same run"
+"$py" tools/check_nemo.py same-weights "$work/seed_a/quickstart/v/checkpoints/quickstart.nemo" \
+  "$work/seed_b/quickstart/v/checkpoints/quickstart.nemo" > /dev/null 2>&1 && fail "trainer.seed=1 and 2 ended with the same weights"
+seeded d 1 init_from_nemo_model="$nemo"; seeded e 2 init_from_nemo_model="$nemo"
+cmp -s "$(sm d)" "$(sm e)" && fail "from the same weights, trainer.seed=1 and 2 trained the same run (data order, dropout)"
+seeded f 1 trainer.max_steps=0; seeded g 2 trainer.max_steps=0
+"$py" tools/check_nemo.py same-weights "$work/seed_f/quickstart/v/checkpoints/quickstart.nemo" \
+  "$work/seed_g/quickstart/v/checkpoints/quickstart.nemo" > /dev/null 2>&1 && fail "trainer.seed=1 and 2 gave the same initial weights"
+echo "trainer.seed: the initial weights, the data order and dropout follow it"
+
 # model.language_model.lm_checkpoint: a Megatron-LM folder with 2 tensor-parallel shards (checkpoint
 # version 3) merged into the encoder; max_steps=0 writes the untouched weights into the .nemo
 "$py" tools/make_megatron_ckpt.py "$work/mck" --tp 2 --version 3 --hidden 32 --heads 4 --layers 2 --vocab 89 \
