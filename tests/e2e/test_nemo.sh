@@ -136,6 +136,14 @@ cmp -s "$(sm a)" "$(sm b)" && fail "trainer.seed=1 and 2 trained the same run"
   "$work/seed_b/quickstart/v/checkpoints/quickstart.nemo" > /dev/null 2>&1 && fail "trainer.seed=1 and 2 ended with the same weights"
 seeded d 1 init_from_nemo_model="$nemo"; seeded e 2 init_from_nemo_model="$nemo"
 cmp -s "$(sm d)" "$(sm e)" && fail "from the same weights, trainer.seed=1 and 2 trained the same run (data order, dropout)"
+# with dropout off only the data order is left to the seed: shuffled (the default) it differs, with
+# model.train_ds.shuffle=false it cannot
+nodrop=(init_from_nemo_model="$nemo" model.language_model.config.hidden_dropout=0
+  model.language_model.config.attention_dropout=0 model.classifier_head.fc_dropout=0)
+seeded h 1 "${nodrop[@]}"; seeded i 2 "${nodrop[@]}"
+cmp -s "$(sm h)" "$(sm i)" && fail "dropout off, trainer.seed=1 and 2 trained the same run: the data was not shuffled"
+seeded j 1 "${nodrop[@]}" model.train_ds.shuffle=false; seeded k 2 "${nodrop[@]}" model.train_ds.shuffle=false
+cmp -s "$(sm j)" "$(sm k)" || fail "dropout off and model.train_ds.shuffle=false, trainer.seed=1 and 2 trained two runs"
 seeded f 1 trainer.max_steps=0; seeded g 2 trainer.max_steps=0
 "$py" tools/check_nemo.py same-weights "$work/seed_f/quickstart/v/checkpoints/quickstart.nemo" \
   "$work/seed_g/quickstart/v/checkpoints/quickstart.nemo" > /dev/null 2>&1 && fail "trainer.seed=1 and 2 gave the same initial weights"
