@@ -4,7 +4,7 @@ in fp32 and bf16 (megatune's trainer.precision=bf16 vs PyTorch's CPU bf16 autoca
 
     bench/bench_compare.py [--build build] [--shapes base,345m,345m-384] [--modes train,infer]
                            [--precisions 32,bf16] [--steps 3] [--repeats 3] [--threads 2] [--isa avx2]
-                           [--ckpt N] [--step-in-backward]
+                           [--ckpt N] [--step-in-backward] [--selective]
 
 Each (shape, mode, precision) runs megatune then PyTorch `repeats` times in turn, so both see the
 same machine load; it prints medians with min/max of ms per step, the ratio of medians (PyTorch
@@ -26,6 +26,9 @@ and peak% count the model's FLOPs, not the recomputation.
 --step-in-backward (train rows only) runs megatune's update inside backward (model.optim.step_in_backward:
 no gradient span) and turns gradient clipping off in BOTH programs (it needs every gradient before the
 first update), so both do the same work; the rows are labelled "+sib".
+--selective (train rows only) has megatune recompute in backward what cheap work gives again (attention
+probabilities, GELU and LayerNorm outputs: model.activations_checkpoint_granularity=selective); PyTorch
+has no such switch and runs as it is; the rows are labelled "+sel".
 """
 import argparse
 import os
@@ -75,6 +78,8 @@ def main():
                          "(0: off; N past the layer count: all)")
     ap.add_argument("--step-in-backward", action="store_true",
                     help="train rows: megatune updates inside backward (no gradient span); clipping off in both")
+    ap.add_argument("--selective", action="store_true",
+                    help="train rows: megatune recomputes probabilities, GELU and LayerNorm outputs in backward")
     a = ap.parse_args()
     if a.ckpt < 0:
         ap.error("--ckpt %d: give the number of layers to checkpoint, 0 (off) or more" % a.ckpt)
@@ -92,9 +97,17 @@ def main():
     tcm = "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4"
     if os.path.exists(tcm):
         tenv["LD_PRELOAD"] = tcm
-    peak = subprocess.run([os.path.join(a.build, "bench", "bench_peak")], env=base, capture_output=True, text=True).stdout
+    def measure_peak():
+        out = subprocess.run([os.path.join(a.build, "bench", "bench_peak")], env=base, capture_output=True,
+                             text=True).stdout
+        return out, {k: float(v) for k, v in re.findall(r"(\w+)_gflops=([0-9.]+)", out)}
+
+    peak, pk = measure_peak()
     print(peak.strip())
-    pk = {k: float(v) for k, v in re.findall(r"(\w+)_gflops=([0-9.]+)", peak)}
+    mt = os.path.join(a.build, "megatune")
+    if os.path.exists(mt):  # the libraries behind megatune's products here (megatune version)
+        ver = subprocess.run([mt, "version"], env=base, capture_output=True, text=True).stdout
+        print("\n".join("megatune " + l for l in ver.splitlines() if l.split(":")[0] in ("fp32 products", "bf16 products")))
     has_bf16 = pk.get("bf16", 0) > 0 or "AMX-BF16" in peak
     isa = " OPENBLAS_CORETYPE=Haswell ONEDNN_MAX_CPU_ISA=AVX2" if a.isa == "avx2" else ""
     print("load average %s" % " ".join(open("/proc/loadavg").read().split()[:3]))
@@ -110,7 +123,8 @@ def main():
               "clipping off in both programs, train rows only")
     print("ratio = PyTorch ms / megatune ms of the medians (> 1: megatune faster); peak% = GFLOP/s / measured peak")
     # mode column: "train+ckptN" when checkpointing, "+sib" with the step in backward
-    ml = len("train" + ("+ckpt%d" % a.ckpt if a.ckpt else "") + ("+sib" if a.step_in_backward else ""))
+    ml = len("train" + ("+ckpt%d" % a.ckpt if a.ckpt else "") + ("+sib" if a.step_in_backward else "") +
+             ("+sel" if a.selective else ""))
     hdr = "%-9s %-*s %-4s | %-26s | %-26s | %6s | %9s %9s | %7s %7s | %6s %6s" % (
         "shape", ml, "mode", "prec", "megatune ms med [min,max]", "pytorch ms med [min,max]", "ratio", "mt tok/s",
         "pt tok/s", "mt pk%", "pt pk%", "mt MiB", "pt MiB") + " | cpu-time ratio | mt act MiB | load avg"
@@ -121,7 +135,8 @@ def main():
         for mode in a.modes.split(","):
             ck = a.ckpt if mode == "train" else 0
             sib = a.step_in_backward and mode == "train"
-            label = mode + ("+ckpt%d" % ck if ck else "") + ("+sib" if sib else "")
+            sel = a.selective and mode == "train"
+            label = mode + ("+ckpt%d" % ck if ck else "") + ("+sib" if sib else "") + ("+sel" if sel else "")
             for prec in a.precisions.split(","):
                 if prec == "bf16" and not has_bf16:
                     print("%-9s %-*s %-4s | skipped: no AVX512-BF16/AMX-BF16 %s" % (
@@ -136,6 +151,8 @@ def main():
                 if ck:
                     mcmd += ["--ckpt", str(ck)]
                     pcmd += ["--ckpt", str(ck)]
+                if sel:
+                    mcmd += ["--recompute", "1"]
                 if sib:
                     mcmd += ["--step-in-backward", "1", "--clip", "0"]
                     pcmd += ["--clip", "0"]
@@ -168,6 +185,14 @@ def main():
                     ntok / mmed * 1e3, ntok / pmed * 1e3, 100 * gf / p, 100 * pgf / p,
                     max(r["rss_mib"] for r in mr), max(r["rss_mib"] for r in pr), cr, act,
                     open("/proc/loadavg").read().split()[0]), flush=True)
+    # A busy machine halves bench_peak's reading and with it inflates peak%; the ratios, from
+    # alternating runs, are less affected. Say so rather than print a share above the ceiling.
+    _, pk2 = measure_peak()
+    f0, f1 = pk.get("fp32", 0), pk2.get("fp32", 0)
+    print("peak at the end: fp32_gflops=%.1f (start %.1f)" % (f1, f0))
+    if f0 and f1 and abs(f1 - f0) > 0.1 * max(f0, f1):
+        print("WARNING: the FMA peak moved by more than 10%% during the run (%.1f -> %.1f GFLOP/s): other work "
+              "shared the cores; peak%% is unreliable, compare the ratios of repeated runs" % (f0, f1))
 
 
 if __name__ == "__main__":

@@ -92,6 +92,17 @@ int main(int argc, char **argv) {
         }
     }
     double best = 1e30;
+    // model FLOPs of one pass: 2 per non-embedding weight per token, and the two attention
+    // products, 4 * layers * hidden * T per token of a T-wide batch (padding included: both
+    // programs compute it)
+    double nonemb = 0, gflop = 0;
+    {
+        const mt_param_table *t = mt_model_params(m);
+        for (int i = 0; i < t->count; i++) {
+            mt_param_role r = t->params[i].role;
+            if (r != MT_ROLE_WORD_EMB && r != MT_ROLE_POS_EMB && r != MT_ROLE_TYPE_EMB) nonemb += (double)t->params[i].numel;
+        }
+    }
     long tokens = 0;
     for (int r = 0; r < repeat; r++) {
         double t0 = now();
@@ -106,6 +117,7 @@ int main(int argc, char **argv) {
                 return 1;
             }
             tokens += (long)b.B * b.T;
+            if (r == 0) gflop += (2.0 * nonemb * b.B * b.T + 4.0 * layers * hidden * (double)b.B * b.T * b.T) / 1e9;
             if (df && r == 0) {
                 int64_t dims[2] = {b.B, b.T};
                 char name[64];
@@ -126,8 +138,8 @@ int main(int argc, char **argv) {
         fwrite(&count, 4, 1, df);
         fclose(df);
     }
-    printf("megatune: %zu sentences in %zu batches (%ld padded tokens), best of %d: %.3f s = %.1f sentences/s\n", n, nb,
-           tokens, repeat, best, (double)n / best);
+    printf("megatune: %zu sentences in %zu batches (%ld padded tokens, %.1f GFLOP), best of %d: %.3f s = %.1f "
+           "sentences/s\n", n, nb, tokens, gflop, repeat, best, (double)n / best);
     printf("config: hidden %d layers %d heads %d batch %d max_seq_length %d\n", hidden, layers, heads, bs, msl);
     free(idx);
     mt_batch_buffer_free(&buf);

@@ -12,6 +12,7 @@ int mt_cmd_convert(int argc, char **argv);
 int mt_cmd_data(int argc, char **argv);
 int mt_cmd_eval_squad(int argc, char **argv);
 int mt_cmd_download(int argc, char **argv);
+int mt_cmd_version(int argc, char **argv);
 
 // Prints "megatune: error: <message>" for the library's last error and returns 1.
 int mt_cli_error(void);

@@ -58,6 +58,7 @@ static const struct {
     {"eval-squad", mt_cmd_eval_squad, "score SQuAD predictions as the official evaluate-v1.1/v2.0 scripts do"},
     {"download", mt_cmd_download, "fetch pretrained names' checkpoints and vocabs (--list: presets and sizes)"},
     {"data", mt_cmd_data, "data tools: import-iob (CoNLL/IOB -> NeMo text/labels files), import-chemprot, import-pnc, import-atis"},
+    {"version", mt_cmd_version, "the version, and the CPU, ISA and libraries the products run on here"},
 };
 
 static void usage(FILE *out) {
@@ -91,6 +92,7 @@ int main(int argc, char **argv) {
         usage(stdout);
         return 0;
     }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) return mt_cmd_version(1, argv + 1);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
     fprintf(stderr, "megatune: unknown command '%s'\n\n", argv[1]);

@@ -187,7 +187,10 @@ static size_t layout(mt_model *m, float *base, int B, int T) {
             *L = m->layers[0];
             continue;
         }
-        L->ln1 = carve(&a, N * C);
+        // recomputing (pre-LN): the two LayerNorm outputs, read only by the products' weight
+        // gradients, are shared by all layers like GELU's and recomputed in backward
+        const int share_ln = !post && !m->store_probs && l > 0;
+        L->ln1 = share_ln ? m->layers[0].ln1 : carve(&a, N * C);
         L->ln1_mean = carve(&a, N);
         L->ln1_rstd = carve(&a, N);
         L->s1 = post ? carve(&a, N * C) : NULL;
@@ -195,7 +198,7 @@ static size_t layout(mt_model *m, float *base, int B, int T) {
         L->probs = m->store_probs ? carve(&a, (size_t)B * NH * T * T) : NULL;
         L->atty = carve(&a, N * Cl);
         L->h = post ? NULL : carve(&a, N * C);
-        L->ln2 = post ? NULL : carve(&a, N * C);
+        L->ln2 = post ? NULL : share_ln ? m->layers[0].ln2 : carve(&a, N * C);
         L->ln2_mean = carve(&a, N);
         L->ln2_rstd = carve(&a, N);
         L->s2 = post ? carve(&a, N * C) : NULL;
@@ -249,9 +252,10 @@ static size_t layout(mt_model *m, float *base, int B, int T) {
     return a.used;
 }
 
-// Attention probabilities and GELU outputs are kept for backward while all layers' probabilities
-// together stay under this many bytes; past it (long sequences, big batches) backward recomputes
-// both (one QK^T per head, one GELU per layer), saving (B*NH*T*T + N*F) floats per layer.
+// Attention probabilities, GELU and (pre-LN) LayerNorm outputs are kept for backward while all
+// layers' probabilities together stay under this many bytes; past it (long sequences, big batches)
+// backward recomputes them (one QK^T per head, one GELU and two LayerNorms per layer), saving
+// (B*NH*T*T + N*F + 2*N*C) floats per layer.
 #define MT_PROBS_KEEP_BYTES ((size_t)512 << 20)
 
 static mt_status ensure_arena(mt_model *m, int B, int T) {
@@ -504,6 +508,7 @@ static mt_status layer_backward(mt_model *m, int l, const float *x) {
     const int B = m->B, T = m->T, N = B * T, C = c->hidden_size, Cl = C / c->tp_size;
     const int F = c->ffn_hidden_size / c->tp_size, NH = m->nh_local, HS = C / c->num_attention_heads;
     const int post = c->arch == MT_ARCH_BERT;
+    const float eps = c->layernorm_eps;
     const size_t NC = (size_t)N * C;
     float *dres = m->d_res, *dA = m->d_a, *dB = m->d_b;
     mt_dropout_site dprob = site(m, c->attention_dropout, MT_STREAM_LAYER(l, 0));
@@ -526,6 +531,10 @@ static mt_status layer_backward(mt_model *m, int l, const float *x) {
         dh = dA; // d s2 = d h (residual) + the MLP branch below
     }
     const float *mlp_in = post ? L->ln1 : L->ln2;
+    // (recomputing: the shared LayerNorm output holds another layer's; the same kernel on the same
+    // input gives it again bit for bit, mean and rstd included)
+    if (!post && !m->store_probs)
+        k->layernorm_fwd(L->ln2, L->ln2_mean, L->ln2_rstd, L->h, P(MT_ROLE_LN2_W, l), P(MT_ROLE_LN2_B, l), N, C, eps);
     k->dropout_bwd(dB, dh, NC, 0, &d2);
     MT_TRY(mt_tp_g_backward(m->tp, dB, NC));
     if (m->fc1_stale) k->linear_fwd(L->fc1, mlp_in, P(MT_ROLE_FC1_W, l), P(MT_ROLE_FC1_B, l), N, C, F);
@@ -554,6 +563,8 @@ static mt_status layer_backward(mt_model *m, int l, const float *x) {
     k->attention_bwd(m->d_qkv, m->att_scratch, m->d_atty, L->qkv, L->probs, mask, mask_mode(c), B, T, NH, HS,
                      c->num_attention_heads, c->tp_rank * NH, &dprob);
     const float *att_in = post ? x : L->ln1;
+    if (!post && !m->store_probs)
+        k->layernorm_fwd(L->ln1, L->ln1_mean, L->ln1_rstd, x, P(MT_ROLE_LN1_W, l), P(MT_ROLE_LN1_B, l), N, C, eps);
     k->linear_bwd(dB, G(MT_ROLE_QKV_W, l), G(MT_ROLE_QKV_B, l), m->d_qkv, att_in, P(MT_ROLE_QKV_W, l), N, C, 3 * Cl);
     MT_TRY(mt_tp_f_backward(m->tp, dB, NC));
     if (!post) {

@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 
 #include "core/log.h"
 
@@ -325,4 +326,18 @@ mt_status mt_parallel_create(int tp_size, mt_parallel **out) {
 fail:
     mt_parallel_free(p);
     return st;
+}
+
+void mt_parallel_library(char *buf, size_t n) {
+    if (n == 0) return;
+#if defined(MEGATUNE_HAVE_MPI) && MEGATUNE_HAVE_MPI
+    char v[MPI_MAX_LIBRARY_VERSION_STRING];
+    int len = 0;
+    MPI_Get_library_version(v, &len); // one of the calls allowed before MPI_Init
+    v[len < MPI_MAX_LIBRARY_VERSION_STRING ? len : MPI_MAX_LIBRARY_VERSION_STRING - 1] = '\0';
+    v[strcspn(v, "\n")] = '\0';
+    snprintf(buf, n, "%s", v);
+#else
+    snprintf(buf, n, "not built (install libopenmpi-dev and rebuild for tensor and data parallelism)");
+#endif
 }

@@ -31,6 +31,9 @@ void mt_parallel_free(mt_parallel *p);
 // leave the others blocked in a collective. Returns (does nothing) when MPI is not running.
 void mt_parallel_abort(int code);
 
+// The MPI library this build links ("Open MPI v4.1.4, ..." first line), or why there is none.
+void mt_parallel_library(char *buf, size_t n);
+
 // An MPI communicator as an mt_comm (comm is an MPI_Comm passed as a pointer to it; the mt_comm
 // duplicates it and frees its copy). Only with MEGATUNE_HAVE_MPI; elsewhere returns NULL.
 mt_comm *mt_comm_mpi_dup(const void *mpi_comm);

@@ -209,7 +209,7 @@ static const mt_cfg_key g_schema[] = {
     // NeMo's Megatron activation checkpointing keys (megatron_bert_config.yaml)
     K("model.activations_checkpoint_granularity", MT_CFG_STR, model.activations_checkpoint_granularity, "null", 1,
       "null or full: whole layers as activations_checkpoint_method says | selective: keep every layer but "
-      "recompute its attention probabilities and GELU outputs in backward"),
+      "recompute its attention probabilities, GELU and (pre-LN) LayerNorm outputs in backward"),
     K("model.activations_checkpoint_method", MT_CFG_STR, model.activations_checkpoint_method, "null", 1,
       "null (off) | uniform: every layer keeps only its input and backward runs its forward again | block: "
       "the first activations_checkpoint_num_layers layers only; gradients are unchanged, bit for bit"),

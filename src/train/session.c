@@ -11,6 +11,7 @@
 #include "train/encoder_yaml.h"
 #include "core/file.h"
 #include "core/log.h"
+#include "kernels/cpu.h"
 #include "kernels/bf16.h"
 #include "model/model_kernels.h"
 #include "text/pretrained.h"
@@ -54,15 +55,15 @@ static mt_status act_of(const char *a, const char *key, mt_activation *out) {
 }
 
 // NeMo's activations_checkpoint_* keys (validated by the config) -> the model's recomputation:
-// selective = attention probabilities and GELU outputs, full = whole layers (uniform: all of them,
+// selective = attention probabilities, GELU and (pre-LN) LayerNorm outputs, full = whole layers (uniform: all of them,
 // block: the first num_layers)
 static mt_status apply_activation_checkpointing(const mt_train_config *c, mt_model *model) {
     const char *g = c->model.activations_checkpoint_granularity, *me = c->model.activations_checkpoint_method;
     const int nl = mt_model_get_config(model)->num_layers;
     if (g && !strcmp(g, "selective")) {
         mt_model_set_recompute(model, 1);
-        mt_info("activation checkpointing: selective (every layer's attention probabilities and GELU outputs are "
-                "recomputed in backward)%s", me ? "; model.activations_checkpoint_method is not used with it" : "");
+        mt_info("activation checkpointing: selective (every layer's attention probabilities, GELU outputs and, "
+                "pre-LN, LayerNorm outputs are recomputed in backward)%s", me ? "; model.activations_checkpoint_method is not used with it" : "");
         return MT_OK;
     }
     if (!me) return MT_OK;
@@ -565,7 +566,14 @@ mt_status mt_session_build_model(const mt_train_config *cfg, mt_session *s, mt_h
                        "of '%s': use a divisor of %d", m->tp_size, m->num_attention_heads, name,
                        m->num_attention_heads);
     MT_TRY(mt_model_create(m, s->tp, &s->model));
-    mt_model_set_kernels(s->model, mt_session_precision_kernels(c->trainer.precision));
+    const mt_kernels *kern = mt_session_precision_kernels(c->trainer.precision);
+    mt_model_set_kernels(s->model, kern);
+    static int said_cpu; // (once per process: tensor-parallel ranks may be threads of one)
+    if (!__atomic_exchange_n(&said_cpu, 1, __ATOMIC_ACQ_REL)) {
+        char cpu[384];
+        mt_cpu_summary(kern ? kern : mt_kernels_default(), cpu, sizeof cpu);
+        mt_info("CPU: %s", cpu);
+    }
     s->mcfg = *mt_model_get_config(s->model);
     MT_TRY(apply_activation_checkpointing(c, s->model));
     // (a 345M model's initialisation takes seconds; a strict load then replaces every value)

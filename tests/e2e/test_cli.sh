@@ -111,4 +111,28 @@ expect_error ".nemo given to resume_from_checkpoint" "is a .nemo .*init_from_nem
   "$bin" train examples/quickstart_config.yaml "${tiny[@]}" trainer.resume_from_checkpoint="$work/r/quickstart/checkpoints/quickstart.nemo" \
   exp_manager.exp_dir="$work/y"
 expect_error "predict: missing input" "no_input.txt: cannot open" "$bin" predict "$work"/r/quickstart/checkpoints/quickstart.nemo "$work/no_input.txt"
+
+# `megatune version` reports the CPU and ISA that the kernel's own /proc/cpuinfo reports, and the
+# library behind the products; a training log names the CPU too
+"$bin" version > "$work/ver.txt" 2>&1 || { cat "$work/ver.txt"; fail "megatune version exit code"; }
+cat "$work/ver.txt"
+"$bin" --version | cmp -s - "$work/ver.txt" || fail "--version differs from version"
+cpu=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -1 | tr -s ' ' | sed 's/ *$//')
+[ -n "$cpu" ] || fail "no model name in /proc/cpuinfo"
+grep -qxF "CPU:            $cpu" "$work/ver.txt" || fail "CPU line is not /proc/cpuinfo's '$cpu'"
+flags=" $(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2) "
+for f in avx2:AVX2 fma:FMA avx512f:AVX-512 avx512_bf16:AVX512-BF16 amx_bf16:AMX-BF16; do
+  has_cpu=0; case $flags in *" ${f%%:*} "*) has_cpu=1 ;; esac
+  has_mt=0; grep '^ISA:' "$work/ver.txt" | grep -qw -- "${f#*:}" && has_mt=1
+  [ $has_cpu = $has_mt ] || fail "ISA line and /proc/cpuinfo disagree on ${f#*:} (cpuinfo $has_cpu, megatune $has_mt)"
+done
+case $flags in
+  *" avx512_bf16 "*|*" amx_bf16 "*) grep -q '^bf16 products:  oneDNN' "$work/ver.txt" || fail "bf16 CPU without the bf16 line" ;;
+  *) grep -q '^bf16 products:  not here: this CPU has neither' "$work/ver.txt" || fail "no bf16 on this CPU, not said" ;;
+esac
+MEGATUNE_KERNELS=blas "$bin" version | grep -q '^fp32 products:  OpenBLAS' || fail "MEGATUNE_KERNELS=blas not reported"
+MEGATUNE_KERNELS=openblas "$bin" version 2>&1 | grep -q 'MEGATUNE_KERNELS=openblas is not a kernel table; use dnnl' \
+  || fail "an unknown MEGATUNE_KERNELS value passes silently"
+expect_error "version with an argument" "takes no arguments" "$bin" version extra
+grep -qF "CPU: $cpu (" "$work/mon.log" || fail "the training log does not name the CPU: $(head -5 "$work/mon.log")"
 echo PASSED
