@@ -35,4 +35,34 @@ args=(examples/quickstart_config.yaml model.train_ds.file_path="$work/train.tsv"
   "$work/train.tsv" "$work/dev.tsv" examples/data/quickstart_vocab.txt --batch 8 --val-batch 16 --accumulate 2 \
   --max-steps $steps --val-every 10 --lr 2e-3 --wd 0.1 --betas 0.8 0.99 --eps 1e-6 --clip 0.05 --warmup-ratio 0.25 --max-seq-length 32 \
   --hidden 32 --layers 2 --heads 4 || fail "megatune's training differs from PyTorch's"
+
+# The other schedules with a floor and an explicit warmup, through the config: each step's lr in
+# metrics.csv against tools/optim_ref.py's NeMo formulas (checked against the scheduler by
+# test_optim_parity; here the trainer must pass model.optim.sched.{name,min_lr,warmup_steps,
+# warmup_ratio} on). A tiny model: only the lr column is compared.
+for sched in "CosineAnnealing 3 1e-4 warmup_steps=3" "SquareRootAnnealing 2 2e-4 warmup_ratio=0.25" \
+             "WarmupAnnealing 1 3e-4 warmup_steps=2"; do
+  set -- $sched
+  "$bin" train examples/quickstart_config.yaml model.train_ds.file_path="$work/train.tsv" \
+    model.validation_ds.file_path="$work/dev.tsv" model.language_model.config.hidden_size=16 \
+    model.language_model.config.num_layers=1 model.language_model.config.num_attention_heads=2 trainer.max_steps=12 \
+    trainer.log_every_n_steps=1 model.optim.lr=2e-3 model.optim.sched.name=$1 model.optim.sched.min_lr=$3 \
+    model.optim.sched.$4 exp_manager.exp_dir="$work/s$1" exp_manager.version=v > "$work/s$1.log" 2>&1 \
+    || { cat "$work/s$1.log"; fail "$1 run"; }
+  "$py" - "$work/s$1/quickstart/v/metrics.csv" "$src/tools" "$2" "$3" "$4" <<'PY' || fail "$1: the lr per step is not NeMo's"
+import csv, sys
+sys.path.insert(0, sys.argv[2])
+from optim_ref import nemo_lr
+kind, min_lr, how = int(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
+rows = list(csv.DictReader(open(sys.argv[1])))
+assert [int(r["step"]) for r in rows] == list(range(1, 13)), [r["step"] for r in rows]
+k, v = how.split("=")
+warmup = int(v) if k == "warmup_steps" else int(float(v) * 12)
+for r in rows:  # row s holds the lr of optimizer step s - 1
+    want = nemo_lr(kind, 2e-3, min_lr, int(r["step"]) - 1, warmup, 12)
+    assert abs(float(r["lr"]) - want) <= 1e-6 * want, (r["step"], r["lr"], want)
+print("%s: 12 steps, lr as NeMo's (min_lr %g, %s): %s" % (sys.argv[1].split("/")[-4][1:], min_lr, how,
+      " ".join("%.3g" % float(r["lr"]) for r in rows)))
+PY
+done
 echo PASSED
