@@ -107,6 +107,10 @@ def main():
     # model.optim.betas / eps (NeMo's defaults unless the run set others)
     ap.add_argument("--betas", type=float, nargs=2, default=[0.9, 0.999])
     ap.add_argument("--eps", type=float, default=1e-8)
+    # model.optim.name=adam: torch.optim.Adam (weight decay as L2 in the gradient), not AdamW;
+    # model.optim.decay_all=false: Megatron's groups, no decay on 1-D tensors (biases, LayerNorm)
+    ap.add_argument("--adam", action="store_true")
+    ap.add_argument("--no-decay-1d", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(1)
     vocab = {w: i for i, w in enumerate(open(a.vocab, encoding="utf-8").read().splitlines())}
@@ -121,7 +125,11 @@ def main():
            "head_num_layers": 1 if a.qa else 2, "head_prefix": "classifier"}
     ref = Ref(cfg, load_nemo_weights(a.nemo), torch.float64)
     params = [ref.P[n] for n in ref.order]
-    opt = torch.optim.AdamW(params, lr=a.lr, betas=tuple(a.betas), eps=a.eps, weight_decay=a.wd)
+    groups = [{"params": params, "weight_decay": a.wd}]
+    if a.no_decay_1d:
+        groups = [{"params": [p for p in params if p.dim() > 1], "weight_decay": a.wd},
+                  {"params": [p for p in params if p.dim() == 1], "weight_decay": 0.0}]
+    opt = (torch.optim.Adam if a.adam else torch.optim.AdamW)(groups, lr=a.lr, betas=tuple(a.betas), eps=a.eps)
     warmup = int(a.warmup_ratio * a.max_steps)
     bpe = (len(train) + a.batch - 1) // a.batch
 

@@ -36,6 +36,16 @@ args=(examples/quickstart_config.yaml model.train_ds.file_path="$work/train.tsv"
   --max-steps $steps --val-every 10 --lr 2e-3 --wd 0.1 --betas 0.8 0.99 --eps 1e-6 --clip 0.05 --warmup-ratio 0.25 --max-seq-length 32 \
   --hidden 32 --layers 2 --heads 4 || fail "megatune's training differs from PyTorch's"
 
+# model.optim.name=adam (L2 decay in the gradient, torch.optim.Adam) with decay_all=false (no decay on
+# biases and LayerNorm weights), 12 steps from the same initial weights
+s2=12
+"$bin" train "${args[@]}" trainer.max_steps=$s2 model.optim.name=adam model.optim.decay_all=false \
+  exp_manager.exp_dir="$work/adam" exp_manager.version=v > "$work/adam.log" 2>&1 || { cat "$work/adam.log"; fail "adam training"; }
+"$py" tools/nemo_train_ref.py "$work/init/quickstart/v/checkpoints/quickstart.nemo" "$work/adam/quickstart/v/metrics.csv" \
+  "$work/train.tsv" "$work/dev.tsv" examples/data/quickstart_vocab.txt --batch 8 --val-batch 16 --accumulate 2 \
+  --max-steps $s2 --val-every 10 --lr 2e-3 --wd 0.1 --betas 0.8 0.99 --eps 1e-6 --adam --no-decay-1d --clip 0.05 \
+  --warmup-ratio 0.25 --max-seq-length 32 --hidden 32 --layers 2 --heads 4 || fail "megatune's Adam training differs from PyTorch's"
+
 # The other schedules with a floor and an explicit warmup, through the config: each step's lr in
 # metrics.csv against tools/optim_ref.py's NeMo formulas (checked against the scheduler by
 # test_optim_parity; here the trainer must pass model.optim.sched.{name,min_lr,warmup_steps,
