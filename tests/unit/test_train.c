@@ -306,9 +306,10 @@ static void test_dropout_keys(void) {
                  "  language_model:\n    pretrained_model_name: megatron-bert-uncased\n    config:\n      hidden_size: 16\n"
                  "      num_layers: 1\n      num_attention_heads: 2\n      max_position_embeddings: 16\n"
                  "      hidden_dropout: %s\n      attention_dropout: %s\n      layernorm_epsilon: %s\n      gelu: %s\n"
+                 "      init_method_std: %s\n      make_vocab_size_divisible_by: %s\n      num_tokentypes: %s\n"
                  "  classifier_head:\n    num_output_layers: %s\n    fc_dropout: %s\n",
                  vocab, zero ? "0" : "0.25", zero ? "0.0" : "0.3", zero ? "1e-12" : "0.001", zero ? "onnx" : "tanh",
-                 zero ? "1" : "3", zero ? "0" : "0.2");
+                 zero ? "0.02" : "0.05", zero ? "128" : "8", zero ? "2" : "3", zero ? "1" : "3", zero ? "0" : "0.2");
         CHECK_OK(mt_config_load_yaml_text(&c, y, strlen(y), "t.yaml", "", 0));
         CHECK_OK(mt_config_finish(&c));
         mt_session s;
@@ -324,6 +325,21 @@ static void test_dropout_keys(void) {
                   "layernorm_eps %g gelu %d: not the config's", (double)mc->layernorm_eps, (int)mc->gelu);
         CHECK_MSG(mc->head_num_layers == (zero ? 1 : 3), "classifier_head.num_output_layers: the head has %d layers",
                   mc->head_num_layers);
+        // the quickstart vocab's 89 tokens: 96 rows padded to a multiple of 8, 128 of 128
+        CHECK_MSG(mc->padded_vocab_size == (zero ? 128 : 96) && mc->num_tokentypes == (zero ? 2 : 3),
+                  "make_vocab_size_divisible_by / num_tokentypes: %d vocab rows, %d token types", mc->padded_vocab_size,
+                  mc->num_tokentypes);
+        { // init_method_std: the word embeddings' standard deviation (1536 or 2048 draws: within 10%)
+            const mt_param_table *pt = mt_model_params(s.model);
+            double sq = 0;
+            size_t ne = 0;
+            for (int i = 0; i < pt->count; i++)
+                if (pt->params[i].role == MT_ROLE_WORD_EMB)
+                    for (size_t e = 0; e < pt->params[i].numel; e++, ne++)
+                        sq += (double)mt_model_param(s.model, i)[e] * mt_model_param(s.model, i)[e];
+            double sd = ne ? sqrt(sq / (double)ne) : 0, want = zero ? 0.02 : 0.05;
+            CHECK_MSG(fabs(sd - want) < 0.1 * want, "init_method_std %g: the word embeddings' std is %g", want, sd);
+        }
         int32_t ids[2 * 6] = {2, 10, 11, 12, 13, 3, 2, 14, 15, 16, 17, 3};
         int32_t labels[2] = {0, 2};
         mt_batch b = {.B = 2, .T = 6, .input_ids = ids, .labels = labels};
