@@ -49,7 +49,8 @@ s2=12
 # The other schedules with a floor and an explicit warmup, through the config: each step's lr in
 # metrics.csv against tools/optim_ref.py's NeMo formulas (checked against the scheduler by
 # test_optim_parity; here the trainer must pass model.optim.sched.{name,min_lr,warmup_steps,
-# warmup_ratio} on). A tiny model: only the lr column is compared.
+# warmup_ratio} on). A tiny model: only the lr column is compared. trainer.val_check_interval=0.5 (a
+# fraction of the 6 batches of an epoch, NeMo's ".25 for 4 times per epoch") validates every 3 batches.
 for sched in "CosineAnnealing 3 1e-4 warmup_steps=3" "SquareRootAnnealing 2 2e-4 warmup_ratio=0.25" \
              "WarmupAnnealing 1 3e-4 warmup_steps=2"; do
   set -- $sched
@@ -57,8 +58,10 @@ for sched in "CosineAnnealing 3 1e-4 warmup_steps=3" "SquareRootAnnealing 2 2e-4
     model.validation_ds.file_path="$work/dev.tsv" model.language_model.config.hidden_size=16 \
     model.language_model.config.num_layers=1 model.language_model.config.num_attention_heads=2 trainer.max_steps=12 \
     trainer.log_every_n_steps=1 model.optim.lr=2e-3 model.optim.sched.name=$1 model.optim.sched.min_lr=$3 \
-    model.optim.sched.$4 exp_manager.exp_dir="$work/s$1" exp_manager.version=v > "$work/s$1.log" 2>&1 \
-    || { cat "$work/s$1.log"; fail "$1 run"; }
+    model.optim.sched.$4 trainer.val_check_interval=0.5 exp_manager.exp_dir="$work/s$1" exp_manager.version=v \
+    > "$work/s$1.log" 2>&1 || { cat "$work/s$1.log"; fail "$1 run"; }
+  vals=$(awk -F, 'NR == 1 && $5 != "val_loss" {exit 1} NR > 1 && $5 != "" {printf "%s ", $1}' "$work/s$1/quickstart/v/metrics.csv") \
+    && [ "$vals" = "3 6 9 12 " ] || fail "$1: val_check_interval=0.5 of 6 batches validated at steps '$vals', want 3 6 9 12"
   "$py" - "$work/s$1/quickstart/v/metrics.csv" "$src/tools" "$2" "$3" "$4" <<'PY' || fail "$1: the lr per step is not NeMo's"
 import csv, sys
 sys.path.insert(0, sys.argv[2])
