@@ -486,6 +486,11 @@ mt_status mt_ckpt_convert(const char *src, const char *dst, const mt_convert_opt
         st = mt_fail(MT_ERR_INVALID, "output dtype must be float32, float16 or bfloat16");
     if (st == MT_OK && s->heads <= 0 && (tp > 1 || ends(dst, ".safetensors") || s->version < 2.0))
         st = mt_fail(MT_ERR_INVALID, "%s: the checkpoint does not record num_attention_heads; pass --heads N", src);
+    // (a checkpoint whose state dict holds no tensor, e.g. an object where model.language_model
+    // should be, would otherwise convert to an empty file)
+    if (st == MT_OK && s->n == 0)
+        st = mt_fail(MT_ERR_FORMAT, "%s: no tensors found in its state dict (megatune inspect %s shows what it holds); "
+                     "give a Megatron-LM, NeMo or Hugging Face BERT checkpoint", src, src);
     if (st == MT_OK && ends(dst, ".safetensors")) {
         if (tp != 1) st = mt_fail(MT_ERR_INVALID, "safetensors output is a single TP=1 file; drop --tp %d", tp);
         else st = write_safetensors(s, o, dst);

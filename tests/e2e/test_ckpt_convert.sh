@@ -57,6 +57,11 @@ grep -q "posix.system (inert)" "$T/evil.txt" || fail "evil object not shown iner
 [ $rc -eq 1 ] || { cat "$T/err.txt"; fail "convert of a hostile pickle: exit $rc, want 1"; }
 grep -q "evil_exec_in_model.pt: the checkpoint does not record num_attention_heads" "$T/err.txt" || { cat "$T/err.txt"; fail "hostile convert message"; }
 [ ! -e "$T/evil_out.pt" ] || fail "a refused convert wrote $T/evil_out.pt"
+# with the head count given, what stops it is that the state dict holds no tensor: no empty output
+"$BIN" convert "$T/h/evil_exec_in_model.pt" "$T/evil_out.pt" --heads 2 2>"$T/err.txt"; rc=$?
+[ $rc -eq 1 ] || { cat "$T/err.txt"; fail "convert --heads 2 of a hostile pickle: exit $rc, want 1"; }
+grep -q "evil_exec_in_model.pt: no tensors found in its state dict" "$T/err.txt" || { cat "$T/err.txt"; fail "no-tensor convert message"; }
+[ ! -e "$T/evil_out.pt" ] || fail "a refused convert wrote $T/evil_out.pt"
 [ -e "$MARK" ] && fail "hostile payload ran"
 "$BIN" inspect "$T/h/short_storage.pt" 2>"$T/err.txt"; [ $? -eq 1 ] || fail "short storage must fail"
 grep -q "declares 100" "$T/err.txt" || fail "short storage message"
