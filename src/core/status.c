@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <stdint.h>
+#include <unistd.h>
 
 static _Thread_local char mt_error_buf[2048];
 
@@ -122,4 +123,19 @@ char *mt_strdup(const char *s) {
     char *p = mt_malloc(n);
     if (p) memcpy(p, s, n);
     return p;
+}
+
+size_t mt_resident_bytes(const void *p, size_t bytes) {
+    if (!p || !bytes) return 0;
+    const uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t lo = (uintptr_t)p / pg * pg, hi = ((uintptr_t)p + bytes + pg - 1) / pg * pg;
+    const size_t pages = (size_t)((hi - lo) / pg);
+    unsigned char *vec = malloc(pages);
+    if (!vec) return 0;
+    size_t n = 0;
+    if (mincore((void *)lo, hi - lo, vec) == 0)
+        for (size_t i = 0; i < pages; i++) n += vec[i] & 1;
+    free(vec);
+    n *= pg;
+    return n < bytes ? n : bytes;
 }

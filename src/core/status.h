@@ -48,6 +48,9 @@ void *mt_realloc(void *p, size_t bytes);
 // 64-byte aligned, zeroed; free with mt_free_aligned.
 void *mt_alloc_aligned(size_t bytes);
 void mt_free_aligned(void *p);
+// Bytes of [p, p + bytes) in physical memory now (mincore, whole pages; 0 where unknown): a big
+// mt_alloc_aligned span is untouched zero pages until first written, so this tells what a run uses.
+size_t mt_resident_bytes(const void *p, size_t bytes);
 char *mt_strdup(const char *s);
 
 #endif

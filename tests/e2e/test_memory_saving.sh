@@ -72,6 +72,23 @@ says inbwd "model.optim.step_in_backward: each layer's weights are updated as so
 same plain inbwd
 run inbwd_uniform 1 model.optim.step_in_backward=true model.activations_checkpoint_method=uniform
 same plain inbwd_uniform
+# the gradient span is really never written with step_in_backward (a trainer that only logged the
+# switch would give the same metrics): the log's resident MiB, from mincore, of a span big enough to
+# be its own mapping (ASan builds keep every block on the heap, zeroed, so there only the line is checked)
+for sib in true false; do
+  "$bin" train "${common[@]}" trainer.max_steps=2 model.optim.step_in_backward=$sib \
+    model.language_model.config.hidden_size=128 model.language_model.config.num_layers=2 \
+    exp_manager.exp_dir="$work/res_$sib" > "$work/res_$sib.log" 2>&1 || { tail "$work/res_$sib.log"; fail "res_$sib run"; }
+done
+g_true=$(grep -o "gradients [0-9.]* MiB resident of [0-9.]*" "$work/res_true.log" | head -1)
+g_false=$(grep -o "gradients [0-9.]* MiB resident of [0-9.]*" "$work/res_false.log" | head -1)
+[ -n "$g_true" ] && [ -n "$g_false" ] || fail "no 'memory after the first step' line: $(grep -i memory "$work/res_true.log")"
+echo "step_in_backward: $g_true; without: $g_false"
+if [ "${MEGATUNE_SANITIZED:-0}" != 1 ]; then
+  echo "$g_true" | grep -q "^gradients 0.0 MiB" || fail "step_in_backward wrote the gradient span: $g_true"
+  echo "$g_false" | awk '{ exit !($2 > 1.0 && $2 == $6) }' || fail "without step_in_backward the span is not resident: $g_false"
+fi
+
 # auto (the default): on without clipping and accumulation, off with either
 run auto 1
 says auto "model.optim.step_in_backward=auto (no clipping, no accumulation)"
