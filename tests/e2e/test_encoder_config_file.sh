@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # model.language_model.config_file as Megatron's JSON (dashed keys) or as YAML with NeMo's
 # underscored keys gives the same model; mistakes in either name the file, the place and the fix.
-set -u
+set -u -o pipefail
 bin=${MEGATUNE_BIN:?}; src=${MEGATUNE_SOURCE_DIR:?}
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 cd "$src"

@@ -129,8 +129,12 @@ done
 printf 'ok\xffline\nbad \xc0\xaf overlong\nsurrogate \xed\xa0\x80 x\ntrunc \xe4\xb8\n\xfe\xff start\nmid\x80dle word\n' > "$tmp/bad.txt"
 for casing in uncased cased; do
   v=$data/bert-base-$casing/vocab.txt
-  node "$hf" --vocab "$v" --$casing < "$tmp/bad.txt" > "$tmp/hf.bad"
-  "$bin" tokenize --vocab-file "$v" --$casing --invalid-utf8=replace < "$tmp/bad.txt" > "$tmp/mt.bad"
+  # (both must succeed and print one line per input line: two empty outputs would compare equal)
+  node "$hf" --vocab "$v" --$casing < "$tmp/bad.txt" > "$tmp/hf.bad" || { echo "FAIL: node on invalid UTF-8 ($casing)"; fail=1; }
+  "$bin" tokenize --vocab-file "$v" --$casing --invalid-utf8=replace < "$tmp/bad.txt" > "$tmp/mt.bad" \
+    || { echo "FAIL: megatune tokenize --invalid-utf8=replace exit code ($casing)"; fail=1; }
+  [ "$(wc -l < "$tmp/mt.bad")" = "$(wc -l < "$tmp/bad.txt")" ] && [ -s "$tmp/mt.bad" ] \
+    || { echo "FAIL: invalid UTF-8 ($casing): $(wc -l < "$tmp/mt.bad") output lines for $(wc -l < "$tmp/bad.txt")"; fail=1; }
   if cmp -s "$tmp/hf.bad" "$tmp/mt.bad"; then echo "ok: invalid UTF-8 replaced ($casing): $(wc -l < "$tmp/bad.txt") lines identical"
   else echo "FAIL: invalid UTF-8 replace ($casing)"; diff "$tmp/hf.bad" "$tmp/mt.bad" | head; fail=1; fi
 done
