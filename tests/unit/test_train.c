@@ -288,6 +288,17 @@ static void test_checkpoint(void) {
     mt_model_free(m2);
 }
 
+// The session a training run would build from the YAML text y (c initialised by the caller): its
+// task options, tokenizer and model with the given head; failures are counted by CHECK_OK.
+static void session_from_yaml(mt_train_config *c, mt_session *s, const char *y, mt_head_kind head, int num_classes) {
+    memset(s, 0, sizeof *s);
+    CHECK_OK(mt_config_load_yaml_text(c, y, strlen(y), "t.yaml", "", 0));
+    CHECK_OK(mt_config_finish(c));
+    CHECK_OK(mt_session_task_options(c, &s->topt));
+    CHECK_OK(mt_session_open_tokenizer(c, s));
+    CHECK_OK(mt_session_build_model(c, s, head, num_classes));
+}
+
 // Dropout rates come from model.language_model.config.{hidden,attention}_dropout and the head's
 // fc_dropout; 0 turns dropout off exactly (a training forward equals an evaluation forward). The
 // encoder's layernorm_epsilon and gelu come from the same block (neither at its default here: a
@@ -310,13 +321,8 @@ static void test_dropout_keys(void) {
                  "  classifier_head:\n    num_output_layers: %s\n    fc_dropout: %s\n",
                  vocab, zero ? "0" : "0.25", zero ? "0.0" : "0.3", zero ? "1e-12" : "0.001", zero ? "onnx" : "tanh",
                  zero ? "0.02" : "0.05", zero ? "128" : "8", zero ? "2" : "3", zero ? "1" : "3", zero ? "0" : "0.2");
-        CHECK_OK(mt_config_load_yaml_text(&c, y, strlen(y), "t.yaml", "", 0));
-        CHECK_OK(mt_config_finish(&c));
         mt_session s;
-        memset(&s, 0, sizeof s);
-        CHECK_OK(mt_session_task_options(&c, &s.topt));
-        CHECK_OK(mt_session_open_tokenizer(&c, &s));
-        CHECK_OK(mt_session_build_model(&c, &s, MT_HEAD_SEQUENCE_CLASSIFIER, 3));
+        session_from_yaml(&c, &s, y, MT_HEAD_SEQUENCE_CLASSIFIER, 3);
         if (!s.model) { mt_config_free(&c); continue; }
         const mt_model_config *mc = mt_model_get_config(s.model);
         CHECK(mc->hidden_dropout == (zero ? 0.0f : 0.25f) && mc->attention_dropout == (zero ? 0.0f : 0.3f) &&
@@ -375,13 +381,8 @@ static void test_token_head_keys(void) {
              "    pretrained_model_name: megatron-bert-uncased\n    config:\n      hidden_size: 16\n      num_layers: 1\n"
              "      num_attention_heads: 2\n      max_position_embeddings: 16\n"
              "  head:\n    num_fc_layers: 3\n    activation: gelu\n    fc_dropout: 0.35\n", src, src);
-    CHECK_OK(mt_config_load_yaml_text(&c, y, strlen(y), "t.yaml", "", 0));
-    CHECK_OK(mt_config_finish(&c));
     mt_session s;
-    memset(&s, 0, sizeof s);
-    CHECK_OK(mt_session_task_options(&c, &s.topt));
-    CHECK_OK(mt_session_open_tokenizer(&c, &s));
-    CHECK_OK(mt_session_build_model(&c, &s, MT_HEAD_TOKEN_CLASSIFIER, 5));
+    session_from_yaml(&c, &s, y, MT_HEAD_TOKEN_CLASSIFIER, 5);
     if (s.model) {
         const mt_model_config *mc = mt_model_get_config(s.model);
         CHECK_MSG(mc->head_num_layers == 3 && mc->head_activation == MT_ACT_GELU && mc->head_dropout == 0.35f,
