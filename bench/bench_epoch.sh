@@ -50,11 +50,8 @@ bin=$build/megatune py=${MEGATUNE_PYTHON:-/usr/bin/python3}
 if [ $tiny = 1 ]; then L=2 H=128 NH=2; else L=12 H=768 NH=12; fi
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 
-torch_env=(OMP_NUM_THREADS=$threads OMP_WAIT_POLICY=PASSIVE)
-ompblas=/usr/lib/x86_64-linux-gnu/openblas-openmp
-[ -d "$ompblas" ] && torch_env+=(LD_LIBRARY_PATH=$ompblas${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH})
-tcm=$(ls /usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 2>/dev/null || true)
-[ -n "$tcm" ] && torch_env+=(LD_PRELOAD=$tcm)
+. "$here/bench/torch_env.sh"
+torch_env_for $threads
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 isa=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -xE 'avx2|fma|avx512f|avx512_bf16|amx_bf16|amx_tile' | tr '\n' ' ')
 echo "CPU: $cpu; ISA: ${isa:-no AVX2}; $(nproc) cores visible, $threads threads per program; load now: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -12,11 +12,8 @@ trap 'rm -rf "$T"' EXIT
 H=${HIDDEN:-256} L=${LAYERS:-4} NH=${HEADS:-4} BS=${BATCH:-32}
 # PyTorch in its best setting (shared/reference/pytorch-baseline.md): the OpenMP OpenBLAS and
 # tcmalloc where installed; both programs wait passively
-torch_env=(OMP_NUM_THREADS=$THREADS OMP_WAIT_POLICY=PASSIVE)
-ompblas=/usr/lib/x86_64-linux-gnu/openblas-openmp
-[ -d "$ompblas" ] && torch_env+=(LD_LIBRARY_PATH=$ompblas${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH})
-tcm=$(ls /usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 2>/dev/null || true)
-[ -n "$tcm" ] && torch_env+=(LD_PRELOAD=$tcm)
+. "$HERE/torch_env.sh"
+torch_env_for $THREADS
 [ -x "$BUILD/megatune" ] && "$BUILD/megatune" version | grep -E '^(CPU|ISA|fp32 products):'
 echo "PyTorch environment: ${torch_env[*]}"
 out=$(OMP_NUM_THREADS=$THREADS OMP_WAIT_POLICY=PASSIVE "$BUILD/bench/bench_predict" --data "$DATA" --hidden $H --layers $L --heads $NH \

@@ -17,11 +17,8 @@ bin=$build/bench/bench_train
 py=${MEGATUNE_PYTHON:-/usr/bin/python3}
 [ -x "$bin" ] || { echo "bench_train.sh: $bin not built (cmake --build $build --target bench_train)" >&2; exit 1; }
 threads=${THREADS:-2}
-torch_env=(OMP_NUM_THREADS=$threads OMP_WAIT_POLICY=PASSIVE)
-ompblas=/usr/lib/x86_64-linux-gnu/openblas-openmp
-[ -d "$ompblas" ] && torch_env+=(LD_LIBRARY_PATH=$ompblas${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH})
-tcm=$(ls /usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 2>/dev/null || true)
-[ -n "$tcm" ] && torch_env+=(LD_PRELOAD=$tcm)
+. "$here/bench/torch_env.sh"
+torch_env_for $threads
 echo "PyTorch environment: ${torch_env[*]}"
 shapes=(
   "base:--layers 12 --hidden 768 --heads 12 --seq 128 --batch 8"

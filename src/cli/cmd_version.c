@@ -35,7 +35,7 @@ int mt_cmd_version(int argc, char **argv) {
     mt_parallel_library(mpi, sizeof mpi);
     printf("megatune %s (C11, built with gcc %s)\n", MEGATUNE_VERSION, __VERSION__);
     printf("CPU:            %s\n", name);
-    printf("ISA:            %s\n", isa[0] ? isa : "no AVX2");
+    printf("ISA:            %s\n", isa);
     printf("OpenMP threads: %d (OMP_NUM_THREADS)\n", mt_cpu_threads());
     printf("fp32 products:  %s\n", fp32);
     if (b) printf("bf16 products:  %s (trainer.precision=bf16)\n", bf16);

@@ -85,6 +85,5 @@ void mt_cpu_summary(const mt_kernels *k, char *buf, size_t n) {
     mt_cpu_name(name, sizeof name);
     mt_cpu_isa(isa, sizeof isa);
     mt_kernels_describe(k, kern, sizeof kern);
-    snprintf(buf, n, "%s (%s), %d OpenMP threads; products: %s", name, isa[0] ? isa : "no AVX2",
-             omp_get_max_threads(), kern);
+    snprintf(buf, n, "%s (%s), %d OpenMP threads; products: %s", name, isa, mt_cpu_threads(), kern);
 }

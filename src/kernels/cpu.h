@@ -7,7 +7,8 @@
 
 // cpuid's brand string, trimmed ("AMD EPYC 9R14 96-Core Processor"); "unknown x86-64 CPU" without one.
 void mt_cpu_name(char *buf, size_t n);
-// The vector extensions megatune's kernels use that this CPU has: "AVX2 FMA AVX-512 AVX512-BF16".
+// The vector extensions megatune's kernels use that this CPU has: "AVX2 FMA AVX-512 AVX512-BF16";
+// never empty (without AVX2 it says so).
 void mt_cpu_isa(char *buf, size_t n);
 // The library behind a kernel table's matrix products, with its version ("oneDNN 2.6.3 f32 matmul ...").
 void mt_kernels_describe(const mt_kernels *k, char *buf, size_t n);

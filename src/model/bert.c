@@ -100,6 +100,7 @@ float *mt_model_grad(mt_model *m, int i) {
 }
 void mt_model_zero_grad(mt_model *m) { memset(m->grads, 0, m->table.total * sizeof(float)); }
 void mt_model_set_kernels(mt_model *m, const mt_kernels *k) { m->k = k ? k : mt_kernels_default(); }
+const mt_kernels *mt_model_get_kernels(const mt_model *m) { return m->k; }
 void mt_model_set_recompute(mt_model *m, int mode) {
     m->recompute = mode < 0 ? -1 : mode > 0;
     m->have_forward = m->have_loss = 0; // the arena layout may change at the next forward
@@ -501,6 +502,12 @@ const float *mt_model_hidden(const mt_model *m) { return m->have_forward ? m->hi
 // ---- backward ----
 
 // dres holds d(out of layer l); on return d(input of layer l).
+// Recomputing (store_probs 0), layers share one buffer for GELU's output and, pre-LN, one for each
+// LayerNorm output, which hold another layer's values by backward: backward refills them with the
+// same kernels on the same inputs (bit for bit, mean and rstd included), except for a checkpointed
+// layer, whose forward just ran again and refilled them.
+static int refill_shared(const mt_model *m, int l) { return !m->store_probs && l >= m->ckpt_now; }
+
 static mt_status layer_backward(mt_model *m, int l, const float *x) {
     const mt_model_config *c = &m->cfg;
     const mt_kernels *k = m->k;
@@ -531,14 +538,12 @@ static mt_status layer_backward(mt_model *m, int l, const float *x) {
         dh = dA; // d s2 = d h (residual) + the MLP branch below
     }
     const float *mlp_in = post ? L->ln1 : L->ln2;
-    // (recomputing: the shared LayerNorm output holds another layer's; the same kernel on the same
-    // input gives it again bit for bit, mean and rstd included)
-    if (!post && !m->store_probs)
+    if (!post && refill_shared(m, l))
         k->layernorm_fwd(L->ln2, L->ln2_mean, L->ln2_rstd, L->h, P(MT_ROLE_LN2_W, l), P(MT_ROLE_LN2_B, l), N, C, eps);
     k->dropout_bwd(dB, dh, NC, 0, &d2);
     MT_TRY(mt_tp_g_backward(m->tp, dB, NC));
     if (m->fc1_stale) k->linear_fwd(L->fc1, mlp_in, P(MT_ROLE_FC1_W, l), P(MT_ROLE_FC1_B, l), N, C, F);
-    if (!m->store_probs) k->act_fwd(L->act, L->fc1, (size_t)N * F, gelu_kact(c->gelu));
+    if (refill_shared(m, l)) k->act_fwd(L->act, L->fc1, (size_t)N * F, gelu_kact(c->gelu));
     k->linear_bwd(m->d_ff, G(MT_ROLE_FC2_W, l), G(MT_ROLE_FC2_B, l), dB, L->act, P(MT_ROLE_FC2_W, l), N, F, C);
     k->act_bwd(m->d_ff2, m->d_ff, L->fc1, (size_t)N * F, gelu_kact(c->gelu));
     k->linear_bwd(dB, G(MT_ROLE_FC1_W, l), G(MT_ROLE_FC1_B, l), m->d_ff2, mlp_in, P(MT_ROLE_FC1_W, l), N, C, F);
@@ -563,7 +568,7 @@ static mt_status layer_backward(mt_model *m, int l, const float *x) {
     k->attention_bwd(m->d_qkv, m->att_scratch, m->d_atty, L->qkv, L->probs, mask, mask_mode(c), B, T, NH, HS,
                      c->num_attention_heads, c->tp_rank * NH, &dprob);
     const float *att_in = post ? x : L->ln1;
-    if (!post && !m->store_probs)
+    if (!post && refill_shared(m, l))
         k->layernorm_fwd(L->ln1, L->ln1_mean, L->ln1_rstd, x, P(MT_ROLE_LN1_W, l), P(MT_ROLE_LN1_B, l), N, C, eps);
     k->linear_bwd(dB, G(MT_ROLE_QKV_W, l), G(MT_ROLE_QKV_B, l), m->d_qkv, att_in, P(MT_ROLE_QKV_W, l), N, C, 3 * Cl);
     MT_TRY(mt_tp_f_backward(m->tp, dB, NC));

@@ -5,6 +5,7 @@
 #include "model/model.h"
 // NULL restores mt_kernels_default().
 void mt_model_set_kernels(mt_model *m, const mt_kernels *k);
+const mt_kernels *mt_model_get_kernels(const mt_model *m);
 // Activations for backward that cheap work gives again (attention probabilities, GELU outputs and,
 // pre-LN, the two LayerNorm outputs, which only the weight gradients read): -1 keep them while all
 // layers' probabilities fit in 512 MiB, else recompute them in backward (the default); 0 always

@@ -566,12 +566,11 @@ mt_status mt_session_build_model(const mt_train_config *cfg, mt_session *s, mt_h
                        "of '%s': use a divisor of %d", m->tp_size, m->num_attention_heads, name,
                        m->num_attention_heads);
     MT_TRY(mt_model_create(m, s->tp, &s->model));
-    const mt_kernels *kern = mt_session_precision_kernels(c->trainer.precision);
-    mt_model_set_kernels(s->model, kern);
+    mt_model_set_kernels(s->model, mt_session_precision_kernels(c->trainer.precision));
     static int said_cpu; // (once per process: tensor-parallel ranks may be threads of one)
     if (!__atomic_exchange_n(&said_cpu, 1, __ATOMIC_ACQ_REL)) {
         char cpu[384];
-        mt_cpu_summary(kern ? kern : mt_kernels_default(), cpu, sizeof cpu);
+        mt_cpu_summary(mt_model_get_kernels(s->model), cpu, sizeof cpu);
         mt_info("CPU: %s", cpu);
     }
     s->mcfg = *mt_model_get_config(s->model);

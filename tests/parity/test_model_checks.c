@@ -268,7 +268,9 @@ static void check_backward_after_eval(mt_arch arch) {
 // Activation checkpointing recomputes the checkpointed layers' forward inside backward, with the
 // forward's dropout masks: loss and every gradient must equal those of a run that kept all
 // activations, bit for bit, over several AdamW-free steps (each step's batch and dropout differ),
-// while the activations laid out shrink. Both arches, dropout on, every kernel table given.
+// while the activations laid out shrink. So must selective recomputation (probabilities, GELU and
+// pre-LN LayerNorm outputs refilled in backward), alone and beside checkpointing, whose recomputed
+// forward already refills them. Both arches, dropout on, every kernel table given.
 static void check_activation_checkpoint(mt_arch arch, const mt_kernels *k, const char *kname) {
     mt_model_config c;
     if (arch == MT_ARCH_BERT) mt_model_config_bert_defaults(&c);
@@ -277,10 +279,12 @@ static void check_activation_checkpoint(mt_arch arch, const mt_kernels *k, const
     c.num_layers = 4;
     c.hidden_dropout = c.attention_dropout = 0.1f;
     enum { B = 3, T = 16, STEPS = 2 };
-    const int modes[] = {0, 4, 2, 9}; // off, all (uniform), the first two (block 2), past num_layers
-    const int nmodes = (int)(sizeof modes / sizeof modes[0]);
-    size_t total = 0, bytes[4] = {0};
-    float *g[4] = {NULL}, loss[4][STEPS];
+    // off, all (uniform), the first two (block 2), past num_layers; then selective alone and with block 2
+    const int modes[] = {0, 4, 2, 9, 0, 2}, recompute[] = {0, 0, 0, 0, 1, 1};
+    enum { NMODES = 6 };
+    const int nmodes = NMODES;
+    size_t total = 0, bytes[NMODES] = {0};
+    float *g[NMODES] = {NULL}, loss[NMODES][STEPS];
     for (int mi = 0; mi < nmodes; mi++) {
         mt_model *m = NULL;
         CHECK_OK(mt_model_create(&c, NULL, &m));
@@ -288,6 +292,7 @@ static void check_activation_checkpoint(mt_arch arch, const mt_kernels *k, const
         mt_model_set_kernels(m, k);
         mt_model_init_weights(m, 11);
         mt_model_set_activation_checkpoint(m, modes[mi]);
+        mt_model_set_recompute(m, recompute[mi]);
         total = mt_model_params(m)->total;
         g[mi] = malloc(total * STEPS * sizeof(float));
         for (int s = 0; s < STEPS; s++) {
@@ -313,9 +318,9 @@ static void check_activation_checkpoint(mt_arch arch, const mt_kernels *k, const
     for (int mi = 1; mi < nmodes; mi++) {
         size_t diff = 0;
         for (size_t i = 0; i < total * STEPS; i++) diff += memcmp(&g[mi][i], &g[0][i], sizeof(float)) != 0;
-        CHECK_MSG(diff == 0, "%s, %s, checkpointing %d layers: %zu of %zu gradient values differ from the run "
+        CHECK_MSG(diff == 0, "%s, %s, checkpointing %d layers%s: %zu of %zu gradient values differ from the run "
                   "that kept every activation", kname, arch == MT_ARCH_BERT ? "post-LN" : "pre-LN", modes[mi],
-                  diff, total * STEPS);
+                  recompute[mi] ? ", selective" : "", diff, total * STEPS);
         ndiff += diff;
         for (int s = 0; s < STEPS; s++)
             CHECK_MSG(memcmp(&loss[mi][s], &loss[0][s], sizeof(float)) == 0,
@@ -326,6 +331,8 @@ static void check_activation_checkpoint(mt_arch arch, const mt_kernels *k, const
     CHECK_MSG(bytes[1] < bytes[0] && bytes[2] < bytes[0] && bytes[1] < bytes[2] && bytes[3] == bytes[1],
               "%s: activation bytes off %zu, all %zu, first two %zu, past the end %zu", kname, bytes[0], bytes[1],
               bytes[2], bytes[3]);
+    CHECK_MSG(bytes[4] < bytes[0] && bytes[5] < bytes[2], "%s: selective lays out %zu bytes (off %zu), with block 2 "
+              "%zu (without %zu)", kname, bytes[4], bytes[0], bytes[5], bytes[2]);
     fprintf(stderr, "activation checkpointing (%s, %s): %zu gradient values of %d steps differ; activations "
             "%zu -> %zu bytes\n", kname, arch == MT_ARCH_BERT ? "post-LN" : "pre-LN", ndiff, STEPS, bytes[0], bytes[1]);
     for (int mi = 0; mi < nmodes; mi++) free(g[mi]);
