@@ -107,7 +107,8 @@ def main():
     mt = os.path.join(a.build, "megatune")
     if os.path.exists(mt):  # the libraries behind megatune's products here (megatune version)
         ver = subprocess.run([mt, "version"], env=base, capture_output=True, text=True).stdout
-        print("\n".join("megatune " + l for l in ver.splitlines() if l.split(":")[0] in ("fp32 products", "bf16 products")))
+        print("\n".join("megatune " + line for line in ver.splitlines()
+                        if line.split(":")[0] in ("fp32 products", "bf16 products")))
     has_bf16 = pk.get("bf16", 0) > 0 or "AMX-BF16" in peak
     isa = " OPENBLAS_CORETYPE=Haswell ONEDNN_MAX_CPU_ISA=AVX2" if a.isa == "avx2" else ""
     print("load average %s" % " ".join(open("/proc/loadavg").read().split()[:3]))
@@ -122,9 +123,10 @@ def main():
         print("step in backward: megatune updates each layer inside backward (no gradient span); gradient "
               "clipping off in both programs, train rows only")
     print("ratio = PyTorch ms / megatune ms of the medians (> 1: megatune faster); peak% = GFLOP/s / measured peak")
-    # mode column: "train+ckptN" when checkpointing, "+sib" with the step in backward
-    ml = len("train" + ("+ckpt%d" % a.ckpt if a.ckpt else "") + ("+sib" if a.step_in_backward else "") +
-             ("+sel" if a.selective else ""))
+    # train rows' mode column: "+ckptN" when checkpointing, "+sib" with the step in backward, "+sel" selective
+    train_suffix = (("+ckpt%d" % a.ckpt if a.ckpt else "") + ("+sib" if a.step_in_backward else "") +
+                    ("+sel" if a.selective else ""))
+    ml = len("train" + train_suffix)
     hdr = "%-9s %-*s %-4s | %-26s | %-26s | %6s | %9s %9s | %7s %7s | %6s %6s" % (
         "shape", ml, "mode", "prec", "megatune ms med [min,max]", "pytorch ms med [min,max]", "ratio", "mt tok/s",
         "pt tok/s", "mt pk%", "pt pk%", "mt MiB", "pt MiB") + " | cpu-time ratio | mt act MiB | load avg"
@@ -136,7 +138,7 @@ def main():
             ck = a.ckpt if mode == "train" else 0
             sib = a.step_in_backward and mode == "train"
             sel = a.selective and mode == "train"
-            label = mode + ("+ckpt%d" % ck if ck else "") + ("+sib" if sib else "") + ("+sel" if sel else "")
+            label = mode + (train_suffix if mode == "train" else "")
             for prec in a.precisions.split(","):
                 if prec == "bf16" and not has_bf16:
                     print("%-9s %-*s %-4s | skipped: no AVX512-BF16/AMX-BF16 %s" % (

@@ -25,7 +25,8 @@ void mt_cpu_name(char *buf, size_t n) {
         snprintf(buf, n, "unknown x86-64 CPU");
         return;
     }
-    for (unsigned i = 0; i < 3; i++) __get_cpuid(0x80000002u + i, &r[4 * i], &r[4 * i + 1], &r[4 * i + 2], &r[4 * i + 3]);
+    for (unsigned i = 0; i < 3; i++) // leaves 0x80000002..4: 48 bytes of brand string
+        __get_cpuid(0x80000002u + i, &r[4 * i], &r[4 * i + 1], &r[4 * i + 2], &r[4 * i + 3]);
     char brand[49];
     memcpy(brand, r, 48);
     brand[48] = '\0';

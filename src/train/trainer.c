@@ -879,12 +879,13 @@ static void log_memory(mt_model *m, mt_optimizer *opt, int in_bwd) {
     const double mib = 1048576.0;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
+    const double w = mt_resident_bytes(mt_model_param_data(m), bytes) / mib;
+    const double g = mt_resident_bytes(mt_model_grad_data(m), bytes) / mib;
+    const double mv = (mt_resident_bytes(mt_optimizer_exp_avg(opt), bytes) +
+                       mt_resident_bytes(mt_optimizer_exp_avg_sq(opt), bytes)) / mib;
     mt_info("memory after the first step: weights %.1f MiB, gradients %.1f MiB resident of %.1f%s, AdamW moments "
-            "%.1f MiB, activations %.1f MiB; peak RSS %.0f MiB", mt_resident_bytes(mt_model_param_data(m), bytes) / mib,
-            mt_resident_bytes(mt_model_grad_data(m), bytes) / mib, bytes / mib,
-            in_bwd ? " (step_in_backward: the span is never written)" : "",
-            (mt_resident_bytes(mt_optimizer_exp_avg(opt), bytes) + mt_resident_bytes(mt_optimizer_exp_avg_sq(opt), bytes)) /
-                mib,
+            "%.1f MiB, activations %.1f MiB; peak RSS %.0f MiB", w, g, bytes / mib,
+            in_bwd ? " (step_in_backward: the span is never written)" : "", mv,
             (double)mt_model_activation_bytes(m) / mib, ru.ru_maxrss / 1024.0);
 }
 
