@@ -14,8 +14,12 @@
 // The hardware path equals the emulated one per GEMM to fp32 summation order (test_bf16). Through a
 // whole model that is not near-bitwise: rounding to bf16 is discontinuous, and moving every
 // parameter by ONE fp32 ulp moves these models' bf16 logits by 0.5e-3..2.5e-3 of their scale (fp32:
-// 3e-7), so a summation-order difference does the same. The model-level check is therefore the bf16
-// budget itself: |hw - emulated| <= e_pt (+ the gradient floor).
+// 3e-7), so a summation-order difference does the same. The hardware path therefore meets the
+// emulated path's budgets itself (|hw - f64| <= 2 e_pt, |hw - pt_bf16| <= 3 e_pt, + floor), and the
+// two differ by at most 2 e_pt: two bf16 runs each about e_pt from f64 may land on either side of it.
+// (The summation order is the library's and moves with the CPU: on a Zen 5 a QKV weight gradient
+// came out 1.4e-2 of scale from f64 on the hardware path, 1.5e-2 emulated and 1.5e-2 for PyTorch, on
+// opposite sides: 2.2e-2 apart, over the older bound |hw - emulated| <= e_pt, which Zen 4 had met.)
 #include "parity_util.h"
 #include "kernels/bf16.h"
 #include "model/model_kernels.h"
@@ -117,9 +121,12 @@ static void run_case(const bf16_case *bc, int index, int hw) {
         CHECK_MSG(le_mt <= 4 * e_pt + 1e-5 * fabs(s64->f[0]), "bf16 loss error %.2e > 4 x PyTorch's logit error %.2e",
                   le_mt, e_pt);
         if (hw) {
-            double dh = mt_test_maxdiff(lh, le, nl);
+            double dh = mt_test_maxdiff(lh, le, nl), e_hw = mt_test_maxdiff(lh, l64->f, nl);
+            double dhp = mt_test_maxdiff(lh, l16->f, nl);
             fprintf(stderr, "  logits hardware vs emulated %.2e, loss %.2e\n", dh / sc, fabs(loss_h - loss_e));
-            CHECK_MSG(dh <= e_pt + floor_, "hardware bf16 logits differ from the emulated path");
+            CHECK_MSG(e_hw <= 2 * e_pt + floor_, "megatune's hardware bf16 logits are further from f64 than PyTorch's");
+            CHECK_MSG(dhp <= 3 * e_pt + floor_, "megatune's hardware bf16 logits differ from PyTorch's bf16 ones");
+            CHECK_MSG(dh <= 2 * e_pt + floor_, "hardware bf16 logits differ from the emulated path");
             double lh_mt = fabs(loss_h - s64->f[0]);
             CHECK_MSG(lh_mt <= 4 * e_pt + 1e-5 * fabs(s64->f[0]),
                       "hardware bf16 loss error %.2e > 4 x PyTorch's logit error %.2e", lh_mt, e_pt);
@@ -145,7 +152,11 @@ static void run_case(const bf16_case *bc, int index, int hw) {
             if (hw) {
                 double dh = mt_test_maxdiff(gh + t->params[i].offset, gm, n);
                 worst_hw = mt_test_worst(worst_hw, dh / gs);
-                CHECK_MSG(dh <= ep + gfl, "%s: hardware vs emulated gradient %.2e of scale", name, dh / gs);
+                double eh = mt_test_maxdiff(gh + t->params[i].offset, g64->f, n);
+                double dhp = mt_test_maxdiff(gh + t->params[i].offset, g16->f, n);
+                CHECK_MSG(eh <= 2 * ep + gfl && dhp <= 3 * ep + gfl && dh <= 2 * ep + gfl,
+                          "%s: hardware |hw-f64| %.2e |hw-pt_bf16| %.2e |hw-emulated| %.2e, |pt_bf16-f64| %.2e (of "
+                          "scale %.2e)", name, eh / gs, dhp / gs, dh / gs, ep / gs, gs);
             }
         }
         fprintf(stderr, "  gradients: worst |mt_bf16-f64| / (|pt_bf16-f64| + 1e-3 scale) %.2f", worst_ratio);
