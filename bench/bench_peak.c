@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "kernels/bf16.h"
+#include "kernels/cpu.h"
 
 static double now(void) {
     struct timespec ts;
@@ -107,7 +108,9 @@ int main(int argc, char **argv) {
     // libraries are limited to, after the CPU's own ISA
     const char *lim = getenv("ONEDNN_MAX_CPU_ISA");
     int proxy = lim && !strcmp(lim, "AVX2");
-    printf("CPU %s, %d threads, ISA:%s%s%s%s%s\n", model, omp_get_max_threads(), avx2 ? " AVX2+FMA" : "",
+    char fam[64];
+    mt_cpu_family(fam, sizeof fam);
+    printf("CPU %s (%s), %d threads, ISA:%s%s%s%s%s\n", model, fam, omp_get_max_threads(), avx2 ? " AVX2+FMA" : "",
            avx512 ? " AVX-512" : "", caps.avx512_bf16 ? " AVX512-BF16" : "", caps.amx_bf16 ? " AMX-BF16" : "",
            proxy ? "; limited to AVX2 (OPENBLAS_CORETYPE=Haswell, ONEDNN_MAX_CPU_ISA=AVX2): a proxy, not an "
                    "AVX2-only CPU" : "");

@@ -24,8 +24,9 @@ int mt_cmd_version(int argc, char **argv) {
         fprintf(stderr, "megatune version: takes no arguments (got '%s')\n", argv[1]);
         return 2;
     }
-    char name[64], isa[96], fp32[192], bf16[192], mpi[256];
+    char name[192], fam[64], isa[96], fp32[192], bf16[192], mpi[256];
     mt_cpu_name(name, sizeof name);
+    mt_cpu_family(fam, sizeof fam);
     mt_cpu_isa(isa, sizeof isa);
     mt_kernels_describe(mt_kernels_default(), fp32, sizeof fp32);
     const char *why = NULL;
@@ -35,6 +36,7 @@ int mt_cmd_version(int argc, char **argv) {
     mt_parallel_library(mpi, sizeof mpi);
     printf("megatune %s (C11, built with gcc %s)\n", MEGATUNE_VERSION, __VERSION__);
     printf("CPU:            %s\n", name);
+    printf("CPU family:     %s\n", fam);
     printf("ISA:            %s\n", isa);
     printf("OpenMP threads: %d (OMP_NUM_THREADS)\n", mt_cpu_threads());
     printf("fp32 products:  %s\n", fp32);

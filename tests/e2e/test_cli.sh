@@ -119,7 +119,17 @@ cat "$work/ver.txt"
 "$bin" --version | cmp -s - "$work/ver.txt" || fail "--version differs from version"
 cpu=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -1 | tr -s ' ' | sed 's/ *$//')
 [ -n "$cpu" ] || fail "no model name in /proc/cpuinfo"
-grep -qxF "CPU:            $cpu" "$work/ver.txt" || fail "CPU line is not /proc/cpuinfo's '$cpu'"
+# (a virtual machine's cpuid may brand the CPU otherwise than its kernel did at boot: then both)
+{ grep -qxF "CPU:            $cpu" "$work/ver.txt" || grep -q "^CPU:            $(printf '%s' "$cpu" | sed 's/[][\.*^$]/\\&/g') (cpuid brand: .*)$" "$work/ver.txt"; } \
+  || fail "CPU line is not /proc/cpuinfo's '$cpu'"
+vendor=$(sed -n 's/^vendor_id[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -1)
+family=$(sed -n 's/^cpu family[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -1)
+model=$(sed -n 's/^model[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -1)
+grep -q "^CPU family:     $vendor family $family model $model\(, \|\$\)" "$work/ver.txt" \
+  || fail "CPU family line is not /proc/cpuinfo's $vendor family $family model $model"
+case "$vendor $family" in
+  "AuthenticAMD 26") grep -q "^CPU family:.*, Zen 5$" "$work/ver.txt" || fail "family 26 is Zen 5" ;;
+esac
 flags=" $(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2) "
 for f in avx2:AVX2 fma:FMA avx512f:AVX-512 avx512_bf16:AVX512-BF16 amx_bf16:AMX-BF16; do
   has_cpu=0; case $flags in *" ${f%%:*} "*) has_cpu=1 ;; esac
