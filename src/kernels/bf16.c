@@ -73,7 +73,7 @@ static void bf16_die(const char *fmt, ...) {
 
 // --- scratch: a few process-wide growable buffers (kernels may run on several threads at once,
 // e.g. tensor-parallel ranks in one process; static pointers stay reachable for leak checkers) ---
-#define SCRATCH_SLOTS 16
+#define SCRATCH_SLOTS 32
 static struct {
     void *p;
     size_t cap;
@@ -102,6 +102,7 @@ static void *scratch_get(size_t bytes, int *slot) {
     return scratch[best].p;
 }
 static void scratch_put(int slot) {
+    if (slot < 0) return; // (an operand read from a hand-off holds no slot)
     pthread_mutex_lock(&scratch_mu);
     scratch[slot].busy = 0;
     pthread_mutex_unlock(&scratch_mu);
@@ -126,6 +127,7 @@ typedef struct {
     int M, N, K, ta, tb, lda, ldb, ldc, sum, bias, f32; // f32: A and B are fp32 (else bf16)
     int act; // an eltwise post-op (dnnl_alg_kind_t) applied after the bias, 0 = none
     int res; // a binary add post-op of an fp32 (M,N) operand at ldc, after the activation
+    int d16; // C is written in bf16 (a hand-off), rounded once from the fp32 result
 } gemm_key;
 // Shapes vary with dynamic padding, so the cache evicts: a primitive is destroyed only while no
 // thread runs it (busy counts the threads between prim_get and prim_put).
@@ -191,7 +193,7 @@ static int prim_get(const gemm_key *k, dnnl_primitive_t *p, dnnl_memory_desc_t *
     dnnl_memory_desc_t amd, bmd, cmd, zmd;
     DNNL_CHECK(dnnl_memory_desc_init_by_strides(&amd, 2, ad, k->f32 ? dnnl_f32 : dnnl_bf16, as));
     DNNL_CHECK(dnnl_memory_desc_init_by_strides(&bmd, 2, bd, k->f32 ? dnnl_f32 : dnnl_bf16, bs));
-    DNNL_CHECK(dnnl_memory_desc_init_by_strides(&cmd, 2, cd, dnnl_f32, cs));
+    DNNL_CHECK(dnnl_memory_desc_init_by_strides(&cmd, 2, cd, k->d16 ? dnnl_bf16 : dnnl_f32, cs));
     DNNL_CHECK(dnnl_memory_desc_init_by_strides(&zmd, 2, zd, dnnl_f32, zs));
     dnnl_matmul_desc_t md;
     DNNL_CHECK(dnnl_matmul_desc_init(&md, &amd, &bmd, k->bias ? &zmd : NULL, &cmd));
@@ -227,8 +229,9 @@ static int prim_get(const gemm_key *k, dnnl_primitive_t *p, dnnl_memory_desc_t *
 // C = beta*C + op(A) op(B) (+ bias (N) on every row when given) on inputs already in bf16 (same
 // layouts as mt_gemm_bf16's); then act (a dnnl_alg_kind_t, 0 = none) and + res (M,N at ldc, or NULL)
 static void gemm_dnnl_any(int f32, int ta, int tb, int M, int N, int K, const void *a16, int lda, const void *b16,
-                          int ldb, float beta, float *C, int ldc, const float *bias, int act, const float *res) {
-    gemm_key k = {M, N, K, ta, tb, lda, ldb, ldc, beta != 0.0f, bias != NULL, f32, act, res != NULL};
+                          int ldb, float beta, void *C, int d16, int ldc, const float *bias, int act, const float *res) {
+    if (d16 && (res || beta != 0.0f)) bf16_die("a bf16 hand-off output takes no residual and no accumulation");
+    gemm_key k = {M, N, K, ta, tb, lda, ldb, ldc, beta != 0.0f, bias != NULL, f32, act, res != NULL, d16};
     dnnl_primitive_t p;
     dnnl_memory_desc_t amd, bmd, cmd, zmd, pmd;
     int slot = prim_get(&k, &p, &amd, &bmd, &cmd, &zmd, &pmd);
@@ -269,11 +272,63 @@ static void gemm_dnnl_any(int f32, int ta, int tb, int M, int N, int K, const vo
 
 static void gemm_dnnl16(int ta, int tb, int M, int N, int K, const uint16_t *a16, int lda, const uint16_t *b16, int ldb,
                         float beta, float *C, int ldc, const float *bias) {
-    gemm_dnnl_any(0, ta, tb, M, N, K, a16, lda, b16, ldb, beta, C, ldc, bias, 0, NULL);
+    gemm_dnnl_any(0, ta, tb, M, N, K, a16, lda, b16, ldb, beta, C, 0, ldc, bias, 0, NULL);
 }
 
-// a rows x cols fp32 block at leading dimension ld, converted into scratch (same ld)
+// --- hand-offs (kernels.h): per thread, since tensor-parallel ranks may be threads of one process ---
+#define HANDOFFS 4
+static _Thread_local struct {
+    uintptr_t lo; // the fp32 buffer's first float; 0: a free entry
+    size_t n;
+    uint16_t *bf; // its bf16 copy, at the same offsets, in a scratch slot held until the end
+    int slot;
+} handoffs[HANDOFFS];
+
+static unsigned long handoff_writes, handoff_reads; // (atomics: tests read them)
+
+static void hw_handoff_end(const float *out) {
+    for (int i = 0; i < HANDOFFS; i++)
+        if (handoffs[i].lo && (!out || handoffs[i].lo == (uintptr_t)out)) {
+            scratch_put(handoffs[i].slot);
+            memset(&handoffs[i], 0, sizeof handoffs[i]);
+        }
+}
+
+static void hw_handoff_begin(float *out, size_t n) {
+    hw_handoff_end(out);
+    for (int i = 0; i < HANDOFFS; i++)
+        if (!handoffs[i].lo) {
+            int slot;
+            handoffs[i].bf = scratch_get(n * sizeof(uint16_t), &slot);
+            handoffs[i].lo = (uintptr_t)out, handoffs[i].n = n, handoffs[i].slot = slot;
+            return;
+        }
+    bf16_die("more than %d hand-offs at once", HANDOFFS);
+}
+
+// The bf16 copy of the len floats at x when they lie in a hand-off, else NULL. A block that only
+// overlaps one would mix stale floats in: a caller's bug, stopped here.
+static uint16_t *handoff_find(const float *x, size_t len, int write) {
+    const uintptr_t a = (uintptr_t)x, e = a + len * sizeof(float);
+    for (int i = 0; i < HANDOFFS; i++) {
+        const uintptr_t lo = handoffs[i].lo, hi = lo + handoffs[i].n * sizeof(float);
+        if (!lo || e <= lo || a >= hi) continue;
+        if (a < lo || e > hi) bf16_die("a block overlaps a bf16 hand-off without lying inside it");
+        if (write) __atomic_add_fetch(&handoff_writes, 1, __ATOMIC_RELAXED);
+        else __atomic_add_fetch(&handoff_reads, 1, __ATOMIC_RELAXED);
+        return handoffs[i].bf + (a - lo) / sizeof(float);
+    }
+    return NULL;
+}
+
+// a rows x cols fp32 block at leading dimension ld, converted into scratch (same ld); a block in a
+// hand-off is already there (*slot = -1)
 static uint16_t *to_bf16(const float *x, int rows, int cols, int ld, int *slot) {
+    uint16_t *h = handoff_find(x, (size_t)(rows - 1) * ld + (size_t)cols, 0);
+    if (h) {
+        *slot = -1;
+        return h;
+    }
     uint16_t *y = scratch_get((size_t)(rows - 1) * ld * 2 + (size_t)cols * 2, slot);
     convert_rows(y, x, rows, cols, ld);
     return y;
@@ -294,6 +349,7 @@ static void gemm_dnnl(int ta, int tb, int M, int N, int K, const float *A, int l
 typedef struct {
     dnnl_dim_t d[3][4], s[3][4]; // dims and strides of src (B,NH,M,K), weights (B,NH,K,N), dst (B,NH,M,N)
     float scale;
+    int d16; // dst in bf16 (a hand-off)
 } bmm_key;
 #define BMM_CACHE 64
 static struct {
@@ -306,8 +362,8 @@ static int bmm_busy(int s) { return bmms[s].busy; }
 static dnnl_primitive_t bmm_prim(int s) { return bmms[s].p; }
 static int n_bmms, next_bmm_evict;
 
-// dst (f32) = scale * src @ weights, both bf16; strides in elements
-static void bmm(const bmm_key *k, const uint16_t *src, const uint16_t *wei, float *dst) {
+// dst (f32, or bf16 with k->d16) = scale * src @ weights, both bf16; strides in elements
+static void bmm(const bmm_key *k, const uint16_t *src, const uint16_t *wei, void *dst) {
     pthread_once(&engine_once, engine_init);
     dnnl_primitive_t p = NULL;
     dnnl_memory_desc_t md[4];
@@ -317,7 +373,8 @@ static void bmm(const bmm_key *k, const uint16_t *src, const uint16_t *wei, floa
         if (!memcmp(&bmms[i].k, k, sizeof *k)) p = bmms[i].p, memcpy(md, bmms[i].md, sizeof md), slot = i;
     if (!p) {
         for (int t = 0; t < 3; t++)
-            DNNL_CHECK(dnnl_memory_desc_init_by_strides(&md[t], 4, k->d[t], t < 2 ? dnnl_bf16 : dnnl_f32, k->s[t]));
+            DNNL_CHECK(dnnl_memory_desc_init_by_strides(&md[t], 4, k->d[t], t < 2 || k->d16 ? dnnl_bf16 : dnnl_f32,
+                                                        k->s[t]));
         dnnl_matmul_desc_t mmd;
         DNNL_CHECK(dnnl_matmul_desc_init(&mmd, &md[0], &md[1], NULL, &md[2]));
         dnnl_primitive_attr_t attr;
@@ -369,9 +426,10 @@ static void bmm_operand(bmm_key *k, int t, int B, int NH, int rows, int cols, dn
     memcpy(k->s[t], s, sizeof s);
 }
 
-// S (B,NH,T,T dense) = scale Q K^T, then masked softmax per row: the probabilities in P
-static void hw_probs(float *P, const uint16_t *q16, const int32_t *mask, mt_mask_mode mode, int B, int T, int NH,
-                     int HS, float scale) {
+// S (B,NH,T,T dense) = scale Q K^T, then masked softmax per row: the probabilities in P, and in bf16
+// in p16 when given (each row converted while it is in cache)
+static void hw_probs(float *P, uint16_t *p16, const uint16_t *q16, const int32_t *mask, mt_mask_mode mode, int B,
+                     int T, int NH, int HS, float scale) {
     const dnnl_dim_t C3 = 3 * (dnnl_dim_t)NH * HS, TT = (dnnl_dim_t)T * T;
     bmm_key k;
     memset(&k, 0, sizeof k);
@@ -385,6 +443,8 @@ static void hw_probs(float *P, const uint16_t *q16, const int32_t *mask, mt_mask
         int b = r / (NH * T), i = r % T;
         const int32_t *mrow = mask ? mask + (size_t)b * T : NULL;
         mt_opt_masked_softmax_row(P + (size_t)r * T, mrow, mode, mrow ? mrow[i] != 0 : 1, T);
+        if (p16)
+            for (int j = 0; j < T; j++) p16[(size_t)r * T + j] = mt_bf16_from_f32(P[(size_t)r * T + j]);
     }
 }
 
@@ -400,8 +460,11 @@ static void hw_attention_fwd(float *out, float *probs, float *scratch, const flo
     int sq, sp;
     uint16_t *q16 = to_bf16(qkv, (int)N, C3, C3, &sq);
     float *P = probs ? probs : scratch + 2 * (size_t)B * NH * TT;
-    hw_probs(P, q16, mask, mode, B, T, NH, HS, scale);
-    const float *Pd = P;
+    // without dropout the probabilities enter P V as they are, converted row by row by the softmax
+    // into the scratch that dropout's mask would use
+    uint16_t *p16 = dropping ? NULL : (uint16_t *)scratch;
+    sp = -1;
+    hw_probs(P, p16, q16, mask, mode, B, T, NH, HS, scale);
     if (dropping) {
         float *D = scratch;
 #pragma omp parallel for schedule(static)
@@ -411,16 +474,17 @@ static void hw_attention_fwd(float *out, float *probs, float *scratch, const flo
             mt_dropout_scale(d, drop->seed, drop->step, drop->stream, ((uint64_t)b * NHg + h0 + h) * TT, TT, drop->p);
             for (size_t e = 0; e < TT; e++) d[e] *= P[(size_t)bh * TT + e];
         }
-        Pd = D;
+        p16 = to_bf16(D, B * NH * T, T, T, &sp);
     }
-    uint16_t *p16 = to_bf16(Pd, B * NH * T, T, T, &sp);
     bmm_key k;
     memset(&k, 0, sizeof k);
     bmm_operand(&k, 0, B, NH, T, T, (dnnl_dim_t)NH * TT, TT, T, 0);    // Pd
     bmm_operand(&k, 1, B, NH, T, HS, (dnnl_dim_t)T * C3, 3 * HS, C3, 0); // V
     bmm_operand(&k, 2, B, NH, T, HS, (dnnl_dim_t)T * C, HS, C, 0);      // out
     k.scale = 1.0f;
-    bmm(&k, p16, q16 + 2 * HS, out);
+    uint16_t *o16 = handoff_find(out, N * C, 1);
+    k.d16 = o16 != NULL;
+    bmm(&k, p16, q16 + 2 * HS, o16 ? (void *)o16 : (void *)out);
     scratch_put(sq);
     scratch_put(sp);
 }
@@ -438,7 +502,7 @@ static void hw_attention_bwd(float *dqkv, float *scratch, const float *dout, con
     const float *P = probs;
     if (!P) {
         float *R = scratch + 2 * (size_t)B * NH * TT;
-        hw_probs(R, q16, mask, mode, B, T, NH, HS, scale);
+        hw_probs(R, NULL, q16, mask, mode, B, T, NH, HS, scale);
         P = R;
     }
     float *dS = scratch, *keep = scratch + (size_t)B * NH * TT;
@@ -543,6 +607,15 @@ static const uint16_t *weight_bf16(const float *w, int rows, int cols, int *slot
 }
 #endif
 
+void mt_bf16_handoff_counts(unsigned long *writes, unsigned long *reads) {
+#ifdef MEGATUNE_HAVE_DNNL
+    *writes = __atomic_load_n(&handoff_writes, __ATOMIC_RELAXED);
+    *reads = __atomic_load_n(&handoff_reads, __ATOMIC_RELAXED);
+#else
+    *writes = *reads = 0;
+#endif
+}
+
 void mt_kernels_forget_weights(const void *lo, const void *hi) {
 #ifdef MEGATUNE_HAVE_DNNL
     pthread_mutex_lock(&wcache_mu);
@@ -613,17 +686,20 @@ void mt_gemm_bf16(int hw, int ta, int tb, int M, int N, int K, const float *A, i
 
 #ifdef MEGATUNE_HAVE_DNNL
 // out (N,OUT) = act(inp @ w^T + b) + res (res NULL: none), the bias, act and res applied by the
-// product's epilogue while each block of out is in cache; bf16: inputs in bf16, else fp32
+// product's epilogue while each block of out is in cache; bf16: inputs in bf16, else fp32. An out
+// in a hand-off is written there, in bf16.
 static void linear_epilogue(int bf16, float *out, const float *res, const float *inp, const float *w, const float *b,
                             int N, int IN, int OUT, int act) {
     if (!bf16) {
-        gemm_dnnl_any(1, 0, 1, N, OUT, IN, inp, IN, w, IN, 0.0f, out, OUT, b, act, res);
+        gemm_dnnl_any(1, 0, 1, N, OUT, IN, inp, IN, w, IN, 0.0f, out, 0, OUT, b, act, res);
         return;
     }
     int sa, sw;
     uint16_t *a16 = to_bf16(inp, N, IN, IN, &sa);
     const uint16_t *w16 = weight_bf16(w, OUT, IN, &sw);
-    gemm_dnnl_any(0, 0, 1, N, OUT, IN, a16, IN, w16, IN, 0.0f, out, OUT, b, act, res);
+    uint16_t *o16 = handoff_find(out, (size_t)N * OUT, 1);
+    gemm_dnnl_any(0, 0, 1, N, OUT, IN, a16, IN, w16, IN, 0.0f, o16 ? (void *)o16 : (void *)out, o16 != NULL, OUT, b,
+                  act, res);
     scratch_put(sa);
     if (sw >= 0) scratch_put(sw);
 }
@@ -637,6 +713,22 @@ static int dnnl_act(mt_kact a) {
     case MT_KACT_TANH: return dnnl_eltwise_tanh;
     default: return 0;
     }
+}
+#endif
+
+#ifdef MEGATUNE_HAVE_DNNL
+// LayerNorm whose output may be a hand-off (a pre-LN layer's, read only by QKV or FC1): written in
+// bf16 there, the fp32 values rounded as the reading product would
+static void hw_layernorm_fwd(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b,
+                             int N, int C, float eps) {
+    uint16_t *o16 = N > 0 && C > 0 ? handoff_find(out, (size_t)N * C, 1) : NULL;
+    if (!o16) {
+        mt_opt_layernorm_fwd(out, mean, rstd, inp, w, b, N, C, eps);
+        return;
+    }
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < N; i++)
+        mt_opt_layernorm_row(NULL, o16 + (size_t)i * C, mean + i, rstd + i, inp + (size_t)i * C, w, b, C, eps);
 }
 #endif
 
@@ -708,6 +800,19 @@ static void fused_act_fwd(int bf16, float *out, const float *inp, const float *w
         linear_epilogue(bf16, out, NULL, inp, w, b, N, IN, OUT, alg);
         return;
     }
+    // (an activation without an epilogue: the fp32 result first, then into the hand-off if out is in one)
+    uint16_t *o16 = bf16 && N > 0 && OUT > 0 ? handoff_find(out, (size_t)N * OUT, 1) : NULL;
+    if (o16) {
+        int sa, sw;
+        uint16_t *a16 = to_bf16(inp, N, IN, IN, &sa);
+        const uint16_t *w16 = weight_bf16(w, OUT, IN, &sw);
+        gemm_dnnl_any(0, 0, 1, N, OUT, IN, a16, IN, w16, IN, 0.0f, out, 0, OUT, b, 0, NULL);
+        scratch_put(sa);
+        if (sw >= 0) scratch_put(sw);
+        mt_opt_act_fwd(out, out, (size_t)N * OUT, act);
+        mt_bf16_convert(o16, out, (size_t)N * OUT);
+        return;
+    }
     (bf16 ? hw_linear_fwd : f32_linear_fwd)(out, inp, w, b, N, IN, OUT);
     if (N > 0 && OUT > 0) mt_opt_act_fwd(out, out, (size_t)N * OUT, act);
 }
@@ -776,8 +881,8 @@ static void f32_linear_fwd(float *out, const float *inp, const float *w, const f
 static void f32_linear_bwd(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                            int N, int IN, int OUT) {
     if (N > 0 && IN > 0 && OUT > 0) {
-        if (dinp) gemm_dnnl_any(1, 0, 0, N, IN, OUT, dout, OUT, w, IN, 0.0f, dinp, IN, NULL, 0, NULL);
-        gemm_dnnl_any(1, 1, 0, OUT, IN, N, dout, OUT, inp, IN, 1.0f, dw, IN, NULL, 0, NULL);
+        if (dinp) gemm_dnnl_any(1, 0, 0, N, IN, OUT, dout, OUT, w, IN, 0.0f, dinp, 0, IN, NULL, 0, NULL);
+        gemm_dnnl_any(1, 1, 0, OUT, IN, N, dout, OUT, inp, IN, 1.0f, dw, 0, IN, NULL, 0, NULL);
     } else if (dinp && N > 0 && IN > 0) {
         memset(dinp, 0, (size_t)N * IN * sizeof *dinp);
     }
@@ -797,6 +902,9 @@ static void tables_init(void) {
     hw_table.attention_bwd = hw_attention_bwd;
     hw_table.linear_act_fwd = hw_linear_act_fwd;
     hw_table.linear_residual_fwd = hw_linear_residual_fwd;
+    hw_table.layernorm_fwd = hw_layernorm_fwd;
+    hw_table.handoff_begin = hw_handoff_begin;
+    hw_table.handoff_end = hw_handoff_end;
 #endif
     emu_table = *mt_kernels_opt();
     emu_table.name = "bf16emu";

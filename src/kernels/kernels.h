@@ -101,6 +101,17 @@ typedef struct {
     // out aliases neither res nor inp
     void (*linear_residual_fwd)(float *out, const float *res, const float *inp, const float *w, const float *b, int N,
                                 int IN, int OUT);
+
+    // --- optional hand-off for evaluation forwards on a table whose products read bf16 (NULL
+    //     elsewhere): a buffer that only the table's products read next is written in bf16 alone,
+    //     skipping an fp32 write and a conversion per value; the rounding is the one the reading
+    //     product would apply, so the results are bit-identical. Between handoff_begin(out, n) and
+    //     handoff_end(out), linear_fwd, linear_act_fwd and attention_fwd writing inside out's n floats
+    //     write the bf16 copy only, and the products read their operands there; out's fp32 floats are
+    //     stale, so nothing else may read them. layernorm_fwd honours it too (a pre-LN layer's norms
+    //     feed only QKV and FC1). handoff_end(NULL) ends every hand-off of the thread.
+    void (*handoff_begin)(float *out, size_t n);
+    void (*handoff_end)(const float *out);
 } mt_kernels;
 
 const mt_kernels *mt_kernels_ref(void);

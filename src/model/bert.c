@@ -372,13 +372,21 @@ static mt_status layer_forward(mt_model *m, int l, float *x, float *out) {
     mt_dropout_site d2 = site(m, c->hidden_dropout, MT_STREAM_LAYER(l, 2));
     const int32_t *mask = m->has_mask ? m->mask : NULL;
 
+    // A prediction forward on a bf16 table hands pre-LN's norms, QKV, the attention output and FC1's
+    // activation from product to product in bf16 (kernels.h): nothing else reads them here (post-LN's
+    // norms are the residual stream: they stay fp32), and nothing is kept for a backward.
+    const int handoff = m->lean && k->handoff_begin;
     const float *att_in = x;
     if (!post) {
+        if (handoff) k->handoff_begin(L->ln1, NC);
         k->layernorm_fwd(L->ln1, L->ln1_mean, L->ln1_rstd, x, P(MT_ROLE_LN1_W, l), P(MT_ROLE_LN1_B, l), N, C, eps);
         att_in = L->ln1;
     }
     MT_TRY(mt_tp_f_forward(m->tp, (float *)att_in, NC));
+    if (handoff) k->handoff_begin(L->qkv, (size_t)N * 3 * Cl);
     k->linear_fwd(L->qkv, att_in, P(MT_ROLE_QKV_W, l), P(MT_ROLE_QKV_B, l), N, C, 3 * Cl);
+    if (handoff && !post) k->handoff_end(L->ln1);
+    if (handoff) k->handoff_begin(L->atty, (size_t)N * Cl);
     if (m->att_chunk >= B || dprob.p > 0.0f) {
         k->attention_fwd(L->atty, L->probs, m->att_scratch, L->qkv, mask, mask_mode(c), B, T, NH, HS,
                          c->num_attention_heads, c->tp_rank * NH, &dprob);
@@ -390,6 +398,7 @@ static mt_status layer_forward(mt_model *m, int l, float *x, float *out) {
                              c->num_attention_heads, c->tp_rank * NH, &dprob);
         }
     }
+    if (handoff) k->handoff_end(L->qkv);
     // An evaluation forward drops nothing here, so where the table has GEMM epilogues the bias, the
     // residual add and the GELU ride in them: one pass over each output, not two or three (1-4% of a
     // prediction step, README "Speed"). Prediction and `test` run the same arithmetic and write the
@@ -401,9 +410,11 @@ static mt_status layer_forward(mt_model *m, int l, float *x, float *out) {
     float *s1 = post ? L->s1 : L->h; // the residual stream after attention, before post-LN's norm
     MT_TRY(row_parallel_residual(m, fuse_res, s1, x, L->atty, P(MT_ROLE_ATTN_OUT_W, l), P(MT_ROLE_ATTN_OUT_B, l), Cl,
                                  &d1));
+    if (handoff) k->handoff_end(L->atty);
     float *h;
     if (!post) {
         h = L->h;
+        if (handoff) k->handoff_begin(L->ln2, NC);
         k->layernorm_fwd(L->ln2, L->ln2_mean, L->ln2_rstd, h, P(MT_ROLE_LN2_W, l), P(MT_ROLE_LN2_B, l), N, C, eps);
     } else {
         k->layernorm_fwd(L->ln1, L->ln1_mean, L->ln1_rstd, L->s1, P(MT_ROLE_LN1_W, l), P(MT_ROLE_LN1_B, l), N, C,
@@ -413,14 +424,20 @@ static mt_status layer_forward(mt_model *m, int l, float *x, float *out) {
     const float *mlp_in = post ? h : L->ln2;
     MT_TRY(mt_tp_f_forward(m->tp, (float *)mlp_in, NC));
     if (fuse_act) {
+        if (handoff) k->handoff_begin(L->act, (size_t)N * F);
         k->linear_act_fwd(L->act, mlp_in, P(MT_ROLE_FC1_W, l), P(MT_ROLE_FC1_B, l), N, C, F, gelu_kact(c->gelu));
     } else {
         k->linear_fwd(L->fc1, mlp_in, P(MT_ROLE_FC1_W, l), P(MT_ROLE_FC1_B, l), N, C, F);
         k->act_fwd(L->act, L->fc1, (size_t)N * F, gelu_kact(c->gelu));
     }
-    if (!out && !post) return MT_OK;
+    if (handoff && !post) k->handoff_end(L->ln2);
+    if (!out && !post) {
+        if (handoff) k->handoff_end(NULL);
+        return MT_OK;
+    }
     float *s2 = post ? L->s2 : out;
     MT_TRY(row_parallel_residual(m, fuse_res, s2, h, L->act, P(MT_ROLE_FC2_W, l), P(MT_ROLE_FC2_B, l), F, &d2));
+    if (handoff) k->handoff_end(L->act);
     if (post) // (the recomputation still writes its output: LN2's mean and rstd come with it)
         k->layernorm_fwd(out ? out : m->d_a, L->ln2_mean, L->ln2_rstd, L->s2, P(MT_ROLE_LN2_W, l), P(MT_ROLE_LN2_B, l),
                          N, C, eps);
@@ -457,6 +474,7 @@ mt_status mt_model_forward(mt_model *m, const mt_batch *batch, int train, uint64
     m->fwd_wver = m->wver;
     use_weights_version(m);
     mt_status st = encoder_forward(m, batch, loss);
+    if (m->k->handoff_end) m->k->handoff_end(NULL); // (a forward that failed half-way may have left some)
     mt_kernels_set_weights_version(0);
     return st;
 }

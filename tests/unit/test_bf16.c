@@ -346,6 +346,68 @@ static void check_weight_cache(void) {
     mt_model_free(m);
 }
 
+// --- the hand-off (kernels.h): a prediction forward passes QKV, the attention output and FC1's
+// activation between products in bf16 alone; the logits must equal, bit for bit, those of the same
+// table without it (every value converted from fp32 by the reading product), and the hand-off must
+// have run. Pre-LN with erf GELU (the epilogue's activation); post-LN with NeMo's onnx GELU (no
+// epilogue: fp32 first, then converted); T = 512 with 16 heads, whose attention runs one batch row
+// at a time (the chunks read and write inside the hand-off).
+static void check_handoff_case(mt_arch arch, mt_gelu_kind gelu, int T, int NH, mt_head_kind head) {
+    mt_model_config c;
+    mt_model_config_defaults(&c);
+    c.arch = arch;
+    c.gelu = gelu;
+    c.vocab_size = 100;
+    c.hidden_size = 64;
+    c.num_layers = 2;
+    c.num_attention_heads = NH;
+    c.max_position_embeddings = T;
+    c.hidden_dropout = c.attention_dropout = 0.0f;
+    c.head = head;
+    c.num_classes = 3;
+    mt_model *m = NULL;
+    CHECK_OK(mt_model_create(&c, NULL, &m));
+    if (!m) return;
+    mt_model_init_weights(m, 11);
+    enum { B = 3 };
+    int32_t *ids = malloc((size_t)B * T * sizeof *ids), *mask = malloc((size_t)B * T * sizeof *mask);
+    for (int i = 0; i < B * T; i++) ids[i] = (i * 37 + 5) % 100, mask[i] = i % T < T - 3 * (i / T); // padded rows
+    mt_batch b = {.B = B, .T = T, .input_ids = ids, .attention_mask = mask};
+    static mt_kernels plain;
+    plain = *mt_kernels_bf16();
+    plain.handoff_begin = NULL, plain.handoff_end = NULL;
+    size_t n = 0;
+    unsigned long w0, r0, w1, r1;
+    mt_model_set_kernels(m, &plain);
+    CHECK_OK(mt_model_forward(m, &b, 0, 1, 0, NULL));
+    const float *l = mt_model_logits(m, &n);
+    float *want = malloc(n * sizeof *want);
+    memcpy(want, l, n * sizeof *want);
+    mt_model_set_kernels(m, mt_kernels_bf16());
+    mt_bf16_handoff_counts(&w0, &r0);
+    CHECK_OK(mt_model_forward(m, &b, 0, 1, 0, NULL));
+    mt_bf16_handoff_counts(&w1, &r1);
+    size_t n2 = 0;
+    l = mt_model_logits(m, &n2);
+    CHECK(n2 == n && n > 0);
+    CHECK_MSG(n2 == n && !memcmp(l, want, n * sizeof *want),
+              "arch %d gelu %d T %d: logits with the bf16 hand-off differ from converting each operand (max %g)", arch,
+              gelu, T, n2 == n ? mt_test_maxdiff(l, want, n) : -1.0);
+    // per layer: QKV, the attention output (one write per chunk) and FC1 written; their readers read
+    CHECK_MSG(w1 - w0 >= 3 * 2 && r1 - r0 >= 3 * 2, "the hand-off did not run: %lu writes, %lu reads", w1 - w0,
+              r1 - r0);
+    fprintf(stderr, "hand-off arch %d gelu %d T %d: %lu writes, %lu reads\n", arch, gelu, T, w1 - w0, r1 - r0);
+    free(want);
+    free(ids);
+    free(mask);
+    mt_model_free(m);
+}
+static void check_handoff(void) {
+    check_handoff_case(MT_ARCH_MEGATRON, MT_GELU_ERF, 16, 2, MT_HEAD_QA);
+    check_handoff_case(MT_ARCH_BERT, MT_GELU_ONNX, 16, 4, MT_HEAD_SEQUENCE_CLASSIFIER);
+    check_handoff_case(MT_ARCH_MEGATRON, MT_GELU_TANH, 512, 16, MT_HEAD_TOKEN_CLASSIFIER);
+}
+
 int main(void) {
     check_rounding();
     // the test sets MEGATUNE_BF16 itself for each mode it checks; one left in the caller's
@@ -369,6 +431,7 @@ int main(void) {
         }
     }
     if (hw) check_weight_cache();
+    if (hw) check_handoff();
     check_attention(hw);
     check_prim_eviction(hw);
     TEST_DONE();

@@ -2,20 +2,28 @@
 
 #include <math.h>
 
+#include "kernels/bf16.h"
+
+// One row x (C) -> o (C), or o16 in bf16 (the same fp32 values, rounded) when o16 is given
+void mt_opt_layernorm_row(float *o, uint16_t *o16, float *mean, float *rstd, const float *x, const float *w,
+                          const float *b, int C, float eps) {
+    float m = mt_opt_sum(x, C) / C;
+    float v = mt_opt_sum_sqdev(x, m, C) / C;
+    float s = 1.0f / sqrtf(v + eps);
+    if (o16)
+        for (int c = 0; c < C; c++) o16[c] = mt_bf16_from_f32(((x[c] - m) * s) * w[c] + b[c]);
+    else
+        for (int c = 0; c < C; c++) o[c] = ((x[c] - m) * s) * w[c] + b[c];
+    *mean = m;
+    *rstd = s;
+}
+
 // inp (N,C) -> out (N,C), mean (N), rstd (N)
 void mt_opt_layernorm_fwd(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b,
                           int N, int C, float eps) {
 #pragma omp parallel for schedule(static)
-    for (int i = 0; i < N; i++) {
-        const float *x = inp + (size_t)i * C;
-        float m = mt_opt_sum(x, C) / C;
-        float v = mt_opt_sum_sqdev(x, m, C) / C;
-        float s = 1.0f / sqrtf(v + eps);
-        float *o = out + (size_t)i * C;
-        for (int c = 0; c < C; c++) o[c] = ((x[c] - m) * s) * w[c] + b[c];
-        mean[i] = m;
-        rstd[i] = s;
-    }
+    for (int i = 0; i < N; i++)
+        mt_opt_layernorm_row(out + (size_t)i * C, NULL, mean + i, rstd + i, inp + (size_t)i * C, w, b, C, eps);
 }
 
 // dout (N,C) -> dinp (N,C) +=, dw (C) +=, db (C) +=

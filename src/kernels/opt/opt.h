@@ -106,6 +106,9 @@ void mt_opt_embed_pos_type_fwd(float *out, const int32_t *types, const float *wp
 void mt_opt_embed_pos_type_bwd(float *dwpe, float *dwtt, const float *dout, const int32_t *types, int B, int T, int C);
 void mt_opt_layernorm_fwd(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b,
                           int N, int C, float eps);
+// one row of it, written in fp32 to o or, when o16 is given, in bf16 to o16 (the same values, rounded)
+void mt_opt_layernorm_row(float *o, uint16_t *o16, float *mean, float *rstd, const float *x, const float *w,
+                          const float *b, int C, float eps);
 void mt_opt_layernorm_bwd(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                           const float *mean, const float *rstd, int N, int C);
 void mt_opt_linear_fwd(float *out, const float *inp, const float *w, const float *b, int N, int IN, int OUT);
