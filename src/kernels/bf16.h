@@ -42,9 +42,10 @@ int mt_bf16_available(const char **why);
 void mt_gemm_bf16(int hw, int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                   float beta, float *C, int ldc);
 
-// How many products wrote their output into, and read an operand from, a bf16 hand-off (kernels.h)
-// since the process started: for tests, which must see the hand-off run, not only agree.
-void mt_bf16_handoff_counts(unsigned long *writes, unsigned long *reads);
+// How many products wrote their output into, and read an operand from, a bf16 hand-off (kernels.h),
+// and how many weights were packed for forward-only passes (mt_kernels_set_packing), since the
+// process started: for tests, which must see both run, not only agree.
+void mt_bf16_handoff_counts(unsigned long *writes, unsigned long *reads, unsigned long *packed);
 
 // Kernel tables: the hardware one is NULL where mt_bf16_available() is 0.
 const mt_kernels *mt_kernels_bf16(void);

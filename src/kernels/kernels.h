@@ -130,6 +130,10 @@ const mt_kernels *mt_kernels_default(void);
 // takes a new version whenever its weights may have changed. 0 (the default) reuses nothing.
 void mt_kernels_set_weights_version(uint64_t v);
 uint64_t mt_kernels_weights_version(void);
+// The passes that follow on this thread are forward-only (prediction) under the weights version
+// set above: a table may keep the weights in its library's packed layout in place of its plain
+// bf16 copies (the bf16 table does). 0 (the default) in every other pass.
+void mt_kernels_set_packing(int on);
 // Drops what was derived from weights inside [lo, hi) (the model frees them).
 void mt_kernels_forget_weights(const void *lo, const void *hi);
 

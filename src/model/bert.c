@@ -473,7 +473,9 @@ mt_status mt_model_forward(mt_model *m, const mt_batch *batch, int train, uint64
     if (train) weights_changed(m);
     m->fwd_wver = m->wver;
     use_weights_version(m);
+    mt_kernels_set_packing(m->lean && !m->no_weight_copies);
     mt_status st = encoder_forward(m, batch, loss);
+    mt_kernels_set_packing(0);
     if (m->k->handoff_end) m->k->handoff_end(NULL); // (a forward that failed half-way may have left some)
     mt_kernels_set_weights_version(0);
     return st;

@@ -346,10 +346,11 @@ static void check_weight_cache(void) {
     mt_model_free(m);
 }
 
-// --- the hand-off (kernels.h): a prediction forward passes QKV, the attention output and FC1's
-// activation between products in bf16 alone; the logits must equal, bit for bit, those of the same
-// table without it (every value converted from fp32 by the reading product), and the hand-off must
-// have run. Pre-LN with erf GELU (the epilogue's activation); post-LN with NeMo's onnx GELU (no
+// --- the hand-off and packed weights (kernels.h): a prediction forward passes pre-LN's norms, QKV,
+// the attention output and FC1's activation between products in bf16 alone, and reads the weights
+// in the library's packed layout; the logits must equal, bit for bit, those of the same table
+// without either (every value converted by the reading product, weights in the plain layout), and
+// both must have run. Pre-LN with erf GELU (the epilogue's activation); post-LN with NeMo's onnx GELU (no
 // epilogue: fp32 first, then converted); T = 512 with 16 heads, whose attention runs one batch row
 // at a time (the chunks read and write inside the hand-off).
 static void check_handoff_case(mt_arch arch, mt_gelu_kind gelu, int T, int NH, mt_head_kind head) {
@@ -377,16 +378,18 @@ static void check_handoff_case(mt_arch arch, mt_gelu_kind gelu, int T, int NH, m
     plain = *mt_kernels_bf16();
     plain.handoff_begin = NULL, plain.handoff_end = NULL;
     size_t n = 0;
-    unsigned long w0, r0, w1, r1;
+    unsigned long w0, r0, p0, w1, r1, p1;
     mt_model_set_kernels(m, &plain);
+    mt_model_set_weight_copies(m, 0); // (no weights version: nothing cached, nothing packed)
     CHECK_OK(mt_model_forward(m, &b, 0, 1, 0, NULL));
     const float *l = mt_model_logits(m, &n);
     float *want = malloc(n * sizeof *want);
     memcpy(want, l, n * sizeof *want);
     mt_model_set_kernels(m, mt_kernels_bf16());
-    mt_bf16_handoff_counts(&w0, &r0);
+    mt_model_set_weight_copies(m, 1);
+    mt_bf16_handoff_counts(&w0, &r0, &p0);
     CHECK_OK(mt_model_forward(m, &b, 0, 1, 0, NULL));
-    mt_bf16_handoff_counts(&w1, &r1);
+    mt_bf16_handoff_counts(&w1, &r1, &p1);
     size_t n2 = 0;
     l = mt_model_logits(m, &n2);
     CHECK(n2 == n && n > 0);
@@ -396,7 +399,17 @@ static void check_handoff_case(mt_arch arch, mt_gelu_kind gelu, int T, int NH, m
     // per layer: QKV, the attention output (one write per chunk) and FC1 written; their readers read
     CHECK_MSG(w1 - w0 >= 3 * 2 && r1 - r0 >= 3 * 2, "the hand-off did not run: %lu writes, %lu reads", w1 - w0,
               r1 - r0);
-    fprintf(stderr, "hand-off arch %d gelu %d T %d: %lu writes, %lu reads\n", arch, gelu, T, w1 - w0, r1 - r0);
+    // (QKV, the attention output and FC2 in each layer; FC1 too where its GELU has an epilogue)
+    CHECK_MSG(p1 - p0 >= 3 * 2, "%lu weights packed: the encoder's products did not read packed weights", p1 - p0);
+    // a second forward under the same weights reads the packed copies as they are
+    mt_bf16_handoff_counts(&w0, &r0, &p0);
+    CHECK_OK(mt_model_forward(m, &b, 0, 1, 0, NULL));
+    mt_bf16_handoff_counts(&w1, &r1, &p1);
+    l = mt_model_logits(m, &n2);
+    CHECK_MSG(n2 == n && !memcmp(l, want, n * sizeof *want), "the second forward on packed weights differs");
+    CHECK_MSG(p1 == p0, "a second forward under the same weights packed %lu weights again", p1 - p0);
+    fprintf(stderr, "hand-off arch %d gelu %d T %d: %lu writes, %lu reads per forward\n", arch, gelu, T, w1 - w0,
+            r1 - r0);
     free(want);
     free(ids);
     free(mask);
