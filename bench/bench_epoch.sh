@@ -52,9 +52,8 @@ work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 
 . "$here/bench/torch_env.sh"
 torch_env_for $threads
-cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
-isa=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -xE 'avx2|fma|avx512f|avx512_bf16|amx_bf16|amx_tile' | tr '\n' ' ')
-echo "CPU: $cpu; ISA: ${isa:-no AVX2}; $(nproc) cores visible, $threads threads per program; load now: $(cut -d' ' -f1-3 /proc/loadavg)"
+"$bin" version | grep -E '^(CPU|CPU family|ISA|fp32 products|bf16 products):'
+echo "$(nproc) cores visible, $threads threads per program; load now: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "shape: $L layers x $H hidden, $NH heads, batch 32, max_seq_length 128, precision $precision, AdamW, dropout 0.1"
 if awk -v f="$fraction" 'BEGIN { exit !(f < 1) }'; then
   echo "FRACTION: each run trains the first $fraction of its epoch's batches, not a whole epoch"

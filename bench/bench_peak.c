@@ -89,19 +89,8 @@ static double measure(int k, double secs) {
 int main(int argc, char **argv) {
     double secs = argc > 1 ? atof(argv[1]) : 0.3;
     __builtin_cpu_init();
-    char model[256] = "unknown";
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (f) {
-        char line[512];
-        while (fgets(line, sizeof line, f))
-            if (!strncmp(line, "model name", 10)) {
-                char *c = strchr(line, ':');
-                if (c) snprintf(model, sizeof model, "%s", c + 2);
-                model[strcspn(model, "\n")] = 0;
-                break;
-            }
-        fclose(f);
-    }
+    char model[192];
+    mt_cpu_name(model, sizeof model);
     mt_bf16_caps caps = mt_bf16_detect();
     int avx512 = __builtin_cpu_supports("avx512f"), avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     // an AVX2-only proxy on a bigger CPU (bench_compare.py --isa avx2): measure and print what the

@@ -14,7 +14,7 @@ H=${HIDDEN:-256} L=${LAYERS:-4} NH=${HEADS:-4} BS=${BATCH:-32}
 # tcmalloc where installed; both programs wait passively
 . "$HERE/torch_env.sh"
 torch_env_for $THREADS
-[ -x "$BUILD/megatune" ] && "$BUILD/megatune" version | grep -E '^(CPU|ISA|fp32 products):'
+[ -x "$BUILD/megatune" ] && "$BUILD/megatune" version | grep -E '^(CPU|CPU family|ISA|fp32 products):'
 echo "PyTorch environment: ${torch_env[*]}"
 out=$(OMP_NUM_THREADS=$THREADS OMP_WAIT_POLICY=PASSIVE "$BUILD/bench/bench_predict" --data "$DATA" --hidden $H --layers $L --heads $NH \
       --batch $BS --repeat 3 --dump "$T/dump.mttf")

@@ -231,7 +231,9 @@ static int prim_get(const gemm_key *k, dnnl_primitive_t *p, dnnl_memory_desc_t *
 
 // C = beta*C + op(A) op(B) (+ bias (N) on every row when given) on inputs already in bf16 (same
 // layouts as mt_gemm_bf16's); then act (a dnnl_alg_kind_t, 0 = none) and + res (M,N at ldc, or NULL).
-// f32: A and B are fp32; d16: C is bf16; pk: B is in the layout the primitive chose (packed_weights)
+// f32: A and B are fp32; d16: C is bf16; pk: B is read in the layout the primitive chose, packed from
+// the fp32 weights (N,K) that b16 then points to (packed_weights)
+static const void *packed_weights(const float *w, int OUT, int IN, const dnnl_memory_desc_t *md);
 static void gemm_dnnl_any(int f32, int ta, int tb, int M, int N, int K, const void *a16, int lda, const void *b16,
                           int ldb, float beta, void *C, int d16, int ldc, const float *bias, int act, const float *res,
                           int pk) {
@@ -240,6 +242,7 @@ static void gemm_dnnl_any(int f32, int ta, int tb, int M, int N, int K, const vo
     dnnl_primitive_t p;
     dnnl_memory_desc_t amd, bmd, cmd, zmd, pmd;
     int slot = prim_get(&k, &p, &amd, &bmd, &cmd, &zmd, &pmd);
+    if (pk) b16 = packed_weights(b16, N, K, &bmd);
     dnnl_memory_t am, bm, cm, zm = NULL, pm = NULL, rm = NULL;
     DNNL_CHECK(dnnl_memory_create(&am, &amd, engine, (void *)a16));
     DNNL_CHECK(dnnl_memory_create(&bm, &bmd, engine, (void *)b16));
@@ -623,21 +626,18 @@ static const uint16_t *weight_bf16(const float *w, int rows, int cols, int *slot
     return e->bf;
 }
 
-// Forward-only passes (mt_kernels_set_packing) keep each weight (OUT,IN) in bf16 in the layout that
-// the product's primitive (key k, made with pk) prefers: the library then reads it as it is, where
-// a plain layout is copied into that one by every call (8-15% of a bf16 product's time at BERT's
-// shapes on a Zen 5). The packed copy replaces the plain one, so memory stays the same; it is made
-// again when the weights version or the layout changes. Same values, same products: bit-identical.
-static const void *packed_weights(const float *w, int OUT, int IN, const gemm_key *k) {
-    dnnl_primitive_t p;
-    dnnl_memory_desc_t amd, bmd, cmd, zmd, pmd;
-    prim_put(prim_get(k, &p, &amd, &bmd, &cmd, &zmd, &pmd)); // (only its weights layout)
+// Forward-only passes (mt_kernels_set_packing) keep each weight (OUT,IN) in bf16 in the layout md
+// that the product's primitive chose: the library then reads it as it is, where a plain layout is
+// copied into that one by every call (8-15% of a bf16 product's time at BERT's shapes on a Zen 5).
+// The packed copy replaces the plain one, so memory stays the same; it is made again when the
+// weights version or the layout changes. Same values, same products: bit-identical.
+static const void *packed_weights(const float *w, int OUT, int IN, const dnnl_memory_desc_t *md) {
     const uint64_t ver = mt_kernels_weights_version();
     wentry *e = wentry_for(w);
-    if (e->pk && e->pk_ver == ver && dnnl_memory_desc_equal(&e->pk_md, &bmd)) return e->pk;
+    if (e->pk && e->pk_ver == ver && dnnl_memory_desc_equal(&e->pk_md, md)) return e->pk;
     int sw;
     const uint16_t *plain = weight_bf16(w, OUT, IN, &sw);
-    size_t bytes = dnnl_memory_desc_get_size(&bmd);
+    size_t bytes = dnnl_memory_desc_get_size(md);
     if (bytes > e->pk_bytes) {
         mt_free_aligned(e->pk);
         e->pk = mt_alloc_aligned(bytes);
@@ -648,26 +648,26 @@ static const void *packed_weights(const float *w, int OUT, int IN, const gemm_ke
     dnnl_memory_desc_t src;
     DNNL_CHECK(dnnl_memory_desc_init_by_strides(&src, 2, d, dnnl_bf16, st));
     dnnl_primitive_desc_t rpd;
-    DNNL_CHECK(dnnl_reorder_primitive_desc_create(&rpd, &src, engine, &bmd, engine, NULL));
+    DNNL_CHECK(dnnl_reorder_primitive_desc_create(&rpd, &src, engine, md, engine, NULL));
     dnnl_primitive_t r;
     DNNL_CHECK(dnnl_primitive_create(&r, rpd));
     dnnl_primitive_desc_destroy(rpd);
-    dnnl_memory_t ms, md;
+    dnnl_memory_t ms, mdst;
     DNNL_CHECK(dnnl_memory_create(&ms, &src, engine, (void *)plain));
-    DNNL_CHECK(dnnl_memory_create(&md, &bmd, engine, e->pk));
+    DNNL_CHECK(dnnl_memory_create(&mdst, md, engine, e->pk));
     dnnl_stream_t stream;
     DNNL_CHECK(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags));
-    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, ms}, {DNNL_ARG_TO, md}};
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, ms}, {DNNL_ARG_TO, mdst}};
     DNNL_CHECK(dnnl_primitive_execute(r, stream, 2, args));
     DNNL_CHECK(dnnl_stream_wait(stream));
     dnnl_stream_destroy(stream);
     dnnl_memory_destroy(ms);
-    dnnl_memory_destroy(md);
+    dnnl_memory_destroy(mdst);
     dnnl_primitive_destroy(r);
     if (sw >= 0) scratch_put(sw);
     mt_free_aligned(e->bf); // (a training step converts again: its version is new anyway)
     e->bf = NULL, e->n = 0, e->ver = 0;
-    e->pk_ver = ver, e->pk_md = bmd;
+    e->pk_ver = ver, e->pk_md = *md;
     __atomic_add_fetch(&weights_packed, 1, __ATOMIC_RELAXED);
     return e->pk;
 }
@@ -762,25 +762,19 @@ void mt_gemm_bf16(int hw, int ta, int tb, int M, int N, int K, const float *A, i
 
 #ifdef MEGATUNE_HAVE_DNNL
 // out (N,OUT) = act(inp @ w^T + b) + res (res NULL: none), the bias, act and res applied by the
-// product's epilogue while each block of out is in cache; bf16: inputs in bf16, else fp32. An out
-// in a hand-off is written there, in bf16.
-static void linear_epilogue(int bf16, float *out, const float *res, const float *inp, const float *w, const float *b,
-                            int N, int IN, int OUT, int act) {
+// product's epilogue while each block of out is in cache; bf16: inputs in bf16, else fp32. With
+// to_handoff, an out in a hand-off is written there, in bf16.
+static void linear_epilogue(int bf16, int to_handoff, float *out, const float *res, const float *inp, const float *w,
+                            const float *b, int N, int IN, int OUT, int act) {
     if (!bf16) {
         gemm_dnnl_any(1, 0, 1, N, OUT, IN, inp, IN, w, IN, 0.0f, out, 0, OUT, b, act, res, 0);
         return;
     }
     int sa, sw = -1;
     uint16_t *a16 = to_bf16(inp, N, IN, IN, &sa);
-    uint16_t *o16 = handoff_find(out, (size_t)N * OUT, 1);
+    uint16_t *o16 = to_handoff ? handoff_find(out, (size_t)N * OUT, 1) : NULL;
     const int pk = packing && mt_kernels_weights_version() != 0;
-    const void *w16;
-    if (pk) {
-        gemm_key k = {N, OUT, IN, 0, 1, IN, IN, OUT, 0, b != NULL, 0, act, res != NULL, o16 != NULL, 1};
-        w16 = packed_weights(w, OUT, IN, &k);
-    } else {
-        w16 = weight_bf16(w, OUT, IN, &sw);
-    }
+    const void *w16 = pk ? (const void *)w : (const void *)weight_bf16(w, OUT, IN, &sw);
     gemm_dnnl_any(0, 0, 1, N, OUT, IN, a16, IN, w16, IN, 0.0f, o16 ? (void *)o16 : (void *)out, o16 != NULL, OUT, b,
                   act, res, pk);
     scratch_put(sa);
@@ -819,7 +813,7 @@ static void hw_layernorm_fwd(float *out, float *mean, float *rstd, const float *
 static void linear_fwd(int hw, float *out, const float *inp, const float *w, const float *b, int N, int IN, int OUT) {
 #ifdef MEGATUNE_HAVE_DNNL
     if (hw && N > 0 && IN > 0 && OUT > 0) { // out (N,OUT) = inp @ w^T + b, the bias added by oneDNN
-        linear_epilogue(1, out, NULL, inp, w, b, N, IN, OUT, 0);
+        linear_epilogue(1, 1, out, NULL, inp, w, b, N, IN, OUT, 0);
         return;
     }
 #endif
@@ -880,18 +874,13 @@ static void fused_act_fwd(int bf16, float *out, const float *inp, const float *w
                           int OUT, mt_kact act) {
     const int alg = dnnl_act(act);
     if (alg && N > 0 && IN > 0 && OUT > 0) {
-        linear_epilogue(bf16, out, NULL, inp, w, b, N, IN, OUT, alg);
+        linear_epilogue(bf16, 1, out, NULL, inp, w, b, N, IN, OUT, alg);
         return;
     }
     // (an activation without an epilogue: the fp32 result first, then into the hand-off if out is in one)
-    uint16_t *o16 = bf16 && N > 0 && OUT > 0 ? handoff_find(out, (size_t)N * OUT, 1) : NULL;
+    uint16_t *o16 = bf16 && N > 0 && IN > 0 && OUT > 0 ? handoff_find(out, (size_t)N * OUT, 1) : NULL;
     if (o16) {
-        int sa, sw;
-        uint16_t *a16 = to_bf16(inp, N, IN, IN, &sa);
-        const uint16_t *w16 = weight_bf16(w, OUT, IN, &sw);
-        gemm_dnnl_any(0, 0, 1, N, OUT, IN, a16, IN, w16, IN, 0.0f, out, 0, OUT, b, 0, NULL, 0);
-        scratch_put(sa);
-        if (sw >= 0) scratch_put(sw);
+        linear_epilogue(1, 0, out, NULL, inp, w, b, N, IN, OUT, 0);
         mt_opt_act_fwd(out, out, (size_t)N * OUT, act);
         mt_bf16_convert(o16, out, (size_t)N * OUT);
         return;
@@ -902,7 +891,7 @@ static void fused_act_fwd(int bf16, float *out, const float *inp, const float *w
 static void fused_residual_fwd(int bf16, float *out, const float *res, const float *inp, const float *w,
                                const float *b, int N, int IN, int OUT) {
     if (N > 0 && IN > 0 && OUT > 0) {
-        linear_epilogue(bf16, out, res, inp, w, b, N, IN, OUT, 0);
+        linear_epilogue(bf16, 1, out, res, inp, w, b, N, IN, OUT, 0);
         return;
     }
     (bf16 ? hw_linear_fwd : f32_linear_fwd)(out, inp, w, NULL, N, IN, OUT);
@@ -959,7 +948,7 @@ static void f32_linear_fwd(float *out, const float *inp, const float *w, const f
             for (int o = 0; o < OUT; o++) out[(size_t)i * OUT + o] = b ? b[o] : 0.0f;
         return;
     }
-    linear_epilogue(0, out, NULL, inp, w, b, N, IN, OUT, 0);
+    linear_epilogue(0, 0, out, NULL, inp, w, b, N, IN, OUT, 0);
 }
 static void f32_linear_bwd(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                            int N, int IN, int OUT) {

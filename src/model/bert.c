@@ -431,10 +431,7 @@ static mt_status layer_forward(mt_model *m, int l, float *x, float *out) {
         k->act_fwd(L->act, L->fc1, (size_t)N * F, gelu_kact(c->gelu));
     }
     if (handoff && !post) k->handoff_end(L->ln2);
-    if (!out && !post) {
-        if (handoff) k->handoff_end(NULL);
-        return MT_OK;
-    }
+    if (!out && !post) return MT_OK; // (a recomputation: never a prediction, so no hand-off is open)
     float *s2 = post ? L->s2 : out;
     MT_TRY(row_parallel_residual(m, fuse_res, s2, h, L->act, P(MT_ROLE_FC2_W, l), P(MT_ROLE_FC2_B, l), F, &d2));
     if (handoff) k->handoff_end(L->act);
