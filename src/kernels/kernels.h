@@ -64,7 +64,8 @@ typedef struct {
     void (*linear_bwd)(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                        int N, int IN, int OUT);
 
-    // --- elementwise activations: inp (n) -> out (n); dinp (n) = dout * act'(inp) ---
+    // --- elementwise activations: inp (n) -> out (n); dinp (n) = dout * act'(inp), which may run
+    // in place (dinp == dout: the model's MLP backward does) ---
     void (*act_fwd)(float *out, const float *inp, size_t n, mt_kact kind);
     void (*act_bwd)(float *dinp, const float *dout, const float *inp, size_t n, mt_kact kind);
 

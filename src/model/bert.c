@@ -76,6 +76,8 @@ void mt_model_free(mt_model *m) {
     mt_free_aligned(m->params);
     mt_free_aligned(m->grads);
     mt_free_aligned(m->grad_scratch);
+    free(m->word_slot);
+    free(m->word_cid);
     mt_free_aligned(m->arena);
     free(m->layers);
     free(m->ibuf);
@@ -236,10 +238,12 @@ static size_t layout(mt_model *m, float *base, int B, int T) {
     m->d_a = carve(&a, N * C);
     m->d_res = lean ? NULL : carve(&a, N * C);
     m->d_b = lean ? NULL : carve(&a, N * C);
-    m->d_qkv = lean ? NULL : carve(&a, N * 3 * Cl);
-    m->d_atty = lean ? NULL : carve(&a, N * Cl);
-    m->d_ff = lean ? NULL : carve(&a, N * F);
-    m->d_ff2 = lean ? NULL : carve(&a, N * F);
+    // a layer's backward is done with d_ff (the MLP) before it writes d_atty and d_qkv (attention):
+    // one buffer holds both in turn
+    float *d_layer = lean ? NULL : carve(&a, N * (F > 4 * Cl ? F : 4 * Cl));
+    m->d_ff = d_layer;
+    m->d_qkv = d_layer;
+    m->d_atty = d_layer ? d_layer + N * 3 * Cl : NULL; // (layout counts with no base: NULL)
     m->att_chunk = B;
     if (lean && !(m->train && c->attention_dropout > 0.0f)) { // scratch for ~64 MiB of batch rows at a time
         size_t per_row = MT_ATT_SCRATCH(1, NH, T), rows = ((size_t)16 << 20) / (per_row ? per_row : 1);
@@ -562,8 +566,8 @@ static mt_status layer_backward(mt_model *m, int l, const float *x) {
     if (m->fc1_stale) k->linear_fwd(L->fc1, mlp_in, P(MT_ROLE_FC1_W, l), P(MT_ROLE_FC1_B, l), N, C, F);
     if (refill_shared(m, l)) k->act_fwd(L->act, L->fc1, (size_t)N * F, gelu_kact(c->gelu));
     k->linear_bwd(m->d_ff, G(MT_ROLE_FC2_W, l), G(MT_ROLE_FC2_B, l), dB, L->act, P(MT_ROLE_FC2_W, l), N, F, C);
-    k->act_bwd(m->d_ff2, m->d_ff, L->fc1, (size_t)N * F, gelu_kact(c->gelu));
-    k->linear_bwd(dB, G(MT_ROLE_FC1_W, l), G(MT_ROLE_FC1_B, l), m->d_ff2, mlp_in, P(MT_ROLE_FC1_W, l), N, C, F);
+    k->act_bwd(m->d_ff, m->d_ff, L->fc1, (size_t)N * F, gelu_kact(c->gelu)); // in place: one N x F buffer
+    k->linear_bwd(dB, G(MT_ROLE_FC1_W, l), G(MT_ROLE_FC1_B, l), m->d_ff, mlp_in, P(MT_ROLE_FC1_W, l), N, C, F);
     MT_TRY(mt_tp_f_backward(m->tp, dB, NC));
     if (!post) {
         // dres += LN2'(dB)
@@ -633,6 +637,45 @@ static mt_status span_end(mt_model *m, size_t lo, size_t hi) {
     return mt_optimizer_step_range(m->step_opt, m->params, m->grad_scratch, lo, hi - lo, m->step_lr);
 }
 
+// The word embedding's rows end here; they start the table (params.c).
+static size_t word_rows_end(const mt_model *m) {
+    return m->table.params[mt_param_index(&m->table, MT_ROLE_WORD_EMB, -1)].offset +
+           (size_t)m->vlocal * (size_t)m->cfg.hidden_size;
+}
+
+// Whether the step in backward keeps the word embedding's gradients sparse: not when a
+// data-parallel reduction needs the span dense.
+static int word_grads_sparse(const mt_model *m) {
+    return !m->grad_reduce && m->table.params[mt_param_index(&m->table, MT_ROLE_WORD_EMB, -1)].offset == 0;
+}
+
+// The step in backward without a data-parallel reduction: the word embedding's gradients for the
+// rows the batch touched only, compacted at `dst` in the order their ids first appear, and the
+// update of every row (untouched ones with zero gradients, as the dense span would give them). The
+// kernel sums each row's tokens in the same order as into the dense table, so the result is the
+// same bit for bit, without clearing and updating from a vocab x hidden gradient every step.
+static mt_status word_emb_sparse_step(mt_model *m, float *dst, const float *de_sum, int N, int C) {
+    int32_t *slot = m->word_slot, *cid = m->word_cid;
+    int rows = 0;
+    for (int i = 0; i < N; i++) {
+        const int local = m->ids[i] - m->vstart;
+        if (local < 0 || local >= m->vlocal) { // another tensor-parallel rank's rows
+            cid[i] = -1;
+            continue;
+        }
+        if (slot[local] < 0) slot[local] = rows++;
+        cid[i] = slot[local];
+    }
+    memset(dst, 0, (size_t)rows * C * sizeof(float));
+    m->k->embed_word_bwd(dst, de_sum, cid, 0, rows, N, C);
+    const size_t lo = m->table.params[mt_param_index(&m->table, MT_ROLE_WORD_EMB, -1)].offset;
+    mt_status st = mt_optimizer_step_rows(m->step_opt, m->params, lo, (size_t)m->vlocal, (size_t)C, slot, dst,
+                                          m->step_lr);
+    for (int i = 0; i < N; i++) // back to all -1 for the next step
+        if (cid[i] >= 0) slot[m->ids[i] - m->vstart] = -1;
+    return st;
+}
+
 void mt_model_set_grad_reduce(mt_model *m, mt_grad_reduce_fn fn, void *ctx) {
     m->grad_reduce = fn;
     m->grad_reduce_ctx = ctx;
@@ -643,14 +686,34 @@ mt_status mt_model_backward_step(mt_model *m, mt_optimizer *opt, float lr) {
     if (m->cfg.num_layers < 1) return mt_fail(MT_ERR_INVALID, "model backward step: the model has no layers");
     // refused backwards (no forward, no loss, no head) say why before the step count moves
     if (!m->have_forward || !m->have_loss || m->cfg.head == MT_HEAD_NONE) return encoder_backward(m, 1.0f);
-    if (!m->grad_scratch) {
-        size_t most = layer_lo(m, 0), tail = m->table.total - layer_lo(m, m->cfg.num_layers);
-        if (tail > most) most = tail;
-        for (int l = 0; l < m->cfg.num_layers; l++) {
-            size_t n = layer_lo(m, l + 1) - layer_lo(m, l);
-            if (n > most) most = n;
+    // the largest span's gradients; the embeddings' word rows only as many as the batch has tokens
+    // unless a data-parallel reduction needs them dense
+    const size_t wend = word_rows_end(m), N = (size_t)m->B * (size_t)m->T;
+    size_t most = layer_lo(m, 0), tail = m->table.total - layer_lo(m, m->cfg.num_layers);
+    if (word_grads_sparse(m)) {
+        const size_t rows = N < (size_t)m->vlocal ? N : (size_t)m->vlocal;
+        most = most - wend + rows * (size_t)m->cfg.hidden_size;
+        if (!m->word_slot) {
+            m->word_slot = malloc((size_t)m->vlocal * sizeof *m->word_slot);
+            if (!m->word_slot) return mt_fail(MT_ERR_NOMEM, "model backward step: out of memory");
+            for (int v = 0; v < m->vlocal; v++) m->word_slot[v] = -1;
         }
+        if (N > m->word_cid_cap) {
+            free(m->word_cid);
+            m->word_cid = malloc(N * sizeof *m->word_cid);
+            m->word_cid_cap = m->word_cid ? N : 0;
+            if (!m->word_cid) return mt_fail(MT_ERR_NOMEM, "model backward step: out of memory");
+        }
+    }
+    if (tail > most) most = tail;
+    for (int l = 0; l < m->cfg.num_layers; l++) {
+        size_t n = layer_lo(m, l + 1) - layer_lo(m, l);
+        if (n > most) most = n;
+    }
+    if (most > m->grad_scratch_floats) {
+        mt_free_aligned(m->grad_scratch);
         m->grad_scratch = mt_alloc_aligned((most ? most : 1) * sizeof(float));
+        m->grad_scratch_floats = m->grad_scratch ? most : 0;
         if (!m->grad_scratch)
             return mt_fail(MT_ERR_NOMEM, "model backward step: cannot allocate %.1f MiB of gradient scratch",
                            most * 4.0 / 1048576.0);
@@ -696,7 +759,10 @@ static mt_status encoder_backward(mt_model *m, float loss_scale) {
         MT_TRY(layer_backward(m, l, m->resid + (size_t)l * NC));
         MT_TRY(span_end(m, layer_lo(m, l), layer_lo(m, l + 1)));
     }
-    span_begin(m, 0, layer_lo(m, 0));
+    // the word rows sparsely when the step is in backward and nothing reduces the span densely
+    const int sparse_words = m->step_opt && word_grads_sparse(m);
+    const size_t emb_lo = sparse_words ? word_rows_end(m) : 0;
+    span_begin(m, emb_lo, layer_lo(m, 0));
     mt_dropout_site de = site(m, c->hidden_dropout, MT_STREAM_EMBED);
     k->dropout_bwd(m->d_res, m->d_res, NC, 0, &de);
     float *de_sum = m->d_res;
@@ -709,7 +775,11 @@ static mt_status encoder_backward(mt_model *m, float loss_scale) {
     k->embed_pos_type_bwd(G(MT_ROLE_POS_EMB, -1), G(MT_ROLE_TYPE_EMB, -1), de_sum, m->has_types ? m->types : NULL, B,
                           T, C);
     MT_TRY(mt_tp_g_backward(m->tp, de_sum, NC));
-    k->embed_word_bwd(G(MT_ROLE_WORD_EMB, -1), de_sum, m->ids, m->vstart, m->vlocal, N, C);
-    MT_TRY(span_end(m, 0, layer_lo(m, 0)));
+    if (sparse_words) {
+        MT_TRY(word_emb_sparse_step(m, m->grad_scratch + (layer_lo(m, 0) - emb_lo), de_sum, N, C));
+    } else {
+        k->embed_word_bwd(G(MT_ROLE_WORD_EMB, -1), de_sum, m->ids, m->vstart, m->vlocal, N, C);
+    }
+    MT_TRY(span_end(m, emb_lo, layer_lo(m, 0)));
     return MT_OK;
 }

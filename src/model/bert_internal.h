@@ -57,7 +57,7 @@ struct mt_model {
     float *row_w;                         // (M) or (2B) per-row loss weights
     float *targets;                       // (B) regression targets
     float *d_res, *d_a, *d_b;             // (N, C) backward scratch
-    float *d_qkv, *d_atty, *d_ff, *d_ff2; // backward scratch
+    float *d_qkv, *d_atty, *d_ff; // backward scratch: d_ff shares its buffer with the other two (layout)
     float *att_scratch;                   // MT_ATT_SCRATCH(B, NH, T)
     float *d_head_a, *d_head_b;           // (M, C)
     float *d_logits;                      // (M, C)
@@ -74,7 +74,12 @@ struct mt_model {
     void *grad_reduce_ctx;
     float step_lr;
     float *grad_scratch;
-    size_t span_lo;
+    size_t grad_scratch_floats, span_lo;
+    // the word embedding's gradient in the step in backward (no data-parallel reduction): only the
+    // rows the batch touched, compacted; word_slot[v] is vocab row v's place in the compact rows
+    // (-1: untouched, its gradient is zero), word_cid the batch's ids as those places
+    int32_t *word_slot, *word_cid;
+    size_t word_cid_cap;
 
     // int copies of the batch, so backward does not depend on the caller's arrays
     int32_t *ibuf;

@@ -69,39 +69,55 @@ void mt_optimizer_free(mt_optimizer *o) {
     free(o);
 }
 
+// The step's scalars, in double as torch computes them in Python before the fp32 tensor ops.
+typedef struct {
+    float step_size, bc2_sqrt, b1, b2, eps, wd, lr;
+    int adamw;
+} adam_consts;
+
+static adam_consts adam_consts_of(const mt_optimizer *o, float lr) {
+    const mt_optim_config *c = &o->cfg;
+    const double bc1 = 1.0 - pow((double)c->beta1, (double)o->steps);
+    const double bc2 = 1.0 - pow((double)c->beta2, (double)o->steps);
+    adam_consts k = {(float)((double)lr / bc1), (float)sqrt(bc2), c->beta1, c->beta2, c->eps, c->weight_decay, lr,
+                     c->kind == MT_OPTIM_ADAMW};
+    return k;
+}
+
+// One element's update (k by value: through a pointer its floats could alias p, m, v and defeat
+// vectorisation); every path (whole span, ranges, sparse rows) runs this same expression,
+// which is what makes them equal bit for bit.
+static inline void adam_element(const adam_consts k, float *p, float *m, float *v, float gi, float wdi) {
+    float pi = *p;
+    if (k.adamw) pi *= 1.0f - k.lr * wdi;
+    else gi += wdi * pi;
+    float mi = k.b1 * *m + (1.0f - k.b1) * gi;
+    float vi = k.b2 * *v + (1.0f - k.b2) * gi * gi;
+    *m = mi;
+    *v = vi;
+    float denom = sqrtf(vi) / k.bc2_sqrt + k.eps;
+    *p = pi - k.step_size * (mi / denom);
+}
+
 // gscale != 1 multiplies each gradient as mt_clip_grad_norm would (the same fp32 product, so the
 // result is bitwise that of clip-then-step); zero_grads clears each gradient once read. One pass
 // instead of three over the gradients (clip's scaling, the step, the clear). Elements [lo, lo+n)
 // of the span; g[0] is element lo's gradient. The step count was advanced by the caller.
 static void optimizer_range(mt_optimizer *o, float *p, float *g, size_t lo, size_t n, float lr, float gscale,
                             int zero_grads) {
-    const mt_optim_config *c = &o->cfg;
-    // Scalars in double, as torch computes them in Python before the fp32 tensor ops.
-    const double bc1 = 1.0 - pow((double)c->beta1, (double)o->steps);
-    const double bc2 = 1.0 - pow((double)c->beta2, (double)o->steps);
-    const float step_size = (float)((double)lr / bc1);
-    const float bc2_sqrt = (float)sqrt(bc2);
-    const float b1 = c->beta1, b2 = c->beta2, eps = c->eps, wd = c->weight_decay;
-    const int adamw = c->kind == MT_OPTIM_ADAMW;
+    const adam_consts k = adam_consts_of(o, lr);
+    const float wd = k.wd;
     const uint8_t *decay = o->decay ? o->decay + lo : NULL;
     float *m = o->m + lo, *v = o->v + lo;
     p += lo;
     const long nn = (long)n;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) firstprivate(k)
     for (long i = 0; i < nn; i++) {
         float wdi = decay ? wd * (float)decay[i] : wd; // the same product as with a float mask
         float gi = g[i];
         if (gscale != 1.0f) gi *= gscale;
         if (zero_grads) g[i] = 0.0f;
-        float pi = p[i];
-        if (adamw) pi *= 1.0f - lr * wdi;
-        else gi += wdi * pi;
-        float mi = b1 * m[i] + (1.0f - b1) * gi;
-        float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
-        m[i] = mi;
-        v[i] = vi;
-        float denom = sqrtf(vi) / bc2_sqrt + eps;
-        p[i] = pi - step_size * (mi / denom);
+        adam_element(k, p + i, m + i, v + i, gi, wdi);
     }
 }
 
@@ -121,6 +137,31 @@ mt_status mt_optimizer_step_range(mt_optimizer *o, float *p, const float *g, siz
     if (lo > o->n || n > o->n - lo)
         return mt_fail(MT_ERR_INVALID, "optimizer: span [%zu, %zu) is outside its %zu parameters", lo, lo + n, o->n);
     optimizer_range(o, p, (float *)g, lo, n, lr, 1.0f, 0);
+    return MT_OK;
+}
+
+mt_status mt_optimizer_step_rows(mt_optimizer *o, float *p, size_t lo, size_t rows, size_t width, const int32_t *slot,
+                                 const float *g, float lr) {
+    if (lo > o->n || (width && rows > (o->n - lo) / width))
+        return mt_fail(MT_ERR_INVALID, "optimizer: %zu rows of %zu from %zu are outside its %zu parameters", rows, width,
+                       lo, o->n);
+    const adam_consts k = adam_consts_of(o, lr);
+    const float wd = k.wd;
+    const long nr = (long)rows;
+#pragma omp parallel for schedule(static) firstprivate(k)
+    for (long r = 0; r < nr; r++) {
+        const size_t e0 = lo + (size_t)r * width;
+        const uint8_t *decay = o->decay ? o->decay + e0 : NULL;
+        float *pr = p + e0, *mr = o->m + e0, *vr = o->v + e0;
+        if (slot[r] >= 0) {
+            const float *gr = g + (size_t)slot[r] * width;
+            for (size_t i = 0; i < width; i++)
+                adam_element(k, pr + i, mr + i, vr + i, gr[i], decay ? wd * (float)decay[i] : wd);
+        } else {
+            for (size_t i = 0; i < width; i++)
+                adam_element(k, pr + i, mr + i, vr + i, 0.0f, decay ? wd * (float)decay[i] : wd);
+        }
+    }
     return MT_OK;
 }
 

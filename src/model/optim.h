@@ -43,6 +43,12 @@ void mt_optimizer_step_fused(mt_optimizer *o, float *params, float *grads, float
 void mt_optimizer_begin_step(mt_optimizer *o);
 mt_status mt_optimizer_step_range(mt_optimizer *o, float *params, const float *grads, size_t lo, size_t n,
                                   float lr) MT_WARN_UNUSED;
+// The same update for rows [0, rows) of `width` elements from element lo (an embedding table)
+// whose gradients are mostly zero: row r's gradients are g + slot[r]*width, or zeros where
+// slot[r] < 0, so only the rows a batch touched need gradient memory. Equal, bit for bit, to
+// step_range on the dense gradients.
+mt_status mt_optimizer_step_rows(mt_optimizer *o, float *params, size_t lo, size_t rows, size_t width,
+                                 const int32_t *slot, const float *grads, float lr) MT_WARN_UNUSED;
 // State for checkpoints: both moment spans (table->total floats each) and the step count.
 float *mt_optimizer_exp_avg(mt_optimizer *o);
 float *mt_optimizer_exp_avg_sq(mt_optimizer *o);

@@ -57,6 +57,13 @@ d=$work/tp2/quickstart/v
 grep -q "tensor_model_parallel_size: 2" "$d/hparams.yaml" || fail "hparams.yaml lacks tensor_model_parallel_size: 2"
 grep -q "tensor-parallel rank 1 of 2" "$d/nemo_log_globalrank-1_localrank-1.txt" || fail "rank 1 log"
 
+# the step inside backward (no clipping: model.optim.step_in_backward=auto turns it on) keeps the word
+# embedding's gradients for the batch's rows only, each rank for its own vocab slice: TP=2 follows TP=1
+run tp1sib 1 "${nodrop[@]}" model.train_ds.batch_size=8 trainer.gradient_clip_val=0
+run tp2sib 2 "${nodrop[@]}" model.train_ds.batch_size=8 trainer.gradient_clip_val=0 model.tensor_model_parallel_size=2
+grep -q "model.optim.step_in_backward=auto" "$work/tp2sib.log" || fail "tp2sib: the step was not in backward"
+same tp1sib tp2sib
+
 # with dropout on, TP=2 still follows TP=1
 run tp1d 1 model.train_ds.batch_size=8
 run tp2d 2 model.train_ds.batch_size=8 model.tensor_model_parallel_size=2

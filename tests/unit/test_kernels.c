@@ -179,6 +179,11 @@ static void run_all(const mt_kernels *O) {
         // sigmoid whose derivative amplifies it near |u| ~ 5: measured 2e-4, allowed 5e-4
         check_act_definition("opt", k == MT_KACT_GELU_TANH ? 5e-4 : 1e-4, k, x, fwd, dy, yo, n);
         check_act_definition("ref", 1e-4, k, x, fwd, dy, yr, n);
+        // in place (dinp == dout), as the model's MLP backward runs it: the same bits
+        float *io = dup(dy, n);
+        O->act_bwd(io, io, x, n, (mt_kact)k);
+        CHECK_MSG(!memcmp(io, yo, n * sizeof *io), "act_bwd kind %d in place differs from out of place", k);
+        free(io);
         free(fwd);
         free(x); free(yr); free(yo); free(dy);
     }

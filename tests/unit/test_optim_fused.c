@@ -64,7 +64,8 @@ static void run(mt_optim_kind kind, float clip, float gmag) {
 // dropout) parameters, both moments and the losses must be identical, and B's gradients all zero.
 // Weight decay on weights only (NeMo's groups: a per-float mask), with and without activation
 // checkpointing, both arches, a token head and the joint second head (its span is the tail); B keeps
-// no bf16 weight copies between products.
+// no bf16 weight copies between products. B's word embedding gradients are the batch's rows only
+// (repeated ids among them), every other row updated with zero gradients.
 static void run_in_backward(mt_arch arch, const mt_kernels *k, const char *kname, int ckpt, int two_heads) {
     mt_model_config c;
     if (arch == MT_ARCH_BERT) mt_model_config_bert_defaults(&c);
@@ -116,7 +117,8 @@ static void run_in_backward(mt_arch arch, const mt_kernels *k, const char *kname
     for (int step = 0; step < 3; step++) {
         int32_t ids[B * T], mask[B * T], labels[B * T], labels2[B * T];
         for (int i = 0; i < B * T; i++) {
-            ids[i] = (i * 7 + 3 * step + 1) % 100;
+            // repeated ids: the step in backward sums a word row's tokens in a compact row
+            ids[i] = i % 5 == 4 ? ids[i - 3] : (i * 7 + 3 * step + 1) % 100;
             mask[i] = i % T < T - 3 * (i / T);
             labels[i] = (i + step) % 3;
             labels2[i] = (i * 5 + step) % 4;
