@@ -28,7 +28,9 @@ no gradient span) and turns gradient clipping off in BOTH programs (it needs eve
 first update), so both do the same work; the rows are labelled "+sib".
 --selective (train rows only) has megatune recompute in backward what cheap work gives again (attention
 probabilities, GELU and LayerNorm outputs: model.activations_checkpoint_granularity=selective); PyTorch
-has no such switch and runs as it is; the rows are labelled "+sel".
+has no such switch and runs as it is; the rows are labelled "+sel". --selective-fc1 recomputes FC1's
+outputs as well (model.activations_checkpoint_fc1=true: one more FC1 product per layer and step, not
+counted in GFLOP/s); rows "+sel+fc1".
 """
 import argparse
 import os
@@ -80,7 +82,10 @@ def main():
                     help="train rows: megatune updates inside backward (no gradient span); clipping off in both")
     ap.add_argument("--selective", action="store_true",
                     help="train rows: megatune recomputes probabilities, GELU and LayerNorm outputs in backward")
+    ap.add_argument("--selective-fc1", action="store_true",
+                    help="train rows: --selective and FC1's outputs recomputed too")
     a = ap.parse_args()
+    a.selective = a.selective or a.selective_fc1
     if a.ckpt < 0:
         ap.error("--ckpt %d: give the number of layers to checkpoint, 0 (off) or more" % a.ckpt)
     for shape in a.shapes.split(","):
@@ -125,7 +130,7 @@ def main():
     print("ratio = PyTorch ms / megatune ms of the medians (> 1: megatune faster); peak% = GFLOP/s / measured peak")
     # train rows' mode column: "+ckptN" when checkpointing, "+sib" with the step in backward, "+sel" selective
     train_suffix = (("+ckpt%d" % a.ckpt if a.ckpt else "") + ("+sib" if a.step_in_backward else "") +
-                    ("+sel" if a.selective else ""))
+                    ("+sel" if a.selective else "") + ("+fc1" if a.selective_fc1 else ""))
     ml = len("train" + train_suffix)
     hdr = "%-9s %-*s %-4s | %-26s | %-26s | %6s | %9s %9s | %7s %7s | %6s %6s" % (
         "shape", ml, "mode", "prec", "megatune ms med [min,max]", "pytorch ms med [min,max]", "ratio", "mt tok/s",
@@ -154,7 +159,7 @@ def main():
                     mcmd += ["--ckpt", str(ck)]
                     pcmd += ["--ckpt", str(ck)]
                 if sel:
-                    mcmd += ["--recompute", "1"]
+                    mcmd += ["--recompute", "2" if a.selective_fc1 else "1"]
                 if sib:
                     mcmd += ["--step-in-backward", "1", "--clip", "0"]
                     pcmd += ["--clip", "0"]

@@ -104,7 +104,7 @@ void mt_model_zero_grad(mt_model *m) { memset(m->grads, 0, m->table.total * size
 void mt_model_set_kernels(mt_model *m, const mt_kernels *k) { m->k = k ? k : mt_kernels_default(); }
 const mt_kernels *mt_model_get_kernels(const mt_model *m) { return m->k; }
 void mt_model_set_recompute(mt_model *m, int mode) {
-    m->recompute = mode < 0 ? -1 : mode > 0;
+    m->recompute = mode < 0 ? -1 : mode > 2 ? 2 : mode;
     m->have_forward = m->have_loss = 0; // the arena layout may change at the next forward
 }
 
@@ -205,7 +205,8 @@ static size_t layout(mt_model *m, float *base, int B, int T) {
         L->ln2_mean = carve(&a, N);
         L->ln2_rstd = carve(&a, N);
         L->s2 = post ? carve(&a, N * C) : NULL;
-        L->fc1 = carve(&a, N * F);
+        // recompute 2: FC1's outputs too, in one buffer for all layers (backward runs FC1 again)
+        L->fc1 = m->recompute == 2 && l > 0 ? m->layers[0].fc1 : carve(&a, N * F);
         // kept per layer, or one buffer shared by all layers and recomputed in backward
         L->act = m->store_probs || l == 0 ? carve(&a, N * F) : m->layers[0].act;
     }
@@ -563,7 +564,8 @@ static mt_status layer_backward(mt_model *m, int l, const float *x) {
         k->layernorm_fwd(L->ln2, L->ln2_mean, L->ln2_rstd, L->h, P(MT_ROLE_LN2_W, l), P(MT_ROLE_LN2_B, l), N, C, eps);
     k->dropout_bwd(dB, dh, NC, 0, &d2);
     MT_TRY(mt_tp_g_backward(m->tp, dB, NC));
-    if (m->fc1_stale) k->linear_fwd(L->fc1, mlp_in, P(MT_ROLE_FC1_W, l), P(MT_ROLE_FC1_B, l), N, C, F);
+    if (m->fc1_stale || (m->recompute == 2 && refill_shared(m, l)))
+        k->linear_fwd(L->fc1, mlp_in, P(MT_ROLE_FC1_W, l), P(MT_ROLE_FC1_B, l), N, C, F);
     if (refill_shared(m, l)) k->act_fwd(L->act, L->fc1, (size_t)N * F, gelu_kact(c->gelu));
     k->linear_bwd(m->d_ff, G(MT_ROLE_FC2_W, l), G(MT_ROLE_FC2_B, l), dB, L->act, P(MT_ROLE_FC2_W, l), N, F, C);
     k->act_bwd(m->d_ff, m->d_ff, L->fc1, (size_t)N * F, gelu_kact(c->gelu)); // in place: one N x F buffer

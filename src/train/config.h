@@ -80,6 +80,7 @@ typedef struct {
         int64_t tensor_model_parallel_size;
         char *activations_checkpoint_granularity, *activations_checkpoint_method;
         int64_t activations_checkpoint_num_layers;
+        int activations_checkpoint_fc1; // megatune's: selective recomputes FC1's outputs too
         struct { char *class_labels_file; } class_labels;
         struct {
             int64_t num_classes, max_seq_length, num_workers, doc_stride, max_query_length;

@@ -55,15 +55,17 @@ static mt_status act_of(const char *a, const char *key, mt_activation *out) {
 }
 
 // NeMo's activations_checkpoint_* keys (validated by the config) -> the model's recomputation:
-// selective = attention probabilities, GELU and (pre-LN) LayerNorm outputs, full = whole layers
+// selective = attention probabilities, GELU and (pre-LN) LayerNorm outputs (and FC1's with
+// activations_checkpoint_fc1), full = whole layers
 // (uniform: all of them, block: the first num_layers)
 static mt_status apply_activation_checkpointing(const mt_train_config *c, mt_model *model) {
     const char *g = c->model.activations_checkpoint_granularity, *me = c->model.activations_checkpoint_method;
     const int nl = mt_model_get_config(model)->num_layers;
     if (g && !strcmp(g, "selective")) {
-        mt_model_set_recompute(model, 1);
-        mt_info("activation checkpointing: selective (every layer's attention probabilities, GELU outputs and, "
-                "pre-LN, LayerNorm outputs are recomputed in backward)%s",
+        const int fc1 = c->model.activations_checkpoint_fc1;
+        mt_model_set_recompute(model, fc1 ? 2 : 1);
+        mt_info("activation checkpointing: selective (every layer's attention probabilities, GELU outputs%s and, "
+                "pre-LN, LayerNorm outputs are recomputed in backward)%s", fc1 ? ", FC1 outputs" : "",
                 me ? "; model.activations_checkpoint_method is not used with it" : "");
         return MT_OK;
     }

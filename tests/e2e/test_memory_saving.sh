@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The two ways to train in less memory give the run that keeps everything, to the last digit
 # (metrics.csv byte for byte, dropout on), in one process and with tensor parallelism (mpirun -np 2):
-#  - NeMo's activations_checkpoint_* keys: uniform, block and selective recomputation; the log
+#  - NeMo's activations_checkpoint_* keys: uniform, block and selective recomputation (with
+#    megatune's activations_checkpoint_fc1 too); the log
 #    says what is recomputed and the activation MiB fall;
 #  - model.optim.step_in_backward: the update inside backward, no gradient span; with checkpointing too,
 #    and with 2 data-parallel replicas.
@@ -66,6 +67,13 @@ awk -v u="$a_uniform" -v k="$a_block" -v p="$a_plain" 'BEGIN { exit !(u < k && k
 awk -v s="$a_selective" -v p="$a_plain" 'BEGIN { exit !(s < p) }' \
   || fail "selective checkpointing laid out $a_selective MiB of activations, the plain run $a_plain"
 echo "activations: block $a_block MiB, selective $a_selective MiB"
+run selective_fc1 1 "${off[@]}" model.activations_checkpoint_granularity=selective model.activations_checkpoint_fc1=true
+says selective_fc1 "GELU outputs, FC1 outputs and"
+same plain selective_fc1
+a_fc1=$(mib selective_fc1)
+awk -v f="$a_fc1" -v s="$a_selective" 'BEGIN { exit !(f < s) }' \
+  || fail "selective with FC1 laid out $a_fc1 MiB of activations, selective alone $a_selective"
+echo "activations: selective with FC1 $a_fc1 MiB"
 
 run inbwd 1 model.optim.step_in_backward=true
 says inbwd "model.optim.step_in_backward: each layer's weights are updated as soon as backward has its gradients"
@@ -109,6 +117,8 @@ bad "model.activations_checkpoint_granularity 'some' is unknown: use null, full 
   model.activations_checkpoint_granularity=some
 bad "model.activations_checkpoint_method must be uniform or block when model.activations_checkpoint_granularity is full" \
   model.activations_checkpoint_granularity=full
+bad "model.activations_checkpoint_fc1 true needs model.activations_checkpoint_granularity=selective (got null)" \
+  model.activations_checkpoint_fc1=true
 bad "model.activations_checkpoint_num_layers must be >= 1, got 0" model.activations_checkpoint_method=block \
   model.activations_checkpoint_num_layers=0
 bad "model.optim.step_in_backward 'sometimes' is unknown: use true, false or auto" model.optim.step_in_backward=sometimes

@@ -269,8 +269,8 @@ static void check_backward_after_eval(mt_arch arch) {
 // forward's dropout masks: loss and every gradient must equal those of a run that kept all
 // activations, bit for bit, over several AdamW-free steps (each step's batch and dropout differ),
 // while the activations laid out shrink. So must selective recomputation (probabilities, GELU and
-// pre-LN LayerNorm outputs refilled in backward), alone and beside checkpointing, whose recomputed
-// forward already refills them. Both arches, dropout on, every kernel table given.
+// pre-LN LayerNorm outputs refilled in backward; then FC1's outputs too), alone and beside
+// checkpointing, whose recomputed forward already refills them. Both arches, dropout on, every kernel table given.
 static void check_activation_checkpoint(mt_arch arch, const mt_kernels *k, const char *kname) {
     mt_model_config c;
     if (arch == MT_ARCH_BERT) mt_model_config_bert_defaults(&c);
@@ -279,9 +279,10 @@ static void check_activation_checkpoint(mt_arch arch, const mt_kernels *k, const
     c.num_layers = 4;
     c.hidden_dropout = c.attention_dropout = 0.1f;
     enum { B = 3, T = 16, STEPS = 2 };
-    // off, all (uniform), the first two (block 2), past num_layers; then selective alone and with block 2
-    const int modes[] = {0, 4, 2, 9, 0, 2}, recompute[] = {0, 0, 0, 0, 1, 1};
-    enum { NMODES = 6 };
+    // off, all (uniform), the first two (block 2), past num_layers; then selective alone and with block 2,
+    // and selective with FC1's outputs recomputed too, alone and with block 2
+    const int modes[] = {0, 4, 2, 9, 0, 2, 0, 2}, recompute[] = {0, 0, 0, 0, 1, 1, 2, 2};
+    enum { NMODES = 8 };
     const int nmodes = NMODES;
     size_t total = 0, bytes[NMODES] = {0};
     float *g[NMODES] = {NULL}, loss[NMODES][STEPS];
@@ -320,7 +321,8 @@ static void check_activation_checkpoint(mt_arch arch, const mt_kernels *k, const
         for (size_t i = 0; i < total * STEPS; i++) diff += memcmp(&g[mi][i], &g[0][i], sizeof(float)) != 0;
         CHECK_MSG(diff == 0, "%s, %s, checkpointing %d layers%s: %zu of %zu gradient values differ from the run "
                   "that kept every activation", kname, arch == MT_ARCH_BERT ? "post-LN" : "pre-LN", modes[mi],
-                  recompute[mi] ? ", selective" : "", diff, total * STEPS);
+                  recompute[mi] == 2 ? ", selective with FC1" : recompute[mi] ? ", selective" : "", diff,
+                  total * STEPS);
         ndiff += diff;
         for (int s = 0; s < STEPS; s++)
             CHECK_MSG(memcmp(&loss[mi][s], &loss[0][s], sizeof(float)) == 0,
@@ -333,6 +335,8 @@ static void check_activation_checkpoint(mt_arch arch, const mt_kernels *k, const
               bytes[2], bytes[3]);
     CHECK_MSG(bytes[4] < bytes[0] && bytes[5] < bytes[2], "%s: selective lays out %zu bytes (off %zu), with block 2 "
               "%zu (without %zu)", kname, bytes[4], bytes[0], bytes[5], bytes[2]);
+    CHECK_MSG(bytes[6] < bytes[4] && bytes[7] < bytes[5], "%s: selective with FC1 lays out %zu bytes (without FC1 "
+              "%zu), with block 2 %zu (%zu)", kname, bytes[6], bytes[4], bytes[7], bytes[5]);
     fprintf(stderr, "activation checkpointing (%s, %s): %zu gradient values of %d steps differ; activations "
             "%zu -> %zu bytes\n", kname, arch == MT_ARCH_BERT ? "post-LN" : "pre-LN", ndiff, STEPS, bytes[0], bytes[1]);
     for (int mi = 0; mi < nmodes; mi++) free(g[mi]);
