@@ -359,6 +359,7 @@ typedef struct {
     dnnl_dim_t d[3][4], s[3][4]; // dims and strides of src (B,NH,M,K), weights (B,NH,K,N), dst (B,NH,M,N)
     float scale;
     int d16; // dst in bf16 (a hand-off)
+    int f32; // src and weights in fp32 (the fp32 table's attention), else bf16
 } bmm_key;
 #define BMM_CACHE 64
 static struct {
@@ -372,7 +373,7 @@ static dnnl_primitive_t bmm_prim(int s) { return bmms[s].p; }
 static int n_bmms, next_bmm_evict;
 
 // dst (f32, or bf16 with k->d16) = scale * src @ weights, both bf16; strides in elements
-static void bmm(const bmm_key *k, const uint16_t *src, const uint16_t *wei, void *dst) {
+static void bmm(const bmm_key *k, const void *src, const void *wei, void *dst) {
     pthread_once(&engine_once, engine_init);
     dnnl_primitive_t p = NULL;
     dnnl_memory_desc_t md[4];
@@ -382,8 +383,8 @@ static void bmm(const bmm_key *k, const uint16_t *src, const uint16_t *wei, void
         if (!memcmp(&bmms[i].k, k, sizeof *k)) p = bmms[i].p, memcpy(md, bmms[i].md, sizeof md), slot = i;
     if (!p) {
         for (int t = 0; t < 3; t++)
-            DNNL_CHECK(dnnl_memory_desc_init_by_strides(&md[t], 4, k->d[t], t < 2 || k->d16 ? dnnl_bf16 : dnnl_f32,
-                                                        k->s[t]));
+            DNNL_CHECK(dnnl_memory_desc_init_by_strides(
+                &md[t], 4, k->d[t], (t < 2 && !k->f32) || (t == 2 && k->d16) ? dnnl_bf16 : dnnl_f32, k->s[t]));
         dnnl_matmul_desc_t mmd;
         DNNL_CHECK(dnnl_matmul_desc_init(&mmd, &md[0], &md[1], NULL, &md[2]));
         dnnl_primitive_attr_t attr;
@@ -435,10 +436,16 @@ static void bmm_operand(bmm_key *k, int t, int B, int NH, int rows, int cols, dn
     memcpy(k->s[t], s, sizeof s);
 }
 
+// element i of a bf16 (f32 0) or fp32 (f32 1) array
+static const void *elem(const void *base, int f32, size_t i) {
+    return f32 ? (const void *)((const float *)base + i) : (const void *)((const uint16_t *)base + i);
+}
+
 // S (B,NH,T,T dense) = scale Q K^T, then masked softmax per row: the probabilities in P, and in bf16
-// in p16 when given (each row converted while it is in cache)
-static void hw_probs(float *P, uint16_t *p16, const uint16_t *q16, const int32_t *mask, mt_mask_mode mode, int B,
-                     int T, int NH, int HS, float scale) {
+// in p16 when given (each row converted while it is in cache); q16 is the qkv in bf16, or with f32
+// the fp32 qkv itself
+static void hw_probs(float *P, uint16_t *p16, const void *q16, int f32, const int32_t *mask, mt_mask_mode mode,
+                     int B, int T, int NH, int HS, float scale) {
     const dnnl_dim_t C3 = 3 * (dnnl_dim_t)NH * HS, TT = (dnnl_dim_t)T * T;
     bmm_key k;
     memset(&k, 0, sizeof k);
@@ -446,7 +453,8 @@ static void hw_probs(float *P, uint16_t *p16, const uint16_t *q16, const int32_t
     bmm_operand(&k, 1, B, NH, HS, T, T * C3, 3 * HS, C3, 1);       // K^T
     bmm_operand(&k, 2, B, NH, T, T, NH * TT, TT, T, 0);            // S
     k.scale = scale;
-    bmm(&k, q16, q16 + HS, P);
+    k.f32 = f32;
+    bmm(&k, q16, elem(q16, f32, (size_t)HS), P);
 #pragma omp parallel for schedule(static)
     for (int r = 0; r < B * NH * T; r++) {
         int b = r / (NH * T), i = r % T;
@@ -458,22 +466,23 @@ static void hw_probs(float *P, uint16_t *p16, const uint16_t *q16, const int32_t
 }
 
 // the opt kernels' contract and scratch layout (kernels.h); the products in bf16 as autocast runs
-// them, softmax and its gradient in fp32
-static void hw_attention_fwd(float *out, float *probs, float *scratch, const float *qkv, const int32_t *mask,
-                             mt_mask_mode mode, int B, int T, int NH, int HS, int NHg, int h0,
-                             const mt_dropout_site *drop) {
+// them (f32 0), or in fp32 for the fp32 table (f32 1: oneDNN's batched matmul in place of one
+// OpenBLAS sgemm per head), softmax and its gradient in fp32
+static void dnnl_attention_fwd(int f32, float *out, float *probs, float *scratch, const float *qkv,
+                               const int32_t *mask, mt_mask_mode mode, int B, int T, int NH, int HS, int NHg, int h0,
+                               const mt_dropout_site *drop) {
     const int C3 = 3 * NH * HS, C = NH * HS;
     const size_t TT = (size_t)T * T, N = (size_t)B * T;
     const float scale = 1.0f / sqrtf((float)HS);
     const int dropping = drop && drop->p > 0.0f;
-    int sq, sp;
-    uint16_t *q16 = to_bf16(qkv, (int)N, C3, C3, &sq);
+    int sq = -1, sp = -1;
+    const void *q = f32 ? (const void *)qkv : (const void *)to_bf16(qkv, (int)N, C3, C3, &sq);
     float *P = probs ? probs : scratch + 2 * (size_t)B * NH * TT;
     // without dropout the probabilities enter P V as they are, converted row by row by the softmax
-    // into the scratch that dropout's mask would use
-    uint16_t *p16 = dropping ? NULL : (uint16_t *)scratch;
-    sp = -1;
-    hw_probs(P, p16, q16, mask, mode, B, T, NH, HS, scale);
+    // into the scratch that dropout's mask would use (fp32: P itself)
+    uint16_t *p16 = dropping || f32 ? NULL : (uint16_t *)scratch;
+    const void *p = f32 ? (const void *)P : (const void *)p16;
+    hw_probs(P, p16, q, f32, mask, mode, B, T, NH, HS, scale);
     if (dropping) {
         float *D = scratch;
 #pragma omp parallel for schedule(static)
@@ -483,7 +492,7 @@ static void hw_attention_fwd(float *out, float *probs, float *scratch, const flo
             mt_dropout_scale(d, drop->seed, drop->step, drop->stream, ((uint64_t)b * NHg + h0 + h) * TT, TT, drop->p);
             for (size_t e = 0; e < TT; e++) d[e] *= P[(size_t)bh * TT + e];
         }
-        p16 = to_bf16(D, B * NH * T, T, T, &sp);
+        p = f32 ? (const void *)D : (const void *)to_bf16(D, B * NH * T, T, T, &sp);
     }
     bmm_key k;
     memset(&k, 0, sizeof k);
@@ -491,27 +500,29 @@ static void hw_attention_fwd(float *out, float *probs, float *scratch, const flo
     bmm_operand(&k, 1, B, NH, T, HS, (dnnl_dim_t)T * C3, 3 * HS, C3, 0); // V
     bmm_operand(&k, 2, B, NH, T, HS, (dnnl_dim_t)T * C, HS, C, 0);      // out
     k.scale = 1.0f;
-    uint16_t *o16 = handoff_find(out, N * C, 1);
+    k.f32 = f32;
+    uint16_t *o16 = f32 ? NULL : handoff_find(out, N * C, 1);
     k.d16 = o16 != NULL;
-    bmm(&k, p16, q16 + 2 * HS, o16 ? (void *)o16 : (void *)out);
+    bmm(&k, p, elem(q, f32, 2 * (size_t)HS), o16 ? (void *)o16 : (void *)out);
     scratch_put(sq);
     scratch_put(sp);
 }
 
-static void hw_attention_bwd(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *probs,
-                             const int32_t *mask, mt_mask_mode mode, int B, int T, int NH, int HS, int NHg, int h0,
-                             const mt_dropout_site *drop) {
+static void dnnl_attention_bwd(int f32, float *dqkv, float *scratch, const float *dout, const float *qkv,
+                               const float *probs, const int32_t *mask, mt_mask_mode mode, int B, int T, int NH, int HS,
+                               int NHg, int h0, const mt_dropout_site *drop) {
     const int C3 = 3 * NH * HS, C = NH * HS;
     const size_t TT = (size_t)T * T, N = (size_t)B * T;
     const dnnl_dim_t bT = (dnnl_dim_t)NH * TT;
     const float scale = 1.0f / sqrtf((float)HS);
     const int dropping = drop && drop->p > 0.0f;
-    int sq, so, sp;
-    uint16_t *q16 = to_bf16(qkv, (int)N, C3, C3, &sq), *o16 = to_bf16(dout, (int)N, C, C, &so);
+    int sq = -1, so = -1, sp = -1;
+    const void *q = f32 ? (const void *)qkv : (const void *)to_bf16(qkv, (int)N, C3, C3, &sq);
+    const void *o = f32 ? (const void *)dout : (const void *)to_bf16(dout, (int)N, C, C, &so);
     const float *P = probs;
     if (!P) {
         float *R = scratch + 2 * (size_t)B * NH * TT;
-        hw_probs(R, NULL, q16, mask, mode, B, T, NH, HS, scale);
+        hw_probs(R, NULL, q, f32, mask, mode, B, T, NH, HS, scale);
         P = R;
     }
     float *dS = scratch, *keep = scratch + (size_t)B * NH * TT;
@@ -526,7 +537,9 @@ static void hw_attention_bwd(float *dqkv, float *scratch, const float *dout, con
         }
         Pd = dS;
     }
-    uint16_t *p16 = to_bf16(Pd, B * NH * T, T, T, &sp);
+    // fp32: Pd is read in place (it may be in dS, which the second product overwrites after the first)
+    uint16_t *p16 = f32 ? NULL : to_bf16(Pd, B * NH * T, T, T, &sp);
+    const void *pd = f32 ? (const void *)Pd : (const void *)p16;
     bmm_key k;
     // dV = Pd^T dO
     memset(&k, 0, sizeof k);
@@ -534,14 +547,16 @@ static void hw_attention_bwd(float *dqkv, float *scratch, const float *dout, con
     bmm_operand(&k, 1, B, NH, T, HS, (dnnl_dim_t)T * C, HS, C, 0);
     bmm_operand(&k, 2, B, NH, T, HS, (dnnl_dim_t)T * C3, 3 * HS, C3, 0);
     k.scale = 1.0f;
-    bmm(&k, p16, o16, dqkv + 2 * HS);
+    k.f32 = f32;
+    bmm(&k, pd, o, dqkv + 2 * HS);
     // dPd = dO V^T
     memset(&k, 0, sizeof k);
     bmm_operand(&k, 0, B, NH, T, HS, (dnnl_dim_t)T * C, HS, C, 0);
     bmm_operand(&k, 1, B, NH, HS, T, (dnnl_dim_t)T * C3, 3 * HS, C3, 1);
     bmm_operand(&k, 2, B, NH, T, T, bT, TT, T, 0);
     k.scale = 1.0f;
-    bmm(&k, o16, q16 + 2 * HS, dS);
+    k.f32 = f32;
+    bmm(&k, o, elem(q, f32, 2 * (size_t)HS), dS);
 #pragma omp parallel for schedule(static)
     for (int r = 0; r < B * NH * T; r++) {
         int b = r / (NH * T), i = r % T;
@@ -549,19 +564,42 @@ static void hw_attention_bwd(float *dqkv, float *scratch, const float *dout, con
         mt_opt_softmax_bwd_row(dS + (size_t)r * T, P + (size_t)r * T, dropping ? keep + (size_t)r * T : NULL, mrow,
                                mode, mrow ? mrow[i] != 0 : 1, T, scale);
     }
-    convert_rows(p16, dS, B * NH * T, T, T); // d(scores) in bf16, over Pd's
+    if (!f32) convert_rows(p16, dS, B * NH * T, T, T); // d(scores) in bf16, over Pd's
+    const void *ds = f32 ? (const void *)dS : (const void *)p16;
     // dQ = dS K; dK = dS^T Q
     memset(&k, 0, sizeof k);
     bmm_operand(&k, 0, B, NH, T, T, bT, TT, T, 0);
     bmm_operand(&k, 1, B, NH, T, HS, (dnnl_dim_t)T * C3, 3 * HS, C3, 0);
     bmm_operand(&k, 2, B, NH, T, HS, (dnnl_dim_t)T * C3, 3 * HS, C3, 0);
     k.scale = 1.0f;
-    bmm(&k, p16, q16 + HS, dqkv);
+    k.f32 = f32;
+    bmm(&k, ds, elem(q, f32, (size_t)HS), dqkv);
     k.s[0][2] = 1, k.s[0][3] = T; // dS^T
-    bmm(&k, p16, q16, dqkv + HS);
+    bmm(&k, ds, q, dqkv + HS);
     scratch_put(sq);
     scratch_put(so);
     scratch_put(sp);
+}
+
+static void hw_attention_fwd(float *out, float *probs, float *scratch, const float *qkv, const int32_t *mask,
+                             mt_mask_mode mode, int B, int T, int NH, int HS, int NHg, int h0,
+                             const mt_dropout_site *drop) {
+    dnnl_attention_fwd(0, out, probs, scratch, qkv, mask, mode, B, T, NH, HS, NHg, h0, drop);
+}
+static void hw_attention_bwd(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *probs,
+                             const int32_t *mask, mt_mask_mode mode, int B, int T, int NH, int HS, int NHg, int h0,
+                             const mt_dropout_site *drop) {
+    dnnl_attention_bwd(0, dqkv, scratch, dout, qkv, probs, mask, mode, B, T, NH, HS, NHg, h0, drop);
+}
+static void f32_attention_fwd(float *out, float *probs, float *scratch, const float *qkv, const int32_t *mask,
+                              mt_mask_mode mode, int B, int T, int NH, int HS, int NHg, int h0,
+                              const mt_dropout_site *drop) {
+    dnnl_attention_fwd(1, out, probs, scratch, qkv, mask, mode, B, T, NH, HS, NHg, h0, drop);
+}
+static void f32_attention_bwd(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *probs,
+                              const int32_t *mask, mt_mask_mode mode, int B, int T, int NH, int HS, int NHg, int h0,
+                              const mt_dropout_site *drop) {
+    dnnl_attention_bwd(1, dqkv, scratch, dout, qkv, probs, mask, mode, B, T, NH, HS, NHg, h0, drop);
 }
 
 // --- bf16 copies of weight matrices, reused while the model's weights version stays the same
@@ -962,6 +1000,12 @@ static void f32_linear_bwd(float *dinp, float *dw, float *db, const float *dout,
 }
 #endif
 
+// MEGATUNE_ATTENTION=blas keeps the fp32 table's attention products on OpenBLAS (one sgemm per head)
+static int f32_attention_on(void) {
+    const char *e = getenv("MEGATUNE_ATTENTION");
+    return !(e && !strcmp(e, "blas"));
+}
+
 static mt_kernels hw_table, emu_table, f32_table;
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 static void tables_init(void) {
@@ -991,6 +1035,10 @@ static void tables_init(void) {
     f32_table.linear_bwd = f32_linear_bwd;
     f32_table.linear_act_fwd = f32_linear_act_fwd;
     f32_table.linear_residual_fwd = f32_linear_residual_fwd;
+    if (f32_attention_on()) {
+        f32_table.attention_fwd = f32_attention_fwd;
+        f32_table.attention_bwd = f32_attention_bwd;
+    }
 #endif
 }
 

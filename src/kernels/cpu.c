@@ -123,8 +123,11 @@ void mt_kernels_describe(const mt_kernels *k, char *buf, size_t n) {
     snprintf(blas, sizeof blas, "%s", openblas_get_config());
     char *sp = strchr(blas, ' '); // "OpenBLAS 0.3.21 DYNAMIC_ARCH ...": name and version only
     if (sp && (sp = strchr(sp + 1, ' '))) *sp = '\0';
-    if (!strcmp(k->name, "opt-dnnl"))
-        snprintf(buf, n, "%s f32 matmul (attention: %s sgemm per head, core %s)", dnnl, blas, openblas_get_corename());
+    if (!strcmp(k->name, "opt-dnnl") && k->attention_fwd != mt_kernels_opt()->attention_fwd)
+        snprintf(buf, n, "%s f32 matmul (attention: batched over heads)", dnnl);
+    else if (!strcmp(k->name, "opt-dnnl"))
+        snprintf(buf, n, "%s f32 matmul (attention: %s sgemm per head, core %s; MEGATUNE_ATTENTION=blas)", dnnl, blas,
+                 openblas_get_corename());
     else if (!strcmp(k->name, "bf16"))
         snprintf(buf, n, "%s bf16 matmul, fp32 accumulation", dnnl);
     else if (!strcmp(k->name, "bf16emu"))
