@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/log.h"
 #include "core/rng.h"
 #include "core/status.h"
 #include "kernels/opt/opt.h"
@@ -444,7 +445,7 @@ static const void *elem(const void *base, int f32, size_t i) {
 // S (B,NH,T,T dense) = scale Q K^T, then masked softmax per row: the probabilities in P, and in bf16
 // in p16 when given (each row converted while it is in cache); q16 is the qkv in bf16, or with f32
 // the fp32 qkv itself
-static void hw_probs(float *P, uint16_t *p16, const void *q16, int f32, const int32_t *mask, mt_mask_mode mode,
+static void dnnl_probs(float *P, uint16_t *p16, const void *q16, int f32, const int32_t *mask, mt_mask_mode mode,
                      int B, int T, int NH, int HS, float scale) {
     const dnnl_dim_t C3 = 3 * (dnnl_dim_t)NH * HS, TT = (dnnl_dim_t)T * T;
     bmm_key k;
@@ -482,7 +483,7 @@ static void dnnl_attention_fwd(int f32, float *out, float *probs, float *scratch
     // into the scratch that dropout's mask would use (fp32: P itself)
     uint16_t *p16 = dropping || f32 ? NULL : (uint16_t *)scratch;
     const void *p = f32 ? (const void *)P : (const void *)p16;
-    hw_probs(P, p16, q, f32, mask, mode, B, T, NH, HS, scale);
+    dnnl_probs(P, p16, q, f32, mask, mode, B, T, NH, HS, scale);
     if (dropping) {
         float *D = scratch;
 #pragma omp parallel for schedule(static)
@@ -522,7 +523,7 @@ static void dnnl_attention_bwd(int f32, float *dqkv, float *scratch, const float
     const float *P = probs;
     if (!P) {
         float *R = scratch + 2 * (size_t)B * NH * TT;
-        hw_probs(R, NULL, q, f32, mask, mode, B, T, NH, HS, scale);
+        dnnl_probs(R, NULL, q, f32, mask, mode, B, T, NH, HS, scale);
         P = R;
     }
     float *dS = scratch, *keep = scratch + (size_t)B * NH * TT;
@@ -1000,11 +1001,18 @@ static void f32_linear_bwd(float *dinp, float *dw, float *db, const float *dout,
 }
 #endif
 
-// MEGATUNE_ATTENTION=blas keeps the fp32 table's attention products on OpenBLAS (one sgemm per head)
+#ifdef MEGATUNE_HAVE_DNNL
+// MEGATUNE_ATTENTION=blas keeps the fp32 table's attention products on OpenBLAS (one sgemm per head);
+// dnnl (the default) batches them on oneDNN. Another value is named in a warning, as MEGATUNE_KERNELS.
 static int f32_attention_on(void) {
     const char *e = getenv("MEGATUNE_ATTENTION");
+    if (e && *e && strcmp(e, "blas") && strcmp(e, "dnnl")) {
+        mt_warn("MEGATUNE_ATTENTION=%s is not an attention path; use dnnl (the default) or blas. Using the default", e);
+        return 1;
+    }
     return !(e && !strcmp(e, "blas"));
 }
+#endif
 
 static mt_kernels hw_table, emu_table, f32_table;
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;

@@ -639,17 +639,17 @@ static mt_status span_end(mt_model *m, size_t lo, size_t hi) {
     return mt_optimizer_step_range(m->step_opt, m->params, m->grad_scratch, lo, hi - lo, m->step_lr);
 }
 
-// The word embedding's rows end here; they start the table (params.c).
+// The word embedding's first element; it starts the table (params.c).
+static size_t word_rows_lo(const mt_model *m) {
+    return m->table.params[mt_param_index(&m->table, MT_ROLE_WORD_EMB, -1)].offset;
+}
 static size_t word_rows_end(const mt_model *m) {
-    return m->table.params[mt_param_index(&m->table, MT_ROLE_WORD_EMB, -1)].offset +
-           (size_t)m->vlocal * (size_t)m->cfg.hidden_size;
+    return word_rows_lo(m) + (size_t)m->vlocal * (size_t)m->cfg.hidden_size;
 }
 
 // Whether the step in backward keeps the word embedding's gradients sparse: not when a
 // data-parallel reduction needs the span dense.
-static int word_grads_sparse(const mt_model *m) {
-    return !m->grad_reduce && m->table.params[mt_param_index(&m->table, MT_ROLE_WORD_EMB, -1)].offset == 0;
-}
+static int word_grads_sparse(const mt_model *m) { return !m->grad_reduce && word_rows_lo(m) == 0; }
 
 // The step in backward without a data-parallel reduction: the word embedding's gradients for the
 // rows the batch touched only, compacted at `dst` in the order their ids first appear, and the
@@ -670,9 +670,8 @@ static mt_status word_emb_sparse_step(mt_model *m, float *dst, const float *de_s
     }
     memset(dst, 0, (size_t)rows * C * sizeof(float));
     m->k->embed_word_bwd(dst, de_sum, cid, 0, rows, N, C);
-    const size_t lo = m->table.params[mt_param_index(&m->table, MT_ROLE_WORD_EMB, -1)].offset;
-    mt_status st = mt_optimizer_step_rows(m->step_opt, m->params, lo, (size_t)m->vlocal, (size_t)C, slot, dst,
-                                          m->step_lr);
+    mt_status st = mt_optimizer_step_rows(m->step_opt, m->params, word_rows_lo(m), (size_t)m->vlocal, (size_t)C, slot,
+                                          dst, m->step_lr);
     for (int i = 0; i < N; i++) // back to all -1 for the next step
         if (cid[i] >= 0) slot[m->ids[i] - m->vstart] = -1;
     return st;

@@ -143,6 +143,13 @@ esac
 MEGATUNE_KERNELS=blas "$bin" version | grep -q '^fp32 products:  OpenBLAS' || fail "MEGATUNE_KERNELS=blas not reported"
 MEGATUNE_KERNELS=openblas "$bin" version 2>&1 | grep -q 'MEGATUNE_KERNELS=openblas is not a kernel table; use dnnl' \
   || fail "an unknown MEGATUNE_KERNELS value passes silently"
+# the fp32 table's attention path: oneDNN batched by default where built with it, OpenBLAS on request
+if "$bin" version | grep -q '^fp32 products:  oneDNN'; then
+  "$bin" version | grep -q '^fp32 products:  oneDNN.*(attention: batched over heads)' || fail "oneDNN attention not reported"
+  MEGATUNE_ATTENTION=blas "$bin" version | grep -q 'attention: OpenBLAS.*sgemm per head' || fail "MEGATUNE_ATTENTION=blas not reported"
+  MEGATUNE_ATTENTION=cublas "$bin" version 2>&1 | grep -q 'MEGATUNE_ATTENTION=cublas is not an attention path; use dnnl' \
+    || fail "an unknown MEGATUNE_ATTENTION value passes silently"
+fi
 expect_error "version with an argument" "takes no arguments" "$bin" version extra
 grep -qF "CPU: $cpu (" "$work/mon.log" || fail "the training log does not name the CPU: $(head -5 "$work/mon.log")"
 echo PASSED
