@@ -2,6 +2,7 @@
 #include "core/file.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -92,8 +93,22 @@ mt_status mt_length_grouped_order(size_t *order, const int *len, size_t n, size_
 // signals: finish the step, save -last, exit
 
 static volatile sig_atomic_t g_stop_signal = 0;
+static volatile sig_atomic_t g_unblock_output = 0;
+
+// Under mpirun a rank's stdout and stderr are pipes that mpirun stops reading while it waits out
+// odls_base_sigkill_timeout after a Ctrl-C or SIGTERM: a rank that fills a pipe (64 KiB of lines)
+// blocks in write() and is SIGKILLed before it can save. Once asked to stop, the rank's own pipes no
+// longer block (lines that do not fit are dropped; the log file keeps every line). Only pipes and
+// sockets: a terminal's O_NONBLOCK would outlive the process in the shell that shares it.
+static void unblock_pipe(int fd) {
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) return;
+    int fl = fcntl(fd, F_GETFL);
+    if (fl != -1) fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
 // The first signal asks for a clean stop; a second one stops at once (the default action).
-// Checkpoint writes are atomic either way.
+// Checkpoint writes are atomic either way. (fstat and fcntl are async-signal-safe.)
 static void on_signal(int sig) {
     if (g_stop_signal) {
         signal(sig, SIG_DFL);
@@ -101,6 +116,10 @@ static void on_signal(int sig) {
         return;
     }
     g_stop_signal = sig;
+    if (g_unblock_output) {
+        unblock_pipe(STDOUT_FILENO);
+        unblock_pipe(STDERR_FILENO);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -985,6 +1004,7 @@ static mt_status train_loop(run *r, mt_train_result *res) {
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     g_stop_signal = 0;
+    g_unblock_output = r->par->world_size > 1;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
 

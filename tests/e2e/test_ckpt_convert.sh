@@ -13,7 +13,7 @@ trap 'rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 # inspect_to FILE ARGS...: `megatune inspect ARGS` into FILE; its exit status is checked before any grep
 # (a pipe into grep would pass a crash after the matching line)
-inspect_to() { local f=$1; shift; "$BIN" inspect "$@" > "$f" 2>&1 || { local rc=$?; tail -5 "$f"; fail "inspect $*: exit $rc"; }; }
+inspect_to() { local f=$1; shift; "$BIN" inspect "$@" > "$f" 2>&1 || { local rc=$?; tail -n 5 "$f"; fail "inspect $*: exit $rc"; }; }
 
 "$PY" "$SRC/tools/make_megatron_ckpt.py" "$T/v0" --version 0 --tp 2 || fail "generator"
 "$BIN" inspect "$T/v0" > "$T/inspect.txt" || fail "inspect folder"

@@ -75,10 +75,13 @@ grep -q "resuming from .*/mp_rank_01/" "$work/rc.log" || { grep resum "$work/rc.
 # seconds later, then SIGKILL as long again after that. Its default, 1 s, is too short for a loaded
 # machine (CI) to finish the step and write the checkpoints, so the test gives the time a user is
 # told to give (README, "Stopping a run under mpirun"); mpirun itself then takes 2 x 5 s to return.
-# While mpirun sleeps it reads none of the ranks' output, so a rank that prints more than a pipe holds
-# blocks: validation every 100 steps keeps the output small, and the stop is read from each rank's log.
+# While mpirun waits it reads none of the ranks' output, so a rank that prints more than a pipe holds
+# (64 KiB) blocks in write(); once a stop is asked, megatune makes its pipes non-blocking so that the
+# rank can still finish and save (CI once lost the stop this way, validating every 100 steps, at
+# about 64 KiB in 5 s). Validation every 5 steps here fills the pipes well before mpirun's SIGTERM,
+# so this checks that path every time; the stop is read from each rank's log.
 OMPI_MCA_odls_base_sigkill_timeout=5 mpirun --oversubscribe -np 2 "$bin" train "${common[@]}" trainer.max_steps=1000000 trainer.max_epochs=100000 \
-  trainer.val_check_interval=100 exp_manager.exp_dir="$work/s" > "$work/s1.log" 2>&1 &
+  exp_manager.exp_dir="$work/s" > "$work/s1.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 3000); do
   [ "$(ls "$work/s/quickstart/checkpoints/mp_rank_01/"*-last.ckpt 2> /dev/null | wc -l)" -ge 1 ] && break
@@ -92,7 +95,7 @@ wait $pid
 ranklogs=("$work/s/quickstart/nemo_log_globalrank-0_localrank-0.txt" "$work/s/quickstart/nemo_log_globalrank-1_localrank-1.txt")
 stops=$(cat "${ranklogs[@]}" | grep -o "stopped by signal 15 after step [0-9]*" | sort -u)
 [ "$(cat "${ranklogs[@]}" | grep -c "stopped by signal 15")" = 2 ] && [ "$(wc -l <<< "$stops")" = 1 ] \
-  || { tail -5 "${ranklogs[@]}" "$work/s1.log"; fail "both ranks should stop at one step: $stops"; }
+  || { tail -n 5 "${ranklogs[@]}" "$work/s1.log"; fail "both ranks should stop at one step: $stops"; }
 at=${stops##* }
 mpi train "${common[@]}" trainer.max_steps=$((at + 2)) trainer.max_epochs=100000 exp_manager.exp_dir="$work/s" \
   > "$work/s2.log" 2>&1 || { tail -20 "$work/s2.log"; fail "resume after SIGTERM"; }
