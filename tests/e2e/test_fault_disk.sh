@@ -67,8 +67,11 @@ echo "ok: ulimit -f"
 MEGATUNE_FAULT_DELAY_MS=30 "$bin" train "${common[@]}" exp_manager.exp_dir="$work/del" > "$work/del.log" 2>&1 &
 pid=$!
 wait_ckpt $pid "$work/del/quickstart/checkpoints" || fail "deleted folder: no first checkpoint"
-# (rm -rf can lose a race with a write that creates its temporary file meanwhile: repeat)
-for _ in 1 2 3 4 5; do rm -rf "$work/del/quickstart/checkpoints" 2> /dev/null; [ -d "$work/del/quickstart/checkpoints" ] || break; done
+# the run is stopped while the folder goes, so the deletion lands mid-training however loaded the
+# machine is (a run that ended first would exit 0)
+kill -STOP $pid
+rm -rf "$work/del/quickstart/checkpoints"
+kill -CONT $pid
 wait $pid; rc=$?
 [ $rc = 1 ] || { cat "$work/del.log"; fail "checkpoint folder deleted: exit $rc, want 1"; }
 # (the folder is gone, or, when rm -rf raced with a write, its files are: both are said)
@@ -79,7 +82,9 @@ echo "ok: checkpoint folder deleted while training"
 MEGATUNE_FAULT_DELAY_MS=30 "$bin" train "${common[@]}" exp_manager.exp_dir="$work/gone" > "$work/gone.log" 2>&1 &
 pid=$!
 wait_ckpt $pid "$work/gone/quickstart/checkpoints" || fail "deleted experiment: no first checkpoint"
-for _ in 1 2 3 4 5; do rm -rf "$work/gone" 2> /dev/null; [ -d "$work/gone" ] || break; done
+kill -STOP $pid
+rm -rf "$work/gone"
+kill -CONT $pid
 wait $pid; rc=$?
 [ $rc = 1 ] || { cat "$work/gone.log"; fail "experiment folder deleted: exit $rc, want 1"; }
 one_error "$work/gone.log" "no longer exists|was removed meanwhile|metrics.csv: write failed" || fail "deleted experiment folder message"
@@ -120,7 +125,13 @@ MEGATUNE_FAULT_DELAY_MS=30 "$bin" train "${common[@]}" exp_manager.exp_dir="$wor
   exp_manager.checkpoint_callback_params.dirpath="$work/ro" > "$work/ro.log" 2>&1 &
 pid=$!
 wait_ckpt $pid "$work/ro" || fail "read-only: no first checkpoint"
-for _ in $(seq 1 100); do mount -o remount,ro "$work/ro" 2> /dev/null && break; sleep 0.01; done
+# (a file open for writing makes the remount fail: the run goes on for a moment and it is tried
+# again, each time with the run stopped, so it lands mid-training however loaded the machine is)
+for _ in $(seq 1 200); do
+  kill -STOP $pid 2> /dev/null || break
+  mount -o remount,ro "$work/ro" 2> /dev/null && { kill -CONT $pid; break; }
+  kill -CONT $pid; sleep 0.005
+done
 touch "$work/ro/x" 2> /dev/null && fail "could not remount read-only"
 wait $pid; rc=$?
 [ $rc = 1 ] || { cat "$work/ro.log"; fail "read-only: exit $rc, want 1"; }
