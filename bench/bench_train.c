@@ -3,7 +3,7 @@
 //   bench_train [--layers 12] [--hidden 768] [--heads 12] [--seq 128] [--batch 8] [--vocab 30522]
 //               [--steps 5] [--warmup 1] [--dropout 0.1] [--arch megatron|bert]
 //               [--precision 32|bf16|bf16emu] [--infer 0|1] [--ckpt 0] [--clip 1.0] [--step-in-backward 0|1]
-//               [--recompute -1|0|1|2]
+//               [--recompute -1|0|1|2] [--bf16-keep 0|1]
 // --precision bf16 runs the linear layers as trainer.precision=bf16 does (oneDNN; refused where the
 // CPU has no bf16); --infer 1 times forward only in eval mode (no loss, no dropout), FLOPs 1/3.
 // --ckpt N checkpoints the activations of the first N layers (mt_model_set_activation_checkpoint;
@@ -18,6 +18,8 @@
 // probabilities, GELU and, pre-LN, LayerNorm outputs: model.activations_checkpoint_granularity=
 // selective); 2 FC1's outputs too (model.activations_checkpoint_fc1=true: one more FC1 product per
 // layer, not counted in the FLOPs); 0 keeps them; -1 (default) keeps them up to 512 MiB of probabilities.
+// --bf16-keep 0 keeps QKV and the attention outputs in fp32 as well (mt_model_set_bf16_keep; 1, the
+// default, keeps them in bf16 alone on the hardware bf16 table).
 // The activation bytes of the last forward (mt_model_activation_bytes) are printed in MiB.
 // Prints ms/step, tokens/s, GFLOP/s and peak RSS, then one machine-readable line "RESULT ..." that
 // also gives CPU time per step (all threads), a measure less disturbed by other load on the machine.
@@ -50,7 +52,7 @@ static double now(void) {
 int main(int argc, char **argv) {
     int layers = 12, hidden = 768, heads = 12, seq = 128, batch = 8, vocab = 30522, steps = 5, warmup = 1;
     float dropout = 0.1f;
-    int bert = 0, infer = 0, ckpt = 0, in_bwd = 0, recompute = -1;
+    int bert = 0, infer = 0, ckpt = 0, in_bwd = 0, recompute = -1, bf16_keep = 1;
     float clip = 1.0f;
     const char *precision = "32";
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -71,6 +73,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(k, "--clip")) clip = (float)atof(v);
         else if (!strcmp(k, "--step-in-backward")) in_bwd = atoi(v);
         else if (!strcmp(k, "--recompute")) recompute = atoi(v);
+        else if (!strcmp(k, "--bf16-keep")) bf16_keep = atoi(v);
         else {
             fprintf(stderr, "bench_train: unknown option %s\n", k);
             return 2;
@@ -102,6 +105,7 @@ int main(int argc, char **argv) {
     mt_model_init_weights(m, 1);
     if (!infer) mt_model_set_activation_checkpoint(m, ckpt);
     mt_model_set_recompute(m, recompute);
+    mt_model_set_bf16_keep(m, bf16_keep);
     if (!infer && in_bwd) mt_model_set_weight_copies(m, 0); // as the trainer with step_in_backward
     if (!strcmp(precision, "bf16")) {
         const char *why = NULL;

@@ -290,7 +290,7 @@ static _Thread_local struct {
     uintptr_t lo; // the fp32 buffer's first float; 0: a free entry
     size_t n;
     uint16_t *bf; // its bf16 copy, at the same offsets, in a scratch slot held until the end
-    int slot;
+    int slot;     // -1: bf is the caller's (handoff_attach)
 } handoffs[HANDOFFS];
 
 static unsigned long handoff_writes, handoff_reads, weights_packed; // (atomics: tests read them)
@@ -304,16 +304,21 @@ static void hw_handoff_end(const float *out) {
         }
 }
 
-static void hw_handoff_begin(float *out, size_t n) {
+static void handoff_add(float *out, size_t n, uint16_t *bf) {
     hw_handoff_end(out);
     for (int i = 0; i < HANDOFFS; i++)
         if (!handoffs[i].lo) {
-            int slot;
-            handoffs[i].bf = scratch_get(n * sizeof(uint16_t), &slot);
+            int slot = -1;
+            handoffs[i].bf = bf ? bf : scratch_get(n * sizeof(uint16_t), &slot);
             handoffs[i].lo = (uintptr_t)out, handoffs[i].n = n, handoffs[i].slot = slot;
             return;
         }
     bf16_die("more than %d hand-offs at once", HANDOFFS);
+}
+static void hw_handoff_begin(float *out, size_t n) { handoff_add(out, n, NULL); }
+static void hw_handoff_attach(float *names, size_t n, uint16_t *bf) {
+    if (!bf) bf16_die("handoff_attach: no bf16 buffer");
+    handoff_add(names, n, bf);
 }
 
 // The bf16 copy of the len floats at x when they lie in a hand-off, else NULL. A block that only
@@ -1029,6 +1034,7 @@ static void tables_init(void) {
     hw_table.layernorm_fwd = hw_layernorm_fwd;
     hw_table.handoff_begin = hw_handoff_begin;
     hw_table.handoff_end = hw_handoff_end;
+    hw_table.handoff_attach = hw_handoff_attach;
 #endif
     emu_table = *mt_kernels_opt();
     emu_table.name = "bf16emu";

@@ -113,6 +113,12 @@ typedef struct {
     //     feed only QKV and FC1). handoff_end(NULL) ends every hand-off of the thread.
     void (*handoff_begin)(float *out, size_t n);
     void (*handoff_end)(const float *out);
+    // The same for a training step, with the bf16 copy the caller's: between handoff_attach(names,
+    // n, bf) and handoff_end(names) (or handoff_end(NULL)), every block inside names' n floats is
+    // written and read at the same offsets in bf (n bf16 values) as a hand-off is; names' fp32 floats
+    // are never touched, so they may be addresses with no memory behind them. The caller keeps bf
+    // between calls: a forward's values stay there for its backward.
+    void (*handoff_attach)(float *names, size_t n, uint16_t *bf);
 } mt_kernels;
 
 const mt_kernels *mt_kernels_ref(void);

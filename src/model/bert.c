@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "core/rng.h"
 #include "model/bert_internal.h"
@@ -79,6 +80,7 @@ void mt_model_free(mt_model *m) {
     free(m->word_slot);
     free(m->word_cid);
     mt_free_aligned(m->arena);
+    if (m->keep_names) munmap(m->keep_names, m->keep_names_floats * sizeof(float));
     free(m->layers);
     free(m->ibuf);
     mt_param_table_free(&m->table);
@@ -101,10 +103,20 @@ float *mt_model_grad(mt_model *m, int i) {
     return (i >= 0 && i < m->table.count) ? m->grads + m->table.params[i].offset : NULL;
 }
 void mt_model_zero_grad(mt_model *m) { memset(m->grads, 0, m->table.total * sizeof(float)); }
-void mt_model_set_kernels(mt_model *m, const mt_kernels *k) { m->k = k ? k : mt_kernels_default(); }
+void mt_model_set_kernels(mt_model *m, const mt_kernels *k) {
+    k = k ? k : mt_kernels_default();
+    // a forward that kept QKV and the attention outputs in bf16 alone has nothing for another table
+    if (m->keep_on && k != m->k) m->have_forward = m->have_loss = 0;
+    m->k = k;
+}
 const mt_kernels *mt_model_get_kernels(const mt_model *m) { return m->k; }
 void mt_model_set_recompute(mt_model *m, int mode) {
     m->recompute = mode < 0 ? -1 : mode > 2 ? 2 : mode;
+    m->have_forward = m->have_loss = 0; // the arena layout may change at the next forward
+}
+
+void mt_model_set_bf16_keep(mt_model *m, int on) {
+    m->bf16_keep_off = !on;
     m->have_forward = m->have_loss = 0; // the arena layout may change at the next forward
 }
 
@@ -177,6 +189,7 @@ static size_t layout(mt_model *m, float *base, int B, int T) {
     const size_t Cl = C / tp, F = (size_t)c->ffn_hidden_size / tp, NH = (size_t)m->nh_local;
     const int post = c->arch == MT_ARCH_BERT;
     carve_t a = {base, 0};
+    carve_t kn = {m->keep_on ? m->keep_names : NULL, 0}; // QKV and attention outputs kept in bf16 alone
     m->emb_sum = carve(&a, N * C);
     m->emb_mean = carve(&a, N);
     m->emb_rstd = carve(&a, N);
@@ -197,9 +210,9 @@ static size_t layout(mt_model *m, float *base, int B, int T) {
         L->ln1_mean = carve(&a, N);
         L->ln1_rstd = carve(&a, N);
         L->s1 = post ? carve(&a, N * C) : NULL;
-        L->qkv = carve(&a, N * 3 * Cl);
+        L->qkv = carve(m->keep_on ? &kn : &a, N * 3 * Cl);
         L->probs = m->store_probs ? carve(&a, (size_t)B * NH * T * T) : NULL;
-        L->atty = carve(&a, N * Cl);
+        L->atty = carve(m->keep_on ? &kn : &a, N * Cl);
         L->h = post ? NULL : carve(&a, N * C);
         L->ln2 = post ? NULL : share_ln ? m->layers[0].ln2 : carve(&a, N * C);
         L->ln2_mean = carve(&a, N);
@@ -255,6 +268,8 @@ static size_t layout(mt_model *m, float *base, int B, int T) {
     m->d_head_b = lean ? NULL : carve(&a, M * C);
     m->d_logits = lean ? NULL : carve(&a, M * nc + 2 * N);
     if (post) m->hidden = m->resid + (size_t)(lean ? c->num_layers % 2 : c->num_layers) * N * C;
+    m->keep_n = kn.used;
+    m->keep_bf = (uint16_t *)carve(&a, (kn.used + 1) / 2);
     return a.used;
 }
 
@@ -273,7 +288,18 @@ static mt_status ensure_arena(mt_model *m, int B, int T) {
                      : m->recompute > 0 ? 0
                      : m->recompute == 0 ? 1
                                                    : probs_bytes <= MT_PROBS_KEEP_BYTES;
+    // (not for prediction: its lean forward hands QKV and the attention output off per layer itself)
+    m->keep_on = !m->lean && !m->bf16_keep_off && m->k->handoff_attach != NULL;
     size_t need = layout(m, NULL, B, T);
+    if (m->keep_on && m->keep_n > m->keep_names_floats) {
+        if (m->keep_names) munmap(m->keep_names, m->keep_names_floats * sizeof(float));
+        void *r = mmap(NULL, m->keep_n * sizeof(float), PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        m->keep_names = r == MAP_FAILED ? NULL : r;
+        m->keep_names_floats = m->keep_names ? m->keep_n : 0;
+        if (!m->keep_names)
+            return mt_fail(MT_ERR_NOMEM, "model: cannot reserve %.1f MiB of addresses for the bf16 activations",
+                           m->keep_n * 4.0 / 1048576.0);
+    }
     if (need > m->arena_floats) {
         mt_free_aligned(m->arena);
         m->arena = mt_alloc_aligned(need * sizeof(float));
@@ -476,6 +502,7 @@ mt_status mt_model_forward(mt_model *m, const mt_batch *batch, int train, uint64
     m->fwd_wver = m->wver;
     use_weights_version(m);
     mt_kernels_set_packing(m->lean && !m->no_weight_copies);
+    if (m->keep_on) m->k->handoff_attach(m->keep_names, m->keep_n, m->keep_bf);
     mt_status st = encoder_forward(m, batch, loss);
     mt_kernels_set_packing(0);
     if (m->k->handoff_end) m->k->handoff_end(NULL); // (a forward that failed half-way may have left some)
@@ -530,6 +557,36 @@ const float *mt_model_hidden(const mt_model *m) { return m->have_forward ? m->hi
 // layer, whose forward just ran again and refilled them.
 static int refill_shared(const mt_model *m, int l) { return !m->store_probs && l >= m->ckpt_now; }
 
+static void span_begin(mt_model *m, size_t lo, size_t hi);
+static mt_status span_end(mt_model *m, size_t lo, size_t hi);
+
+// Without a data-parallel reduction the step in backward updates each of a layer's parameter pairs
+// (a LayerNorm's or a product's weight and bias) as soon as backward has its gradients, so the
+// gradient scratch holds one pair (FC1's, the largest: 16 of a layer's 48 MiB at 345M), not the
+// whole layer. With a reduction a layer stays one span: one all-reduce per layer, as DDP's buckets.
+static int pair_spans(const mt_model *m) { return m->step_opt && !m->grad_reduce; }
+// [lo, hi) of layer l's pair that starts with role_w: up to the entry after its bias, so that the
+// pairs of a layer tile it as the layer's span does
+static void pair_span(const mt_model *m, mt_param_role role_w, int l, size_t *lo, size_t *hi) {
+    const int i = mt_param_index(&m->table, role_w, l);
+    *lo = m->table.params[i].offset;
+    *hi = i + 2 < m->table.count ? m->table.params[i + 2].offset : m->table.total;
+}
+static void pair_begin(mt_model *m, mt_param_role role_w, int l) {
+    if (!pair_spans(m)) return;
+    size_t lo, hi;
+    pair_span(m, role_w, l, &lo, &hi);
+    span_begin(m, lo, hi);
+}
+static mt_status pair_end(mt_model *m, mt_param_role role_w, int l) {
+    if (!pair_spans(m)) return MT_OK;
+    size_t lo, hi;
+    pair_span(m, role_w, l, &lo, &hi);
+    return span_end(m, lo, hi);
+}
+static const mt_param_role layer_pairs[] = {MT_ROLE_LN1_W, MT_ROLE_QKV_W, MT_ROLE_ATTN_OUT_W,
+                                            MT_ROLE_LN2_W, MT_ROLE_FC1_W, MT_ROLE_FC2_W};
+
 static mt_status layer_backward(mt_model *m, int l, const float *x) {
     const mt_model_config *c = &m->cfg;
     const mt_kernels *k = m->k;
@@ -555,8 +612,10 @@ static mt_status layer_backward(mt_model *m, int l, const float *x) {
     float *dh = dres;
     if (post) {
         memset(dA, 0, NC * sizeof(float));
+        pair_begin(m, MT_ROLE_LN2_W, l);
         k->layernorm_bwd(dA, G(MT_ROLE_LN2_W, l), G(MT_ROLE_LN2_B, l), dres, L->s2, P(MT_ROLE_LN2_W, l),
                          L->ln2_mean, L->ln2_rstd, N, C);
+        MT_TRY(pair_end(m, MT_ROLE_LN2_W, l));
         dh = dA; // d s2 = d h (residual) + the MLP branch below
     }
     const float *mlp_in = post ? L->ln1 : L->ln2;
@@ -567,37 +626,51 @@ static mt_status layer_backward(mt_model *m, int l, const float *x) {
     if (m->fc1_stale || (m->recompute == 2 && refill_shared(m, l)))
         k->linear_fwd(L->fc1, mlp_in, P(MT_ROLE_FC1_W, l), P(MT_ROLE_FC1_B, l), N, C, F);
     if (refill_shared(m, l)) k->act_fwd(L->act, L->fc1, (size_t)N * F, gelu_kact(c->gelu));
+    pair_begin(m, MT_ROLE_FC2_W, l);
     k->linear_bwd(m->d_ff, G(MT_ROLE_FC2_W, l), G(MT_ROLE_FC2_B, l), dB, L->act, P(MT_ROLE_FC2_W, l), N, F, C);
+    MT_TRY(pair_end(m, MT_ROLE_FC2_W, l));
     k->act_bwd(m->d_ff, m->d_ff, L->fc1, (size_t)N * F, gelu_kact(c->gelu)); // in place: one N x F buffer
+    pair_begin(m, MT_ROLE_FC1_W, l);
     k->linear_bwd(dB, G(MT_ROLE_FC1_W, l), G(MT_ROLE_FC1_B, l), m->d_ff, mlp_in, P(MT_ROLE_FC1_W, l), N, C, F);
+    MT_TRY(pair_end(m, MT_ROLE_FC1_W, l));
     MT_TRY(mt_tp_f_backward(m->tp, dB, NC));
     if (!post) {
         // dres += LN2'(dB)
+        pair_begin(m, MT_ROLE_LN2_W, l);
         k->layernorm_bwd(dres, G(MT_ROLE_LN2_W, l), G(MT_ROLE_LN2_B, l), dB, L->h, P(MT_ROLE_LN2_W, l), L->ln2_mean,
                          L->ln2_rstd, N, C);
+        MT_TRY(pair_end(m, MT_ROLE_LN2_W, l));
         dh = dres;
     } else {
         for (size_t i = 0; i < NC; i++) dA[i] += dB[i];
         memset(dres, 0, NC * sizeof(float));
+        pair_begin(m, MT_ROLE_LN1_W, l);
         k->layernorm_bwd(dres, G(MT_ROLE_LN1_W, l), G(MT_ROLE_LN1_B, l), dA, L->s1, P(MT_ROLE_LN1_W, l), L->ln1_mean,
                          L->ln1_rstd, N, C);
+        MT_TRY(pair_end(m, MT_ROLE_LN1_W, l));
         dh = dres; // d s1
     }
     // attention branch: dh -> d(dense out) -> d atty -> d qkv -> d(att input)
     k->dropout_bwd(dB, dh, NC, 0, &d1);
     MT_TRY(mt_tp_g_backward(m->tp, dB, NC));
+    pair_begin(m, MT_ROLE_ATTN_OUT_W, l);
     k->linear_bwd(m->d_atty, G(MT_ROLE_ATTN_OUT_W, l), G(MT_ROLE_ATTN_OUT_B, l), dB, L->atty, P(MT_ROLE_ATTN_OUT_W, l),
                   N, Cl, C);
+    MT_TRY(pair_end(m, MT_ROLE_ATTN_OUT_W, l));
     k->attention_bwd(m->d_qkv, m->att_scratch, m->d_atty, L->qkv, L->probs, mask, mask_mode(c), B, T, NH, HS,
                      c->num_attention_heads, c->tp_rank * NH, &dprob);
     const float *att_in = post ? x : L->ln1;
     if (!post && refill_shared(m, l))
         k->layernorm_fwd(L->ln1, L->ln1_mean, L->ln1_rstd, x, P(MT_ROLE_LN1_W, l), P(MT_ROLE_LN1_B, l), N, C, eps);
+    pair_begin(m, MT_ROLE_QKV_W, l);
     k->linear_bwd(dB, G(MT_ROLE_QKV_W, l), G(MT_ROLE_QKV_B, l), m->d_qkv, att_in, P(MT_ROLE_QKV_W, l), N, C, 3 * Cl);
+    MT_TRY(pair_end(m, MT_ROLE_QKV_W, l));
     MT_TRY(mt_tp_f_backward(m->tp, dB, NC));
     if (!post) {
+        pair_begin(m, MT_ROLE_LN1_W, l);
         k->layernorm_bwd(dres, G(MT_ROLE_LN1_W, l), G(MT_ROLE_LN1_B, l), dB, x, P(MT_ROLE_LN1_W, l), L->ln1_mean,
                          L->ln1_rstd, N, C);
+        MT_TRY(pair_end(m, MT_ROLE_LN1_W, l));
     } else {
         for (size_t i = 0; i < NC; i++) dres[i] += dB[i];
     }
@@ -606,9 +679,18 @@ static mt_status layer_backward(mt_model *m, int l, const float *x) {
 
 static mt_status encoder_backward(mt_model *m, float loss_scale);
 
+// encoder_backward with the forward's bf16-kept values in reach of the kernels
+static mt_status encoder_backward_kept(mt_model *m, float loss_scale) {
+    if (!m->keep_on || !m->have_forward) return encoder_backward(m, loss_scale);
+    m->k->handoff_attach(m->keep_names, m->keep_n, m->keep_bf);
+    mt_status st = encoder_backward(m, loss_scale);
+    m->k->handoff_end(m->keep_names);
+    return st;
+}
+
 mt_status mt_model_backward(mt_model *m, float loss_scale) {
     use_weights_version(m);
-    mt_status st = encoder_backward(m, loss_scale);
+    mt_status st = encoder_backward_kept(m, loss_scale);
     mt_kernels_set_weights_version(0);
     return st;
 }
@@ -709,6 +791,14 @@ mt_status mt_model_backward_step(mt_model *m, mt_optimizer *opt, float lr) {
     if (tail > most) most = tail;
     for (int l = 0; l < m->cfg.num_layers; l++) {
         size_t n = layer_lo(m, l + 1) - layer_lo(m, l);
+        if (!m->grad_reduce) { // (pair_spans: a layer's pairs one by one)
+            n = 0;
+            for (size_t r = 0; r < sizeof layer_pairs / sizeof *layer_pairs; r++) {
+                size_t lo, hi;
+                pair_span(m, layer_pairs[r], l, &lo, &hi);
+                if (hi - lo > n) n = hi - lo;
+            }
+        }
         if (n > most) most = n;
     }
     if (most > m->grad_scratch_floats) {
@@ -723,7 +813,7 @@ mt_status mt_model_backward_step(mt_model *m, mt_optimizer *opt, float lr) {
     m->step_opt = opt;
     m->step_lr = lr;
     use_weights_version(m);
-    mt_status st = encoder_backward(m, 1.0f);
+    mt_status st = encoder_backward_kept(m, 1.0f);
     mt_kernels_set_weights_version(0);
     m->step_opt = NULL;
     weights_changed(m); // what kernels derived from the weights (bf16 copies) is stale now
@@ -755,10 +845,11 @@ static mt_status encoder_backward(mt_model *m, float loss_scale) {
                          N, C);
     }
     MT_TRY(span_end(m, layer_lo(m, nl), m->table.total));
+    const int whole_layers = !pair_spans(m); // (else layer_backward updates pair by pair)
     for (int l = nl - 1; l >= 0; l--) {
-        span_begin(m, layer_lo(m, l), layer_lo(m, l + 1));
+        if (whole_layers) span_begin(m, layer_lo(m, l), layer_lo(m, l + 1));
         MT_TRY(layer_backward(m, l, m->resid + (size_t)l * NC));
-        MT_TRY(span_end(m, layer_lo(m, l), layer_lo(m, l + 1)));
+        if (whole_layers) MT_TRY(span_end(m, layer_lo(m, l), layer_lo(m, l + 1)));
     }
     // the word rows sparsely when the step is in backward and nothing reduces the span densely
     const int sparse_words = m->step_opt && word_grads_sparse(m);

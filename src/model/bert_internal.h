@@ -42,6 +42,17 @@ struct mt_model {
     int fc1_stale;   // the last forward ran FC1 with GELU fused (eval): a backward recomputes L->fc1
     int att_chunk;   // batch rows per attention call (lean: bounds the scratch)
 
+    // bf16 training on a table with handoff_attach: every kept layer's QKV and attention output
+    // (whose only readers are the table's bf16 products) live in bf16 alone, in keep_bf (in the
+    // arena); their fp32 pointers name places in keep_names, an address reservation with no access,
+    // so that a stray fp32 read faults instead of reading stale floats
+    int bf16_keep_off;        // mt_model_set_bf16_keep(m, 0)
+    int keep_on;              // this arena layout keeps them so
+    float *keep_names;        // PROT_NONE reservation of keep_names_floats floats
+    size_t keep_names_floats;
+    size_t keep_n;            // floats the current layout names there
+    uint16_t *keep_bf;
+
     // the arena, sized for (B, T)
     float *arena;
     size_t arena_floats; // capacity

@@ -421,6 +421,91 @@ static void check_handoff(void) {
     check_handoff_case(MT_ARCH_MEGATRON, MT_GELU_TANH, 512, 16, MT_HEAD_TOKEN_CLASSIFIER);
 }
 
+// --- a bf16 training step keeps QKV and the attention outputs in bf16 alone (mt_model_set_bf16_keep):
+// the loss, every gradient and, with the step in backward, every updated weight must equal those of
+// the same model keeping them in fp32 too, bit for bit, over two steps; and backward must have read
+// them from the bf16 copy. Pre-LN and post-LN; stored probabilities, selective recomputation (with
+// FC1), uniform checkpointing (its forward again in backward writes them again), attention dropout.
+static void check_keep_case(mt_arch arch, int recompute, int ckpt, int in_backward) {
+    mt_model_config c;
+    mt_model_config_defaults(&c);
+    c.arch = arch;
+    c.vocab_size = 100;
+    c.hidden_size = 64;
+    c.num_layers = 3;
+    c.num_attention_heads = 4;
+    c.max_position_embeddings = 16;
+    c.hidden_dropout = c.attention_dropout = 0.1f;
+    c.head = MT_HEAD_QA;
+    enum { B = 3, T = 16 };
+    int32_t ids[B * T], mask[B * T], st[B] = {1, 2, 5}, en[B] = {3, 4, 9};
+    for (int i = 0; i < B * T; i++) ids[i] = (i * 37 + 5) % 100, mask[i] = i % T < T - 3 * (i / T);
+    mt_batch b = {.B = B, .T = T, .input_ids = ids, .attention_mask = mask, .start_positions = st, .end_positions = en};
+    mt_model *m[2] = {NULL, NULL};
+    mt_optimizer *o[2] = {NULL, NULL};
+    mt_optim_config oc;
+    mt_optim_config_default(&oc, MT_OPTIM_ADAMW);
+    for (int k = 0; k < 2; k++) {
+        CHECK_OK(mt_model_create(&c, NULL, &m[k]));
+        if (!m[k]) goto done;
+        mt_model_set_kernels(m[k], mt_kernels_bf16());
+        mt_model_set_bf16_keep(m[k], k); // m[0] keeps them in fp32 too
+        mt_model_set_recompute(m[k], recompute);
+        mt_model_set_activation_checkpoint(m[k], ckpt);
+        mt_model_init_weights(m[k], 21);
+        CHECK_OK(mt_optimizer_create(&oc, mt_model_params(m[k]), &o[k]));
+        if (!o[k]) goto done;
+    }
+    const size_t tot = mt_model_params(m[0])->total;
+    for (int s = 0; s < 2; s++) {
+        float loss[2];
+        unsigned long w0, r0, p0, w1, r1, p1;
+        for (int k = 0; k < 2; k++) {
+            mt_model_zero_grad(m[k]);
+            mt_bf16_handoff_counts(&w0, &r0, &p0);
+            CHECK_OK(mt_model_forward(m[k], &b, 1, 7, (uint64_t)s, &loss[k]));
+            if (in_backward) {
+                CHECK_OK(mt_model_backward_step(m[k], o[k], 1e-2f));
+            } else {
+                CHECK_OK(mt_model_backward(m[k], 1.0f));
+                mt_optimizer_step_fused(o[k], mt_model_param_data(m[k]), mt_model_grad_data(m[k]), 1e-2f, 1.0f);
+            }
+            mt_bf16_handoff_counts(&w1, &r1, &p1);
+            // per kept layer: QKV and the attention output written, read by the products after them and in backward
+            if (k == 1)
+                CHECK_MSG(w1 - w0 >= 2 * (unsigned long)c.num_layers && r1 - r0 >= 4 * (unsigned long)c.num_layers,
+                          "arch %d recompute %d ckpt %d: the bf16 keep did not run (%lu writes, %lu reads)", arch,
+                          recompute, ckpt, w1 - w0, r1 - r0);
+            else
+                CHECK_MSG(w1 == w0, "keep off: %lu hand-off writes", w1 - w0);
+        }
+        CHECK_MSG(!memcmp(&loss[0], &loss[1], sizeof loss[0]), "arch %d recompute %d ckpt %d step %d: loss %.9g vs %.9g",
+                  arch, recompute, ckpt, s, loss[0], loss[1]);
+        if (!in_backward)
+            CHECK_MSG(!memcmp(mt_model_grad_data(m[0]), mt_model_grad_data(m[1]), tot * sizeof(float)),
+                      "arch %d recompute %d ckpt %d step %d: gradients differ (max %g)", arch, recompute, ckpt, s,
+                      mt_test_maxdiff(mt_model_grad_data(m[0]), mt_model_grad_data(m[1]), tot));
+        CHECK_MSG(!memcmp(mt_model_param_data(m[0]), mt_model_param_data(m[1]), tot * sizeof(float)),
+                  "arch %d recompute %d ckpt %d in_backward %d step %d: weights differ (max %g)", arch, recompute, ckpt,
+                  in_backward, s, mt_test_maxdiff(mt_model_param_data(m[0]), mt_model_param_data(m[1]), tot));
+    }
+    CHECK_MSG(mt_model_activation_bytes(m[1]) < mt_model_activation_bytes(m[0]),
+              "keeping them in bf16 did not shrink the activations (%zu vs %zu bytes)", mt_model_activation_bytes(m[1]),
+              mt_model_activation_bytes(m[0]));
+done:
+    for (int k = 0; k < 2; k++) {
+        mt_optimizer_free(o[k]);
+        mt_model_free(m[k]);
+    }
+}
+static void check_keep(void) {
+    check_keep_case(MT_ARCH_MEGATRON, 0, 0, 0);
+    check_keep_case(MT_ARCH_MEGATRON, 2, 0, 1);
+    check_keep_case(MT_ARCH_MEGATRON, 1, 2, 0);
+    check_keep_case(MT_ARCH_BERT, 1, 0, 1);
+    check_keep_case(MT_ARCH_BERT, 0, 99, 0);
+}
+
 int main(void) {
     check_rounding();
     // the test sets MEGATUNE_BF16 itself for each mode it checks; one left in the caller's
@@ -445,6 +530,7 @@ int main(void) {
     }
     if (hw) check_weight_cache();
     if (hw) check_handoff();
+    if (hw) check_keep();
     check_attention(hw);
     check_prim_eviction(hw);
     TEST_DONE();
