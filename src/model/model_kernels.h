@@ -15,7 +15,7 @@ const mt_kernels *mt_model_get_kernels(const mt_model *m);
 void mt_model_set_recompute(mt_model *m, int mode);
 // On a kernel table with handoff_attach (hardware bf16), a training forward keeps each layer's QKV
 // and attention output for backward in bf16 alone (1, the default), as the products read them: the
-// same results bit for bit, 4 of the 8 bytes per value less (BERT-base, seq 128, batch 8: 36 MiB;
+// same results bit for bit, 4 of the 8 bytes per value less (BERT-base, seq 128, batch 8: 72 MiB;
 // 345M: 192 MiB). 0 keeps them in fp32 too, as other tables do. Takes effect at the next forward.
 void mt_model_set_bf16_keep(mt_model *m, int on);
 #endif
