@@ -264,17 +264,22 @@ static void check_prim_eviction(int hw) {
     free(A); free(Bm); free(C1); free(C2); free(b);
 }
 
+// a 64-wide model over a 100-token vocab with a QA head, as the model checks below use it
+static void tiny_config(mt_model_config *c, int layers, int heads, int T, float dropout) {
+    mt_model_config_defaults(c);
+    c->vocab_size = 100;
+    c->hidden_size = 64;
+    c->num_layers = layers;
+    c->num_attention_heads = heads;
+    c->max_position_embeddings = T;
+    c->hidden_dropout = c->attention_dropout = dropout;
+    c->head = MT_HEAD_QA;
+}
+
 // --- the weight cache ---
 static void small_model(mt_model **m) {
     mt_model_config c;
-    mt_model_config_defaults(&c);
-    c.vocab_size = 100;
-    c.hidden_size = 64;
-    c.num_layers = 2;
-    c.num_attention_heads = 2;
-    c.max_position_embeddings = 16;
-    c.hidden_dropout = c.attention_dropout = 0.0f;
-    c.head = MT_HEAD_QA;
+    tiny_config(&c, 2, 2, 16, 0.0f);
     *m = NULL;
     CHECK_OK(mt_model_create(&c, NULL, m));
     if (*m) mt_model_set_kernels(*m, mt_kernels_bf16());
@@ -355,15 +360,9 @@ static void check_weight_cache(void) {
 // at a time (the chunks read and write inside the hand-off).
 static void check_handoff_case(mt_arch arch, mt_gelu_kind gelu, int T, int NH, mt_head_kind head) {
     mt_model_config c;
-    mt_model_config_defaults(&c);
+    tiny_config(&c, 2, NH, T, 0.0f);
     c.arch = arch;
     c.gelu = gelu;
-    c.vocab_size = 100;
-    c.hidden_size = 64;
-    c.num_layers = 2;
-    c.num_attention_heads = NH;
-    c.max_position_embeddings = T;
-    c.hidden_dropout = c.attention_dropout = 0.0f;
     c.head = head;
     c.num_classes = 3;
     mt_model *m = NULL;
@@ -428,15 +427,8 @@ static void check_handoff(void) {
 // FC1), uniform checkpointing (its forward again in backward writes them again), attention dropout.
 static void check_keep_case(mt_arch arch, int recompute, int ckpt, int in_backward) {
     mt_model_config c;
-    mt_model_config_defaults(&c);
+    tiny_config(&c, 3, 4, 16, 0.1f);
     c.arch = arch;
-    c.vocab_size = 100;
-    c.hidden_size = 64;
-    c.num_layers = 3;
-    c.num_attention_heads = 4;
-    c.max_position_embeddings = 16;
-    c.hidden_dropout = c.attention_dropout = 0.1f;
-    c.head = MT_HEAD_QA;
     enum { B = 3, T = 16 };
     int32_t ids[B * T], mask[B * T], st[B] = {1, 2, 5}, en[B] = {3, 4, 9};
     for (int i = 0; i < B * T; i++) ids[i] = (i * 37 + 5) % 100, mask[i] = i % T < T - 3 * (i / T);
