@@ -378,7 +378,7 @@ static int bmm_busy(int s) { return bmms[s].busy; }
 static dnnl_primitive_t bmm_prim(int s) { return bmms[s].p; }
 static int n_bmms, next_bmm_evict;
 
-// dst (f32, or bf16 with k->d16) = scale * src @ weights, both bf16; strides in elements
+// dst (f32, or bf16 with k->d16) = scale * src @ weights, both bf16 (fp32 with k->f32); strides in elements
 static void bmm(const bmm_key *k, const void *src, const void *wei, void *dst) {
     pthread_once(&engine_once, engine_init);
     dnnl_primitive_t p = NULL;

@@ -564,7 +564,8 @@ static mt_status span_end(mt_model *m, size_t lo, size_t hi);
 // (a LayerNorm's or a product's weight and bias) as soon as backward has its gradients, so the
 // gradient scratch holds one pair (FC1's, the largest: 16 of a layer's 48 MiB at 345M), not the
 // whole layer. With a reduction a layer stays one span: one all-reduce per layer, as DDP's buckets.
-static int pair_spans(const mt_model *m) { return m->step_opt && !m->grad_reduce; }
+// (Without the step in backward span_begin and span_end do nothing either way.)
+static int pair_spans(const mt_model *m) { return !m->grad_reduce; }
 // [lo, hi) of layer l's pair that starts with role_w: up to the entry after its bias, so that the
 // pairs of a layer tile it as the layer's span does
 static void pair_span(const mt_model *m, mt_param_role role_w, int l, size_t *lo, size_t *hi) {
@@ -791,7 +792,7 @@ mt_status mt_model_backward_step(mt_model *m, mt_optimizer *opt, float lr) {
     if (tail > most) most = tail;
     for (int l = 0; l < m->cfg.num_layers; l++) {
         size_t n = layer_lo(m, l + 1) - layer_lo(m, l);
-        if (!m->grad_reduce) { // (pair_spans: a layer's pairs one by one)
+        if (pair_spans(m)) {
             n = 0;
             for (size_t r = 0; r < sizeof layer_pairs / sizeof *layer_pairs; r++) {
                 size_t lo, hi;

@@ -107,13 +107,10 @@ mpi -np 2 "$bin" train "${c[@]}" model.tensor_model_parallel_size=2 exp_manager.
   || { tail "$work/tpfull.log"; fail "uninterrupted TP=2 run"; }
 # trial 1: killed while both ranks write; trial 2: rank 1 stopped (SIGSTOP) in its write until
 # rank 0's new -last is in place, then killed: rank 0 is a step ahead and must fall back
-trials="1 2"; [ "${MEGATUNE_SANITIZED:-0}" = 1 ] && trials=2
-for trial in $trials; do
- # On a loaded machine the SIGSTOP of trial 2 may miss every write window until the run has ended
- # (10 checkpoint writes): then the trial starts again, at most 3 times, instead of waiting on a
- # process that is gone (a CI run once hung here until ctest's timeout).
- for attempt in 1 2 3; do
-  d=$work/tp$trial; ck0=$d/quickstart/checkpoints/mp_rank_00; ck1=$d/quickstart/checkpoints/mp_rank_01
+# catch_in_write TRIAL: starts the TP=2 run in $d and returns once rank 1 ($victim) is in its
+# writes-th checkpoint write (trial 2: stopped there by SIGSTOP); returns 1 if the run ended first
+catch_in_write() {
+  local trial=$1 j=0
   rm -rf "$d"
   MEGATUNE_FAULT_DELAY_MS=40 timeout -k 5 90 mpirun --oversubscribe -x MEGATUNE_FAULT_DELAY_MS -np 2 "$bin" train "${c[@]}" \
     model.tensor_model_parallel_size=2 exp_manager.exp_dir="$d" > "$work/tpk$trial.log" 2>&1 &
@@ -122,26 +119,31 @@ for trial in $trials; do
   victim=$(find_rank1)
   [ -n "$victim" ] || fail "(d) rank 1's process not found"
   writes=$(( 2 + RANDOM % 6 )) # kill during rank 1's writes-th checkpoint write
-  j=0; missed=
   while [ $j -lt $writes ]; do
     j=$(( j + 1 ))
     for _ in $(seq 1 3000); do compgen -G "$ck1/*.ckpt.tmp" > /dev/null && break; kill -0 "$victim" 2> /dev/null || break; sleep 0.002; done
-    kill -0 "$victim" 2> /dev/null || { missed=1; break; } # the run ended first
+    kill -0 "$victim" 2> /dev/null || return 1
     if [ $trial = 2 ] && [ $j = $writes ]; then
       kill -STOP "$victim"
-      compgen -G "$ck1/*.ckpt.tmp" > /dev/null && break # stopped inside the write
+      compgen -G "$ck1/*.ckpt.tmp" > /dev/null && return 0 # stopped inside the write
       kill -CONT "$victim"; writes=$(( writes + 1 ))
     fi
     [ $j -lt $writes ] && { while compgen -G "$ck1/*.ckpt.tmp" > /dev/null && kill -0 "$victim" 2> /dev/null; do sleep 0.002; done; }
   done
-  if [ -n "$missed" ]; then
+  return 0
+}
+trials="1 2"; [ "${MEGATUNE_SANITIZED:-0}" = 1 ] && trials=2
+for trial in $trials; do
+  d=$work/tp$trial; ck0=$d/quickstart/checkpoints/mp_rank_00; ck1=$d/quickstart/checkpoints/mp_rank_01
+  # On a loaded machine the SIGSTOP of trial 2 may miss every write window until the run has ended
+  # (10 checkpoint writes): then the trial starts again, at most 3 times, instead of waiting on a
+  # process that is gone (a CI run once hung here until ctest's timeout).
+  for attempt in 1 2 3; do
+    catch_in_write $trial && break
     wait $job
     echo "  TP=2 trial $trial: the run ended before rank 1 was caught in checkpoint write $writes (attempt $attempt)"
     [ $attempt = 3 ] && fail "(d) trial $trial: three runs ended before rank 1 was caught inside a checkpoint write"
-    continue
-  fi
-  break
- done
+  done
   if [ $trial = 2 ]; then
     for _ in $(seq 1 2000); do
       [ "$(ls "$ck0" | grep -c -- '-last.ckpt$')" = 2 ] && ! compgen -G "$ck0/*.tmp" > /dev/null && break
