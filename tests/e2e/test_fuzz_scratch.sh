@@ -5,14 +5,15 @@
 # do, then aborts, hangs or passes:
 #  - it aborts: the target is FAILED, fuzz.sh exits 1, and its folders (under /dev/shm, as the
 #    harness picks, or under a given MEGATUNE_FUZZ_TMP) and fuzz.sh's run folder are gone;
-#  - fuzz.sh gets SIGTERM while the target runs: exit 143 at once, the target stopped, nothing left;
-#  - it passes: "ok", nothing left.
+#  - fuzz.sh gets SIGTERM while two targets run at once (MEGATUNE_FUZZ_JOBS=2): exit 143 at once,
+#    both stopped, nothing left;
+#  - they pass: "ok" for each, nothing left.
 # No real fuzzer runs; only folders this test made (recorded by the stand-in) are looked at.
 set -u
 SRC=${MEGATUNE_SOURCE_DIR:?}
 T=$(mktemp -d /tmp/mt_fuzz_scratch_XXXXXX)
 # a run of the old script would leave the stand-in's folders: the test removes what it recorded
-trap 'while read -r a b c; do rm -rf "$a" "$b" ${c:+"${c%/fuzz_config}"}; done < "$T/made" 2>/dev/null; rm -rf "$T"' EXIT
+trap 'while read -r a b c; do rm -rf "$a" "$b" ${c:+"${c%/*}"}; done < "$T/made" 2>/dev/null; rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 : > "$T/made"
 mkdir -p "$T/build/tests"
@@ -26,11 +27,12 @@ echo x > "$d/input.yaml"
 echo "$d $n ${MEGATUNE_FUZZ_TMP:-}" >> "$REC"
 case $MODE in
   abort) kill -ABRT $$ ;;
-  hang) echo $$ > "$PIDFILE"; exec sleep 60 ;;
+  hang) echo $$ >> "$PIDFILE"; exec sleep 60 ;;
   *) echo "stat::number_of_executed_units: 1"; exit 0 ;;
 esac
 EOF
 chmod +x "$T/build/tests/fuzz_config"
+cp "$T/build/tests/fuzz_config" "$T/build/tests/fuzz_nemo"
 export MEGATUNE_FUZZ_BUILD=$T/build MEGATUNE_FUZZ_TARGETS=config REC=$T/made PIDFILE=$T/pid
 
 # nothing of a recorded line is left: the target's two folders and the run folder around them,
@@ -40,8 +42,9 @@ left_over() {
   [ -s "$T/made" ] || fail "$what: the stand-in target did not run"
   while read -r a b c; do
     for x in "$a" "$b"; do [ ! -e "$x" ] || fail "$what: $x is left behind"; done
-    case $c in "$2"/megatune-fuzz-run-*/fuzz_config) ;; *) fail "$what: the target's scratch was '$c', not a run folder's under $2" ;; esac
-    [ ! -e "${c%/fuzz_config}" ] || fail "$what: the run folder ${c%/fuzz_config} is left behind"
+    case $c in "$2"/megatune-fuzz-run-*/fuzz_config|"$2"/megatune-fuzz-run-*/fuzz_nemo) ;;
+      *) fail "$what: the target's scratch was '$c', not a run folder's under $2" ;; esac
+    [ ! -e "${c%/*}" ] || fail "$what: the run folder ${c%/*} is left behind"
   done < "$T/made"
   : > "$T/made"
 }
@@ -57,18 +60,21 @@ MEGATUNE_FUZZ_TMP=$T/base MODE=abort bash "$SRC/scripts/fuzz.sh" 1 1 > "$T/abort
 left_over "abort (MEGATUNE_FUZZ_TMP)" "$T/base"
 [ -z "$(ls -A "$T/base")" ] || fail "MEGATUNE_FUZZ_TMP keeps $(ls -A "$T/base")"
 
+export MEGATUNE_FUZZ_TARGETS="config nemo" MEGATUNE_FUZZ_JOBS=2
 MODE=hang bash "$SRC/scripts/fuzz.sh" 100 > "$T/hang.out" 2>&1 & fz=$!
-for _ in $(seq 100); do [ -s "$T/pid" ] && break; sleep 0.1; done
-[ -s "$T/pid" ] || { kill "$fz"; fail "hang: the target did not start"; }
-tp=$(cat "$T/pid")
+for _ in $(seq 100); do [ "$(cat "$T/pid" 2> /dev/null | wc -l)" = 2 ] && break; sleep 0.1; done
+[ "$(cat "$T/pid" 2> /dev/null | wc -l)" = 2 ] || { kill "$fz"; cat "$T/hang.out"; fail "hang: the two targets did not run at once"; }
 t0=$(date +%s)
 kill -TERM "$fz"; wait "$fz"; rc=$?
 [ $rc = 143 ] || fail "SIGTERM: fuzz.sh exited $rc"
-[ $(( $(date +%s) - t0 )) -le 10 ] || fail "SIGTERM: fuzz.sh waited for the target to end"
-if kill -0 "$tp" 2> /dev/null; then kill "$tp"; fail "SIGTERM: the running target was left running"; fi
+[ $(( $(date +%s) - t0 )) -le 10 ] || fail "SIGTERM: fuzz.sh waited for the targets to end"
+while read -r tp; do
+  if kill -0 "$tp" 2> /dev/null; then kill "$tp"; fail "SIGTERM: a running target was left running"; fi
+done < "$T/pid"
 left_over "SIGTERM" "$shm"
 
 MODE=ok bash "$SRC/scripts/fuzz.sh" 1 1 > "$T/ok.out" 2>&1 || { cat "$T/ok.out"; fail "ok: fuzz.sh failed"; }
-grep -q "^fuzz fuzz_config: ok" "$T/ok.out" || { cat "$T/ok.out"; fail "ok: not reported ok"; }
+for t in config nemo; do grep -q "^fuzz fuzz_$t: ok" "$T/ok.out" || { cat "$T/ok.out"; fail "ok: $t not reported ok"; }; done
+grep -q "^fuzz: 2 passed, 0 failed" "$T/ok.out" || { cat "$T/ok.out"; fail "ok: no summary of 2 passed"; }
 left_over "ok" "$shm"
 echo PASS
