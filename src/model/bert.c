@@ -132,13 +132,16 @@ void mt_model_set_weight_copies(mt_model *m, int keep) {
 
 size_t mt_model_activation_bytes(const mt_model *m) { return m->arena_used * sizeof(float); }
 
-void mt_model_init_weights(mt_model *m, uint64_t seed) {
+// Every parameter, or (head_only) those without a Megatron name. Each tensor's values depend on
+// (seed, its index, the element's global index) alone, so skipping some changes none of the others.
+static void init_weights(mt_model *m, uint64_t seed, int head_only) {
     const mt_model_config *c = &m->cfg;
     weights_changed(m);
     const float std = c->init_method_std > 0 ? c->init_method_std : 0.02f;
     const float out_std = std / sqrtf(2.0f * (float)c->num_layers);
     for (int i = 0; i < m->table.count; i++) {
         const mt_param *p = &m->table.params[i];
+        if (head_only && mt_param_megatron_name(p)) continue;
         float *w = m->params + p->offset;
         float sd = 0, fill = 0;
         switch (p->role) {
@@ -168,6 +171,10 @@ void mt_model_init_weights(mt_model *m, uint64_t seed) {
         }
     }
 }
+
+void mt_model_init_weights(mt_model *m, uint64_t seed) { init_weights(m, seed, 0); }
+
+void mt_model_init_head_weights(mt_model *m, uint64_t seed) { init_weights(m, seed, 1); }
 
 // ---- arena ----
 

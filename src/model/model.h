@@ -50,6 +50,10 @@ float *mt_model_grad(mt_model *m, int index);
 // projections, zero biases, LayerNorm weight 1; heads N(0, 0.02) (use_transformer_init).
 // Deterministic in `seed`, and the same on every TP rank for the global tensor.
 void mt_model_init_weights(mt_model *m, uint64_t seed);
+// The same, for the parameters a Megatron checkpoint lacks (mt_param_megatron_name is NULL: the task
+// head) only, before mt_megatron_load fills the rest: the model ends bit for bit as after
+// mt_model_init_weights and the load, without drawing the encoder's values (seconds at 345M).
+void mt_model_init_head_weights(mt_model *m, uint64_t seed);
 
 // Forward pass and loss. `train` turns dropout on; the dropout mask is a pure function of
 // (dropout_seed, step, position) so runs are reproducible and resumable.

@@ -31,6 +31,9 @@ typedef struct {
     // Set before mt_session_build_model when a strict load will overwrite every weight next (a
     // .nemo restore): the random initialisation is skipped (weights stay zero until the load).
     int weights_from_checkpoint;
+    // Set before mt_session_build_model when a Megatron encoder checkpoint is loaded next
+    // (mt_megatron_load): only the task head is initialised (mt_model_init_head_weights).
+    int encoder_from_checkpoint;
 } mt_session;
 
 typedef enum { MT_SPLIT_TRAIN = 0, MT_SPLIT_VALIDATION = 1, MT_SPLIT_TEST = 2 } mt_split_kind;
@@ -46,7 +49,7 @@ mt_status mt_session_load_split(const mt_train_config *cfg, mt_session *s, mt_sp
                                 const mt_dataset *label_source, mt_dataset **out) MT_WARN_UNUSED;
 // Fills s->mcfg from the preset, model.language_model.config.* and the head (`head` and
 // `num_classes` as mt_dataset_head gives them), creates the model and initialises its weights
-// from trainer.seed (unless s->weights_from_checkpoint).
+// from trainer.seed (unless s->weights_from_checkpoint; the head alone with s->encoder_from_checkpoint).
 // The kernel table for trainer.precision (NULL: the default fp32 table); says once what runs.
 const mt_kernels *mt_session_precision_kernels(const char *precision);
 mt_status mt_session_build_model(const mt_train_config *cfg, mt_session *s, mt_head_kind head,

@@ -217,6 +217,31 @@ int main(void) {
             CHECK(load_expected(p, &x));
             compare("v1_tp4 via model", mt_model_get_config(m), mt_model_params(m), mt_model_param_data(m), &x);
             free_expected(&x);
+            // the trainer's order: initialise (everything / the head alone), then load the encoder;
+            // both must give the same model bit for bit, with a randomly initialised head
+            mt_model *m2 = NULL;
+            CHECK_OK(mt_model_create(&cfg, NULL, &m2));
+            if (m2) {
+                mt_model_init_weights(m, 7);
+                CHECK_OK(mt_megatron_load(p, m, NULL));
+                mt_model_init_head_weights(m2, 7);
+                CHECK_OK(mt_megatron_load(p, m2, NULL));
+                const mt_param_table *tab = mt_model_params(m);
+                const float *a = mt_model_param_data(m), *b = mt_model_param_data(m2);
+                CHECK_MSG(!memcmp(a, b, tab->total * sizeof *a), "head-only initialisation + load differs from "
+                          "full initialisation + load");
+                int heads = 0;
+                for (int i = 0; i < tab->count; i++) {
+                    const mt_param *q = &tab->params[i];
+                    if (mt_param_megatron_name(q) || q->ndim != 2) continue;
+                    double ss = 0;
+                    for (size_t e = 0; e < q->numel; e++) ss += (double)b[q->offset + e] * b[q->offset + e];
+                    CHECK_MSG(ss > 0, "head weight %s was not initialised", q->name);
+                    heads++;
+                }
+                CHECK_MSG(heads == 1, "%d head weight matrices (expected 1)", heads);
+                mt_model_free(m2);
+            }
             mt_model_free(m);
         }
     }
