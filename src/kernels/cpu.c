@@ -144,5 +144,10 @@ void mt_cpu_summary(const mt_kernels *k, char *buf, size_t n) {
     mt_cpu_family(fam, sizeof fam);
     mt_cpu_isa(isa, sizeof isa);
     mt_kernels_describe(k, kern, sizeof kern);
-    snprintf(buf, n, "%s (%s; %s), %d OpenMP threads; products: %s", name, fam, isa, mt_cpu_threads(), kern);
+    // a name that already ends in a parenthesis (the cpuid brand) takes the rest inside it
+    size_t len = strlen(name);
+    const int inside = len > 0 && name[len - 1] == ')';
+    if (inside) name[len - 1] = '\0';
+    snprintf(buf, n, "%s%s%s; %s), %d OpenMP threads; products: %s", name, inside ? "; " : " (", fam, isa,
+             mt_cpu_threads(), kern);
 }

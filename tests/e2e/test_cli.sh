@@ -152,4 +152,6 @@ if "$bin" version | grep -q '^fp32 products:  oneDNN'; then
 fi
 expect_error "version with an argument" "takes no arguments" "$bin" version extra
 grep -qF "CPU: $cpu (" "$work/mon.log" || fail "the training log does not name the CPU: $(head -5 "$work/mon.log")"
+# one parenthesis after the name, also where the cpuid brand differs from /proc/cpuinfo's model
+grep "CPU: " "$work/mon.log" | grep -qF ") (" && fail "the training log's CPU line has two groups: $(grep "CPU: " "$work/mon.log")"
 echo PASSED
