@@ -4,7 +4,7 @@ in fp32 and bf16 (megatune's trainer.precision=bf16 vs PyTorch's CPU bf16 autoca
 
     bench/bench_compare.py [--build build] [--shapes base,345m,345m-384] [--modes train,infer]
                            [--precisions 32,bf16] [--steps 3] [--repeats 3] [--threads 2] [--isa avx2]
-                           [--ckpt N] [--step-in-backward] [--selective]
+                           [--ckpt N] [--step-in-backward] [--selective | --selective-fc1 | --selective-attn-out]
 
 Each (shape, mode, precision) runs megatune then PyTorch `repeats` times in turn, so both see the
 same machine load; it prints medians with min/max of ms per step, the ratio of medians (PyTorch
@@ -30,7 +30,8 @@ first update), so both do the same work; the rows are labelled "+sib".
 probabilities, GELU and LayerNorm outputs: model.activations_checkpoint_granularity=selective); PyTorch
 has no such switch and runs as it is; the rows are labelled "+sel". --selective-fc1 recomputes FC1's
 outputs as well (model.activations_checkpoint_fc1=true: one more FC1 product per layer and step, not
-counted in GFLOP/s); rows "+sel+fc1".
+counted in GFLOP/s); rows "+sel+fc1". --selective-attn-out recomputes the residual after attention too
+(model.activations_checkpoint_attn_out=true: one more attention output product per layer); rows "+sel+fc1+ao".
 """
 import argparse
 import os
@@ -84,7 +85,10 @@ def main():
                     help="train rows: megatune recomputes probabilities, GELU and LayerNorm outputs in backward")
     ap.add_argument("--selective-fc1", action="store_true",
                     help="train rows: --selective and FC1's outputs recomputed too")
+    ap.add_argument("--selective-attn-out", action="store_true",
+                    help="train rows: --selective-fc1 and the residual after attention recomputed too")
     a = ap.parse_args()
+    a.selective_fc1 = a.selective_fc1 or a.selective_attn_out
     a.selective = a.selective or a.selective_fc1
     if a.ckpt < 0:
         ap.error("--ckpt %d: give the number of layers to checkpoint, 0 (off) or more" % a.ckpt)
@@ -130,7 +134,7 @@ def main():
     print("ratio = PyTorch ms / megatune ms of the medians (> 1: megatune faster); peak% = GFLOP/s / measured peak")
     # train rows' mode column: "+ckptN" when checkpointing, "+sib" with the step in backward, "+sel" selective
     train_suffix = (("+ckpt%d" % a.ckpt if a.ckpt else "") + ("+sib" if a.step_in_backward else "") +
-                    ("+sel" if a.selective else "") + ("+fc1" if a.selective_fc1 else ""))
+                    ("+sel" if a.selective else "") + ("+fc1" if a.selective_fc1 else "") + ("+ao" if a.selective_attn_out else ""))
     ml = len("train" + train_suffix)
     hdr = "%-9s %-*s %-4s | %-26s | %-26s | %6s | %9s %9s | %7s %7s | %6s %6s" % (
         "shape", ml, "mode", "prec", "megatune ms med [min,max]", "pytorch ms med [min,max]", "ratio", "mt tok/s",
@@ -159,7 +163,7 @@ def main():
                     mcmd += ["--ckpt", str(ck)]
                     pcmd += ["--ckpt", str(ck)]
                 if sel:
-                    mcmd += ["--recompute", "2" if a.selective_fc1 else "1"]
+                    mcmd += ["--recompute", "3" if a.selective_attn_out else "2" if a.selective_fc1 else "1"]
                 if sib:
                     mcmd += ["--step-in-backward", "1", "--clip", "0"]
                     pcmd += ["--clip", "0"]

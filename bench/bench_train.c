@@ -3,7 +3,7 @@
 //   bench_train [--layers 12] [--hidden 768] [--heads 12] [--seq 128] [--batch 8] [--vocab 30522]
 //               [--steps 5] [--warmup 1] [--dropout 0.1] [--arch megatron|bert]
 //               [--precision 32|bf16|bf16emu] [--infer 0|1] [--ckpt 0] [--clip 1.0] [--step-in-backward 0|1]
-//               [--recompute -1|0|1|2] [--bf16-keep 0|1]
+//               [--recompute -1|0|1|2|3] [--bf16-keep 0|1]
 // --precision bf16 runs the linear layers as trainer.precision=bf16 does (oneDNN; refused where the
 // CPU has no bf16); --infer 1 times forward only in eval mode (no loss, no dropout), FLOPs 1/3.
 // --ckpt N checkpoints the activations of the first N layers (mt_model_set_activation_checkpoint;
@@ -17,7 +17,9 @@
 // --recompute 1 recomputes in backward what the products can give again cheaply (attention
 // probabilities, GELU and, pre-LN, LayerNorm outputs: model.activations_checkpoint_granularity=
 // selective); 2 FC1's outputs too (model.activations_checkpoint_fc1=true: one more FC1 product per
-// layer, not counted in the FLOPs); 0 keeps them; -1 (default) keeps them up to 512 MiB of probabilities.
+// layer, not counted in the FLOPs); 3 (pre-LN) the residual after attention too
+// (model.activations_checkpoint_attn_out=true: one more attention output product per layer, not
+// counted); 0 keeps them; -1 (default) keeps them up to 512 MiB of probabilities.
 // --bf16-keep 0 keeps QKV and the attention outputs in fp32 as well (mt_model_set_bf16_keep; 1, the
 // default, keeps them in bf16 alone on the hardware bf16 table).
 // The activation bytes of the last forward (mt_model_activation_bytes) are printed in MiB.

@@ -111,7 +111,7 @@ void mt_model_set_kernels(mt_model *m, const mt_kernels *k) {
 }
 const mt_kernels *mt_model_get_kernels(const mt_model *m) { return m->k; }
 void mt_model_set_recompute(mt_model *m, int mode) {
-    m->recompute = mode < 0 ? -1 : mode > 2 ? 2 : mode;
+    m->recompute = mode < 0 ? -1 : mode > 3 ? 3 : mode;
     m->have_forward = m->have_loss = 0; // the arena layout may change at the next forward
 }
 
@@ -220,13 +220,14 @@ static size_t layout(mt_model *m, float *base, int B, int T) {
         L->qkv = carve(m->keep_on ? &kn : &a, N * 3 * Cl);
         L->probs = m->store_probs ? carve(&a, (size_t)B * NH * T * T) : NULL;
         L->atty = carve(m->keep_on ? &kn : &a, N * Cl);
-        L->h = post ? NULL : carve(&a, N * C);
+        // recompute 3 (pre-LN): the residual stream after attention too, one buffer for all layers
+        L->h = post ? NULL : m->recompute == 3 && l > 0 ? m->layers[0].h : carve(&a, N * C);
         L->ln2 = post ? NULL : share_ln ? m->layers[0].ln2 : carve(&a, N * C);
         L->ln2_mean = carve(&a, N);
         L->ln2_rstd = carve(&a, N);
         L->s2 = post ? carve(&a, N * C) : NULL;
         // recompute 2: FC1's outputs too, in one buffer for all layers (backward runs FC1 again)
-        L->fc1 = m->recompute == 2 && l > 0 ? m->layers[0].fc1 : carve(&a, N * F);
+        L->fc1 = m->recompute >= 2 && l > 0 ? m->layers[0].fc1 : carve(&a, N * F);
         // kept per layer, or one buffer shared by all layers and recomputed in backward
         L->act = m->store_probs || l == 0 ? carve(&a, N * F) : m->layers[0].act;
     }
@@ -393,6 +394,11 @@ static mt_status row_parallel_residual(mt_model *m, int fuse, float *out, const 
     return MT_OK;
 }
 
+// An evaluation forward (nothing dropped) runs bias, residual and GELU in the products' epilogues.
+static int fuse_epilogues(const mt_model *m, const mt_dropout_site *d1, const mt_dropout_site *d2) {
+    return !m->train && d1->p == 0.0f && d2->p == 0.0f;
+}
+
 // out NULL: only what backward reads is computed (a checkpointed layer's recomputation): pre-LN's
 // backward never reads the layer's output, so its last product (FC2, a third of the layer's
 // multiply-adds) and residual are skipped; post-LN's LayerNorm needs its input, so nothing is.
@@ -442,7 +448,7 @@ static mt_status layer_forward(mt_model *m, int l, float *x, float *out) {
     // prediction step, README "Speed"). Prediction and `test` run the same arithmetic and write the
     // same digits. FC1's pre-activation is then not kept: a backward after it recomputes it. With TP
     // the row-parallel partial sums are all-reduced before the residual, so that stays apart.
-    const int fuse = !m->train && d1.p == 0.0f && d2.p == 0.0f;
+    const int fuse = fuse_epilogues(m, &d1, &d2);
     const int fuse_act = fuse && k->linear_act_fwd, fuse_res = fuse && c->tp_size == 1 && k->linear_residual_fwd;
     if (l == 0) m->fc1_stale = fuse_act && !m->lean;
     float *s1 = post ? L->s1 : L->h; // the residual stream after attention, before post-LN's norm
@@ -616,6 +622,13 @@ static mt_status layer_backward(mt_model *m, int l, const float *x) {
     // (nothing reads resid[l + 1] any more). d_a is free scratch here.
     if (l < m->ckpt_now) MT_TRY(layer_forward(m, l, (float *)x, NULL));
 
+    // recompute 3: the residual stream after attention, as the forward made it (same product, bias,
+    // dropout mask and residual; d_a is free scratch here)
+    if (!post && m->recompute == 3 && refill_shared(m, l)) {
+        const int fuse_res = fuse_epilogues(m, &d1, &d2) && c->tp_size == 1 && k->linear_residual_fwd;
+        MT_TRY(row_parallel_residual(m, fuse_res, L->h, x, L->atty, P(MT_ROLE_ATTN_OUT_W, l), P(MT_ROLE_ATTN_OUT_B, l),
+                                     Cl, &d1));
+    }
     // dh: gradient w.r.t. the residual stream after attention
     float *dh = dres;
     if (post) {
@@ -631,7 +644,7 @@ static mt_status layer_backward(mt_model *m, int l, const float *x) {
         k->layernorm_fwd(L->ln2, L->ln2_mean, L->ln2_rstd, L->h, P(MT_ROLE_LN2_W, l), P(MT_ROLE_LN2_B, l), N, C, eps);
     k->dropout_bwd(dB, dh, NC, 0, &d2);
     MT_TRY(mt_tp_g_backward(m->tp, dB, NC));
-    if (m->fc1_stale || (m->recompute == 2 && refill_shared(m, l)))
+    if (m->fc1_stale || (m->recompute >= 2 && refill_shared(m, l)))
         k->linear_fwd(L->fc1, mlp_in, P(MT_ROLE_FC1_W, l), P(MT_ROLE_FC1_B, l), N, C, F);
     if (refill_shared(m, l)) k->act_fwd(L->act, L->fc1, (size_t)N * F, gelu_kact(c->gelu));
     pair_begin(m, MT_ROLE_FC2_W, l);

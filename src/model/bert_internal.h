@@ -18,7 +18,7 @@ typedef struct {
     float *qkv;                       // (N, 3C/tp)
     float *probs;                     // (B, NH/tp, T, T), NULL when backward recomputes them
     float *atty;                      // (N, C/tp)
-    float *h;                         // pre-LN: residual after attention
+    float *h;                         // pre-LN: residual after attention (shared by all layers at recompute 3)
     float *ln2, *ln2_mean, *ln2_rstd;
     float *s2;                        // post-LN only: h + dropout(mlp), the LN2 input
     float *fc1, *act;                 // (N, F/tp); act (and with recompute 2 fc1) shared by all layers when recomputed
@@ -33,7 +33,7 @@ struct mt_model {
     int vstart, vlocal; // this rank's rows of the padded vocab
     int nh_local;       // heads on this rank
     int recompute;   // -1 auto (by memory), 0 keep attention probs + GELU outputs, 1 recompute in backward,
-                     // 2 FC1's outputs too
+                     // 2 FC1's outputs too, 3 (pre-LN) the residual after attention too
     int store_probs; // this arena layout keeps them
     int lean;        // prediction forward (no loss, no backward): one layer's activations, reused
     int no_weight_copies; // kernels keep no derived weights (bf16 copies) from one call to the next

@@ -11,7 +11,9 @@ const mt_kernels *mt_model_get_kernels(const mt_model *m);
 // layers' probabilities fit in 512 MiB, else recompute them in backward (the default); 0 always
 // keep; 1 always recompute; 2 also FC1's outputs (the MLP's first product runs again in backward:
 // about 11% more arithmetic per step for 4 of the 10 hidden-wide values per token a pre-LN layer
-// keeps at 1). Takes effect at the next forward.
+// keeps at 1); 3 also, pre-LN, the residual stream after attention (the attention output product
+// runs again in backward: about 2.5% more arithmetic at 345M for 1 more of those 10 values; post-LN
+// is as at 2). Takes effect at the next forward.
 void mt_model_set_recompute(mt_model *m, int mode);
 // On a kernel table with handoff_attach (hardware bf16), a training forward keeps each layer's QKV
 // and attention output for backward in bf16 alone (1, the default), as the products read them: the

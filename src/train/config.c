@@ -220,6 +220,10 @@ static const mt_cfg_key g_schema[] = {
       "megatune's, with activations_checkpoint_granularity=selective: FC1's outputs are recomputed in backward "
       "too (one more FC1 product per layer and step, about 11% more arithmetic, for 4 of the 10 hidden-wide "
       "values per token a pre-LN layer keeps under selective); gradients are unchanged, bit for bit"),
+    K("model.activations_checkpoint_attn_out", MT_CFG_BOOL, model.activations_checkpoint_attn_out, "false", 0,
+      "megatune's, with activations_checkpoint_fc1=true: each pre-LN layer's residual stream after attention is "
+      "recomputed in backward too (the attention output product runs again: about 2.5% more arithmetic at 345M, "
+      "for 1 more of those 10 values per token; post-LN keeps it); gradients are unchanged, bit for bit"),
     ANY("model.infer_samples", "accepted, ignored"),
     ANY("model.supported_tasks", "accepted, ignored"),
     ANY("supported_tasks", "accepted, ignored (NeMo's GLUE config anchor)"),
@@ -1866,6 +1870,9 @@ mt_status mt_config_finish(mt_train_config *c) {
         CHECK_RANGE(!c->model.activations_checkpoint_fc1 || (g && !strcmp(g, "selective")),
                     "model.activations_checkpoint_fc1", "true needs model.activations_checkpoint_granularity=selective "
                     "(got %s)", g ? g : "null");
+        CHECK_RANGE(!c->model.activations_checkpoint_attn_out || c->model.activations_checkpoint_fc1,
+                    "model.activations_checkpoint_attn_out", "true needs model.activations_checkpoint_fc1=true (and "
+                    "granularity=selective)%s", "");
         CHECK_RANGE(!me || c->model.activations_checkpoint_num_layers >= 1, "model.activations_checkpoint_num_layers",
                     "must be >= 1, got %lld", (long long)c->model.activations_checkpoint_num_layers);
     }

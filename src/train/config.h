@@ -81,6 +81,7 @@ typedef struct {
         char *activations_checkpoint_granularity, *activations_checkpoint_method;
         int64_t activations_checkpoint_num_layers;
         int activations_checkpoint_fc1; // megatune's: selective recomputes FC1's outputs too
+        int activations_checkpoint_attn_out; // megatune's: and the residual after attention (pre-LN)
         struct { char *class_labels_file; } class_labels;
         struct {
             int64_t num_classes, max_seq_length, num_workers, doc_stride, max_query_length;

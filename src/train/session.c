@@ -56,16 +56,18 @@ static mt_status act_of(const char *a, const char *key, mt_activation *out) {
 
 // NeMo's activations_checkpoint_* keys (validated by the config) -> the model's recomputation:
 // selective = attention probabilities, GELU and (pre-LN) LayerNorm outputs (and FC1's with
-// activations_checkpoint_fc1), full = whole layers
+// activations_checkpoint_fc1, then the residual after attention with activations_checkpoint_attn_out),
+// full = whole layers
 // (uniform: all of them, block: the first num_layers)
 static mt_status apply_activation_checkpointing(const mt_train_config *c, mt_model *model) {
     const char *g = c->model.activations_checkpoint_granularity, *me = c->model.activations_checkpoint_method;
     const int nl = mt_model_get_config(model)->num_layers;
     if (g && !strcmp(g, "selective")) {
-        const int fc1 = c->model.activations_checkpoint_fc1;
-        mt_model_set_recompute(model, fc1 ? 2 : 1);
+        const int fc1 = c->model.activations_checkpoint_fc1, ao = fc1 && c->model.activations_checkpoint_attn_out;
+        mt_model_set_recompute(model, ao ? 3 : fc1 ? 2 : 1);
         mt_info("activation checkpointing: selective (every layer's attention probabilities, GELU outputs%s and, "
-                "pre-LN, LayerNorm outputs are recomputed in backward)%s", fc1 ? ", FC1 outputs" : "",
+                "pre-LN, LayerNorm outputs%s are recomputed in backward)%s", fc1 ? ", FC1 outputs" : "",
+                ao ? " and the residual stream after attention" : "",
                 me ? "; model.activations_checkpoint_method is not used with it" : "");
         return MT_OK;
     }

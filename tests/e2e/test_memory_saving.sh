@@ -2,7 +2,7 @@
 # The two ways to train in less memory give the run that keeps everything, to the last digit
 # (metrics.csv byte for byte, dropout on), in one process and with tensor parallelism (mpirun -np 2):
 #  - NeMo's activations_checkpoint_* keys: uniform, block and selective recomputation (with
-#    megatune's activations_checkpoint_fc1 too); the log
+#    megatune's activations_checkpoint_fc1, then activations_checkpoint_attn_out, too); the log
 #    says what is recomputed and the activation MiB fall;
 #  - model.optim.step_in_backward: the update inside backward, no gradient span; with checkpointing too,
 #    and with 2 data-parallel replicas.
@@ -74,6 +74,14 @@ a_fc1=$(mib selective_fc1)
 awk -v f="$a_fc1" -v s="$a_selective" 'BEGIN { exit !(f < s) }' \
   || fail "selective with FC1 laid out $a_fc1 MiB of activations, selective alone $a_selective"
 echo "activations: selective with FC1 $a_fc1 MiB"
+run selective_ao 1 "${off[@]}" model.activations_checkpoint_granularity=selective model.activations_checkpoint_fc1=true \
+  model.activations_checkpoint_attn_out=true
+says selective_ao "LayerNorm outputs and the residual stream after attention are recomputed"
+same plain selective_ao
+a_ao=$(mib selective_ao)
+awk -v f="$a_ao" -v s="$a_fc1" 'BEGIN { exit !(f < s) }' \
+  || fail "selective with FC1 and the attention output laid out $a_ao MiB of activations, with FC1 alone $a_fc1"
+echo "activations: selective with FC1 and the attention output $a_ao MiB"
 
 run inbwd 1 model.optim.step_in_backward=true
 says inbwd "model.optim.step_in_backward: each layer's weights are updated as soon as backward has its gradients"
@@ -119,6 +127,8 @@ bad "model.activations_checkpoint_method must be uniform or block when model.act
   model.activations_checkpoint_granularity=full
 bad "model.activations_checkpoint_fc1 true needs model.activations_checkpoint_granularity=selective (got null)" \
   model.activations_checkpoint_fc1=true
+bad "model.activations_checkpoint_attn_out true needs model.activations_checkpoint_fc1=true" \
+  model.activations_checkpoint_granularity=selective model.activations_checkpoint_attn_out=true
 bad "model.activations_checkpoint_num_layers must be >= 1, got 0" model.activations_checkpoint_method=block \
   model.activations_checkpoint_num_layers=0
 bad "model.optim.step_in_backward 'sometimes' is unknown: use true, false or auto" model.optim.step_in_backward=sometimes
@@ -135,6 +145,10 @@ if mpi_part "the TP=2 part"; then
   run tp2 2 "${off[@]}" model.tensor_model_parallel_size=2
   run tp2_uniform 2 "${off[@]}" model.tensor_model_parallel_size=2 model.activations_checkpoint_method=uniform
   same tp2 tp2_uniform
+  # the attention output product recomputed in backward all-reduces its partial sums again
+  run tp2_ao 2 "${off[@]}" model.tensor_model_parallel_size=2 model.activations_checkpoint_granularity=selective \
+    model.activations_checkpoint_fc1=true model.activations_checkpoint_attn_out=true
+  same tp2 tp2_ao
   run tp2_inbwd 2 model.tensor_model_parallel_size=2 model.optim.step_in_backward=true
   same tp2 tp2_inbwd
   run dp2 2 "${off[@]}"

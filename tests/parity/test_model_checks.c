@@ -280,9 +280,10 @@ static void check_activation_checkpoint(mt_arch arch, const mt_kernels *k, const
     c.hidden_dropout = c.attention_dropout = 0.1f;
     enum { B = 3, T = 16, STEPS = 2 };
     // off, all (uniform), the first two (block 2), past num_layers; then selective alone and with block 2,
-    // and selective with FC1's outputs recomputed too, alone and with block 2
-    const int modes[] = {0, 4, 2, 9, 0, 2, 0, 2}, recompute[] = {0, 0, 0, 0, 1, 1, 2, 2};
-    enum { NMODES = 8 };
+    // and selective with FC1's outputs recomputed too, alone and with block 2; and with (pre-LN) the
+    // residual after attention as well
+    const int modes[] = {0, 4, 2, 9, 0, 2, 0, 2, 0, 2}, recompute[] = {0, 0, 0, 0, 1, 1, 2, 2, 3, 3};
+    enum { NMODES = 10 };
     const int nmodes = NMODES;
     size_t total = 0, bytes[NMODES] = {0};
     float *g[NMODES] = {NULL}, loss[NMODES][STEPS];
@@ -321,7 +322,8 @@ static void check_activation_checkpoint(mt_arch arch, const mt_kernels *k, const
         for (size_t i = 0; i < total * STEPS; i++) diff += memcmp(&g[mi][i], &g[0][i], sizeof(float)) != 0;
         CHECK_MSG(diff == 0, "%s, %s, checkpointing %d layers%s: %zu of %zu gradient values differ from the run "
                   "that kept every activation", kname, arch == MT_ARCH_BERT ? "post-LN" : "pre-LN", modes[mi],
-                  recompute[mi] == 2 ? ", selective with FC1" : recompute[mi] ? ", selective" : "", diff,
+                  recompute[mi] == 3 ? ", selective with FC1 and h" : recompute[mi] == 2 ? ", selective with FC1"
+                  : recompute[mi] ? ", selective" : "", diff,
                   total * STEPS);
         ndiff += diff;
         for (int s = 0; s < STEPS; s++)
@@ -337,6 +339,14 @@ static void check_activation_checkpoint(mt_arch arch, const mt_kernels *k, const
               "%zu (without %zu)", kname, bytes[4], bytes[0], bytes[5], bytes[2]);
     CHECK_MSG(bytes[6] < bytes[4] && bytes[7] < bytes[5], "%s: selective with FC1 lays out %zu bytes (without FC1 "
               "%zu), with block 2 %zu (%zu)", kname, bytes[6], bytes[4], bytes[7], bytes[5]);
+    // pre-LN shares h across the layers at recompute 3 (the layers outside block 2: 1 of 2 here);
+    // post-LN has no h, so its layout is recompute 2's
+    if (arch == MT_ARCH_BERT)
+        CHECK_MSG(bytes[8] == bytes[6] && bytes[9] == bytes[7], "%s: post-LN at recompute 3 lays out %zu / %zu bytes, "
+                  "at 2 %zu / %zu", kname, bytes[8], bytes[9], bytes[6], bytes[7]);
+    else
+        CHECK_MSG(bytes[8] < bytes[6] && bytes[9] < bytes[7], "%s: selective with FC1 and h lays out %zu bytes (without h "
+                  "%zu), with block 2 %zu (%zu)", kname, bytes[8], bytes[6], bytes[9], bytes[7]);
     fprintf(stderr, "activation checkpointing (%s, %s): %zu gradient values of %d steps differ; activations "
             "%zu -> %zu bytes\n", kname, arch == MT_ARCH_BERT ? "post-LN" : "pre-LN", ndiff, STEPS, bytes[0], bytes[1]);
     for (int mi = 0; mi < nmodes; mi++) free(g[mi]);

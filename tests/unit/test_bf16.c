@@ -493,6 +493,7 @@ done:
 static void check_keep(void) {
     check_keep_case(MT_ARCH_MEGATRON, 0, 0, 0);
     check_keep_case(MT_ARCH_MEGATRON, 2, 0, 1);
+    check_keep_case(MT_ARCH_MEGATRON, 3, 0, 1); // h recomputed from the kept bf16 attention output
     check_keep_case(MT_ARCH_MEGATRON, 1, 2, 0);
     check_keep_case(MT_ARCH_BERT, 1, 0, 1);
     check_keep_case(MT_ARCH_BERT, 0, 99, 0);
