@@ -777,6 +777,8 @@ mt_status mt_train_run(mt_train_config *cfg, int argc, char **argv, mt_train_res
         mt_dataset_head(r.train, &head, &ncls);
         mt_dataset_head2(r.train, NULL, &r.s.num_classes2);
         r.s.encoder_from_checkpoint = !resuming && init_path[0] && !init_nemo; // load_initial_weights: Megatron
+        // a resumed run's checkpoint load is strict (every weight, checksummed) or the run stops
+        if (resuming) r.s.weights_from_checkpoint = 1;
         s = mt_session_build_model(cfg, &r.s, head, ncls);
     }
     if (s == MT_OK) s = mt_session_check_fits(cfg, &r.s, MT_SPLIT_TRAIN, r.train);
