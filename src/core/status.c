@@ -89,8 +89,8 @@ typedef struct {
 // Blocks of 2 MiB and more are 2 MiB-aligned and advised MADV_HUGEPAGE, so that where the kernel's
 // transparent huge pages are in "madvise" mode (Debian's default) the weights, moments and
 // activations sit in 2 MiB pages: one page fault instead of 512 when a block is first written, and
-// far fewer TLB misses when AdamW and the GEMMs stream through gigabytes (5-8% of a 345M training
-// step on a Zen 5). MEGATUNE_HUGE_PAGES=0 turns it off. Two things keep the RSS what 4 KiB pages
+// far fewer TLB misses when AdamW and the GEMMs stream through gigabytes (2-8% of a training step
+// on a Zen 5, README "Speed"). MEGATUNE_HUGE_PAGES=0 turns it off. Two things keep the RSS what 4 KiB pages
 // would give: the header sits in a 4 KiB page of its own before the block, so writing it does not
 // fault in the block's first 2 MiB (a gradient buffer that is never written stays absent), and the
 // mapping ends at the block's last 4 KiB page, so a partial last 2 MiB is never faulted in whole.

@@ -394,9 +394,13 @@ static mt_status row_parallel_residual(mt_model *m, int fuse, float *out, const 
     return MT_OK;
 }
 
-// An evaluation forward (nothing dropped) runs bias, residual and GELU in the products' epilogues.
+// An evaluation forward (nothing dropped) runs bias, residual and GELU in the products' epilogues;
+// the residual add only without TP (the row-parallel partial sums are all-reduced first).
 static int fuse_epilogues(const mt_model *m, const mt_dropout_site *d1, const mt_dropout_site *d2) {
     return !m->train && d1->p == 0.0f && d2->p == 0.0f;
+}
+static int fuse_residual(const mt_model *m, const mt_dropout_site *d1, const mt_dropout_site *d2) {
+    return fuse_epilogues(m, d1, d2) && m->cfg.tp_size == 1 && m->k->linear_residual_fwd;
 }
 
 // out NULL: only what backward reads is computed (a checkpointed layer's recomputation): pre-LN's
@@ -449,7 +453,7 @@ static mt_status layer_forward(mt_model *m, int l, float *x, float *out) {
     // same digits. FC1's pre-activation is then not kept: a backward after it recomputes it. With TP
     // the row-parallel partial sums are all-reduced before the residual, so that stays apart.
     const int fuse = fuse_epilogues(m, &d1, &d2);
-    const int fuse_act = fuse && k->linear_act_fwd, fuse_res = fuse && c->tp_size == 1 && k->linear_residual_fwd;
+    const int fuse_act = fuse && k->linear_act_fwd, fuse_res = fuse_residual(m, &d1, &d2);
     if (l == 0) m->fc1_stale = fuse_act && !m->lean;
     float *s1 = post ? L->s1 : L->h; // the residual stream after attention, before post-LN's norm
     MT_TRY(row_parallel_residual(m, fuse_res, s1, x, L->atty, P(MT_ROLE_ATTN_OUT_W, l), P(MT_ROLE_ATTN_OUT_B, l), Cl,
@@ -624,11 +628,9 @@ static mt_status layer_backward(mt_model *m, int l, const float *x) {
 
     // recompute 3: the residual stream after attention, as the forward made it (same product, bias,
     // dropout mask and residual; d_a is free scratch here)
-    if (!post && m->recompute == 3 && refill_shared(m, l)) {
-        const int fuse_res = fuse_epilogues(m, &d1, &d2) && c->tp_size == 1 && k->linear_residual_fwd;
-        MT_TRY(row_parallel_residual(m, fuse_res, L->h, x, L->atty, P(MT_ROLE_ATTN_OUT_W, l), P(MT_ROLE_ATTN_OUT_B, l),
-                                     Cl, &d1));
-    }
+    if (!post && m->recompute == 3 && refill_shared(m, l))
+        MT_TRY(row_parallel_residual(m, fuse_residual(m, &d1, &d2), L->h, x, L->atty, P(MT_ROLE_ATTN_OUT_W, l),
+                                     P(MT_ROLE_ATTN_OUT_B, l), Cl, &d1));
     // dh: gradient w.r.t. the residual stream after attention
     float *dh = dres;
     if (post) {

@@ -1871,8 +1871,8 @@ mt_status mt_config_finish(mt_train_config *c) {
                     "model.activations_checkpoint_fc1", "true needs model.activations_checkpoint_granularity=selective "
                     "(got %s)", g ? g : "null");
         CHECK_RANGE(!c->model.activations_checkpoint_attn_out || c->model.activations_checkpoint_fc1,
-                    "model.activations_checkpoint_attn_out", "true needs model.activations_checkpoint_fc1=true (and "
-                    "granularity=selective)%s", "");
+                    "model.activations_checkpoint_attn_out", "true needs model.activations_checkpoint_fc1=true (got %s)",
+                    "false");
         CHECK_RANGE(!me || c->model.activations_checkpoint_num_layers >= 1, "model.activations_checkpoint_num_layers",
                     "must be >= 1, got %lld", (long long)c->model.activations_checkpoint_num_layers);
     }

@@ -580,12 +580,15 @@ mt_status mt_session_build_model(const mt_train_config *cfg, mt_session *s, mt_h
     }
     s->mcfg = *mt_model_get_config(s->model);
     MT_TRY(apply_activation_checkpointing(c, s->model));
-    // (a 345M model's initialisation takes seconds; a strict load then replaces every value, an
-    // encoder checkpoint's every value but the head's)
-    if (s->encoder_from_checkpoint && !s->weights_from_checkpoint)
+    // (a 345M model's initialisation takes seconds: none where a strict load writes every value next,
+    // the head's alone where an encoder checkpoint writes all others)
+    if (s->weights_from_checkpoint) {
+        // nothing to draw
+    } else if (s->encoder_from_checkpoint) {
         mt_model_init_head_weights(s->model, (uint64_t)c->trainer.seed);
-    else if (!s->weights_from_checkpoint)
+    } else {
         mt_model_init_weights(s->model, (uint64_t)c->trainer.seed);
+    }
     mt_info("model: %s, %s, hidden %d, %d layers, %d heads, vocab %d (padded %d), head %s with %d layer(s), "
             "%zu parameters", name, s->mcfg.arch == MT_ARCH_MEGATRON ? "Megatron pre-LN" : "BERT post-LN",
             s->mcfg.hidden_size, s->mcfg.num_layers, s->mcfg.num_attention_heads, s->mcfg.vocab_size,

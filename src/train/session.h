@@ -29,7 +29,8 @@ typedef struct {
     // .nemo's weights), set before mt_session_build_model.
     int num_classes2;
     // Set before mt_session_build_model when a strict load will overwrite every weight next (a
-    // .nemo restore): the random initialisation is skipped (weights stay zero until the load).
+    // .nemo restore, a resumed run's checkpoint): the random initialisation is skipped (weights stay
+    // zero until the load).
     int weights_from_checkpoint;
     // Set before mt_session_build_model when a Megatron encoder checkpoint is loaded next
     // (mt_megatron_load): only the task head is initialised (mt_model_init_head_weights).
