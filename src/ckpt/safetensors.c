@@ -87,7 +87,9 @@ static mt_status parse(mt_safetensors *st) {
             break;
         }
         e->t.ndim = nd;
-        int64_t numel = 1;
+        // extent (the product of the non-zero sizes) bounds every stride below as well as numel:
+        // a zero size makes numel 0 but not the strides of the dimensions after it.
+        int64_t numel = 1, extent = 1;
         for (int d = 0; d < nd; d++) {
             const cJSON *x = cJSON_GetArrayItem(sh, d);
             if (!cJSON_IsNumber(x) || x->valuedouble < 0 || x->valuedouble > 4e18 || x->valuedouble != (double)(int64_t)x->valuedouble) {
@@ -95,11 +97,12 @@ static mt_status parse(mt_safetensors *st) {
                 break;
             }
             e->t.shape[d] = (int64_t)x->valuedouble;
-            if (e->t.shape[d] && numel > ((int64_t)1 << 62) / e->t.shape[d]) {
-                s = mt_fail(MT_ERR_FORMAT, "%s: '%s' element count overflows", p, it->string);
+            if (e->t.shape[d] && extent > ((int64_t)1 << 62) / e->t.shape[d]) {
+                s = mt_fail(MT_ERR_FORMAT, "%s: '%s' shape overflows 2^62 elements", p, it->string);
                 break;
             }
             numel *= e->t.shape[d];
+            if (e->t.shape[d]) extent *= e->t.shape[d];
         }
         if (s != MT_OK) break;
         int64_t stride = 1;

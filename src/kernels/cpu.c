@@ -21,7 +21,7 @@
 static void cpuid_brand(char *buf, size_t n) {
     unsigned r[12] = {0};
     buf[0] = '\0';
-    if (__get_cpuid_max(0x80000000u, NULL) < 0x80000004u) return;
+    if ((unsigned)__get_cpuid_max(0x80000000u, NULL) < 0x80000004u) return; // int in clang, unsigned in gcc
     for (unsigned i = 0; i < 3; i++) // leaves 0x80000002..4: 48 bytes of brand string
         __get_cpuid(0x80000002u + i, &r[4 * i], &r[4 * i + 1], &r[4 * i + 2], &r[4 * i + 3]);
     char brand[49];

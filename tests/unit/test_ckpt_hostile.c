@@ -121,6 +121,32 @@ int main(void) {
         CHECK_MSG(b && rejected == (int)n, "safetensors: %d of %zu truncations rejected", rejected, n);
         free(b);
     }
+    // A leading zero size makes the element count 0, but the sizes after it still multiply into
+    // the strides: found by fuzz_safetensors (a signed overflow under UBSan). An empty tensor
+    // whose other sizes are small stays valid.
+    {
+        struct { const char *shape; int ok; } cases[] = {
+            {"[0, 66, 666666666, 66666, 6666664]", 0},
+            {"[3, 0, 2000000000000000000]", 0},
+            {"[0, 4]", 1},
+        };
+        for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+            char hdr[256];
+            int hl = snprintf(hdr, sizeof hdr, "{\"a\": {\"dtype\": \"F32\", \"shape\": %s, \"data_offsets\": [0, 0]}}",
+                              cases[k].shape);
+            uint8_t *c = malloc(8 + (size_t)hl);
+            for (int i = 0; i < 8; i++) c[i] = (uint8_t)((uint64_t)hl >> (8 * i));
+            memcpy(c + 8, hdr, (size_t)hl);
+            mt_safetensors *st = NULL;
+            mt_status rs = mt_safetensors_open_mem("zero.safetensors", c, 8 + (size_t)hl, &st);
+            if (cases[k].ok) CHECK_MSG(rs == MT_OK, "shape %s: %s", cases[k].shape, mt_last_error());
+            else
+                CHECK_MSG(rs != MT_OK && strstr(mt_last_error(), "zero.safetensors") && strstr(mt_last_error(), "overflows"),
+                          "shape %s: %s", cases[k].shape, rs == MT_OK ? "accepted" : mt_last_error());
+            mt_safetensors_close(st);
+            free(c);
+        }
+    }
     // A garbage file and an empty file through the path API: errors name the file.
     snprintf(path, sizeof path, "%s/empty.pt", dir);
     FILE *ef = fopen(path, "wb");
