@@ -28,6 +28,8 @@ skip_reason() { # $1 = build dir, $2 = test name
 run_ctest() { # $1 = build dir, $2 = label
   local log; log=$(mktemp)
   (cd "$1" && ctest --output-on-failure -j 2 --timeout 600 2>&1) | tee "$log"
+  # the tests' Python fork server (tests/pyfork) would exit after 30 idle seconds; stop it now
+  pkill -f "pyfork_server.py $(cd "$1" && pwd)/pyfork/sock" 2>/dev/null || true
   local line; line=$(grep -E "tests passed, [0-9]+ tests failed out of [0-9]+" "$log" | tail -1)
   if [ -z "$line" ]; then echo "test.sh: $2: ctest printed no summary"; fail=$((fail+1)); rm -f "$log"; return; fi
   local total failed skipped
