@@ -8,6 +8,7 @@
 #   pyfork_server.py SOCKET     (started by pyfork_client.py on first use; exits after
 #                                MEGATUNE_PYFORK_IDLE seconds, default 30, with no request running)
 import io
+import json
 import os
 import select
 import signal
@@ -27,8 +28,6 @@ MAX_REQUEST = 16 << 20
 
 def recv_request(conn):
     """(argv, cwd, env, fds) from one client message: a 4-byte length, JSON, and SCM_RIGHTS fds."""
-    import json
-
     fds = []
     data, anc, _, _ = conn.recvmsg(65536, socket.CMSG_SPACE(3 * 4))
     for level, kind, payload in anc:
@@ -56,9 +55,6 @@ def run_child(argv, cwd, env, fds):
     code = 1
     try:
         os.setpgid(0, 0)  # its own group, so the handler can stop it and whatever it started
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
         for i, fd in enumerate(fds):
             os.dup2(fd, i)
         for fd in fds:
