@@ -22,6 +22,7 @@ TEST_PKGS=(
   python3-sklearn python3-scipy             # metric references (tests only)
   clang libclang-rt-14-dev                  # libFuzzer targets
   libopenblas0-openmp libtcmalloc-minimal4  # PyTorch's best setting in bench/ (the default BLAS stays pthread)
+  libblis-openmp-dev                        # BLIS, timed beside OpenBLAS and oneDNN by bench_gemm only (never linked)
   nodejs npm                                # Hugging Face `tokenizers` reference (tests only)
   iproute2                                  # network namespaces as hosts for the multi-host MPI test
 )
