@@ -22,6 +22,7 @@
 static struct {
     void (*sgemm)(trans_t, trans_t, dim_t, dim_t, dim_t, float *, float *, inc_t, inc_t, float *, inc_t, inc_t,
                   float *, float *, inc_t, inc_t);
+    void (*init)(void);
     arch_t (*arch_query_id)(void);
     const char *(*arch_string)(arch_t);
     const char *(*version)(void);
@@ -31,23 +32,18 @@ static int blis_open(const char **why) {
     void *h = dlopen(BENCH_BLIS_SO, RTLD_NOW | RTLD_LOCAL);
     if (!h) return *why = dlerror(), 0;
     *(void **)&blis_fn.sgemm = dlsym(h, "bli_sgemm");
+    *(void **)&blis_fn.init = dlsym(h, "bli_init");
     *(void **)&blis_fn.arch_query_id = dlsym(h, "bli_arch_query_id");
     *(void **)&blis_fn.arch_string = dlsym(h, "bli_arch_string");
     *(void **)&blis_fn.version = dlsym(h, "bli_info_get_version_str");
     *(void **)&blis_fn.set_threads = dlsym(h, "bli_thread_set_num_threads");
-    if (!blis_fn.sgemm || !blis_fn.arch_query_id || !blis_fn.arch_string || !blis_fn.version || !blis_fn.set_threads)
+    if (!blis_fn.sgemm || !blis_fn.init || !blis_fn.arch_query_id || !blis_fn.arch_string || !blis_fn.version || !blis_fn.set_threads)
         return *why = "a BLIS function is missing from " BENCH_BLIS_SO, 0;
+    blis_fn.init(); // (before the arch query, which with BLIS_ARCH_TYPE set would abort uninitialised)
     return 1;
 }
-// Debian's BLIS 0.9 picks its kernels from cpuid and ignores BLIS_ARCH_TYPE, so on an AVX-512 CPU
-// it cannot be limited to AVX2 the way ONEDNN_MAX_CPU_ISA and OPENBLAS_CORETYPE limit the others.
-// --blis-arch answers the library's own query: its internal call finds this definition first, in
-// the executable; without the option the library's own answer is passed through.
-static int blis_forced = -1;
-arch_t bli_arch_query_id(void) {
-    if (blis_forced >= 0) return (arch_t)blis_forced;
-    return blis_fn.arch_query_id ? blis_fn.arch_query_id() : BLIS_ARCH_GENERIC;
-}
+// --blis-arch: BLIS 0.9 reads BLIS_ARCH_TYPE as the number of an arch_t (a name reads as 0, skx), and
+// on this Zen 5 its own cpuid choice is its generic C kernels
 static int blis_arch_from(const char *name) {
     static const struct { const char *n; arch_t a; } t[] = {{"haswell", BLIS_ARCH_HASWELL}, {"zen", BLIS_ARCH_ZEN},
         {"zen2", BLIS_ARCH_ZEN2}, {"zen3", BLIS_ARCH_ZEN3}, {"skx", BLIS_ARCH_SKX}};
@@ -84,13 +80,13 @@ static double now(void) {
 }
 
 int main(int argc, char **argv) {
-    int N = 1024, H = 768, reps = 5;
+    int N = 1024, H = 768, reps = 5, blis_arch = -1;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--tokens")) N = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--hidden")) H = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--reps")) reps = atoi(argv[i + 1]);
 #ifdef BENCH_HAVE_BLIS
-        else if (!strcmp(argv[i], "--blis-arch")) blis_forced = blis_arch_from(argv[i + 1]);
+        else if (!strcmp(argv[i], "--blis-arch")) blis_arch = blis_arch_from(argv[i + 1]);
 #endif
         else {
             fprintf(stderr, "bench_gemm: unknown option %s\n", argv[i]);
@@ -103,18 +99,23 @@ int main(int argc, char **argv) {
     if (!tabs[3]) { mt_bf16_available(&why); printf("bf16 hardware path unavailable: %s\n", why); }
 #ifdef BENCH_HAVE_BLIS
     const char *bwhy = NULL;
+    if (blis_arch >= 0) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", blis_arch);
+        setenv("BLIS_ARCH_TYPE", v, 1);
+    }
     if (blis_open(&bwhy)) {
         blis_fn.set_threads(omp_get_max_threads());
         blis.name = "blis", blis.linear_fwd = blis_linear_fwd, blis.linear_bwd = blis_linear_bwd;
         tabs[4] = &blis;
         printf("blis: BLIS %s, kernels for %s%s, %d threads (comparison only; megatune has no BLIS path)\n",
-               blis_fn.version(), blis_fn.arch_string(bli_arch_query_id()), blis_forced >= 0 ? " (--blis-arch)" : "",
+               blis_fn.version(), blis_fn.arch_string(blis_fn.arch_query_id()), blis_arch >= 0 ? " (--blis-arch)" : "",
                omp_get_max_threads());
     } else {
         printf("blis: not opened: %s\n", bwhy);
     }
 #else
-    (void)blis;
+    (void)blis, (void)blis_arch;
     printf("blis: not in this build (it needs libblis-openmp-dev, and no sanitizer)\n");
 #endif
     int shapes[4][2] = {{H, 3 * H}, {H, H}, {H, 4 * H}, {4 * H, H}};
