@@ -16,7 +16,7 @@ expect_error() {
   out=$("$@" 2>&1); rc=$?
   [ $rc -ne 0 ] || fail "$what: exit 0"
   # megatune reports errors with 1 (usage: 2); anything else is a crash, an abort or a sanitizer
-  # report (LeakSanitizer exits 23) that happened on the way to the right message
+  # report (scripts/test.sh makes the sanitizers exit 86) that happened on the way to the right message
   [ $rc -eq 1 ] || [ $rc -eq 2 ] || fail "$what: exit $rc (a crash or sanitizer report?): $out"
   echo "$out" | grep -Eq -- "$pat" || fail "$what: message does not match '$pat': $out"
   echo "ok: $what -> $(echo "$out" | grep -E -- "$pat" | head -1)"
