@@ -8,7 +8,8 @@
       vocab padding to a multiple of 128), the encoder config JSON (sorted keys, indent 2) and
       model_config.yaml (target, nemo: artifact references present in the archive).
   check_nemo.py same-weights A.nemo B.nemo [--only-prefix P]
-      Exit 0 when both archives hold bitwise-equal tensors under the same keys.
+      Exit 0 when both archives hold bitwise-equal tensors under the same keys, 3 when a tensor
+      differs (so a caller that wants "different" can tell it from a failed check, exit 1).
   check_nemo.py megatron NEMO CKPT_DIR
       The .nemo's encoder tensors (bert_model.<name>) equal the merged TP=1 weights that
       tools/make_megatron_ckpt.py wrote next to the Megatron checkpoint (expected.idx/.f32),
@@ -159,7 +160,8 @@ def same_weights(argv):
         if not k.startswith(prefix):
             continue
         if a[k].shape != b[k].shape or not torch.equal(a[k], b[k]):
-            fail("tensor %s differs" % k)
+            print("check_nemo: tensor %s differs" % k, file=sys.stderr)
+            sys.exit(3)
         n += 1
     print("check_nemo: %d tensors equal" % n)
 

@@ -103,6 +103,7 @@ if mpi_part "the TP=2 part"; then
     "$bin" predict --format all-words "$work/ref/v3_tp1.nemo" "$work/ner.txt" "$work/p1.txt" 2>/dev/null || fail "predict v3_tp1"
     mpirun --oversubscribe -np 2 "$bin" predict --format all-words "$work/ref/v0_tp2.nemo" "$work/ner.txt" "$work/p2.txt" \
       > "$work/p2.log" 2>&1 || { tail "$work/p2.log"; fail "mpirun predict v0_tp2"; }
+    [ "$(wc -l < "$work/p1.txt")" = 2 ] || { cat "$work/p1.txt"; fail "predict v3_tp1: want 2 lines"; }
     cmp -s "$work/p1.txt" "$work/p2.txt" || { cat "$work/p1.txt" "$work/p2.txt"; fail "TP=2 version-0 .nemo predicts differently"; }
 fi
 mpi_part_end

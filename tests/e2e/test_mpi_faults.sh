@@ -130,6 +130,8 @@ catch_in_write() {
     fi
     [ $j -lt $writes ] && { while compgen -G "$ck1/*.ckpt.tmp" > /dev/null && kill -0 "$victim" 2> /dev/null; do sleep 0.002; done; }
   done
+  # (trial 1) the wait above can also end without a write in progress: then this is no kill mid-write
+  compgen -G "$ck1/*.ckpt.tmp" > /dev/null || { echo "  TP=2 trial $trial: no checkpoint write in progress"; return 1; }
   return 0
 }
 trials="1 2"; [ "${MEGATUNE_SANITIZED:-0}" = 1 ] && trials=2
@@ -153,6 +155,7 @@ for trial in $trials; do
   kill -9 "$victim"
   wait $job; rc=$?
   [ $rc = 124 ] && fail "(d) the job hung after rank 1 was killed"
+  [ $rc != 0 ] || fail "(d) trial $trial: the job succeeded although rank 1 was killed"
   left="rank 0: $(ls "$ck0" | grep -c -- '-last.ckpt$') -last file(s), rank 1: $(ls "$ck1" | grep -c -- '-last.ckpt$')"
   [ $trial = 2 ] && [ "$(ls "$ck0" | grep -c -- '-last.ckpt$')" != 2 ] && fail "(d) rank 0 did not keep its previous -last ($left)"
   mpi -np 2 "$bin" train "${c[@]}" model.tensor_model_parallel_size=2 exp_manager.exp_dir="$d" > "$work/tpr$trial.log" 2>&1 \

@@ -12,6 +12,14 @@ bin=${MEGATUNE_BIN:?}; src=${MEGATUNE_SOURCE_DIR:?}; py=${MEGATUNE_PYTHON:-/usr/
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 cd "$src"
 fail() { echo "FAIL: $*"; exit 1; }
+# "these differ" only when both files could be read and differ (cmp: 1), never when one is missing (2)
+differ() { cmp -s "$1" "$2"; [ $? = 1 ]; }
+# the same for two .nemo files' tensors: check_nemo exits 3 for a differing tensor, 1 when it failed
+weights_differ() {
+  "$py" tools/check_nemo.py same-weights "$1" "$2" > "$work/sw.out" 2>&1
+  local rc=$?
+  [ $rc = 3 ] || { [ $rc = 0 ] || cat "$work/sw.out"; return 1; }
+}
 steps=40; [ "${MEGATUNE_SANITIZED:-0}" = 1 ] && steps=20
 shape=(model.language_model.config.hidden_size=32 model.language_model.config.num_layers=2
   model.language_model.config.num_attention_heads=4 model.dataset.max_seq_length=24)
@@ -131,22 +139,22 @@ seeded a 1; seeded b 2; seeded c 1
 sm() { echo "$work/seed_$1/quickstart/v/metrics.csv"; }
 [ "$(wc -l < "$(sm a)")" = 4 ] || fail "seeded runs: want 3 rows"
 cmp -s "$(sm a)" "$(sm c)" || fail "trainer.seed=1 twice gave two runs"
-cmp -s "$(sm a)" "$(sm b)" && fail "trainer.seed=1 and 2 trained the same run"
-"$py" tools/check_nemo.py same-weights "$work/seed_a/quickstart/v/checkpoints/quickstart.nemo" \
-  "$work/seed_b/quickstart/v/checkpoints/quickstart.nemo" > /dev/null 2>&1 && fail "trainer.seed=1 and 2 ended with the same weights"
+differ "$(sm a)" "$(sm b)" || fail "trainer.seed=1 and 2 trained the same run"
+weights_differ "$work/seed_a/quickstart/v/checkpoints/quickstart.nemo" \
+  "$work/seed_b/quickstart/v/checkpoints/quickstart.nemo" || fail "trainer.seed=1 and 2 ended with the same weights"
 seeded d 1 init_from_nemo_model="$nemo"; seeded e 2 init_from_nemo_model="$nemo"
-cmp -s "$(sm d)" "$(sm e)" && fail "from the same weights, trainer.seed=1 and 2 trained the same run (data order, dropout)"
+differ "$(sm d)" "$(sm e)" || fail "from the same weights, trainer.seed=1 and 2 trained the same run (data order, dropout)"
 # with dropout off only the data order is left to the seed: shuffled (the default) it differs, with
 # model.train_ds.shuffle=false it cannot
 nodrop=(init_from_nemo_model="$nemo" model.language_model.config.hidden_dropout=0
   model.language_model.config.attention_dropout=0 model.classifier_head.fc_dropout=0)
 seeded h 1 "${nodrop[@]}"; seeded i 2 "${nodrop[@]}"
-cmp -s "$(sm h)" "$(sm i)" && fail "dropout off, trainer.seed=1 and 2 trained the same run: the data was not shuffled"
+differ "$(sm h)" "$(sm i)" || fail "dropout off, trainer.seed=1 and 2 trained the same run: the data was not shuffled"
 seeded j 1 "${nodrop[@]}" model.train_ds.shuffle=false; seeded k 2 "${nodrop[@]}" model.train_ds.shuffle=false
 cmp -s "$(sm j)" "$(sm k)" || fail "dropout off and model.train_ds.shuffle=false, trainer.seed=1 and 2 trained two runs"
 seeded f 1 trainer.max_steps=0; seeded g 2 trainer.max_steps=0
-"$py" tools/check_nemo.py same-weights "$work/seed_f/quickstart/v/checkpoints/quickstart.nemo" \
-  "$work/seed_g/quickstart/v/checkpoints/quickstart.nemo" > /dev/null 2>&1 && fail "trainer.seed=1 and 2 gave the same initial weights"
+weights_differ "$work/seed_f/quickstart/v/checkpoints/quickstart.nemo" \
+  "$work/seed_g/quickstart/v/checkpoints/quickstart.nemo" || fail "trainer.seed=1 and 2 gave the same initial weights"
 echo "trainer.seed: the initial weights, the data order and dropout follow it"
 
 # model.language_model.lm_checkpoint: a Megatron-LM folder with 2 tensor-parallel shards (checkpoint
@@ -158,7 +166,9 @@ echo "trainer.seed: the initial weights, the data order and dropout follow it"
 grep -q "encoder weights from $work/mck: 29 tensors loaded" "$work/m.log" || fail "lm_checkpoint load message"
 "$py" tools/check_nemo.py megatron "$work/m/quickstart/v/checkpoints/quickstart.nemo" "$work/mck" || fail "encoder != checkpoint"
 expect_fail=$("$bin" train examples/quickstart_config.yaml trainer.max_steps=0 model.language_model.lm_checkpoint="$work/mck" \
-  exp_manager.exp_dir="$work/m2" 2>&1) && fail "a checkpoint of another shape was accepted"
+  exp_manager.exp_dir="$work/m2" 2>&1); rc=$?
+[ $rc = 1 ] && echo "$expect_fail" | grep "megatune: error: " | grep -q "$work/mck" \
+  || fail "a checkpoint of another shape: exit $rc, want 1 with an error naming it: $expect_fail"
 echo "shape mismatch -> $(echo "$expect_fail" | tail -1)"
 
 # a .nemo on demand from any training checkpoint: resume from it with max_steps=0

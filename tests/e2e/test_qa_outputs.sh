@@ -10,7 +10,7 @@ export OMP_WAIT_POLICY=passive
 T=$(mktemp -d /tmp/mt_e2e_qa_XXXXXX); trap 'rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 # Every run goes through mt: a refusal must exit 1 (2: usage); any other status is a crash, an
-# abort or a sanitizer report (LeakSanitizer: 23) on the error path, which `&& fail` alone would
+# abort or a sanitizer report (exit 86 under scripts/test.sh) on the error path, which `&& fail` alone would
 # count as a refusal. Recorded in a file because some runs are in subshells; checked at the end.
 mt() {
   "$BIN" "$@"
@@ -70,7 +70,9 @@ wait $pid || fail "predict from a fifo"
 [ -z "$(ls -A "$T/tmpd")" ] || fail "predict left $(ls -A "$T/tmpd") in TMPDIR"
 
 # inspect -q on a .nemo drops the stored-tensor list as it does for other files
-q=$(mt inspect -q "$N" | grep -c 'stored tensors'); f=$(mt inspect "$N" | grep -c 'stored tensors')
+qout=$(mt inspect -q "$N") || fail "inspect -q .nemo: exit $?"
+[ -n "$qout" ] || fail "inspect -q .nemo printed nothing"
+q=$(echo "$qout" | grep -c 'stored tensors'); f=$(mt inspect "$N" | grep -c 'stored tensors')
 [ "$q" = 0 ] && [ "$f" = 1 ] || fail "inspect -q .nemo: $q stored-tensor lists (full: $f)"
 
 # --- data import-iob / import-chemprot ---

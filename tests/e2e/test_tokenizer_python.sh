@@ -22,9 +22,12 @@ rc=$?
 fail=0
 for casing in uncased cased; do
   v=$data/bert-base-$casing/vocab.txt
-  "$py" "$src/tools/py_bert_tokenize.py" "$v" --$casing < "$tmp/corpus.txt" > "$tmp/py.out"
-  "$bin" tokenize --vocab-file "$v" --$casing < "$tmp/corpus.txt" > "$tmp/mt.out"
+  "$py" "$src/tools/py_bert_tokenize.py" "$v" --$casing < "$tmp/corpus.txt" > "$tmp/py.out" \
+    || { echo "FAIL: $casing: the Python reference failed"; fail=1; continue; }
+  "$bin" tokenize --vocab-file "$v" --$casing < "$tmp/corpus.txt" > "$tmp/mt.out" \
+    || { echo "FAIL: $casing: megatune tokenize exited $?"; fail=1; continue; }
   n=$(wc -l < "$tmp/corpus.txt")
+  [ "$n" -gt 0 ] || { echo "FAIL: the corpus is empty"; fail=1; continue; }
   bad=$(paste -d '\n' "$tmp/py.out" "$tmp/mt.out" | awk 'NR%2==1{h=$0; next} h!=$0{n++} END{print n+0}')
   if [ "$(wc -l < "$tmp/mt.out")" = "$n" ] && [ "$(wc -l < "$tmp/py.out")" = "$n" ] && [ "$bad" = 0 ]; then
     echo "ok: $casing: $n lines, same ids as the Python BertTokenizer algorithm"

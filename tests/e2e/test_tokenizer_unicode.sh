@@ -59,7 +59,8 @@ for file in sweep rand; do
   for casing in uncased cased; do
     v=$data/bert-base-$casing/vocab.txt
     node "$hf" --vocab "$v" --$casing --offsets < "$tmp/$file.txt" > "$tmp/hf.out" || { echo "FAIL: node"; fail=1; continue; }
-    "$bin" tokenize --vocab-file "$v" --$casing --offsets < "$tmp/$file.txt" | sed -E 's/,-?[0-9]+\)/)/g' > "$tmp/mt.out"
+    "$bin" tokenize --vocab-file "$v" --$casing --offsets < "$tmp/$file.txt" | sed -E 's/,-?[0-9]+\)/)/g' > "$tmp/mt.out" \
+      || { echo "FAIL: $file ($casing): megatune tokenize failed (pipeline exit ${PIPESTATUS[*]})"; fail=1; continue; }
     n=$(wc -l < "$tmp/$file.txt")
     bad=$(paste -d '\n' "$tmp/hf.out" "$tmp/mt.out" | awk 'NR%2==1{h=$0; next} h!=$0{n++} END{print n+0}')
     if [ "$(wc -l < "$tmp/mt.out")" = "$n" ] && [ "$bad" = 0 ]; then
