@@ -808,6 +808,38 @@ static mt_status walk_list(walk_ctx *w, int idx, yaml_node_t *node, const char *
     return MT_OK;
 }
 
+typedef struct {
+    const char *key;
+    size_t pair; // its place in the mapping
+} key_at;
+
+static int key_at_cmp(const void *a, const void *b) {
+    const key_at *x = a, *y = b;
+    int c = strcmp(x->key, y->key);
+    return c ? c : (x->pair > y->pair) - (x->pair < y->pair);
+}
+
+// The first pair of a mapping whose scalar key an earlier pair already has (*at; SIZE_MAX: none) and
+// that earlier pair (*first). Sorted, not pair by pair: a hostile mapping of 100000 keys would
+// otherwise cost 5e9 comparisons before any other limit applied.
+static mt_status first_duplicate(yaml_document_t *doc, yaml_node_t *map, size_t *at, size_t *first) {
+    *at = SIZE_MAX, *first = 0;
+    size_t n = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start), m = 0;
+    if (n < 2) return MT_OK;
+    key_at *k = malloc(n * sizeof *k);
+    if (!k) return MT_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *kn = yaml_document_get_node(doc, map->data.mapping.pairs.start[i].key);
+        if (kn && kn->type == YAML_SCALAR_NODE) k[m++] = (key_at){(const char *)kn->data.scalar.value, i};
+    }
+    qsort(k, m, sizeof *k, key_at_cmp);
+    for (size_t j = 1; j < m; j++) // a group's second pair is where reading it in order stops
+        if (!strcmp(k[j].key, k[j - 1].key) && (j < 2 || strcmp(k[j - 1].key, k[j - 2].key)) && k[j].pair < *at)
+            *at = k[j].pair, *first = k[j - 1].pair;
+    free(k);
+    return MT_OK;
+}
+
 static mt_status walk(walk_ctx *w, yaml_node_t *node, const char *path) {
     char where[1200];
     snprintf(where, sizeof where, "%s:%zu", w->name, node->start_mark.line + 1);
@@ -843,6 +875,9 @@ static mt_status walk(walk_ctx *w, yaml_node_t *node, const char *path) {
             st = unknown_key(w, path, where);
             goto done;
         }
+        size_t dup_at, dup_first;
+        st = first_duplicate(w->doc, node, &dup_at, &dup_first);
+        if (st != MT_OK) goto done;
         for (yaml_node_pair_t *p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top; p++) {
             yaml_node_t *kn = yaml_document_get_node(w->doc, p->key);
             yaml_node_t *vn = yaml_document_get_node(w->doc, p->value);
@@ -865,14 +900,12 @@ static mt_status walk(walk_ctx *w, yaml_node_t *node, const char *path) {
             }
             // libyaml keeps both pairs of a repeated key; silently taking the last one hides an edit
             // mistake (OmegaConf refuses duplicates too)
-            for (yaml_node_pair_t *q = node->data.mapping.pairs.start; q < p; q++) {
-                yaml_node_t *qk = yaml_document_get_node(w->doc, q->key);
-                if (qk && qk->type == YAML_SCALAR_NODE && !strcmp((const char *)qk->data.scalar.value, key)) {
-                    snprintf(where, sizeof where, "%s:%zu", w->name, kn->start_mark.line + 1);
-                    st = mt_fail(MT_ERR_FORMAT, "%s: duplicate key '%s' (first set on line %zu); keep one of them",
-                                 where, sub, qk->start_mark.line + 1);
-                    goto done;
-                }
+            if ((size_t)(p - node->data.mapping.pairs.start) == dup_at) {
+                yaml_node_t *qk = yaml_document_get_node(w->doc, node->data.mapping.pairs.start[dup_first].key);
+                snprintf(where, sizeof where, "%s:%zu", w->name, kn->start_mark.line + 1);
+                st = mt_fail(MT_ERR_FORMAT, "%s: duplicate key '%s' (first set on line %zu); keep one of them", where,
+                             sub, qk ? qk->start_mark.line + 1 : 0);
+                goto done;
             }
             st = walk(w, vn, sub);
             if (st != MT_OK) goto done;

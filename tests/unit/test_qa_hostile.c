@@ -37,6 +37,15 @@ static void test_duplicate_keys(void) {
     CHECK(mt_config_load_yaml_text(&c, top, strlen(top), "t.yaml", "", 0) != MT_OK);
     CHECK_MSG(has(mt_last_error(), "duplicate key 'task'"), "%s", mt_last_error());
     mt_config_free(&c);
+    // several repeated names, one three times: the first repeat in reading order is the one named,
+    // with the line of that name's first pair (max_steps repeats on line 5, before val on line 6)
+    CHECK_OK(mt_config_init(&c));
+    const char *many = "trainer:\n  val_check_interval: 2\n  max_steps: 3\n  max_epochs: 2\n  max_steps: 4\n"
+                       "  val_check_interval: 5\n  max_steps: 6\n";
+    CHECK(mt_config_load_yaml_text(&c, many, strlen(many), "m.yaml", "", 0) != MT_OK);
+    CHECK_MSG(has(mt_last_error(), "m.yaml:5: duplicate key 'trainer.max_steps' (first set on line 3)"), "%s",
+              mt_last_error());
+    mt_config_free(&c);
 }
 
 // A GLUE config as NeMo shipped it before v1.0 (file_name, distributed_backend, a top-level
