@@ -6,6 +6,15 @@
 #include "ckpt/config_file.h"
 #include "test_util.h"
 
+// Parses c.json, which must be refused with a message of its own (the last one is cleared first)
+// naming the file; returns the status.
+static mt_status refuse(const char *text, mt_model_config *c) {
+    mt_clear_error();
+    mt_status s = mt_config_json_parse("c.json", text, c);
+    CHECK_MSG(s != MT_OK && strstr(mt_last_error(), "c.json: "), "%s -> %d: %s", text, s, mt_last_error());
+    return s;
+}
+
 int main(void) {
     mt_model_config c;
     mt_model_config_defaults(&c);
@@ -27,16 +36,17 @@ int main(void) {
           c.vocab_size == 28996 && c.gelu == MT_GELU_ERF);
 
     mt_model_config_defaults(&c);
-    CHECK(mt_config_json_parse("c.json", "{\"hiden-size\": 1024}", &c) != MT_OK);
+    refuse("{\"hiden-size\": 1024}", &c);
     CHECK(strstr(mt_last_error(), "unknown key 'hiden-size'") && strstr(mt_last_error(), "did you mean 'hidden-size'"));
-    CHECK(mt_config_json_parse("c.json", "{\"num_layer\": 3}", &c) != MT_OK);
+    refuse("{\"num_layer\": 3}", &c);
     CHECK(strstr(mt_last_error(), "did you mean 'num_layers'") != NULL);
-    CHECK(mt_config_json_parse("c.json", "{\"num-layers\": 2.5}", &c) != MT_OK);
+    refuse("{\"num-layers\": 2.5}", &c);
     CHECK(strstr(mt_last_error(), "'num-layers' must be an integer") != NULL);
-    CHECK(mt_config_json_parse("c.json", "{\"hidden_act\": \"swish\"}", &c) != MT_OK);
+    refuse("{\"hidden_act\": \"swish\"}", &c);
     CHECK(strstr(mt_last_error(), "swish") != NULL);
-    CHECK(mt_config_json_parse("c.json", "[1,2]", &c) != MT_OK);
-    CHECK(mt_config_json_parse("c.json", "{\"num-layers\": ", &c) != MT_OK);
+    // valid JSON of the wrong shape and cut-off JSON: a format error, not a bad value
+    CHECK(refuse("[1,2]", &c) == MT_ERR_FORMAT && strstr(mt_last_error(), "not a JSON object"));
+    CHECK(refuse("{\"num-layers\": ", &c) == MT_ERR_FORMAT && strstr(mt_last_error(), "not a JSON object"));
     CHECK(mt_config_file_load("/nonexistent/cfg.json", &c) != MT_OK && strstr(mt_last_error(), "/nonexistent/cfg.json"));
     TEST_DONE();
 }

@@ -26,11 +26,13 @@ static uint8_t *read_all(const char *path, size_t *n) {
     return b;
 }
 
-// Opens buf[0..n) from an exact-size heap copy (ASan sees any over-read); returns the status.
+// Opens buf[0..n) from an exact-size heap copy (ASan sees any over-read); returns the status. A
+// refusal's message is its own (the last one is cleared first), so the caller can check it.
 static mt_status open_copy(const uint8_t *buf, size_t n, int walk) {
     uint8_t *c = malloc(n ? n : 1);
     memcpy(c, buf, n);
     mt_torch_file *f = NULL;
+    mt_clear_error();
     mt_status s = mt_torch_open_mem("mem.pt", c, n, &f);
     if (s == MT_OK) {
         if (walk) {
@@ -53,14 +55,24 @@ static mt_status open_copy(const uint8_t *buf, size_t n, int walk) {
     return s;
 }
 
+// A refusal of open_copy's "mem.pt" must say which file it is about; counts those that do not.
+static void check_named(const char *label, const char *what, int *unnamed) {
+    if (strstr(mt_last_error(), "mem.pt")) return;
+    if (!(*unnamed)++) fprintf(stderr, "%s: %s: error does not name the file: %s\n", label, what, mt_last_error());
+}
+
 static void corrupt_and_truncate(const char *label, const uint8_t *buf, size_t n) {
-    int trunc_fail = 0, cuts = 0;
+    int trunc_fail = 0, cuts = 0, unnamed = 0;
     size_t step = n / 97 + 1;
     for (size_t cut = 0; cut < n; cut += step) {
         cuts++;
         mt_status s = open_copy(buf, cut, 1);
-        if (s != MT_OK) trunc_fail++;
-        else fprintf(stderr, "%s: truncated to %zu of %zu bytes still opened\n", label, cut, n);
+        if (s != MT_OK) {
+            trunc_fail++;
+            check_named(label, "truncated", &unnamed);
+        } else {
+            fprintf(stderr, "%s: truncated to %zu of %zu bytes still opened\n", label, cut, n);
+        }
     }
     CHECK_MSG(trunc_fail == cuts, "%s: %d of %d truncations were rejected", label, trunc_fail, cuts);
     uint8_t *c = malloc(n);
@@ -78,7 +90,9 @@ static void corrupt_and_truncate(const char *label, const uint8_t *buf, size_t n
             c[pos] = (uint8_t)x;
         }
         if (open_copy(c, n, 1) == MT_OK) opened++;
+        else check_named(label, "corrupted", &unnamed);
     }
+    CHECK_MSG(!unnamed, "%s: %d refusals of truncated or corrupted copies do not name the file", label, unnamed);
     fprintf(stderr, "%s: %d truncations rejected; %d of %d corrupted copies still opened (inert), none crashed\n", label,
             trunc_fail, opened, runs);
     free(c);
@@ -180,10 +194,17 @@ int main(void) {
         if (!strcmp(expect, "OK")) {
             CHECK_MSG(s == MT_OK, "%s should open: %s", line, mt_last_error());
             if (s == MT_OK) {
-                const mt_pv *x = mt_pv_get(mt_torch_root(f), "x");
-                if (!strncmp(line, "evil_", 5) && x) {
-                    CHECK_MSG(x->kind == MT_PV_OBJECT, "%s: x is a %s", line, mt_pv_kind_name(x->kind));
-                    fprintf(stderr, "  %s: x is an inert object named %s\n", line, x->s);
+                // the payload (make_hostile_ckpt.py: "x", or model.language_model in evil_exec_in_model.pt)
+                // must be there, read as an inert object: a reader that dropped it would pass unseen
+                const int in_model = !strcmp(line, "evil_exec_in_model.pt");
+                const mt_pv *root = mt_torch_root(f);
+                const mt_pv *x = in_model ? mt_pv_get(mt_pv_get(root, "model"), "language_model") : mt_pv_get(root, "x");
+                if (!strncmp(line, "evil_", 5)) {
+                    CHECK_MSG(x && x->kind == MT_PV_OBJECT, "%s: the payload is %s", line,
+                              x ? mt_pv_kind_name(x->kind) : "missing");
+                    if (in_model)
+                        CHECK_MSG(x && x->s && strstr(x->s, "exec"), "%s: payload named %s", line, x && x->s ? x->s : "-");
+                    if (x && x->kind == MT_PV_OBJECT) fprintf(stderr, "  %s: the payload is an inert object named %s\n", line, x->s);
                 }
                 mt_flat fl = {0};
                 mt_status fs = mt_flatten(mt_torch_root(f), "", &fl);

@@ -11,6 +11,7 @@
 #include "train/config.h"
 
 static mt_status load_text(mt_train_config *c, const char *text) {
+    mt_clear_error(); // a refusal checked below must bring its own message, not keep the last one
     return mt_config_load_yaml_text(c, text, strlen(text), "cfg.yaml", "", 0);
 }
 
@@ -227,8 +228,13 @@ static void test_trainer_keys(void) {
     CHECK_MSG(has(mt_last_error(), "cfg.yaml:3") && has(mt_last_error(), "stochastic_weight_avg"), "%s", mt_last_error());
     mt_config_free(&c);
     CHECK(build(&c, "task: text_classification\ntrainer:\n  gradient_clip_algorithm: value\n", NULL) == MT_ERR_INVALID);
+    CHECK_MSG(has(mt_last_error(), "cfg.yaml:3") && has(mt_last_error(), "trainer.gradient_clip_algorithm") &&
+                  has(mt_last_error(), "'value'"),
+              "%s", mt_last_error());
     mt_config_free(&c);
     CHECK(build(&c, "task: text_classification\ntrainer:\n  check_val_every_n_epoch: 0\n", NULL) == MT_ERR_INVALID);
+    CHECK_MSG(has(mt_last_error(), "cfg.yaml:3") && has(mt_last_error(), "trainer.check_val_every_n_epoch"), "%s",
+              mt_last_error());
     mt_config_free(&c);
 }
 

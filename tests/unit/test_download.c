@@ -17,6 +17,16 @@ static void put(const char *path, const char *text) {
     fclose(f);
 }
 
+// Under the mirror an address keeps its whole path: https://host/p becomes http://127.0.0.1:8080/p
+// (a substring test would pass a path cut short or with a prefix dropped).
+static void check_mirrored(const char *url) {
+    char out[512];
+    const char *path = !strncmp(url, "https://", 8) ? strchr(url + 8, '/') : NULL;
+    CHECK_MSG(path != NULL, "%s: not an https address with a path", url);
+    CHECK_OK(mt_download_address(url, out, sizeof out));
+    CHECK_MSG(path && !strncmp(out, "http://127.0.0.1:8080/", 22) && !strcmp(out + 21, path), "%s -> %s", url, out);
+}
+
 static void test_mirror(void) {
     char out[512];
     unsetenv("MEGATUNE_DOWNLOAD_MIRROR");
@@ -31,8 +41,9 @@ static void test_mirror(void) {
     const mt_pretrained_info *all = mt_pretrained_all(&n);
     for (size_t i = 0; i < n; i++) {
         CHECK(all[i].vocab_url != NULL);
-        CHECK_OK(mt_download_address(all[i].vocab_url, out, sizeof out));
-        CHECK(!strncmp(out, "http://127.0.0.1:8080/", 22) && strstr(all[i].vocab_url, out + 21));
+        if (all[i].vocab_url) check_mirrored(all[i].vocab_url);
+        if (all[i].vocab_url_alt) check_mirrored(all[i].vocab_url_alt);
+        if (all[i].checkpoint_url) check_mirrored(all[i].checkpoint_url);
         if (all[i].megatron && all[i].has_architecture) CHECK(all[i].checkpoint_url && strstr(all[i].checkpoint_url, "api.ngc.nvidia.com"));
     }
     static const char *bad[] = {"ftp://host", "http://", "host:8080", "http://host/path"};

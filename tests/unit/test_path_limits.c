@@ -47,8 +47,13 @@ static mt_status write_dummy(void *ctx, const char *path) { return mt_write_file
 static void test_exp_manager(void) {
     char *argv[] = {"megatune", "train"};
     char y[12000];
-    // exp_manager.exp_dir longer than a path may be (the folder it names would not be the one used)
-    char *longdir = repeat('d', 5000, root);
+    // exp_manager.exp_dir longer than a path may be (the folder it names would not be the one used),
+    // inside root and in 99-byte folders: each fits NAME_MAX, so folders made from a cut path could
+    // exist, and empty_dir(root) below would see them
+    char top[64];
+    snprintf(top, sizeof top, "%s/", root);
+    char *longdir = repeat('d', 5000, top);
+    for (size_t i = strlen(top) + 99, n = strlen(longdir); i + 1 < n; i += 100) longdir[i] = '/';
     snprintf(y, sizeof y, "task: text_classification\nexp_manager:\n  exp_dir: %s/x\n  name: TC\n  version: v\n", longdir);
     mt_train_config c;
     cfg_from(&c, y);
