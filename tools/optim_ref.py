@@ -7,7 +7,7 @@ torch.nn.utils.clip_grad_norm_ and NeMo's schedule formulas, writes OUT.
 IN layout (little-endian): int32 n_tensors, int32 steps, int32 kind (0 adam, 1 adamw),
 int32 decay_all, int32 sched (0 constant, 1 WarmupAnnealing, 2 SquareRootAnnealing,
 3 CosineAnnealing), int32 warmup, float32 lr, float32 weight_decay, float32 clip, float32 min_lr;
-then per tensor int32 numel, int32 decay flag; then the initial values; then steps x grads.
+then per tensor int32 numel, int32 ndim; then the initial values; then steps x grads.
 OUT: steps x (float32 lr, float32 grad_norm, all parameter values).
 """
 import math
@@ -44,10 +44,13 @@ def main(inp, out):
     off = 40
     sizes, decays = [], []
     for _ in range(n):
-        numel, dec = struct.unpack_from("<2i", data, off)
+        numel, ndim = struct.unpack_from("<2i", data, off)
         off += 8
         sizes.append(numel)
-        decays.append(dec)
+        # Megatron's rule (_get_params_for_weight_decay_optimization; later Megatron-LM writes it as
+        # name.endswith(".bias") or len(param.shape) == 1): no decay for biases and LayerNorm
+        # weights and biases, which in a BERT are exactly the 1-D tensors
+        decays.append(ndim > 1)
     total = sum(sizes)
     flat = np.frombuffer(data, dtype="<f4", count=total, offset=off).copy()
     off += 4 * total

@@ -62,9 +62,17 @@ static void check_shards(void) {
         CHECK_MSG(bad == 0, "%s: %zu elements of the TP=2 shards differ from TP=1", p1->name, bad);
         compared++;
     }
-    // the vocab-split table: TP=2 pads to 1024 rows, TP=1 to 1024 as well here (997 -> 1024 both)
+    // the vocab-split table: Megatron pads the vocab to a multiple of make_vocab_size_divisible_by (128)
+    // times TP, so 997 -> 1024 rows at TP=1 (8 x 128) and TP=2 (4 x 256), 512 on each rank
+    const mt_param *we1 = &t1->params[mt_param_index(t1, MT_ROLE_WORD_EMB, -1)];
     const mt_param *we = &t2->params[mt_param_index(t2, MT_ROLE_WORD_EMB, -1)];
-    CHECK(we->shape[0] * 2 == we->global_shape[0]);
+    const int64_t pad1 = (997 + 127) / 128 * 128, pad2 = (997 + 255) / 256 * 256;
+    CHECK_MSG(we1->global_shape[0] == pad1 && we1->shape[0] == pad1, "TP=1 word embeddings: %lld rows of %lld, want %lld",
+              (long long)we1->shape[0], (long long)we1->global_shape[0], (long long)pad1);
+    CHECK_MSG(we->global_shape[0] == pad2 && we->shape[0] == pad2 / 2 &&
+                  mt_model_params(r1)->params[mt_param_index(t2, MT_ROLE_WORD_EMB, -1)].shape[0] == pad2 / 2,
+              "TP=2 word embeddings: %lld rows of %lld on a rank, want %lld of %lld", (long long)we->shape[0],
+              (long long)we->global_shape[0], (long long)pad2 / 2, (long long)pad2);
     fprintf(stderr, "compared %d tensors across TP=1 and TP=2 shards\n", compared);
     // a TP=2 shard cannot run forward without a communicator of size 2
     int32_t ids[4] = {1, 2, 3, 4};

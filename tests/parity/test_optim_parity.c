@@ -50,7 +50,8 @@ static void run_case(const char *python, const char *dir, mt_optim_kind kind, in
     FILE *f = fopen(in_path, "wb");
     put_i32(f, t.count); put_i32(f, STEPS); put_i32(f, kind); put_i32(f, decay_all); put_i32(f, sk); put_i32(f, warmup);
     put_f32(f, (float)sc.lr); put_f32(f, oc.weight_decay); put_f32(f, clip); put_f32(f, (float)sc.min_lr);
-    for (int i = 0; i < t.count; i++) { put_i32(f, (int32_t)t.params[i].numel); put_i32(f, t.params[i].weight_decay); }
+    // the tensor's rank, not the table's weight_decay flag: the reference picks the decay groups itself
+    for (int i = 0; i < t.count; i++) { put_i32(f, (int32_t)t.params[i].numel); put_i32(f, t.params[i].ndim); }
     for (int i = 0; i < t.count; i++) fwrite(p + t.params[i].offset, 4, t.params[i].numel, f);
     fwrite(grads, 4, (size_t)STEPS * t.total_numel, f);
     fclose(f);

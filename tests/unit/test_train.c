@@ -267,12 +267,17 @@ static void test_checkpoint(void) {
         char old[300];
         snprintf(old, sizeof old, "%s/old.ckpt", dir);
         CHECK_OK(mt_torch_save(old, t, n));
+        // o2 and m2 already hold o's and m's values from the first load: clear them, or a load that
+        // skipped the moments would still compare equal
         memset(&back, 0, sizeof back);
         mt_optimizer_set_steps(o2, 0);
         memset(mt_model_param_data(m2), 0, tab->total * sizeof(float));
+        memset(mt_optimizer_exp_avg(o2), 0, tab->total * sizeof(float));
+        memset(mt_optimizer_exp_avg_sq(o2), 0, tab->total * sizeof(float));
         CHECK_OK(mt_train_ckpt_load(old, m2, o2, &back));
         CHECK(back.global_step == 17 && back.batch_in_epoch == 5 && back.last_monitor == 0.3512 && mt_optimizer_steps(o2) == 3);
         CHECK(!memcmp(mt_model_param_data(m), mt_model_param_data(m2), tab->total * sizeof(float)));
+        CHECK(!memcmp(mt_optimizer_exp_avg(o), mt_optimizer_exp_avg(o2), tab->total * sizeof(float)));
         CHECK(!memcmp(mt_optimizer_exp_avg_sq(o), mt_optimizer_exp_avg_sq(o2), tab->total * sizeof(float)));
         unlink(old);
         free(t);
@@ -303,9 +308,14 @@ static void session_from_yaml(mt_train_config *c, mt_session *s, const char *y, 
 // fc_dropout; 0 turns dropout off exactly (a training forward equals an evaluation forward). The
 // encoder's layernorm_epsilon and gelu come from the same block (neither at its default here: a
 // session that ignored them would build the default model, and the e2e runs use the defaults).
+static int no_source_dir; // the blocks that read examples/data did not run: reported as a skip in main
+
 static void test_dropout_keys(void) {
     const char *src = mt_test_env("MEGATUNE_SOURCE_DIR", NULL);
-    if (!src) return;
+    if (!src) {
+        no_source_dir = 1;
+        return;
+    }
     char vocab[1024];
     snprintf(vocab, sizeof vocab, "%s/examples/data/quickstart_vocab.txt", src);
     for (int zero = 0; zero <= 1; zero++) {
@@ -371,7 +381,10 @@ static void test_dropout_keys(void) {
 // reach the model, none at its default.
 static void test_token_head_keys(void) {
     const char *src = mt_test_env("MEGATUNE_SOURCE_DIR", NULL);
-    if (!src) return;
+    if (!src) {
+        no_source_dir = 1;
+        return;
+    }
     mt_train_config c;
     CHECK_OK(mt_config_init(&c));
     char y[2048];
@@ -400,5 +413,8 @@ int main(void) {
     test_order();
     test_length_grouped();
     test_checkpoint();
+    // a failure elsewhere must not be hidden behind the skip
+    if (!mt_test_failures && no_source_dir)
+        TEST_SKIP("MEGATUNE_SOURCE_DIR unset (run under ctest): the YAML-to-model blocks did not run (the rest passed)");
     TEST_DONE();
 }
