@@ -1,13 +1,25 @@
 // libFuzzer target: arbitrary bytes through the pickle VM (zip-style and legacy persistent ids,
-// chosen by the first byte) must give a value tree or a clear error, never a crash, a hang or a
+// chosen by the first byte) must give a value tree or a clear error naming the input (checked: out
+// of memory aside, the message holds "fuzz.pkl"), never a crash, a hang or a
 // leak; the result is walked (dict lookups, Namespace attributes, flattening) to touch every node.
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ckpt/pickle.h"
 #include "ckpt/torchfile.h"
 #include "fuzz_env.h"
+
+// A failed open must say which file: the message names `name` (out of memory excepted: with
+// allocator_may_return_null a failed allocation may be reported without it).
+static void expect_named(mt_status s, const char *name) {
+    if (s == MT_OK || s == MT_ERR_NOMEM) return;
+    if (!strstr(mt_last_error(), name)) {
+        fprintf(stderr, "%s failed (%s) without naming it: %s\n", name, mt_status_name(s), mt_last_error());
+        abort();
+    }
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
@@ -16,7 +28,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!pk) return 0;
     mt_pv *root = NULL;
     size_t end = 0;
-    if (mt_pickle_parse(pk, data + 1, size - 1, legacy, "fuzz", &root, &end) == MT_OK) {
+    mt_clear_error();
+    mt_status s = mt_pickle_parse(pk, data + 1, size - 1, legacy, "fuzz.pkl", &root, &end);
+    expect_named(s, "fuzz.pkl");
+    if (s == MT_OK) {
         if (end > size - 1) abort();
         (void)mt_pv_get(root, "model");
         (void)mt_pv_attr(mt_pv_get(root, "args"), "hidden_size");

@@ -1,8 +1,9 @@
 // libFuzzer target: arbitrary bytes as a .safetensors file (8-byte header length, JSON header,
 // data section) must open with every tensor inside the data, or fail with an error naming the
-// file; never a crash, an over-read (exact-size copy under ASan) or a leak. Each tensor's first and
+// file (checked: out of memory aside, the message holds "fuzz.safetensors"); never a crash, an over-read (exact-size copy under ASan) or a leak. Each tensor's first and
 // last rows are read.
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,12 +11,25 @@
 #include "ckpt/torchfile.h"
 #include "fuzz_env.h"
 
+// A failed open must say which file: the message names `name` (out of memory excepted: with
+// allocator_may_return_null a failed allocation may be reported without it).
+static void expect_named(mt_status s, const char *name) {
+    if (s == MT_OK || s == MT_ERR_NOMEM) return;
+    if (!strstr(mt_last_error(), name)) {
+        fprintf(stderr, "%s failed (%s) without naming it: %s\n", name, mt_status_name(s), mt_last_error());
+        abort();
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     uint8_t *buf = malloc(size ? size : 1);
     if (!buf) return 0;
     memcpy(buf, data, size);
     mt_safetensors *st = NULL;
-    if (mt_safetensors_open_mem("fuzz.safetensors", buf, size, &st) == MT_OK) {
+    mt_clear_error();
+    mt_status s = mt_safetensors_open_mem("fuzz.safetensors", buf, size, &st);
+    expect_named(s, "fuzz.safetensors");
+    if (s == MT_OK) {
         for (size_t i = 0; i < mt_safetensors_count(st); i++) {
             const mt_ckpt_tensor *t = &mt_safetensors_entry(st, i)->t;
             if (mt_ckpt_tensor_check(t, "fuzz") != MT_OK) abort(); // open promised every tensor is valid

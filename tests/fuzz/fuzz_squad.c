@@ -5,6 +5,7 @@
 //   3: the same with the bytes as null_odds.json
 // Each must give a dataset / files / scores or one clear error, never a crash, a leak or a partial
 // file presented as good.
+#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,24 @@ static const char DATA_V2[] =
     " \"answers\": [{\"text\": \"paris\", \"answer_start\": 24}]},"
     " {\"id\": \"q2\", \"question\": \"the books\", \"is_impossible\": true, \"answers\": []}]}]}]}";
 static const char PRED[] = "{\"q1\": \"paris\", \"q2\": \"\"}";
+
+// Whether a temporary file of the output `path` (path.tmp.XXXXXX) is left in its folder.
+static int temp_left(const char *path) {
+    const char *slash = strrchr(path, '/');
+    char folder[128], prefix[128];
+    snprintf(folder, sizeof folder, "%.*s", (int)(slash - path), path);
+    snprintf(prefix, sizeof prefix, "%s.tmp.", slash + 1);
+    DIR *h = opendir(folder);
+    if (!h) abort();
+    int left = 0;
+    for (struct dirent *e; (e = readdir(h));)
+        if (!strncmp(e->d_name, prefix, strlen(prefix))) {
+            fprintf(stderr, "fuzz_squad: %s/%s was left behind\n", folder, e->d_name);
+            left = 1;
+        }
+    closedir(h);
+    return left;
+}
 
 // Batches every feature (up to a bound) and post-processes logits that depend only on the position.
 static void post_process(const mt_dataset *d, const char *pred, const char *nbest, const char *odds) {
@@ -45,9 +64,19 @@ static void post_process(const mt_dataset *d, const char *pred, const char *nbes
         if (mt_squad_results_add(r, idx, k, b.T, logits) != MT_OK) abort();
     }
     mt_squad_scores sc;
+    // none of the three exists before (an eval input leaves a predictions.json behind)
+    unlink(pred), unlink(nbest), unlink(odds);
     mt_status s = mt_squad_write_predictions(d, mt_squad_vocab(d), r, pred, nbest, odds, &sc);
-    // a failed write must not leave a file under the final name
-    if (s != MT_OK && access(pred, F_OK) == 0) abort();
+    // a failed write must not leave any of its files under the final name; whatever the outcome,
+    // no temporary file beside them (<name>.tmp.XXXXXX, tasks/outfile.c)
+    const char *outs[] = {pred, nbest, odds};
+    for (int i = 0; i < 3; i++) {
+        if (s != MT_OK && access(outs[i], F_OK) == 0) {
+            fprintf(stderr, "fuzz_squad: a failed write left %s\n", outs[i]);
+            abort();
+        }
+        if (temp_left(outs[i])) abort();
+    }
     unlink(pred), unlink(nbest), unlink(odds);
     free(logits);
     mt_batch_buffer_free(&buf);

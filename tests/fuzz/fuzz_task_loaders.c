@@ -2,7 +2,10 @@
 // GLUE tasks' TSV, a NeMo NER text/labels pair, a CoNLL/IOB file for `megatune data import-iob`, a
 // ChemProt file for `megatune data import-chemprot`, a P&C text/labels pair, an intent/slot .tsv + slots)
 // must give a dataset (or converted files) or a clear error, never a crash; a loaded dataset must
-// batch cleanly. The first byte picks the task and the split of the input.
+// batch cleanly. The first byte picks the task and the split of the input. The two importers write
+// into a folder of their own, emptied before each input: after a failed import it must be empty (no
+// converted file, no temporary file), after a successful one hold exactly the converted files.
+#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +19,38 @@
 #include "fuzz_env.h"
 
 static const char VOCAB[] = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nthe\ngood\nbad\nfilm\n##s\n,\n.\nO\n";
+
+// Empties the flat folder `d` (made if absent).
+static void clear_dir(const char *d) {
+    mkdir(d, 0700);
+    DIR *h = opendir(d);
+    if (!h) abort();
+    char p[600];
+    for (struct dirent *e; (e = readdir(h));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        if ((size_t)snprintf(p, sizeof p, "%s/%s", d, e->d_name) >= sizeof p || unlink(p) != 0) abort();
+    }
+    closedir(h);
+}
+
+// Aborts unless the folder `d` holds exactly the files named in `want` (NULL-terminated; {NULL}: empty).
+static void expect_only(const char *d, const char *const *want, const char *why) {
+    DIR *h = opendir(d);
+    if (!h) abort();
+    int n = 0, bad = 0;
+    for (struct dirent *e; (e = readdir(h));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        int ok = 0;
+        for (const char *const *w = want; *w && !ok; w++) ok = !strcmp(e->d_name, *w);
+        if (!ok) fprintf(stderr, "fuzz_task_loaders: %s: unexpected %s/%s\n", why, d, e->d_name), bad = 1;
+        n++;
+    }
+    closedir(h);
+    int nw = 0;
+    while (want[nw]) nw++;
+    if (n != nw) fprintf(stderr, "fuzz_task_loaders: %s: %s holds %d file(s), expected %d\n", why, d, n, nw), bad = 1;
+    if (bad) abort();
+}
 
 static void exercise(const mt_dataset *d) {
     size_t n = mt_dataset_size(d);
@@ -67,11 +102,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     case 13: { // ChemProt import ("sentence<TAB>label" with a label map it builds), then loads as text classification
         snprintf(path, sizeof path, "%s/chemprot.tsv", dir);
         write_file(path, data, size);
-        char out[256];
-        snprintf(out, sizeof out, "%s/cp_train.tsv", dir);
+        char cp[256], out[300];
+        snprintf(cp, sizeof cp, "%s/cp", dir);
+        clear_dir(cp);
+        snprintf(out, sizeof out, "%s/train.tsv", cp);
         size_t ne = 0;
         int nl = 0;
-        if (mt_data_import_chemprot(path, out, NULL, &ne, &nl) != MT_OK) return 0;
+        static const char *const none[] = {NULL}, *const converted[] = {"train.tsv", NULL};
+        if (mt_data_import_chemprot(path, out, NULL, &ne, &nl) != MT_OK) {
+            expect_only(cp, none, "failed ChemProt import"); // no converted file, no temporary one
+            return 0;
+        }
+        expect_only(cp, converted, "ChemProt import");
         mt_task_options_default(&o, MT_TASK_TEXT_CLASSIFICATION);
         o.num_classes = nl > 0 ? nl : 1;
         o.max_seq_length = 8;
@@ -83,9 +125,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         write_file(path, data, size);
         char out[256];
         snprintf(out, sizeof out, "%s/iob", dir);
-        mkdir(out, 0700);
+        clear_dir(out);
         size_t ns = 0, nw = 0;
-        if (mt_data_import_iob(path, out, "train", &ns, &nw) != MT_OK) return 0;
+        static const char *const none[] = {NULL}, *const pair[] = {"text_train.txt", "labels_train.txt", NULL};
+        if (mt_data_import_iob(path, out, "train", &ns, &nw) != MT_OK) {
+            expect_only(out, none, "failed IOB import"); // neither file of the pair, no temporary file
+            return 0;
+        }
+        expect_only(out, pair, "IOB import");
         mt_task_options_default(&o, MT_TASK_TOKEN_CLASSIFICATION);
         o.max_seq_length = 6;
         s = mt_dataset_load(&o, tok, out, "train", NULL, &d);

@@ -1,7 +1,9 @@
 // libFuzzer target: arbitrary bytes as a torch checkpoint (zip container with ZIP64 and any
 // prefix, or the legacy container) and as a safetensors file must open with every tensor inside
-// its storage, or fail with an error; every resolved tensor's last row is read to prove it.
+// its storage, or fail with an error naming the file (checked: out of memory aside, the message
+// holds "fuzz.pt" / "fuzz.safetensors"); every resolved tensor's last row is read to prove it.
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,13 +20,26 @@ static void touch(const mt_ckpt_tensor *t) {
     mt_ckpt_tensor_row_f32(t, 0, 0, n, tmp);
 }
 
+// A failed open must say which file: the message names `name` (out of memory excepted: with
+// allocator_may_return_null a failed allocation may be reported without it).
+static void expect_named(mt_status s, const char *name) {
+    if (s == MT_OK || s == MT_ERR_NOMEM) return;
+    if (!strstr(mt_last_error(), name)) {
+        fprintf(stderr, "%s failed (%s) without naming it: %s\n", name, mt_status_name(s), mt_last_error());
+        abort();
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     // exact-size copy so any over-read is caught
     uint8_t *buf = malloc(size ? size : 1);
     if (!buf) return 0;
     memcpy(buf, data, size);
     mt_torch_file *f = NULL;
-    if (mt_torch_open_mem("fuzz.pt", buf, size, &f) == MT_OK) {
+    mt_clear_error();
+    mt_status s = mt_torch_open_mem("fuzz.pt", buf, size, &f);
+    expect_named(s, "fuzz.pt");
+    if (s == MT_OK) {
         mt_flat fl = {0};
         if (mt_flatten(mt_torch_root(f), "", &fl) == MT_OK) {
             for (size_t i = 0; i < fl.n; i++) touch(fl.e[i].t);
@@ -33,7 +48,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         mt_torch_close(f);
     }
     mt_safetensors *st = NULL;
-    if (mt_safetensors_open_mem("fuzz.safetensors", buf, size, &st) == MT_OK) {
+    mt_clear_error();
+    s = mt_safetensors_open_mem("fuzz.safetensors", buf, size, &st);
+    expect_named(s, "fuzz.safetensors");
+    if (s == MT_OK) {
         for (size_t i = 0; i < mt_safetensors_count(st); i++) touch(&mt_safetensors_entry(st, i)->t);
         mt_safetensors_close(st);
     }

@@ -6,6 +6,7 @@
 //  - sizes read from files whose products would wrap are refused;
 //  - .nemo members other than weights are capped at 256 MiB by the one tar reader that both
 //    `inspect -v` and the training restore use.
+#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -226,11 +227,34 @@ static void test_tar_caps(void) {
     uint8_t *txt = slurp(out, &n);
     CHECK_MSG(txt && strstr((char *)txt, "trainer: {}"), "the small member was not shown");
     free(txt);
+    // the restore unpacks into $TMPDIR/megatune-nemo-XXXXXX (make_tmpdir): point TMPDIR at an empty
+    // folder of ours, so that a failed restore that leaves its folder (or a file in it) is seen
+    char tdir[128];
+    snprintf(tdir, sizeof tdir, "%s/tmpdir", dir);
+    CHECK(mkdir(tdir, 0700) == 0);
+    const char *old_tmpdir = getenv("TMPDIR");
+    char *saved_tmpdir = old_tmpdir ? strdup(old_tmpdir) : NULL;
+    setenv("TMPDIR", tdir, 1);
+    mt_clear_error(); // the message checked below must come from this restore, not from inspect
     mt_nemo *nm = NULL;
     s = mt_nemo_restore(path, NULL, 0, &nm);
-    CHECK_MSG(s == MT_ERR_FORMAT && strstr(mt_last_error(), "larger than 256 MiB"), "restore: status %d: %s", s,
-              mt_last_error());
+    if (saved_tmpdir) setenv("TMPDIR", saved_tmpdir, 1);
+    else unsetenv("TMPDIR");
+    free(saved_tmpdir);
+    CHECK_MSG(s == MT_ERR_FORMAT && nm == NULL && strstr(mt_last_error(), "larger than 256 MiB") &&
+                  strstr(mt_last_error(), "model_config.yaml") && strstr(mt_last_error(), path),
+              "restore: status %d: %s", s, mt_last_error());
     if (nm) mt_nemo_free(nm);
+    int left = 0;
+    DIR *td = opendir(tdir);
+    CHECK(td != NULL);
+    for (struct dirent *e; td && (e = readdir(td));)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            fprintf(stderr, "a failed restore left %s/%s\n", tdir, e->d_name);
+            left++;
+        }
+    if (td) closedir(td);
+    CHECK_MSG(left == 0, "a failed .nemo restore left %d entr%s in its TMPDIR %s", left, left == 1 ? "y" : "ies", tdir);
     CHECK(mt_tar_member_limit("model_weights.ckpt") == MT_TAR_WEIGHTS_MAX);
     CHECK(mt_tar_member_limit("mp_rank_01/model_weights.ckpt") == MT_TAR_WEIGHTS_MAX);
     CHECK(mt_tar_member_limit("vocab.txt") == MT_TAR_SMALL_MAX);
