@@ -88,8 +88,7 @@ mt_status mt_data_import_iob(const char *in_path, const char *out_dir, const cha
         ns++;
     }
     if (!s && ns == 0) s = mt_fail(MT_ERR_FORMAT, "%s: no sentence found (expected 'word ... label' lines)", in_path);
-    if (!s) s = mt_outfile_commit(&ot);
-    if (!s) s = mt_outfile_commit(&ol);
+    if (!s) s = mt_outfile_commit_all((mt_outfile *const[]){&ot, &ol}, 2);
     mt_outfile_abort(&ot);
     mt_outfile_abort(&ol);
     mt_lines_close(&L);
@@ -199,12 +198,12 @@ mt_status mt_data_import_chemprot(const char *in_path, const char *out_path, con
     if (r < 0) s = MT_ERR_FORMAT;
     if (!s && n == 0) s = mt_fail(MT_ERR_FORMAT, "%s: no example found", in_path);
     mt_outfile om = {0};
-    if (!s && label_map && !have_map && !(s = mt_outfile_open(&om, label_map))) {
+    if (!s && label_map && !have_map && !(s = mt_outfile_open(&om, label_map)))
         for (int i = 0; i < m.n; i++) fprintf(om.f, "%s\t%d\n", m.names[i], i);
-        s = mt_outfile_commit(&om);
-    }
-    // the data file last: it never exists without the label map that gives its ids meaning
-    if (!s) s = mt_outfile_commit(&oo);
+    // both or neither, the data file renamed last: it never exists without the label map that
+    // gives its ids meaning
+    if (!s) s = mt_outfile_commit_all((mt_outfile *const[]){&om, &oo}, 2);
+    mt_outfile_abort(&om);
     mt_outfile_abort(&oo);
     if (n_examples) *n_examples = n;
     if (n_labels) *n_labels = m.n;

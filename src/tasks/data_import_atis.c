@@ -128,8 +128,7 @@ static mt_status atis_mode(const char *in, const char *out, const char *mode, co
         n++;
     }
     if (!s && n == 0) s = mt_fail(MT_ERR_FORMAT, "%s: no query", qp);
-    if (!s) s = mt_outfile_commit(&o1);
-    if (!s) s = mt_outfile_commit(&o2);
+    if (!s) s = mt_outfile_commit_all((mt_outfile *const[]){&o1, &o2}, 2);
     mt_outfile_abort(&o1);
     mt_outfile_abort(&o2);
     free(fq);

@@ -94,8 +94,7 @@ mt_status mt_data_import_pnc(const char *in_path, const char *out_dir, size_t *n
     }
     if (r < 0) s = MT_ERR_FORMAT;
     if (!s && nw == 0) s = mt_fail(MT_ERR_FORMAT, "%s: no word found in the text", in_path);
-    if (!s) s = mt_outfile_commit(&ot);
-    if (!s) s = mt_outfile_commit(&ol);
+    if (!s) s = mt_outfile_commit_all((mt_outfile *const[]){&ot, &ol}, 2);
     mt_outfile_abort(&ot);
     mt_outfile_abort(&ol);
     mt_lines_close(&L);

@@ -48,37 +48,62 @@ mt_status mt_outfile_open(mt_outfile *o, const char *path) {
     return MT_OK;
 }
 
-mt_status mt_outfile_commit(mt_outfile *o) {
-    if (!o->f) return mt_fail(MT_ERR_INVALID, "output file committed twice");
+// Writes o's file out and closes it, the temporary file kept for the rename (stdout: flushed).
+static mt_status outfile_finish(mt_outfile *o) {
     if (o->f == stdout) {
         o->f = NULL;
         if (fflush(stdout) != 0) return mt_fail(MT_ERR_IO, "stdout: write failed: %s", strerror(errno));
         return MT_OK;
     }
-    mt_status s = MT_OK;
     int bad = ferror(o->f) || fflush(o->f) != 0 || fsync(fileno(o->f)) != 0;
     if (fclose(o->f) != 0) bad = 1;
     o->f = NULL;
-    if (bad) s = mt_fail(MT_ERR_IO, "%s: write failed (disk full?): %s", o->path, strerror(errno));
-    else if (rename(o->tmp, o->path) != 0)
-        s = mt_fail(MT_ERR_IO, "%s: cannot rename %s into place: %s", o->path, o->tmp, strerror(errno));
-    if (s == MT_OK) {
-        free(o->tmp);
-        o->tmp = NULL;
-        // make the rename itself durable
-        char *dir = mt_strdup(o->path);
-        if (dir) {
-            char *sl = strrchr(dir, '/');
-            const char *d = sl ? (sl == dir ? "/" : (*sl = 0, dir)) : ".";
-            int dfd = open(d, O_RDONLY | O_DIRECTORY);
-            if (dfd >= 0) {
-                (void)fsync(dfd);
-                close(dfd);
-            }
-            free(dir);
+    return bad ? mt_fail(MT_ERR_IO, "%s: write failed (disk full?): %s", o->path, strerror(errno)) : MT_OK;
+}
+
+// makes a rename into path's folder durable
+static void sync_folder_of(const char *path) {
+    char *dir = mt_strdup(path);
+    if (!dir) return;
+    char *sl = strrchr(dir, '/');
+    const char *d = sl ? (sl == dir ? "/" : (*sl = 0, dir)) : ".";
+    int dfd = open(d, O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) {
+        (void)fsync(dfd);
+        close(dfd);
+    }
+    free(dir);
+}
+
+mt_status mt_outfile_commit(mt_outfile *o) {
+    if (!o->f) return mt_fail(MT_ERR_INVALID, "output file committed twice");
+    return mt_outfile_commit_all(&o, 1);
+}
+
+mt_status mt_outfile_commit_all(mt_outfile *const *o, int n) {
+    mt_status s = MT_OK;
+    int *open_ = mt_malloc(n > 0 ? (size_t)n * sizeof *open_ : 1);
+    if (!open_) s = MT_ERR_NOMEM;
+    for (int i = 0; i < n && !s; i++) {
+        open_[i] = o[i]->f != NULL && o[i]->f != stdout; // (a file to rename)
+        if (o[i]->f) s = outfile_finish(o[i]);
+    }
+    int done = 0;
+    for (; done < n && !s; done++) {
+        if (!open_[done]) continue;
+        if (rename(o[done]->tmp, o[done]->path) != 0)
+            s = mt_fail(MT_ERR_IO, "%s: cannot rename %s into place: %s", o[done]->path, o[done]->tmp, strerror(errno));
+        else {
+            free(o[done]->tmp);
+            o[done]->tmp = NULL;
         }
     }
-    mt_outfile_abort(o);
+    for (int i = 0; i < n; i++) {
+        if (s && i < done - 1 && open_ && open_[i]) unlink(o[i]->path); // (the set whole or not at all)
+        else if (!s && open_[i]) sync_folder_of(o[i]->path);
+        mt_outfile_abort(o[i]);
+    }
+    free(open_);
     return s;
 }
 

@@ -571,9 +571,7 @@ mt_status mt_squad_write_predictions(const mt_dataset *d, const mt_vocab *vocab,
     free(pre);
     free(nb);
     free(probs);
-    if (!s && po.f) s = mt_outfile_commit(&po);
-    if (!s && no.f) s = mt_outfile_commit(&no);
-    if (!s && oo.f) s = mt_outfile_commit(&oo);
+    if (!s) s = mt_outfile_commit_all((mt_outfile *const[]){&po, &no, &oo}, 3);
     if (s) {
         mt_outfile_abort(&po); mt_outfile_abort(&no); mt_outfile_abort(&oo);
         free(qe); free(qf); free(qh); free(qp);

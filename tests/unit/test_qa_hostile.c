@@ -142,6 +142,41 @@ static void test_outfile(const char *dir) {
     CHECK(mt_outfile_open(&o, missing) != MT_OK);
     CHECK_MSG(has(mt_last_error(), "no/such/out.txt: cannot create"), "%s", mt_last_error());
     unlink(path);
+
+    // files that belong together appear all or none
+    char pa[600], pb[600];
+    snprintf(pa, sizeof pa, "%s/a.txt", dir);
+    snprintf(pb, sizeof pb, "%s/b.txt", dir);
+    mt_outfile a, b;
+    mt_outfile *const both[] = {&a, &b};
+    // the second one's write fails (its descriptor closed under it): the first is not renamed either
+    CHECK_OK(mt_outfile_open(&a, pa));
+    CHECK_OK(mt_outfile_open(&b, pb));
+    fputs("A", a.f);
+    fputs("B", b.f);
+    close(fileno(b.f));
+    CHECK(mt_outfile_commit_all(both, 2) != MT_OK);
+    CHECK_MSG(has(mt_last_error(), "b.txt: write failed"), "%s", mt_last_error());
+    CHECK(access(pa, F_OK) != 0 && access(pb, F_OK) != 0 && count_entries(dir) == 0);
+    // the second one's rename fails (a folder took its name): the first, already renamed, is removed
+    CHECK_OK(mt_outfile_open(&a, pa));
+    CHECK_OK(mt_outfile_open(&b, pb));
+    fputs("A", a.f);
+    fputs("B", b.f);
+    CHECK(mkdir(pb, 0700) == 0);
+    CHECK(mt_outfile_commit_all(both, 2) != MT_OK);
+    CHECK_MSG(has(mt_last_error(), "b.txt: cannot rename"), "%s", mt_last_error());
+    CHECK(access(pa, F_OK) != 0);
+    CHECK(rmdir(pb) == 0 && count_entries(dir) == 0);
+    // and both when nothing fails
+    CHECK_OK(mt_outfile_open(&a, pa));
+    CHECK_OK(mt_outfile_open(&b, pb));
+    fputs("A", a.f);
+    fputs("B", b.f);
+    CHECK_OK(mt_outfile_commit_all(both, 2));
+    CHECK(slurp(pa) && !strcmp(slurp(pa), "A") && slurp(pb) && !strcmp(slurp(pb), "B") && count_entries(dir) == 2);
+    unlink(pa);
+    unlink(pb);
 }
 
 int main(void) {
