@@ -5,6 +5,9 @@ usage: check_ckpt_roundtrip.py DIR
 DIR/flat.pt          megatune mt_torch_save; DIR/flat.raw.* hold each tensor's raw bytes
 DIR/nested.pt        {'model': {'language_model': {...}}, 'checkpoint_version': 3.0, ...}
 DIR/st.safetensors   parsed with json + struct only (no safetensors package), compared with raw
+DIR/model_weights.ckpt and DIR/wrapped.ckpt   the same NeMo state dict, plain and wrapped as
+                     {'state_dict': ..., 'epoch': 3} with Megatron's newer 'encoder' / 'self_attention'
+                     names: torch.load gives the same tensors under the mapped names
 Exit 0 when everything matches bit-exactly; prints the first difference otherwise.
 """
 import json
@@ -121,4 +124,25 @@ for n, dt, shape in names:
     b, e = v["data_offsets"]
     if data[b:e] != raw(n):
         fail("safetensors %s bytes" % n)
+plain = torch.load(os.path.join(D, "model_weights.ckpt"))
+wrapped = torch.load(os.path.join(D, "wrapped.ckpt"))
+if wrapped.get("epoch") != 3 or not isinstance(wrapped.get("state_dict"), dict):
+    fail("wrapped.ckpt: no state_dict or epoch %r" % wrapped.get("epoch"))
+if not plain or not all(isinstance(t, torch.Tensor) for t in plain.values()):
+    fail("model_weights.ckpt holds no tensors")
+
+
+def newer_name(k):
+    return k.replace("language_model.transformer.", "language_model.encoder.").replace(".attention.",
+                                                                                      ".self_attention.")
+
+
+renamed = {newer_name(k): t for k, t in plain.items()}
+if set(renamed) != set(wrapped["state_dict"]):
+    fail("wrapped.ckpt keys %s != %s" % (sorted(wrapped["state_dict"]), sorted(renamed)))
+if not any(k != newer_name(k) for k in plain):
+    fail("model_weights.ckpt has no key the newer names change")
+for k, t in renamed.items():
+    if not torch.equal(t, wrapped["state_dict"][k]):
+        fail("wrapped.ckpt %s differs from model_weights.ckpt" % k)
 print("roundtrip OK")

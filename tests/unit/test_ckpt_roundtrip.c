@@ -1,6 +1,7 @@
 // megatune writes torch .pt (flat and nested) and safetensors; torch.load and an independent
 // json+struct parser read them back bit-exactly (tools/check_ckpt_roundtrip.py); megatune's own
-// readers agree; NeMo state dicts round-trip through the model with strict/non-strict errors.
+// readers agree; NeMo state dicts round-trip through the model with strict/non-strict errors, and
+// torch.load reads the same tensors from the plain and the {'state_dict': ...} wrapped file.
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,6 +132,7 @@ static void state_dict_tests(const char *dir) {
     if (m1) CHECK_OK(mt_model_create(&cfg, NULL, &m2));
     if (m1 && m2) {
         mt_model_init_weights(m1, 7);
+        snprintf(path, sizeof path, "%s/model_api.ckpt", dir); // (model_weights.ckpt stays for the Python check)
         CHECK_OK(mt_state_dict_save_model(path, m1));
         CHECK_OK(mt_state_dict_load_model(path, m2, 1));
         const mt_param_table *mt = mt_model_params(m1);
@@ -281,12 +283,11 @@ int main(void) {
     char cmd[4096];
     snprintf(cmd, sizeof cmd, "%s -c 'import torch' 2>/dev/null", py);
     int have_torch = system(cmd) == 0;
+    state_dict_tests(dir); // (before the Python check, which also opens its two state-dict files)
     if (have_torch) {
         snprintf(cmd, sizeof cmd, "%s %s/tools/check_ckpt_roundtrip.py %s", py, src, dir);
         CHECK_MSG(system(cmd) == 0, "python round-trip check failed");
     }
-
-    state_dict_tests(dir);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
     if (!have_torch && !mt_test_failures) TEST_SKIP("%s cannot import torch: the python half did not run (the rest passed)", py);
