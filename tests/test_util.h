@@ -39,11 +39,16 @@ static int mt_test_failures = 0;
         }                                                                         \
     } while (0)
 
+// A skip after a failed CHECK is a failure: the skip must not hide what already went wrong.
 #define TEST_SKIP(...)                                                            \
     do {                                                                          \
         fprintf(stderr, "SKIP: ");                                                \
         fprintf(stderr, __VA_ARGS__);                                             \
         fputc('\n', stderr);                                                      \
+        if (mt_test_failures) {                                                   \
+            fprintf(stderr, "FAILED: %d check(s) before the skip\n", mt_test_failures); \
+            exit(1);                                                              \
+        }                                                                         \
         exit(77);                                                                 \
     } while (0)
 
