@@ -45,7 +45,8 @@ int mt_cmd_eval_squad(int argc, char **argv) {
     if (!mem) { fprintf(stderr, "megatune: error: out of memory\n"); return 1; }
     mt_status s = mt_squad_eval_files(pos[0], pos[1], na, mem);
     fclose(mem);
-    if (!s) fwrite(buf, 1, len, stdout);
+    if (!s && (fwrite(buf, 1, len, stdout) != len || fflush(stdout) != 0))
+        s = mt_fail(MT_ERR_IO, "stdout: write error (disk full or closed pipe?)");
     free(buf);
     return s ? mt_cli_error() : 0;
 }

@@ -86,13 +86,19 @@ for v in dev-v1.1 dev-v2.0; do
     cmp -s "$T/a.txt" "$T/b.txt" || { cat "$T/a.txt" "$T/b.txt"; fail "eval-squad $v $p differs"; }
   done
   "$BIN" eval-squad "$T/$v.json" "$T/$v-pert.json" --na-prob-file "$T/$v-na.json" > "$T/a.txt" || fail "eval-squad $v na"
-  "$PY" "$SRC/tools/squad_eval_ref.py" "$T/$v.json" "$T/$v-pert.json" --na-prob-file "$T/$v-na.json" > "$T/b.txt"
+  "$PY" "$SRC/tools/squad_eval_ref.py" "$T/$v.json" "$T/$v-pert.json" --na-prob-file "$T/$v-na.json" > "$T/b.txt" \
+    || fail "reference $v na"
   cmp -s "$T/a.txt" "$T/b.txt" || { cat "$T/a.txt" "$T/b.txt"; fail "eval-squad $v with null odds differs"; }
   echo "ok: eval-squad $v: $(tr -d '\n' < "$T/a.txt" | cut -c1-120)"
 done
 grep -q '"exact_match": 100.0, "f1": 100.0' <("$BIN" eval-squad "$T/dev-v1.1.json" "$T/dev-v1.1-perfect.json") \
   || fail "perfect v1.1 predictions must score 100"
 grep -q '"best_exact"' "$T/a.txt" || fail "no best_exact with --na-prob-file"
+# scores that cannot be written are an error, not a silent exit 0
+if [ -w /dev/full ]; then
+  out=$("$BIN" eval-squad "$T/dev-v1.1.json" "$T/dev-v1.1-perfect.json" 2>&1 > /dev/full); rc=$?
+  [ $rc = 1 ] && echo "$out" | grep -q "stdout: write error" || fail "eval-squad > /dev/full: exit $rc: $out"
+fi
 
 # --- 3. bad prediction files ---
 badp() { # name, data, content, expected parts...
