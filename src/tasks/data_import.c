@@ -58,8 +58,11 @@ mt_status mt_data_import_iob(const char *in_path, const char *out_dir, const cha
     int r;
     mt_status s = MT_OK;
     while ((r = mt_lines_next(&L, &line, &len)) == 1) {
-        char *f[64];
-        int n = mt_split_ws(line, f, 64);
+        // one field more than a token line may have, so that a longer line is seen (and refused)
+        // instead of its 64th field silently taken as the label
+        enum { MAX_FIELDS = 64 };
+        char *f[MAX_FIELDS + 1];
+        int n = mt_split_ws(line, f, MAX_FIELDS + 1);
         // a blank line, or one of other whitespace only (\v, \f: found by fuzz_task_loaders, f[0] was unset)
         if (n == 0) {
             if (in_sentence) {
@@ -74,6 +77,12 @@ mt_status mt_data_import_iob(const char *in_path, const char *out_dir, const cha
         if (n < 2) {
             s = mt_fail(MT_ERR_FORMAT, "%s:%d: a token line needs at least 2 fields (word ... label), got '%s'", in_path,
                         L.lineno, f[0]);
+            break;
+        }
+        if (n > MAX_FIELDS) {
+            s = mt_fail(MT_ERR_FORMAT, "%s:%d: more than %d fields; a token line is 'word ... label' (the first field "
+                        "the word, the last the label): is this a CoNLL/IOB file, with one token per line?", in_path,
+                        L.lineno, MAX_FIELDS);
             break;
         }
         fprintf(ft, "%s%s", in_sentence ? " " : "", f[0]);

@@ -6,7 +6,8 @@
 //        atis.<mode>.slots.csv (slot ids, first and last = BOS/EOS slots), mode = train, test
 //   out: <mode>.tsv ("sentence<TAB>label" header, then "words<TAB>intent id"), <mode>_slots.tsv,
 //        dict.intents.csv, dict.slots.csv (copies of the two dictionaries)
-// As NeMo, the words are joined by single spaces and lower-cased only on request.
+// As NeMo, the words are joined by single spaces and lower-cased only on request. The six files
+// appear together or not at all: a failed import leaves OUT as it was.
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,23 +57,20 @@ static void atis_list_free(atis_list *v) {
     mt_lines_close(&v->L);
 }
 
-static mt_status atis_mode(const char *in, const char *out, const char *mode, const atis_list *vocab, int n_intents,
-                           int n_slots, int lower, size_t *count) {
-    char qp[2048], ip[2048], sp[2048], op[2048], osp[2048];
+// One split: atis.<mode>.*.csv -> o1 (<mode>.tsv) and o2 (<mode>_slots.tsv), open and not yet
+// committed (the caller commits the whole data set at once).
+static mt_status atis_mode(const char *in, const char *mode, const atis_list *vocab, int n_intents, int n_slots,
+                           int lower, mt_outfile *o1, mt_outfile *o2, size_t *count) {
+    char qp[2048], ip[2048], sp[2048];
     MT_TRY(mt_path_fmt(qp, sizeof qp, "%s/atis.%s.query.csv", in, mode));
     MT_TRY(mt_path_fmt(ip, sizeof ip, "%s/atis.%s.intent.csv", in, mode));
     MT_TRY(mt_path_fmt(sp, sizeof sp, "%s/atis.%s.slots.csv", in, mode));
-    MT_TRY(mt_path_fmt(op, sizeof op, "%s/%s.tsv", out, mode));
-    MT_TRY(mt_path_fmt(osp, sizeof osp, "%s/%s_slots.tsv", out, mode));
     mt_lines Q, I, S;
     MT_TRY(mt_lines_open(&Q, qp));
     mt_status s = mt_lines_open(&I, ip);
     if (s) { mt_lines_close(&Q); return s; }
     if ((s = mt_lines_open(&S, sp))) { mt_lines_close(&Q); mt_lines_close(&I); return s; }
-    mt_outfile o1 = {0}, o2 = {0};
-    s = mt_outfile_open(&o1, op);
-    if (!s) s = mt_outfile_open(&o2, osp);
-    if (!s) fputs("sentence\tlabel\n", o1.f);
+    fputs("sentence\tlabel\n", o1->f);
     char *q, *it, *sl, **fq = NULL, **fs = NULL;
     size_t lq, li, ls, cap = 0;
     size_t n = 0;
@@ -117,20 +115,17 @@ static mt_status atis_mode(const char *in, const char *out, const char *mode, co
                             S.lineno, fs[j], n_slots);
             else {
                 const char *word = vocab->s[w];
-                if (j > 1) fputc(' ', o1.f);
-                for (const char *c = word; *c; c++) fputc(lower ? tolower((unsigned char)*c) : *c, o1.f);
-                fprintf(o2.f, "%s%ld", j > 1 ? " " : "", y);
+                if (j > 1) fputc(' ', o1->f);
+                for (const char *c = word; *c; c++) fputc(lower ? tolower((unsigned char)*c) : *c, o1->f);
+                fprintf(o2->f, "%s%ld", j > 1 ? " " : "", y);
             }
         }
         if (s) break;
-        fprintf(o1.f, "\t%ld\n", iv);
-        fputc('\n', o2.f);
+        fprintf(o1->f, "\t%ld\n", iv);
+        fputc('\n', o2->f);
         n++;
     }
     if (!s && n == 0) s = mt_fail(MT_ERR_FORMAT, "%s: no query", qp);
-    if (!s) s = mt_outfile_commit_all((mt_outfile *const[]){&o1, &o2}, 2);
-    mt_outfile_abort(&o1);
-    mt_outfile_abort(&o2);
     free(fq);
     free(fs);
     mt_lines_close(&Q);
@@ -140,13 +135,8 @@ static mt_status atis_mode(const char *in, const char *out, const char *mode, co
     return s;
 }
 
-static mt_status atis_copy_list(const atis_list *v, const char *path) {
-    mt_outfile o;
-    MT_TRY(mt_outfile_open(&o, path));
-    for (int i = 0; i < v->n; i++) fprintf(o.f, "%s\n", v->s[i]);
-    mt_status s = mt_outfile_commit(&o);
-    mt_outfile_abort(&o);
-    return s;
+static void atis_copy_list(const atis_list *v, FILE *f) {
+    for (int i = 0; i < v->n; i++) fprintf(f, "%s\n", v->s[i]);
 }
 
 mt_status mt_data_import_atis(const char *in_dir, const char *out_dir, int lower, size_t *n_train, size_t *n_test) {
@@ -161,27 +151,26 @@ mt_status mt_data_import_atis(const char *in_dir, const char *out_dir, int lower
     if (!s) s = atis_read_list(&intents, p);
     if (!s) s = mt_path_join(p, sizeof p, in_dir, "atis.dict.slots.csv");
     if (!s) s = atis_read_list(&slots, p);
-    if (s) {
-        atis_list_free(&vocab);
-        atis_list_free(&intents);
-        return s;
+    // The six files are one data set: each is written to a temporary file beside its target and
+    // all are renamed into place together at the end, so a failure anywhere leaves OUT_DIR as it
+    // was (a user's earlier data set included), never a mix of old and new files.
+    enum { N_OUT = 6 };
+    static const char *const names[N_OUT] = {"train.tsv",      "train_slots.tsv",  "test.tsv",
+                                             "test_slots.tsv", "dict.intents.csv", "dict.slots.csv"};
+    mt_outfile o[N_OUT];
+    memset(o, 0, sizeof o);
+    for (int i = 0; i < N_OUT && !s; i++) {
+        s = mt_path_join(p, sizeof p, out_dir, names[i]);
+        if (!s) s = mt_outfile_open(&o[i], p);
     }
-    if (!s) s = atis_mode(in_dir, out_dir, "train", &vocab, intents.n, slots.n, lower, n_train);
-    if (!s) s = atis_mode(in_dir, out_dir, "test", &vocab, intents.n, slots.n, lower, n_test);
+    if (!s) s = atis_mode(in_dir, "train", &vocab, intents.n, slots.n, lower, &o[0], &o[1], n_train);
+    if (!s) s = atis_mode(in_dir, "test", &vocab, intents.n, slots.n, lower, &o[2], &o[3], n_test);
     if (!s) {
-        s = mt_path_join(p, sizeof p, out_dir, "dict.intents.csv");
-        if (!s) s = atis_copy_list(&intents, p);
+        atis_copy_list(&intents, o[4].f);
+        atis_copy_list(&slots, o[5].f);
+        s = mt_outfile_commit_all((mt_outfile *const[]){&o[0], &o[1], &o[2], &o[3], &o[4], &o[5]}, N_OUT);
     }
-    if (!s) {
-        s = mt_path_join(p, sizeof p, out_dir, "dict.slots.csv");
-        if (!s) s = atis_copy_list(&slots, p);
-    }
-    if (s) { // no partial data set: remove what an earlier step wrote
-        const char *names[] = {"train.tsv", "train_slots.tsv", "test.tsv", "test_slots.tsv", "dict.intents.csv"};
-        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-            if (mt_path_join(p, sizeof p, out_dir, names[i]) == MT_OK) (void)remove(p);
-        }
-    }
+    for (int i = 0; i < N_OUT; i++) mt_outfile_abort(&o[i]); // (temporary files of a failed run)
     atis_list_free(&vocab);
     atis_list_free(&intents);
     atis_list_free(&slots);

@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "tasks/squad.h"
 #include "core/file.h"
+#include "tasks/outfile.h"
 #include "tasks/task_internal.h"
 
 void mt_task_options_default(mt_task_options *o, mt_task_kind kind) {
@@ -194,12 +195,14 @@ const char *mt_dataset_label_name2(const mt_dataset *d, int id) {
     return id >= 0 && id < d->n_labels2 ? d->labels2[id] : NULL;
 }
 
+// Written whole or not at all (tasks/outfile.h): a failed write keeps the previous map, if any.
 mt_status mt_dataset_write_label_ids(const mt_dataset *d, const char *path) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return mt_fail(MT_ERR_IO, "%s: cannot create the label map file", path);
-    for (int i = 0; i < d->n_labels; i++) fprintf(f, "%s\n", d->labels[i]);
-    if (fclose(f) != 0) return mt_fail(MT_ERR_IO, "%s: write failed (disk full?)", path);
-    return MT_OK;
+    mt_outfile o;
+    MT_TRY(mt_outfile_open(&o, path));
+    for (int i = 0; i < d->n_labels; i++) fprintf(o.f, "%s\n", d->labels[i]);
+    mt_status s = mt_outfile_commit(&o); // (a write error is reported here, naming path)
+    mt_outfile_abort(&o);
+    return s;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -16,6 +16,33 @@
 #include "core/file.h"
 #include "core/log.h"
 #include "tasks/task_internal.h"
+#include "text/utf8_internal.h"
+
+// Splits a P&C label into its two characters (code points, not bytes: '¿' is two bytes, one
+// character); 1 when it has exactly two. a and b get each character NUL-terminated (5 bytes each).
+// The text is valid UTF-8 (mt_lines_next checks it).
+static int pnc_label_halves(const char *label, char *a, char *b) {
+    const unsigned char *u = (const unsigned char *)label;
+    size_t n = strlen(label), i = 0;
+    char *out[2] = {a, b};
+    int k = 0;
+    while (i < n) {
+        int32_t cp;
+        int len = mt_text_utf8_decode(u + i, n - i, &cp);
+        if (len < 0 || k == 2) return 0;
+        memcpy(out[k], label + i, (size_t)len);
+        out[k++][len] = 0;
+        i += (size_t)len;
+    }
+    return k == 2;
+}
+
+// Whether s is exactly one character (pad_label is one half of a label).
+static int one_char(const char *s) {
+    int32_t cp;
+    size_t n = strlen(s);
+    return n > 0 && mt_text_utf8_decode((const unsigned char *)s, n, &cp) == (int)n;
+}
 
 mt_status mt_read_label_file(mt_dataset *d, const char *path, int second) {
     mt_lines L;
@@ -114,7 +141,7 @@ mt_status mt_pnc_load(mt_dataset *d, mt_tokenizer *tok, const char *dir, const c
     char tpath[2048], lpath[2048];
     MT_TRY(mt_path_fmt(tpath, sizeof tpath, "%s/text_%s.txt", dir, split));
     MT_TRY(mt_path_fmt(lpath, sizeof lpath, "%s/labels_%s.txt", dir, split));
-    if (strlen(d->opt.pad_label) != 1)
+    if (!one_char(d->opt.pad_label))
         return mt_fail(MT_ERR_INVALID, "model.dataset.pad_label '%s': punctuation/capitalisation labels are one "
                        "character each (use 'O')", d->opt.pad_label);
     field_lines T, Lb;
@@ -131,30 +158,28 @@ mt_status mt_pnc_load(mt_dataset *d, mt_tokenizer *tok, const char *dir, const c
                         T.lineno[i], T.nf[i], lpath, Lb.lineno[i], Lb.nf[i]);
             break;
         }
+        char h1[5], h2[5];
         for (int j = 0; j < Lb.nf[i] && !s; j++)
-            if (strlen(Lb.f[i][j]) != 2)
+            if (!pnc_label_halves(Lb.f[i][j], h1, h2))
                 s = mt_fail(MT_ERR_FORMAT, "%s:%d: label %d '%.20s' is not two characters (punctuation mark or O, then "
                             "U or O for capitalisation, e.g. ',U' or 'OO')", lpath, Lb.lineno[i], j + 1, Lb.f[i][j]);
         total += (size_t)T.nf[i];
     }
-    // The two one-character halves of every label, as separate strings.
-    char *halves = !s ? mt_malloc(total * 4 + 1) : NULL;
+    // The two one-character halves of every label, as separate strings: label k's at HALF(k, 0)
+    // and HALF(k, 1), up to 4 bytes and a NUL each.
+#define HALF(k, h) (halves + 10 * (k) + 5 * (h))
+    char *halves = !s ? mt_malloc(total * 10 + 1) : NULL;
     if (!s && !halves) s = MT_ERR_NOMEM;
     if (!s) {
         size_t k = 0;
         for (size_t i = 0; i < Lb.n; i++)
-            for (int j = 0; j < Lb.nf[i]; j++, k++) {
-                halves[4 * k] = Lb.f[i][j][0];
-                halves[4 * k + 1] = 0;
-                halves[4 * k + 2] = Lb.f[i][j][1];
-                halves[4 * k + 3] = 0;
-            }
+            for (int j = 0; j < Lb.nf[i]; j++, k++) (void)pnc_label_halves(Lb.f[i][j], HALF(k, 0), HALF(k, 1));
     }
     if (!s && d->n_labels == 0 && d->n_labels2 == 0) {
         char **all = mt_malloc((total ? total : 1) * sizeof *all);
         if (!all) s = MT_ERR_NOMEM;
         for (int h = 0; h < 2 && !s; h++) {
-            for (size_t k = 0; k < total; k++) all[k] = halves + 4 * k + 2 * h;
+            for (size_t k = 0; k < total; k++) all[k] = HALF(k, h);
             s = build_map(d, all, total, h);
         }
         free(all);
@@ -180,12 +205,12 @@ mt_status mt_pnc_load(mt_dataset *d, mt_tokenizer *tok, const char *dir, const c
             c = b;
         }
         for (int j = 0; j < n && !s; j++, k++) {
-            p[j] = mt_ds_find_label(d, halves + 4 * k);
-            c[j] = mt_ds_find_label2(d, halves + 4 * k + 2);
+            p[j] = mt_ds_find_label(d, HALF(k, 0));
+            c[j] = mt_ds_find_label2(d, HALF(k, 1));
             if (p[j] < 0 || c[j] < 0)
                 s = mt_fail(MT_ERR_FORMAT, "%s:%d: label '%s' (word %d): '%s' is not in the training %s label map; add "
                             "it to the train split or to %s", lpath, Lb.lineno[i], Lb.f[i][j], j + 1,
-                            p[j] < 0 ? halves + 4 * k : halves + 4 * k + 2, p[j] < 0 ? "punctuation" : "capitalisation",
+                            p[j] < 0 ? HALF(k, 0) : HALF(k, 1), p[j] < 0 ? "punctuation" : "capitalisation",
                             p[j] < 0 ? "punct_label_ids.csv" : "capit_label_ids.csv");
         }
         if (s) break;
@@ -199,6 +224,7 @@ mt_status mt_pnc_load(mt_dataset *d, mt_tokenizer *tok, const char *dir, const c
     free(p);
     free(c);
     free(halves);
+#undef HALF
     fl_free(&T);
     fl_free(&Lb);
     return s;

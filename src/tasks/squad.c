@@ -163,6 +163,28 @@ static const char *squad_str(const cJSON *o, const char *key) {
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+// Offset of the first NUL character in the JSON text buf[0..n): a raw NUL byte, or a \u0000
+// escape inside a string (a backslash that is itself escaped, "\\u0000", is the text \u0000 and
+// not a NUL). cJSON keeps strings NUL-terminated, so either would silently cut a context, a
+// question or an id short. (size_t)-1 when there is none.
+static size_t squad_nul_at(const char *buf, size_t n) {
+    const char *raw = memchr(buf, 0, n);
+    if (raw) return (size_t)(raw - buf);
+    int in_str = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = buf[i];
+        if (!in_str) {
+            in_str = c == '"';
+        } else if (c == '"') {
+            in_str = 0;
+        } else if (c == '\\') {
+            if (n - i >= 6 && !memcmp(buf + i + 1, "u0000", 5)) return i;
+            i++; // the escaped character (a backslash or a quote among them)
+        }
+    }
+    return (size_t)-1;
+}
+
 // Reads the JSON into examples (no tokenization yet).
 static mt_status squad_read_json(mt_squad *q, const char *path, int version2, int labelled) {
     char *buf;
@@ -178,6 +200,15 @@ static mt_status squad_read_json(mt_squad *q, const char *path, int version2, in
     if (bad != (size_t)-1) {
         free(buf);
         return mt_fail(MT_ERR_FORMAT, "%s: invalid UTF-8 at byte %zu; SQuAD files are UTF-8 JSON", path, bad);
+    }
+    if ((bad = squad_nul_at(buf, len)) != (size_t)-1) {
+        int line = 1;
+        for (size_t i = 0; i < bad; i++) line += buf[i] == '\n';
+        int escaped = buf[bad] != 0;
+        free(buf);
+        return mt_fail(MT_ERR_FORMAT, "%s: line %d, byte %zu: %s; SQuAD text (context, question, answer, id) cannot "
+                       "hold NUL characters: remove it", path, line, bad,
+                       escaped ? "a \\u0000 escape (the NUL character)" : "a NUL byte");
     }
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
@@ -221,9 +252,16 @@ static mt_status squad_read_json(mt_squad *q, const char *path, int version2, in
                             qid0 ? ")" : "", ctx ? "\"qas\" array" : "\"context\" string");
                 goto done;
             }
-            size_t k = 0;
-            while (ctx[k] && squad_bert_ws((unsigned char)ctx[k])) k++;
-            if (!ctx[k]) {
+            // no BERT word: whitespace only, by code point as squad_para_build splits (U+202F included)
+            size_t k = 0, ctx_len = strlen(ctx);
+            while (k < ctx_len) {
+                size_t b = k;
+                if (!squad_bert_ws(mt_squad_utf8_next(ctx, ctx_len, &k))) {
+                    k = b;
+                    break;
+                }
+            }
+            if (k == ctx_len) {
                 s = mt_fail(MT_ERR_FORMAT, "%s: article %d (%s) paragraph %d%s%s%s: empty context; remove the "
                             "paragraph or give it text", path, ai, title ? title : "untitled", pi,
                             qid0 ? " (question id " : "", qid0 ? qid0 : "", qid0 ? ")" : "");
@@ -413,6 +451,14 @@ mt_status mt_squad_load(mt_dataset *d, mt_tokenizer *tok, const char *path, int 
         int32_t fq = q->p[i].first_q;
         snprintf(source, sizeof source, "%s: context of question id %s", path, fq >= 0 ? q->q[fq].id : "(none)");
         s = squad_para_build(&q->p[i], tok, &tb, source);
+        // a context with no word or no piece has no position an answer could take (word_tok, wb and
+        // we would be read at index 0 unset); squad_read_json refuses whitespace-only contexts, this
+        // also catches text the tokenizer drops whole (control and zero-width characters)
+        if (!s && (q->p[i].n_words == 0 || q->p[i].n_tok == 0))
+            s = mt_fail(MT_ERR_FORMAT, "%s: context of question id %s has no %s (only whitespace or characters the "
+                        "tokenizer drops, such as control or zero-width characters); remove the paragraph or give it "
+                        "text", path, fq >= 0 ? q->q[fq].id : "(none: a paragraph without questions)",
+                        q->p[i].n_words == 0 ? "word" : "token");
     }
     int L = o->max_seq_length;
     int32_t *ids = mt_malloc((size_t)L * sizeof *ids), *types = mt_malloc((size_t)L * sizeof *types);

@@ -206,6 +206,18 @@ printf '7 99999 8\n' > "$is/atis/atis.test.query.csv"
 "$bin" data import-atis "$is/atis" "$work/atis_bad" > "$work/atis_bad.log" 2>&1 && fail "import-atis took a word id out of range"
 grep -q "atis.test.query.csv:1" "$work/atis_bad.log" || { cat "$work/atis_bad.log"; fail "import-atis message"; }
 [ ! -e "$work/atis_bad" ] || fail "a failed import-atis left files"
+# a failed import into a folder that already holds a data set leaves it byte for byte as it was (the
+# test split fails after train converted; then a missing input): no file removed, none half-replaced
+"$bin" data import-atis "$is/atis" "$work/atis_out" > "$work/atis_bad2.log" 2>&1 && fail "import-atis took a word id out of range"
+grep -q "atis.test.query.csv:1" "$work/atis_bad2.log" || { cat "$work/atis_bad2.log"; fail "import-atis message"; }
+mkdir -p "$work/atis_noslots"; cp "$is"/atis/atis.dict.* "$is"/atis/atis.train.* "$is"/atis/atis.test.query.csv \
+  "$is"/atis/atis.test.intent.csv "$work/atis_noslots/"
+"$bin" data import-atis "$work/atis_noslots" "$work/atis_out" > "$work/atis_bad3.log" 2>&1 && fail "import-atis without atis.test.slots.csv"
+grep -q "atis.test.slots.csv" "$work/atis_bad3.log" || { cat "$work/atis_bad3.log"; fail "import-atis missing-file message"; }
+for f in train.tsv train_slots.tsv test.tsv test_slots.tsv dict.intents.csv dict.slots.csv; do
+  cmp "$is/$f" "$work/atis_out/$f" || fail "a failed import-atis changed or removed the existing $f"
+done
+[ "$(ls -A "$work/atis_out" | wc -l)" = 6 ] || { ls -A "$work/atis_out"; fail "a failed import-atis left temporary files"; }
 echo "ok: import-atis"
 isa=(examples/intent_slot_classification_config.yaml "${tiny[@]}" model.data_dir="$is" trainer.max_steps=120
   trainer.val_check_interval=20 model.optim.lr=2e-3)

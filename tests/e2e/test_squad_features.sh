@@ -80,6 +80,19 @@ bad noid "$P"'"a b","qas":[{"question":"q?","answers":[{"text":"a","answer_start
 bad noquestion "$P"'"a b","qas":[{"id":"x9","answers":[{"text":"a","answer_start":0}]}]}]}]}' "x9" '"question"'
 bad dupid "$P"'"a b","qas":[{"id":"d1","question":"q?","answers":[{"text":"a","answer_start":0}]},{"id":"d1","question":"r?","answers":[{"text":"b","answer_start":2}]}]}]}]}' "d1" "twice"
 bad emptyctx "$P"'"  ","qas":[{"id":"e1","question":"q?","answers":[{"text":"a","answer_start":0}]}]}]}]}' "e1" "empty context"
+# U+202F is BERT whitespace: no word, so no position an answer could take (was a crash reading unset positions)
+bad nnbspctx "$P"'" \u202f ","qas":[{"id":"e2","question":"q?","answers":[{"text":"a","answer_start":0}]}]}]}]}' "e2" "empty context"
+# a NUL character would cut the string short silently in the JSON reader (raw NUL bytes: test_tasks_baddata)
+bad nulctx "$P"'"a\u0000 b","qas":[{"id":"z1","question":"q?","answers":[{"text":"a","answer_start":0}]}]}]}]}' "byte 65" "NUL"
+bad nulid "$P"'"a b","qas":[{"id":"z\\\u0000","question":"q?","answers":[{"text":"a","answer_start":0}]}]}]}]}' "byte 86" "NUL"
 bad range "$P"'"a b","qas":[{"id":"r1","question":"q?","answers":[{"text":"b","answer_start":7}]}]}]}]}' "r1" "answer_start 7"
 bad noanswer "$P"'"a b","qas":[{"id":"n1","question":"q?","answers":[]}]}]}]}' "n1" "version_2_with_negative"
+# train mode too: the answer is checked against the context there
+"$BIN" data squad-features "$T/nnbspctx.json" --vocab "$UNC" --train > "$T/o.txt" 2> "$T/e.txt"; rc=$?
+[ $rc -eq 1 ] && [ ! -s "$T/o.txt" ] && [ "$(grep -c . "$T/e.txt")" -eq 1 ] && grep -q "e2.*empty context" "$T/e.txt" \
+  || { cat "$T/e.txt"; fail "nnbspctx --train: exit $rc, want one message and exit 1"; }
+# an escaped backslash before u0000 is the text \u0000, not a NUL
+printf '%s' "$P"'"a b","qas":[{"id":"lit\\u0000","question":"q?","answers":[{"text":"a","answer_start":0}]}]}]}]}' > "$T/lit.json"
+"$BIN" data squad-features "$T/lit.json" --vocab "$UNC" > "$T/o.txt" 2> "$T/e.txt" && grep -qF 'lit\u0000' "$T/o.txt" \
+  || { cat "$T/e.txt"; fail "an escaped backslash before u0000 was refused"; }
 echo PASS

@@ -331,6 +331,36 @@ static void test_ner(mt_tokenizer *tok) {
         fclose(lf);
     }
     CHECK(!strcmp(buf, "O\nB-ANIMAL\nB-LOC\nB-PER\n"));
+    {
+        // written to a temporary file and renamed over the target (tasks/outfile.h), never rewritten in
+        // place: a second name for the old file (a hard link) keeps the old content, the target gets
+        // the new one, and no temporary file is left beside it
+        write_file("ner/old_ids.csv", "old\n");
+        (void)unlink(path_of("ner/old_ids_link.csv"));
+        CHECK(link(path_of("ner/old_ids.csv"), path_of("ner/old_ids_link.csv")) == 0);
+        CHECK_OK(mt_dataset_write_label_ids(d, path_of("ner/old_ids.csv")));
+        char nb[128] = {0}, ob[128] = {0};
+        FILE *nf = fopen(path_of("ner/old_ids.csv"), "r"), *of = fopen(path_of("ner/old_ids_link.csv"), "r");
+        if (nf) { nb[fread(nb, 1, sizeof nb - 1, nf)] = 0; fclose(nf); }
+        if (of) { ob[fread(ob, 1, sizeof ob - 1, of)] = 0; fclose(of); }
+        CHECK_MSG(!strcmp(nb, "O\nB-ANIMAL\nB-LOC\nB-PER\n"), "label map after rewrite: '%s'", nb);
+        CHECK_MSG(!strcmp(ob, "old\n"), "the old label map file was rewritten in place: '%s'", ob);
+        char cmd[700];
+        snprintf(cmd, sizeof cmd, "ls -a '%s' | grep -q '\\.tmp\\.'", path_of("ner"));
+        CHECK_MSG(system(cmd) != 0, "a temporary file was left in %s", path_of("ner"));
+        // a folder or a missing folder: one message naming the path, nothing created
+        mt_status ws = mt_dataset_write_label_ids(d, path_of("ner"));
+        CHECK_MSG(ws != MT_OK && strstr(mt_last_error(), path_of("ner")) && strstr(mt_last_error(), "is a folder"),
+                  "label map onto a folder: %d '%s'", ws, mt_last_error());
+        mt_clear_error();
+        ws = mt_dataset_write_label_ids(d, path_of("no_such_folder/ids.csv"));
+        CHECK_MSG(ws != MT_OK && strstr(mt_last_error(), "no_such_folder/ids.csv") &&
+                      strstr(mt_last_error(), "cannot create"),
+                  "label map into a missing folder: %d '%s'", ws, mt_last_error());
+        mt_clear_error();
+        struct stat sb;
+        CHECK(stat(path_of("no_such_folder"), &sb) != 0);
+    }
     // dev shares the train map; ignore_extra_tokens / ignore_start_end zero the masks
     o.ignore_extra_tokens = 1;
     o.ignore_start_end = 1;

@@ -69,6 +69,26 @@ static mt_status load_ner(const char *sub, const char *split) {
     return s;
 }
 
+// SQuAD JSON (split "train": answers checked against the context; "dev": kept as given).
+static mt_status load_squad(const char *name, const char *split) {
+    mt_task_options o;
+    mt_task_options_default(&o, MT_TASK_QUESTION_ANSWERING);
+    mt_dataset *d = NULL;
+    mt_status s = mt_dataset_load(&o, tok, path_of(name), split, NULL, &d);
+    mt_dataset_free(d);
+    return s;
+}
+
+// One paragraph with context ctx (JSON text) and one question id qid (JSON text).
+static void write_squad(const char *name, const char *ctx, const char *qid) {
+    char b[1024];
+    int n = snprintf(b, sizeof b, "{\"version\": \"1.1\", \"data\": [{\"title\": \"t\", \"paragraphs\": "
+                     "[{\"context\": \"%s\", "
+                     "\"qas\": [{\"id\": \"%s\", \"question\": \"the cat\", \"answers\": [{\"text\": \"the\", "
+                     "\"answer_start\": 0}]}]}]}]}", ctx, qid);
+    write_bytes(name, b, (size_t)n);
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/mt_test_baddata_XXXXXX");
     if (!mkdtemp(dir)) TEST_SKIP("cannot create a temp dir");
@@ -167,10 +187,78 @@ int main(void) {
     write_file("n6/labels_train.txt", "O \xc3\x28\n");
     expect_fail("NER bad UTF-8 label", load_ner("n6", "train"), "labels_train.txt:1", "UTF-8", NULL);
 
+    // SQuAD: a context with no BERT word (U+202F is BERT whitespace) or no piece would leave the
+    // answer span reading unset word/piece positions; refused in train and dev, with the question id
+    static const char *const splits[2] = {"train", "dev"};
+    for (int k = 0; k < 2; k++) {
+        char what[64];
+        write_squad("sq_nnbsp.json", "\\u202f", "w1");
+        snprintf(what, sizeof what, "SQuAD U+202F context (%s)", splits[k]);
+        expect_fail(what, load_squad("sq_nnbsp.json", splits[k]), "sq_nnbsp.json", "w1", "empty context");
+        write_squad("sq_nnbsp2.json", " \\u202f\\t\xe2\x80\xaf ", "w2"); // raw U+202F too
+        snprintf(what, sizeof what, "SQuAD U+202F raw (%s)", splits[k]);
+        expect_fail(what, load_squad("sq_nnbsp2.json", splits[k]), "sq_nnbsp2.json", "w2", "empty context");
+        write_squad("sq_zw.json", "\\u200b", "z1"); // a word, but the tokenizer drops it: no piece
+        snprintf(what, sizeof what, "SQuAD no-piece context (%s)", splits[k]);
+        expect_fail(what, load_squad("sq_zw.json", splits[k]), "sq_zw.json", "z1", "no token");
+        // NUL characters: cJSON's strings end at a NUL, so it would cut the text short silently
+        write_squad("sq_nul_ctx.json", "the\\u0000 cat", "n1");
+        snprintf(what, sizeof what, "SQuAD \\u0000 in context (%s)", splits[k]);
+        expect_fail(what, load_squad("sq_nul_ctx.json", splits[k]), "sq_nul_ctx.json", "byte 74", "\\u0000");
+        write_squad("sq_nul_id.json", "the cat", "n\\u0000x");
+        snprintf(what, sizeof what, "SQuAD \\u0000 in id (%s)", splits[k]);
+        expect_fail(what, load_squad("sq_nul_id.json", splits[k]), "sq_nul_id.json", "byte 98", "\\u0000");
+        write_squad("sq_nul_esc.json", "the cat", "n\\\\\\u0000x"); // \\ then \u0000: a NUL
+        snprintf(what, sizeof what, "SQuAD \\\\\\u0000 (%s)", splits[k]);
+        // (byte 100: the second backslash pair, not the first)
+        expect_fail(what, load_squad("sq_nul_esc.json", splits[k]), "sq_nul_esc.json", "byte 100", "NUL");
+        write_squad("sq_nul_raw.json", "the cat", "n1");
+        {
+            char b[1024];
+            FILE *f = fopen(path_of("sq_nul_raw.json"), "rb");
+            size_t n = f ? fread(b, 1, sizeof b - 1, f) : 0;
+            if (f) fclose(f);
+            b[n] = 0;
+            char *c = strstr(b, "the cat"); // -> "the \0at"
+            if (c) c[4] = 0;
+            write_bytes("sq_nul_raw.json", b, n);
+        }
+        snprintf(what, sizeof what, "SQuAD raw NUL byte (%s)", splits[k]);
+        expect_fail(what, load_squad("sq_nul_raw.json", splits[k]), "sq_nul_raw.json", "NUL byte", "byte 75");
+        // an escaped backslash then "u0000" is the text \u0000, not a NUL: loads
+        write_squad("sq_lit.json", "the cat", "n\\\\u0000x");
+        CHECK_OK(load_squad("sq_lit.json", splits[k]));
+        write_squad("sq_ok.json", "the\\u202fcat", "ok1");
+        CHECK_OK(load_squad("sq_ok.json", splits[k]));
+    }
+
     // converters
     write_file("bad.iob", "EU B-ORG\nrejects\n");
     expect_fail("IOB one-field line", mt_data_import_iob(path_of("bad.iob"), dir, "x", NULL, NULL), "bad.iob:2", "2 fields",
                 NULL);
+    {
+        // a token line has at most 64 fields: the 65th was once dropped and field 64 taken as the label
+        char line[512];
+        size_t k = 0;
+        for (int i = 0; i < 64; i++) k += (size_t)snprintf(line + k, sizeof line - k, i ? " f%d" : "w%d", i);
+        char content[1200];
+        snprintf(content, sizeof content, "EU B-ORG\n%s\n", line); // 64 fields: the label is f63
+        write_file("wide64.iob", content);
+        mkdir(path_of("iob64"), 0755);
+        CHECK_OK(mt_data_import_iob(path_of("wide64.iob"), path_of("iob64"), "x", NULL, NULL));
+        FILE *f = fopen(path_of("iob64/labels_x.txt"), "rb");
+        char got[64] = {0};
+        if (f) { got[fread(got, 1, sizeof got - 1, f)] = 0; fclose(f); }
+        CHECK_MSG(!strcmp(got, "B-ORG f63\n"), "64-field line: labels '%s'", got);
+        snprintf(content, sizeof content, "EU B-ORG\n%s f64\n", line); // 65 fields
+        write_file("wide65.iob", content);
+        mkdir(path_of("iob65"), 0755);
+        expect_fail("IOB 65-field line", mt_data_import_iob(path_of("wide65.iob"), path_of("iob65"), "x", NULL, NULL),
+                    "wide65.iob:2", "more than 64 fields", NULL);
+        struct stat sb;
+        CHECK_MSG(stat(path_of("iob65/text_x.txt"), &sb) != 0 && stat(path_of("iob65/labels_x.txt"), &sb) != 0,
+                  "a refused IOB file left output");
+    }
     write_file("cp.tsv", "sentence\tlabel\nthe cat\tCPR:3\nno label here\n");
     expect_fail("ChemProt missing label", mt_data_import_chemprot(path_of("cp.tsv"), path_of("cp.out"), NULL, NULL, NULL),
                 "cp.tsv:3", "missing label", NULL);

@@ -8,8 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/status.h"
+#include "tasks/data_tools.h"
 #include "tasks/task.h"
 #include "test_util.h"
 
@@ -28,6 +31,46 @@ static void write_file(const char *name, const char *content) {
     FILE *f = fopen(path_of(name), "wb");
     fwrite(content, 1, strlen(content), f);
     fclose(f);
+}
+
+static void expect_fail(const char *what, mt_status s, const char *f1, const char *f2);
+
+// The whole file (up to 4 KiB), or "<missing>".
+static const char *slurp(const char *name) {
+    static char b[2][4096];
+    static int k;
+    k ^= 1;
+    FILE *f = fopen(path_of(name), "rb");
+    if (!f) return "<missing>";
+    size_t n = fread(b[k], 1, sizeof b[k] - 1, f);
+    b[k][n] = 0;
+    fclose(f);
+    return b[k];
+}
+
+// Whether a temporary output file (<name>.tmp.XXXXXX, tasks/outfile.c) is left in folder sub.
+static int temp_left(const char *sub) {
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "ls -a '%s' | grep -q '\\.tmp\\.'", path_of(sub));
+    return system(cmd) == 0;
+}
+
+static const char *const atis_out_names[6] = {"train.tsv", "train_slots.tsv", "test.tsv", "test_slots.tsv",
+                                              "dict.intents.csv", "dict.slots.csv"};
+
+// A failed import-atis must leave the files already in the output folder exactly as they were
+// (it once deleted five of them, a user's earlier data set, even when it had not written them).
+static void atis_expect_untouched(const char *what, mt_status s, const char *f1, const char *f2) {
+    expect_fail(what, s, f1, f2);
+    char name[64];
+    for (int i = 0; i < 6; i++) {
+        snprintf(name, sizeof name, "atis_out/%s", atis_out_names[i]);
+        char want[64];
+        snprintf(want, sizeof want, "user's %s\n", atis_out_names[i]);
+        const char *got = slurp(name);
+        CHECK_MSG(!strcmp(got, want), "%s: %s is now '%s', want the user's file untouched", what, name, got);
+    }
+    CHECK_MSG(!temp_left("atis_out"), "%s: a temporary file was left in atis_out", what);
 }
 
 static void expect_fail(const char *what, mt_status s, const char *f1, const char *f2) {
@@ -124,6 +167,38 @@ int main(void) {
     write_file("text_bad4.txt", "the cat\n");
     write_file("labels_bad4.txt", "OU\xff OO\n");
     expect_fail("bad UTF-8", load(MT_TASK_PUNCT_CAPIT, "bad4", &d), "labels_bad4.txt:1", "UTF-8");
+    // labels are two characters, not two bytes: '¿' (U+00BF, two bytes) alone is one character,
+    // and '¿U' (three bytes) is a punctuation mark and a capitalisation, split between characters
+    write_file("text_bad5.txt", "the cat\n");
+    write_file("labels_bad5.txt", "OU \xc2\xbf\n");
+    expect_fail("one 2-byte character", load(MT_TASK_PUNCT_CAPIT, "bad5", &d), "labels_bad5.txt:1", "two characters");
+    write_file("text_bad6.txt", "the cat\n");
+    write_file("labels_bad6.txt", "OU \xc2\xbf\xc2\xbfU\n");
+    expect_fail("three characters", load(MT_TASK_PUNCT_CAPIT, "bad6", &d), "labels_bad6.txt:1", "two characters");
+    write_file("text_es.txt", "the cat sat\nsat the cats\n");
+    write_file("labels_es.txt", "\xc2\xbfU OO ?O\nOU \xc2\xa1O .O\n");
+    CHECK_OK(load(MT_TASK_PUNCT_CAPIT, "es", &d));
+    if (d) {
+        // punct: O, then sorted by bytes: '.' '?' '¡' (C2 A1) '¿' (C2 BF); capit: O U
+        const char *want[5] = {"O", ".", "?", "\xc2\xa1", "\xc2\xbf"};
+        CHECK_MSG(mt_dataset_num_labels(d) == 5, "punct labels: %d", mt_dataset_num_labels(d));
+        for (int i = 0; i < 5 && mt_dataset_num_labels(d) == 5; i++)
+            CHECK_MSG(!strcmp(mt_dataset_label_name(d, i), want[i]), "punct label %d: '%s'", i,
+                      mt_dataset_label_name(d, i));
+        CHECK(mt_dataset_num_labels2(d) == 2 && !strcmp(mt_dataset_label_name2(d, 1), "U"));
+        size_t idx[1] = {0};
+        mt_batch_buffer buf = {0};
+        mt_batch b;
+        CHECK_OK(mt_dataset_make_batch(d, idx, 1, &buf, &b));
+        // [CLS] the cat sat [SEP]: punct 0 4 0 2 0, capit 0 1 0 0 0
+        const int32_t pe[5] = {0, 4, 0, 2, 0}, ce[5] = {0, 1, 0, 0, 0};
+        CHECK(b.T == 5 && b.labels2);
+        for (int t = 0; t < 5 && b.T == 5 && b.labels2; t++)
+            CHECK_MSG(b.labels[t] == pe[t] && b.labels2[t] == ce[t], "P&C '\xc2\xbfU' position %d: %d/%d", t,
+                      b.labels[t], b.labels2[t]);
+        mt_batch_buffer_free(&buf);
+        mt_dataset_free(d);
+    }
 
     // ---- intent/slot features: 'O' is slot 2 of 3, not first nor last ----
     write_file("dict.intents.csv", "music\nweather\n");
@@ -191,6 +266,51 @@ int main(void) {
     expect_fail("intent missing", load(MT_TASK_INTENT_SLOT, "b4", &d), "b4.tsv:2", "intent id");
     write_file("dict.slots.csv", "B-artist\nB-city\n");
     expect_fail("no O slot", load(MT_TASK_INTENT_SLOT, "train", &d), "dict.slots.csv", "'O'");
+
+    // ---- import-atis: all six files or none, and a failure leaves the output folder as it was ----
+    mkdir(path_of("atis_in"), 0755);
+    mkdir(path_of("atis_out"), 0755);
+    write_file("atis_in/atis.dict.vocab.csv", "BOS\nEOS\nPlay\njazz\nin\nparis\n");
+    write_file("atis_in/atis.dict.intent.csv", "music\nweather\n");
+    write_file("atis_in/atis.dict.slots.csv", "B-artist\nB-city\nO\n");
+    write_file("atis_in/atis.train.query.csv", "0 2 3 1\n0 4 5 1\n");
+    write_file("atis_in/atis.train.intent.csv", "0\n1\n");
+    write_file("atis_in/atis.train.slots.csv", "2 2 0 2\n2 2 1 2\n");
+    write_file("atis_in/atis.test.query.csv", "0 3 1\n");
+    write_file("atis_in/atis.test.intent.csv", "7\n"); // not an intent id: the test split fails, after train
+    write_file("atis_in/atis.test.slots.csv", "2 0 2\n");
+    for (int i = 0; i < 6; i++) {
+        char name[64], content[64];
+        snprintf(name, sizeof name, "atis_out/%s", atis_out_names[i]);
+        snprintf(content, sizeof content, "user's %s\n", atis_out_names[i]);
+        write_file(name, content);
+    }
+    size_t ntr = 0, nte = 0;
+    atis_expect_untouched("import-atis bad test intent",
+                          mt_data_import_atis(path_of("atis_in"), path_of("atis_out"), 0, &ntr, &nte),
+                          "atis.test.intent.csv:1", "intent id");
+    write_file("atis_in/atis.test.intent.csv", "1\n");
+    write_file("atis_in/atis.train.query.csv", "0 2 99 1\n0 4 5 1\n"); // word id out of range in train
+    atis_expect_untouched("import-atis bad train word id",
+                          mt_data_import_atis(path_of("atis_in"), path_of("atis_out"), 0, &ntr, &nte),
+                          "atis.train.query.csv:1", "atis.dict.vocab.csv");
+    write_file("atis_in/atis.train.query.csv", "0 2 3 1\n0 4 5 1\n");
+    unlink(path_of("atis_in/atis.test.slots.csv")); // a missing input
+    atis_expect_untouched("import-atis missing input",
+                          mt_data_import_atis(path_of("atis_in"), path_of("atis_out"), 0, &ntr, &nte),
+                          "atis.test.slots.csv", NULL);
+    write_file("atis_in/atis.test.slots.csv", "2 0 2\n");
+    CHECK_OK(mt_data_import_atis(path_of("atis_in"), path_of("atis_out"), 1, &ntr, &nte));
+    CHECK(ntr == 2 && nte == 1);
+    const char *atis_want[6] = {"sentence\tlabel\nplay jazz\t0\nin paris\t1\n", "2 0\n2 1\n",
+                                "sentence\tlabel\njazz\t1\n", "0\n", "music\nweather\n", "B-artist\nB-city\nO\n"};
+    for (int i = 0; i < 6; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "atis_out/%s", atis_out_names[i]);
+        const char *got = slurp(name);
+        CHECK_MSG(!strcmp(got, atis_want[i]), "import-atis: %s is '%s', want '%s'", name, got, atis_want[i]);
+    }
+    CHECK(!temp_left("atis_out"));
 
     mt_tokenizer_free(tok);
     char cmd[300];
