@@ -117,12 +117,13 @@ mt_status mt_evaluate_dp_ex(mt_model *m, const mt_dataset *d, int batch_size, in
         out->local_batches = local;
         out->loss = nb > 0 ? sum / (double)nb : NAN;
         out->n_metrics = nb > 0 ? mt_metrics_compute(met, out->metrics, 16) : 0;
-        if (report && nb > 0 && me == 0) mt_metrics_print_report(met, report);
         // every rank holds the same metric state; the caller names a folder on one rank only
         if (pred_dir && nb > 0) {
             st = mt_metrics_write_squad(met, pred_dir, NULL);
             if (st == MT_OK) mt_info("SQuAD prediction files written to %s", pred_dir);
         }
+        // the report after the files: a run that cannot write them prints no scores before failing
+        if (st == MT_OK && report && nb > 0 && me == 0) mt_metrics_print_report(met, report);
     }
     mt_batch_buffer_free(&buf);
     free(idx);

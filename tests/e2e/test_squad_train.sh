@@ -67,6 +67,10 @@ print("%s: test_exact_match %s test_f1 %s == eval-squad" % (sys.argv[3], logged[
 EOF
 }
 scored v1 v1
+# prediction files that cannot be written: exit 1 and no scores on stdout before the error
+out=$("$BIN" test "$T/v1.nemo" "$T/v1_dev.json" model.output_dir="$T/v1.nemo/out" 2> "$T/unwritable.err"); rc=$?
+[ $rc = 1 ] && [ -z "$out" ] && grep -q "megatune: error: " "$T/unwritable.err" \
+  || fail "test with an unwritable model.output_dir: exit $rc, stdout '$out', stderr $(cat "$T/unwritable.err")"
 # predict on the same questions (answers not needed) writes the same prediction files as test
 mkdir -p "$T/pred"
 "$PY" -c "
