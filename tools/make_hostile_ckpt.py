@@ -89,6 +89,9 @@ crafted("view_past_storage.pt", FakeTensor(0, (20,), (1,)), 10, b"\0" * 40, "nee
 crafted("offset_past_storage.pt", FakeTensor(1000, (2,), (1,)), 10, b"\0" * 40, "needs storage element 1001")
 crafted("huge_sizes.pt", FakeTensor(0, (2 ** 62, 2 ** 62), (1, 1)), 10, b"\0" * 40, "overflow")
 crafted("negative_stride.pt", FakeTensor(0, (3,), (-1,)), 10, b"\0" * 40, "stride")
+# one float viewed as [2^31, 2^31] through zero strides: 2^62 elements (convert sized a buffer of
+# 2^62 * 4 bytes, which wrapped to 0)
+crafted("zero_stride_huge.pt", FakeTensor(0, (2 ** 31, 2 ** 31), (0, 0)), 1, b"\0" * 4, "the file is corrupt")
 crafted("missing_member.pt", FakeTensor(0, (3,), (1,)), 10, b"", "has no member", members={})
 crafted("compressed_member.pt", FakeTensor(0, (3,), (1,)), 10, b"", "compressed",
         members={"archive/data/0": b"\0" * 40}, compress=zipfile.ZIP_DEFLATED)

@@ -1,5 +1,6 @@
 #include "ckpt/convert.h"
 #include "ckpt/tar.h"
+#include "core/checked.h"
 #include "core/file.h"
 
 #include <archive.h>
@@ -7,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,8 +211,16 @@ static mt_status read_local(const mt_ckpt_src *s, const mt_vtensor *v, const mt_
         cols /= tp;
         c0 = r * cols;
     }
-    float *buf = mt_malloc((size_t)(rows * cols > 0 ? rows * cols : 1) * sizeof(float));
-    if (!buf) return MT_ERR_NOMEM;
+    // rows may come from --vocab-size, cols from the file: the product must neither wrap nor
+    // overflow the byte count
+    int64_t n;
+    if (rows < 0 || cols < 0 || !mt_mul_i64(rows, cols, &n) || (uint64_t)n > SIZE_MAX / sizeof(float))
+        return mt_fail(MT_ERR_FORMAT, "%s: '%s' would be a [%lld x %lld] tensor, whose size overflows; the checkpoint is "
+                       "corrupt or --vocab-size is wrong", s->path, v->name, (long long)rows, (long long)cols);
+    float *buf = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
+    if (!buf)
+        return mt_fail(MT_ERR_NOMEM, "%s: out of memory for '%s' ([%lld x %lld] as float32, %.1f GiB)", s->path, v->name,
+                       (long long)rows, (long long)cols, (double)n * sizeof(float) / (1 << 30));
     mt_status st = mt_vtensor_read(s, v, r0, rows, c0, cols, buf);
     if (st != MT_OK) {
         free(buf);
@@ -250,6 +260,7 @@ static mt_wv *child(mt_torch_writer *w, mt_wv *parent, const char *key, int orde
     c[2 * *n] = parent;
     c[2 * *n + 1] = d;
     nm[*n] = mt_strdup(key);
+    if (!nm[*n]) return NULL; // not counted: the caller fails with out of memory
     (*n)++;
     return d;
 }
@@ -364,6 +375,7 @@ static mt_status write_safetensors(const mt_ckpt_src *s, const mt_convert_opts *
                     memcpy(b + h * hn * cols, full + (h * 3 * hn + part * hn) * cols, (size_t)(hn * cols) * sizeof(float));
                 mt_canonical_to_hf(v->name, s->arch_bert, part, hf, sizeof hf);
                 names[n] = mt_strdup(hf);
+                if (!names[n]) { free(b); st = MT_ERR_NOMEM; break; }
                 bufs[n] = b;
                 t[n].name = names[n];
                 if (o->dtype != MT_DT_F32) narrow(b, sh[0] / 3 * cols, o->dtype);
@@ -379,6 +391,11 @@ static mt_status write_safetensors(const mt_ckpt_src *s, const mt_convert_opts *
         }
         mt_canonical_to_hf(v->name, s->arch_bert, -1, hf, sizeof hf);
         names[n] = mt_strdup(hf);
+        if (!names[n]) {
+            free(full);
+            st = MT_ERR_NOMEM;
+            break;
+        }
         bufs[n] = full;
         t[n].name = names[n];
         if (o->dtype != MT_DT_F32) narrow(full, sh[0] * sh[1], o->dtype);
@@ -413,19 +430,51 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 
 static void remove_tree(const char *dir) { (void)nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
 
+// Writes `text` to `path` (created or truncated) and fsyncs it; on failure nothing is left there.
+static mt_status write_synced(const char *path, const char *text) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return mt_fail(MT_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    size_t len = strlen(text), done = 0;
+    int err = 0;
+    while (done < len && !err) {
+        ssize_t w = write(fd, text + done, len - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) err = w < 0 ? errno : EIO;
+        else done += (size_t)w;
+    }
+    if (!err && fsync(fd) != 0) err = errno;
+    if (close(fd) != 0 && !err) err = errno;
+    if (!err) return MT_OK;
+    (void)unlink(path);
+    return mt_fail(MT_ERR_IO, "%s: cannot write: %s", path, strerror(err));
+}
+
+static void fsync_dir(const char *dir) {
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        (void)close(fd);
+    }
+}
+
 // DST/release/mp_rank_XX/model_optim_rng.pt for every rank, then DST/latest_checkpointed_iteration.txt.
 // The ranks are built in a hidden folder beside release/ and swapped in whole (renameat2
-// RENAME_EXCHANGE), so a failure or a kill never leaves a mix of old and new ranks, and a failed
-// conversion leaves no partial tree.
+// RENAME_EXCHANGE; where the filesystem lacks it, the old release/ is moved aside first and moved
+// back if the new one cannot follow), so a failure or a kill never leaves a mix of old and new ranks,
+// and a failed conversion leaves no partial tree. The tracker's new text is written and synced
+// before the swap and renamed into place right after it; a failure there swaps the previous ranks
+// back. The previous ranks are deleted last, once both are in place.
 static mt_status write_megatron_folder(const mt_ckpt_src *s, const mt_convert_opts *o, int tp, const char *dst) {
     struct stat sb;
     int created = stat(dst, &sb) != 0;
     if (!created && !S_ISDIR(sb.st_mode))
         return mt_fail(MT_ERR_INVALID, "%s exists and is not a folder; give a folder, a .pt or a .safetensors as DST", dst);
     MT_TRY(mkdir_p(dst));
-    char tmp[1300], p[1400], final[1300];
+    char tmp[1300], p[1400], final[1300], tracker[1300], ttmp[1300], old[1400] = "";
     mt_status st = mt_path_join(tmp, sizeof tmp, dst, ".release.tmp.XXXXXX");
     if (st == MT_OK) st = mt_path_join(final, sizeof final, dst, "release");
+    if (st == MT_OK) st = mt_path_join(tracker, sizeof tracker, dst, "latest_checkpointed_iteration.txt");
+    if (st == MT_OK) st = mt_path_join(ttmp, sizeof ttmp, dst, ".latest_checkpointed_iteration.txt.tmp");
     if (st != MT_OK) {
         if (created) (void)rmdir(dst);
         return st;
@@ -442,34 +491,44 @@ static mt_status write_megatron_folder(const mt_ckpt_src *s, const mt_convert_op
         if (st == MT_OK) st = mt_path_fmt(p, sizeof p, "%s/mp_rank_%02d/model_optim_rng.pt", tmp, r);
         if (st == MT_OK) st = write_megatron_file(s, o, tp, r, p);
     }
+    if (st == MT_OK) st = write_synced(ttmp, "release");
+    // 1: exchanged (tmp holds the previous ranks); 2: previous ranks moved aside to `old`; 3: no previous release/
+    int swapped = 0;
     if (st == MT_OK) {
         if (stat(final, &sb) == 0) {
             if (!S_ISDIR(sb.st_mode)) st = mt_fail(MT_ERR_IO, "%s exists and is not a folder; remove it", final);
-            else if (renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_EXCHANGE) != 0) {
-                // a filesystem without the exchange: move the old tree aside first
-                char old[1400];
-                if ((st = mt_path_fmt(old, sizeof old, "%s.old", tmp)) != MT_OK) {
-                } else if (rename(final, old) != 0 || rename(tmp, final) != 0)
-                    st = mt_fail(MT_ERR_IO, "%s: cannot move the new ranks into place: %s", final, strerror(errno));
-                else remove_tree(old);
-            }
-            // after the exchange `tmp` holds the previous ranks
+            else if (renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_EXCHANGE) == 0) swapped = 1;
+            else if ((st = mt_path_fmt(old, sizeof old, "%s.old", tmp)) != MT_OK) {
+            } else if (rename(final, old) != 0) {
+                st = mt_fail(MT_ERR_IO, "%s: cannot move the previous ranks aside: %s", final, strerror(errno));
+                old[0] = 0;
+            } else if (rename(tmp, final) != 0) {
+                int err = errno;
+                if (rename(old, final) == 0) {
+                    old[0] = 0;
+                    st = mt_fail(MT_ERR_IO, "%s: cannot move the new ranks into place: %s", final, strerror(err));
+                } else { // `old` is kept: it holds the only copy of the previous ranks
+                    st = mt_fail(MT_ERR_IO, "%s: cannot move the new ranks into place (%s), nor the previous ranks back "
+                                 "from %s (%s): rename that folder to %s", final, strerror(err), old, strerror(errno), final);
+                }
+            } else swapped = 2;
         } else if (rename(tmp, final) != 0) {
             st = mt_fail(MT_ERR_IO, "%s: cannot move the new ranks into place: %s", final, strerror(errno));
-        }
+        } else swapped = 3;
     }
-    remove_tree(tmp);
-    if (st == MT_OK) {
-        st = mt_path_join(p, sizeof p, dst, "latest_checkpointed_iteration.txt");
-        if (st == MT_OK) st = mt_path_join(tmp, sizeof tmp, dst, ".latest_checkpointed_iteration.txt.tmp");
-        FILE *f = st == MT_OK ? fopen(tmp, "w") : NULL;
-        if (st == MT_OK && (!f || fputs("release", f) < 0)) st = mt_fail(MT_ERR_IO, "%s: cannot write: %s", tmp, strerror(errno));
-        if (f && fclose(f) != 0 && st == MT_OK) st = mt_fail(MT_ERR_IO, "%s: cannot write", tmp);
-        if (st == MT_OK && rename(tmp, p) != 0) st = mt_fail(MT_ERR_IO, "%s: cannot write: %s", p, strerror(errno));
-        if (st != MT_OK) (void)unlink(tmp);
-    } else if (created) {
-        (void)rmdir(dst);
+    int keep_tmp = 0; // tmp holds the only copy of the previous ranks
+    if (st == MT_OK && rename(ttmp, tracker) != 0) {
+        st = mt_fail(MT_ERR_IO, "%s: cannot write: %s", tracker, strerror(errno));
+        // the old tracker stays: put the ranks it names back (the new ones end in tmp, removed below)
+        if (swapped == 1 && renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_EXCHANGE) != 0) keep_tmp = 1;
+        else if (swapped == 2 && rename(final, tmp) == 0 && rename(old, final) == 0) old[0] = 0;
+        else if (swapped == 3) (void)rename(final, tmp);
     }
+    if (st == MT_OK) fsync_dir(dst);
+    else (void)unlink(ttmp);
+    if (!keep_tmp) remove_tree(tmp); // the new ranks after a failure, the previous ones after an exchange
+    if (st == MT_OK && old[0]) remove_tree(old);
+    if (st != MT_OK && created) (void)rmdir(dst);
     return st;
 }
 

@@ -327,29 +327,47 @@ mt_status mt_safetensors_src_load(mt_ckpt_src *s, const char *path, const void *
     return MT_OK;
 }
 
+// Appends a number to a JSON array; 0 when out of memory.
+static int json_push_number(cJSON *arr, double v) {
+    cJSON *x = cJSON_CreateNumber(v);
+    if (!x) return 0;
+    if (!cJSON_AddItemToArray(arr, x)) {
+        cJSON_Delete(x);
+        return 0;
+    }
+    return 1;
+}
+
 mt_status mt_safetensors_save(const char *path, const mt_named_tensor *t, int n, const char *const *mk,
                               const char *const *mv, int nmeta) {
     cJSON *root = cJSON_CreateObject();
     if (!root) return mt_fail(MT_ERR_NOMEM, "%s: out of memory", path);
+    // Every cJSON call may fail for want of memory: a header missing an entry must never be
+    // written, so any NULL here is out of memory before the temporary file is created.
+    int ok = 1;
     if (nmeta > 0) {
         cJSON *m = cJSON_AddObjectToObject(root, "__metadata__");
-        for (int i = 0; i < nmeta && m; i++) cJSON_AddStringToObject(m, mk[i], mv[i]);
+        ok = m != NULL;
+        for (int i = 0; i < nmeta && ok; i++) ok = cJSON_AddStringToObject(m, mk[i], mv[i]) != NULL;
     }
     uint64_t off = 0;
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n && ok; i++) {
         cJSON *e = cJSON_AddObjectToObject(root, t[i].name);
-        if (!e) break;
-        cJSON_AddStringToObject(e, "dtype", mt_dtype_safetensors(t[i].dtype));
-        cJSON *sh = cJSON_AddArrayToObject(e, "shape");
+        ok = e && cJSON_AddStringToObject(e, "dtype", mt_dtype_safetensors(t[i].dtype));
+        cJSON *sh = ok ? cJSON_AddArrayToObject(e, "shape") : NULL;
+        ok = sh != NULL;
         uint64_t bytes = mt_dtype_size(t[i].dtype);
-        for (int d = 0; d < t[i].ndim; d++) {
-            cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)t[i].shape[d]));
+        for (int d = 0; d < t[i].ndim && ok; d++) {
+            ok = json_push_number(sh, (double)t[i].shape[d]);
             bytes *= (uint64_t)t[i].shape[d];
         }
-        cJSON *o = cJSON_AddArrayToObject(e, "data_offsets");
-        cJSON_AddItemToArray(o, cJSON_CreateNumber((double)off));
-        cJSON_AddItemToArray(o, cJSON_CreateNumber((double)(off + bytes)));
+        cJSON *o = ok ? cJSON_AddArrayToObject(e, "data_offsets") : NULL;
+        ok = o && json_push_number(o, (double)off) && json_push_number(o, (double)(off + bytes));
         off += bytes;
+    }
+    if (!ok) {
+        cJSON_Delete(root);
+        return mt_fail(MT_ERR_NOMEM, "%s: out of memory building the header", path);
     }
     char *hdr = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
@@ -371,7 +389,7 @@ mt_status mt_safetensors_save(const char *path, const mt_named_tensor *t, int n,
     }
     uint8_t len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (uint8_t)((uint64_t)padded >> (8 * i));
-    int ok = fwrite(len8, 1, 8, f) == 8 && fwrite(hdr, 1, hl, f) == hl;
+    ok = fwrite(len8, 1, 8, f) == 8 && fwrite(hdr, 1, hl, f) == hl;
     for (size_t i = hl; i < padded && ok; i++) ok = fputc(' ', f) != EOF;
     free(hdr);
     for (int i = 0; i < n && ok; i++) {

@@ -83,6 +83,12 @@ mt_status mt_ckpt_tensor_check(const mt_ckpt_tensor *t, const char *what) {
         else numel *= t->shape[i];
     }
     if (numel == 0) return MT_OK;
+    // Zero (or overlapping) strides let a tiny storage claim any shape; readers allocate numel floats.
+    if (numel > MT_CKPT_MAX_ELEMS)
+        return mt_fail(MT_ERR_FORMAT,
+                       "%s: tensor claims %lld elements, more than the %lld megatune accepts in one tensor (a "
+                       "zero-stride view of a tiny storage?); the file is corrupt: re-export it with torch.save",
+                       what, (long long)numel, (long long)MT_CKPT_MAX_ELEMS);
     for (int i = 0; i < t->ndim; i++) {
         int64_t ext = t->shape[i] - 1;
         if (ext && t->stride[i] > (lim - last) / ext)

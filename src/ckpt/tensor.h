@@ -23,6 +23,10 @@ typedef enum {
 } mt_dtype;
 
 #define MT_CKPT_MAX_DIMS 8
+// Most elements one tensor may address (2^34: 64 GiB as fp32). The largest tensor of a
+// Megatron-BERT checkpoint holds ~31 M; a view with zero strides can claim far more than its file
+// holds, and every reader sizes buffers from the element count.
+#define MT_CKPT_MAX_ELEMS ((int64_t)1 << 34)
 
 typedef struct {
     mt_dtype dtype;
@@ -45,7 +49,8 @@ int mt_dtype_from_safetensors(const char *name, mt_dtype *out);
 int64_t mt_ckpt_tensor_numel(const mt_ckpt_tensor *t);
 // 1 when row-major contiguous.
 int mt_ckpt_tensor_contiguous(const mt_ckpt_tensor *t);
-// Checks that every element the view can address lies inside the storage; the error names `what`.
+// Checks that every element the view can address lies inside the storage and that the view has at
+// most MT_CKPT_MAX_ELEMS elements; the error names `what`.
 mt_status mt_ckpt_tensor_check(const mt_ckpt_tensor *t, const char *what) MT_WARN_UNUSED;
 // Views the tensor as [rows, cols] (1-D: [n, 1]; 0-D: [1, 1]; >2-D: [shape0, product of the
 // rest]) so that dim-0 splits act on rows, and converts elements [col0, col0+n) of `row` to fp32.

@@ -148,9 +148,13 @@ mt_status mt_write_file_atomic(const char *path, const void *data, size_t len) {
         p += w;
         left -= (size_t)w;
     }
-    if (fsync(fd) != 0 || close(fd) != 0) {
+    // the descriptor is closed whatever fsync says, and the error reported is fsync's or close's,
+    // saved before unlink can change errno
+    int err = fsync(fd) != 0 ? errno : 0;
+    if (close(fd) != 0 && !err) err = errno;
+    if (err) {
         unlink(tmp);
-        return mt_fail(MT_ERR_IO, "%s: fsync/close failed: %s", tmp, strerror(errno));
+        return mt_fail(MT_ERR_IO, "%s: fsync/close failed: %s", tmp, strerror(err));
     }
     if (rename(tmp, path) != 0) {
         int err = errno;

@@ -560,12 +560,20 @@ static int shard_rank(const char *name) {
     return (name[8] - '0') * 10 + (name[9] - '0');
 }
 
+// What one .nemo may make a restore hold: the weights members together (streamed to TMPDIR, or in
+// memory with weights_file NULL) at most MT_TAR_WEIGHTS_MAX bytes, everything else held in memory
+// (config, vocab, label maps) at most MT_TAR_SMALL_MAX bytes in all, and at most MT_NEMO_MAX_MEMBERS
+// members (a real .nemo has a handful; each is a lookup by name).
+#define MT_NEMO_MAX_MEMBERS 4096
+
 // Reads every regular member into memory, except the weights member `weights_member`
 // (model_weights.ckpt, or mp_rank_XX/model_weights.ckpt), which is streamed into `weights_file` (a
 // path in our private folder; NULL keeps it in memory too). Other ranks' weights shards
 // (mp_rank_XX/model_weights.ckpt) are skipped: only their names are kept, with no data.
 // weights_member NULL streams every weights member: model_weights.ckpt into weights_file and
-// mp_rank_XX/model_weights.ckpt into weights_file.XX (for resharding).
+// mp_rank_XX/model_weights.ckpt into weights_file.XX (for resharding). Other .ckpt/.pt/.pth
+// members (optimizer states, a second model) are never read: skipped, their names kept with no data.
+// The limits above are enforced as members arrive; a refusal names the .nemo and the member.
 static mt_status read_members_as(const char *path, const char *weights_member, const char *weights_file,
                                  nmembers *out);
 static mt_status read_members_as(const char *path, const char *weights_member, const char *weights_file,
@@ -578,6 +586,7 @@ static mt_status read_members_as(const char *path, const char *weights_member, c
     mt_status st = MT_OK;
     struct archive_entry *e;
     int r;
+    int64_t weights_total = 0, small_total = 0;
     while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
         const char *raw = archive_entry_pathname(e);
         if (!raw) { st = mt_fail(MT_ERR_FORMAT, "%s: a member has no name", path); break; }
@@ -599,11 +608,29 @@ static mt_status read_members_as(const char *path, const char *weights_member, c
             st = mt_fail(MT_ERR_FORMAT, "%s: member '%s' appears twice", path, name);
             break;
         }
+        if (out->n >= MT_NEMO_MAX_MEMBERS) {
+            st = mt_fail(MT_ERR_FORMAT, "%s: more than %d members (at '%s'); a .nemo holds a config, weights and a "
+                         "few tokenizer and label files: the archive is corrupt or not a NeMo model", path,
+                         MT_NEMO_MAX_MEMBERS, name);
+            break;
+        }
         int64_t size = archive_entry_size_is_set(e) ? archive_entry_size(e) : -1;
         int srank = shard_rank(name);
+        int weights = srank >= 0 || !strcmp(name, "model_weights.ckpt"); // the members megatune loads
         int other_shard = srank >= 0 && weights_member && strcmp(name, weights_member);
-        int stream = weights_file && (weights_member ? !strcmp(name, weights_member)
-                                                     : srank >= 0 || !strcmp(name, "model_weights.ckpt"));
+        int stream = weights_file && (weights_member ? !strcmp(name, weights_member) : weights);
+        // a member counts against its total before it is read, by its header's claim, and again by
+        // the bytes that arrive
+        int64_t *sum = weights ? &weights_total : &small_total;
+        const int64_t sum_max = weights ? MT_TAR_WEIGHTS_MAX : MT_TAR_SMALL_MAX;
+        int never_read = !weights && mt_tar_member_limit(name) == MT_TAR_WEIGHTS_MAX;
+        // (a member past its own cap gets the tar reader's message, as `inspect` does)
+        if (!other_shard && !never_read && (stream || size <= mt_tar_member_limit(name)) && size > sum_max - *sum) {
+            st = mt_fail(MT_ERR_FORMAT, "%s: member '%s' (%lld bytes) takes its %s past %lld MiB; the archive is "
+                         "corrupt or not a NeMo model", path, name, (long long)size,
+                         weights ? "weights members" : "members other than the weights", (long long)(sum_max >> 20));
+            break;
+        }
         char wf[700];
         if (stream && !weights_member && srank >= 0) st = mt_path_fmt(wf, sizeof wf, "%s.%02d", weights_file, srank);
         else if (stream) st = mt_path_fmt(wf, sizeof wf, "%s", weights_file);
@@ -623,6 +650,11 @@ static mt_status read_members_as(const char *path, const char *weights_member, c
                     break;
                 }
                 if (got == 0) break;
+                if (got > sum_max - *sum - total) {
+                    st = mt_fail(MT_ERR_FORMAT, "%s: member '%s' takes its weights members past %lld MiB; the archive "
+                                 "is corrupt or not a NeMo model", path, name, (long long)(sum_max >> 20));
+                    break;
+                }
                 for (la_ssize_t off = 0; off < got;) {
                     ssize_t w = write(fd, buf + off, (size_t)(got - off));
                     if (w < 0 && errno == EINTR) continue;
@@ -639,6 +671,7 @@ static mt_status read_members_as(const char *path, const char *weights_member, c
             nmember *nm = st == MT_OK ? mt_realloc(out->m, (size_t)(out->n + 1) * sizeof *nm) : NULL;
             if (st == MT_OK && !nm) st = MT_ERR_NOMEM;
             if (st != MT_OK) break;
+            *sum += total;
             out->m = nm;
             out->m[out->n].name = mt_strdup(name);
             out->m[out->n].data = NULL;
@@ -647,7 +680,7 @@ static mt_status read_members_as(const char *path, const char *weights_member, c
             out->n++;
             continue;
         }
-        if (other_shard && weights_file) { // another tensor-parallel rank's weights: name only
+        if ((other_shard && weights_file) || never_read) { // another rank's weights, or never used: name only
             if (archive_read_data_skip(a) != ARCHIVE_OK) {
                 st = mt_fail(MT_ERR_FORMAT, "%s: member '%s' is corrupt or truncated: %s", path, name,
                              archive_error_string(a));
@@ -666,6 +699,11 @@ static mt_status read_members_as(const char *path, const char *weights_member, c
         char *buf = NULL;
         size_t len = 0;
         st = mt_tar_read_member(a, path, name, size, &buf, &len);
+        if (st == MT_OK && (int64_t)len > sum_max - *sum)
+            st = mt_fail(MT_ERR_FORMAT, "%s: member '%s' (%zu bytes) takes its %s past %lld MiB; the archive is "
+                         "corrupt or not a NeMo model", path, name, len,
+                         weights ? "weights members" : "members other than the weights", (long long)(sum_max >> 20));
+        if (st == MT_OK) *sum += (int64_t)len;
         nmember *nm = st == MT_OK ? mt_realloc(out->m, (size_t)(out->n + 1) * sizeof *nm) : NULL;
         if (st == MT_OK && !nm) st = MT_ERR_NOMEM;
         if (st != MT_OK) { free(buf); break; }
@@ -694,6 +732,10 @@ static const nmember *artifact(const nmembers *ms, const char *ref, const char *
         if (slash) m = find_member(ms, slash + 1);
     }
     if (!m) *st = mt_fail(MT_ERR_FORMAT, "%s: %s refers to '%s', which the archive does not hold", nemo, key, ref);
+    else if (!m->data) { // weights, or a .ckpt/.pt/.pth member read_members_as skipped
+        *st = mt_fail(MT_ERR_FORMAT, "%s: %s refers to '%s', a weights member, not a text file", nemo, key, m->name);
+        m = NULL;
+    }
     return m;
 }
 
@@ -1006,17 +1048,27 @@ mt_status mt_nemo_load_weights(const char *path, mt_model *m) {
     return st;
 }
 
-// Rows of the head's last layer weight = the number of classes the .nemo was trained with.
-static mt_status head_classes_mlp(const char *wpath, const char *prefix, const char *mlp, int layers, int *ncls);
-static mt_status head_classes(const char *wpath, const char *prefix, int layers, int *ncls) {
-    return head_classes_mlp(wpath, prefix, "mlp", layers, ncls);
+// Most classes a restored head may have: the rows of its last layer come from the file, and a
+// zero-stride view there can claim any number at no cost in bytes.
+#define MT_NEMO_MAX_CLASSES (1 << 20)
+
+// Rows of the head's last layer weight = the number of classes the .nemo was trained with. `wpath`
+// is our temporary copy of the weights member (shard 0 when `sharded`); errors name `nemo` and the
+// member instead.
+static mt_status head_classes_mlp(const char *nemo, const char *wpath, int sharded, const char *prefix, const char *mlp,
+                                  int layers, int *ncls);
+static mt_status head_classes(const char *nemo, const char *wpath, int sharded, const char *prefix, int layers, int *ncls) {
+    return head_classes_mlp(nemo, wpath, sharded, prefix, "mlp", layers, ncls);
 }
 
-static mt_status head_classes_mlp(const char *wpath, const char *prefix, const char *mlp, int layers, int *ncls) {
+static mt_status head_classes_mlp(const char *nemo, const char *wpath, int sharded, const char *prefix, const char *mlp,
+                                  int layers, int *ncls) {
+    const char *member = sharded ? "mp_rank_00/model_weights.ckpt" : "model_weights.ckpt";
     mt_torch_file *tf = NULL;
-    MT_TRY(mt_torch_open(wpath, &tf));
+    mt_status st = mt_torch_open(wpath, &tf);
     mt_flat f = {0};
-    mt_status st = mt_flatten(mt_torch_root(tf), "", &f);
+    if (st == MT_OK) st = mt_flatten(mt_torch_root(tf), "", &f);
+    if (st != MT_OK) st = member_error(st, nemo, wpath, sharded, 0);
     char key[160];
     snprintf(key, sizeof key, "%s.%s.layer%d.weight", prefix, mlp, 2 * (layers - 1));
     const mt_ckpt_tensor *t = st == MT_OK ? mt_flat_find(&f, key) : NULL;
@@ -1025,8 +1077,12 @@ static mt_status head_classes_mlp(const char *wpath, const char *prefix, const c
         t = st == MT_OK ? mt_flat_find(&f, key) : NULL;
     }
     if (st == MT_OK && (!t || t->ndim != 2))
-        st = mt_fail(MT_ERR_FORMAT, "model_weights.ckpt: no 2-D '%s.%s.layer%d.weight' (the config's head has %d "
-                     "layer(s))", prefix, mlp, 2 * (layers - 1), layers);
+        st = mt_fail(MT_ERR_FORMAT, "%s: member %s: no 2-D '%s.%s.layer%d.weight' (the config's head has %d layer(s))",
+                     nemo, member, prefix, mlp, 2 * (layers - 1), layers);
+    if (st == MT_OK && (t->shape[0] < 1 || t->shape[0] > MT_NEMO_MAX_CLASSES))
+        st = mt_fail(MT_ERR_FORMAT, "%s: member %s: '%s' has %lld rows, so its head would have %lld classes (1 to %d "
+                     "supported); the weights are corrupt: export the model again", nemo, member, key,
+                     (long long)t->shape[0], (long long)t->shape[0], MT_NEMO_MAX_CLASSES);
     if (st == MT_OK) *ncls = (int)t->shape[0];
     mt_flat_free(&f);
     mt_torch_close(tf);
@@ -1264,16 +1320,18 @@ mt_status mt_nemo_restore(const char *path, char **overrides, int n_overrides, m
         int ncls = 0;
         if (pnc) {
             head = MT_HEAD_TOKEN_CLASSIFIER;
-            st = head_classes(files[0], "punct_classifier", (int)n->cfg.model.joint.punct_head.num_fc_layers, &ncls);
+            st = head_classes(path, files[0], sharded, "punct_classifier",
+                              (int)n->cfg.model.joint.punct_head.num_fc_layers, &ncls);
             if (st == MT_OK)
-                st = head_classes(files[0], "capit_classifier", (int)n->cfg.model.joint.capit_head.num_fc_layers,
-                                  &s->num_classes2);
+                st = head_classes(path, files[0], sharded, "capit_classifier",
+                                  (int)n->cfg.model.joint.capit_head.num_fc_layers, &s->num_classes2);
         } else if (joint) {
             int nl = (int)n->cfg.model.joint.num_output_layers;
-            st = head_classes_mlp(files[0], "classifier", "intent_mlp", nl, &ncls);
-            if (st == MT_OK) st = head_classes_mlp(files[0], "classifier", "slot_mlp", nl, &s->num_classes2);
+            st = head_classes_mlp(path, files[0], sharded, "classifier", "intent_mlp", nl, &ncls);
+            if (st == MT_OK) st = head_classes_mlp(path, files[0], sharded, "classifier", "slot_mlp", nl, &s->num_classes2);
         } else {
-            st = head_classes(files[0], prefix, layers, &ncls); // the head is replicated: any shard has it
+            // the head is replicated: any shard has it
+            st = head_classes(path, files[0], sharded, prefix, layers, &ncls);
         }
         // A NeMo-written .nemo describes the encoder only in its config_file member; megatune's
         // also writes the full model.language_model.config block, which then decides.

@@ -38,6 +38,16 @@ grep -q "checkpoint_version: 3" "$T/i-back.txt" || fail "inspect back.pt"
 inspect_to "$T/i-leg.txt" "$T/leg/release/mp_rank_00/model_optim_rng.pt"
 grep -q "torch legacy (pre-1.6) container" "$T/i-leg.txt" || fail "inspect legacy"
 
+# converting into an existing folder replaces its ranks whole: TP=4 then TP=2 leaves exactly
+# release/mp_rank_00..01 and the tracker, nothing hidden beside them
+"$BIN" convert "$T/v0" "$T/re" --tp 4 || fail "convert into a new folder"
+"$BIN" convert "$T/v0" "$T/re" --tp 2 || fail "convert into an existing folder"
+[ "$(ls -A "$T/re" | tr '\n' ' ')" = "latest_checkpointed_iteration.txt release " ] || fail "folder after reconversion: $(ls -A "$T/re")"
+[ "$(cat "$T/re/latest_checkpointed_iteration.txt")" = release ] || fail "tracker after reconversion"
+[ "$(ls "$T/re/release" | tr '\n' ' ')" = "mp_rank_00 mp_rank_01 " ] || fail "ranks after reconversion: $(ls "$T/re/release")"
+inspect_to "$T/i-re.txt" "$T/re"
+grep -q "2 tensor-parallel rank file" "$T/i-re.txt" || fail "inspect after reconversion"
+
 # usage errors and bad input
 "$BIN" convert "$T/v0" 2>/dev/null; [ $? -eq 2 ] || fail "convert without DST should be a usage error"
 "$BIN" convert "$T/v0" "$T/x.safetensors" --tp 2 2>"$T/err.txt"; [ $? -eq 1 ] || fail "safetensors --tp 2 should fail"
@@ -63,6 +73,13 @@ grep -q "evil_exec_in_model.pt: the checkpoint does not record num_attention_hea
 grep -q "evil_exec_in_model.pt: no tensors found in its state dict" "$T/err.txt" || { cat "$T/err.txt"; fail "no-tensor convert message"; }
 [ ! -e "$T/evil_out.pt" ] || fail "a refused convert wrote $T/evil_out.pt"
 [ -e "$MARK" ] && fail "hostile payload ran"
+# one float viewed as [2^31, 2^31] through zero strides: refused as corrupt, naming the file, and no
+# output (it once sized a buffer of 2^62 floats that wrapped to 0 bytes and was overrun)
+"$BIN" convert "$T/h/zero_stride_huge.pt" "$T/zs_out.pt" --heads 2 2>"$T/err.txt"; rc=$?
+[ $rc -eq 1 ] || { cat "$T/err.txt"; fail "convert of a zero-stride 2^62-element tensor: exit $rc, want 1"; }
+[ "$(grep -c "error" "$T/err.txt")" -eq 1 ] && grep -q "zero_stride_huge.pt: .*the file is corrupt" "$T/err.txt" ||
+  { cat "$T/err.txt"; fail "zero-stride convert message"; }
+[ ! -e "$T/zs_out.pt" ] || fail "a refused convert wrote $T/zs_out.pt"
 "$BIN" inspect "$T/h/short_storage.pt" 2>"$T/err.txt"; [ $? -eq 1 ] || fail "short storage must fail"
 grep -q "declares 100" "$T/err.txt" || fail "short storage message"
 

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "ckpt/safetensors.h"
 #include "ckpt/source.h"
 #include "ckpt/torchfile.h"
@@ -98,6 +100,51 @@ static void corrupt_and_truncate(const char *label, const uint8_t *buf, size_t n
     free(c);
 }
 
+// cJSON's allocator for the test below: allocation number `json_fail_at` (from 0) fails, the
+// others succeed (so that a caller that ignores one failure goes on to write what it has).
+static long json_fail_at = -1, json_count;
+static void *json_malloc(size_t n) { return json_count++ == json_fail_at ? NULL : malloc(n); }
+
+// mt_safetensors_save when any one allocation of its JSON header fails: out of memory and no file,
+// never a file whose header lacks entries (the loop used to stop early and write what it had).
+// Past the header's last allocation, the save goes through with every tensor.
+static void test_safetensors_header_oom(const char *dir) {
+    float w[6] = {1, 2, 3, 4, 5, 6};
+    mt_named_tensor t[3] = {{"a", MT_DT_F32, 2, {2, 3}, w}, {"b", MT_DT_F32, 1, {6}, w}, {"c", MT_DT_F32, 0, {0}, w}};
+    const char *mk[] = {"format"}, *mv[] = {"pt"};
+    char path[1200], tmp[1220];
+    snprintf(path, sizeof path, "%s/oom.safetensors", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int refused = 0, saved = 0;
+    for (long k = 0; k < 400 && !saved; k++) {
+        unlink(path);
+        json_fail_at = k;
+        json_count = 0;
+        cJSON_Hooks hooks = {json_malloc, free};
+        cJSON_InitHooks(&hooks);
+        mt_clear_error();
+        mt_status s = mt_safetensors_save(path, t, 3, mk, mv, 1);
+        cJSON_InitHooks(NULL);
+        json_fail_at = -1;
+        if (s != MT_OK) {
+            refused++;
+            CHECK_MSG(s == MT_ERR_NOMEM && strstr(mt_last_error(), path), "allocation %ld failing: status %d: %s", k, s,
+                      mt_last_error());
+            CHECK_MSG(access(path, F_OK) != 0 && access(tmp, F_OK) != 0, "allocation %ld failing: a file was left", k);
+            continue;
+        }
+        saved = 1;
+        mt_safetensors *st = NULL;
+        CHECK_OK(mt_safetensors_open(path, &st));
+        CHECK_MSG(st && mt_safetensors_count(st) == 3 && json_count <= k, "allocation %ld failing: saved (%zu of 3 tensors) though an allocation failed", k,
+                  st ? mt_safetensors_count(st) : (size_t)0);
+        mt_safetensors_close(st);
+    }
+    CHECK_MSG(saved && refused > 5, "%d refusals before the save went through (saved: %d)", refused, saved);
+    fprintf(stderr, "safetensors header: each of its %d cJSON allocations failing was refused, no file left\n", refused);
+    unlink(path);
+}
+
 int main(void) {
     char dir[] = "/tmp/mt_ckpt_hostile_XXXXXX";
     if (!mkdtemp(dir)) TEST_SKIP("no temp dir");
@@ -161,6 +208,7 @@ int main(void) {
             free(c);
         }
     }
+    test_safetensors_header_oom(dir);
     // A garbage file and an empty file through the path API: errors name the file.
     snprintf(path, sizeof path, "%s/empty.pt", dir);
     FILE *ef = fopen(path, "wb");
