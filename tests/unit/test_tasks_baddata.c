@@ -60,23 +60,21 @@ static mt_status load_glue(const char *task, const char *name) {
     return s;
 }
 
-static mt_status load_ner(const char *sub, const char *split) {
+// One split of a task's data under the test folder, loaded with the task's default options.
+static mt_status load_split(mt_task_kind kind, const char *name, const char *split) {
     mt_task_options o;
-    mt_task_options_default(&o, MT_TASK_TOKEN_CLASSIFICATION);
-    mt_dataset *d = NULL;
-    mt_status s = mt_dataset_load(&o, tok, path_of(sub), split, NULL, &d);
-    mt_dataset_free(d);
-    return s;
-}
-
-// SQuAD JSON (split "train": answers checked against the context; "dev": kept as given).
-static mt_status load_squad(const char *name, const char *split) {
-    mt_task_options o;
-    mt_task_options_default(&o, MT_TASK_QUESTION_ANSWERING);
+    mt_task_options_default(&o, kind);
     mt_dataset *d = NULL;
     mt_status s = mt_dataset_load(&o, tok, path_of(name), split, NULL, &d);
     mt_dataset_free(d);
     return s;
+}
+
+static mt_status load_ner(const char *sub, const char *split) { return load_split(MT_TASK_TOKEN_CLASSIFICATION, sub, split); }
+
+// SQuAD JSON (split "train": answers checked against the context; "dev": kept as given).
+static mt_status load_squad(const char *name, const char *split) {
+    return load_split(MT_TASK_QUESTION_ANSWERING, name, split);
 }
 
 // One paragraph with context ctx (JSON text) and one question id qid (JSON text).
