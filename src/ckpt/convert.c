@@ -430,33 +430,6 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 
 static void remove_tree(const char *dir) { (void)nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
 
-// Writes `text` to `path` (created or truncated) and fsyncs it; on failure nothing is left there.
-static mt_status write_synced(const char *path, const char *text) {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return mt_fail(MT_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-    size_t len = strlen(text), done = 0;
-    int err = 0;
-    while (done < len && !err) {
-        ssize_t w = write(fd, text + done, len - done);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) err = w < 0 ? errno : EIO;
-        else done += (size_t)w;
-    }
-    if (!err && fsync(fd) != 0) err = errno;
-    if (close(fd) != 0 && !err) err = errno;
-    if (!err) return MT_OK;
-    (void)unlink(path);
-    return mt_fail(MT_ERR_IO, "%s: cannot write: %s", path, strerror(err));
-}
-
-static void fsync_dir(const char *dir) {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        (void)close(fd);
-    }
-}
-
 // DST/release/mp_rank_XX/model_optim_rng.pt for every rank, then DST/latest_checkpointed_iteration.txt.
 // The ranks are built in a hidden folder beside release/ and swapped in whole (renameat2
 // RENAME_EXCHANGE; where the filesystem lacks it, the old release/ is moved aside first and moved
@@ -491,7 +464,7 @@ static mt_status write_megatron_folder(const mt_ckpt_src *s, const mt_convert_op
         if (st == MT_OK) st = mt_path_fmt(p, sizeof p, "%s/mp_rank_%02d/model_optim_rng.pt", tmp, r);
         if (st == MT_OK) st = write_megatron_file(s, o, tp, r, p);
     }
-    if (st == MT_OK) st = write_synced(ttmp, "release");
+    if (st == MT_OK) st = mt_write_synced(ttmp, "release", strlen("release"));
     // 1: exchanged (tmp holds the previous ranks); 2: previous ranks moved aside to `old`; 3: no previous release/
     int swapped = 0;
     if (st == MT_OK) {
@@ -524,7 +497,7 @@ static mt_status write_megatron_folder(const mt_ckpt_src *s, const mt_convert_op
         else if (swapped == 2 && rename(final, tmp) == 0 && rename(old, final) == 0) old[0] = 0;
         else if (swapped == 3) (void)rename(final, tmp);
     }
-    if (st == MT_OK) fsync_dir(dst);
+    if (st == MT_OK) mt_fsync_dir_of(tracker);
     else (void)unlink(ttmp);
     if (!keep_tmp) remove_tree(tmp); // the new ranks after a failure, the previous ones after an exchange
     if (st == MT_OK && old[0]) remove_tree(old);

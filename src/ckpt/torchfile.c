@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -464,14 +463,7 @@ mt_status mt_ckpt_atomic_commit(const char *tmp, const char *path) {
         unlink(tmp);
         return s;
     }
-    char *dup = mt_strdup(path);
-    if (!dup) return MT_ERR_NOMEM;
-    int dfd = open(dirname(dup), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    free(dup);
+    mt_fsync_dir_of(path);
     return MT_OK;
 }
 

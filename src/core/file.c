@@ -1,9 +1,12 @@
 #include "core/file.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 void mt_fault_pause(void) {
     static long ms = -1;
@@ -15,6 +18,42 @@ void mt_fault_pause(void) {
     if (ms == 0) return;
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+}
+
+mt_status mt_write_synced(const char *path, const void *data, size_t len) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd < 0) return mt_fail(MT_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    const char *p = data;
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            int err = w < 0 ? errno : EIO;
+            close(fd);
+            unlink(path);
+            return mt_fail(MT_ERR_IO, "%s: write failed: %s", path, strerror(err));
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    // the descriptor is closed whatever fsync says, and the error reported is fsync's or close's
+    int err = fsync(fd) != 0 ? errno : 0;
+    if (close(fd) != 0 && !err) err = errno;
+    if (!err) return MT_OK;
+    unlink(path);
+    return mt_fail(MT_ERR_IO, "%s: fsync/close failed: %s", path, strerror(err));
+}
+
+void mt_fsync_dir_of(const char *path) {
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : NULL;
+    if (slash && !dir) return; // (out of memory: best effort)
+    int fd = open(dir ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+    free(dir);
 }
 
 mt_status mt_read_all(FILE *f, size_t max_bytes, char **buf, size_t *len) {

@@ -18,6 +18,13 @@ mt_status mt_read_all(FILE *f, size_t max_bytes, char **buf, size_t *len) MT_WAR
 // file on disk, so that a kill lands inside the write window at will. Unset, it does nothing.
 void mt_fault_pause(void);
 
+// Durable writes. mt_write_synced creates or truncates `path`, writes `data`, fsyncs and closes it;
+// on any failure the file is removed and the message names it (the error is the failing call's,
+// saved before the cleanup). mt_fsync_dir_of makes a rename into the folder holding `path` durable
+// (best effort: a folder that cannot be opened is left as it is).
+mt_status mt_write_synced(const char *path, const void *data, size_t len) MT_WARN_UNUSED;
+void mt_fsync_dir_of(const char *path);
+
 // Paths built into fixed buffers: formats like snprintf but fails (MT_ERR_INVALID, message set,
 // naming the start of the path and the limit) instead of silently cutting the path, which would
 // read or write a different file. mt_path_join(out, cap, dir, name) is "dir/name".

@@ -197,17 +197,6 @@ static int is_regular(const char *path) {
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-static mt_status fsync_dir_of(const char *file) {
-    char d[4200];
-    snprintf(d, sizeof d, "%s", file);
-    char *slash = strrchr(d, '/');
-    if (slash) *slash = 0;
-    int fd = open(slash ? d : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return MT_OK;
-    fsync(fd);
-    close(fd);
-    return MT_OK;
-}
 
 // One file: lock, look again, try each address, check, rename.
 static mt_status fetch_one(const mt_pretrained_info *p, mt_pretrained_file which, const char *path) {
@@ -243,7 +232,7 @@ static mt_status fetch_one(const mt_pretrained_info *p, mt_pretrained_file which
         if (st == MT_OK && rename(part, path) != 0)
             st = mt_fail(MT_ERR_IO, "%s: cannot rename the finished download into place: %s", path, strerror(errno));
         if (st == MT_OK) {
-            fsync_dir_of(path);
+            mt_fsync_dir_of(path);
             mt_info("download %s: %lld bytes checked and saved as %s", label, (long long)bytes, path);
             break;
         }

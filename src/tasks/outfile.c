@@ -1,5 +1,6 @@
 // Atomic output files (see outfile.h).
 #include "tasks/outfile.h"
+#include "core/file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -61,20 +62,6 @@ static mt_status outfile_finish(mt_outfile *o) {
     return bad ? mt_fail(MT_ERR_IO, "%s: write failed (disk full?): %s", o->path, strerror(errno)) : MT_OK;
 }
 
-// makes a rename into path's folder durable
-static void sync_folder_of(const char *path) {
-    char *dir = mt_strdup(path);
-    if (!dir) return;
-    char *sl = strrchr(dir, '/');
-    const char *d = sl ? (sl == dir ? "/" : (*sl = 0, dir)) : ".";
-    int dfd = open(d, O_RDONLY | O_DIRECTORY);
-    if (dfd >= 0) {
-        (void)fsync(dfd);
-        close(dfd);
-    }
-    free(dir);
-}
-
 mt_status mt_outfile_commit(mt_outfile *o) {
     if (!o->f) return mt_fail(MT_ERR_INVALID, "output file committed twice");
     return mt_outfile_commit_all(&o, 1);
@@ -100,7 +87,7 @@ mt_status mt_outfile_commit_all(mt_outfile *const *o, int n) {
     }
     for (int i = 0; i < n; i++) {
         if (s && i < done - 1 && open_ && open_[i]) unlink(o[i]->path); // (the set whole or not at all)
-        else if (!s && open_[i]) sync_folder_of(o[i]->path);
+        else if (!s && open_[i]) mt_fsync_dir_of(o[i]->path);
         mt_outfile_abort(o[i]);
     }
     free(open_);

@@ -115,53 +115,16 @@ mt_status mt_mkdirs(const char *path) {
     return MT_OK;
 }
 
-static void fsync_dir_of(const char *path) {
-    char dir[PATH_CAP * 3];
-    if (snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir) return;
-    char *slash = strrchr(dir, '/');
-    if (slash == dir) dir[1] = 0;
-    else if (slash) *slash = 0;
-    else strcpy(dir, ".");
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-}
-
 mt_status mt_write_file_atomic(const char *path, const void *data, size_t len) {
     char tmp[PATH_CAP + 16];
     MT_TRY(mt_path_fmt(tmp, sizeof tmp, "%s.tmp", path));
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
-    if (fd < 0) return mt_fail(MT_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-    const char *p = data;
-    size_t left = len;
-    while (left > 0) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            int err = errno;
-            close(fd);
-            unlink(tmp);
-            return mt_fail(MT_ERR_IO, "%s: write failed: %s", tmp, strerror(err));
-        }
-        p += w;
-        left -= (size_t)w;
-    }
-    // the descriptor is closed whatever fsync says, and the error reported is fsync's or close's,
-    // saved before unlink can change errno
-    int err = fsync(fd) != 0 ? errno : 0;
-    if (close(fd) != 0 && !err) err = errno;
-    if (err) {
-        unlink(tmp);
-        return mt_fail(MT_ERR_IO, "%s: fsync/close failed: %s", tmp, strerror(err));
-    }
+    MT_TRY(mt_write_synced(tmp, data, len));
     if (rename(tmp, path) != 0) {
         int err = errno;
         unlink(tmp);
         return mt_fail(MT_ERR_IO, "%s: cannot rename into place: %s", path, strerror(err));
     }
-    fsync_dir_of(path);
+    mt_fsync_dir_of(path);
     return MT_OK;
 }
 
@@ -1050,7 +1013,7 @@ mt_status mt_exp_save_checkpoint(mt_exp_manager *e, mt_ckpt_write_fn write, void
     free(e->last_path);
     e->last_path = mt_strdup(last);
     if (!e->last_path) return MT_ERR_NOMEM;
-    fsync_dir_of(last);
+    mt_fsync_dir_of(last);
     // 2. Top-k: a hard link to the -last file under the ranked name (no second write).
     if (!rank || isnan(monitor_value) || e->save_top_k == 0) goto done;
     int worst = -1;
@@ -1089,7 +1052,7 @@ mt_status mt_exp_save_checkpoint(mt_exp_manager *e, mt_ckpt_write_fn write, void
         unlink(tmp);
         return save_failed(e, mt_fail(MT_ERR_IO, "%s: cannot rename into place: %s", path, strerror(err)));
     }
-    fsync_dir_of(path);
+    mt_fsync_dir_of(path);
     topk_entry *nt = mt_realloc(e->topk, (size_t)(e->ntopk + 1) * sizeof *nt);
     if (!nt) return MT_ERR_NOMEM;
     e->topk = nt;
