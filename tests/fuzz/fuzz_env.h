@@ -8,9 +8,11 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/status.h"
 
 // Where the scratch files go: $MEGATUNE_FUZZ_TMP, else /dev/shm when it is a writable folder (a
 // tmpfs: the same open/write/rename/unlink calls, no block device behind them), else /tmp.
@@ -18,6 +20,16 @@ static const char *fuzz_tmp_base(void) {
     const char *b = getenv("MEGATUNE_FUZZ_TMP");
     if (b && *b) return b;
     return access("/dev/shm", W_OK | X_OK) == 0 ? "/dev/shm" : "/tmp";
+}
+
+// A failed open must say which file: the message names `name` (out of memory excepted: with
+// allocator_may_return_null a failed allocation may be reported without it). Aborts otherwise.
+static inline void fuzz_expect_named(mt_status s, const char *name) {
+    if (s == MT_OK || s == MT_ERR_NOMEM) return;
+    if (!strstr(mt_last_error(), name)) {
+        fprintf(stderr, "%s failed (%s) without naming it: %s\n", name, mt_status_name(s), mt_last_error());
+        abort();
+    }
 }
 
 // libFuzzer calls this once before the first input. One OpenMP thread: the inputs are tiny and a

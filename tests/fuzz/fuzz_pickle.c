@@ -11,16 +11,6 @@
 #include "ckpt/torchfile.h"
 #include "fuzz_env.h"
 
-// A failed open must say which file: the message names `name` (out of memory excepted: with
-// allocator_may_return_null a failed allocation may be reported without it).
-static void expect_named(mt_status s, const char *name) {
-    if (s == MT_OK || s == MT_ERR_NOMEM) return;
-    if (!strstr(mt_last_error(), name)) {
-        fprintf(stderr, "%s failed (%s) without naming it: %s\n", name, mt_status_name(s), mt_last_error());
-        abort();
-    }
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
     int legacy = data[0] & 1;
@@ -30,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t end = 0;
     mt_clear_error();
     mt_status s = mt_pickle_parse(pk, data + 1, size - 1, legacy, "fuzz.pkl", &root, &end);
-    expect_named(s, "fuzz.pkl");
+    fuzz_expect_named(s, "fuzz.pkl");
     if (s == MT_OK) {
         if (end > size - 1) abort();
         (void)mt_pv_get(root, "model");

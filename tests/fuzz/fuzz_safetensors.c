@@ -11,16 +11,6 @@
 #include "ckpt/torchfile.h"
 #include "fuzz_env.h"
 
-// A failed open must say which file: the message names `name` (out of memory excepted: with
-// allocator_may_return_null a failed allocation may be reported without it).
-static void expect_named(mt_status s, const char *name) {
-    if (s == MT_OK || s == MT_ERR_NOMEM) return;
-    if (!strstr(mt_last_error(), name)) {
-        fprintf(stderr, "%s failed (%s) without naming it: %s\n", name, mt_status_name(s), mt_last_error());
-        abort();
-    }
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     uint8_t *buf = malloc(size ? size : 1);
     if (!buf) return 0;
@@ -28,7 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     mt_safetensors *st = NULL;
     mt_clear_error();
     mt_status s = mt_safetensors_open_mem("fuzz.safetensors", buf, size, &st);
-    expect_named(s, "fuzz.safetensors");
+    fuzz_expect_named(s, "fuzz.safetensors");
     if (s == MT_OK) {
         for (size_t i = 0; i < mt_safetensors_count(st); i++) {
             const mt_ckpt_tensor *t = &mt_safetensors_entry(st, i)->t;

@@ -20,16 +20,6 @@ static void touch(const mt_ckpt_tensor *t) {
     mt_ckpt_tensor_row_f32(t, 0, 0, n, tmp);
 }
 
-// A failed open must say which file: the message names `name` (out of memory excepted: with
-// allocator_may_return_null a failed allocation may be reported without it).
-static void expect_named(mt_status s, const char *name) {
-    if (s == MT_OK || s == MT_ERR_NOMEM) return;
-    if (!strstr(mt_last_error(), name)) {
-        fprintf(stderr, "%s failed (%s) without naming it: %s\n", name, mt_status_name(s), mt_last_error());
-        abort();
-    }
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     // exact-size copy so any over-read is caught
     uint8_t *buf = malloc(size ? size : 1);
@@ -38,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     mt_torch_file *f = NULL;
     mt_clear_error();
     mt_status s = mt_torch_open_mem("fuzz.pt", buf, size, &f);
-    expect_named(s, "fuzz.pt");
+    fuzz_expect_named(s, "fuzz.pt");
     if (s == MT_OK) {
         mt_flat fl = {0};
         if (mt_flatten(mt_torch_root(f), "", &fl) == MT_OK) {
@@ -50,7 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     mt_safetensors *st = NULL;
     mt_clear_error();
     s = mt_safetensors_open_mem("fuzz.safetensors", buf, size, &st);
-    expect_named(s, "fuzz.safetensors");
+    fuzz_expect_named(s, "fuzz.safetensors");
     if (s == MT_OK) {
         for (size_t i = 0; i < mt_safetensors_count(st); i++) touch(&mt_safetensors_entry(st, i)->t);
         mt_safetensors_close(st);
